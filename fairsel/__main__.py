@@ -1,0 +1,3 @@
+from fairsel.cli import main
+
+main()

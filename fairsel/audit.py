@@ -1,0 +1,412 @@
+"""The one orchestrator: ``plan()`` resolves every name, ``run_audit()`` does the audit."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from fairsel import __version__
+from fairsel.candidates import (
+    ESTIMATORS,
+    CandidateContext,
+    check_params,
+    make_candidate,
+    prepare_frame,
+)
+from fairsel.data import AuditData, load_data
+from fairsel.errors import ModelError, PolicyError
+from fairsel.gates import evaluate_gates, variant_status
+from fairsel.metrics import FAIRNESS_NAMES, METRICS, Confidence, evaluate_variant
+from fairsel.mitigation import MITIGATIONS
+from fairsel.policy import Policy, locate
+from fairsel.progress import NullProgress, Progress
+from fairsel.ranking import rank
+from fairsel.results import (
+    AttributeSummary,
+    AuditResult,
+    DataSummary,
+    Exclusion,
+    Failure,
+    GroupSize,
+    Provenance,
+    ValidationSummary,
+    VariantResult,
+    Verdict,
+)
+from fairsel.splits import make_folds
+
+PACKAGES = ("numpy", "pandas", "scikit-learn", "lightgbm", "fairlearn", "pyarrow", "pydantic")
+
+
+@dataclass(frozen=True)
+class AuditPlan:
+    """A policy whose every name has been resolved; no data read yet."""
+
+    policy: Policy
+    formats: tuple[str, ...]
+
+
+@dataclass
+class VariantPredictions:
+    """Out-of-fold predictions of one variant on every row."""
+
+    name: str
+    y_score: np.ndarray
+    y_pred: np.ndarray
+
+
+@dataclass
+class AuditRun:
+    """An audit's result, plus what is too large for results.json (the predictions)."""
+
+    result: AuditResult
+    row_ids: np.ndarray
+    folds: np.ndarray
+    y_true: np.ndarray
+    predictions: list[VariantPredictions] = field(default_factory=list)
+
+
+def plan(policy: Policy, *, formats: list[str] | None = None) -> AuditPlan:
+    """Resolve every name the policy uses in its registry.
+
+    Raises
+    ------
+    PolicyError
+        Naming each unknown metric, estimator, parameter, mitigation or format by key path,
+        with "did you mean".
+    """
+    from fairsel.report import FORMATS
+
+    problems: list[str] = []
+
+    def bad(loc: tuple, msg: str) -> None:
+        problems.append(locate(policy, loc, msg))
+
+    def metric(loc: tuple, name: str, family: str | None = None) -> None:
+        if name not in METRICS:
+            bad(loc, METRICS.unknown_message(name))
+        elif family and METRICS.get(name).family != family:
+            bad(loc, f"'{name}' is a {METRICS.get(name).family} metric; expected a {family} "
+                     "metric (fairsel list metrics)")
+
+    for i, name in enumerate(policy.metrics.performance):
+        metric(("metrics", "performance", i), name, "performance")
+    for i, name in enumerate(policy.metrics.fairness):
+        metric(("metrics", "fairness", i), name, "fairness")
+    attr_names = [p.display_name for p in policy.protected]
+    for i, gate in enumerate(policy.gates):
+        metric(("gates", i, "metric"), gate.metric)
+        for j, a in enumerate(gate.attributes or []):
+            known = attr_names + [" × ".join(c) for c in _combos(attr_names)]
+            if a not in known:
+                from fairsel.errors import did_you_mean
+
+                bad(("gates", i, "attributes", j), f"unknown attribute '{a}'{did_you_mean(a, known)}; "
+                    f"the attributes are: {', '.join(known)}")
+    metric(("ranking", "objective"), policy.ranking.objective)
+    metric(("ranking", "fairness_tiebreak"), policy.ranking.fairness_tiebreak, "fairness")
+    for i, cand in enumerate(policy.candidates):
+        if cand.kind == "sklearn" and cand.estimator and cand.estimator not in ESTIMATORS:
+            bad(("candidates", i, "estimator"), ESTIMATORS.unknown_message(cand.estimator))
+            continue
+        if cand.kind in ("sklearn", "lightgbm"):
+            try:
+                for loc, msg in check_params(cand.kind, cand.estimator, cand.params):
+                    bad(("candidates", i, *loc), f"candidate '{cand.name}': {msg}")
+            except ImportError as exc:
+                bad(("candidates", i, "kind"), f"candidate '{cand.name}' needs {exc.name}, "
+                    "which is not installed")
+        elif cand.kind not in _candidate_kinds():
+            bad(("candidates", i, "kind"), f"kind '{cand.kind}' is not available in this "
+                "fairsel version")
+    for i, m in enumerate(policy.mitigation):
+        if m.kind not in MITIGATIONS:
+            bad(("mitigation", i, "kind"), MITIGATIONS.unknown_message(m.kind))
+    chosen = list(formats) if formats is not None else list(policy.report.formats)
+    for i, fmt in enumerate(chosen):
+        if fmt not in FORMATS:
+            loc = ("report", "formats", i) if formats is None else ("--format",)
+            if formats is None:
+                bad(loc, FORMATS.unknown_message(fmt))
+            else:
+                problems.append(f"--format: {FORMATS.unknown_message(fmt)}")
+    if problems:
+        raise PolicyError("\n".join(problems))
+    return AuditPlan(policy=policy, formats=tuple(chosen))
+
+
+def _combos(names: list[str]) -> list[tuple[str, ...]]:
+    import itertools
+
+    return [c for k in range(2, len(names) + 1) for c in itertools.combinations(names, k)]
+
+
+def _candidate_kinds() -> set[str]:
+    from fairsel.candidates import CANDIDATE_KINDS
+
+    return set(CANDIDATE_KINDS.names())
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _package_versions() -> dict[str, str]:
+    from importlib import metadata
+
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+@dataclass
+class FoldOutput:
+    """One variant's decisions on one fold's test rows (or the error that stopped it)."""
+
+    name: str
+    y_score: np.ndarray | None
+    y_pred: np.ndarray | None
+    mitigation: str | None = None
+    uses_protected_at_decision: bool = False
+    details: dict[str, Any] = field(default_factory=dict)
+    stage: str = "fit"
+    error: str | None = None
+
+
+def fold_variants(cand, mitigations, *, X, y: np.ndarray, train: np.ndarray, test: np.ndarray,
+                  data: AuditData, scores: np.ndarray | None, seed: int, fold: int
+                  ) -> list[FoldOutput]:
+    """Every variant of one candidate on one fold: the base, then each mitigation.
+
+    Everything fitted here sees the fold's training rows only. ``scores`` holds a fixed
+    candidate's scores on every row (``None`` for a trainable candidate).
+    """
+    if scores is None:
+        s_test = cand.fit_score(X.iloc[train], y[train], X.iloc[test])
+    else:
+        s_test = scores[test]
+    outputs = [FoldOutput(name=cand.name, y_score=s_test,
+                          y_pred=(s_test >= cand.threshold).astype(np.int8))]
+    return outputs
+
+
+def _data_summary(data: AuditData, policy: Policy) -> DataSummary:
+    attrs = []
+    for part in data.partitions:
+        codes = part.codes(data.atoms)
+        n = np.bincount(codes, minlength=part.n_groups)
+        fav = np.bincount(codes, weights=data.y, minlength=part.n_groups)
+        groups = []
+        for g, label in enumerate(part.labels):
+            flags = []
+            if n[g] < policy.min_group_size:
+                flags.append("small")
+            if label == "unknown":
+                flags.append("unknown")
+            groups.append(GroupSize(group=label, n=int(n[g]), favorable=int(fav[g]),
+                                    favorable_rate=float(fav[g] / n[g]) if n[g] else None,
+                                    flags=flags))
+        attrs.append(AttributeSummary(
+            attribute=part.name, columns=list(part.columns), kind=part.kind,  # type: ignore[arg-type]
+            reference=part.labels[part.reference] if part.reference is not None else None,
+            groups=groups))
+    return DataSummary(
+        path=str(data.path), format=data.format, rows_read=data.rows_read, rows_used=data.n_rows,
+        excluded=[Exclusion(reason=r, count=c) for r, c in data.excluded], target=data.target,
+        favorable=data.favorable, favorable_rate=float(data.y.mean()), features=data.features,
+        protected_as_features=data.protected_as_features, attributes=attrs,
+        cluster_column=data.cluster_column,
+        n_clusters=int(len(np.unique(data.clusters))) if data.clusters is not None else None)
+
+
+def run_audit(policy: Policy, *, progress: Progress | None = None, jobs: int = 1,
+              strict: bool = False, formats: list[str] | None = None) -> AuditRun:
+    """Run the whole audit the policy describes.
+
+    Trains (or ingests) every candidate under group-aware cross-validation, measures
+    pooled out-of-fold performance and fairness with intervals, judges the gates, ranks the
+    variants and returns an :class:`AuditRun` (the result, and the predictions).
+
+    Raises
+    ------
+    PolicyError, DataError
+        Invalid policy or data (exit codes 2 and 3).
+    ModelError
+        Every candidate failed, or (with ``strict``) any candidate failed (exit code 4).
+    """
+    progress = progress or NullProgress()
+    started, t0 = _now(), time.perf_counter()
+    timings: dict[str, float] = {}
+    the_plan = plan(policy, formats=formats)
+    progress.stage("reading data")
+    data = load_data(policy)
+    folds = make_folds(data.y, scheme=policy.validation.scheme, n_folds=policy.validation.folds,
+                       clusters=data.clusters, seed=policy.seed, where=str(data.path))
+    n_folds = int(folds.max()) + 1
+    timings["load_and_split"] = time.perf_counter() - t0
+    failures: list[Failure] = []
+    preds: list[VariantPredictions] = []
+
+    X = prepare_frame(data.X, data.categorical_features)
+    ctx = CandidateContext(seed=policy.seed, features=data.features,
+                           numeric=data.numeric_features, categorical=data.categorical_features,
+                           resolve=lambda p: policy.resolve(p), row_ids=data.row_ids,
+                           id_column=policy.data.id, policy_path=policy.path)
+    t_fit = time.perf_counter()
+    cands = [make_candidate(spec, ctx) for spec in policy.candidates]
+    # fixed candidates (saved models, predictions) score every row once; refusals are fatal
+    fixed_scores = {ci: np.asarray(c.score_all(X), dtype=np.float64)
+                    for ci, c in enumerate(cands) if not getattr(c, "trainable", True)}
+    tasks = [(ci, k) for ci in range(len(cands)) for k in range(n_folds)]
+    progress.stage("cross-validating candidates", total=len(tasks))
+
+    def run_task(ci: int, k: int):
+        train, test = np.flatnonzero(folds != k), np.flatnonzero(folds == k)
+        try:
+            out = fold_variants(cands[ci], policy.mitigation, X=X, y=data.y, train=train,
+                                test=test, data=data, scores=fixed_scores.get(ci),
+                                seed=policy.seed, fold=k)
+            return ci, k, test, out, None
+        except Exception as exc:  # noqa: BLE001 — a failure is data, the others go on
+            return ci, k, test, None, f"{type(exc).__name__}: {exc}"
+
+    if jobs > 1 and len(tasks) > 1:
+        from joblib import Parallel, delayed
+
+        outputs = Parallel(n_jobs=jobs, prefer="processes")(delayed(run_task)(*t) for t in tasks)
+    else:
+        outputs = []
+        for t in tasks:
+            outputs.append(run_task(*t))
+            progress.advance()
+
+    # assemble out-of-fold predictions per variant (base first, then its mitigations)
+    order: list[tuple[int, str]] = []
+    arrays: dict[str, dict[str, Any]] = {}
+    failed: dict[str, str] = {}
+    for ci, k, test, out, err in outputs:
+        cand = cands[ci]
+        if err is not None:
+            failed.setdefault(cand.name, err)
+            failures.append(Failure(candidate=cand.name, variant=cand.name, stage="fit",
+                                    fold=k, message=err))
+            progress.note(f"candidate '{cand.name}' failed in fold {k}: {err}")
+            continue
+        for fo in out:
+            if fo.name not in arrays:
+                order.append((ci, fo.name))
+                arrays[fo.name] = {"score": np.full(data.n_rows, np.nan),
+                                   "pred": np.zeros(data.n_rows, dtype=np.int8),
+                                   "details": {}, "info": fo}
+            if fo.error is not None:
+                failed.setdefault(fo.name, fo.error)
+                failures.append(Failure(candidate=cand.name, variant=fo.name, stage=fo.stage,
+                                        fold=k, message=fo.error))
+                continue
+            arrays[fo.name]["score"][test] = fo.y_score
+            arrays[fo.name]["pred"][test] = fo.y_pred
+            for key, val in fo.details.items():
+                arrays[fo.name]["details"].setdefault(key, {})[str(k)] = val
+    for ci, cand in enumerate(cands):  # a candidate failing in every fold still gets a row
+        if cand.name not in arrays:
+            order.append((ci, cand.name))
+            arrays[cand.name] = {"info": FoldOutput(name=cand.name, y_score=None, y_pred=None),
+                                 "details": {}}
+    timings["fit"] = time.perf_counter() - t_fit
+    if strict and failures:
+        raise ModelError("--strict: " + "; ".join(f"candidate '{f.candidate}' failed at {f.stage} "
+                                                   f"(fold {f.fold}): {f.message}" for f in failures))
+
+    t_metrics = time.perf_counter()
+    conf = policy.metrics.confidence
+    confidence = Confidence(method=conf.method, level=conf.level, resamples=conf.resamples)
+    variants: list[VariantResult] = []
+    progress.stage("measuring", total=len(order))
+    for ci, name in order:
+        cand, a = cands[ci], arrays[name]
+        info = a["info"]
+        base = dict(name=name, candidate=cand.name, kind=cand.kind, mitigation=info.mitigation,
+                    base=cand.name if info.mitigation else None,
+                    uses_protected_at_decision=bool(data.protected_as_features)
+                    or info.uses_protected_at_decision,
+                    protected_as_features=data.protected_as_features, details=a["details"])
+        if name in failed or cand.name in failed:
+            variants.append(VariantResult(**base, status="ERROR", performance={}, fairness={},
+                                          attributes=[], folds=[]))
+            continue
+        y_score, y_pred = a["score"], a["pred"]
+        preds.append(VariantPredictions(name, y_score, y_pred))
+        vm = evaluate_variant(data.y, y_pred, y_score, atoms=data.atoms, n_atoms=data.n_atoms,
+                              partitions=data.partitions, folds=folds, n_folds=n_folds,
+                              clusters=data.clusters, min_group_size=policy.min_group_size,
+                              confidence=confidence, seed=policy.seed, label=name)
+        variants.append(VariantResult(**base, status="PASS", performance=vm.performance,
+                                      fairness=vm.fairness, attributes=vm.attributes,
+                                      folds=vm.folds))
+        progress.advance()
+    if not preds:
+        raise ModelError("every candidate failed: " + "; ".join(
+            f"'{f.candidate}' at {f.stage} (fold {f.fold}): {f.message}" for f in failures))
+    timings["metrics"] = time.perf_counter() - t_metrics
+
+    fairness_names = set(FAIRNESS_NAMES)
+    gates = evaluate_gates(variants, policy, fairness_names)
+    variants = [v if v.status == "ERROR" else v.model_copy(
+        update={"status": variant_status([g for g in gates if g.variant == v.name])})
+        for v in variants]
+    hib = {name: METRICS.get(name).higher_is_better for name in METRICS.names()}
+    ranking = rank(variants, gates, policy, higher_is_better=hib, fairness_names=fairness_names)
+    position = {name: i + 1 for i, name in enumerate(ranking.order)}
+    variants = [v.model_copy(update={"rank": position.get(v.name)}) for v in variants]
+    verdict = _verdict(variants, ranking.selected)
+
+    finished = _now()
+    timings["total"] = time.perf_counter() - t0
+    provenance = Provenance(
+        policy_path=str(policy.path), policy_sha256=policy.sha256, data_sha256=data.sha256,
+        seed=policy.seed, fairsel_version=__version__, python=sys.version.split()[0],
+        platform=platform.platform(), packages=_package_versions(), started=started,
+        finished=finished, duration_seconds=round(timings["total"], 3),
+        timings={k: round(v, 4) for k, v in timings.items()})
+    result = AuditResult(
+        name=policy.name, title=policy.title, description=policy.description, verdict=verdict,
+        policy=policy.model_dump(mode="json"), policy_text=policy.text,
+        data=_data_summary(data, policy),
+        validation=ValidationSummary(scheme=policy.validation.scheme, folds=n_folds,
+                                     groups=policy.validation.groups,
+                                     fold_sizes=np.bincount(folds, minlength=n_folds).tolist(),
+                                     seed=policy.seed),
+        metrics={"performance": list(policy.metrics.performance),
+                 "fairness": list(policy.metrics.fairness)},
+        confidence=policy.metrics.confidence.model_dump(mode="json"),
+        min_group_size=policy.min_group_size, variants=variants, gates=gates,
+        failures=failures, ranking=ranking, provenance=provenance)
+    _ = the_plan
+    return AuditRun(result=result, row_ids=data.row_ids, folds=folds, y_true=data.y,
+                    predictions=preds)
+
+
+def _verdict(variants: list[VariantResult], selected: str | None) -> Verdict:
+    if selected is not None:
+        v = next(v for v in variants if v.name == selected)
+        status = v.status
+        msg = f"'{selected}' is selected and passes every error-severity gate"
+        if status == "WARN":
+            msg += " (with warnings)"
+        return Verdict(status=status, exit_code=0, selected=selected, message=msg)
+    if any(v.status == "INSUFFICIENT" for v in variants):
+        return Verdict(status="INSUFFICIENT", exit_code=5, selected=None,
+                       message="no variant can be shown to pass: a required gate could not be "
+                               "decided (groups too small or a class missing)")
+    return Verdict(status="FAIL", exit_code=1, selected=None,
+                   message="no variant passes every error-severity gate")

@@ -1,0 +1,117 @@
+"""Candidates fairsel trains itself, inside each fold: scikit-learn estimators and LightGBM."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fairsel.candidates.estimators import ESTIMATORS, LIGHTGBM, EstimatorEntry, make_preprocessor
+
+
+def prepare_frame(X: pd.DataFrame, categorical: list[str]) -> pd.DataFrame:
+    """Stateless clean-up done once before the folds: categories as text, missing as a level."""
+    X = X.copy()
+    for c in categorical:
+        X[c] = X[c].astype("string").fillna("(missing)").astype(object)
+    for c in X.columns.difference(categorical):
+        if X[c].dtype == bool or str(X[c].dtype) == "boolean":
+            X[c] = X[c].astype("float64")
+    return X
+
+
+@dataclass
+class TrainableCandidate:
+    """A candidate fitted on each fold's training rows; scores are P(favorable)."""
+
+    name: str
+    kind: str
+    entry: EstimatorEntry
+    params: dict[str, Any]
+    seed: int
+    threshold: float
+    numeric: list[str]
+    categorical: list[str]
+
+    trainable = True
+    uses_protected_at_decision = False
+
+    @property
+    def accepts_weights(self) -> bool:
+        return self.entry.accepts_weights
+
+    def build(self):
+        """A fresh, unfitted pipeline (preparation + estimator)."""
+        from sklearn.pipeline import Pipeline
+
+        est, _ = self.entry.make(self.params, self.seed)
+        est.set_params(**self.params)
+        pre = make_preprocessor(self.entry, self.numeric, self.categorical)
+        if self.entry.native_categorical == "categorical_features" and self.categorical:
+            est.set_params(categorical_features=list(range(len(self.categorical))))
+        return Pipeline([("prepare", pre), ("model", est)])
+
+    def fit(self, X: pd.DataFrame, y: np.ndarray, *, sample_weight: np.ndarray | None = None):
+        pipe = self.build()
+        fit_params: dict[str, Any] = {}
+        if sample_weight is not None:
+            fit_params["model__sample_weight"] = sample_weight
+        if self.entry.native_categorical == "categorical_feature" and self.categorical:
+            fit_params["model__categorical_feature"] = list(range(len(self.categorical)))
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=UserWarning)
+            warnings.filterwarnings("ignore", category=FutureWarning)
+            pipe.fit(X, y, **fit_params)
+        return pipe
+
+    @staticmethod
+    def score(fitted, X: pd.DataFrame) -> np.ndarray:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=UserWarning)
+            proba = fitted.predict_proba(X)
+        classes = list(fitted.classes_)
+        return np.asarray(proba[:, classes.index(1)], dtype=np.float64)
+
+    def fit_score(self, X_train, y_train, X_test, *, sample_weight=None) -> np.ndarray:
+        return self.score(self.fit(X_train, y_train, sample_weight=sample_weight), X_test)
+
+
+def check_params(kind: str, estimator: str | None, params: dict[str, Any]) -> list[tuple[tuple, str]]:
+    """Problems with a candidate's ``params``: ``[(key path suffix, message)]``."""
+    from fairsel.errors import did_you_mean
+
+    problems: list[tuple[tuple, str]] = []
+    if kind == "lightgbm":
+        from fairsel.candidates.estimators import lightgbm_param_names
+
+        valid = lightgbm_param_names()
+        for key in params:
+            if key not in valid:
+                problems.append((("params", key), f"unknown LightGBM parameter '{key}'"
+                                 f"{did_you_mean(key, sorted(valid))}"))
+        return problems
+    entry = ESTIMATORS.get(estimator)  # type: ignore[arg-type]
+    est, valid = entry.make({}, 0)
+    for key in params:
+        if key not in valid:
+            problems.append((("params", key), f"unknown parameter '{key}' for {estimator}"
+                             f"{did_you_mean(key, sorted(valid))}"))
+    if problems:
+        return problems
+    try:
+        est.set_params(**params)
+        if hasattr(est, "_validate_params"):
+            est._validate_params()
+    except Exception as exc:  # noqa: BLE001 — scikit-learn's own wording is the best message
+        problems.append((("params",), f"{estimator}: {exc}"))
+    return problems
+
+
+def make_trainable(spec, *, seed: int, numeric: list[str], categorical: list[str]) -> TrainableCandidate:
+    entry = LIGHTGBM if spec.kind == "lightgbm" else ESTIMATORS.get(spec.estimator)
+    return TrainableCandidate(name=spec.name, kind=spec.kind, entry=entry, params=dict(spec.params),
+                              seed=seed, threshold=spec.threshold, numeric=numeric,
+                              categorical=categorical)

@@ -1,0 +1,384 @@
+"""The command line: load, call one library function, render, exit. Only this module exits."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+
+import click
+
+from fairsel import __version__
+from fairsel.errors import ExitCode, FairselError, UsageError
+
+
+def _use_rich() -> bool:
+    return sys.stderr.isatty() and not os.environ.get("CI")
+
+
+def _err(msg: str) -> None:
+    click.echo(msg, err=True)
+
+
+class _RichProgress:
+    """The Progress protocol drawn with rich on a terminal."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.console = Console(stderr=True)
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                            console=self.console, transient=True)
+        self.task = None
+
+    def __enter__(self):
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self.bar.__exit__(*exc)
+
+    def stage(self, name: str, total: int | None = None) -> None:
+        if self.task is not None:
+            self.bar.update(self.task, completed=self.bar.tasks[-1].total or 1)
+        self.task = self.bar.add_task(name, total=total)
+
+    def advance(self, steps: int = 1) -> None:
+        if self.task is not None:
+            self.bar.advance(self.task, steps)
+
+    def note(self, message: str) -> None:
+        self.console.print(f"[yellow]{message}[/yellow]", markup=True, highlight=False)
+
+
+class _PlainProgress:
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
+    def stage(self, name: str, total: int | None = None) -> None:
+        if not self.quiet:
+            _err(f"fairsel: {name}")
+
+    def advance(self, steps: int = 1) -> None:
+        pass
+
+    def note(self, message: str) -> None:
+        if not self.quiet:
+            _err(f"fairsel: {message}")
+
+
+def _fail(exc: BaseException, log_dir: Path | None = None) -> int:
+    """The one place that maps an exception to a message and an exit code."""
+    if isinstance(exc, FairselError):
+        _err(f"fairsel: error: {exc.message}")
+        return int(exc.exit_code)
+    if isinstance(exc, KeyboardInterrupt):
+        _err("fairsel: interrupted; no output was half-written")
+        return int(ExitCode.INTERRUPTED)
+    log = None
+    for folder in [log_dir, Path.cwd()]:
+        if folder is None:
+            continue
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            log = folder / "fairsel-error.log"
+            log.write_text(f"fairsel {__version__}\n{''.join(traceback.format_exception(exc))}",
+                           encoding="utf-8")
+            break
+        except OSError:
+            log = None
+    _err(f"fairsel: internal error (a bug): {type(exc).__name__}: {exc}"
+         + (f"\nThe full traceback is in {log}" if log else ""))
+    return int(ExitCode.INTERNAL)
+
+
+def _run(fn, log_dir: Path | None = None) -> None:
+    try:
+        code = fn()
+    except click.exceptions.Exit:
+        raise
+    except (click.ClickException, click.Abort):
+        raise
+    except BaseException as exc:  # noqa: BLE001 — every failure gets its exit code here
+        if isinstance(exc, SystemExit):
+            raise
+        sys.exit(_fail(exc, log_dir() if callable(log_dir) else log_dir))
+    sys.exit(int(code or 0))
+
+
+class _Group(click.Group):
+    def main(self, *args, **kwargs):  # click's usage errors exit 2 already; Ctrl-C must be 130
+        try:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        except click.exceptions.Abort:
+            _err("fairsel: interrupted")
+            sys.exit(int(ExitCode.INTERRUPTED))
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(int(ExitCode.USAGE))
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="fairsel")
+def main() -> None:
+    """fairsel: choose a model fit to deploy when fairness matters."""
+
+
+def _formats(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    return [f.strip() for f in value.split(",") if f.strip()]
+
+
+def exit_code_for(result, fail_on: str) -> int:
+    """The contract's exit code from an audit result."""
+    code = result.verdict.exit_code
+    if code == 0 and fail_on == "warn":
+        if result.verdict.status == "WARN" or any(
+                g.status == "WARN" and g.variant == result.ranking.selected for g in result.gates):
+            return int(ExitCode.GATE_FAILED)
+    return code
+
+
+@main.command()
+@click.option("--policy", "policy_path", required=True, type=click.Path(path_type=Path),
+              help="The policy file (YAML).")
+@click.option("--output", type=click.Path(path_type=Path), default=None,
+              help="Output folder (default: the policy's report → output).")
+@click.option("--format", "formats", default=None,
+              help="Comma-separated formats (fairsel list formats); default: the policy's.")
+@click.option("--fail-on", type=click.Choice(["error", "warn"]), default="error", show_default=True,
+              help="Exit 1 on failed error gates only, or on warnings too.")
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Folds fitted in parallel (estimators then use one thread each).")
+@click.option("--backend", type=click.Choice(["local", "dask"]), default="local", show_default=True)
+@click.option("--scheduler", default=None, help="Dask scheduler address (with --backend dask).")
+@click.option("--strict", is_flag=True, help="Any candidate failure is fatal (exit 4).")
+@click.option("--quiet", is_flag=True, help="Print nothing but errors.")
+def audit(policy_path: Path, output: Path | None, formats: str | None, fail_on: str, jobs: int,
+          backend: str, scheduler: str | None, strict: bool, quiet: bool) -> None:
+    """Train or ingest every candidate, cross-validate, measure, gate, rank, and report."""
+    state: dict = {}
+
+    def go() -> int:
+        from fairsel.audit import run_audit
+        from fairsel.policy import load_policy
+        from fairsel.report import render
+        from fairsel.report.io import ensure_writable
+
+        policy = load_policy(policy_path)
+        out_dir = output or policy.output_dir()
+        state["out"] = out_dir
+        ensure_writable(out_dir)
+        if backend == "dask":
+            raise UsageError("--backend dask: the Dask backend is not available in this version; "
+                             "use --backend local with --jobs N")
+        progress = _RichProgress() if (_use_rich() and not quiet) else _PlainProgress(quiet)
+        with progress:
+            run = run_audit(policy, progress=progress, jobs=jobs, strict=strict,
+                            formats=_formats(formats))
+            fmts = _formats(formats) or list(policy.report.formats)
+            paths = render(run.result, fmts, out_dir, predictions=run)
+        _after_render(run.result, out_dir, paths, quiet)
+        return exit_code_for(run.result, fail_on)
+
+    _run(go, lambda: state.get("out"))
+
+
+def _after_render(result, out_dir: Path, paths: list[Path], quiet: bool) -> None:
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary and (out_dir / "summary.md").exists():
+        with open(summary, "a", encoding="utf-8") as fh:
+            fh.write((out_dir / "summary.md").read_text(encoding="utf-8") + "\n")
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        shown = 0
+        for g in result.gates:
+            if g.status in ("FAIL", "WARN") and shown < 10:
+                level = "error" if g.status == "FAIL" else "warning"
+                click.echo(f"::{level} title=fairsel gate {g.metric} ({g.variant})::{g.message}",
+                           err=True)
+                shown += 1
+    if quiet:
+        return
+    _print_leaderboard(result)
+    _err(f"fairsel: wrote {', '.join(p.name for p in paths)} to {out_dir}")
+
+
+def _print_leaderboard(result) -> None:
+    from fairsel.report.tables import fmt, leaderboard_columns, ordered_variants
+
+    perf, fair = leaderboard_columns(result)
+    gates_by = {}
+    for g in result.gates:
+        gates_by.setdefault(g.variant, []).append(g.status[0] if g.status != "PASS" else "·")
+    header = ["#", "variant", "status"] + perf + fair + ["gates"]
+    rows = []
+    for v in ordered_variants(result):
+        mark = "★ " if v.name == result.ranking.selected else ""
+        rows.append([str(v.rank or ""), mark + v.name, v.status]
+                    + [fmt(v.performance[m].value) if m in v.performance else "—" for m in perf]
+                    + [fmt(v.fairness[m].value) if m in v.fairness else "—" for m in fair]
+                    + ["".join(gates_by.get(v.name, []))])
+    verdict = f"{result.verdict.status}: {result.verdict.message}"
+    if _use_rich():
+        from rich.console import Console
+        from rich.table import Table
+
+        colours = {"PASS": "green", "WARN": "yellow", "FAIL": "red", "INSUFFICIENT": "magenta",
+                   "ERROR": "red"}
+        table = Table(title=f"fairsel — {result.title}", title_justify="left")
+        for h in header:
+            table.add_column(h, justify="right" if h not in ("variant", "status", "gates") else "left")
+        for r in rows:
+            r = list(r)
+            r[2] = f"[{colours.get(r[2], 'white')}]{r[2]}[/]"
+            table.add_row(*r)
+        console = Console(stderr=True)
+        console.print(table)
+        console.print(f"[bold {colours.get(result.verdict.status, 'white')}]{verdict}[/]")
+        for reason in result.ranking.reasons:
+            console.print(f"  {reason}", highlight=False, markup=False)
+        return
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    line = "  ".join(h.ljust(w) for h, w in zip(header, widths))
+    _err(line)
+    _err("  ".join("-" * w for w in widths))
+    for r in rows:
+        _err("  ".join(c.ljust(w) for c, w in zip(r, widths)))
+    _err(verdict)
+    for reason in result.ranking.reasons:
+        _err(f"  {reason}")
+
+
+@main.command()
+@click.option("--policy", "policy_path", required=True, type=click.Path(path_type=Path))
+def validate(policy_path: Path) -> None:
+    """Check the policy and the data it names, without training."""
+
+    def go() -> int:
+        from fairsel.audit import plan
+        from fairsel.data import load_data
+        from fairsel.policy import load_policy
+        from fairsel.splits import make_folds
+
+        policy = load_policy(policy_path)
+        plan(policy)
+        data = load_data(policy)
+        folds = make_folds(data.y, scheme=policy.validation.scheme,
+                           n_folds=policy.validation.folds, clusters=data.clusters,
+                           seed=policy.seed, where=str(data.path))
+        _err(f"{policy_path}: valid — {data.n_rows} rows used of {data.rows_read}, "
+             f"{len(data.features)} features, {len(policy.candidates)} candidate(s), "
+             f"{int(folds.max()) + 1} folds")
+        for reason, count in data.excluded:
+            _err(f"  excluded {count} row(s): {reason}")
+        for part in data.partitions:
+            import numpy as np
+
+            n = np.bincount(part.codes(data.atoms), minlength=part.n_groups)
+            groups = ", ".join(f"{lab} {int(c)}" + (" (small)" if c < policy.min_group_size else "")
+                               for lab, c in zip(part.labels, n))
+            _err(f"  {part.name}: {groups}")
+        return 0
+
+    _run(go)
+
+
+@main.command()
+@click.argument("results", type=click.Path(path_type=Path))
+@click.option("--format", "formats", default=None, help="Comma-separated formats.")
+@click.option("--output", type=click.Path(path_type=Path), default=None,
+              help="Output folder (default: the folder of RESULTS).")
+def render(results: Path, formats: str | None, output: Path | None) -> None:
+    """Rebuild reports from a saved results.json, without retraining."""
+
+    def go() -> int:
+        from fairsel.report import FORMATS
+        from fairsel.report import render as do_render
+        from fairsel.results import load_results
+
+        result = load_results(results)
+        fmts = _formats(formats) or list(result.policy.get("report", {}).get("formats", ["html"]))
+        for f in fmts:
+            if f not in FORMATS:
+                raise UsageError(f"--format: {FORMATS.unknown_message(f)}")
+        out = output or results.parent
+        paths = do_render(result, fmts, out)
+        _err(f"fairsel: wrote {', '.join(p.name for p in paths)} to {out}")
+        return 0
+
+    _run(go, output)
+
+
+@main.command(name="list")
+@click.argument("what", type=click.Choice(["metrics", "estimators", "mitigations", "formats"]))
+def list_(what: str) -> None:
+    """What names a policy may use, each with a one-line meaning."""
+    if what == "metrics":
+        from fairsel.metrics import METRICS as reg
+    elif what == "estimators":
+        from fairsel.candidates import ESTIMATORS as reg
+    elif what == "mitigations":
+        from fairsel.mitigation import MITIGATIONS as reg
+    else:
+        from fairsel.report import FORMATS as reg
+    names = reg.names()
+    width = max((len(n) for n in names), default=0)
+    for name in names:
+        click.echo(f"{name.ljust(width)}  {reg.summary(name)}")
+    if what == "estimators":
+        click.echo(f"{'lightgbm'.ljust(width)}  (kind: lightgbm) LightGBM's LGBMClassifier")
+
+
+@main.command()
+@click.argument("what", type=click.Choice(["policy", "results"]))
+def schema(what: str) -> None:
+    """The JSON Schema of the policy file or of results.json."""
+    if what == "policy":
+        from fairsel.policy import Policy as model
+    else:
+        from fairsel.results import AuditResult as model
+    click.echo(json.dumps(model.model_json_schema(), indent=2, sort_keys=True))
+
+
+@main.command()
+@click.argument("data", type=click.Path(path_type=Path))
+@click.option("--target", required=True, help="The outcome column.")
+@click.option("--favorable", default=None, help="The favorable value (default: the commonest).")
+@click.option("--output", type=click.Path(path_type=Path), default=None,
+              help="Where to write the policy (default: <data name>.policy.yaml here).")
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+def init(data: Path, target: str, favorable: str | None, output: Path | None, force: bool) -> None:
+    """Write a starter policy for a dataset."""
+
+    def go() -> int:
+        from fairsel.starter import starter_policy
+
+        out = output or Path(f"{data.stem}.policy.yaml")
+        if out.exists() and not force:
+            raise UsageError(f"{out}: exists already; use --force to overwrite or --output")
+        text, notes = starter_policy(data, target=target, favorable=favorable, policy_path=out)
+        from fairsel.report.io import atomic_write_text
+
+        atomic_write_text(out, text)
+        _err(f"fairsel: wrote {out}")
+        for n in notes:
+            _err(f"  {n}")
+        return 0
+
+    _run(go)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

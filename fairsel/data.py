@@ -1,0 +1,331 @@
+"""Read the audit's table, check it against the policy, and encode it once.
+
+Everything downstream works on the arrays built here: the favorable outcome as 1, the
+protected attributes as integer codes (missing values as an explicit ``unknown`` group),
+their atoms and partitions, cluster codes and row ids. Rows excluded for any reason are
+counted with the reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from fairsel.errors import DataError, did_you_mean
+from fairsel.partition import Partition
+from fairsel.policy import Policy
+
+UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class AuditData:
+    """The encoded audit table. ``X`` holds feature columns only; arrays are row-aligned."""
+
+    path: Path
+    format: str
+    sha256: str
+    rows_read: int
+    excluded: list[tuple[str, int]]
+    target: str
+    favorable: str
+    X: pd.DataFrame
+    y: np.ndarray  # int8, 1 = favorable
+    row_ids: np.ndarray
+    features: list[str]
+    numeric_features: list[str]
+    categorical_features: list[str]
+    protected_as_features: list[str]
+    attributes: list[Partition]  # one per protected attribute
+    partitions: list[Partition]  # attributes, then intersections
+    atoms: np.ndarray
+    n_atoms: int
+    clusters: np.ndarray | None
+    cluster_column: str | None
+    frame_columns: list[str] = field(default_factory=list)
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.y)
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 22), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def read_table(path: Path, *, what: str = "data file") -> tuple[pd.DataFrame, str]:
+    """Read a CSV or Parquet file, with a clear error for each way it can fail."""
+    if not path.exists():
+        raise DataError(f"{path}: {what} not found (paths in a policy are relative to the policy file)")
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder, expected a CSV or Parquet {what}")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: the {what} is empty (0 bytes); expected a header row and data rows")
+    suffix = path.suffix.lower()
+    fmt = "parquet" if suffix in (".parquet", ".pq") else "csv"
+    try:
+        if fmt == "parquet":
+            frame = pd.read_parquet(path)
+        else:
+            try:
+                frame = pd.read_csv(path, engine="pyarrow")
+            except Exception:  # noqa: BLE001 — the C engine gives the clearer message
+                frame = pd.read_csv(path, low_memory=False)
+    except PermissionError:
+        raise DataError(f"{path}: cannot read the {what} (permission denied)") from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: the {what} has no columns; expected a header row and data rows") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"{path}: cannot read the {what} as {fmt.upper()}: {first}") from None
+    if len(frame) == 0:
+        raise DataError(f"{path}: the {what} has a header but no rows "
+                        f"(columns: {', '.join(map(str, frame.columns[:20]))})")
+    frame.columns = [str(c) for c in frame.columns]
+    return frame, fmt
+
+
+def _require(frame: pd.DataFrame, column: str, path: Path, role: str) -> None:
+    if column not in frame.columns:
+        cols = list(frame.columns)
+        shown = ", ".join(cols[:40]) + (f", ... ({len(cols)} in all)" if len(cols) > 40 else "")
+        raise DataError(f"{path}: {role} column '{column}' not found{did_you_mean(column, cols)}; "
+                        f"the columns are: {shown}")
+
+
+def _describe_values(series: pd.Series, limit: int = 10) -> str:
+    counts = series.value_counts(dropna=False)
+    parts = [f"{v!r} ({c})" for v, c in counts.head(limit).items()]
+    more = f", ... ({len(counts)} values in all)" if len(counts) > limit else ""
+    return ", ".join(parts) + more
+
+
+def _matches(series: pd.Series, value: object) -> np.ndarray:
+    """Rows whose value equals ``value`` (numbers numerically, everything else as text)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        if pd.api.types.is_bool_dtype(series) and isinstance(value, bool):
+            return (series == value).to_numpy(dtype=bool, na_value=False)
+        return (series.astype(str) == str(value)).to_numpy() & series.notna().to_numpy()
+    if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+        return (series == value).to_numpy(dtype=bool, na_value=False)
+    return (series.astype(str) == str(value)).to_numpy() & series.notna().to_numpy()
+
+
+def _apply_row_filters(frame: pd.DataFrame, policy: Policy, path: Path,
+                       excluded: list[tuple[str, int]]) -> pd.DataFrame:
+    for f in policy.data.exclude_rows:
+        _require(frame, f.column, path, "exclude_rows")
+        col = frame[f.column]
+        if f.missing is not None:
+            drop = col.isna().to_numpy() if f.missing else col.notna().to_numpy()
+        elif f.equals is not None:
+            values = f.equals if isinstance(f.equals, list) else [f.equals]
+            drop = np.zeros(len(frame), dtype=bool)
+            for v in values:
+                drop |= _matches(col, v)
+        else:
+            if not pd.api.types.is_numeric_dtype(col):
+                raise DataError(f"{path}: column '{f.column}' (exclude_rows: {f.reason}) must be "
+                                f"numeric for a range rule; found values {_describe_values(col, 5)}")
+            num = col.to_numpy(dtype=float, na_value=np.nan)
+            with np.errstate(invalid="ignore"):
+                if f.outside is not None:
+                    drop = (num < f.outside[0]) | (num > f.outside[1])
+                elif f.below is not None:
+                    drop = num < f.below
+                else:
+                    drop = num > f.above
+        n = int(drop.sum())
+        excluded.append((f.reason, n))
+        if n:
+            frame = frame.loc[~drop]
+    return frame
+
+
+def _encode_target(series: pd.Series, favorable: object, path: Path) -> tuple[np.ndarray, str]:
+    values = series.dropna().unique()
+    fav = _matches(series, favorable)
+    if not fav.any():
+        raise DataError(f"{path}: target column '{series.name}': the favorable value "
+                        f"{favorable!r} does not occur; the values found are "
+                        f"{_describe_values(series)} (set data → favorable to one of them)")
+    if len(values) != 2:
+        what = "only one value" if len(values) < 2 else f"{len(values)} values"
+        raise DataError(f"{path}: target column '{series.name}' must have exactly two values "
+                        f"(favorable {favorable!r} and one other); found {what}: "
+                        f"{_describe_values(series)}")
+    return fav.astype(np.int8), str(favorable)
+
+
+def _sort_key(label: str):
+    try:
+        return (0, float(label), label)
+    except ValueError:
+        return (1, 0.0, label)
+
+
+def _encode_protected(frame: pd.DataFrame, spec, path: Path) -> tuple[np.ndarray, tuple[str, ...]]:
+    col = frame[spec.column]
+    if spec.bins is not None:
+        if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+            raise DataError(f"{path}: protected column '{spec.column}' has bins, so it must be "
+                            f"numeric; found values {_describe_values(col, 5)}")
+        labels = spec.labels or [f"[{a:g}, {b:g})" for a, b in zip(spec.bins, spec.bins[1:])]
+        cut = pd.cut(col, bins=spec.bins, right=False, labels=list(range(len(labels))))
+        codes = cut.cat.codes.to_numpy().astype(np.int64)
+        levels = list(labels)
+    else:
+        text = col.astype("string")
+        codes_, uniques = pd.factorize(text, sort=False)
+        order = sorted(range(len(uniques)), key=lambda i: _sort_key(str(uniques[i])))
+        remap = np.empty(len(uniques), dtype=np.int64)
+        remap[order] = np.arange(len(uniques))
+        codes = np.where(codes_ >= 0, remap[np.maximum(codes_, 0)] if len(uniques) else -1, -1)
+        levels = [str(uniques[i]) for i in order]
+    missing = codes < 0
+    if missing.any() or UNKNOWN in levels:
+        if UNKNOWN in levels:  # a real level named "unknown" joins the missing values
+            k = levels.index(UNKNOWN)
+            codes = np.where(codes == k, -1, np.where(codes > k, codes - 1, codes))
+            levels.pop(k)
+            missing = codes < 0
+        codes = np.where(missing, len(levels), codes)
+        levels.append(UNKNOWN)
+    return codes.astype(np.int64), tuple(levels)
+
+
+def _reference(spec, labels: tuple[str, ...], path: Path) -> int | None:
+    if spec.reference is None:
+        return None
+    ref = spec.reference
+    for i, lab in enumerate(labels):
+        if lab == str(ref) or (isinstance(ref, int | float) and not isinstance(ref, bool)
+                               and _sort_key(lab)[0] == 0 and float(lab) == float(ref)):
+            return i
+    raise DataError(f"{path}: protected column '{spec.column}': reference group {ref!r} does not "
+                    f"occur; the groups are: {', '.join(labels)}")
+
+
+def load_data(policy: Policy) -> AuditData:
+    """Read and encode the data the policy names.
+
+    Raises
+    ------
+    DataError
+        The file is missing, empty or unreadable; a named column is absent (the message lists
+        the columns that exist); the target does not have exactly two values including the
+        favorable one; a reference group does not occur; ids repeat.
+    """
+    path = policy.resolve(policy.data.path)
+    frame, fmt = read_table(path)
+    rows_read = len(frame)
+    spec = policy.data
+    _require(frame, spec.target, path, "target")
+    for p in policy.protected:
+        _require(frame, p.column, path, "protected")
+    if policy.validation.groups:
+        _require(frame, policy.validation.groups, path, "validation → groups (cluster)")
+    if spec.id:
+        _require(frame, spec.id, path, "id")
+    if isinstance(spec.features, list):
+        for c in spec.features:
+            _require(frame, c, path, "feature")
+    for c in spec.exclude:
+        _require(frame, c, path, "exclude")
+
+    excluded: list[tuple[str, int]] = []
+    frame = _apply_row_filters(frame, policy, path, excluded)
+    missing_target = frame[spec.target].isna().to_numpy()
+    if missing_target.any():
+        excluded.append((f"missing target value ('{spec.target}')", int(missing_target.sum())))
+        frame = frame.loc[~missing_target]
+    if len(frame) == 0:
+        raise DataError(f"{path}: no rows are left after the exclusions "
+                        + "; ".join(f"{r}: {n}" for r, n in excluded))
+    frame = frame.reset_index(drop=True)
+    y, favorable = _encode_target(frame[spec.target], spec.favorable, path)
+
+    if spec.id:
+        ids = frame[spec.id]
+        dup = ids.duplicated(keep=False)
+        if dup.any():
+            first = ids[dup].head(5).tolist()
+            raise DataError(f"{path}: id column '{spec.id}' has {int(ids.duplicated().sum())} "
+                            f"repeated value(s), e.g. {first}; ids must be unique")
+        row_ids = ids.to_numpy()
+    else:
+        row_ids = np.arange(len(frame))
+
+    attributes: list[Partition] = []
+    code_list, dims = [], []
+    for p in policy.protected:
+        codes, labels = _encode_protected(frame, p, path)
+        code_list.append(codes)
+        dims.append(len(labels))
+        attributes.append(Partition(name=p.display_name, columns=(p.column,), kind="attribute",
+                                    labels=labels, atom_to_group=np.empty(0, dtype=np.int64),
+                                    reference=_reference(p, labels, path)))
+    n_atoms = int(np.prod(dims))
+    atoms = np.ravel_multi_index(code_list, dims) if len(dims) > 1 else code_list[0]
+    atom_levels = np.unravel_index(np.arange(n_atoms), dims)
+    present = np.bincount(atoms, minlength=n_atoms) > 0
+    partitions: list[Partition] = []
+    for i, a in enumerate(attributes):
+        attributes[i] = Partition(a.name, a.columns, a.kind, a.labels,
+                                  np.asarray(atom_levels[i], dtype=np.int64), a.reference)
+        partitions.append(attributes[i])
+    if policy.intersections and len(attributes) > 1:
+        for size in range(2, len(attributes) + 1):
+            for combo in itertools.combinations(range(len(attributes)), size):
+                key = np.ravel_multi_index([atom_levels[i] for i in combo],
+                                           [dims[i] for i in combo])
+                used = np.unique(key[present])
+                to_group = np.zeros(int(np.prod([dims[i] for i in combo])), dtype=np.int64)
+                to_group[used] = np.arange(len(used))
+                labels = tuple(
+                    " × ".join(attributes[i].labels[lv] for i, lv in zip(combo, np.unravel_index(u, [dims[i] for i in combo])))
+                    for u in used)
+                partitions.append(Partition(
+                    name=" × ".join(attributes[i].name for i in combo),
+                    columns=tuple(attributes[i].columns[0] for i in combo), kind="intersection",
+                    labels=labels, atom_to_group=to_group[key], reference=None))
+
+    clusters = None
+    if policy.validation.groups:
+        clusters, _ = pd.factorize(frame[policy.validation.groups], use_na_sentinel=False)
+        clusters = clusters.astype(np.int64)
+
+    protected_cols = [p.column for p in policy.protected]
+    reserved = {spec.target, *(c for c in [spec.id, policy.validation.groups] if c)}
+    if spec.features == "auto":
+        features = [c for c in frame.columns
+                    if c not in reserved and c not in protected_cols and c not in spec.exclude]
+    else:
+        features = [c for c in spec.features if c not in spec.exclude]
+        clash = [c for c in features if c in reserved]
+        if clash:
+            raise DataError(f"{path}: data → features lists {clash}, which is the target, id or "
+                            "cluster column; remove it from the features")
+    if not features:
+        raise DataError(f"{path}: no feature columns are left (every column is the target, id, "
+                        "a protected attribute, the cluster column or excluded)")
+    X = frame[features]
+    numeric = [c for c in features if pd.api.types.is_numeric_dtype(X[c])]
+    categorical = [c for c in features if c not in numeric]
+    return AuditData(
+        path=path, format=fmt, sha256=file_sha256(path), rows_read=rows_read, excluded=excluded,
+        target=spec.target, favorable=favorable, X=X, y=y, row_ids=row_ids, features=features,
+        numeric_features=numeric, categorical_features=categorical,
+        protected_as_features=[c for c in features if c in protected_cols],
+        attributes=attributes, partitions=partitions, atoms=np.asarray(atoms, dtype=np.int64),
+        n_atoms=n_atoms, clusters=clusters, cluster_column=policy.validation.groups,
+        frame_columns=list(frame.columns))

@@ -1,0 +1,137 @@
+"""Policy thresholds → GateResult for every gate × variant (and, inside, every attribute).
+
+A gate is judged on the point estimate, or with ``decision: ci_bound`` on the side of the
+interval that must clear the threshold (the lower bound for ``min``, the upper for ``max``):
+a variant passes only when the evidence shows it complies. A fairness gate is judged on every
+protected attribute and intersection (or those it names); an attribute whose disparity cannot
+be computed (fewer than two groups of ``min_group_size`` rows) reads INSUFFICIENT. An
+undecidable *intersection* is reported but does not, alone, make the gate undecidable; an
+undecidable *attribute* does.
+"""
+
+from __future__ import annotations
+
+from fairsel.policy import GateSpec, Policy
+from fairsel.results import Estimate, GateResult, VariantResult
+
+ORDER = {"PASS": 0, "WARN": 1, "INSUFFICIENT": 2, "FAIL": 3, "ERROR": 4}
+
+
+
+def _check(est: Estimate | None, gate: GateSpec, decision: str) -> tuple[str, float | None]:
+    """(PASS | FAIL | INSUFFICIENT, gap) for one estimate."""
+    if est is None or est.value is None:
+        return "INSUFFICIENT", None
+    lo_v = hi_v = est.value
+    if decision == "ci_bound":
+        if est.ci is None or est.ci[0] is None or est.ci[1] is None:
+            return "INSUFFICIENT", None
+        lo_v, hi_v = est.ci
+    gap = 0.0
+    if gate.min is not None and lo_v < gate.min:
+        gap = max(gap, gate.min - lo_v)
+    if gate.max is not None and hi_v > gate.max:
+        gap = max(gap, hi_v - gate.max)
+    return ("PASS" if gap == 0 else "FAIL"), gap
+
+
+def _threshold_text(gate: GateSpec) -> str:
+    parts = []
+    if gate.min is not None:
+        parts.append(f"≥ {gate.min:g}")
+    if gate.max is not None:
+        parts.append(f"≤ {gate.max:g}")
+    return " and ".join(parts)
+
+
+def _fmt(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.4g}"
+
+
+def judge(gate_index: int, gate: GateSpec, variant: VariantResult, *, decision: str,
+          is_fairness: bool) -> GateResult:
+    """Judge one gate on one variant."""
+    common = dict(gate=gate_index, metric=gate.metric, variant=variant.name, min=gate.min,
+                  max=gate.max, severity=gate.severity, decision=decision)
+    fail_status = "FAIL" if gate.severity == "error" else "WARN"
+    if variant.status == "ERROR":
+        return GateResult(**common, status="ERROR", observed=None,
+                          message="the variant could not be evaluated (see failures)")
+    if not is_fairness:
+        est = variant.performance.get(gate.metric)
+        status, gap = _check(est, gate, decision)
+        if status == "FAIL":
+            status = fail_status
+        msg = (f"{gate.metric} = {_fmt(est.value if est else None)}"
+               + (f" (CI {_fmt(est.ci[0])}–{_fmt(est.ci[1])})" if est and est.ci else "")
+               + f"; required {_threshold_text(gate)}")
+        return GateResult(**common, status=status, observed=est.value if est else None,
+                          ci=est.ci if est else None, gap=gap, message=msg)
+
+    by_attr: dict[str, str] = {}
+    worst: tuple[float, str, Estimate] | None = None
+    undecided_attribute = False
+    failing: list[str] = []
+    for attr in variant.attributes:
+        if gate.attributes is not None and attr.attribute not in gate.attributes:
+            continue
+        est = attr.fairness.get(gate.metric)
+        status, gap = _check(est, gate, decision)
+        by_attr[attr.attribute] = status if status != "FAIL" else fail_status
+        if status == "INSUFFICIENT":
+            undecided_attribute |= attr.kind == "attribute"
+            continue
+        if status == "FAIL":
+            failing.append(attr.attribute)
+        if worst is None or (gap or 0) > worst[0] or (
+                (gap or 0) == worst[0] == 0 and _more_extreme(est, worst[2], gate)):
+            worst = (gap or 0.0, attr.attribute, est)  # type: ignore[assignment]
+    if failing:
+        status = fail_status
+    elif undecided_attribute or worst is None:
+        status = "INSUFFICIENT"
+    else:
+        status = "PASS"
+    if worst is None:
+        return GateResult(**common, status=status, observed=None, by_attribute=by_attr,
+                          message=f"{gate.metric}: no attribute has two groups of at least "
+                                  "min_group_size rows to compare")
+    gap, attr_name, est = worst
+    undecided = [a for a, s in by_attr.items() if s == "INSUFFICIENT"]
+    msg = (f"{gate.metric} = {_fmt(est.value)}"
+           + (f" (CI {_fmt(est.ci[0])}–{_fmt(est.ci[1])})" if est.ci else "")
+           + f" on {attr_name}; required {_threshold_text(gate)}")
+    if failing:
+        msg += f"; fails on {', '.join(failing)}"
+    if undecided:
+        msg += f"; undecided (groups too small) on {', '.join(undecided)}"
+    return GateResult(**common, status=status, observed=est.value, ci=est.ci,
+                      attribute=attr_name, by_attribute=by_attr, gap=gap, message=msg)
+
+
+def _more_extreme(a: Estimate, b: Estimate, gate: GateSpec) -> bool:
+    """Among passing attributes, the one closest to its threshold is the one to show."""
+    if a.value is None or b.value is None:
+        return False
+    if gate.min is not None:
+        return a.value < b.value
+    return a.value > b.value
+
+
+def evaluate_gates(variants: list[VariantResult], policy: Policy,
+                   fairness_names: set[str]) -> list[GateResult]:
+    """Every gate of the policy judged on every variant, in policy order."""
+    return [judge(i, gate, v, decision=policy.decision, is_fairness=gate.metric in fairness_names)
+            for v in variants for i, gate in enumerate(policy.gates)]
+
+
+def variant_status(gates: list[GateResult]) -> str:
+    """PASS, WARN, FAIL or INSUFFICIENT for a variant from its gate results."""
+    errors = [g for g in gates if g.severity == "error"]
+    if any(g.status == "FAIL" for g in errors):
+        return "FAIL"
+    if any(g.status in ("INSUFFICIENT", "ERROR") for g in errors):
+        return "INSUFFICIENT"
+    if any(g.status in ("WARN", "FAIL", "INSUFFICIENT") for g in gates):
+        return "WARN"
+    return "PASS"

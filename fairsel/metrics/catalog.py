@@ -1,0 +1,53 @@
+"""The names a policy may use under ``metrics``, ``gates`` and ``ranking``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fairsel.metrics.counts import RATE_FORMULAS
+from fairsel.metrics.disparity import FAIRNESS_METRICS
+from fairsel.registry import Registry
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    name: str
+    family: str  # "performance" | "fairness"
+    higher_is_better: bool
+    formula: str
+
+
+_PERFORMANCE: list[MetricInfo] = [
+    MetricInfo("roc_auc", "performance", True,
+               "area under the ROC curve of the favorable-outcome score (ties count half)"),
+    MetricInfo("balanced_accuracy", "performance", True, RATE_FORMULAS["balanced_accuracy"]),
+    MetricInfo("accuracy", "performance", True, RATE_FORMULAS["accuracy"]),
+    MetricInfo("f1", "performance", True, RATE_FORMULAS["f1"]),
+    MetricInfo("precision", "performance", True, RATE_FORMULAS["precision"]),
+    MetricInfo("recall", "performance", True, RATE_FORMULAS["tpr"]),
+    MetricInfo("tpr", "performance", True, RATE_FORMULAS["tpr"]),
+    MetricInfo("tnr", "performance", True, RATE_FORMULAS["tnr"]),
+    MetricInfo("fpr", "performance", False, RATE_FORMULAS["fpr"]),
+    MetricInfo("fnr", "performance", False, RATE_FORMULAS["fnr"]),
+    MetricInfo("selection_rate", "performance", True, RATE_FORMULAS["selection_rate"]),
+    MetricInfo("brier_score", "performance", False, "mean of (score − y)²"),
+    MetricInfo("calibration_error", "performance", False,
+               "expected calibration error, 10 equal-width score bins: Σ_b (n_b/n)·|mean(y)_b − mean(score)_b|"),
+]
+
+METRICS: Registry[MetricInfo] = Registry("metric", "fairsel list metrics")
+for _m in _PERFORMANCE:
+    METRICS.register(_m.name, _m, summary=f"performance — {_m.formula}")
+for _f in FAIRNESS_METRICS.values():
+    METRICS.register(_f.name, MetricInfo(_f.name, "fairness", _f.higher_is_fairer, _f.summary),
+                     summary=f"fairness — {_f.summary}")
+
+PERFORMANCE_NAMES: tuple[str, ...] = tuple(m.name for m in _PERFORMANCE)
+FAIRNESS_NAMES: tuple[str, ...] = tuple(FAIRNESS_METRICS)
+
+#: Performance metric name -> the group-rate key it reads (for count-based ones).
+PERFORMANCE_RATE: dict[str, str] = {
+    "balanced_accuracy": "balanced_accuracy", "accuracy": "accuracy", "f1": "f1",
+    "precision": "precision", "recall": "tpr", "tpr": "tpr", "tnr": "tnr", "fpr": "fpr",
+    "fnr": "fnr", "selection_rate": "selection_rate",
+}

@@ -1,0 +1,347 @@
+"""The metric engine: every table of one variant from its out-of-fold predictions.
+
+Rows are encoded once as *atoms*: the cell of the finest partition of the protected
+attributes (every combination of their levels, "unknown" included). Each attribute or
+intersection is a coarsening of the atoms, so one ``np.bincount`` over
+``atom * 4 + 2 * y_true + y_pred`` gives every group's confusion counts, and a bootstrap
+replicate is a multinomial draw over (atom, label, decision, score-bin) cells — or, with
+clusters, a weighted sum of the clusters' cell-count vectors. No data frame is resampled.
+"""
+
+from __future__ import annotations
+
+import warnings
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from fairsel.metrics.catalog import FAIRNESS_NAMES, PERFORMANCE_RATE
+from fairsel.metrics.counts import confusion_counts, rates_from_counts
+from fairsel.metrics.disparity import disparity
+from fairsel.metrics.scores import brier_by_group, calibration_error_by_group, roc_auc_by_group
+from fairsel.partition import Partition
+from fairsel.results import AttributeMetrics, Estimate, FoldMetrics, GroupRow, Headline
+
+GROUP_RATES = ("selection_rate", "base_rate", "tpr", "fpr", "fnr", "tnr", "precision",
+               "accuracy", "balanced_accuracy", "f1")
+SCORE_RATES = ("roc_auc", "brier_score", "calibration_error")
+
+
+@dataclass(frozen=True)
+class Confidence:
+    method: str = "bootstrap"  # "bootstrap" | "none"
+    level: float = 0.95
+    resamples: int = 1000
+
+
+@dataclass(frozen=True)
+class VariantMetrics:
+    performance: dict[str, Estimate]
+    fairness: dict[str, Headline]
+    attributes: list[AttributeMetrics]
+    folds: list[FoldMetrics]
+
+
+def _f(x) -> float | None:
+    x = float(x)
+    return x if np.isfinite(x) else None
+
+
+def _est(value, lo=None, hi=None, with_ci: bool = False) -> Estimate:
+    return Estimate(value=_f(value), ci=(_f(lo), _f(hi)) if with_ci else None)
+
+
+def _worst(values: np.ndarray, higher_is_fairer: bool, axis: int = 0) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmin(values, axis=axis) if higher_is_fairer else np.nanmax(values, axis=axis)
+
+
+def _score_bins(y_score: np.ndarray, order: np.ndarray, k: int) -> np.ndarray:
+    """Rank-quantile bins of the scores (ties share a bin), for the bootstrap of AUC and Brier."""
+    s_sorted = y_score[order]
+    n = len(s_sorted)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    edges = s_sorted[np.linspace(0, n - 1, k + 1).astype(np.int64)[1:-1]]
+    edges = np.unique(edges)
+    return np.searchsorted(edges, y_score, side="right").astype(np.int64)
+
+
+def _binned_auc(pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
+    """AUC from per-bin positive/negative counts along the last axis (a bin's rows tie)."""
+    cum_neg = np.cumsum(neg, axis=-1) - neg
+    num = np.sum(pos * (cum_neg + 0.5 * neg), axis=-1)
+    P = pos.sum(axis=-1)
+    N = neg.sum(axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where((P > 0) & (N > 0), num / np.where(P * N > 0, P * N, 1.0), np.nan)
+
+
+def seed_for(seed: int, label: str) -> np.random.SeedSequence:
+    """A seed stream for one named computation (stable across runs and platforms)."""
+    return np.random.SeedSequence([int(seed) & 0xFFFFFFFF, zlib.crc32(label.encode())])
+
+
+class _Bootstrap:
+    """Replicates of cell counts: multinomial over rows, or cluster-weighted sums."""
+
+    def __init__(self, cell: np.ndarray, n_cells: int, se: np.ndarray,
+                 clusters: np.ndarray | None, rng: np.random.Generator) -> None:
+        self.rng = rng
+        self.n_cells = n_cells
+        self.counts = np.bincount(cell, minlength=n_cells).astype(np.float64)
+        self.se = np.bincount(cell, weights=se, minlength=n_cells)
+        self.n = int(self.counts.sum())
+        self.clusters = None
+        if clusters is not None:
+            from scipy import sparse
+
+            codes, inv = np.unique(clusters, return_inverse=True)
+            nc = len(codes)
+            ones = np.ones(len(cell))
+            self.m_count = sparse.csr_matrix((ones, (inv, cell)), shape=(nc, n_cells))
+            self.m_se = sparse.csr_matrix((se, (inv, cell)), shape=(nc, n_cells))
+            self.clusters = nc
+
+    def draw(self, b: int) -> tuple[np.ndarray, np.ndarray]:
+        """``b`` replicates of (cell counts, cell sums of squared error)."""
+        if self.clusters is None:
+            p = self.counts / max(self.n, 1)
+            draws = self.rng.multinomial(self.n, p, size=b).astype(np.float64)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                mean_se = np.where(self.counts > 0, self.se / np.maximum(self.counts, 1), 0.0)
+            return draws, draws * mean_se
+        nc = self.clusters
+        w = self.rng.multinomial(nc, np.full(nc, 1.0 / nc), size=b).astype(np.float64)
+        return (self.m_count.T @ w.T).T, (self.m_se.T @ w.T).T
+
+
+def evaluate_variant(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray, *,
+                     atoms: np.ndarray, n_atoms: int, partitions: list[Partition],
+                     folds: np.ndarray, n_folds: int, clusters: np.ndarray | None = None,
+                     min_group_size: int = 30, confidence: Confidence = Confidence(),
+                     seed: int = 0, label: str = "") -> VariantMetrics:
+    """Pooled and per-fold metrics of one variant, with bootstrap intervals.
+
+    Parameters
+    ----------
+    y_true, y_pred : 0/1 arrays (1 = favorable); y_score : float array (favorable probability)
+    atoms : int array, the atom code of each row; n_atoms : number of atoms
+    partitions : the attributes and intersections to audit, as coarsenings of the atoms
+    folds : int array, the test fold of each row; n_folds : number of folds
+    clusters : optional array of cluster ids; the bootstrap then resamples clusters
+    min_group_size : groups smaller than this are flagged and left out of disparities
+    confidence : bootstrap settings (``method="none"`` for point estimates only)
+    seed, label : the random stream is derived from both, so results are reproducible
+    """
+    y_true = np.asarray(y_true).astype(np.int64, copy=False)
+    y_pred = np.asarray(y_pred).astype(np.int64, copy=False)
+    y_score = np.asarray(y_score, dtype=np.float64)
+    atoms = np.asarray(atoms).astype(np.int64, copy=False)
+    order = np.argsort(y_score, kind="stable")
+    conf_atoms = confusion_counts(y_true, y_pred, atoms, n_atoms)
+
+    # ---------- pooled point estimates -----------------------------------------------
+    overall_rates = rates_from_counts(conf_atoms.sum(axis=0))
+    overall_scores = {
+        "roc_auc": roc_auc_by_group(y_true, y_score, None, None, order=order)[0],
+        "brier_score": brier_by_group(y_true, y_score)[0],
+        "calibration_error": calibration_error_by_group(y_true, y_score)[0],
+    }
+    part_counts, part_rates, part_scores, part_eligible, part_fair = [], [], [], [], []
+    for part in partitions:
+        g_rows = part.atom_to_group[atoms]
+        counts = part.onehot(n_atoms).T @ conf_atoms  # (G, 4)
+        rates = rates_from_counts(counts)
+        scores = {
+            "roc_auc": roc_auc_by_group(y_true, y_score, g_rows, part.n_groups, order=order),
+            "brier_score": brier_by_group(y_true, y_score, g_rows, part.n_groups),
+            "calibration_error": calibration_error_by_group(y_true, y_score, g_rows, part.n_groups),
+        }
+        eligible = rates["n"] >= max(min_group_size, 1)
+        fair = {m: disparity(rates, m, reference=part.reference, eligible=eligible)
+                for m in FAIRNESS_NAMES}
+        part_counts.append(counts)
+        part_rates.append(rates)
+        part_scores.append(scores)
+        part_eligible.append(eligible)
+        part_fair.append(fair)
+
+    # ---------- bootstrap -----------------------------------------------------------------
+    with_ci = confidence.method == "bootstrap" and confidence.resamples > 0 and len(y_true) > 0
+    ci_overall: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    ci_group: list[dict[str, tuple[np.ndarray, np.ndarray]]] = [{} for _ in partitions]
+    ci_fair: list[dict[str, tuple[np.ndarray, np.ndarray]]] = [{} for _ in partitions]
+    ci_head: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    if with_ci:
+        k = int(np.clip(8192 // max(n_atoms * 4, 1), 4, 64))
+        bins = _score_bins(y_score, order, k)
+        k = int(bins.max()) + 1 if len(bins) else 1
+        cell = ((atoms * 2 + y_true) * 2 + y_pred) * k + bins
+        n_cells = n_atoms * 4 * k
+        rng = np.random.default_rng(seed_for(seed, "bootstrap:" + label))
+        boot = _Bootstrap(cell, n_cells, (y_score - y_true) ** 2, clusters, rng)
+        onehots = [p.onehot(n_atoms) for p in partitions]
+        # binned AUC at the point estimate, to centre the binned replicates on the exact AUC
+        pt = boot.counts.reshape(n_atoms, 2, 2, k)
+
+        def auc_parts(c4: np.ndarray, h: np.ndarray) -> np.ndarray:
+            pos = np.einsum("...apk,ag->...gk", c4[..., 1, :, :], h)
+            neg = np.einsum("...apk,ag->...gk", c4[..., 0, :, :], h)
+            return _binned_auc(pos, neg)
+
+        ones = np.ones((n_atoms, 1))
+        shift_all = overall_scores["roc_auc"] - auc_parts(pt, ones)[0]
+        shifts = [part_scores[i]["roc_auc"] - auc_parts(pt, onehots[i])
+                  for i in range(len(partitions))]
+        reps_overall: dict[str, list[np.ndarray]] = {}
+        reps_group: list[dict[str, list[np.ndarray]]] = [{} for _ in partitions]
+        reps_fair: list[dict[str, list[np.ndarray]]] = [{} for _ in partitions]
+        total = confidence.resamples
+        chunk = max(1, min(total, 2_000_000 // max(n_cells, 1)))
+        done = 0
+        while done < total:
+            b = min(chunk, total - done)
+            done += b
+            draws, se = boot.draw(b)
+            c4 = draws.reshape(b, n_atoms, 2, 2, k)
+            conf = c4.sum(axis=-1).reshape(b, n_atoms, 4)
+            se_atoms = se.reshape(b, n_atoms, 4 * k).sum(axis=-1)
+            r_all = rates_from_counts(conf.sum(axis=1))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                r_all["brier_score"] = se_atoms.sum(axis=1) / r_all["n"]
+            r_all["roc_auc"] = auc_parts(c4, ones)[:, 0] + shift_all
+            for key, val in r_all.items():
+                reps_overall.setdefault(key, []).append(val)
+            for i, part in enumerate(partitions):
+                h = onehots[i]
+                counts = np.einsum("bak,ag->bgk", conf, h)
+                rates = rates_from_counts(counts)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    rates["brier_score"] = (se_atoms @ h) / rates["n"]
+                rates["roc_auc"] = auc_parts(c4, h) + shifts[i]
+                for key, val in rates.items():
+                    reps_group[i].setdefault(key, []).append(val)
+                for m in FAIRNESS_NAMES:
+                    reps_fair[i].setdefault(m, []).append(
+                        disparity(rates, m, reference=part.reference,
+                                  eligible=part_eligible[i]))
+        alpha = (1.0 - confidence.level) / 2
+
+        def q(reps: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+            arr = np.concatenate(reps, axis=0)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                lo, hi = np.nanquantile(arr, [alpha, 1 - alpha], axis=0)
+            return lo, hi
+
+        ci_overall = {key: q(v) for key, v in reps_overall.items()}
+        for i in range(len(partitions)):
+            ci_group[i] = {key: q(v) for key, v in reps_group[i].items()}
+            ci_fair[i] = {key: q(v) for key, v in reps_fair[i].items()}
+        from fairsel.metrics.catalog import METRICS
+
+        for m in FAIRNESS_NAMES:
+            hib = METRICS.get(m).higher_is_better
+            stacked = np.stack([np.concatenate(reps_fair[i][m]) for i in range(len(partitions))])
+            ci_head[m] = q([_worst(stacked, hib, axis=0)])
+
+    # ---------- assemble pooled results -----------------------------------------------------
+    def overall_est(name: str) -> Estimate:
+        key = PERFORMANCE_RATE.get(name, name)
+        value = overall_scores[key] if key in overall_scores else overall_rates[key]
+        lo_hi = ci_overall.get(key)
+        if lo_hi is None:
+            return _est(value)
+        return _est(value, lo_hi[0], lo_hi[1], with_ci=True)
+
+    from fairsel.metrics.catalog import METRICS, PERFORMANCE_NAMES
+
+    performance = {name: overall_est(name) for name in PERFORMANCE_NAMES}
+    attributes: list[AttributeMetrics] = []
+    for i, part in enumerate(partitions):
+        counts, rates, scores = part_counts[i], part_rates[i], part_scores[i]
+        groups = []
+        for g, label_g in enumerate(part.labels):
+            tn, fp, fn, tp = (int(round(x)) for x in counts[g])
+            n = tn + fp + fn + tp
+            flags = []
+            if n == 0:
+                flags.append("empty")
+            elif n < min_group_size:
+                flags.append("small")
+            if n and tp + fn == 0:
+                flags.append("no_favorable_outcome")
+            if n and tn + fp == 0:
+                flags.append("no_unfavorable_outcome")
+            if label_g == "unknown":
+                flags.append("unknown")
+            group_rates: dict[str, Estimate] = {}
+            for key in GROUP_RATES + SCORE_RATES:
+                value = rates[key][g] if key in rates else scores[key][g]
+                lo_hi = ci_group[i].get(key)
+                group_rates[key] = (_est(value, lo_hi[0][g], lo_hi[1][g], with_ci=True)
+                                    if lo_hi is not None else _est(value))
+            groups.append(GroupRow(group=label_g, n=n, tp=tp, fp=fp, tn=tn, fn=fn,
+                                   flags=flags, rates=group_rates))
+        fairness = {}
+        for m in FAIRNESS_NAMES:
+            lo_hi = ci_fair[i].get(m)
+            fairness[m] = (_est(part_fair[i][m], lo_hi[0], lo_hi[1], with_ci=True)
+                           if lo_hi is not None else _est(part_fair[i][m]))
+        attributes.append(AttributeMetrics(
+            attribute=part.name, columns=list(part.columns), kind=part.kind,  # type: ignore[arg-type]
+            reference=part.labels[part.reference] if part.reference is not None else None,
+            reference_rule="declared" if part.reference is not None else "fairlearn_min_max",
+            groups=groups,
+            eligible_groups=[lab for lab, ok in zip(part.labels, part_eligible[i]) if ok],
+            fairness=fairness))
+
+    fairness_head: dict[str, Headline] = {}
+    for m in FAIRNESS_NAMES:
+        hib = METRICS.get(m).higher_is_better
+        vals = np.array([part_fair[i][m] for i in range(len(partitions))], dtype=float)
+        worst_attr = None
+        value = np.nan
+        if np.isfinite(vals).any():
+            j = int(np.nanargmin(vals) if hib else np.nanargmax(vals))
+            worst_attr, value = partitions[j].name, vals[j]
+        lo_hi = ci_head.get(m)
+        fairness_head[m] = Headline(
+            value=_f(value),
+            ci=(_f(lo_hi[0]), _f(lo_hi[1])) if lo_hi is not None else None,
+            attribute=worst_attr,
+            by_attribute={a.attribute: a.fairness[m] for a in attributes})
+
+    # ---------- per fold -------------------------------------------------------------------
+    folds = np.asarray(folds).astype(np.int64, copy=False)
+    fold_conf = confusion_counts(y_true, y_pred, folds * n_atoms + atoms, n_folds * n_atoms)
+    fold_conf = fold_conf.reshape(n_folds, n_atoms, 4)
+    fold_rates = rates_from_counts(fold_conf.sum(axis=1))
+    fold_auc = roc_auc_by_group(y_true, y_score, folds, n_folds, order=order)
+    fold_brier = brier_by_group(y_true, y_score, folds, n_folds)
+    fold_ece = calibration_error_by_group(y_true, y_score, folds, n_folds)
+    fold_fair: list[dict[str, np.ndarray]] = []
+    for part in partitions:
+        counts = np.einsum("fak,ag->fgk", fold_conf, part.onehot(n_atoms))
+        rates = rates_from_counts(counts)
+        fold_fair.append({m: np.array([
+            disparity({k: v[f] for k, v in rates.items()}, m, reference=part.reference,
+                      eligible=rates["n"][f] >= max(min_group_size, 1))
+            for f in range(n_folds)]) for m in FAIRNESS_NAMES})
+    fold_results = []
+    for f in range(n_folds):
+        perf: dict[str, float | None] = {}
+        for name in PERFORMANCE_NAMES:
+            key = PERFORMANCE_RATE.get(name, name)
+            src = {"roc_auc": fold_auc, "brier_score": fold_brier,
+                   "calibration_error": fold_ece}.get(key)
+            perf[name] = _f(src[f] if src is not None else fold_rates[key][f])
+        fair = {m: {part.name: _f(fold_fair[i][m][f]) for i, part in enumerate(partitions)}
+                for m in FAIRNESS_NAMES}
+        fold_results.append(FoldMetrics(fold=f, n=int(fold_rates["n"][f]), performance=perf,
+                                        fairness=fair))
+    return VariantMetrics(performance=performance, fairness=fairness_head,
+                          attributes=attributes, folds=fold_results)

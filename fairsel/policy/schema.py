@@ -1,0 +1,203 @@
+"""The policy file, version 1: every key, its type and its default (defaults live only here)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+
+Scalar = str | bool | int | float
+
+
+class Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class RowFilter(Spec):
+    """Rows to exclude before the audit, counted and reported with ``reason``."""
+
+    reason: str
+    column: str
+    equals: Scalar | list[Scalar] | None = None
+    outside: tuple[float, float] | None = None
+    below: float | None = None
+    above: float | None = None
+    missing: bool | None = None
+
+
+class DataSpec(Spec):
+    path: str
+    target: str
+    favorable: Scalar
+    id: str | None = None
+    features: Literal["auto"] | list[str] = "auto"
+    exclude: list[str] = Field(default_factory=list)
+    exclude_rows: list[RowFilter] = Field(default_factory=list)
+
+
+class ProtectedSpec(Spec):
+    column: str
+    name: str | None = None
+    reference: Scalar | None = None
+    bins: list[float] | None = None
+    labels: list[str] | None = None
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.column
+
+
+class ValidationSpec(Spec):
+    scheme: Literal["stratified_group_kfold", "group_kfold", "stratified_kfold",
+                    "leave_one_group_out"] = "stratified_group_kfold"
+    folds: int = Field(5, ge=2)
+    groups: str | None = None
+
+
+CandidateKind = Literal["sklearn", "lightgbm", "saved_model", "predictions", "mlflow"]
+
+
+class CandidateSpec(Spec):
+    name: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+    kind: CandidateKind
+    estimator: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    path: str | None = None
+    score_column: str | None = None
+    decision_column: str | None = None
+    higher_is_favorable: bool = True
+    threshold: float = 0.5
+    trusted: bool = False
+    sha256: str | None = None
+    trusted_types: list[str] = Field(default_factory=list)
+
+
+#: Which optional candidate keys each kind may use (others are an error naming the key).
+CANDIDATE_KEYS: dict[str, set[str]] = {
+    "sklearn": {"estimator", "params", "threshold"},
+    "lightgbm": {"params", "threshold"},
+    "saved_model": {"path", "threshold", "trusted", "sha256", "trusted_types"},
+    "predictions": {"path", "score_column", "decision_column", "higher_is_favorable",
+                    "threshold"},
+    "mlflow": {"path", "threshold", "trusted"},
+}
+
+
+class MitigationSpec(Spec):
+    kind: str
+    constraint: Literal["demographic_parity", "equal_opportunity", "equalized_odds"] | None = None
+    tolerance: float | None = Field(None, ge=0)
+    epsilon: float | None = Field(None, gt=0)
+    method: str | None = None
+    candidates: list[str] | None = None
+
+
+class MitigationPolicySpec(Spec):
+    allow_group_specific_decisions: bool = True
+
+
+class ConfidenceSpec(Spec):
+    method: Literal["bootstrap", "none"] = "bootstrap"
+    level: float = Field(0.95, gt=0.5, lt=1.0)
+    resamples: int = Field(1000, ge=1, le=100_000)
+
+
+class MetricsSpec(Spec):
+    performance: list[str] = Field(
+        default_factory=lambda: ["roc_auc", "balanced_accuracy", "f1", "brier_score"])
+    fairness: list[str] = Field(default_factory=lambda: [
+        "disparate_impact", "demographic_parity_difference", "equal_opportunity_difference",
+        "equalized_odds_difference"])
+    confidence: ConfidenceSpec = Field(default_factory=ConfidenceSpec)
+
+
+class GateSpec(Spec):
+    metric: str
+    min: float | None = None
+    max: float | None = None
+    severity: Literal["error", "warn"] = "error"
+    attributes: list[str] | None = None
+
+
+class RankingSpec(Spec):
+    objective: str = "roc_auc"
+    tolerance: float = Field(0.01, ge=0)
+    fairness_tiebreak: str = "disparate_impact"
+
+
+class SignoffSpec(Spec):
+    role: str
+    name: str | None = None
+
+
+class ReportSpec(Spec):
+    title: str | None = None
+    output: str | None = None
+    formats: list[str] = Field(default_factory=lambda: ["html", "pdf", "json", "junit",
+                                                         "markdown"])
+    paper: Literal["A4", "Letter"] = "A4"
+    organisation: str | None = None
+    system: str | None = None
+    signoff: list[SignoffSpec] = Field(default_factory=list)
+    templates: str | None = None
+
+
+class CompareSpec(Spec):
+    max_drop: dict[str, float] = Field(default_factory=dict)
+    max_increase: dict[str, float] = Field(default_factory=dict)
+
+
+class Policy(Spec):
+    """A validated policy file (version 1). Paths are relative to the file itself."""
+
+    version: Literal[1]
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+    description: str | None = None
+    seed: int = 0
+    data: DataSpec
+    protected: list[ProtectedSpec] = Field(min_length=1)
+    intersections: bool = True
+    min_group_size: int = Field(30, ge=1)
+    validation: ValidationSpec = Field(default_factory=ValidationSpec)
+    candidates: list[CandidateSpec] = Field(min_length=1)
+    mitigation: list[MitigationSpec] = Field(default_factory=list)
+    mitigation_policy: MitigationPolicySpec = Field(default_factory=MitigationPolicySpec)
+    metrics: MetricsSpec = Field(default_factory=MetricsSpec)
+    gates: list[GateSpec] = Field(default_factory=list)
+    decision: Literal["point", "ci_bound"] = "point"
+    ranking: RankingSpec = Field(default_factory=RankingSpec)
+    report: ReportSpec = Field(default_factory=ReportSpec)
+    compare: CompareSpec = Field(default_factory=CompareSpec)
+
+    _path: Path = PrivateAttr(default=Path("policy.yaml"))
+    _text: str = PrivateAttr(default="")
+    _sha256: str = PrivateAttr(default="")
+
+    @property
+    def path(self) -> Path:
+        """The policy file this was read from."""
+        return self._path
+
+    @property
+    def text(self) -> str:
+        return self._text
+
+    @property
+    def sha256(self) -> str:
+        return self._sha256
+
+    def resolve(self, relative: str | Path) -> Path:
+        """A path named in the policy, relative to the policy file's folder."""
+        import os
+
+        p = Path(relative).expanduser()
+        return p if p.is_absolute() else Path(os.path.normpath(self._path.parent / p))
+
+    @property
+    def title(self) -> str:
+        return self.report.title or self.name
+
+    def output_dir(self) -> Path:
+        """``report.output``, or ``reports/<name>`` in the current folder."""
+        return self.resolve(self.report.output) if self.report.output else Path("reports") / self.name

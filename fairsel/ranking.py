@@ -1,0 +1,85 @@
+"""Gates + objective → Ranking: which variant to deploy, and why.
+
+Passing variants (PASS or WARN) come first, ordered by the objective. Among those within
+``tolerance`` of the best objective, the fairest by ``fairness_tiebreak`` is selected.
+Variants that use the protected attribute at decision time are never selected when the
+policy forbids group-specific decisions. Variants that do not pass follow, ordered by how
+far they are from passing (gate status, then the summed gap to the thresholds).
+"""
+
+from __future__ import annotations
+
+from fairsel.gates import ORDER
+from fairsel.policy import Policy
+from fairsel.results import GateResult, Ranking, VariantResult
+
+
+def _value(v: VariantResult, metric: str, fairness: bool) -> float | None:
+    est = v.fairness.get(metric) if fairness else v.performance.get(metric)
+    return None if est is None else est.value
+
+
+def rank(variants: list[VariantResult], gates: list[GateResult], policy: Policy, *,
+         higher_is_better: dict[str, bool], fairness_names: set[str]) -> Ranking:
+    r = policy.ranking
+    obj_hib = higher_is_better[r.objective]
+    tie_hib = higher_is_better[r.fairness_tiebreak]
+    tie_is_fair = r.fairness_tiebreak in fairness_names
+    sign = 1.0 if obj_hib else -1.0
+
+    def obj(v: VariantResult) -> float:
+        x = _value(v, r.objective, r.objective in fairness_names)
+        return -float("inf") if x is None else sign * x
+
+    allow_gsd = policy.mitigation_policy.allow_group_specific_decisions
+    passing = [v for v in variants if v.status in ("PASS", "WARN")]
+    selectable = [v for v in passing if allow_gsd or not v.uses_protected_at_decision]
+    reasons: list[str] = []
+    selected = None
+    if selectable:
+        best = max(obj(v) for v in selectable)
+        near = [v for v in selectable if obj(v) >= best - r.tolerance]
+
+        def fairness_key(v: VariantResult) -> float:
+            x = _value(v, r.fairness_tiebreak, tie_is_fair)
+            if x is None:
+                return -float("inf")
+            return x if tie_hib else -x
+
+        chosen = max(near, key=lambda v: (fairness_key(v), obj(v), [-ord(c) for c in v.name]))
+        selected = chosen.name
+        top = max(selectable, key=lambda v: (obj(v), [-ord(c) for c in v.name]))
+        reasons.append(f"{len(passing)} of {len(variants)} variant(s) pass every error-severity gate")
+        if chosen is top:
+            reasons.append(f"'{chosen.name}' has the best {r.objective} among them "
+                           f"({sign * obj(chosen):.4f})")
+        else:
+            reasons.append(
+                f"'{top.name}' has the best {r.objective} ({sign * obj(top):.4f}); '{chosen.name}' "
+                f"is within the tolerance of {r.tolerance:g} ({sign * obj(chosen):.4f}) and fairer "
+                f"by {r.fairness_tiebreak} ({_value(chosen, r.fairness_tiebreak, tie_is_fair):.4f} "
+                f"against {_value(top, r.fairness_tiebreak, tie_is_fair):.4f})")
+        if len(near) > 1 and chosen is top:
+            reasons.append(f"{len(near) - 1} other variant(s) within {r.tolerance:g} of it are "
+                           f"no fairer by {r.fairness_tiebreak}")
+        blocked = [v.name for v in passing if v not in selectable]
+        if blocked:
+            reasons.append("not selectable because they decide with the protected attribute "
+                           "(mitigation_policy → allow_group_specific_decisions: false): "
+                           + ", ".join(blocked))
+    else:
+        reasons.append("no variant passes every error-severity gate" if not passing else
+                       "the variants that pass all decide with the protected attribute, which "
+                       "the policy forbids")
+
+    gap = {v.name: sum((g.gap or 0.0) for g in gates if g.variant == v.name and g.severity == "error")
+           for v in variants}
+    head = sorted(selectable, key=lambda v: (-obj(v), v.name))
+    if selected is not None:
+        head.remove(next(v for v in head if v.name == selected))
+        head.insert(0, next(v for v in selectable if v.name == selected))
+    rest = sorted((v for v in variants if v not in selectable),
+                  key=lambda v: (ORDER[v.status] if v.status != "WARN" else 0, gap[v.name],
+                                 -obj(v), v.name))
+    return Ranking(selected=selected, order=[v.name for v in head + rest], objective=r.objective,
+                   tolerance=r.tolerance, fairness_tiebreak=r.fairness_tiebreak, reasons=reasons)

@@ -1,0 +1,68 @@
+"""Renderers: every output file is a function of an AuditResult (and the predictions)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from fairsel.registry import Registry
+from fairsel.report.io import staged
+from fairsel.results import AuditResult
+
+
+@dataclass(frozen=True)
+class Format:
+    name: str
+    files: tuple[str, ...]
+    writer: str  # "module:function" taking (result, folder) and returning the paths written
+
+
+FORMATS: Registry[Format] = Registry("report format", "fairsel list formats")
+for _f, _s in [
+    (Format("json", ("results.json", "leaderboard.csv"), "fairsel.report.machine:write_json"),
+     "results.json (everything, with schema_version) and leaderboard.csv"),
+    (Format("markdown", ("summary.md",), "fairsel.report.machine:write_markdown"),
+     "summary.md: the verdict and leaderboard in Markdown"),
+    (Format("junit", ("junit.xml",), "fairsel.report.machine:write_junit"),
+     "junit.xml: one test case per gate × variant, for CI dashboards"),
+    (Format("html", ("report.html",), "fairsel.report.html:write_html"),
+     "report.html: the audit report, one self-contained file"),
+    (Format("pdf", ("report.pdf",), "fairsel.report.pdf:write_pdf"),
+     "report.pdf: the audit report as a paginated compliance document"),
+]:
+    FORMATS.register(_f.name, _f, summary=_s)
+
+
+def _writer(name: str) -> Callable[[AuditResult, Path], list[Path]]:
+    import importlib
+
+    module, func = FORMATS.get(name).writer.split(":")
+    return getattr(importlib.import_module(module), func)
+
+
+def render(result: AuditResult, formats: list[str] | tuple[str, ...], out_dir: Path, *,
+           predictions=None) -> list[Path]:
+    """Write the requested formats (results.json and leaderboard.csv always) atomically.
+
+    ``predictions`` (an :class:`fairsel.audit.AuditRun`-like object with ``row_ids``,
+    ``folds``, ``y_true`` and ``predictions``) adds ``predictions.parquet``.
+    """
+    from fairsel.report.machine import write_json, write_leaderboard
+
+    written: list[str] = []
+    with staged(Path(out_dir)) as tmp:
+        for p in write_json(result, tmp) + write_leaderboard(result, tmp):
+            written.append(p.name)
+        if predictions is not None:
+            from fairsel.report.predictions import write_predictions
+
+            written += [p.name for p in write_predictions(predictions, tmp)]
+        for name in formats:
+            if name == "json":
+                continue
+            written += [p.name for p in _writer(name)(result, tmp)]
+    return [Path(out_dir) / n for n in written]
+
+
+__all__ = ["FORMATS", "Format", "render"]
