@@ -49,7 +49,6 @@ class AuditPlan:
     """A policy whose every name has been resolved; no data read yet."""
 
     policy: Policy
-    formats: tuple[str, ...]
 
 
 @dataclass
@@ -72,17 +71,15 @@ class AuditRun:
     predictions: list[VariantPredictions] = field(default_factory=list)
 
 
-def plan(policy: Policy, *, formats: list[str] | None = None) -> AuditPlan:
+def plan(policy: Policy) -> AuditPlan:
     """Resolve every name the policy uses in its registry.
 
     Raises
     ------
     PolicyError
-        Naming each unknown metric, estimator, parameter, mitigation or format by key path,
-        with "did you mean".
+        Naming each unknown metric, estimator, parameter or mitigation by key path, with
+        "did you mean". (Report formats are checked by ``fairsel.report.check_formats``.)
     """
-    from fairsel.report import FORMATS
-
     problems: list[str] = []
 
     def bad(loc: tuple, msg: str) -> None:
@@ -128,17 +125,9 @@ def plan(policy: Policy, *, formats: list[str] | None = None) -> AuditPlan:
     for i, m in enumerate(policy.mitigation):
         if m.kind not in MITIGATIONS:
             bad(("mitigation", i, "kind"), MITIGATIONS.unknown_message(m.kind))
-    chosen = list(formats) if formats is not None else list(policy.report.formats)
-    for i, fmt in enumerate(chosen):
-        if fmt not in FORMATS:
-            loc = ("report", "formats", i) if formats is None else ("--format",)
-            if formats is None:
-                bad(loc, FORMATS.unknown_message(fmt))
-            else:
-                problems.append(f"--format: {FORMATS.unknown_message(fmt)}")
     if problems:
         raise PolicyError("\n".join(problems))
-    return AuditPlan(policy=policy, formats=tuple(chosen))
+    return AuditPlan(policy=policy)
 
 
 def _combos(names: list[str]) -> list[tuple[str, ...]]:
@@ -230,7 +219,7 @@ def _data_summary(data: AuditData, policy: Policy) -> DataSummary:
 
 
 def run_audit(policy: Policy, *, progress: Progress | None = None, jobs: int = 1,
-              strict: bool = False, formats: list[str] | None = None) -> AuditRun:
+              strict: bool = False) -> AuditRun:
     """Run the whole audit the policy describes.
 
     Trains (or ingests) every candidate under group-aware cross-validation, measures
@@ -247,7 +236,7 @@ def run_audit(policy: Policy, *, progress: Progress | None = None, jobs: int = 1
     progress = progress or NullProgress()
     started, t0 = _now(), time.perf_counter()
     timings: dict[str, float] = {}
-    the_plan = plan(policy, formats=formats)
+    plan(policy)
     progress.stage("reading data")
     data = load_data(policy)
     folds = make_folds(data.y, scheme=policy.validation.scheme, n_folds=policy.validation.folds,
@@ -391,7 +380,6 @@ def run_audit(policy: Policy, *, progress: Progress | None = None, jobs: int = 1
         confidence=policy.metrics.confidence.model_dump(mode="json"),
         min_group_size=policy.min_group_size, variants=variants, gates=gates,
         failures=failures, ranking=ranking, provenance=provenance)
-    _ = the_plan
     return AuditRun(result=result, row_ids=data.row_ids, folds=folds, y_true=data.y,
                     predictions=preds)
 

@@ -174,10 +174,11 @@ def audit(policy_path: Path, output: Path | None, formats: str | None, fail_on: 
     def go() -> int:
         from fairsel.audit import run_audit
         from fairsel.policy import load_policy
-        from fairsel.report import render
+        from fairsel.report import check_formats, render
         from fairsel.report.io import ensure_writable
 
         policy = load_policy(policy_path)
+        fmts = check_formats(policy, _formats(formats))
         out_dir = output or policy.output_dir()
         state["out"] = out_dir
         ensure_writable(out_dir)
@@ -186,9 +187,7 @@ def audit(policy_path: Path, output: Path | None, formats: str | None, fail_on: 
                              "use --backend local with --jobs N")
         progress = _RichProgress() if (_use_rich() and not quiet) else _PlainProgress(quiet)
         with progress:
-            run = run_audit(policy, progress=progress, jobs=jobs, strict=strict,
-                            formats=_formats(formats))
-            fmts = _formats(formats) or list(policy.report.formats)
+            run = run_audit(policy, progress=progress, jobs=jobs, strict=strict)
             paths = render(run.result, fmts, out_dir, predictions=run)
         _after_render(run.result, out_dir, paths, quiet)
         return exit_code_for(run.result, fail_on)
@@ -272,8 +271,11 @@ def validate(policy_path: Path) -> None:
         from fairsel.policy import load_policy
         from fairsel.splits import make_folds
 
+        from fairsel.report import check_formats
+
         policy = load_policy(policy_path)
         plan(policy)
+        check_formats(policy)
         data = load_data(policy)
         folds = make_folds(data.y, scheme=policy.validation.scheme,
                            n_folds=policy.validation.folds, clusters=data.clusters,

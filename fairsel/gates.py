@@ -12,9 +12,8 @@ undecidable *attribute* does.
 from __future__ import annotations
 
 from fairsel.policy import GateSpec, Policy
+from fairsel.results import STATUS_ORDER as ORDER  # noqa: F401 — re-exported
 from fairsel.results import Estimate, GateResult, VariantResult
-
-ORDER = {"PASS": 0, "WARN": 1, "INSUFFICIENT": 2, "FAIL": 3, "ERROR": 4}
 
 
 

@@ -9,8 +9,8 @@ far they are from passing (gate status, then the summed gap to the thresholds).
 
 from __future__ import annotations
 
-from fairsel.gates import ORDER
 from fairsel.policy import Policy
+from fairsel.results import STATUS_ORDER as ORDER
 from fairsel.results import GateResult, Ranking, VariantResult
 
 

@@ -15,6 +15,8 @@ SCHEMA_VERSION = "1.0"
 
 Status = Literal["PASS", "WARN", "FAIL", "INSUFFICIENT", "ERROR"]
 STATUSES: tuple[str, ...] = ("PASS", "WARN", "FAIL", "INSUFFICIENT", "ERROR")
+#: From best to worst, for sorting and for the worst status of several.
+STATUS_ORDER: dict[str, int] = {"PASS": 0, "WARN": 1, "INSUFFICIENT": 2, "FAIL": 3, "ERROR": 4}
 
 
 class _Frozen(BaseModel):

@@ -34,6 +34,29 @@ for _f, _s in [
     FORMATS.register(_f.name, _f, summary=_s)
 
 
+def check_formats(policy, formats: list[str] | None = None) -> list[str]:
+    """The formats to write (``--format`` or the policy's), each checked against FORMATS.
+
+    Raises
+    ------
+    PolicyError
+        An unknown name in ``report.formats`` (with its line) or in ``--format``.
+    """
+    from fairsel.errors import PolicyError
+    from fairsel.policy import locate
+
+    chosen = list(formats) if formats is not None else list(policy.report.formats)
+    problems = []
+    for i, fmt in enumerate(chosen):
+        if fmt not in FORMATS:
+            problems.append(f"--format: {FORMATS.unknown_message(fmt)}" if formats is not None
+                            else locate(policy, ("report", "formats", i),
+                                        FORMATS.unknown_message(fmt)))
+    if problems:
+        raise PolicyError("\n".join(problems))
+    return chosen
+
+
 def _writer(name: str) -> Callable[[AuditResult, Path], list[Path]]:
     import importlib
 
@@ -65,4 +88,4 @@ def render(result: AuditResult, formats: list[str] | tuple[str, ...], out_dir: P
     return [Path(out_dir) / n for n in written]
 
 
-__all__ = ["FORMATS", "Format", "render"]
+__all__ = ["FORMATS", "Format", "check_formats", "render"]

@@ -1,0 +1,43 @@
+"""Shared fixtures: the repository root, and running the CLI in-process or as a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+POLICIES = ROOT / "policies"
+SAMPLES = ROOT / "data_samples"
+
+
+@dataclass
+class CliResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+            timeout: float = 600) -> CliResult:
+    """Run ``python -m fairsel ARGS`` in a real process (as a user or CI would)."""
+    full_env = {**os.environ, "CI": "true", **(env or {})}
+    full_env.pop("GITHUB_STEP_SUMMARY", None) if env is None or "GITHUB_STEP_SUMMARY" not in env else None
+    proc = subprocess.run([sys.executable, "-m", "fairsel", *args], cwd=cwd or ROOT,
+                          capture_output=True, text=True, env=full_env, timeout=timeout)
+    return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.fixture
+def cli():
+    """``cli("audit", "--policy", ...)`` → CliResult(exit_code, stdout, stderr)."""
+    return run_cli
+
+
+@pytest.fixture
+def root() -> Path:
+    return ROOT
