@@ -1,0 +1,158 @@
+"""CLI behaviour owned by cli.py: list, schema, init, --jobs, interruption, internal errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from fairsel.cli import main
+from fairsel.results import VOLATILE_FIELDS
+from tests.conftest import POLICIES, ROOT, SAMPLES, run_cli
+
+TINY_POLICY = """
+version: 1
+name: tiny
+seed: 3
+data: {{path: {data}, target: credit, favorable: good}}
+protected:
+  - column: sex
+validation: {{scheme: stratified_kfold, folds: 3}}
+candidates:
+  - {{name: logreg, kind: sklearn, estimator: logistic_regression}}
+  - {{name: tree, kind: sklearn, estimator: decision_tree, params: {{max_depth: 4}}}}
+metrics:
+  confidence: {{resamples: 50}}
+gates:
+  - {{metric: disparate_impact, min: 0.8}}
+report: {{formats: [json, markdown, junit]}}
+"""
+
+
+@pytest.fixture
+def tiny_policy(tmp_path: Path) -> Path:
+    p = tmp_path / "tiny.yaml"
+    p.write_text(TINY_POLICY.format(data=SAMPLES / "german_credit.csv"), encoding="utf-8")
+    return p
+
+
+def _strip(d: dict, dotted: str) -> None:
+    head, _, rest = dotted.partition(".")
+    if not rest:
+        d.pop(head, None)
+    elif isinstance(d.get(head), dict):
+        _strip(d[head], rest)
+
+
+def _stable(results_path: Path) -> dict:
+    data = json.loads(results_path.read_text(encoding="utf-8"))
+    for f in VOLATILE_FIELDS:
+        _strip(data, f)
+    return data
+
+
+@pytest.mark.parametrize("what,expected", [
+    ("metrics", ["disparate_impact", "equal_opportunity_difference", "roc_auc", "brier_score"]),
+    ("estimators", ["logistic_regression", "random_forest", "extra_trees",
+                    "hist_gradient_boosting", "decision_tree", "lightgbm"]),
+    ("formats", ["json", "markdown", "junit", "html", "pdf"]),
+    ("mitigations", []),
+])
+def test_list_names_every_entry_with_a_meaning(what, expected):
+    res = CliRunner().invoke(main, ["list", what])
+    assert res.exit_code == 0, res.output
+    lines = [ln for ln in res.stdout.splitlines() if ln.strip()]
+    names = [ln.split()[0] for ln in lines]
+    for name in expected:
+        assert name in names
+    assert all(len(ln.split(None, 1)) == 2 for ln in lines), "every name has a one-line meaning"
+
+
+@pytest.mark.parametrize("what,title", [("policy", "Policy"), ("results", "AuditResult")])
+def test_schema_prints_a_json_schema(what, title):
+    res = CliRunner().invoke(main, ["schema", what])
+    assert res.exit_code == 0
+    schema = json.loads(res.stdout)
+    assert schema["title"] == title
+    assert "properties" in schema
+    if what == "results":
+        assert "schema_version" in schema["properties"]
+
+
+def test_results_json_validates_against_the_printed_schema(tiny_policy, tmp_path):
+    jsonschema = pytest.importorskip("jsonschema")
+    out = tmp_path / "out"
+    res = run_cli("audit", "--policy", str(tiny_policy), "--output", str(out), "--quiet")
+    assert res.exit_code in (0, 1), res.stderr
+    schema = json.loads(CliRunner().invoke(main, ["schema", "results"]).stdout)
+    jsonschema.validate(json.loads((out / "results.json").read_text()), schema)
+
+
+def test_init_writes_a_policy_that_validates(tmp_path):
+    data = tmp_path / "credit.csv"
+    shutil.copy(SAMPLES / "german_credit.csv", data)
+    out = tmp_path / "credit.policy.yaml"
+    res = run_cli("init", str(data), "--target", "credit", "--favorable", "good",
+                  "--output", str(out))
+    assert res.exit_code == 0, res.stderr
+    text = out.read_text()
+    assert "column: sex" in text and "column: age" in text and "column: foreign_worker" in text
+    assert "likely protected columns (confirm): " in res.stderr
+    again = run_cli("init", str(data), "--target", "credit", "--output", str(out))
+    assert again.exit_code == 2 and "exists already" in again.stderr
+    check = run_cli("validate", "--policy", str(out))
+    assert check.exit_code == 0, check.stderr
+
+
+def test_jobs_do_not_change_the_results(tiny_policy, tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    ra = run_cli("audit", "--policy", str(tiny_policy), "--output", str(a), "--quiet")
+    rb = run_cli("audit", "--policy", str(tiny_policy), "--output", str(b), "--quiet",
+                 "--jobs", "2")
+    assert ra.exit_code == rb.exit_code
+    assert _stable(a / "results.json") == _stable(b / "results.json")
+
+
+def test_internal_error_exits_70_with_a_log_in_the_output_folder(tiny_policy, tmp_path,
+                                                                 monkeypatch):
+    import fairsel.audit
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("simulated bug")
+
+    monkeypatch.setattr(fairsel.audit, "run_audit", boom)
+    out = tmp_path / "out"
+    res = CliRunner().invoke(main, ["audit", "--policy", str(tiny_policy), "--output", str(out)])
+    assert res.exit_code == 70
+    assert "internal error (a bug): RuntimeError: simulated bug" in res.stderr
+    log = out / "fairsel-error.log"
+    assert log.exists() and "Traceback" in log.read_text()
+    assert "Traceback" not in res.stderr
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_ctrl_c_exits_130_and_leaves_the_previous_report_intact(tmp_path):
+    out = tmp_path / "out"
+    first = run_cli("audit", "--policy", str(POLICIES / "lending.yaml"), "--output", str(out),
+                    "--quiet", "--format", "json")
+    assert first.exit_code in (0, 1), first.stderr
+    before = (out / "results.json").read_bytes()
+    env = {**os.environ, "CI": "true"}
+    proc = subprocess.Popen([sys.executable, "-m", "fairsel", "audit", "--policy",
+                             str(POLICIES / "lending.yaml"), "--output", str(out), "--quiet"],
+                            cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
+    time.sleep(2.5)  # inside training
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert (out / "results.json").read_bytes() == before
+    assert not [p for p in out.iterdir() if p.name.startswith(".fairsel-tmp-")]
