@@ -81,6 +81,12 @@ def _fail(exc: BaseException, log_dir: Path | None = None) -> int:
     if isinstance(exc, FairselError):
         _err(f"fairsel: error: {exc.message}")
         return int(exc.exit_code)
+    if isinstance(exc, BrokenPipeError):  # the reader of our output went away (`| head`)
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 — silence the flush at exit
+        except OSError:
+            pass
+        return int(ExitCode.OK)
     if isinstance(exc, KeyboardInterrupt):
         _err("fairsel: interrupted; no output was half-written")
         return int(ExitCode.INTERRUPTED)
@@ -166,29 +172,44 @@ def exit_code_for(result, fail_on: str) -> int:
 @click.option("--scheduler", default=None, help="Dask scheduler address (with --backend dask).")
 @click.option("--strict", is_flag=True, help="Any candidate failure is fatal (exit 4).")
 @click.option("--quiet", is_flag=True, help="Print nothing but errors.")
+@click.option("--mlflow-uri", default=None,
+              help="Log metrics, leaderboard and report files to an MLflow run at this tracking "
+                   "URI (needs fairsel[mlflow]).")
 def audit(policy_path: Path, output: Path | None, formats: str | None, fail_on: str, jobs: int,
-          backend: str, scheduler: str | None, strict: bool, quiet: bool) -> None:
+          backend: str, scheduler: str | None, strict: bool, quiet: bool,
+          mlflow_uri: str | None) -> None:
     """Train or ingest every candidate, cross-validate, measure, gate, rank, and report."""
     state: dict = {}
 
     def go() -> int:
-        from fairsel.audit import run_audit
+        from fairsel.audit import plan, run_audit
         from fairsel.policy import load_policy
         from fairsel.report import check_formats, render
         from fairsel.report.io import ensure_writable
 
         policy = load_policy(policy_path)
+        plan(policy)  # every name checked before anything is created on disk
         fmts = check_formats(policy, _formats(formats))
         out_dir = output or policy.output_dir()
-        state["out"] = out_dir
         ensure_writable(out_dir)
+        state["out"] = out_dir
         if backend == "dask":
             raise UsageError("--backend dask: the Dask backend is not available in this version; "
                              "use --backend local with --jobs N")
+        if mlflow_uri:
+            from fairsel.report.mlflow_log import require_mlflow
+
+            require_mlflow()
         progress = _RichProgress() if (_use_rich() and not quiet) else _PlainProgress(quiet)
         with progress:
             run = run_audit(policy, progress=progress, jobs=jobs, strict=strict)
             paths = render(run.result, fmts, out_dir, predictions=run)
+        if mlflow_uri:
+            from fairsel.report.mlflow_log import log_audit
+
+            run_id = log_audit(run.result, out_dir, paths, tracking_uri=mlflow_uri)
+            if not quiet:
+                _err(f"fairsel: logged to MLflow run {run_id} at {mlflow_uri}")
         _after_render(run.result, out_dir, paths, quiet)
         return exit_code_for(run.result, fail_on)
 
@@ -205,8 +226,8 @@ def _after_render(result, out_dir: Path, paths: list[Path], quiet: bool) -> None
         for g in result.gates:
             if g.status in ("FAIL", "WARN") and shown < 10:
                 level = "error" if g.status == "FAIL" else "warning"
-                click.echo(f"::{level} title=fairsel gate {g.metric} ({g.variant})::{g.message}",
-                           err=True)
+                title = _annotation(f"fairsel gate {g.metric} ({g.variant})", prop=True)
+                click.echo(f"::{level} title={title}::{_annotation(g.message)}", err=True)
                 shown += 1
     if quiet:
         return
@@ -320,7 +341,73 @@ def render(results: Path, formats: str | None, output: Path | None) -> None:
         _err(f"fairsel: wrote {', '.join(p.name for p in paths)} to {out}")
         return 0
 
+    _run(go, lambda: output or results.parent)
+
+
+@main.command()
+@click.argument("baseline", type=click.Path(path_type=Path))
+@click.argument("candidate", type=click.Path(path_type=Path))
+@click.option("--policy", "policy_path", type=click.Path(path_type=Path), default=None,
+              help="Take the allowances (compare: max_drop, max_increase) from this policy "
+                   "(default: the policy embedded in CANDIDATE).")
+@click.option("--output", type=click.Path(path_type=Path), default=None,
+              help="Where to write comparison.md and comparison.json (default: CANDIDATE's folder).")
+@click.option("--baseline-variant", default=None, help="Variant of BASELINE to compare "
+              "(default: its selected variant).")
+@click.option("--candidate-variant", default=None, help="Variant of CANDIDATE to compare "
+              "(default: its selected variant).")
+@click.option("--fail-on", type=click.Choice(["error", "warn"]), default="error", show_default=True,
+              help="Exit 1 on regressions shown beyond the allowance only, or also on those "
+                   "within the uncertainty.")
+@click.option("--quiet", is_flag=True, help="Print nothing but errors.")
+def compare(baseline: Path, candidate: Path, policy_path: Path | None, output: Path | None,
+            baseline_variant: str | None, candidate_variant: str | None, fail_on: str,
+            quiet: bool) -> None:
+    """Gate a new model version (CANDIDATE.json) against the one in production (BASELINE.json)."""
+
+    def go() -> int:
+        from fairsel.compare import allowances_of, comparison_markdown
+        from fairsel.compare import compare as do_compare
+        from fairsel.report.io import atomic_write_text, ensure_writable
+        from fairsel.results import load_results
+
+        base, cand = load_results(baseline), load_results(candidate)
+        if policy_path is not None:
+            from fairsel.policy import load_policy
+
+            allowances, source = load_policy(policy_path).compare, str(policy_path)
+        else:
+            allowances, source = allowances_of(cand), f"the policy in {candidate}"
+        cmp = do_compare(base, cand, allowances, allowances_from=source,
+                         baseline_variant=baseline_variant, candidate_variant=candidate_variant)
+        out = output or candidate.parent
+        ensure_writable(out)
+        text = comparison_markdown(cmp)
+        atomic_write_text(out / "comparison.md", text)
+        atomic_write_text(out / "comparison.json", cmp.model_dump_json(indent=2) + "\n")
+        summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if summary:
+            with open(summary, "a", encoding="utf-8") as fh:
+                fh.write(text + "\n")
+        if os.environ.get("GITHUB_ACTIONS") == "true":
+            flagged = [c for c in cmp.changes if c.status in ("FAIL", "WARN")]
+            for c in flagged[:10]:
+                level = "error" if c.status == "FAIL" else "warning"
+                title = _annotation(f"fairsel compare {c.metric}", prop=True)
+                click.echo(f"::{level} title={title}::{_annotation(c.message)}", err=True)
+        if not quiet:
+            _err(text.rstrip())
+            _err(f"fairsel: wrote comparison.md, comparison.json to {out}")
+        return cmp.exit_code(fail_on)
+
     _run(go, output)
+
+
+def _annotation(text: str, prop: bool = False) -> str:
+    """Text made safe for a GitHub Actions workflow command (its own escaping; a property
+    value such as ``title`` also escapes ``:`` and ``,``)."""
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return text.replace(":", "%3A").replace(",", "%2C") if prop else text
 
 
 @main.command(name="list")

@@ -95,22 +95,30 @@ def read_table(path: Path, *, what: str = "data file") -> tuple[pd.DataFrame, st
 
 
 def _require(frame: pd.DataFrame, column: str, path: Path, role: str) -> None:
+    """``role`` is the policy key that names the column (``data → target``)."""
     if column not in frame.columns:
         cols = list(frame.columns)
         shown = ", ".join(cols[:40]) + (f", ... ({len(cols)} in all)" if len(cols) > 40 else "")
-        raise DataError(f"{path}: {role} column '{column}' not found{did_you_mean(column, cols)}; "
-                        f"the columns are: {shown}")
+        hint = did_you_mean(column, cols)  # "; did you mean 'x'?" or ""
+        raise DataError(f"{path}: column '{column}' ({role}) not found{hint}"
+                        f"{' ' if hint else '. '}The file's columns are: {shown}")
 
 
 def _describe_values(series: pd.Series, limit: int = 10) -> str:
     counts = series.value_counts(dropna=False)
-    parts = [f"{v!r} ({c})" for v, c in counts.head(limit).items()]
+    parts = [f"{'missing' if pd.isna(v) else repr(v)} ({c})" for v, c in counts.head(limit).items()]
     more = f", ... ({len(counts)} values in all)" if len(counts) > limit else ""
     return ", ".join(parts) + more
 
 
 def _matches(series: pd.Series, value: object) -> np.ndarray:
     """Rows whose value equals ``value`` (numbers numerically, everything else as text)."""
+    if isinstance(value, str) and pd.api.types.is_numeric_dtype(series) \
+            and not pd.api.types.is_bool_dtype(series):
+        try:  # favorable: "1" on a numeric column (read as 1.0 when it has gaps) means 1
+            value = float(value)
+        except ValueError:
+            pass
     if isinstance(value, bool) or not isinstance(value, int | float):
         if pd.api.types.is_bool_dtype(series) and isinstance(value, bool):
             return (series == value).to_numpy(dtype=bool, na_value=False)
@@ -122,8 +130,8 @@ def _matches(series: pd.Series, value: object) -> np.ndarray:
 
 def _apply_row_filters(frame: pd.DataFrame, policy: Policy, path: Path,
                        excluded: list[tuple[str, int]]) -> pd.DataFrame:
-    for f in policy.data.exclude_rows:
-        _require(frame, f.column, path, "exclude_rows")
+    for i, f in enumerate(policy.data.exclude_rows):
+        _require(frame, f.column, path, f"data → exclude_rows[{i}] → column")
         col = frame[f.column]
         if f.missing is not None:
             drop = col.isna().to_numpy() if f.missing else col.notna().to_numpy()
@@ -134,8 +142,10 @@ def _apply_row_filters(frame: pd.DataFrame, policy: Policy, path: Path,
                 drop |= _matches(col, v)
         else:
             if not pd.api.types.is_numeric_dtype(col):
-                raise DataError(f"{path}: column '{f.column}' (exclude_rows: {f.reason}) must be "
-                                f"numeric for a range rule; found values {_describe_values(col, 5)}")
+                rule = "outside" if f.outside is not None else "below" if f.below is not None else "above"
+                raise DataError(f"{path}: column '{f.column}' (data → exclude_rows[{i}], "
+                                f"'{f.reason}') must be numeric for '{rule}'; found values "
+                                f"{_describe_values(col, 5)}; use 'equals' for text values")
             num = col.to_numpy(dtype=float, na_value=np.nan)
             with np.errstate(invalid="ignore"):
                 if f.outside is not None:
@@ -151,7 +161,8 @@ def _apply_row_filters(frame: pd.DataFrame, policy: Policy, path: Path,
     return frame
 
 
-def _encode_target(series: pd.Series, favorable: object, path: Path) -> tuple[np.ndarray, str]:
+def _encode_target(series: pd.Series, favorable: object, path: Path,
+                   after: str = "") -> tuple[np.ndarray, str]:
     values = series.dropna().unique()
     fav = _matches(series, favorable)
     if not fav.any():
@@ -161,7 +172,7 @@ def _encode_target(series: pd.Series, favorable: object, path: Path) -> tuple[np
     if len(values) != 2:
         what = "only one value" if len(values) < 2 else f"{len(values)} values"
         raise DataError(f"{path}: target column '{series.name}' must have exactly two values "
-                        f"(favorable {favorable!r} and one other); found {what}: "
+                        f"(favorable {favorable!r} and one other); found {what}{after}: "
                         f"{_describe_values(series)}")
     return fav.astype(np.int8), str(favorable)
 
@@ -211,8 +222,33 @@ def _reference(spec, labels: tuple[str, ...], path: Path) -> int | None:
         if lab == str(ref) or (isinstance(ref, int | float) and not isinstance(ref, bool)
                                and _sort_key(lab)[0] == 0 and float(lab) == float(ref)):
             return i
+    hint = did_you_mean(str(ref), list(labels))
     raise DataError(f"{path}: protected column '{spec.column}': reference group {ref!r} does not "
-                    f"occur; the groups are: {', '.join(labels)}")
+                    f"occur{hint}{' ' if hint else '. '}The groups are: {', '.join(labels)}")
+
+
+def _rows_text(index: pd.Index, fmt: str, limit: int = 5) -> str:
+    """Where rows are in the file: CSV lines (the header is line 1) or Parquet rows (from 1)."""
+    first = 2 if fmt == "csv" else 1
+    nums = [str(int(i) + first) for i in index[:limit]]
+    more = f", ... ({len(index)} in all)" if len(index) > limit else ""
+    return f"{'line' if fmt == 'csv' else 'row'}{'s' if len(index) > 1 else ''} {', '.join(nums)}{more}"
+
+
+def _check_ids(ids: pd.Series, path: Path, fmt: str) -> None:
+    """Ids join precomputed predictions to rows: each row needs one, and no two may share it."""
+    missing = ids.isna()
+    if missing.any():
+        raise DataError(f"{path}: id column '{ids.name}' is empty in {int(missing.sum())} row(s) "
+                        f"({_rows_text(ids.index[missing.to_numpy()], fmt)}); every row needs an id")
+    dup = ids.duplicated(keep=False)
+    if dup.any():
+        groups = ids[dup].groupby(ids[dup], sort=False).groups
+        shown = "; ".join(f"{v!r} on {_rows_text(pd.Index(rows), fmt)}"
+                          for v, rows in list(groups.items())[:3])
+        more = f"; ... ({len(groups)} repeated ids in all)" if len(groups) > 3 else ""
+        raise DataError(f"{path}: id column '{ids.name}' must be unique, but {len(groups)} id(s) "
+                        f"repeat: {shown}{more}")
 
 
 def load_data(policy: Policy) -> AuditData:
@@ -229,18 +265,19 @@ def load_data(policy: Policy) -> AuditData:
     frame, fmt = read_table(path)
     rows_read = len(frame)
     spec = policy.data
-    _require(frame, spec.target, path, "target")
-    for p in policy.protected:
-        _require(frame, p.column, path, "protected")
+    _require(frame, spec.target, path, "data → target")
+    for i, p in enumerate(policy.protected):
+        _require(frame, p.column, path, f"protected[{i}] → column")
     if policy.validation.groups:
-        _require(frame, policy.validation.groups, path, "validation → groups (cluster)")
+        _require(frame, policy.validation.groups, path, "validation → groups, the cluster column")
     if spec.id:
-        _require(frame, spec.id, path, "id")
+        _require(frame, spec.id, path, "data → id")
+        _check_ids(frame[spec.id], path, fmt)
     if isinstance(spec.features, list):
         for c in spec.features:
-            _require(frame, c, path, "feature")
+            _require(frame, c, path, "data → features")
     for c in spec.exclude:
-        _require(frame, c, path, "exclude")
+        _require(frame, c, path, "data → exclude")
 
     excluded: list[tuple[str, int]] = []
     frame = _apply_row_filters(frame, policy, path, excluded)
@@ -249,19 +286,16 @@ def load_data(policy: Policy) -> AuditData:
         excluded.append((f"missing target value ('{spec.target}')", int(missing_target.sum())))
         frame = frame.loc[~missing_target]
     if len(frame) == 0:
-        raise DataError(f"{path}: no rows are left after the exclusions "
-                        + "; ".join(f"{r}: {n}" for r, n in excluded))
+        raise DataError(f"{path}: no rows are left after excluding "
+                        + "; ".join(f"{n} row(s) for '{r}'" for r, n in excluded)
+                        + f" (of {rows_read}); check data → exclude_rows and the target column")
     frame = frame.reset_index(drop=True)
-    y, favorable = _encode_target(frame[spec.target], spec.favorable, path)
+    dropped = [f"{r}: {n}" for r, n in excluded if n]
+    after = f" after excluding rows ({'; '.join(dropped)})" if dropped else ""
+    y, favorable = _encode_target(frame[spec.target], spec.favorable, path, after)
 
     if spec.id:
-        ids = frame[spec.id]
-        dup = ids.duplicated(keep=False)
-        if dup.any():
-            first = ids[dup].head(5).tolist()
-            raise DataError(f"{path}: id column '{spec.id}' has {int(ids.duplicated().sum())} "
-                            f"repeated value(s), e.g. {first}; ids must be unique")
-        row_ids = ids.to_numpy()
+        row_ids = frame[spec.id].to_numpy()
     else:
         row_ids = np.arange(len(frame))
 
@@ -311,10 +345,12 @@ def load_data(policy: Policy) -> AuditData:
                     if c not in reserved and c not in protected_cols and c not in spec.exclude]
     else:
         features = [c for c in spec.features if c not in spec.exclude]
-        clash = [c for c in features if c in reserved]
+        roles = {spec.target: "the target", spec.id: "the id column",
+                 policy.validation.groups: "the cluster column (validation → groups)"}
+        clash = [f"'{c}' ({roles[c]})" for c in features if c in reserved]
         if clash:
-            raise DataError(f"{path}: data → features lists {clash}, which is the target, id or "
-                            "cluster column; remove it from the features")
+            raise DataError(f"{path}: data → features lists {', '.join(clash)}; a model may not "
+                            "use it as a feature: remove it from data → features")
     if not features:
         raise DataError(f"{path}: no feature columns are left (every column is the target, id, "
                         "a protected attribute, the cluster column or excluded)")

@@ -36,6 +36,8 @@ def make_folds(y: np.ndarray, *, scheme: str, n_folds: int, clusters: np.ndarray
 
     y = np.asarray(y)
     n = len(y)
+    if scheme == "stratified_kfold" and clusters is not None:
+        raise ValueError("stratified_kfold ignores clusters; use stratified_group_kfold")
     if clusters is not None:
         n_clusters = len(np.unique(clusters))
         if scheme != "leave_one_group_out" and n_clusters < n_folds:
@@ -77,8 +79,21 @@ def make_folds(y: np.ndarray, *, scheme: str, n_folds: int, clusters: np.ndarray
     for k in range(n_out):
         train_y = y[folds != k]
         if len(np.unique(train_y)) < 2:
-            raise DataError(f"{where}: the training rows of fold {k} have only one outcome class; "
-                            "use a stratified scheme or fewer folds")
+            only = "favorable" if train_y.size and train_y[0] == 1 else "unfavorable"
+            other = "unfavorable" if only == "favorable" else "favorable"
+            is_other = y == (0 if only == "favorable" else 1)
+            n_other = int(is_other.sum())
+            holders = len(np.unique(clusters[is_other])) if clusters is not None else 0
+            if holders == 1:
+                fix = ("they all belong to one cluster, and folds keep clusters whole; "
+                       "use a finer cluster column in validation → groups")
+            elif scheme in ("group_kfold", "leave_one_group_out"):
+                fix = "use stratified_group_kfold, which spreads both outcomes over the folds"
+            else:
+                fix = "use a cluster column with more clusters, or fewer folds"
+            raise DataError(f"{where}: the training rows of fold {k} have only the {only} "
+                            f"outcome: all {n_other} {other} row(s) are in that fold's test clusters, "
+                            f"so no model can be trained for it; {fix}")
     if clusters is not None:
         assert_clusters_within_folds(folds, clusters)
     return folds

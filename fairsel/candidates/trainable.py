@@ -106,7 +106,11 @@ def check_params(kind: str, estimator: str | None, params: dict[str, Any]) -> li
         if hasattr(est, "_validate_params"):
             est._validate_params()
     except Exception as exc:  # noqa: BLE001 — scikit-learn's own wording is the best message
-        problems.append((("params",), f"{estimator}: {exc}"))
+        import re
+
+        named = re.search(r"The '(\w+)' parameter", str(exc))
+        key = ("params", named.group(1)) if named and named.group(1) in params else ("params",)
+        problems.append((key, f"{estimator}: {exc}"))
     return problems
 
 

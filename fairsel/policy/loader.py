@@ -24,7 +24,7 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
         key = loader.construct_object(key_node, deep=deep)
         if key in seen:
             raise yaml.MarkedYAMLError(
-                problem=f"duplicate key '{key}' (first on line {seen[key]})",
+                problem=f"duplicate key '{key}' (first on line {seen[key]}); keep only one",
                 problem_mark=key_node.start_mark)
         seen[key] = key_node.start_mark.line + 1
     return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
@@ -47,7 +47,7 @@ def format_path(loc: tuple[Any, ...] | list[Any]) -> str:
 def _line_of(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
     """Line (1-based) of the node at ``loc`` in the composed YAML tree, as deep as it exists."""
     node = root
-    line = node.start_mark.line + 1 if node is not None else None
+    line = None  # a key the file does not spell gets its nearest spelt parent's line, or none
     for part in loc:
         if isinstance(node, yaml.MappingNode):
             nxt = None
@@ -107,13 +107,24 @@ def _describe(value: Any) -> str:
         return "a list"
     if value is None:
         return "nothing (null)"
+    if isinstance(value, bool):  # as YAML spells it, not Python's True
+        return f"{str(value).lower()} (bool)"
     return f"{value!r} ({type(value).__name__})"
 
 
+def _is_member_tag(part: Any) -> bool:
+    """A union member's name that pydantic puts in an error's loc (``str``, ``list[str]``, ...)."""
+    return isinstance(part, str) and (
+        part in {"str", "bool", "int", "float", "none"}
+        or part.startswith(("list[", "tuple[", "literal[", "function-", "dict[", "union[")))
+
+
+def _strip_tags(loc: tuple[Any, ...] | list[Any]) -> tuple[Any, ...]:
+    return tuple(p for p in loc if not _is_member_tag(p))
+
+
 def _message(err: dict[str, Any], raw: Any) -> tuple[tuple[Any, ...], str]:
-    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("function-", "literal["))))
-    # pydantic reports one error per union member; the loc holds the member's type name
-    loc = tuple(p for p in loc if p not in ("str", "bool", "int", "float", "list[...]", "tuple[float, float]", "list[str]", "list[union[str,bool,int,float]]"))
+    loc = _strip_tags(err["loc"])
     etype = err["type"]
     ctx = err.get("ctx") or {}
     found = _describe(err.get("input"))
@@ -123,6 +134,8 @@ def _message(err: dict[str, Any], raw: Any) -> tuple[tuple[Any, ...], str]:
         model = _model_at(loc[:-1])
         hint = did_you_mean(str(loc[-1]), list(model.model_fields)) if model else ""
         return loc, f"unknown key '{loc[-1]}'{hint}"
+    if etype == "union_type":
+        return loc, f"expected {ctx['expected']}, found {found}"
     if etype == "literal_error":
         return loc, f"expected one of {ctx.get('expected')}, found {found}"
     if etype in _EXPECTED:
@@ -134,6 +147,8 @@ def _message(err: dict[str, Any], raw: Any) -> tuple[tuple[Any, ...], str]:
         return loc, f"expected a value {sym} {ctx.get(key)}, found {found}"
     if etype == "too_short":
         return loc, f"expected at least {ctx.get('min_length')} item(s), found {ctx.get('actual_length')}"
+    if etype == "too_long":
+        return loc, f"expected at most {ctx.get('max_length')} item(s), found {ctx.get('actual_length')}"
     if etype == "string_pattern_mismatch":
         return loc, (f"expected letters, digits, '_', '-' or '.' (it names files), found {found}")
     return loc, f"{err['msg'][0].lower()}{err['msg'][1:]}, found {found}"
@@ -152,17 +167,71 @@ class _Located:
         return f"{where}: {format_path(loc)}: {message}"
 
 
+def _expected_of(err: dict[str, Any]) -> str | None:
+    """What one union member expected, in words (``None`` if the error is not about the type)."""
+    if err["type"] == "literal_error":
+        return str((err.get("ctx") or {}).get("expected"))
+    return _EXPECTED.get(err["type"])
+
+
 def _pick_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Collapse the per-member errors pydantic gives for a union into one per location."""
+    """Turn pydantic's one-error-per-union-member into one error per location.
+
+    A member whose error lies deeper than the member itself (``features[0]`` of a list)
+    matched the input's shape, so only its errors are kept. Members that all refused the
+    input's type become one error listing every type the key accepts.
+    """
+    def deeper_member_exists(err: dict[str, Any]) -> bool:
+        loc = err["loc"]
+        for i, part in enumerate(loc):
+            if _is_member_tag(part) and i == len(loc) - 1:
+                return any(o["loc"][:i] == loc[:i] and len(o["loc"]) > i + 1
+                           and _is_member_tag(o["loc"][i]) and o["loc"][i] != part
+                           for o in errors)
+        return False
+
+    kept = [e for e in errors if not deeper_member_exists(e)]
     out: list[dict[str, Any]] = []
-    seen: set[tuple[Any, ...]] = set()
-    for err in errors:
-        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and (p in {"str", "bool", "int", "float"} or p.startswith(("list[", "tuple[", "literal[", "function-")))))
-        if loc in seen:
-            continue
-        seen.add(loc)
-        out.append(err)
+    by_loc: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for err in kept:
+        loc = _strip_tags(err["loc"])
+        if loc not in by_loc:
+            by_loc[loc] = []
+            out.append(err)
+        by_loc[loc].append(err)
+    for i, err in enumerate(out):
+        group = by_loc[_strip_tags(err["loc"])]
+        wanted = [w for w in (_expected_of(e) for e in group) if w]
+        if len(group) > 1 and len(wanted) == len(group):
+            if {"a string", "a number", "true or false"} <= set(wanted):
+                words = "a single value (text, a number, or true or false)"
+                if "a list" in wanted:
+                    words += " or a list of them"
+            else:
+                words = " or ".join(dict.fromkeys(wanted))
+            out[i] = {**err, "type": "union_type", "ctx": {"expected": words}}
     return out
+
+
+def _drop_misspelt_missing(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Drop "required key 'x' is missing" when an unknown key beside it is 'x' misspelt.
+
+    The unknown key's "did you mean 'x'?" already says what to fix; both messages would
+    send the reader looking for two problems where there is one.
+    """
+    import difflib
+
+    suggested: set[tuple[Any, ...]] = set()
+    for err in errors:
+        if err["type"] == "extra_forbidden":
+            loc = _strip_tags(err["loc"])
+            model = _model_at(loc[:-1])
+            close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields) if model else [],
+                                              n=1, cutoff=0.6)
+            if close:
+                suggested.add((*loc[:-1], close[0]))
+    return [e for e in errors
+            if not (e["type"] == "missing" and _strip_tags(e["loc"]) in suggested)]
 
 
 def _cross_checks(policy: Policy, loc_msg: _Located) -> list[str]:
@@ -182,6 +251,12 @@ def _cross_checks(policy: Policy, loc_msg: _Located) -> list[str]:
             if not (cand.score_column or cand.decision_column):
                 problems.append(loc_msg(("candidates", i), "kind 'predictions' needs "
                                         "'score_column' or 'decision_column'"))
+            if cand.score_column and cand.decision_column:
+                problems.append(loc_msg(("candidates", i), "kind 'predictions' takes "
+                                        "'score_column' or 'decision_column', not both"))
+            if cand.decision_column and "threshold" in cand.model_fields_set:
+                problems.append(loc_msg(("candidates", i, "threshold"), "a threshold does not "
+                                        "apply to hard decisions ('decision_column'); remove it"))
             if policy.data.id is None:
                 problems.append(loc_msg(("candidates", i), "kind 'predictions' is joined on "
                                         "the row id: set data → id to the id column"))
@@ -217,11 +292,42 @@ def _cross_checks(policy: Policy, loc_msg: _Located) -> list[str]:
             problems.append(loc_msg(("data", "exclude_rows", i),
                                     "expected exactly one of equals, outside, below, above, "
                                     f"missing; found {conds or 'none'}"))
+        elif f.outside is not None and f.outside[0] > f.outside[1]:
+            problems.append(loc_msg(("data", "exclude_rows", i, "outside"),
+                                    f"expected [low, high] with low ≤ high, found {f.outside}"))
+    if policy.validation.scheme == "stratified_kfold" and policy.validation.groups:
+        problems.append(loc_msg(("validation", "scheme"),
+                                "scheme 'stratified_kfold' splits rows without regard to "
+                                f"validation → groups ('{policy.validation.groups}'), so a cluster "
+                                "would sit on both sides of a split; use stratified_group_kfold, "
+                                "or remove validation → groups"))
     if policy.validation.scheme in ("group_kfold", "leave_one_group_out") and not policy.validation.groups:
         problems.append(loc_msg(("validation", "scheme"),
                                 f"scheme '{policy.validation.scheme}' needs validation → groups "
                                 "(the cluster column)"))
     return problems
+
+
+#: PyYAML's terse problems, with what usually causes them.
+_YAML_HINTS = {
+    "mapping values are not allowed here": "check the indentation of this line, or quote a value "
+                                            "that contains ': '",
+    "could not find expected ':'": "a key needs ': ' after it; check this line and the one above",
+    "cannot start any token": "indent with spaces (YAML does not allow tabs)",
+}
+
+
+def _yaml_problem(exc: yaml.MarkedYAMLError) -> str:
+    """PyYAML's problem, with where the unfinished construct began and a likely fix."""
+    problem = exc.problem or str(exc)
+    ctx, ctx_mark, mark = exc.context, exc.context_mark, exc.problem_mark
+    if ctx and ctx_mark is not None and (mark is None or ctx_mark.line != mark.line):
+        problem += f" ({ctx} that starts on line {ctx_mark.line + 1})"
+    for cue, hint in _YAML_HINTS.items():
+        if cue in problem:
+            problem += f"; {hint}"
+            break
+    return problem
 
 
 def parse_policy(text: str, path: str | Path = "policy.yaml") -> Policy:
@@ -233,8 +339,7 @@ def parse_policy(text: str, path: str | Path = "policy.yaml") -> Policy:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         line = f":{mark.line + 1}" if mark is not None else ""
-        problem = exc.problem or str(exc)
-        raise PolicyError(f"{path}{line}: YAML error: {problem}") from None
+        raise PolicyError(f"{path}{line}: YAML error: {_yaml_problem(exc)}") from None
     except yaml.YAMLError as exc:
         raise PolicyError(f"{path}: YAML error: {exc}") from None
     located = _Located(path, root)
@@ -247,7 +352,7 @@ def parse_policy(text: str, path: str | Path = "policy.yaml") -> Policy:
     try:
         policy = Policy.model_validate(raw)
     except ValidationError as exc:
-        msgs = [located(*_message(e, raw)) for e in _pick_errors(exc.errors())]
+        msgs = [located(*_message(e, raw)) for e in _drop_misspelt_missing(_pick_errors(exc.errors()))]
         raise PolicyError("\n".join(msgs)) from None
     problems = _cross_checks(policy, located)
     if problems:
@@ -278,8 +383,11 @@ def load_policy(path: str | Path) -> Policy:
         raise PolicyError(f"{path}: cannot read the policy file: {exc.strerror}") from None
     try:
         text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise PolicyError(f"{path}: expected UTF-8 text, found bytes that are not") from None
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise PolicyError(f"{path}:{line}: expected UTF-8 text, found byte "
+                          f"0x{raw[exc.start]:02x}, which is not UTF-8; save the file as UTF-8"
+                          ) from None
     policy = parse_policy(text, path)
     policy._sha256 = hashlib.sha256(raw).hexdigest()
     return policy

@@ -20,7 +20,8 @@ class RowFilter(Spec):
     reason: str
     column: str
     equals: Scalar | list[Scalar] | None = None
-    outside: tuple[float, float] | None = None
+    # a list, not a tuple: strict mode refuses YAML's lists for tuples
+    outside: list[float] | None = Field(None, min_length=2, max_length=2)
     below: float | None = None
     above: float | None = None
     missing: bool | None = None
@@ -91,6 +92,8 @@ class MitigationSpec(Spec):
     epsilon: float | None = Field(None, gt=0)
     method: str | None = None
     candidates: list[str] | None = None
+    attributes: list[str] | None = None  # protected attributes whose intersection it equalises
+    grid_size: int | None = Field(None, ge=2, le=1000)  # reject_option's search grid
 
 
 class MitigationPolicySpec(Spec):
@@ -154,7 +157,7 @@ class Policy(Spec):
     version: Literal[1]
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
     description: str | None = None
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**32 - 1)  # numpy and scikit-learn refuse other seeds
     data: DataSpec
     protected: list[ProtectedSpec] = Field(min_length=1)
     intersections: bool = True

@@ -156,3 +156,30 @@ def test_ctrl_c_exits_130_and_leaves_the_previous_report_intact(tmp_path):
     assert "Traceback" not in err
     assert (out / "results.json").read_bytes() == before
     assert not [p for p in out.iterdir() if p.name.startswith(".fairsel-tmp-")]
+
+
+def test_output_that_is_a_file_is_a_usage_error(tiny_policy, tmp_path):
+    target = tmp_path / "report.txt"
+    target.write_text("not a folder")
+    res = run_cli("audit", "--policy", str(tiny_policy), "--output", str(target))
+    assert res.exit_code == 2
+    assert f"{target}: the output path exists and is not a folder" in res.stderr
+
+
+def test_a_bad_policy_name_creates_no_output_folder(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(TINY_POLICY.format(data=SAMPLES / "german_credit.csv").replace(
+        "estimator: decision_tree", "estimator: decision_trees"), encoding="utf-8")
+    out = tmp_path / "never"
+    res = run_cli("audit", "--policy", str(bad), "--output", str(out))
+    assert res.exit_code == 2
+    assert "unknown estimator 'decision_trees'; did you mean 'decision_tree'?" in res.stderr
+    assert not out.exists()
+
+
+def test_a_closed_pipe_is_not_an_internal_error(tmp_path):
+    proc = subprocess.run(f"'{sys.executable}' -m fairsel schema results | head -c 10",
+                          shell=True, cwd=tmp_path, capture_output=True, text=True,
+                          env={**os.environ, "CI": "true"})
+    assert "internal error" not in proc.stderr
+    assert not (tmp_path / "fairsel-error.log").exists()
