@@ -61,7 +61,10 @@ class TrainableCandidate:
             fit_params["model__sample_weight"] = sample_weight
         if self.entry.native_categorical == "categorical_feature" and self.categorical:
             fit_params["model__categorical_feature"] = list(range(len(self.categorical)))
-        with warnings.catch_warnings():
+        from threadpoolctl import threadpool_limits
+
+        # one level of parallelism (folds, via --jobs): OpenMP/BLAS inside a fit get one thread
+        with warnings.catch_warnings(), threadpool_limits(limits=1):
             warnings.filterwarnings("ignore", category=UserWarning)
             warnings.filterwarnings("ignore", category=FutureWarning)
             pipe.fit(X, y, **fit_params)
@@ -69,7 +72,9 @@ class TrainableCandidate:
 
     @staticmethod
     def score(fitted, X: pd.DataFrame) -> np.ndarray:
-        with warnings.catch_warnings():
+        from threadpoolctl import threadpool_limits
+
+        with warnings.catch_warnings(), threadpool_limits(limits=1):
             warnings.filterwarnings("ignore", category=UserWarning)
             proba = fitted.predict_proba(X)
         classes = list(fitted.classes_)
