@@ -122,12 +122,63 @@ def plan(policy: Policy) -> AuditPlan:
         elif cand.kind not in _candidate_kinds():
             bad(("candidates", i, "kind"), f"kind '{cand.kind}' is not available in this "
                 "fairsel version")
-    for i, m in enumerate(policy.mitigation):
-        if m.kind not in MITIGATIONS:
-            bad(("mitigation", i, "kind"), MITIGATIONS.unknown_message(m.kind))
+    _check_mitigations(policy, bad)
     if problems:
         raise PolicyError("\n".join(problems))
     return AuditPlan(policy=policy)
+
+
+def _check_mitigations(policy: Policy, bad) -> None:
+    """Each ``mitigation:`` entry: a known kind, keys it reads, names that exist, estimators
+    that take weights where it needs them, and no two entries adding the same variant."""
+    from fairsel.errors import did_you_mean
+    from fairsel.mitigation import check_spec, variant_name
+
+    cands = {c.name: c for c in policy.candidates}
+    attrs = [p.display_name for p in policy.protected]
+    added: dict[str, int] = {}
+    for i, m in enumerate(policy.mitigation):
+        if m.kind not in MITIGATIONS:
+            bad(("mitigation", i, "kind"), MITIGATIONS.unknown_message(m.kind))
+            continue
+        problems = check_spec(m)
+        for loc, msg in problems:
+            bad(("mitigation", i, *loc), msg)
+        for j, a in enumerate(m.attributes or []):
+            if a not in attrs:
+                bad(("mitigation", i, "attributes", j), f"unknown protected attribute '{a}'"
+                    f"{did_you_mean(a, attrs)}; the attributes are: {', '.join(attrs)}")
+        names = m.candidates if m.candidates is not None else list(cands)
+        for j, c in enumerate(m.candidates or []):
+            if c not in cands:
+                bad(("mitigation", i, "candidates", j), f"unknown candidate '{c}'"
+                    f"{did_you_mean(c, list(cands))}; the candidates are: {', '.join(cands)}")
+        info = MITIGATIONS.get(m.kind)
+        for j, c in enumerate(names):
+            spec = cands.get(c)
+            if spec is None or not info.needs_weights:
+                continue
+            named = m.candidates is not None
+            loc = ("mitigation", i, "candidates", j) if named else ("mitigation", i, "kind")
+            if spec.kind not in ("sklearn", "lightgbm"):
+                if named:  # unnamed fixed candidates are simply skipped
+                    bad(loc, f"{m.kind} refits the estimator with sample_weight, so it applies "
+                        f"only to candidates fairsel trains (sklearn, lightgbm); candidate "
+                        f"'{c}' is kind {spec.kind}")
+            elif spec.kind == "sklearn" and spec.estimator in ESTIMATORS \
+                    and not ESTIMATORS.get(spec.estimator).accepts_weights:
+                bad(loc, f"{m.kind} needs an estimator that accepts sample_weight; candidate "
+                    f"'{c}' uses {spec.estimator}, which does not (list the candidates it "
+                    "applies to under candidates:)")
+        if problems:
+            continue
+        for c in names:
+            if c in cands:
+                name = variant_name(c, m)
+                if name in added:
+                    bad(("mitigation", i), f"adds the variant '{name}', which mitigation"
+                        f"[{added[name]}] adds already; keep one of the two entries")
+                added.setdefault(name, i)
 
 
 def _combos(names: list[str]) -> list[tuple[str, ...]]:
@@ -173,20 +224,167 @@ class FoldOutput:
 
 
 def fold_variants(cand, mitigations, *, X, y: np.ndarray, train: np.ndarray, test: np.ndarray,
-                  data: AuditData, scores: np.ndarray | None, seed: int, fold: int
-                  ) -> list[FoldOutput]:
+                  data: AuditData, scores: np.ndarray | None, seed: int, fold: int,
+                  min_group_size: int = 30) -> list[FoldOutput]:
     """Every variant of one candidate on one fold: the base, then each mitigation.
 
-    Everything fitted here sees the fold's training rows only. ``scores`` holds a fixed
-    candidate's scores on every row (``None`` for a trainable candidate).
+    Everything fitted here sees the fold's training rows only: reweighing weights, the
+    reductions mixture, group thresholds and aif360 post-processors are fitted on
+    ``train`` and applied to ``test``. Thresholds and post-processors need scores of the
+    training rows that no model fitted on those rows' labels produced: a fixed candidate's
+    (``scores``, for every row) are used as they are; for a trainable candidate they are
+    *inner out-of-fold* scores — the training rows split into 3 group-aware, stratified inner
+    folds (clusters kept together), each scored by a model fitted on the other two — computed
+    once per fold and shared by every threshold and post-processing variant. The thresholds
+    are then applied to the scores of the model fitted on all training rows. A mitigation
+    that fails becomes that variant's error; the base and the other variants go on.
     """
-    if scores is None:
+    from fairsel.mitigation import settings, variant_name
+    from fairsel.mitigation.groups import mitigation_groups
+
+    trainable = scores is None
+    if trainable:
         s_test = cand.fit_score(X.iloc[train], y[train], X.iloc[test])
     else:
         s_test = scores[test]
     outputs = [FoldOutput(name=cand.name, y_score=s_test,
                           y_pred=(s_test >= cand.threshold).astype(np.int8))]
+    cache: dict[str, Any] = {}
+
+    def fitting_scores() -> tuple[np.ndarray, str]:
+        if "scores" not in cache:
+            if trainable:
+                cache["scores"] = _inner_oof_scores(cand, X, y, train, data.clusters,
+                                                    seed=seed + 7919 * (fold + 1))
+                cache["source"] = "inner 3-fold out-of-fold scores of the training rows"
+            else:
+                cache["scores"] = scores[train]
+                cache["source"] = "the fixed candidate's scores of the training rows"
+        return cache["scores"], cache["source"]
+
+    for spec in mitigations:
+        if not _applies(spec, cand, trainable):
+            continue
+        info = MITIGATIONS.get(spec.kind)
+        name = variant_name(cand.name, spec)
+        label = name.split("+", 1)[1]
+        try:
+            names = info.attributes(spec, [a.name for a in data.attributes])
+            groups = mitigation_groups(data.atoms, data.attributes, names)
+            out = _MITIGATE[spec.kind](
+                cand, settings(spec), groups=groups, X=X, y=y, train=train, test=test,
+                s_test=s_test, fitting_scores=fitting_scores, seed=seed,
+                min_group_size=min_group_size)
+            out.name = name
+            out.details = {"groups": " × ".join(groups.attributes), **out.details}
+        except Exception as exc:  # noqa: BLE001 — a failed variant is data, the others go on
+            out = FoldOutput(name=name, y_score=None, y_pred=None, stage="mitigation",
+                             error=f"{type(exc).__name__}: {exc}")
+        out.mitigation = label
+        out.uses_protected_at_decision = info.uses_protected_at_decision
+        outputs.append(out)
     return outputs
+
+
+def _applies(spec, cand, trainable: bool) -> bool:
+    """Whether a mitigation entry adds a variant of this candidate."""
+    info = MITIGATIONS.get(spec.kind)
+    if spec.candidates is not None:
+        return cand.name in spec.candidates  # plan() refused names it cannot act on
+    if info.needs_weights:  # only candidates fairsel trains, with an estimator taking weights
+        return trainable and bool(getattr(cand, "accepts_weights", False))
+    return True
+
+
+def _inner_oof_scores(cand, X, y: np.ndarray, train: np.ndarray, clusters: np.ndarray | None,
+                      *, seed: int, n_inner: int = 3) -> np.ndarray:
+    """Scores of the training rows, each from a model fitted without it (inner folds)."""
+    cl = None if clusters is None else clusters[train]
+    k = n_inner if cl is None else min(n_inner, len(np.unique(cl)))
+    scheme = "stratified_kfold" if cl is None else "stratified_group_kfold"
+    inner = make_folds(y[train], scheme=scheme, n_folds=k, clusters=cl, seed=seed,
+                       where="the inner folds of a fold's training rows")
+    out = np.empty(len(train), dtype=np.float64)
+    for j in range(int(inner.max()) + 1):
+        fit_rows, score_rows = train[inner != j], train[inner == j]
+        out[inner == j] = cand.fit_score(X.iloc[fit_rows], y[fit_rows], X.iloc[score_rows])
+    return out
+
+
+def _labelled(labels: tuple[str, ...], values) -> dict[str, Any]:
+    return {lab: v for lab, v in zip(labels, values)}
+
+
+def _reweighing(cand, opts, *, groups, X, y, train, test, **_) -> FoldOutput:
+    from fairsel.mitigation.reweighing import reweighing_table
+
+    table = reweighing_table(y[train], groups.codes[train], n_groups=groups.n_groups)
+    weights = table[groups.codes[train], y[train].astype(np.int64)]
+    s = cand.fit_score(X.iloc[train], y[train], X.iloc[test], sample_weight=weights)
+    cells = {lab: {"favorable": None if np.isnan(w1) else round(float(w1), 6),
+                   "unfavorable": None if np.isnan(w0) else round(float(w0), 6)}
+             for lab, (w0, w1) in zip(groups.labels, table)}
+    return FoldOutput(name="", y_score=s, y_pred=(s >= cand.threshold).astype(np.int8),
+                      details={"weights": cells})
+
+
+def _threshold(cand, opts, *, groups, y, train, test, s_test, fitting_scores, min_group_size,
+               **_) -> FoldOutput:
+    from fairsel.mitigation.thresholds import fit_group_thresholds
+
+    fit_s, source = fitting_scores()
+    gt = fit_group_thresholds(y[train], fit_s, groups.codes[train],
+                              constraint=opts["constraint"], tolerance=opts["tolerance"],
+                              n_groups=groups.n_groups, min_group_size=min_group_size,
+                              default_threshold=cand.threshold)
+    pred = gt.predict(s_test, groups.codes[test])
+    thresholds = [None if not np.isfinite(t) else float(t) for t in gt.thresholds]
+    return FoldOutput(name="", y_score=s_test, y_pred=pred, details={
+        "thresholds": _labelled(groups.labels, thresholds),
+        "threshold_status": _labelled(groups.labels, gt.status),
+        "fit": {"rows": gt.n_fit, "scores": source, "constraint": gt.constraint,
+                "tolerance": gt.tolerance, "fit_tolerance": gt.fit_tolerance,
+                "disparity": round(gt.fit_disparity, 6), "accuracy": round(gt.fit_accuracy, 6),
+                "base_accuracy": round(gt.base_accuracy, 6)}})
+
+
+def _reductions(cand, opts, *, groups, X, y, train, test, **_) -> FoldOutput:
+    import warnings
+
+    from fairsel.mitigation.reductions import fit_exponentiated_gradient
+
+    pipe = cand.build()
+    prepare, estimator = pipe.named_steps["prepare"], pipe.named_steps["model"]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=UserWarning)
+        x_train = prepare.fit_transform(X.iloc[train], y[train])
+        x_test = prepare.transform(X.iloc[test])
+    model = fit_exponentiated_gradient(estimator, x_train, y[train], groups.codes[train],
+                                       constraint=opts["constraint"], epsilon=opts["epsilon"])
+    s = model.score(x_test)
+    return FoldOutput(name="", y_score=s, y_pred=(s >= 0.5).astype(np.int8), details={
+        "constraint": opts["constraint"], "epsilon": opts["epsilon"],
+        "best_gap": round(model.best_gap, 6), "oracle_calls": model.n_oracle_calls,
+        "mixture_weights": [round(float(w), 6) for w in model.weights if w > 0]})
+
+
+def _postprocessing(cand, opts, *, groups, y, train, test, s_test, fitting_scores, seed,
+                    **_) -> FoldOutput:
+    from fairsel.mitigation.postprocessing import fit_postprocessing, privileged_side
+
+    fit_s, source = fitting_scores()
+    priv = privileged_side(y[train], groups.codes[train], groups.n_groups, groups.reference)
+    side = groups.codes == priv
+    keys = {k: opts[k] for k in ("constraint", "tolerance", "grid_size") if k in opts}
+    model = fit_postprocessing(opts["method"], y[train], fit_s, side[train], seed=seed, **keys)
+    s, pred = model.predict(s_test, side[test])
+    return FoldOutput(name="", y_score=s, y_pred=pred, details={
+        "privileged": groups.labels[priv], "fit": {"rows": int(len(train)), "scores": source},
+        **model.details})
+
+
+_MITIGATE = {"reweighing": _reweighing, "threshold": _threshold, "reductions": _reductions,
+             "postprocessing": _postprocessing}
 
 
 def _data_summary(data: AuditData, policy: Policy) -> DataSummary:
@@ -250,7 +448,8 @@ def run_audit(policy: Policy, *, progress: Progress | None = None, jobs: int = 1
     ctx = CandidateContext(seed=policy.seed, features=data.features,
                            numeric=data.numeric_features, categorical=data.categorical_features,
                            resolve=lambda p: policy.resolve(p), row_ids=data.row_ids,
-                           id_column=policy.data.id, policy_path=policy.path)
+                           id_column=policy.data.id, policy_path=policy.path,
+                           extra={"data_path": data.path, "favorable": data.favorable})
     t_fit = time.perf_counter()
     cands = [make_candidate(spec, ctx) for spec in policy.candidates]
     # fixed candidates (saved models, predictions) score every row once; refusals are fatal
@@ -264,7 +463,7 @@ def run_audit(policy: Policy, *, progress: Progress | None = None, jobs: int = 1
         try:
             out = fold_variants(cands[ci], policy.mitigation, X=X, y=data.y, train=train,
                                 test=test, data=data, scores=fixed_scores.get(ci),
-                                seed=policy.seed, fold=k)
+                                seed=policy.seed, fold=k, min_group_size=policy.min_group_size)
             return ci, k, test, out, None
         except Exception as exc:  # noqa: BLE001 — a failure is data, the others go on
             return ci, k, test, None, f"{type(exc).__name__}: {exc}"
