@@ -64,7 +64,7 @@ def _stable(results_path: Path) -> dict:
     ("estimators", ["logistic_regression", "random_forest", "extra_trees",
                     "hist_gradient_boosting", "decision_tree", "lightgbm"]),
     ("formats", ["json", "markdown", "junit", "html", "pdf"]),
-    ("mitigations", []),
+    ("mitigations", ["reweighing", "threshold", "reductions", "postprocessing"]),
 ])
 def test_list_names_every_entry_with_a_meaning(what, expected):
     res = CliRunner().invoke(main, ["list", what])
