@@ -88,26 +88,27 @@ def _one_rate(values: np.ndarray, kind: str, reference: int | None,
               eligible: np.ndarray | None) -> np.ndarray:
     """Headline disparity of one rate, over the last axis (groups)."""
     v = np.array(values, dtype=np.float64, copy=True)
-    if eligible is not None:
-        v[..., ~np.asarray(eligible, dtype=bool)] = np.nan
+    if eligible is not None:  # (n_groups,) or broadcastable to values, e.g. one row per fold
+        v = np.where(np.asarray(eligible, dtype=bool), v, np.nan)
     with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)
         if reference is None:
             usable = np.sum(np.isfinite(v), axis=-1)
-            hi = np.nanmax(np.where(np.isfinite(v), v, -np.inf), axis=-1)
-            lo = np.nanmin(np.where(np.isfinite(v), v, np.inf), axis=-1)
+            hi = np.max(np.where(np.isfinite(v), v, -np.inf), axis=-1, initial=-np.inf)
+            lo = np.min(np.where(np.isfinite(v), v, np.inf), axis=-1, initial=np.inf)
             out = hi - lo if kind == "difference" else np.where(hi > 0, lo / np.where(hi > 0, hi, 1), np.nan)
             return np.where(usable >= 2, out, np.nan)
         ref = v[..., reference][..., None]
         others = np.delete(v, reference, axis=-1)
         if kind == "difference":
             d = np.abs(others - ref)
-            out = np.nanmax(np.where(np.isfinite(d), d, -np.inf), axis=-1)
+            # initial=: an attribute whose only group is the reference has nothing to compare
+            out = np.max(np.where(np.isfinite(d), d, -np.inf), axis=-1, initial=-np.inf)
         else:
             big = np.maximum(others, ref)
             small = np.minimum(others, ref)
             r = np.where(big > 0, small / np.where(big > 0, big, 1), np.nan)
-            out = np.nanmin(np.where(np.isfinite(r), r, np.inf), axis=-1)
+            out = np.min(np.where(np.isfinite(r), r, np.inf), axis=-1, initial=np.inf)
         ok = np.isfinite(ref[..., 0]) & (np.sum(np.isfinite(others), axis=-1) >= 1)
         return np.where(ok & np.isfinite(out), out, np.nan)
 
@@ -124,7 +125,7 @@ def disparity(rates: dict[str, np.ndarray], metric: str, *, reference: int | Non
         A name in :data:`FAIRNESS_METRICS`.
     reference : int, optional
         Index of the reference (privileged) group; ``None`` for fairlearn's min/max rule.
-    eligible : bool array (n_groups,), optional
+    eligible : bool array (n_groups,) or broadcastable to the rates, optional
         Groups allowed to take part (e.g. those with at least ``min_group_size`` rows).
 
     Returns

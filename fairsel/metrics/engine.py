@@ -140,7 +140,9 @@ def evaluate_variant(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray
     y_pred = np.asarray(y_pred).astype(np.int64, copy=False)
     y_score = np.asarray(y_score, dtype=np.float64)
     atoms = np.asarray(atoms).astype(np.int64, copy=False)
-    order = np.argsort(y_score, kind="stable")
+    # quicksort: 3x faster than a stable sort on floats; the order of tied scores changes neither
+    # the AUC (ties form blocks) nor the bootstrap's score bins (they read sorted values only)
+    order = np.argsort(y_score)
     conf_atoms = confusion_counts(y_true, y_pred, atoms, n_atoms)
 
     # ---------- pooled point estimates -----------------------------------------------
@@ -327,10 +329,9 @@ def evaluate_variant(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray
     for part in partitions:
         counts = np.einsum("fak,ag->fgk", fold_conf, part.onehot(n_atoms))
         rates = rates_from_counts(counts)
-        fold_fair.append({m: np.array([
-            disparity({k: v[f] for k, v in rates.items()}, m, reference=part.reference,
-                      eligible=rates["n"][f] >= max(min_group_size, 1))
-            for f in range(n_folds)]) for m in FAIRNESS_NAMES})
+        fold_eligible = rates["n"] >= max(min_group_size, 1)  # (n_folds, n_groups)
+        fold_fair.append({m: disparity(rates, m, reference=part.reference,
+                                       eligible=fold_eligible) for m in FAIRNESS_NAMES})
     fold_results = []
     for f in range(n_folds):
         perf: dict[str, float | None] = {}

@@ -36,9 +36,13 @@ def roc_auc_by_group(y_true: np.ndarray, y_score: np.ndarray, codes: np.ndarray 
     if len(y_true) == 0:
         return np.full(n_groups, np.nan)
     if order is None:
-        order = np.argsort(y_score, kind="stable")
-    # a stable sort by group of the score-sorted rows gives (group, score) order
+        # any sort works: rows with tied scores form one block below, whatever their order
+        order = np.argsort(y_score)
+    # a stable sort by group of the score-sorted rows gives (group, score) order; group codes
+    # in the smallest unsigned type let numpy use its radix sort (4-5x faster than on int64)
     c_sorted = codes[order]
+    if c_sorted.min() >= 0:
+        c_sorted = c_sorted.astype(np.min_scalar_type(int(c_sorted.max())), copy=False)
     order2 = np.argsort(c_sorted, kind="stable")
     g = c_sorted[order2]
     idx = order[order2]
