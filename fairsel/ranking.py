@@ -19,6 +19,11 @@ def _value(v: VariantResult, metric: str, fairness: bool) -> float | None:
     return None if est is None else est.value
 
 
+def _fmt(x: float | None) -> str:
+    # a tiebreak figure can be undefined (fewer than two groups large enough to compare)
+    return "undefined" if x is None else f"{x:.4f}"
+
+
 def rank(variants: list[VariantResult], gates: list[GateResult], policy: Policy, *,
          higher_is_better: dict[str, bool], fairness_names: set[str]) -> Ranking:
     r = policy.ranking
@@ -57,8 +62,8 @@ def rank(variants: list[VariantResult], gates: list[GateResult], policy: Policy,
             reasons.append(
                 f"'{top.name}' has the best {r.objective} ({sign * obj(top):.4f}); '{chosen.name}' "
                 f"is within the tolerance of {r.tolerance:g} ({sign * obj(chosen):.4f}) and fairer "
-                f"by {r.fairness_tiebreak} ({_value(chosen, r.fairness_tiebreak, tie_is_fair):.4f} "
-                f"against {_value(top, r.fairness_tiebreak, tie_is_fair):.4f})")
+                f"by {r.fairness_tiebreak} ({_fmt(_value(chosen, r.fairness_tiebreak, tie_is_fair))} "
+                f"against {_fmt(_value(top, r.fairness_tiebreak, tie_is_fair))})")
         if len(near) > 1 and chosen is top:
             reasons.append(f"{len(near) - 1} other variant(s) within {r.tolerance:g} of it are "
                            f"no fairer by {r.fairness_tiebreak}")

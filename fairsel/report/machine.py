@@ -42,7 +42,7 @@ def write_leaderboard(result: AuditResult, out: Path) -> list[Path]:
 def _md(text: object) -> str:
     """Escape a value for a Markdown table cell."""
     s = str(text)
-    for ch in "\\|`*_<>[]":
+    for ch in "\\|`*_<>[]&":
         s = s.replace(ch, "\\" + ch)
     return s.replace("\n", " ")
 
@@ -66,12 +66,13 @@ def summary_markdown(result: AuditResult) -> str:
     if failing:
         lines += ["", "Gates not passed:", ""]
         for g in failing[:30]:
-            lines.append(f"- {g.status} `{_md(g.variant)}` {_md(g.message)}")
+            # bold, not a code span: backslash escapes are literal inside code spans
+            lines.append(f"- {g.status} **{_md(g.variant)}** {_md(g.message)}")
         if len(failing) > 30:
             lines.append(f"- … and {len(failing) - 30} more (see junit.xml / results.json)")
     if result.failures:
         lines += ["", "Failures:", ""]
-        lines += [f"- `{_md(f.variant)}` at {f.stage} (fold {f.fold}): {_md(f.message)}"
+        lines += [f"- **{_md(f.variant)}** at {_md(f.stage)} (fold {f.fold}): {_md(f.message)}"
                   for f in result.failures]
     excl = [e for e in result.data.excluded if e.count]
     lines += ["", f"Rows used: {result.data.rows_used} of {result.data.rows_read}"
@@ -129,7 +130,6 @@ def write_junit(result: AuditResult, out: Path) -> list[Path]:
     suites.set("tests", str(total))
     suites.set("failures", str(fails))
     suites.set("errors", str(errors))
-    suites.set("skipped", str(skipped))
     ET.indent(suites)
     path = out / "junit.xml"
     path.write_bytes(ET.tostring(suites, encoding="utf-8", xml_declaration=True) + b"\n")

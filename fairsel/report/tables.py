@@ -26,7 +26,8 @@ def leaderboard_columns(result: AuditResult) -> tuple[list[str], list[str]]:
     """(performance, fairness) metric names the leaderboard shows: the policy's, plus gates'."""
     perf = list(result.metrics["performance"])
     fair = list(result.metrics["fairness"])
-    perf_names = set(result.variants[0].performance) if result.variants else set()
+    # every evaluated variant carries every performance metric; a failed one carries none
+    perf_names = {m for v in result.variants for m in v.performance}
     for g in result.gates:
         target = perf if g.metric in perf_names or g.metric in perf else fair
         if g.metric not in perf and g.metric not in fair:
