@@ -71,8 +71,12 @@ class AuditRun:
     predictions: list[VariantPredictions] = field(default_factory=list)
 
 
-def plan(policy: Policy) -> AuditPlan:
+def plan(policy: Policy, *, deep: bool = True) -> AuditPlan:
     """Resolve every name the policy uses in its registry.
+
+    ``deep=False`` (``fairsel validate``) checks estimator parameter names only, without
+    importing scikit-learn or LightGBM; ``run_audit`` plans with ``deep=True``, so a bad
+    parameter value is refused before any training.
 
     Raises
     ------
@@ -114,7 +118,7 @@ def plan(policy: Policy) -> AuditPlan:
             continue
         if cand.kind in ("sklearn", "lightgbm"):
             try:
-                for loc, msg in check_params(cand.kind, cand.estimator, cand.params):
+                for loc, msg in check_params(cand.kind, cand.estimator, cand.params, deep=deep):
                     bad(("candidates", i, *loc), f"candidate '{cand.name}': {msg}")
             except ImportError as exc:
                 bad(("candidates", i, "kind"), f"candidate '{cand.name}' needs {exc.name}, "

@@ -223,7 +223,8 @@ def _after_render(result, out_dir: Path, paths: list[Path], quiet: bool) -> None
             fh.write((out_dir / "summary.md").read_text(encoding="utf-8") + "\n")
     if os.environ.get("GITHUB_ACTIONS") == "true":
         shown = 0
-        for g in result.gates:
+        # failures before warnings, so the cap of ten never hides a failure behind a warning
+        for g in sorted(result.gates, key=lambda g: g.status != "FAIL"):
             if g.status in ("FAIL", "WARN") and shown < 10:
                 level = "error" if g.status == "FAIL" else "warning"
                 title = _annotation(f"fairsel gate {g.metric} ({g.variant})", prop=True)
@@ -295,7 +296,7 @@ def validate(policy_path: Path) -> None:
         from fairsel.report import check_formats
 
         policy = load_policy(policy_path)
-        plan(policy)
+        plan(policy, deep=False)  # parameter names, not values: no scikit-learn import here
         check_formats(policy)
         data = load_data(policy)
         folds = make_folds(data.y, scheme=policy.validation.scheme,

@@ -84,10 +84,22 @@ class TrainableCandidate:
         return self.score(self.fit(X_train, y_train, sample_weight=sample_weight), X_test)
 
 
-def check_params(kind: str, estimator: str | None, params: dict[str, Any]) -> list[tuple[tuple, str]]:
-    """Problems with a candidate's ``params``: ``[(key path suffix, message)]``."""
+def check_params(kind: str, estimator: str | None, params: dict[str, Any], *,
+                 deep: bool = True) -> list[tuple[tuple, str]]:
+    """Problems with a candidate's ``params``: ``[(key path suffix, message)]``.
+
+    Names are checked against :data:`~fairsel.candidates.param_names.PARAM_NAMES` without
+    importing scikit-learn or LightGBM (a name missing there is checked against the installed
+    class, so a newer library's parameter is never refused). With ``deep``, the values are also
+    checked by the estimator's own validation, which imports it.
+    """
+    from fairsel.candidates.param_names import PARAM_NAMES
     from fairsel.errors import did_you_mean
 
+    family = "lightgbm" if kind == "lightgbm" else estimator
+    known = set(PARAM_NAMES.get(family or "", ()))
+    if all(key in known for key in params) and not (deep and params and kind != "lightgbm"):
+        return []
     problems: list[tuple[tuple, str]] = []
     if kind == "lightgbm":
         from fairsel.candidates.estimators import lightgbm_param_names
@@ -104,7 +116,7 @@ def check_params(kind: str, estimator: str | None, params: dict[str, Any]) -> li
         if key not in valid:
             problems.append((("params", key), f"unknown parameter '{key}' for {estimator}"
                              f"{did_you_mean(key, sorted(valid))}"))
-    if problems:
+    if problems or not deep:
         return problems
     try:
         est.set_params(**params)
