@@ -291,9 +291,8 @@ def validate(policy_path: Path) -> None:
         from fairsel.audit import plan
         from fairsel.data import load_data
         from fairsel.policy import load_policy
-        from fairsel.splits import make_folds
-
         from fairsel.report import check_formats
+        from fairsel.splits import make_folds
 
         policy = load_policy(policy_path)
         plan(policy, deep=False)  # parameter names, not values: no scikit-learn import here

@@ -16,7 +16,6 @@ from fairsel.results import STATUS_ORDER as ORDER  # noqa: F401 — re-exported
 from fairsel.results import Estimate, GateResult, VariantResult
 
 
-
 def _check(est: Estimate | None, gate: GateSpec, decision: str) -> tuple[str, float | None]:
     """(PASS | FAIL | INSUFFICIENT, gap) for one estimate."""
     if est is None or est.value is None:
