@@ -58,14 +58,21 @@ def _worst(values: np.ndarray, higher_is_fairer: bool, axis: int = 0) -> np.ndar
         return np.nanmin(values, axis=axis) if higher_is_fairer else np.nanmax(values, axis=axis)
 
 
+ECE_BINS = 10
+
+
 def _score_bins(y_score: np.ndarray, order: np.ndarray, k: int) -> np.ndarray:
-    """Rank-quantile bins of the scores (ties share a bin), for the bootstrap of AUC and Brier."""
+    """Score bins for the bootstrap of AUC, Brier and calibration error.
+
+    Rank-quantile bins (ties share a bin), further cut at the calibration error's equal-width
+    edges 0.1, …, 0.9 so that every bin lies inside one calibration bin.
+    """
     s_sorted = y_score[order]
     n = len(s_sorted)
     if n == 0:
         return np.zeros(0, dtype=np.int64)
     edges = s_sorted[np.linspace(0, n - 1, k + 1).astype(np.int64)[1:-1]]
-    edges = np.unique(edges)
+    edges = np.unique(np.concatenate([edges, np.arange(1, ECE_BINS) / ECE_BINS]))
     return np.searchsorted(edges, y_score, side="right").astype(np.int64)
 
 
@@ -87,12 +94,14 @@ def seed_for(seed: int, label: str) -> np.random.SeedSequence:
 class _Bootstrap:
     """Replicates of cell counts: multinomial over rows, or cluster-weighted sums."""
 
-    def __init__(self, cell: np.ndarray, n_cells: int, se: np.ndarray,
+    def __init__(self, cell: np.ndarray, n_cells: int, values: np.ndarray,
                  clusters: np.ndarray | None, rng: np.random.Generator) -> None:
+        """``values`` (n_rows, m): row quantities whose per-cell sums each replicate needs."""
         self.rng = rng
         self.n_cells = n_cells
         self.counts = np.bincount(cell, minlength=n_cells).astype(np.float64)
-        self.se = np.bincount(cell, weights=se, minlength=n_cells)
+        self.sums = np.stack([np.bincount(cell, weights=values[:, j], minlength=n_cells)
+                              for j in range(values.shape[1])], axis=-1)
         self.n = int(self.counts.sum())
         self.clusters = None
         if clusters is not None:
@@ -102,20 +111,27 @@ class _Bootstrap:
             nc = len(codes)
             ones = np.ones(len(cell))
             self.m_count = sparse.csr_matrix((ones, (inv, cell)), shape=(nc, n_cells))
-            self.m_se = sparse.csr_matrix((se, (inv, cell)), shape=(nc, n_cells))
+            self.m_values = [sparse.csr_matrix((values[:, j], (inv, cell)), shape=(nc, n_cells))
+                             for j in range(values.shape[1])]
             self.clusters = nc
 
     def draw(self, b: int) -> tuple[np.ndarray, np.ndarray]:
-        """``b`` replicates of (cell counts, cell sums of squared error)."""
+        """``b`` replicates of (cell counts (b, cells), cell sums of the values (b, cells, m)).
+
+        Row bootstrap: a multinomial draw of the cells, each drawn row carrying its cell's mean
+        values. Cluster bootstrap: clusters drawn with replacement, their exact sums added.
+        """
         if self.clusters is None:
             p = self.counts / max(self.n, 1)
             draws = self.rng.multinomial(self.n, p, size=b).astype(np.float64)
             with np.errstate(divide="ignore", invalid="ignore"):
-                mean_se = np.where(self.counts > 0, self.se / np.maximum(self.counts, 1), 0.0)
-            return draws, draws * mean_se
+                mean = np.where(self.counts[:, None] > 0,
+                                self.sums / np.maximum(self.counts, 1)[:, None], 0.0)
+            return draws, draws[:, :, None] * mean
         nc = self.clusters
         w = self.rng.multinomial(nc, np.full(nc, 1.0 / nc), size=b).astype(np.float64)
-        return (self.m_count.T @ w.T).T, (self.m_se.T @ w.T).T
+        sums = np.stack([(m.T @ w.T).T for m in self.m_values], axis=-1)
+        return (self.m_count.T @ w.T).T, sums
 
 
 def evaluate_variant(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray, *,
@@ -184,7 +200,21 @@ def evaluate_variant(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray
         cell = ((atoms * 2 + y_true) * 2 + y_pred) * k + bins
         n_cells = n_atoms * 4 * k
         rng = np.random.default_rng(seed_for(seed, "bootstrap:" + label))
-        boot = _Bootstrap(cell, n_cells, (y_score - y_true) ** 2, clusters, rng)
+        boot = _Bootstrap(cell, n_cells, np.column_stack([(y_score - y_true) ** 2, y_score]),
+                          clusters, rng)
+        # each score bin lies inside one calibration bin: the map from one to the other
+        ece_of_bin = np.zeros(k, dtype=np.int64)
+        ece_of_bin[bins] = np.clip((y_score * ECE_BINS).astype(np.int64), 0, ECE_BINS - 1)
+        to_ece = np.zeros((k, ECE_BINS))
+        to_ece[np.arange(k), ece_of_bin] = 1.0
+
+        def ece_parts(c4: np.ndarray, s_cells: np.ndarray, h: np.ndarray) -> np.ndarray:
+            """Calibration error per group from (b, atom, y, p, bin) counts and score sums."""
+            pos = np.einsum("bapk,ke,ag->bge", c4[:, :, 1], to_ece, h)
+            ssum = np.einsum("bayk,ke,ag->bge", s_cells.sum(axis=3), to_ece, h)
+            n = np.einsum("bayk,ag->bg", c4.sum(axis=3), h)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return np.where(n > 0, np.abs(pos - ssum).sum(axis=-1) / np.where(n > 0, n, 1), np.nan)
         onehots = [p.onehot(n_atoms) for p in partitions]
         # binned AUC at the point estimate, to centre the binned replicates on the exact AUC
         pt = boot.counts.reshape(n_atoms, 2, 2, k)
@@ -207,14 +237,16 @@ def evaluate_variant(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray
         while done < total:
             b = min(chunk, total - done)
             done += b
-            draws, se = boot.draw(b)
+            draws, sums = boot.draw(b)
             c4 = draws.reshape(b, n_atoms, 2, 2, k)
             conf = c4.sum(axis=-1).reshape(b, n_atoms, 4)
-            se_atoms = se.reshape(b, n_atoms, 4 * k).sum(axis=-1)
+            se_atoms = sums[..., 0].reshape(b, n_atoms, 4 * k).sum(axis=-1)
+            s_cells = sums[..., 1].reshape(b, n_atoms, 2, 2, k)
             r_all = rates_from_counts(conf.sum(axis=1))
             with np.errstate(divide="ignore", invalid="ignore"):
                 r_all["brier_score"] = se_atoms.sum(axis=1) / r_all["n"]
             r_all["roc_auc"] = auc_parts(c4, ones)[:, 0] + shift_all
+            r_all["calibration_error"] = ece_parts(c4, s_cells, ones)[:, 0]
             for key, val in r_all.items():
                 reps_overall.setdefault(key, []).append(val)
             for i, part in enumerate(partitions):
@@ -224,6 +256,7 @@ def evaluate_variant(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray
                 with np.errstate(divide="ignore", invalid="ignore"):
                     rates["brier_score"] = (se_atoms @ h) / rates["n"]
                 rates["roc_auc"] = auc_parts(c4, h) + shifts[i]
+                rates["calibration_error"] = ece_parts(c4, s_cells, h)
                 for key, val in rates.items():
                     reps_group[i].setdefault(key, []).append(val)
                 for m in FAIRNESS_NAMES:
