@@ -565,7 +565,7 @@ def run_audit(policy: Policy, *, progress: Progress | None = None, jobs: int = 1
     finished = _now()
     timings["total"] = time.perf_counter() - t0
     provenance = Provenance(
-        policy_path=str(policy.path), policy_sha256=policy.sha256, data_sha256=data.sha256,
+        policy_path=str(policy.path.resolve()), policy_sha256=policy.sha256, data_sha256=data.sha256,
         seed=policy.seed, fairsel_version=__version__, python=sys.version.split()[0],
         platform=platform.platform(), packages=_package_versions(), started=started,
         finished=finished, duration_seconds=round(timings["total"], 3),

@@ -1,0 +1,467 @@
+"""Charts for the HTML and PDF reports: matplotlib (no pyplot, no GUI) drawn to inline SVG.
+
+Every chart is made for a page read in black and white: series differ by marker shape, fill
+and hatching, not by colour alone. The SVG is deterministic (a fixed hash salt, no date, text
+kept as text) and every ``id`` is prefixed with the chart's key, so that several charts
+inlined in one HTML document never share an id. Text from the data (group names, variant
+names) is escaped by matplotlib's SVG writer, and mathtext is off, so a ``$`` in a group name
+is shown as it is.
+
+The functions take plain numbers and strings (built by :mod:`fairsel.report.context`) and
+return a :class:`Chart`: ``chart.svg`` is the inline ``<svg>`` element for report.html (the
+only markup the templates insert unescaped); ``chart.data_uri`` is the same drawing as a
+``data:image/svg+xml`` URI, which the PDF uses so that WeasyPrint lays the chart out as one
+image rather than styling each of its thousands of elements as HTML.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import io
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from markupsafe import Markup
+
+
+@dataclass(frozen=True)
+class Chart:
+    """One drawn chart: inline SVG markup, a data: URI of it, its size and a text label."""
+
+    svg: Markup
+    data_uri: str
+    width_pt: float
+    height_pt: float
+    label: str
+
+    def __html__(self) -> str:
+        return str(self.svg)
+
+#: Chart width in inches: fits the text width of A4 and Letter pages with the report's margins.
+WIDTH = 6.4
+
+_RC = {
+    "svg.fonttype": "none",            # text stays text: searchable, and no glyph defs
+    "font.family": "sans-serif",
+    "font.sans-serif": ["DejaVu Sans"],  # ships with matplotlib and with Debian
+    "font.size": 7.5,
+    "axes.titlesize": 8.5,
+    "axes.labelsize": 7.5,
+    "xtick.labelsize": 7,
+    "ytick.labelsize": 7,
+    "legend.fontsize": 7,
+    "axes.edgecolor": "#333333",
+    "axes.linewidth": 0.6,
+    "hatch.linewidth": 0.5,
+    "text.parse_math": False,           # "$" in a group name is text, not TeX
+    "text.usetex": False,
+    "svg.image_inline": True,
+    "path.simplify": True,
+    "axes.prop_cycle": __import__("cycler").cycler(color=["#000000"]),  # nothing in colour
+}
+
+_ID_RE = re.compile(r'\bid="([^"]+)"')
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A value with an optional interval, as plain floats (``None`` when undefined)."""
+
+    value: float | None
+    low: float | None = None
+    high: float | None = None
+
+
+def _finite(x: float | None) -> bool:
+    return x is not None and isinstance(x, (int, float)) and math.isfinite(x)
+
+
+def _short(label: str, limit: int = 34) -> str:
+    """Truncate a long tick label (the tables keep the full text)."""
+    label = " ".join(str(label).split())
+    return label if len(label) <= limit else label[: limit - 1] + "…"
+
+
+def _to_svg(fig, key: str, label: str) -> Chart:
+    """Serialise ``fig`` to a :class:`Chart` (inline ``<svg>``, ids prefixed by ``key``).
+
+    ``label`` (plain text, escaped here) names the chart for screen readers.
+    """
+    import matplotlib
+    from markupsafe import escape
+
+    buf = io.StringIO()
+    with matplotlib.rc_context({**_RC, "svg.hashsalt": f"fairsel-{key}"}):
+        # The layout is computed up front (no bbox_inches="tight"): one drawing pass, not two.
+        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
+    svg = buf.getvalue()
+    svg = svg[svg.index("<svg"):]
+    # The RDF metadata block carries the generator and namespace URLs; a report needs neither.
+    svg = re.sub(r"\s*<metadata>.*?</metadata>", "", svg, flags=re.S)
+    svg = _flatten(svg)
+    standalone = svg
+    size = re.search(r'<svg[^>]*\bwidth="([0-9.]+)pt"[^>]*\bheight="([0-9.]+)pt"', svg)
+    width_pt, height_pt = (float(size.group(1)), float(size.group(2))) if size else (0.0, 0.0)
+    prefix = f"{key}-"
+    ids = _ID_RE.findall(svg)
+    if ids:
+        svg = _ID_RE.sub(lambda m: f'id="{prefix}{m.group(1)}"', svg)
+        svg = re.sub(r'(href=")#([^"]+)"', lambda m: f'{m.group(1)}#{prefix}{m.group(2)}"', svg)
+        svg = re.sub(r"url\(#([^)]+)\)", lambda m: f"url(#{prefix}{m.group(1)})", svg)
+    # Inline SVG in HTML needs no namespace declarations; dropping them keeps the report free
+    # of any "http" string, so a check for external URLs has nothing to explain away.
+    svg = re.sub(r'\s+xmlns(:xlink)?="[^"]*"', "", svg, count=2)
+    svg = svg.replace("xlink:href=", "href=")
+    svg = svg.replace("<svg ", f'<svg class="chart" role="img" aria-label="{escape(label)}" ', 1)
+    fig.clear()
+    uri = "data:image/svg+xml;base64," + base64.b64encode(standalone.encode("utf-8")).decode()
+    return Chart(svg=Markup(svg.strip()), data_uri=uri, width_pt=width_pt, height_pt=height_pt,
+                 label=label)
+
+
+_FONT = None
+_SVG_NS = "http://www.w3.org/2000/svg"
+_XLINK_NS = "http://www.w3.org/1999/xlink"
+
+
+def _flatten(svg: str) -> str:
+    """Unwrap the ``<g id=...>`` that matplotlib puts around every artist.
+
+    A group with no attribute but its id changes nothing in the drawing; without them the SVG
+    has about 40 % fewer elements, which is what WeasyPrint's time for a chart grows with.
+    """
+    import xml.etree.ElementTree as ET
+
+    ET.register_namespace("", _SVG_NS)
+    ET.register_namespace("xlink", _XLINK_NS)
+    root = ET.fromstring(svg)
+    g = f"{{{_SVG_NS}}}g"
+
+    def unwrap(parent) -> None:
+        children = list(parent)
+        out = []
+        for child in children:
+            unwrap(child)
+            if child.tag == g and set(child.attrib) <= {"id"}:
+                out.extend(list(child))
+            else:
+                out.append(child)
+        if out != children:
+            parent[:] = out
+
+    unwrap(root)
+    ET.indent(root, space="")
+    return ET.tostring(root, encoding="unicode")
+
+
+@functools.lru_cache(maxsize=4096)
+def text_width(text: str, size: float) -> float:
+    """Width in inches of ``text`` set in DejaVu Sans at ``size`` points (for margins)."""
+    global _FONT
+    from matplotlib.font_manager import FontProperties, findfont
+    from matplotlib.ft2font import FT2Font, LoadFlags
+
+    if _FONT is None:
+        _FONT = FT2Font(findfont(FontProperties(family="DejaVu Sans")))
+    _FONT.set_size(size, 72)
+    _FONT.set_text(text, 0.0, flags=LoadFlags.NO_HINTING)
+    return _FONT.get_width_height()[0] / 64 / 72
+
+
+def _figure(height: float):
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    with matplotlib.rc_context(_RC):
+        fig = Figure(figsize=(WIDTH, height))
+    return fig
+
+
+def _centres(values: Sequence[Interval]) -> list[float]:
+    """Point values as floats (NaN where undefined, which matplotlib leaves out)."""
+    return [iv.value if _finite(iv.value) else math.nan for iv in values]  # type: ignore[misc]
+
+
+def _whiskers(ax, values: Sequence[Interval], ys: Sequence[float], **kw) -> None:
+    """Every interval of a series as one polyline with gaps (one SVG path, not one per group)."""
+    xs: list[float] = []
+    yy: list[float] = []
+    for iv, y in zip(values, ys):
+        if _finite(iv.low) and _finite(iv.high):
+            xs += [iv.low, iv.high, math.nan]  # type: ignore[list-item]
+            yy += [y, y, math.nan]
+    if xs:
+        ax.plot(xs, yy, solid_capstyle="butt", **kw)
+
+
+def _bars(ax, widths: Sequence[float], ys: Sequence[int], height: float, **kw) -> None:
+    """Horizontal bars from 0 as one compound path (one SVG element for the whole series)."""
+    from matplotlib.patches import PathPatch
+    from matplotlib.path import Path
+
+    verts: list[tuple[float, float]] = []
+    codes: list[int] = []
+    for w, y in zip(widths, ys):
+        if not _finite(w):
+            continue
+        h = height / 2
+        verts += [(0, y - h), (w, y - h), (w, y + h), (0, y + h), (0, y - h)]
+        codes += [Path.MOVETO, Path.LINETO, Path.LINETO, Path.LINETO, Path.CLOSEPOLY]
+    if verts:
+        ax.add_patch(PathPatch(Path(verts, codes), **kw))
+
+
+@dataclass(frozen=True)
+class Panel:
+    """The groups of one attribute (or intersection) for :func:`group_rates`.
+
+    ``reference`` is the index of the group the ratio line is drawn against (the declared
+    reference, or the group with the highest selection rate among those compared); the line
+    sits at ``ratio_line × selection rate of the reference``.
+    """
+
+    title: str
+    groups: Sequence[str]
+    n: Sequence[int]
+    selection: Sequence[Interval]
+    tpr: Sequence[Interval]
+    fpr: Sequence[Interval]
+    eligible: Sequence[bool]
+    reference: int | None
+    ratio_line: float | None
+
+
+#: The tallest figure (inches): short figures fill the space left on a page, so a long list of
+#: groups is split into several (a figure cannot break across pages).
+MAX_HEIGHT = 4.6
+_TOP, _BOTTOM, _GAP = 0.32, 0.36, 0.3  # legend; x axis; title space above each panel
+
+
+def _row_height(rows: int) -> float:
+    return 0.17 if rows <= 30 else 0.108
+
+
+def _pack(panels: Sequence[Panel]) -> list[list[tuple[Panel, int, int, bool]]]:
+    """Panels (split where one is too tall) packed into figures no taller than MAX_HEIGHT.
+
+    Each item is ``(panel, start, stop, continued)``: the groups ``start:stop`` of ``panel``.
+    """
+    room = MAX_HEIGHT - _TOP - _BOTTOM
+    cap = int((room - _GAP) / _row_height(99))  # most rows one figure can hold
+    pieces = []
+    for p in panels:
+        k = len(p.groups)
+        for start in range(0, max(k, 1), cap):
+            pieces.append((p, start, min(k, start + cap), start > 0))
+    figures: list[list[tuple[Panel, int, int, bool]]] = []
+    current: list[tuple[Panel, int, int, bool]] = []
+    for piece in pieces:
+        trial = current + [piece]
+        rows = sum(stop - start for _, start, stop, _ in trial)
+        if current and rows * _row_height(rows) + _GAP * len(trial) > room:
+            figures.append(current)
+            current = [piece]
+        else:
+            current = trial
+    if current:
+        figures.append(current)
+    return figures
+
+
+def group_rates(key: str, panels: Sequence[Panel], *, level: float | None,
+                title: str) -> list[Chart]:
+    """Selection rate by group (bars, interval whiskers, the four-fifths line) beside TPR
+    and FPR (markers with whiskers), one panel per attribute, as few figures as fit a page.
+
+    Groups below the minimum size are hatched and marked †; the reference group is dark.
+    """
+    return [_group_figure(f"{key}-{i}", figure, level=level, title=title)
+            for i, figure in enumerate(_pack(panels))]
+
+
+def _group_figure(key: str, pieces: Sequence[tuple[Panel, int, int, bool]], *,
+                  level: float | None, title: str) -> Chart:
+    import matplotlib
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    rows = sum(stop - start for _, start, stop, _ in pieces)
+    row = _row_height(rows)
+    tick_size = 7 if row >= 0.15 else 6
+    all_labels = []
+    for p, start, stop, _ in pieces:
+        for i in range(start, stop):
+            all_labels.append(f"{_short(p.groups[i])}  (n={p.n[i]:,})"
+                              + ("" if p.eligible[i] else " †"))
+    left = 0.12 + max((text_width(lb, tick_size) for lb in all_labels), default=0.5)
+    left = min(left, 0.45 * WIDTH)
+    heights = [(stop - start) * row for _, start, stop, _ in pieces]
+    height = _TOP + _BOTTOM + sum(heights) + _GAP * len(pieces)
+
+    handles = [Line2D([], [], color="#000000", linestyle=(0, (4, 2)), linewidth=1.0,
+                      label="ratio line (× reference rate)"),
+               Patch(facecolor="#4d4d4d", edgecolor="#000000", linewidth=0.5,
+                     label="reference group")]
+    if any(not p.eligible[i] for p, a, b, _ in pieces for i in range(a, b)):
+        handles.append(Patch(facecolor="white", edgecolor="#000000", hatch="////",
+                             linewidth=0.5, label="† too small"))
+    if level:
+        handles.append(Line2D([], [], color="#000000", linestyle="-", linewidth=0.9,
+                              label=f"{level:.0%} interval"))
+    handles.append(Line2D([], [], marker="o", color="#000000", linestyle="none",
+                          markersize=3.6, label="TPR"))
+    handles.append(Line2D([], [], marker="s", color="#000000", markerfacecolor="white",
+                          linestyle="none", markersize=3.4, label="FPR"))
+
+    with matplotlib.rc_context(_RC):
+        fig = _figure(height)
+        ratios = [h + _GAP for h in heights]
+        axes = fig.subplots(len(pieces), 2, squeeze=False,
+                            gridspec_kw={"width_ratios": [1.15, 1], "height_ratios": ratios,
+                                         "hspace": 0.0, "wspace": 0.16})
+        fig.subplots_adjust(left=left / WIDTH, right=0.985, bottom=_BOTTOM / height,
+                            top=1 - (_TOP - _GAP * 0.15) / height)
+        for r, (p, start, stop, continued) in enumerate(pieces):
+            ax1, ax2 = axes[r]
+            k = stop - start
+            # Each panel's box takes its rows; the rest of its grid cell is room for the title.
+            frac = heights[r] / ratios[r]
+            for ax in (ax1, ax2):
+                pos = ax.get_position()
+                ax.set_position([pos.x0, pos.y0, pos.width, pos.height * frac])
+            y = list(range(k))
+            idx = list(range(start, stop))
+            sel = [p.selection[i] for i in idx]
+            sel_c = _centres(sel)
+            # Few, compound SVG elements: a chart of 50 groups stays light for browsers and
+            # for WeasyPrint, which styles every element it draws.
+            kinds: dict[str, tuple[list[float], list[int]]] = {"plain": ([], []), "ref": ([], []),
+                                                                "small": ([], [])}
+            for j, i in enumerate(idx):
+                kk = ("small" if not p.eligible[i] else
+                      "ref" if p.reference is not None and i == p.reference else "plain")
+                kinds[kk][0].append(sel_c[j])
+                kinds[kk][1].append(j)
+            style = {"plain": {"facecolor": "#b3b3b3"}, "ref": {"facecolor": "#4d4d4d"},
+                     "small": {"facecolor": "white", "hatch": "////"}}
+            for kk, (ws, ys_) in kinds.items():
+                _bars(ax1, ws, ys_, 0.66, edgecolor="#000000", linewidth=0.5, zorder=2,
+                      **style[kk])
+            _whiskers(ax1, sel, y, color="#000000", linewidth=0.9, zorder=3)
+            ref_rate = (p.selection[p.reference].value if p.reference is not None else None)
+            if p.ratio_line is not None and _finite(ref_rate):
+                ax1.axvline(p.ratio_line * ref_rate, color="#000000", linestyle=(0, (4, 2)),
+                            linewidth=1.0, zorder=4)
+            off = 0.18
+            y_t = [v - off for v in y]
+            y_f = [v + off for v in y]
+            tpr = [p.tpr[i] for i in idx]
+            fpr = [p.fpr[i] for i in idx]
+            _whiskers(ax2, tpr, y_t, color="#000000", linewidth=0.8, zorder=2)
+            _whiskers(ax2, fpr, y_f, color="#000000", linewidth=0.8, zorder=2)
+            ax2.plot(_centres(tpr), y_t, marker="o", color="#000000", markersize=3.4,
+                     linestyle="none", zorder=3)
+            ax2.plot(_centres(fpr), y_f, marker="s", color="#000000", markerfacecolor="white",
+                     markersize=3.2, linestyle="none", zorder=3)
+            labels = all_labels[sum(b - a for _, a, b, _ in pieces[:r]):][:k]
+            for ax in (ax1, ax2):
+                ax.set_xlim(0, 1.0)
+                ax.set_ylim(k - 0.5, -0.5)
+                ax.set_xticks([0, 0.25, 0.5, 0.75, 1.0])
+                ax.grid(axis="x", color="#d9d9d9", linewidth=0.5, zorder=0)
+                ax.set_axisbelow(True)
+                ax.tick_params(axis="y", left=False)
+                if r < len(pieces) - 1:
+                    ax.tick_params(axis="x", labelbottom=False)
+            ax1.set_yticks(y, labels=labels, fontsize=tick_size)
+            ax2.set_yticks(y, labels=[])
+            line = (f"; line at {p.ratio_line:g} × {ref_rate:.3f} = {p.ratio_line * ref_rate:.3f}"
+                    if p.ratio_line is not None and _finite(ref_rate) else "")
+            ax1.set_title(_short(p.title, 60) + (" (continued)" if continued else "") + line,
+                          loc="left", fontsize=7.5, fontweight="bold", pad=3)
+        axes[-1][0].set_xlabel("selection rate (share of favorable decisions)")
+        axes[-1][1].set_xlabel("true positive rate ●, false positive rate □")
+        fig.legend(handles=handles, loc="upper left", ncols=len(handles), frameon=False,
+                   bbox_to_anchor=(0.005, 1 - 0.03 / height), fontsize=6.8,
+                   borderaxespad=0, handlelength=2.0, columnspacing=1.1, handletextpad=0.5)
+        return _to_svg(fig, key, f"Selection, true and false positive rates by group: {title}")
+
+
+def tradeoff(key: str, *, names: Sequence[str], ranks: Sequence[int | None],
+             x: Sequence[float | None], y: Sequence[float | None], passing: Sequence[bool],
+             selected: int | None, frontier: Sequence[int], x_label: str, y_label: str,
+             x_threshold: float | None, y_threshold: float | None) -> Chart:
+    """Performance against fairness for every variant, with the Pareto frontier.
+
+    Points are labelled with their leaderboard rank (the names are in the table below).
+    Filled circles pass every error-severity gate, crosses do not; the selected variant is ringed.
+    """
+    import matplotlib
+    from matplotlib.lines import Line2D
+
+    height = 3.6
+    with matplotlib.rc_context(_RC):
+        fig = _figure(height)
+        ax = fig.subplots()
+        fig.subplots_adjust(left=0.7 / WIDTH, right=0.98, bottom=0.45 / height,
+                            top=1 - 0.42 / height)
+        pts = [(i, xv, yv) for i, (xv, yv) in enumerate(zip(x, y)) if _finite(xv) and _finite(yv)]
+        ok = [(p[1], p[2]) for p in pts if passing[p[0]]]
+        bad = [(p[1], p[2]) for p in pts if not passing[p[0]]]
+        if ok:
+            ax.plot([p[0] for p in ok], [p[1] for p in ok], marker="o", markersize=5,
+                    color="#000000", linestyle="none", zorder=3)
+        if bad:
+            ax.plot([p[0] for p in bad], [p[1] for p in bad], marker="x", markersize=5.5,
+                    markeredgewidth=1.2, color="#000000", linestyle="none", zorder=3)
+        for i, xv, yv in pts:
+            label = str(ranks[i]) if ranks[i] is not None else _short(names[i], 12)
+            # clear of the ring around the selected variant
+            ax.annotate(label, (xv, yv), xytext=(7, 5) if i == selected else (4, 3),
+                        textcoords="offset points", fontsize=7)
+        if selected is not None and _finite(x[selected]) and _finite(y[selected]):
+            ax.plot([x[selected]], [y[selected]], marker="o", markersize=11, color="#000000",
+                    markerfacecolor="none", markeredgewidth=1.0, linestyle="none", zorder=4)
+        fr = sorted((x[i], y[i]) for i in frontier if _finite(x[i]) and _finite(y[i]))
+        if len(fr) >= 2:
+            ax.plot([p[0] for p in fr], [p[1] for p in fr], color="#000000", linewidth=0.9,
+                    linestyle=(0, (4, 2)), zorder=2)
+        if x_threshold is not None:
+            ax.axvline(x_threshold, color="#666666", linestyle=(0, (1, 1.5)), linewidth=1.0)
+        if y_threshold is not None:
+            ax.axhline(y_threshold, color="#666666", linestyle=(0, (1, 1.5)), linewidth=1.0)
+        handles = [
+            Line2D([], [], marker="o", color="#000000", linestyle="none", markersize=5,
+                   label="passes every error gate"),
+            Line2D([], [], marker="x", color="#000000", linestyle="none", markersize=5.5,
+                   markeredgewidth=1.2, label="fails a gate"),
+            Line2D([], [], color="#000000", linestyle=(0, (4, 2)), linewidth=0.9,
+                   label="Pareto frontier"),
+        ]
+        if selected is not None:
+            handles.insert(2, Line2D([], [], marker="o", color="#000000", markerfacecolor="none",
+                                     markersize=10, linestyle="none", label="selected"))
+        if x_threshold is not None or y_threshold is not None:
+            handles.append(Line2D([], [], color="#666666", linestyle=(0, (1, 1.5)),
+                                  linewidth=1.0, label="gate threshold"))
+        fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.7 / WIDTH - 0.01, 0.995),
+                   ncols=5, frameon=False, fontsize=6.8, handletextpad=0.4, columnspacing=1.0,
+                   borderaxespad=0)
+        ax.set_xlabel(x_label)
+        ax.set_ylabel(y_label)
+        ax.grid(color="#e0e0e0", linewidth=0.5)
+        ax.set_axisbelow(True)
+        if pts:
+            xs = [p[1] for p in pts] + ([x_threshold] if x_threshold is not None else [])
+            ys = [p[2] for p in pts] + ([y_threshold] if y_threshold is not None else [])
+            dx = (max(xs) - min(xs)) or 0.05
+            dy = (max(ys) - min(ys)) or 0.02
+            ax.set_xlim(min(xs) - 0.08 * dx, max(xs) + 0.12 * dx)
+            ax.set_ylim(min(ys) - 0.1 * dy, max(ys) + 0.12 * dy)
+        return _to_svg(fig, key, f"{y_label} against {x_label}, every variant")
+
+
+__all__ = ["MAX_HEIGHT", "WIDTH", "Chart", "Interval", "Panel", "group_rates", "tradeoff"]

@@ -1,0 +1,188 @@
+"""report.pdf: a paginated document with its sections, metadata and data, fetching nothing."""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import urllib.request
+from pathlib import Path
+
+import pypdf
+import pytest
+
+from fairsel.errors import UsageError
+from fairsel.report.context import SECTIONS, report_id
+from fairsel.report.pdf import data_only_fetcher, render_pdf, write_pdf
+from tests.unit.report.factory import IMG, SCRIPT, make_result
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def squash(text: str) -> str:
+    """Extracted text with every run of whitespace as one space (lines wrap anywhere)."""
+    return re.sub(r"\s+", " ", text)
+
+
+@pytest.fixture(scope="module")
+def injected():
+    return make_result(inject=True, failures=True)
+
+
+@pytest.fixture(scope="module")
+def rendered(injected):
+    """(PDF bytes, the records WeasyPrint logged while making it)."""
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            records.append(record)
+
+    logger = logging.getLogger("weasyprint")
+    handler = Keep(level=logging.WARNING)
+    logger.addHandler(handler)
+    try:
+        pdf = render_pdf(injected)
+    finally:
+        logger.removeHandler(handler)
+    return pdf, records
+
+
+@pytest.fixture(scope="module")
+def reader(rendered):
+    return pypdf.PdfReader(io.BytesIO(rendered[0]))
+
+
+@pytest.fixture(scope="module")
+def pages(reader) -> list[str]:
+    return [p.extract_text() or "" for p in reader.pages]
+
+
+def test_pdf_holds_every_section_title(pages):
+    text = squash(" ".join(pages))
+    for _, title in SECTIONS:
+        assert title in text, title
+    assert "Contents" in text
+
+
+def test_injection_strings_are_text_in_the_pdf(pages):
+    text = squash(" ".join(pages))
+    assert SCRIPT in text, "group name shown as text"
+    assert IMG in text, "column name shown as text"
+    assert "&lt;" not in text, "escaped twice: the reader would see entities"
+
+
+def test_pdf_metadata_and_attachment(reader, injected):
+    meta = reader.metadata
+    assert meta["/Title"] == injected.title
+    assert meta["/Author"] == injected.policy["report"]["organisation"]
+    assert meta["/Subject"].startswith("Fairness audit of ") and meta["/Subject"].endswith(": PASS")
+    assert meta["/Creator"] == "fairsel 0.1.0"
+    assert meta["/CreationDate"] == "D:20260102030409Z"  # provenance.finished, not the clock
+    attachments = reader.attachments
+    assert list(attachments) == ["results.json"]
+    (content,) = attachments["results.json"]
+    assert content.decode("utf-8") == injected.model_dump_json(indent=2) + "\n"
+
+
+def test_running_header_page_numbers_and_paper(reader, pages, injected):
+    rid = report_id(injected)
+    n = len(pages)
+    assert n >= 12
+    for i, text in enumerate(pages[1:], start=2):
+        assert f"Page {i} of {n}" in text, i
+        assert f"Report {rid}" in text, i
+    assert rid not in pages[0].split("Report id")[0]  # no running header on the cover
+    box = reader.pages[0].mediabox
+    assert (round(float(box.width)), round(float(box.height))) == (595, 842)  # A4
+
+
+def test_table_of_contents_points_at_the_right_pages(pages):
+    contents = next(i for i, t in enumerate(pages) if t.lstrip().startswith("Contents")
+                    or "\nContents\n" in t)
+    toc = squash(pages[contents])
+    for _, title in SECTIONS:
+        m = re.search(re.escape(title) + r"[ .]*?(\d+)\b", toc)
+        assert m, f"{title} not in the contents"
+        page = int(m.group(1))
+        heading_page = squash(pages[page - 1])
+        assert title in heading_page, f"{title}: contents say page {page}"
+
+
+def test_weasyprint_logged_no_warning(rendered):
+    pdf, records = rendered
+    assert pdf.startswith(b"%PDF-")
+    assert not records, [r.getMessage() for r in records][:5]
+
+
+def test_letter_paper_and_long_tables_repeat_their_header(tmp_path):
+    groups = [f"branch_{i:03d}" for i in range(90)]
+    result = make_result(n_variants=1, attributes={"branch": groups}, intersections=False,
+                         paper="Letter", rows=20_000)
+    (path,) = write_pdf(result, tmp_path)
+    assert path == tmp_path / "report.pdf"
+    reader = pypdf.PdfReader(str(path))
+    box = reader.pages[0].mediabox
+    assert (round(float(box.width)), round(float(box.height))) == (612, 792)
+    texts = [squash(p.extract_text() or "") for p in reader.pages]
+    # The data section's table of 90 groups runs over pages; each page repeats the header.
+    holding = [i for i, t in enumerate(texts) if "branch_045" in t or "branch_089" in t
+               or "branch_000" in t]
+    with_rows = [i for i, t in enumerate(texts) if re.search(r"branch_0\d\d \d", t)]
+    data_pages = [i for i in with_rows if "Favorable rate" in texts[i] or "Share" in texts[i]]
+    assert holding and len(data_pages) >= 2, "the group table should span two pages or more"
+    for i in data_pages:
+        assert "Group Rows Share Favorable" in texts[i], f"page {i + 1} lacks the table header"
+
+
+# --- the URL fetcher ------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def no_network(monkeypatch):
+    """Fail the test if anything tries to open a URL through urllib."""
+    opened: list[str] = []
+
+    def refuse(self, url, *a, **k):
+        opened.append(getattr(url, "full_url", url))
+        raise AssertionError(f"tried to open {url}")
+
+    monkeypatch.setattr(urllib.request.OpenerDirector, "open", refuse)
+    return opened
+
+
+@pytest.mark.parametrize("url", ["file:///etc/hostname", "http://127.0.0.1:9/x.css",
+                                 "https://example.org/logo.png", "FILE:///etc/passwd",
+                                 "ftp://127.0.0.1/x", "/etc/hostname", "x.png"])
+def test_fetcher_refuses_everything_but_data(url, no_network):
+    from weasyprint.urls import FatalURLFetchingError
+
+    fetcher = data_only_fetcher()
+    with pytest.raises(FatalURLFetchingError) as err:
+        fetcher(url)
+    assert "fetches only data: URIs" in str(err.value)
+    assert no_network == []
+
+
+def test_fetcher_serves_data_uris_without_urllib(no_network):
+    fetcher = data_only_fetcher()
+    response = fetcher("data:text/plain;base64,aGVsbG8=")
+    assert response.read() == b"hello" and response.content_type == "text/plain"
+    assert fetcher("data:,a%20b").read() == b"a b"
+    assert fetcher("data:image/svg+xml;charset=utf-8,%3Csvg%2F%3E").read() == b"<svg/>"
+    assert no_network == []
+
+
+def test_the_pdf_draws_its_charts_without_urllib(no_network, tmp_path):
+    (path,) = write_pdf(make_result(n_variants=1), tmp_path)
+    assert path.read_bytes().startswith(b"%PDF-")
+    assert no_network == []
+
+
+def test_a_template_that_asks_for_a_file_stops_the_pdf(no_network):
+    result = make_result(templates="templates_fetch", policy_path=str(FIXTURES / "p.yaml"))
+    with pytest.raises(UsageError) as err:
+        render_pdf(result)
+    msg = str(err.value)
+    assert "refused 'file:///etc/hostname'" in msg and "data: URI" in msg
+    assert no_network == []

@@ -1,0 +1,50 @@
+"""`fairsel render` rebuilds the audit-time report byte for byte, without retraining."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_cli
+
+POLICY = Path(__file__).parent / "fixtures" / "tiny.yaml"
+
+
+@pytest.fixture(scope="module")
+def audited(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("audit")
+    res = run_cli("audit", "--policy", str(POLICY), "--output", str(out), "--quiet")
+    assert res.exit_code == 0, res.stderr
+    return out
+
+
+def test_audit_writes_html_and_pdf_when_the_policy_asks(audited):
+    for name in ("results.json", "report.html", "report.pdf"):
+        assert (audited / name).stat().st_size > 1000, name
+    html = (audited / "report.html").read_text(encoding="utf-8")
+    assert "Tiny audit &lt;b&gt;for&lt;/b&gt; report tests" in html
+    assert "Example Lending Ltd" in html and "Ada Owner" in html
+    assert (audited / "report.pdf").read_bytes().startswith(b"%PDF-")
+
+
+def test_render_equals_the_audit_time_report(audited, tmp_path):
+    res = run_cli("render", str(audited / "results.json"), "--format", "html,pdf",
+                  "--output", str(tmp_path))
+    assert res.exit_code == 0, res.stderr
+    assert (tmp_path / "report.html").read_bytes() == (audited / "report.html").read_bytes()
+    assert (tmp_path / "report.pdf").read_bytes() == (audited / "report.pdf").read_bytes()
+    assert not (tmp_path / "predictions.parquet").exists()  # nothing was retrained
+
+
+def test_render_refuses_a_missing_template_folder(audited, tmp_path):
+    data = json.loads((audited / "results.json").read_text(encoding="utf-8"))
+    data["policy"]["report"]["templates"] = "my_templates"
+    data["provenance"]["policy_path"] = str(tmp_path / "policy.yaml")
+    saved = tmp_path / "results.json"
+    saved.write_text(json.dumps(data), encoding="utf-8")
+    res = run_cli("render", str(saved), "--format", "html", "--output", str(tmp_path / "out"))
+    assert res.exit_code == 2, res.stderr
+    assert "report → templates: 'my_templates' does not exist" in res.stderr
+    assert "Traceback" not in res.stderr
