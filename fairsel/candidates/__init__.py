@@ -56,6 +56,14 @@ CANDIDATE_KINDS.register("sklearn", _trainable,
                          summary="a registered scikit-learn estimator, trained in each fold")
 CANDIDATE_KINDS.register("lightgbm", _trainable,
                          summary="LightGBM's LGBMClassifier, trained in each fold")
+CANDIDATE_KINDS.register("saved_model", "fairsel.candidates.saved:make_saved",
+                         summary="a model trained elsewhere: skops, LightGBM text, or a "
+                                 "trusted pickle with its sha256; scored, never refitted")
+CANDIDATE_KINDS.register("predictions", "fairsel.candidates.predictions:make_predictions",
+                         summary="scores or decisions made elsewhere (CSV or Parquet), "
+                                 "joined on data → id")
+CANDIDATE_KINDS.register("mlflow", "fairsel.candidates.mlflow_model:make_mlflow",
+                         summary="an MLflow pyfunc model (needs fairsel[mlflow] and trusted: true)")
 
 
 def make_candidate(spec, ctx: CandidateContext):
