@@ -195,13 +195,14 @@ def _encode_protected(frame: pd.DataFrame, spec, path: Path) -> tuple[np.ndarray
         codes = cut.cat.codes.to_numpy().astype(np.int64)
         levels = list(labels)
     else:
-        text = col.astype("string")
-        codes_, uniques = pd.factorize(text, sort=False)
-        order = sorted(range(len(uniques)), key=lambda i: _sort_key(str(uniques[i])))
-        remap = np.empty(len(uniques), dtype=np.int64)
-        remap[order] = np.arange(len(uniques))
+        # factorize the column as it is (categorical codes are reused; no string copy of every
+        # row), then name the distinct values as text; values that read alike are merged
+        codes_, uniques = pd.factorize(col, sort=False)
+        names = [str(u) for u in uniques]
+        levels = sorted(set(names), key=_sort_key)
+        index = {name: i for i, name in enumerate(levels)}
+        remap = np.array([index[name] for name in names], dtype=np.int64)
         codes = np.where(codes_ >= 0, remap[np.maximum(codes_, 0)] if len(uniques) else -1, -1)
-        levels = [str(uniques[i]) for i in order]
     missing = codes < 0
     if missing.any() or UNKNOWN in levels:
         if UNKNOWN in levels:  # a real level named "unknown" joins the missing values

@@ -38,38 +38,46 @@ def roc_auc_by_group(y_true: np.ndarray, y_score: np.ndarray, codes: np.ndarray 
     if order is None:
         # any sort works: rows with tied scores form one block below, whatever their order
         order = np.argsort(y_score)
-    # a stable sort by group of the score-sorted rows gives (group, score) order; group codes
-    # in the smallest unsigned type let numpy use its radix sort (4-5x faster than on int64)
-    c_sorted = codes[order]
-    if c_sorted.min() >= 0:
-        c_sorted = c_sorted.astype(np.min_scalar_type(int(c_sorted.max())), copy=False)
-    order2 = np.argsort(c_sorted, kind="stable")
-    g = c_sorted[order2]
-    idx = order[order2]
-    s = y_score[idx]
-    y = y_true[idx]
+    return roc_auc_presorted(y_true[order], y_score[order], codes[order], n_groups)
+
+
+def _auc_sorted(y: np.ndarray, s: np.ndarray) -> float:
+    """AUC of one group whose rows are sorted by score."""
     n = len(s)
-    # tie blocks: a new block wherever the group or the score changes
+    if n == 0:
+        return np.nan
     new_block = np.empty(n, dtype=bool)
     new_block[0] = True
-    new_block[1:] = (g[1:] != g[:-1]) | (s[1:] != s[:-1])
+    np.not_equal(s[1:], s[:-1], out=new_block[1:])
     starts = np.flatnonzero(new_block)
-    pos_b = np.add.reduceat(y, starts).astype(np.float64)
-    size_b = np.diff(np.append(starts, n)).astype(np.float64)
-    neg_b = size_b - pos_b
-    grp_b = g[starts]
-    # negatives before each block within its group
-    cum_neg = np.cumsum(neg_b) - neg_b
-    first_block_of_group = np.ones(len(starts), dtype=bool)
-    first_block_of_group[1:] = grp_b[1:] != grp_b[:-1]
-    group_offset = np.maximum.accumulate(np.where(first_block_of_group, cum_neg, 0.0))
-    neg_before = cum_neg - group_offset
-    contrib = pos_b * (neg_before + 0.5 * neg_b)
-    num = np.bincount(grp_b, weights=contrib, minlength=n_groups)
-    P = np.bincount(grp_b, weights=pos_b, minlength=n_groups)
-    N = np.bincount(grp_b, weights=neg_b, minlength=n_groups)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where((P > 0) & (N > 0), num / np.where(P * N > 0, P * N, 1.0), np.nan)
+    pos_b = np.add.reduceat(y, starts, dtype=np.float64)
+    neg_b = np.diff(np.append(starts, n)) - pos_b
+    P, N = pos_b.sum(), neg_b.sum()
+    if P == 0 or N == 0:
+        return np.nan
+    neg_before = np.cumsum(neg_b) - neg_b
+    return float(np.dot(pos_b, neg_before + 0.5 * neg_b) / (P * N))
+
+
+def roc_auc_presorted(y_sorted: np.ndarray, s_sorted: np.ndarray, codes_sorted: np.ndarray,
+                      n_groups: int) -> np.ndarray:
+    """AUC of each group from rows already sorted by score (the engine sorts once per variant).
+
+    With few groups each group's rows are picked out in score order by a boolean mask (a
+    sequential pass); with many, one stable radix sort by group code orders them all.
+    """
+    if n_groups == 1:
+        return np.array([_auc_sorted(y_sorted, s_sorted)])
+    if n_groups <= 32:
+        return np.array([_auc_sorted(y_sorted[m], s_sorted[m])
+                         for m in (codes_sorted == g for g in range(n_groups))])
+    c_sorted = np.asarray(codes_sorted)
+    if len(c_sorted) and c_sorted.min() >= 0:
+        c_sorted = c_sorted.astype(np.min_scalar_type(int(c_sorted.max())), copy=False)
+    order2 = np.argsort(c_sorted, kind="stable")
+    bounds = np.searchsorted(c_sorted[order2], np.arange(n_groups + 1))
+    y, s = y_sorted[order2], s_sorted[order2]
+    return np.array([_auc_sorted(y[a:b], s[a:b]) for a, b in zip(bounds[:-1], bounds[1:])])
 
 
 def brier_by_group(y_true: np.ndarray, y_score: np.ndarray, codes: np.ndarray | None = None,
