@@ -165,11 +165,13 @@ def evaluate_variant(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray
     order = np.argsort(y_score)
     # one sort per variant: every AUC (overall, per group, per fold) reads these
     s_sorted, y_sorted, atoms_sorted = y_score[order], y_true[order], atoms[order]
+    y_sorted = y_sorted.astype(np.int8)
+    ties = bool(len(s_sorted) > 1 and np.any(s_sorted[1:] == s_sorted[:-1]))
 
     def auc(codes_sorted: np.ndarray | None, n_groups: int) -> np.ndarray:
         if codes_sorted is None:
-            return roc_auc_presorted(y_sorted, s_sorted, np.zeros(0, np.int64), 1)
-        return roc_auc_presorted(y_sorted, s_sorted, codes_sorted, n_groups)
+            return roc_auc_presorted(y_sorted, s_sorted, np.zeros(0, np.int64), 1, ties=ties)
+        return roc_auc_presorted(y_sorted, s_sorted, codes_sorted, n_groups, ties=ties)
     conf_atoms = confusion_counts(y_true, y_pred, atoms, n_atoms)
 
     # ---------- pooled point estimates -----------------------------------------------

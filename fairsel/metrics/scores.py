@@ -41,11 +41,21 @@ def roc_auc_by_group(y_true: np.ndarray, y_score: np.ndarray, codes: np.ndarray 
     return roc_auc_presorted(y_true[order], y_score[order], codes[order], n_groups)
 
 
-def _auc_sorted(y: np.ndarray, s: np.ndarray) -> float:
-    """AUC of one group whose rows are sorted by score."""
-    n = len(s)
+def _auc_sorted(y: np.ndarray, s: np.ndarray | None) -> float:
+    """AUC of one group whose rows are sorted by score; ``s=None`` when no two scores tie.
+
+    Without ties, AUC = (sum of the positives' positions − P(P−1)/2) / (P·N): one pass.
+    """
+    n = len(y)
     if n == 0:
         return np.nan
+    if s is None:
+        pos_at = np.flatnonzero(y)
+        P = len(pos_at)
+        N = n - P
+        if P == 0 or N == 0:
+            return np.nan
+        return float((pos_at.sum(dtype=np.float64) - P * (P - 1) / 2) / (P * N))
     new_block = np.empty(n, dtype=bool)
     new_block[0] = True
     np.not_equal(s[1:], s[:-1], out=new_block[1:])
@@ -60,24 +70,29 @@ def _auc_sorted(y: np.ndarray, s: np.ndarray) -> float:
 
 
 def roc_auc_presorted(y_sorted: np.ndarray, s_sorted: np.ndarray, codes_sorted: np.ndarray,
-                      n_groups: int) -> np.ndarray:
+                      n_groups: int, *, ties: bool | None = None) -> np.ndarray:
     """AUC of each group from rows already sorted by score (the engine sorts once per variant).
 
     With few groups each group's rows are picked out in score order by a boolean mask (a
     sequential pass); with many, one stable radix sort by group code orders them all.
+    ``ties`` (whether any two scores are equal) may be passed when already known.
     """
+    if ties is None:
+        ties = bool(len(s_sorted) > 1 and np.any(s_sorted[1:] == s_sorted[:-1]))
     if n_groups == 1:
-        return np.array([_auc_sorted(y_sorted, s_sorted)])
+        return np.array([_auc_sorted(y_sorted, s_sorted if ties else None)])
     if n_groups <= 32:
-        return np.array([_auc_sorted(y_sorted[m], s_sorted[m])
+        return np.array([_auc_sorted(y_sorted[m], s_sorted[m] if ties else None)
                          for m in (codes_sorted == g for g in range(n_groups))])
     c_sorted = np.asarray(codes_sorted)
     if len(c_sorted) and c_sorted.min() >= 0:
         c_sorted = c_sorted.astype(np.min_scalar_type(int(c_sorted.max())), copy=False)
     order2 = np.argsort(c_sorted, kind="stable")
     bounds = np.searchsorted(c_sorted[order2], np.arange(n_groups + 1))
-    y, s = y_sorted[order2], s_sorted[order2]
-    return np.array([_auc_sorted(y[a:b], s[a:b]) for a, b in zip(bounds[:-1], bounds[1:])])
+    y = y_sorted[order2]
+    s = s_sorted[order2] if ties else None
+    return np.array([_auc_sorted(y[a:b], s[a:b] if s is not None else None)
+                     for a, b in zip(bounds[:-1], bounds[1:])])
 
 
 def brier_by_group(y_true: np.ndarray, y_score: np.ndarray, codes: np.ndarray | None = None,
