@@ -59,9 +59,13 @@ def summary_markdown(result: AuditResult) -> str:
               "|---:|---|---|" + "---:|" * len(perf + fair)]
     for v in ordered_variants(result):
         name = f"**{_md(v.name)}** (selected)" if v.name == result.ranking.selected else _md(v.name)
+        if v.uses_protected_at_decision:
+            name += " ⚑"
         vals = [fmt(v.performance[m].value) if m in v.performance else "—" for m in perf]
         vals += [fmt(v.fairness[m].value) if m in v.fairness else "—" for m in fair]
         lines.append(f"| {v.rank or ''} | {name} | {v.status} | " + " | ".join(vals) + " |")
+    if any(v.uses_protected_at_decision for v in result.variants):
+        lines += ["", "⚑ decides with the protected attribute (disparate treatment)"]
     failing = [g for g in result.gates if g.status in ("FAIL", "WARN", "INSUFFICIENT", "ERROR")]
     if failing:
         lines += ["", "Gates not passed:", ""]

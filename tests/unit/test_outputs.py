@@ -316,3 +316,19 @@ def test_leaderboard_gate_metric_columns_when_the_first_variant_failed(result, t
         rows = {row["variant"]: row for row in csv.DictReader(fh)}
     assert float(rows["logreg"]["accuracy"]) == r.variant("logreg").performance["accuracy"].value
     assert rows["broken"]["accuracy"] == ""
+
+
+def test_summary_marks_variants_that_decide_with_the_protected_attribute():
+    from fairsel.report.machine import summary_markdown
+    from tests.unit.report.factory import make_result
+
+    result = make_result()
+    plain = summary_markdown(result)
+    assert "⚑" not in plain
+    marked = result.model_copy(update={"variants": [
+        v.model_copy(update={"uses_protected_at_decision": i == 0})
+        for i, v in enumerate(result.variants)]})
+    text = summary_markdown(marked)
+    rows = [ln for ln in text.splitlines() if ln.startswith("| ") and "⚑" in ln]
+    assert len(rows) == 1
+    assert "⚑ decides with the protected attribute (disparate treatment)" in text
