@@ -42,7 +42,6 @@ Exit code: 0 intervals agree and the target is met; 1 the target is missed; 2 in
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
@@ -63,11 +62,9 @@ QUANTILES = (0.025, 0.975)
 
 
 def _load() -> str:
-    try:
-        return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg()) + \
-            f" on {os.cpu_count()} CPUs"
-    except OSError:
-        return "load average unknown"
+    from _common import load_average  # benchmarks/ is on sys.path when run as a script
+
+    return load_average()
 
 
 def endpoint_mc_sd(q: float, b: int) -> float:

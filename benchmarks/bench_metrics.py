@@ -31,7 +31,6 @@ Exit code: 0 values agree and the target is met; 1 the target is missed; 2 value
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
@@ -52,11 +51,9 @@ COLUMNS = ("n", "tp", "fp", "tn", "fn", "selection_rate", "tpr", "fpr", "fnr", "
 
 
 def _load() -> str:
-    try:
-        return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg()) + \
-            f" on {os.cpu_count()} CPUs"
-    except OSError:
-        return "load average unknown"
+    from _common import load_average  # benchmarks/ is on sys.path when run as a script
+
+    return load_average()
 
 
 def fairsel_table(y_true, y_pred, y_score, a, b, folds, n_folds):

@@ -48,11 +48,9 @@ def _env() -> dict[str, str]:
 
 
 def _load() -> str:
-    try:
-        return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg()) + \
-            f" on {os.cpu_count()} CPUs"
-    except OSError:
-        return "load average unknown"
+    from _common import load_average  # benchmarks/ is on sys.path when run as a script
+
+    return load_average()
 
 
 def timed(cmd: list[str]) -> tuple[float, subprocess.CompletedProcess]:

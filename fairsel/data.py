@@ -8,7 +8,6 @@ counted with the reason.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from fairsel.errors import DataError, did_you_mean
+from fairsel.fileutil import file_sha256
 from fairsel.partition import Partition
 from fairsel.policy import Policy
 
@@ -52,14 +52,6 @@ class AuditData:
     @property
     def n_rows(self) -> int:
         return len(self.y)
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def read_table(path: Path, *, what: str = "data file") -> tuple[pd.DataFrame, str]:

@@ -29,7 +29,6 @@ categories stored in the model file.
 
 from __future__ import annotations
 
-import hashlib
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,20 +38,13 @@ import numpy as np
 import pandas as pd
 
 from fairsel.errors import ModelError
+from fairsel.fileutil import file_sha256
 
 MISSING_TEXT = "(missing)"  # prepare_frame's marker for a missing category
 
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".sav", ".pck")
 PICKLE_WHY = ("loading a pickle (joblib included) can run any code the file names — unpickling "
               "calls functions, so a tampered or untrusted file can take over the machine")
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def sniff_format(path: Path) -> str:

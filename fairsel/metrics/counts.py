@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from fairsel.metrics.scores import group_setup
+
 CELLS = ("tn", "fp", "fn", "tp")
 TN, FP, FN, TP = 0, 1, 2, 3
 
@@ -49,14 +51,8 @@ def confusion_counts(y_true: np.ndarray, y_pred: np.ndarray, codes: np.ndarray |
     ndarray of shape (n_groups, 4)
         ``[tn, fp, fn, tp]`` for each group.
     """
-    y_true = np.asarray(y_true).astype(np.int64, copy=False)
-    y_pred = np.asarray(y_pred).astype(np.int64, copy=False)
-    if codes is None:
-        codes = np.zeros(len(y_true), dtype=np.int64)
-        n_groups = 1
-    codes = np.asarray(codes).astype(np.int64, copy=False)
-    if n_groups is None:
-        n_groups = int(codes.max()) + 1 if len(codes) else 0
+    y_true, y_pred, codes, n_groups = group_setup(y_true, y_pred, codes, n_groups,
+                                                  score_dtype=np.int64)
     idx = codes * 4 + 2 * y_true + y_pred
     counts = np.bincount(idx, weights=sample_weight, minlength=4 * n_groups)
     return counts.astype(np.float64, copy=False).reshape(n_groups, 4)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 
-def _group_setup(y_true, y_score, codes, n_groups):
+def group_setup(y_true, y_score, codes, n_groups, *, score_dtype=np.float64):
+    """Arrays as the metric functions want them; no codes → one group of every row."""
     y_true = np.asarray(y_true).astype(np.int64, copy=False)
-    y_score = np.asarray(y_score, dtype=np.float64)
+    y_score = np.asarray(y_score).astype(score_dtype, copy=False)
     if codes is None:
         codes = np.zeros(len(y_true), dtype=np.int64)
         n_groups = 1
@@ -32,7 +33,7 @@ def roc_auc_by_group(y_true: np.ndarray, y_score: np.ndarray, codes: np.ndarray 
     ndarray of shape (n_groups,)
         AUC = sum over positives of (negatives scored lower + half of those tied) / (P * N).
     """
-    y_true, y_score, codes, n_groups = _group_setup(y_true, y_score, codes, n_groups)
+    y_true, y_score, codes, n_groups = group_setup(y_true, y_score, codes, n_groups)
     if len(y_true) == 0:
         return np.full(n_groups, np.nan)
     if order is None:
@@ -98,7 +99,7 @@ def roc_auc_presorted(y_sorted: np.ndarray, s_sorted: np.ndarray, codes_sorted: 
 def brier_by_group(y_true: np.ndarray, y_score: np.ndarray, codes: np.ndarray | None = None,
                    n_groups: int | None = None) -> np.ndarray:
     """Brier score per group: mean of (score − y)², NaN for an empty group."""
-    y_true, y_score, codes, n_groups = _group_setup(y_true, y_score, codes, n_groups)
+    y_true, y_score, codes, n_groups = group_setup(y_true, y_score, codes, n_groups)
     se = (y_score - y_true) ** 2
     tot = np.bincount(codes, weights=se, minlength=n_groups)
     n = np.bincount(codes, minlength=n_groups)
@@ -113,7 +114,7 @@ def calibration_error_by_group(y_true: np.ndarray, y_score: np.ndarray,
 
     ECE = sum over bins b of (n_b / n) · |mean(y)_b − mean(score)_b|.
     """
-    y_true, y_score, codes, n_groups = _group_setup(y_true, y_score, codes, n_groups)
+    y_true, y_score, codes, n_groups = group_setup(y_true, y_score, codes, n_groups)
     b = np.clip((y_score * n_bins).astype(np.int64), 0, n_bins - 1)
     idx = codes * n_bins + b
     size = n_groups * n_bins
