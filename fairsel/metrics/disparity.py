@@ -137,9 +137,10 @@ def disparity(rates: dict[str, np.ndarray], metric: str, *, reference: int | Non
     parts = [_one_rate(rates[r], spec.kind, reference, eligible) for r in spec.rates]
     if len(parts) == 1:
         return parts[0]
-    stacked = np.stack(parts)
-    # equalized odds: worst of the two parts; undefined if either part is
-    return stacked.max(axis=0) if spec.kind == "difference" else stacked.min(axis=0)
+    # equalized odds: the worse of the two parts; a part that is undefined (e.g. no group has a
+    # negative outcome, so no FPR) is skipped, as fairlearn does — the other is still evidence
+    combine = np.fmax if spec.kind == "difference" else np.fmin
+    return combine.reduce(np.stack(parts), axis=0)
 
 
 def versus_reference(values: np.ndarray, reference: int, *, kind: str) -> np.ndarray:

@@ -90,9 +90,50 @@ def _binned_auc(pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
         return np.where((P > 0) & (N > 0), num / np.where(P * N > 0, P * N, 1.0), np.nan)
 
 
+def nan_quantiles(arr: np.ndarray, qs: tuple[float, ...]) -> list[np.ndarray]:
+    """``np.nanquantile(arr, q, axis=0)`` (linear interpolation) for each q, vectorized.
+
+    numpy's nanquantile falls back to a Python loop over columns when any value is NaN; here
+    one sort puts the NaNs last and each column's quantile is read at its own position.
+    """
+    a = np.sort(arr, axis=0)
+    n = np.sum(~np.isnan(arr), axis=0)
+    out = []
+    for qv in qs:
+        pos = qv * np.maximum(n - 1, 0)
+        lo = np.floor(pos).astype(np.int64)
+        hi = np.minimum(lo + 1, np.maximum(n - 1, 0))
+        frac = pos - lo
+        v_lo = np.take_along_axis(a, lo[None, ...], axis=0)[0]
+        v_hi = np.take_along_axis(a, hi[None, ...], axis=0)[0]
+        with np.errstate(invalid="ignore"):
+            val = v_lo + (v_hi - v_lo) * frac
+        out.append(np.where(n > 0, val, np.nan))
+    return out
+
+
 def seed_for(seed: int, label: str) -> np.random.SeedSequence:
     """A seed stream for one named computation (stable across runs and platforms)."""
     return np.random.SeedSequence([int(seed) & 0xFFFFFFFF, zlib.crc32(label.encode())])
+
+
+class _ToGroups:
+    """Sums over the atoms of each group (a sparse 0/1 matrix: linear in the atoms, whatever
+    the number of groups — a dense one-hot would be atoms × groups)."""
+
+    def __init__(self, atom_to_group: np.ndarray, n_groups: int) -> None:
+        from scipy import sparse
+
+        n_atoms = len(atom_to_group)
+        self.n_groups = n_groups
+        self.m = sparse.csr_matrix((np.ones(n_atoms), (atom_to_group, np.arange(n_atoms))),
+                                   shape=(n_groups, n_atoms))
+
+    def __call__(self, x: np.ndarray, axis: int) -> np.ndarray:
+        x = np.moveaxis(np.asarray(x, dtype=np.float64), axis, 0)
+        shape = x.shape
+        out = self.m @ x.reshape(shape[0], -1)
+        return np.moveaxis(np.asarray(out).reshape((self.n_groups,) + shape[1:]), 0, axis)
 
 
 class _Bootstrap:
@@ -160,6 +201,16 @@ def evaluate_variant(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray
     y_pred = np.asarray(y_pred).astype(np.int64, copy=False)
     y_score = np.asarray(y_score, dtype=np.float64)
     atoms = np.asarray(atoms).astype(np.int64, copy=False)
+    # only the atoms that occur matter (with many protected attributes most combinations are
+    # empty): renumber them 0..k-1, and map each partition's groups from the renumbered atoms
+    present = np.flatnonzero(np.bincount(atoms, minlength=n_atoms)) if len(atoms) else np.zeros(0, np.int64)
+    if len(present) < n_atoms:
+        renumber = np.zeros(n_atoms, dtype=np.int64)
+        renumber[present] = np.arange(len(present))
+        atoms, n_atoms = renumber[atoms], len(present)
+    a2g = [np.asarray(p.atom_to_group)[present] for p in partitions]
+    aggs = [_ToGroups(a2g[i], p.n_groups) for i, p in enumerate(partitions)]
+    agg_all = _ToGroups(np.zeros(n_atoms, dtype=np.int64), 1)
     # quicksort: 3x faster than a stable sort on floats; the order of tied scores changes neither
     # the AUC (ties form blocks) nor the bootstrap's score bins (they read sorted values only)
     order = np.argsort(y_score)
@@ -182,12 +233,12 @@ def evaluate_variant(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray
         "calibration_error": calibration_error_by_group(y_true, y_score)[0],
     }
     part_counts, part_rates, part_scores, part_eligible, part_fair = [], [], [], [], []
-    for part in partitions:
-        g_rows = part.atom_to_group[atoms]
-        counts = part.onehot(n_atoms).T @ conf_atoms  # (G, 4)
+    for i, part in enumerate(partitions):
+        g_rows = a2g[i][atoms]
+        counts = aggs[i](conf_atoms, 0)  # (G, 4)
         rates = rates_from_counts(counts)
         scores = {
-            "roc_auc": auc(part.atom_to_group[atoms_sorted], part.n_groups),
+            "roc_auc": auc(a2g[i][atoms_sorted], part.n_groups),
             "brier_score": brier_by_group(y_true, y_score, g_rows, part.n_groups),
             "calibration_error": calibration_error_by_group(y_true, y_score, g_rows, part.n_groups),
         }
@@ -221,25 +272,25 @@ def evaluate_variant(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray
         to_ece = np.zeros((k, ECE_BINS))
         to_ece[np.arange(k), ece_of_bin] = 1.0
 
-        def ece_parts(c4: np.ndarray, s_cells: np.ndarray, h: np.ndarray) -> np.ndarray:
-            """Calibration error per group from (b, atom, y, p, bin) counts and score sums."""
-            pos = np.einsum("bapk,ke,ag->bge", c4[:, :, 1], to_ece, h)
-            ssum = np.einsum("bayk,ke,ag->bge", s_cells.sum(axis=3), to_ece, h)
-            n = np.einsum("bayk,ag->bg", c4.sum(axis=3), h)
+        def ece_parts(pos_e: np.ndarray, s_e: np.ndarray, n_a: np.ndarray,
+                      agg: _ToGroups) -> np.ndarray:
+            """Calibration error per group from per-atom favorable counts and score sums in each
+            calibration bin (b, atom, bin) and per-atom row counts (b, atom)."""
+            pos = agg(pos_e, 1)
+            ssum = agg(s_e, 1)
+            n = agg(n_a, 1)
             with np.errstate(divide="ignore", invalid="ignore"):
                 return np.where(n > 0, np.abs(pos - ssum).sum(axis=-1) / np.where(n > 0, n, 1), np.nan)
-        onehots = [p.onehot(n_atoms) for p in partitions]
         # binned AUC at the point estimate, to centre the binned replicates on the exact AUC
         pt = boot.counts.reshape(n_atoms, 2, 2, k)
 
-        def auc_parts(c4: np.ndarray, h: np.ndarray) -> np.ndarray:
-            pos = np.einsum("...apk,ag->...gk", c4[..., 1, :, :], h)
-            neg = np.einsum("...apk,ag->...gk", c4[..., 0, :, :], h)
-            return _binned_auc(pos, neg)
+        def auc_parts(pos_k: np.ndarray, neg_k: np.ndarray, agg: _ToGroups) -> np.ndarray:
+            """Binned AUC per group from per-atom positive/negative counts per score bin."""
+            return _binned_auc(agg(pos_k, -2), agg(neg_k, -2))
 
-        ones = np.ones((n_atoms, 1))
-        shift_all = overall_scores["roc_auc"] - auc_parts(pt, ones)[0]
-        shifts = [part_scores[i]["roc_auc"] - auc_parts(pt, onehots[i])
+        pt_pos, pt_neg = pt[:, 1].sum(axis=1), pt[:, 0].sum(axis=1)
+        shift_all = overall_scores["roc_auc"] - auc_parts(pt_pos, pt_neg, agg_all)[0]
+        shifts = [part_scores[i]["roc_auc"] - auc_parts(pt_pos, pt_neg, aggs[i])
                   for i in range(len(partitions))]
         reps_overall: dict[str, list[np.ndarray]] = {}
         reps_group: list[dict[str, list[np.ndarray]]] = [{} for _ in partitions]
@@ -255,21 +306,25 @@ def evaluate_variant(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray
             conf = c4.sum(axis=-1).reshape(b, n_atoms, 4)
             se_atoms = sums[..., 0].reshape(b, n_atoms, 4 * k).sum(axis=-1)
             s_cells = sums[..., 1].reshape(b, n_atoms, 2, 2, k)
+            # per-atom quantities every partition sums over (computed once per chunk)
+            pos_k, neg_k = c4[:, :, 1].sum(axis=2), c4[:, :, 0].sum(axis=2)  # (b, atom, bin)
+            pos_e, s_e = pos_k @ to_ece, s_cells.sum(axis=(2, 3)) @ to_ece  # (b, atom, ece bin)
+            n_a = conf.sum(axis=-1)  # (b, atom)
             r_all = rates_from_counts(conf.sum(axis=1))
             with np.errstate(divide="ignore", invalid="ignore"):
                 r_all["brier_score"] = se_atoms.sum(axis=1) / r_all["n"]
-            r_all["roc_auc"] = auc_parts(c4, ones)[:, 0] + shift_all
-            r_all["calibration_error"] = ece_parts(c4, s_cells, ones)[:, 0]
+            r_all["roc_auc"] = auc_parts(pos_k, neg_k, agg_all)[:, 0] + shift_all
+            r_all["calibration_error"] = ece_parts(pos_e, s_e, n_a, agg_all)[:, 0]
             for key, val in r_all.items():
                 reps_overall.setdefault(key, []).append(val)
             for i, part in enumerate(partitions):
-                h = onehots[i]
-                counts = np.einsum("bak,ag->bgk", conf, h)
+                agg = aggs[i]
+                counts = agg(conf, 1)
                 rates = rates_from_counts(counts)
                 with np.errstate(divide="ignore", invalid="ignore"):
-                    rates["brier_score"] = (se_atoms @ h) / rates["n"]
-                rates["roc_auc"] = auc_parts(c4, h) + shifts[i]
-                rates["calibration_error"] = ece_parts(c4, s_cells, h)
+                    rates["brier_score"] = agg(se_atoms, 1) / rates["n"]
+                rates["roc_auc"] = auc_parts(pos_k, neg_k, agg) + shifts[i]
+                rates["calibration_error"] = ece_parts(pos_e, s_e, n_a, agg)
                 for key, val in rates.items():
                     reps_group[i].setdefault(key, []).append(val)
                 for m in FAIRNESS_NAMES:
@@ -279,10 +334,7 @@ def evaluate_variant(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray
         alpha = (1.0 - confidence.level) / 2
 
         def q(reps: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-            arr = np.concatenate(reps, axis=0)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                lo, hi = np.nanquantile(arr, [alpha, 1 - alpha], axis=0)
+            lo, hi = nan_quantiles(np.concatenate(reps, axis=0), (alpha, 1 - alpha))
             return lo, hi
 
         ci_overall = {key: q(v) for key, v in reps_overall.items()}
@@ -372,8 +424,8 @@ def evaluate_variant(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray
     fold_brier = brier_by_group(y_true, y_score, folds, n_folds)
     fold_ece = calibration_error_by_group(y_true, y_score, folds, n_folds)
     fold_fair: list[dict[str, np.ndarray]] = []
-    for part in partitions:
-        counts = np.einsum("fak,ag->fgk", fold_conf, part.onehot(n_atoms))
+    for i, part in enumerate(partitions):
+        counts = aggs[i](fold_conf, 1)
         rates = rates_from_counts(counts)
         fold_eligible = rates["n"] >= max(min_group_size, 1)  # (n_folds, n_groups)
         fold_fair.append({m: disparity(rates, m, reference=part.reference,
