@@ -44,6 +44,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from fairsel.mitigation.thresholds import CONSTRAINT_RATES, fit_group_thresholds  # noqa: E402
+from tests.reference import score_estimator  # noqa: E402
 
 FAIRLEARN = {"demographic_parity": "demographic_parity",
              "equal_opportunity": "true_positive_rate_parity",
@@ -76,21 +77,6 @@ def disparity(y, pred, g, n_groups, constraint) -> float:
         r = num[den > 0] / den[den > 0]
         out = max(out, float(r.max() - r.min()))
     return out
-
-
-def score_estimator():
-    """A prefit classifier whose prediction is its one feature: the score."""
-    from sklearn.base import BaseEstimator, ClassifierMixin
-
-    class Scores(ClassifierMixin, BaseEstimator):
-        def fit(self, X, y):
-            self.classes_ = np.array([0, 1])
-            return self
-
-        def predict(self, X):
-            return np.asarray(X)[:, 0]
-
-    return Scores().fit(None, None)
 
 
 def fit_fairlearn(constraint, tol, s, y, g, seed):

@@ -724,3 +724,23 @@ def assert_same_table(fs: pd.DataFrame, ref: pd.DataFrame, library: str, *,
         raise AssertionError(f"{len(problems)} disagreement(s) with {library}:\n  "
                              + "\n  ".join(problems[:30]))
     return compared
+
+
+def score_estimator():
+    """A fitted 'estimator' whose prediction is its single feature: the score itself.
+
+    Lets fairlearn's ThresholdOptimizer (``prefit=True``) work on precomputed scores, as
+    fairsel's threshold mitigation does.
+    """
+    import numpy as np
+    from sklearn.base import BaseEstimator, ClassifierMixin
+
+    class Scores(ClassifierMixin, BaseEstimator):
+        def fit(self, X, y):
+            self.classes_ = np.array([0, 1])
+            return self
+
+        def predict(self, X):
+            return np.asarray(X)[:, 0]
+
+    return Scores().fit(None, None)

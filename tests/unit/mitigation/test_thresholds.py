@@ -73,21 +73,6 @@ def _population(n, n_groups, seed):
     return y, s, g
 
 
-def _score_estimator():
-    """A fitted 'estimator' whose prediction is its single feature: the score itself."""
-    from sklearn.base import BaseEstimator, ClassifierMixin
-
-    class Scores(ClassifierMixin, BaseEstimator):
-        def fit(self, X, y):
-            self.classes_ = np.array([0, 1])
-            return self
-
-        def predict(self, X):
-            return np.asarray(X)[:, 0]
-
-    return Scores().fit(None, None)
-
-
 @pytest.mark.parametrize("constraint", CONSTRAINTS)
 def test_held_out_disparity_and_accuracy_against_threshold_optimizer(constraint):
     """Both fitted on the same rows and judged on rows neither has seen.
