@@ -227,20 +227,31 @@ def evaluate_variant(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray
 
     # ---------- pooled point estimates -----------------------------------------------
     overall_rates = rates_from_counts(conf_atoms.sum(axis=0))
-    overall_scores = {
-        "roc_auc": auc(None, 1)[0],
-        "brier_score": brier_by_group(y_true, y_score)[0],
-        "calibration_error": calibration_error_by_group(y_true, y_score)[0],
-    }
+    # Brier and calibration error add up over atoms: per-atom sums once, groups sum atoms
+    ece_bin = np.clip((y_score * ECE_BINS).astype(np.int64), 0, ECE_BINS - 1)
+    se_atom = np.bincount(atoms, weights=(y_score - y_true) ** 2, minlength=n_atoms)
+    cell = atoms * ECE_BINS + ece_bin
+    n_cal = np.bincount(cell, minlength=n_atoms * ECE_BINS).reshape(n_atoms, ECE_BINS)
+    y_cal = np.bincount(cell, weights=y_true, minlength=n_atoms * ECE_BINS).reshape(n_atoms, ECE_BINS)
+    s_cal = np.bincount(cell, weights=y_score, minlength=n_atoms * ECE_BINS).reshape(n_atoms, ECE_BINS)
+
+    def brier_ece(agg: _ToGroups) -> dict[str, np.ndarray]:
+        n = agg(n_cal.sum(axis=1), 0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return {"brier_score": np.where(n > 0, agg(se_atom, 0) / np.where(n > 0, n, 1), np.nan),
+                    "calibration_error": np.where(
+                        n > 0, np.abs(agg(y_cal, 0) - agg(s_cal, 0)).sum(axis=1)
+                        / np.where(n > 0, n, 1), np.nan)}
+
+    overall_scores = {"roc_auc": auc(None, 1)[0],
+                      **{k: v[0] for k, v in brier_ece(agg_all).items()}}
     part_counts, part_rates, part_scores, part_eligible, part_fair = [], [], [], [], []
     for i, part in enumerate(partitions):
-        g_rows = a2g[i][atoms]
         counts = aggs[i](conf_atoms, 0)  # (G, 4)
         rates = rates_from_counts(counts)
         scores = {
             "roc_auc": auc(a2g[i][atoms_sorted], part.n_groups),
-            "brier_score": brier_by_group(y_true, y_score, g_rows, part.n_groups),
-            "calibration_error": calibration_error_by_group(y_true, y_score, g_rows, part.n_groups),
+            **brier_ece(aggs[i]),
         }
         eligible = rates["n"] >= max(min_group_size, 1)
         fair = {m: disparity(rates, m, reference=part.reference, eligible=eligible)
@@ -268,7 +279,7 @@ def evaluate_variant(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray
                           clusters, rng)
         # each score bin lies inside one calibration bin: the map from one to the other
         ece_of_bin = np.zeros(k, dtype=np.int64)
-        ece_of_bin[bins] = np.clip((y_score * ECE_BINS).astype(np.int64), 0, ECE_BINS - 1)
+        ece_of_bin[bins] = ece_bin
         to_ece = np.zeros((k, ECE_BINS))
         to_ece[np.arange(k), ece_of_bin] = 1.0
 
