@@ -23,6 +23,7 @@ from fairsel.metrics.scores import (
     brier_by_group,
     calibration_error_by_group,
     roc_auc_presorted,
+    sort_scores,
 )
 from fairsel.partition import Partition
 from fairsel.results import AttributeMetrics, Estimate, FoldMetrics, GroupRow, Headline
@@ -47,6 +48,16 @@ class VariantMetrics:
     folds: list[FoldMetrics]
 
 
+def _small(a) -> np.ndarray:
+    """A non-negative integer array in its smallest dtype (gathers move fewer bytes)."""
+    a = np.asarray(a)
+    if a.dtype == bool:
+        return a.view(np.int8)
+    if a.dtype.kind in "iu" and len(a) and a.min() >= 0:
+        return a.astype(np.min_scalar_type(int(a.max())), copy=False)
+    return a.astype(np.int64, copy=False)
+
+
 def _f(x) -> float | None:
     x = float(x)
     return x if np.isfinite(x) else None
@@ -65,19 +76,45 @@ def _worst(values: np.ndarray, higher_is_fairer: bool, axis: int = 0) -> np.ndar
 ECE_BINS = 10
 
 
-def _score_bins(y_score: np.ndarray, order: np.ndarray, k: int) -> np.ndarray:
-    """Score bins for the bootstrap of AUC, Brier and calibration error.
+def _ece_cuts(s_sorted: np.ndarray) -> np.ndarray:
+    """Positions where the calibration bin ``clip(int(s · 10), 0, 9)`` steps up, in sorted scores.
 
-    Rank-quantile bins (ties share a bin), further cut at the calibration error's equal-width
-    edges 0.1, …, 0.9 so that every bin lies inside one calibration bin.
+    The bin is a non-decreasing function of the score, so each step is found by bisection
+    (9 thresholds × log₂ n probes) instead of computing the bin of every row.
     """
-    s_sorted = y_score[order]
+    n = len(s_sorted)
+    j = np.arange(1, ECE_BINS)
+    lo, hi = np.zeros(len(j), dtype=np.int64), np.full(len(j), n, dtype=np.int64)
+    while n and (lo < hi).any():
+        mid = (lo + hi) // 2
+        probe = s_sorted[np.minimum(mid, n - 1)]
+        ok = np.clip((probe * ECE_BINS).astype(np.int64), 0, ECE_BINS - 1) >= j
+        open_ = lo < hi
+        hi = np.where(open_ & ok, mid, hi)
+        lo = np.where(open_ & ~ok, mid + 1, lo)
+    return lo
+
+
+def _score_bins(s_sorted: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Score bins of the sorted rows, for the bootstrap of AUC, Brier and calibration error.
+
+    Rank-quantile bins (``k`` of them; ties share a bin), further cut where the calibration
+    error's equal-width bin changes, so that every bin lies inside one calibration bin.
+    Returns (bin of each sorted row, calibration bin of each score bin).
+    """
     n = len(s_sorted)
     if n == 0:
-        return np.zeros(0, dtype=np.int64)
-    edges = s_sorted[np.linspace(0, n - 1, k + 1).astype(np.int64)[1:-1]]
-    edges = np.unique(np.concatenate([edges, np.arange(1, ECE_BINS) / ECE_BINS]))
-    return np.searchsorted(edges, y_score, side="right").astype(np.int64)
+        return np.zeros(0, dtype=np.int64), np.zeros(1, dtype=np.int64)
+    cuts = [_ece_cuts(s_sorted)]
+    if k > 1:
+        edges = s_sorted[np.linspace(0, n - 1, k + 1).astype(np.int64)[1:-1]]
+        cuts.append(np.searchsorted(s_sorted, edges, side="left"))
+    cuts = np.unique(np.concatenate(cuts))
+    cuts = cuts[(cuts > 0) & (cuts < n)]
+    starts = np.concatenate([[0], cuts])
+    bins = np.repeat(np.arange(len(starts), dtype=np.int64), np.diff(np.append(starts, n)))
+    ece_of_bin = np.clip((s_sorted[starts] * ECE_BINS).astype(np.int64), 0, ECE_BINS - 1)
+    return bins, ece_of_bin
 
 
 def _binned_auc(pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
@@ -139,19 +176,22 @@ class _ToGroups:
 class _Bootstrap:
     """Replicates of cell counts: multinomial over rows, or cluster-weighted sums."""
 
-    def __init__(self, cell: np.ndarray, n_cells: int, values: np.ndarray,
-                 clusters: np.ndarray | None, rng: np.random.Generator) -> None:
-        """``values`` (n_rows, m): row quantities whose per-cell sums each replicate needs."""
+    def __init__(self, counts: np.ndarray, sums: np.ndarray, rng: np.random.Generator, *,
+                 cell: np.ndarray | None = None, values: np.ndarray | None = None,
+                 clusters: np.ndarray | None = None) -> None:
+        """``counts`` (cells,) and ``sums`` (cells, m): each cell's rows and sums of ``m`` row
+        quantities. With ``clusters``, ``cell`` and ``values`` (rows, m) give each row's cell
+        and quantities, so that whole clusters can be resampled."""
         self.rng = rng
-        self.n_cells = n_cells
-        self.counts = np.bincount(cell, minlength=n_cells).astype(np.float64)
-        self.sums = np.stack([np.bincount(cell, weights=values[:, j], minlength=n_cells)
-                              for j in range(values.shape[1])], axis=-1)
+        self.n_cells = n_cells = len(counts)
+        self.counts = counts.astype(np.float64, copy=False)
+        self.sums = sums
         self.n = int(self.counts.sum())
         self.clusters = None
         if clusters is not None:
             from scipy import sparse
 
+            assert cell is not None and values is not None
             codes, inv = np.unique(clusters, return_inverse=True)
             nc = len(codes)
             ones = np.ones(len(cell))
@@ -197,13 +237,15 @@ def evaluate_variant(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray
     confidence : bootstrap settings (``method="none"`` for point estimates only)
     seed, label : the random stream is derived from both, so results are reproducible
     """
-    y_true = np.asarray(y_true).astype(np.int64, copy=False)
-    y_pred = np.asarray(y_pred).astype(np.int64, copy=False)
+    y_true = _small(y_true)
+    y_pred = _small(y_pred)
     y_score = np.asarray(y_score, dtype=np.float64)
     atoms = np.asarray(atoms).astype(np.int64, copy=False)
+    folds = np.asarray(folds)
+    n = len(y_true)
     # only the atoms that occur matter (with many protected attributes most combinations are
     # empty): renumber them 0..k-1, and map each partition's groups from the renumbered atoms
-    present = np.flatnonzero(np.bincount(atoms, minlength=n_atoms)) if len(atoms) else np.zeros(0, np.int64)
+    present = np.flatnonzero(np.bincount(atoms, minlength=n_atoms)) if n else np.zeros(0, np.int64)
     if len(present) < n_atoms:
         renumber = np.zeros(n_atoms, dtype=np.int64)
         renumber[present] = np.arange(len(present))
@@ -211,29 +253,63 @@ def evaluate_variant(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray
     a2g = [np.asarray(p.atom_to_group)[present] for p in partitions]
     aggs = [_ToGroups(a2g[i], p.n_groups) for i, p in enumerate(partitions)]
     agg_all = _ToGroups(np.zeros(n_atoms, dtype=np.int64), 1)
-    # quicksort: 3x faster than a stable sort on floats; the order of tied scores changes neither
-    # the AUC (ties form blocks) nor the bootstrap's score bins (they read sorted values only)
-    order = np.argsort(y_score)
-    # one sort per variant: every AUC (overall, per group, per fold) reads these
-    s_sorted, y_sorted, atoms_sorted = y_score[order], y_true[order], atoms[order]
-    y_sorted = y_sorted.astype(np.int8)
-    ties = bool(len(s_sorted) > 1 and np.any(s_sorted[1:] == s_sorted[:-1]))
+    with_ci = confidence.method == "bootstrap" and confidence.resamples > 0 and n > 0
+
+    # One sort per variant; from here on every row array is in score order: each AUC (overall,
+    # per group, per fold) reads it, and the score bins are runs of it. The order of the rows
+    # changes no count or sum, so nothing is scattered back.
+    order, s_sorted = sort_scores(y_score)
+    y_s, p_s = y_true[order], y_pred[order]
+    atoms_s = _small(atoms)[order]
+    folds_s = _small(folds)[order]
+    ties = bool(n > 1 and np.any(s_sorted[1:] == s_sorted[:-1]))
 
     def auc(codes_sorted: np.ndarray | None, n_groups: int) -> np.ndarray:
         if codes_sorted is None:
-            return roc_auc_presorted(y_sorted, s_sorted, np.zeros(0, np.int64), 1, ties=ties)
-        return roc_auc_presorted(y_sorted, s_sorted, codes_sorted, n_groups, ties=ties)
-    conf_atoms = confusion_counts(y_true, y_pred, atoms, n_atoms)
+            return roc_auc_presorted(y_s, s_sorted, np.zeros(0, np.int64), 1, ties=ties)
+        return roc_auc_presorted(y_s, s_sorted, codes_sorted, n_groups, ties=ties)
+
+    # Cells (fold, atom, outcome, decision, score bin): one bincount each of the rows, their
+    # scores and squared errors gives every confusion count, Brier and calibration sum —
+    # pooled, per group and per fold — and the cells the bootstrap resamples. Score bins nest
+    # inside the calibration error's bins.
+    # the same bins with and without intervals: the point estimates must not depend on it
+    k = int(np.clip(8192 // max(n_atoms * 4, 1), 4, 64))
+    bins_s, ece_of_bin = _score_bins(s_sorted, k)
+    k = len(ece_of_bin)
+    n_cells = n_atoms * 4 * k
+    by_fold = n_folds * n_cells <= 1 << 22  # else per-fold figures take their own passes
+    code = atoms_s.astype(np.int64)
+    code *= 2
+    code += y_s
+    code *= 2
+    code += p_s
+    code *= k
+    code += bins_s
+    del bins_s
+    if by_fold:
+        code += folds_s.astype(np.int64) * n_cells
+    size = n_folds * n_cells if by_fold else n_cells
+    se = s_sorted - y_s
+    np.square(se, out=se)
+    cnt = np.bincount(code, minlength=size).astype(np.float64)
+    s_sum = np.bincount(code, weights=s_sorted, minlength=size)
+    se_sum = np.bincount(code, weights=se, minlength=size)
+    if by_fold:
+        f_cnt, f_s_sum, f_se_sum = (x.reshape(n_folds, n_cells) for x in (cnt, s_sum, se_sum))
+        cnt, s_sum, se_sum = f_cnt.sum(axis=0), f_s_sum.sum(axis=0), f_se_sum.sum(axis=0)
+    to_ece = np.zeros((k, ECE_BINS))
+    to_ece[np.arange(k), ece_of_bin] = 1.0  # score bin -> calibration bin
+    cells = cnt.reshape(n_atoms, 2, 2, k)
+    conf_atoms = cells.sum(axis=-1).reshape(n_atoms, 4)
 
     # ---------- pooled point estimates -----------------------------------------------
     overall_rates = rates_from_counts(conf_atoms.sum(axis=0))
-    # Brier and calibration error add up over atoms: per-atom sums once, groups sum atoms
-    ece_bin = np.clip((y_score * ECE_BINS).astype(np.int64), 0, ECE_BINS - 1)
-    se_atom = np.bincount(atoms, weights=(y_score - y_true) ** 2, minlength=n_atoms)
-    cell = atoms * ECE_BINS + ece_bin
-    n_cal = np.bincount(cell, minlength=n_atoms * ECE_BINS).reshape(n_atoms, ECE_BINS)
-    y_cal = np.bincount(cell, weights=y_true, minlength=n_atoms * ECE_BINS).reshape(n_atoms, ECE_BINS)
-    s_cal = np.bincount(cell, weights=y_score, minlength=n_atoms * ECE_BINS).reshape(n_atoms, ECE_BINS)
+    # Brier and calibration error add up over atoms: per-atom sums, groups sum atoms
+    se_atom = se_sum.reshape(n_atoms, 4 * k).sum(axis=1)
+    n_cal = cells.sum(axis=(1, 2)) @ to_ece  # (atom, calibration bin)
+    y_cal = cells[:, 1].sum(axis=1) @ to_ece
+    s_cal = s_sum.reshape(n_atoms, 2, 2, k).sum(axis=(1, 2)) @ to_ece
 
     def brier_ece(agg: _ToGroups) -> dict[str, np.ndarray]:
         n = agg(n_cal.sum(axis=1), 0)
@@ -250,7 +326,7 @@ def evaluate_variant(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray
         counts = aggs[i](conf_atoms, 0)  # (G, 4)
         rates = rates_from_counts(counts)
         scores = {
-            "roc_auc": auc(a2g[i][atoms_sorted], part.n_groups),
+            "roc_auc": auc(a2g[i][atoms_s], part.n_groups),
             **brier_ece(aggs[i]),
         }
         eligible = rates["n"] >= max(min_group_size, 1)
@@ -263,25 +339,19 @@ def evaluate_variant(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray
         part_fair.append(fair)
 
     # ---------- bootstrap -----------------------------------------------------------------
-    with_ci = confidence.method == "bootstrap" and confidence.resamples > 0 and len(y_true) > 0
     ci_overall: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     ci_group: list[dict[str, tuple[np.ndarray, np.ndarray]]] = [{} for _ in partitions]
     ci_fair: list[dict[str, tuple[np.ndarray, np.ndarray]]] = [{} for _ in partitions]
     ci_head: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     if with_ci:
-        k = int(np.clip(8192 // max(n_atoms * 4, 1), 4, 64))
-        bins = _score_bins(y_score, order, k)
-        k = int(bins.max()) + 1 if len(bins) else 1
-        cell = ((atoms * 2 + y_true) * 2 + y_pred) * k + bins
-        n_cells = n_atoms * 4 * k
         rng = np.random.default_rng(seed_for(seed, "bootstrap:" + label))
-        boot = _Bootstrap(cell, n_cells, np.column_stack([(y_score - y_true) ** 2, y_score]),
-                          clusters, rng)
-        # each score bin lies inside one calibration bin: the map from one to the other
-        ece_of_bin = np.zeros(k, dtype=np.int64)
-        ece_of_bin[bins] = ece_bin
-        to_ece = np.zeros((k, ECE_BINS))
-        to_ece[np.arange(k), ece_of_bin] = 1.0
+        if clusters is None:
+            boot = _Bootstrap(cnt, np.stack([se_sum, s_sum], axis=-1), rng)
+        else:
+            boot = _Bootstrap(cnt, np.stack([se_sum, s_sum], axis=-1), rng,
+                              cell=code % n_cells if by_fold else code,
+                              values=np.column_stack([se, s_sorted]),
+                              clusters=np.asarray(clusters)[order])
 
         def ece_parts(pos_e: np.ndarray, s_e: np.ndarray, n_a: np.ndarray,
                       agg: _ToGroups) -> np.ndarray:
@@ -427,13 +497,23 @@ def evaluate_variant(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray
             by_attribute={a.attribute: a.fairness[m] for a in attributes})
 
     # ---------- per fold -------------------------------------------------------------------
-    folds = np.asarray(folds).astype(np.int64, copy=False)
-    fold_conf = confusion_counts(y_true, y_pred, folds * n_atoms + atoms, n_folds * n_atoms)
-    fold_conf = fold_conf.reshape(n_folds, n_atoms, 4)
+    if by_fold:
+        f_cells = f_cnt.reshape(n_folds, n_atoms, 2, 2, k)
+        fold_conf = f_cells.sum(axis=-1).reshape(n_folds, n_atoms, 4)
+        f_n = f_cnt.sum(axis=1)
+        f_pos = f_cells[:, :, 1].sum(axis=(1, 2)) @ to_ece  # (fold, calibration bin)
+        f_ssum = f_s_sum.reshape(n_folds, n_atoms * 4, k).sum(axis=1) @ to_ece
+        with np.errstate(divide="ignore", invalid="ignore"):
+            fold_brier = np.where(f_n > 0, f_se_sum.sum(axis=1) / np.where(f_n > 0, f_n, 1), np.nan)
+            fold_ece = np.where(f_n > 0, np.abs(f_pos - f_ssum).sum(axis=1)
+                                / np.where(f_n > 0, f_n, 1), np.nan)
+    else:
+        fold_conf = confusion_counts(y_s, p_s, folds_s.astype(np.int64) * n_atoms + atoms_s,
+                                     n_folds * n_atoms).reshape(n_folds, n_atoms, 4)
+        fold_brier = brier_by_group(y_s, s_sorted, folds_s, n_folds)
+        fold_ece = calibration_error_by_group(y_s, s_sorted, folds_s, n_folds)
     fold_rates = rates_from_counts(fold_conf.sum(axis=1))
-    fold_auc = auc(folds[order], n_folds)
-    fold_brier = brier_by_group(y_true, y_score, folds, n_folds)
-    fold_ece = calibration_error_by_group(y_true, y_score, folds, n_folds)
+    fold_auc = auc(folds_s, n_folds)
     fold_fair: list[dict[str, np.ndarray]] = []
     for i, part in enumerate(partitions):
         counts = aggs[i](fold_conf, 1)
