@@ -313,8 +313,9 @@ def fairlearn_versus_reference(y_true, y_pred, groups, reference: str) -> dict[s
         "demographic_parity_ratio": ratio("selection_rate"),
         "equal_opportunity_difference": diff("tpr"),
         "equal_opportunity_ratio": ratio("tpr"),
-        "equalized_odds_difference": max(diff("tpr"), diff("fpr")),
-        "equalized_odds_ratio": min(ratio("tpr"), ratio("fpr")),
+        # the worse part; an undefined part (NaN) is skipped — fairsel's rule
+        "equalized_odds_difference": float(np.fmax(diff("tpr"), diff("fpr"))),
+        "equalized_odds_ratio": float(np.fmin(ratio("tpr"), ratio("fpr"))),
         "average_odds_difference": diff("avg_odds"),
         "false_positive_rate_difference": diff("fpr"),
         "false_negative_rate_difference": diff("fnr"),
@@ -446,10 +447,13 @@ def _headline_from_pairs(pairs: list[dict[str, float]]) -> dict[str, float]:
         return min(vals) if vals else float("nan")
 
     di = worst_ratio("disparate_impact")
-    eo_ratio = min(worst_ratio("true_positive_rate_ratio"), worst_ratio("false_positive_rate_ratio"))
+    # the worse part; an undefined part (NaN, e.g. every TPR 0 so the TPR ratio is 0/0) is
+    # skipped — fairsel's rule (Python's min would return the NaN only when it comes first)
+    eo_ratio = float(np.fmin(worst_ratio("true_positive_rate_ratio"),
+                             worst_ratio("false_positive_rate_ratio")))
     eod = (worst_abs("equalized_odds_difference") if "equalized_odds_difference" in pairs[0]
-           else max(worst_abs("equal_opportunity_difference"),
-                    worst_abs("false_positive_rate_difference")))
+           else float(np.fmax(worst_abs("equal_opportunity_difference"),
+                              worst_abs("false_positive_rate_difference"))))
     return {
         "disparate_impact": di,
         "demographic_parity_difference": worst_abs("statistical_parity_difference"),
