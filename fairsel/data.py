@@ -9,7 +9,8 @@ counted with the reason.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -116,6 +117,8 @@ def _matches(series: pd.Series, value: object) -> np.ndarray:
             return (series == value).to_numpy(dtype=bool, na_value=False)
         return (series.astype(str) == str(value)).to_numpy() & series.notna().to_numpy()
     if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+        if isinstance(series.dtype, np.dtype):  # NaN equals nothing: no mask, no copy needed
+            return series.to_numpy() == value
         return (series == value).to_numpy(dtype=bool, na_value=False)
     return (series.astype(str) == str(value)).to_numpy() & series.notna().to_numpy()
 
@@ -153,20 +156,47 @@ def _apply_row_filters(frame: pd.DataFrame, policy: Policy, path: Path,
     return frame
 
 
+def _n_distinct(series: pd.Series) -> int:
+    """How many distinct non-missing values ``series`` holds.
+
+    A NumPy integer, boolean or float column (without NaN) is answered from its minimum
+    and maximum: one value when they are equal, two when every row is one of them; only a
+    column with more distinct values than that pays for the hash of ``unique`` (and only a
+    target that is about to be refused has more than two).
+    """
+    if isinstance(series.dtype, np.dtype) and series.dtype.kind in "iubf" and len(series):
+        a = series.to_numpy()
+        lo, hi = a.min(), a.max()
+        if not (a.dtype.kind == "f" and (np.isnan(lo) or np.isnan(hi))):
+            if lo == hi:  # 0.0 == -0.0, as for unique
+                return 1
+            if a.dtype.kind in "iub" and int(hi) - int(lo) == 1:  # no integer in between
+                return 2
+            if all(((c == lo) | (c == hi)).all() for c in _chunks(a)):
+                return 2
+    return len(series.dropna().unique())
+
+
+def _chunks(a: np.ndarray, size: int = 1 << 20):
+    """``a`` in consecutive slices (views), so that a test over it needs no full-size temporary."""
+    return (a[i:i + size] for i in range(0, len(a), size))
+
+
 def _encode_target(series: pd.Series, favorable: object, path: Path,
                    after: str = "") -> tuple[np.ndarray, str]:
-    values = series.dropna().unique()
     fav = _matches(series, favorable)
     if not fav.any():
         raise DataError(f"{path}: target column '{series.name}': the favorable value "
                         f"{favorable!r} does not occur; the values found are "
                         f"{_describe_values(series)} (set data → favorable to one of them)")
-    if len(values) != 2:
-        what = "only one value" if len(values) < 2 else f"{len(values)} values"
+    n_values = _n_distinct(series)
+    if n_values != 2:
+        what = "only one value" if n_values < 2 else f"{n_values} values"
         raise DataError(f"{path}: target column '{series.name}' must have exactly two values "
                         f"(favorable {favorable!r} and one other); found {what}{after}: "
                         f"{_describe_values(series)}")
-    return fav.astype(np.int8), str(favorable)
+    # a bool is one byte, 0 or 1: read it as int8 without a copy (unless pandas lent it read-only)
+    return (fav.view(np.int8) if fav.flags.writeable else fav.astype(np.int8)), str(favorable)
 
 
 def _sort_key(label: str):
@@ -176,7 +206,65 @@ def _sort_key(label: str):
         return (1, 0.0, label)
 
 
+def _code_dtype(n_levels: int) -> type[np.signedinteger]:
+    """The narrowest signed integer type that holds the codes 0 .. n_levels - 1."""
+    for dtype in (np.int8, np.int16, np.int32):
+        if n_levels <= np.iinfo(dtype).max:
+            return dtype
+    return np.int64
+
+
+def _level_table(src_level: np.ndarray, levels: list[str],
+                 missing: bool) -> tuple[np.ndarray, list[str]]:
+    """Map source codes to final group codes, folding in the ``unknown`` group.
+
+    ``src_level[i]`` is the level of source code ``i`` (any value for a code that never
+    occurs). The table returned has one more entry, for source code -1 (missing), so that
+    ``table[codes]`` encodes a whole column in one gather: NumPy reads index -1 as the last
+    entry. A real level named ``unknown`` joins the missing values; ``unknown``, when present,
+    is the last level. Every step acts on the table, not on the rows.
+    """
+    table = np.append(np.asarray(src_level, dtype=np.int64), -1)
+    levels = list(levels)
+    if missing or UNKNOWN in levels:
+        if UNKNOWN in levels:  # a real level named "unknown" joins the missing values
+            k = levels.index(UNKNOWN)
+            table = np.where(table == k, -1, np.where(table > k, table - 1, table))
+            levels.pop(k)
+        table = np.where(table < 0, len(levels), table)
+        levels.append(UNKNOWN)
+    return table.astype(_code_dtype(len(levels))), levels
+
+
+def _named_levels(names: list[str], used: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Levels of the used distinct values, named as text, sorted, alike-reading ones merged."""
+    levels = sorted({n for n, u in zip(names, used) if u}, key=_sort_key)
+    index = {name: i for i, name in enumerate(levels)}
+    return np.array([index.get(n, -1) for n in names], dtype=np.int64), levels
+
+
+def _categories_used(codes: np.ndarray, n_categories: int, chunk: int = 1 << 16) -> np.ndarray:
+    """Which of a categorical's categories some row uses (code -1, missing, is skipped).
+
+    Counted a cache-sized chunk at a time, stopping once every category has been seen (the
+    usual case, after the first chunk), instead of a bincount of the whole column.
+    """
+    used = np.zeros(n_categories, dtype=bool)
+    for start in range(0, len(codes), chunk):
+        part = codes[start:start + chunk].astype(np.int64) + 1
+        used |= np.bincount(part, minlength=n_categories + 1)[1:] > 0
+        if used.all():
+            break
+    return used
+
+
 def _encode_protected(frame: pd.DataFrame, spec, path: Path) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Group codes (0 .. len(levels) - 1, narrowest integer type) and the level names.
+
+    The levels are the distinct values that occur, as text, in ``_sort_key`` order (values
+    that read alike merged; missing values, and a value named ``unknown``, form ``unknown``,
+    last), or with ``bins`` the bin labels in order (every bin, used or not).
+    """
     col = frame[spec.column]
     if spec.bins is not None:
         if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
@@ -184,27 +272,26 @@ def _encode_protected(frame: pd.DataFrame, spec, path: Path) -> tuple[np.ndarray
                             f"numeric; found values {_describe_values(col, 5)}")
         labels = spec.labels or [f"[{a:g}, {b:g})" for a, b in zip(spec.bins, spec.bins[1:])]
         cut = pd.cut(col, bins=spec.bins, right=False, labels=list(range(len(labels))))
-        codes = cut.cat.codes.to_numpy().astype(np.int64)
-        levels = list(labels)
+        src = cut.cat.codes.to_numpy()
+        src_level, levels = np.arange(len(labels)), list(labels)
+    elif isinstance(col.dtype, pd.CategoricalDtype):
+        # a categorical (Parquet dictionary columns read as one) is encoded already: read its
+        # codes and name its categories, never hashing the rows. A category no row uses is not
+        # a group, as with factorize, which keeps only the values that occur.
+        src = col.cat.codes.to_numpy()
+        n_cat = len(col.cat.categories)
+        # name the categories as factorize's uniques would read (a CategoricalIndex)
+        cats = pd.CategoricalIndex(pd.Categorical.from_codes(np.arange(n_cat), dtype=col.dtype))
+        src_level, levels = _named_levels([str(u) for u in cats], _categories_used(src, n_cat))
     else:
-        # factorize the column as it is (categorical codes are reused; no string copy of every
-        # row), then name the distinct values as text; values that read alike are merged
-        codes_, uniques = pd.factorize(col, sort=False)
-        names = [str(u) for u in uniques]
-        levels = sorted(set(names), key=_sort_key)
-        index = {name: i for i, name in enumerate(levels)}
-        remap = np.array([index[name] for name in names], dtype=np.int64)
-        codes = np.where(codes_ >= 0, remap[np.maximum(codes_, 0)] if len(uniques) else -1, -1)
-    missing = codes < 0
-    if missing.any() or UNKNOWN in levels:
-        if UNKNOWN in levels:  # a real level named "unknown" joins the missing values
-            k = levels.index(UNKNOWN)
-            codes = np.where(codes == k, -1, np.where(codes > k, codes - 1, codes))
-            levels.pop(k)
-            missing = codes < 0
-        codes = np.where(missing, len(levels), codes)
-        levels.append(UNKNOWN)
-    return codes.astype(np.int64), tuple(levels)
+        # factorize the column as it is, then name the distinct values as text; values that
+        # read alike are merged
+        src, uniques = pd.factorize(col, sort=False)
+        src_level, levels = _named_levels([str(u) for u in uniques],
+                                          np.ones(len(uniques), dtype=bool))
+    missing = len(src) > 0 and src.min() < 0  # a reduction: no temporary the size of the column
+    table, levels = _level_table(src_level, levels, missing)
+    return table[src], tuple(levels)
 
 
 def _reference(spec, labels: tuple[str, ...], path: Path) -> int | None:
@@ -228,12 +315,50 @@ def _rows_text(index: pd.Index, fmt: str, limit: int = 5) -> str:
     return f"{'line' if fmt == 'csv' else 'row'}{'s' if len(index) > 1 else ''} {', '.join(nums)}{more}"
 
 
+def _strictly_increasing(a: np.ndarray, size: int = 1 << 20) -> bool:
+    """Whether each value exceeds the one before, a slice at a time (slices overlap by one)."""
+    for i in range(0, len(a) - 1, size):
+        c = a[i:i + size + 1]
+        if not (c[1:] > c[:-1]).all():
+            return False
+    return True
+
+
+def _unique_numbers(a: np.ndarray) -> bool:
+    """Whether no value of a numeric array repeats, without a hash table.
+
+    Integers spanning a range of under 8 values per row are marked in a table of seen values
+    (one byte per possible value: no more memory than a sorted copy, and about three times
+    faster than sorting); other numbers are sorted, where repeats sit side by side.
+    """
+    if a.dtype.kind in "iu" and len(a):
+        lo, hi = int(a.min()), int(a.max())
+        if hi - lo < 8 * len(a):
+            wide = np.uint64 if a.dtype == np.uint64 else np.int64  # offsets cannot overflow
+            base = wide(lo)
+            seen = np.zeros(hi - lo + 1, dtype=bool)
+            for c in _chunks(a):
+                seen[c.astype(wide, copy=False) - base] = True
+            return int(np.count_nonzero(seen)) == len(a)
+    s = np.sort(a)
+    return not bool((s[1:] == s[:-1]).any())
+
+
 def _check_ids(ids: pd.Series, path: Path, fmt: str) -> None:
     """Ids join precomputed predictions to rows: each row needs one, and no two may share it."""
-    missing = ids.isna()
-    if missing.any():
-        raise DataError(f"{path}: id column '{ids.name}' is empty in {int(missing.sum())} row(s) "
-                        f"({_rows_text(ids.index[missing.to_numpy()], fmt)}); every row needs an id")
+    if not (isinstance(ids.dtype, np.dtype) and ids.dtype.kind in "iu"):  # ints cannot be empty
+        missing = ids.isna()
+        if missing.any():
+            raise DataError(f"{path}: id column '{ids.name}' is empty in {int(missing.sum())} "
+                            f"row(s) ({_rows_text(ids.index[missing.to_numpy()], fmt)}); every "
+                            "row needs an id")
+    if isinstance(ids.dtype, np.dtype) and ids.dtype.kind in "iuf":
+        # numbers need no hash table: ids written in increasing order are unique (one pass);
+        # otherwise see _unique_numbers. pandas is asked only to name the repeats of a file
+        # that has some.
+        a = ids.to_numpy()
+        if _strictly_increasing(a) or _unique_numbers(a):
+            return
     dup = ids.duplicated(keep=False)
     if dup.any():
         groups = ids[dup].groupby(ids[dup], sort=False).groups
@@ -256,6 +381,16 @@ def load_data(policy: Policy) -> AuditData:
     """
     path = policy.resolve(policy.data.path)
     frame, fmt = read_table(path)
+    # the file's hash (about 0.1 s per 100 MB) is taken beside the encoding: hashlib releases
+    # the GIL while it hashes, and the encoding runs on one core
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fairsel-sha256") as pool:
+        digest = pool.submit(file_sha256, path)
+        data = _encode_table(policy, path, frame, fmt)
+        return replace(data, sha256=digest.result())
+
+
+def _encode_table(policy: Policy, path: Path, frame: pd.DataFrame, fmt: str) -> AuditData:
+    """Everything :func:`load_data` does once the file is read (``sha256`` left empty)."""
     rows_read = len(frame)
     spec = policy.data
     _require(frame, spec.target, path, "data → target")
@@ -274,8 +409,11 @@ def load_data(policy: Policy) -> AuditData:
 
     excluded: list[tuple[str, int]] = []
     frame = _apply_row_filters(frame, policy, path, excluded)
-    missing_target = frame[spec.target].isna().to_numpy()
-    if missing_target.any():
+    target = frame[spec.target]
+    # a NumPy integer or bool column cannot hold a missing value: skip the full-size mask
+    missing_target = None if isinstance(target.dtype, np.dtype) and target.dtype.kind in "iub" \
+        else target.isna().to_numpy()
+    if missing_target is not None and missing_target.any():
         excluded.append((f"missing target value ('{spec.target}')", int(missing_target.sum())))
         frame = frame.loc[~missing_target]
     if len(frame) == 0:
@@ -302,7 +440,12 @@ def load_data(policy: Policy) -> AuditData:
                                     labels=labels, atom_to_group=np.empty(0, dtype=np.int64),
                                     reference=_reference(p, labels, path)))
     n_atoms = int(np.prod(dims))
-    atoms = np.ravel_multi_index(code_list, dims) if len(dims) > 1 else code_list[0]
+    # the atom of a row is its codes read as one number in mixed radix dims (C order, as
+    # np.ravel_multi_index), built in place in int64 from the narrow per-attribute codes
+    atoms = code_list[0].astype(np.int64)
+    for codes, dim in zip(code_list[1:], dims[1:]):
+        atoms *= dim
+        atoms += codes
     atom_levels = np.unravel_index(np.arange(n_atoms), dims)
     present = np.bincount(atoms, minlength=n_atoms) > 0
     partitions: list[Partition] = []
@@ -351,7 +494,7 @@ def load_data(policy: Policy) -> AuditData:
     numeric = [c for c in features if pd.api.types.is_numeric_dtype(X[c])]
     categorical = [c for c in features if c not in numeric]
     return AuditData(
-        path=path, format=fmt, sha256=file_sha256(path), rows_read=rows_read, excluded=excluded,
+        path=path, format=fmt, sha256="", rows_read=rows_read, excluded=excluded,
         target=spec.target, favorable=favorable, X=X, y=y, row_ids=row_ids, features=features,
         numeric_features=numeric, categorical_features=categorical,
         protected_as_features=[c for c in features if c in protected_cols],
