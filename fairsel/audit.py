@@ -6,6 +6,7 @@ import datetime as _dt
 import platform
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -393,10 +394,12 @@ _MITIGATE = {"reweighing": _reweighing, "threshold": _threshold, "reductions": _
 
 def _data_summary(data: AuditData, policy: Policy) -> DataSummary:
     attrs = []
+    # rows and favorable outcomes per atom once; each attribute sums its atoms
+    n_atom = np.bincount(data.atoms, minlength=data.n_atoms)
+    fav_atom = np.bincount(data.atoms, weights=data.y, minlength=data.n_atoms)
     for part in data.partitions:
-        codes = part.codes(data.atoms)
-        n = np.bincount(codes, minlength=part.n_groups)
-        fav = np.bincount(codes, weights=data.y, minlength=part.n_groups)
+        n = np.bincount(part.atom_to_group, weights=n_atom, minlength=part.n_groups)
+        fav = np.bincount(part.atom_to_group, weights=fav_atom, minlength=part.n_groups)
         groups = []
         for g, label in enumerate(part.labels):
             flags = []
@@ -417,16 +420,29 @@ def _data_summary(data: AuditData, policy: Policy) -> DataSummary:
         favorable=data.favorable, favorable_rate=float(data.y.mean()), features=data.features,
         protected_as_features=data.protected_as_features, attributes=attrs,
         cluster_column=data.cluster_column,
-        n_clusters=int(len(np.unique(data.clusters))) if data.clusters is not None else None)
+        n_clusters=_count_distinct(data.clusters) if data.clusters is not None else None)
+
+
+def _count_distinct(codes: np.ndarray) -> int:
+    """Distinct values of an array of cluster codes (small non-negative ints: no sort)."""
+    codes = np.asarray(codes)
+    if codes.dtype.kind in "iu" and len(codes) and codes.min() >= 0 and codes.max() < 4 * len(codes):
+        return int(np.count_nonzero(np.bincount(codes)))
+    return int(len(np.unique(codes)))
 
 
 def run_audit(policy: Policy, *, progress: Progress | None = None, jobs: int = 1,
-              strict: bool = False) -> AuditRun:
+              strict: bool = False,
+              on_predictions: Callable[[AuditRun], None] | None = None) -> AuditRun:
     """Run the whole audit the policy describes.
 
     Trains (or ingests) every candidate under group-aware cross-validation, measures
     pooled out-of-fold performance and fairness with intervals, judges the gates, ranks the
     variants and returns an :class:`AuditRun` (the result, and the predictions).
+
+    ``on_predictions``, if given, is called once every variant's out-of-fold predictions are
+    known and before they are measured, with an :class:`AuditRun` whose ``result`` is still
+    ``None``: the CLI starts writing predictions.parquet then, while the metrics are computed.
 
     Raises
     ------
@@ -459,7 +475,11 @@ def run_audit(policy: Policy, *, progress: Progress | None = None, jobs: int = 1
     # fixed candidates (saved models, predictions) score every row once; refusals are fatal
     fixed_scores = {ci: np.asarray(c.score_all(X), dtype=np.float64)
                     for ci, c in enumerate(cands) if not getattr(c, "trainable", True)}
-    tasks = [(ci, k) for ci in range(len(cands)) for k in range(n_folds)]
+    # a fixed candidate without mitigations has nothing to do per fold: its out-of-fold
+    # scores are its scores (the folds only split them for the per-fold figures)
+    whole = {ci for ci in fixed_scores
+             if not any(_applies(spec, cands[ci], False) for spec in policy.mitigation)}
+    tasks = [(ci, k) for ci in range(len(cands)) if ci not in whole for k in range(n_folds)]
     progress.stage("cross-validating candidates", total=len(tasks))
 
     def run_task(ci: int, k: int):
@@ -481,6 +501,13 @@ def run_audit(policy: Policy, *, progress: Progress | None = None, jobs: int = 1
         for t in tasks:
             outputs.append(run_task(*t))
             progress.advance()
+
+    for ci in sorted(whole):  # in candidate order, as the tasks are
+        s_all = fixed_scores[ci]
+        at = next((i for i, o in enumerate(outputs) if o[0] > ci), len(outputs))
+        outputs.insert(at, (ci, -1, slice(None), [FoldOutput(
+            name=cands[ci].name, y_score=s_all,
+            y_pred=(s_all >= cands[ci].threshold).astype(np.int8))], None))
 
     # assemble out-of-fold predictions per variant (base first, then its mitigations)
     order: list[tuple[int, str]] = []
@@ -519,6 +546,16 @@ def run_audit(policy: Policy, *, progress: Progress | None = None, jobs: int = 1
         raise ModelError("--strict: " + "; ".join(f"candidate '{f.candidate}' failed at {f.stage} "
                                                    f"(fold {f.fold}): {f.message}" for f in failures))
 
+    for ci, name in order:
+        if name not in failed and cands[ci].name not in failed:
+            preds.append(VariantPredictions(name, arrays[name]["score"], arrays[name]["pred"]))
+    if not preds:
+        raise ModelError("every candidate failed: " + "; ".join(
+            f"'{f.candidate}' at {f.stage} (fold {f.fold}): {f.message}" for f in failures))
+    if on_predictions is not None:
+        on_predictions(AuditRun(result=None, row_ids=data.row_ids, folds=folds,  # type: ignore[arg-type]
+                                y_true=data.y, predictions=preds))
+
     t_metrics = time.perf_counter()
     conf = policy.metrics.confidence
     confidence = Confidence(method=conf.method, level=conf.level, resamples=conf.resamples)
@@ -537,7 +574,6 @@ def run_audit(policy: Policy, *, progress: Progress | None = None, jobs: int = 1
                                           attributes=[], folds=[]))
             continue
         y_score, y_pred = a["score"], a["pred"]
-        preds.append(VariantPredictions(name, y_score, y_pred))
         vm = evaluate_variant(data.y, y_pred, y_score, atoms=data.atoms, n_atoms=data.n_atoms,
                               partitions=data.partitions, folds=folds, n_folds=n_folds,
                               clusters=data.clusters, min_group_size=policy.min_group_size,
@@ -546,9 +582,6 @@ def run_audit(policy: Policy, *, progress: Progress | None = None, jobs: int = 1
                                       fairness=vm.fairness, attributes=vm.attributes,
                                       folds=vm.folds))
         progress.advance()
-    if not preds:
-        raise ModelError("every candidate failed: " + "; ".join(
-            f"'{f.candidate}' at {f.stage} (fold {f.fold}): {f.message}" for f in failures))
     timings["metrics"] = time.perf_counter() - t_metrics
 
     fairness_names = set(FAIRNESS_NAMES)

@@ -155,22 +155,24 @@ def seed_for(seed: int, label: str) -> np.random.SeedSequence:
 
 
 class _ToGroups:
-    """Sums over the atoms of each group (a sparse 0/1 matrix: linear in the atoms, whatever
-    the number of groups — a dense one-hot would be atoms × groups)."""
+    """Sums over the atoms of each group: the atoms sorted by group once, then one
+    ``np.add.reduceat`` per call — linear in the atoms, whatever the number of groups (a dense
+    one-hot would be atoms × groups), and no SciPy import on this path."""
 
     def __init__(self, atom_to_group: np.ndarray, n_groups: int) -> None:
-        from scipy import sparse
-
-        n_atoms = len(atom_to_group)
+        a2g = np.asarray(atom_to_group, dtype=np.int64)
         self.n_groups = n_groups
-        self.m = sparse.csr_matrix((np.ones(n_atoms), (atom_to_group, np.arange(n_atoms))),
-                                   shape=(n_groups, n_atoms))
+        self.order = np.argsort(a2g, kind="stable")  # within a group, atoms in index order
+        sizes = np.bincount(a2g, minlength=n_groups)
+        self.nonempty = np.flatnonzero(sizes)
+        self.starts = (np.cumsum(sizes) - sizes)[self.nonempty]
 
     def __call__(self, x: np.ndarray, axis: int) -> np.ndarray:
         x = np.moveaxis(np.asarray(x, dtype=np.float64), axis, 0)
-        shape = x.shape
-        out = self.m @ x.reshape(shape[0], -1)
-        return np.moveaxis(np.asarray(out).reshape((self.n_groups,) + shape[1:]), 0, axis)
+        out = np.zeros((self.n_groups,) + x.shape[1:])
+        if len(self.starts):
+            out[self.nonempty] = np.add.reduceat(x[self.order], self.starts, axis=0)
+        return np.moveaxis(out, 0, axis)
 
 
 class _Bootstrap:

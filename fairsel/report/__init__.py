@@ -5,10 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fairsel.registry import Registry
 from fairsel.report.io import staged
 from fairsel.results import AuditResult
+
+if TYPE_CHECKING:
+    from fairsel.report.predictions import PredictionsJob
 
 
 @dataclass(frozen=True)
@@ -71,21 +75,31 @@ def render(result: AuditResult, formats: list[str] | tuple[str, ...], out_dir: P
     ``predictions`` (an :class:`fairsel.audit.AuditRun`-like object with ``row_ids``,
     ``folds``, ``y_true`` and ``predictions``) adds ``predictions.parquet``.
     """
+    with staged(Path(out_dir)) as tmp:
+        names = render_into(result, formats, tmp, predictions=predictions)
+    return [Path(out_dir) / n for n in names]
+
+
+def render_into(result: AuditResult, formats: list[str] | tuple[str, ...], tmp: Path, *,
+                predictions=None, predictions_job: PredictionsJob | None = None) -> list[str]:
+    """Write the outputs into the staging folder ``tmp`` (see :func:`fairsel.report.io.staged`);
+    the names written. ``predictions_job``: predictions.parquet already being written there."""
     from fairsel.report.machine import write_json, write_leaderboard
 
     written: list[str] = []
-    with staged(Path(out_dir)) as tmp:
-        for p in write_json(result, tmp) + write_leaderboard(result, tmp):
-            written.append(p.name)
-        if predictions is not None:
-            from fairsel.report.predictions import write_predictions
+    for p in write_json(result, tmp) + write_leaderboard(result, tmp):
+        written.append(p.name)
+    if predictions is not None and predictions_job is None:
+        from fairsel.report.predictions import write_predictions
 
-            written += [p.name for p in write_predictions(predictions, tmp)]
-        for name in formats:
-            if name == "json":
-                continue
-            written += [p.name for p in _writer(name)(result, tmp)]
-    return [Path(out_dir) / n for n in written]
+        written += [p.name for p in write_predictions(predictions, tmp)]
+    for name in formats:
+        if name == "json":
+            continue
+        written += [p.name for p in _writer(name)(result, tmp)]
+    if predictions_job is not None:
+        written += [p.name for p in predictions_job.wait()]
+    return written
 
 
-__all__ = ["FORMATS", "Format", "check_formats", "render"]
+__all__ = ["FORMATS", "Format", "check_formats", "render", "render_into"]

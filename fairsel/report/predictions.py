@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -45,3 +46,34 @@ def write_predictions(run, out: Path) -> list[Path]:
     path = out / "predictions.parquet"
     pq.write_table(table, path, use_dictionary=["candidate"])
     return [path]
+
+
+class PredictionsJob:
+    """predictions.parquet written on a background thread (pyarrow encodes and compresses
+    without holding the GIL), so that it overlaps the metrics computed meanwhile.
+
+    ``wait()`` returns the file written, or raises what the writer raised.
+    """
+
+    def __init__(self, run, out: Path) -> None:
+        self._paths: list[Path] = []
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._write, args=(run, out),
+                                        name="fairsel-predictions", daemon=True)
+        self._thread.start()
+
+    def _write(self, run, out: Path) -> None:
+        try:
+            self._paths = write_predictions(run, out)
+        except BaseException as exc:  # noqa: BLE001 — handed to wait()
+            self._error = exc
+
+    def join(self) -> None:
+        """Wait for the writer to stop (whatever happened to it)."""
+        self._thread.join()
+
+    def wait(self) -> list[Path]:
+        self.join()
+        if self._error is not None:
+            raise self._error
+        return self._paths
