@@ -6,7 +6,8 @@ Two targets (the project's issue 5):
    resamples: ``fairsel audit`` run as a user runs it (a new process: read Parquet, join the
    scores on the id, compute, write every output) within **30×** the time pyarrow alone takes
    to read the same Parquet file, and under **6 GB** of memory (peak resident set size of the
-   process). Both times are printed.
+   process). fairsel's median of 3 runs is compared with pyarrow's best of 3; every time is
+   printed.
 2. **1,000,000 rows**: the whole CLI run at least **50×** faster than computing the same
    per-group table (every group of each attribute and of the intersection: selection rate,
    TPR, FPR, FNR, precision, accuracy and ROC AUC, each with a 95 % bootstrap interval of
@@ -230,7 +231,7 @@ def check_agreement(ours: dict, frames: dict) -> float:
     return worst
 
 
-def bench_10m(rows: int, resamples: int, work: Path) -> str:
+def bench_10m(rows: int, resamples: int, work: Path, repeats: int = 3) -> str:
     data = work / f"scores_{rows}.parquet"
     print(f"== {rows:,} rows, 2 protected attributes, {resamples} resamples ==")
     print(load_average())
@@ -240,11 +241,16 @@ def bench_10m(rows: int, resamples: int, work: Path) -> str:
     read = pyarrow_read_seconds(data)
     (work / "p10m").mkdir(exist_ok=True)
     policy = write_policy(work / "p10m", data, resamples)
-    wall, rss, code = run_cli(policy)
+    runs = [run_cli(policy) for _ in range(repeats)]
+    walls = sorted(r[0] for r in runs)
+    wall = float(np.median(walls))  # the median run against pyarrow's best: conservative
+    rss = max(r[1] for r in runs)
+    code = runs[0][2]
     ratio = wall / read
     ok = ratio <= 30 and rss < 6.0
     print(f"pyarrow.parquet.read_table (best of 3): {read:.3f} s")
-    print(f"fairsel audit, end to end (new process):  {wall:.2f} s  (exit {code})")
+    print(f"fairsel audit, end to end (new process, median of {repeats}: "
+          + ", ".join(f"{w:.2f}" for w in walls) + f" s):  {wall:.2f} s  (exit {code})")
     print(f"ratio fairsel / pyarrow read: {ratio:.1f}x  (target ≤ 30x)  "
           f"peak memory {rss:.2f} GB (target < 6 GB)  -> {'MET' if ok else 'NOT MET'}")
     res = json.loads((work / "p10m" / "out" / "results.json").read_text())
@@ -325,6 +331,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fairlearn-resamples", type=int, default=0,
                     help="time fairlearn's bootstrap with this many resamples (default: only "
                          "when the table alone does not prove 50x, the fewest that should)")
+    ap.add_argument("--repeats", type=int, default=3,
+                    help="fairsel runs at 10M rows; the median is compared (default 3)")
     ap.add_argument("--workdir", type=Path, default=None)
     args = ap.parse_args(argv)
     sys.stdout.reconfigure(line_buffering=True)  # progress shows as it happens
@@ -333,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         status: dict[str, str] = {}
         if args.only in (None, "10m"):
-            status["10m"] = bench_10m(args.rows, args.resamples, work)
+            status["10m"] = bench_10m(args.rows, args.resamples, work, args.repeats)
         if args.only in (None, "1m"):
             status["1m"] = bench_1m(args.small_rows, args.resamples, args.fairlearn_resamples,
                                     work)

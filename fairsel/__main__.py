@@ -1,3 +1,3 @@
-from fairsel.cli import main
+from fairsel.cli import run
 
-main()
+run()

@@ -328,7 +328,7 @@ def evaluate_variant(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray
         counts = aggs[i](conf_atoms, 0)  # (G, 4)
         rates = rates_from_counts(counts)
         scores = {
-            "roc_auc": auc(a2g[i][atoms_s], part.n_groups),
+            "roc_auc": auc(_small(a2g[i])[atoms_s], part.n_groups),
             **brier_ece(aggs[i]),
         }
         eligible = rates["n"] >= max(min_group_size, 1)

@@ -183,3 +183,40 @@ def test_a_closed_pipe_is_not_an_internal_error(tmp_path):
                           env={**os.environ, "CI": "true"})
     assert "internal error" not in proc.stderr
     assert not (tmp_path / "fairsel-error.log").exists()
+
+
+def test_a_failure_while_measuring_leaves_the_previous_report_and_no_partial_predictions(
+        tiny_policy, tmp_path, monkeypatch):
+    """predictions.parquet is written into the staging folder while the metrics run; when the
+    audit then fails, the writer is waited for and the folder removed: the old report stays."""
+    import fairsel.audit
+    import fairsel.report.predictions as rp
+
+    out = tmp_path / "out"
+    first = CliRunner().invoke(main, ["audit", "--policy", str(tiny_policy), "--output", str(out),
+                                      "--quiet"])
+    assert first.exit_code in (0, 1), first.output
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert "predictions.parquet" in before
+
+    started = []
+    real_job = rp.PredictionsJob
+
+    class Spy(real_job):
+        def __init__(self, run, folder):
+            started.append(folder)
+            super().__init__(run, folder)
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("simulated failure while measuring")
+
+    monkeypatch.setattr(rp, "PredictionsJob", Spy)
+    monkeypatch.setattr(fairsel.audit, "evaluate_variant", boom)
+    res = CliRunner().invoke(main, ["audit", "--policy", str(tiny_policy), "--output", str(out),
+                                    "--quiet"])
+    assert res.exit_code == 70
+    assert "simulated failure while measuring" in res.stderr
+    assert started and started[0].parent == out  # the writer ran, inside the staging folder
+    assert not started[0].exists()  # ... which is gone
+    after = {p.name: p.read_bytes() for p in out.iterdir() if p.name != "fairsel-error.log"}
+    assert after == before
