@@ -54,11 +54,16 @@ class AuditPlan:
 
 @dataclass
 class VariantPredictions:
-    """Out-of-fold predictions of one variant on every row."""
+    """Out-of-fold predictions of one variant on every row.
+
+    ``missing`` marks the rows without a prediction (the variant failed on their fold; every
+    row when it failed everywhere); ``None`` when every row has one.
+    """
 
     name: str
     y_score: np.ndarray
     y_pred: np.ndarray
+    missing: np.ndarray | None = None
 
 
 @dataclass
@@ -546,10 +551,17 @@ def run_audit(policy: Policy, *, progress: Progress | None = None, jobs: int = 1
         raise ModelError("--strict: " + "; ".join(f"candidate '{f.candidate}' failed at {f.stage} "
                                                    f"(fold {f.fold}): {f.message}" for f in failures))
 
-    for ci, name in order:
+    for ci, name in order:  # every variant gets its rows in predictions.parquet
+        a = arrays[name]
         if name not in failed and cands[ci].name not in failed:
-            preds.append(VariantPredictions(name, arrays[name]["score"], arrays[name]["pred"]))
-    if not preds:
+            preds.append(VariantPredictions(name, a["score"], a["pred"]))
+        elif "score" in a:  # failed on some folds: their rows have no prediction
+            preds.append(VariantPredictions(name, a["score"], a["pred"], np.isnan(a["score"])))
+        else:
+            preds.append(VariantPredictions(name, np.full(data.n_rows, np.nan),
+                                            np.zeros(data.n_rows, dtype=np.int8),
+                                            np.ones(data.n_rows, dtype=bool)))
+    if all(p.missing is not None for p in preds):
         raise ModelError("every candidate failed: " + "; ".join(
             f"'{f.candidate}' at {f.stage} (fold {f.fold}): {f.message}" for f in failures))
     if on_predictions is not None:

@@ -220,3 +220,35 @@ def test_a_failure_while_measuring_leaves_the_previous_report_and_no_partial_pre
     assert not started[0].exists()  # ... which is gone
     after = {p.name: p.read_bytes() for p in out.iterdir() if p.name != "fairsel-error.log"}
     assert after == before
+
+
+def test_a_variant_that_failed_on_a_fold_keeps_its_rows_in_predictions_parquet(
+        tiny_policy, tmp_path, monkeypatch):
+    """One row per data row and variant (CONTRACT.md), failures included: the rows of the fold
+    where 'tree' failed have null y_score and y_pred; its other rows keep their predictions."""
+    import pandas as pd
+
+    import fairsel.audit
+
+    real = fairsel.audit.fold_variants
+
+    def tree_fails_on_fold_1(cand, *args, **kwargs):
+        if cand.name == "tree" and kwargs["fold"] == 1:
+            raise RuntimeError("simulated fit failure")
+        return real(cand, *args, **kwargs)
+
+    monkeypatch.setattr(fairsel.audit, "fold_variants", tree_fails_on_fold_1)
+    out = tmp_path / "out"
+    res = CliRunner().invoke(main, ["audit", "--policy", str(tiny_policy), "--output", str(out),
+                                    "--quiet"])
+    assert res.exit_code in (0, 1), res.output
+    results = json.loads((out / "results.json").read_text())
+    status = {v["name"]: v["status"] for v in results["variants"]}
+    assert status["tree"] == "ERROR" and status["logreg"] != "ERROR"
+    preds = pd.read_parquet(out / "predictions.parquet")
+    n = results["data"]["rows_used"]
+    assert preds.groupby("candidate", observed=True).size().to_dict() == {"logreg": n, "tree": n}
+    tree = preds[preds["candidate"] == "tree"]
+    assert tree["y_score"].isna().equals(tree["fold"] == 1)  # null exactly on the failed fold
+    assert tree["y_pred"].isna().equals(tree["fold"] == 1)
+    assert preds.loc[preds["candidate"] == "logreg", ["y_score", "y_pred"]].notna().all().all()
