@@ -146,9 +146,12 @@ def test_ctrl_c_exits_130_and_leaves_the_previous_report_intact(tmp_path):
     assert first.exit_code in (0, 1), first.stderr
     before = (out / "results.json").read_bytes()
     env = {**os.environ, "CI": "true"}
+    # a shell starts background jobs with SIGINT ignored, and Python then installs no
+    # KeyboardInterrupt handler: give the audit the default disposition a terminal gives it
     proc = subprocess.Popen([sys.executable, "-m", "fairsel", "audit", "--policy",
                              str(POLICIES / "lending.yaml"), "--output", str(out), "--quiet"],
-                            cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
+                            cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     time.sleep(2.5)  # inside training
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
