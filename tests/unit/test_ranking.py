@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from fairsel.audit import run_audit
@@ -195,5 +196,8 @@ def test_one_failing_candidate_is_recorded_and_the_others_go_on(tiny):
     assert [g.status for g in r.gates if g.variant == "broken"] == ["ERROR"]
     assert r.variant("logreg").status == "PASS" and r.ranking.selected == "logreg"
     assert r.ranking.order == ["logreg", "broken"]
-    assert [p.name for p in run.predictions] == ["logreg"]
+    # predictions.parquet keeps a row per data row and variant: the broken one's are missing
+    assert [p.name for p in run.predictions] == ["logreg", "broken"]
+    assert run.predictions[0].missing is None
+    assert run.predictions[1].missing.all() and np.isnan(run.predictions[1].y_score).all()
     assert exit_code_for(r, "error") == 0
