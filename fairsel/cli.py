@@ -149,11 +149,8 @@ def _tune_memory() -> None:
     short-lived and only the program does this (:func:`run`); a process that imports fairsel
     or invokes ``main`` in-process is left as it is.
     """
-    os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")  # read when numpy is imported
-    if "numpy" in sys.modules and os.environ["NUMPY_MADVISE_HUGEPAGE"] == "0":
-        setter = getattr(getattr(sys.modules["numpy"], "_core", None), "multiarray", None)
-        if hasattr(setter, "_set_madvise_hugepage"):  # numpy came first (fairsel called in-process)
-            setter._set_madvise_hugepage(False)
+    # read when numpy is imported, which has not happened yet: run() calls this first
+    os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
     if not sys.platform.startswith("linux"):
         return
     try:

@@ -38,8 +38,10 @@ def roc_auc_by_group(y_true: np.ndarray, y_score: np.ndarray, codes: np.ndarray 
         return np.full(n_groups, np.nan)
     if order is None:
         # any sort works: rows with tied scores form one block below, whatever their order
-        order = np.argsort(y_score)
-    return roc_auc_presorted(y_true[order], y_score[order], codes[order], n_groups)
+        order, s_sorted = sort_scores(y_score)
+    else:
+        s_sorted = y_score[order]
+    return roc_auc_presorted(y_true[order], s_sorted, codes[order], n_groups)
 
 
 def sort_scores(y_score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
