@@ -255,3 +255,42 @@ def test_a_variant_that_failed_on_a_fold_keeps_its_rows_in_predictions_parquet(
     assert tree["y_score"].isna().equals(tree["fold"] == 1)  # null exactly on the failed fold
     assert tree["y_pred"].isna().equals(tree["fold"] == 1)
     assert preds.loc[preds["candidate"] == "logreg", ["y_score", "y_pred"]].notna().all().all()
+
+
+_MEMORY_PROBE = """
+import ctypes, os, sys
+from fairsel.cli import _tune_memory
+if sys.argv[1] == "tuned":
+    _tune_memory()
+import numpy as np
+
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+        "fordblks", "keepcost")]
+
+libc = ctypes.CDLL("libc.so.6")
+libc.mallinfo2.restype = MallInfo2
+a = np.ones(100_000_000 // 8)  # a 100 MB array
+info = libc.mallinfo2()
+previous = np._core.multiarray._set_madvise_hugepage(True)  # returns the setting numpy had
+print(info.hblkhd >= 100_000_000, previous)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
+@pytest.mark.parametrize(("mode", "env", "expected"), [
+    ("plain", {}, "True True"),          # a 100 MB block is its own mmap; numpy asks for THP
+    ("tuned", {}, "False False"),        # the program: no per-block mmap, small pages
+    ("tuned", {"NUMPY_MADVISE_HUGEPAGE": "1"}, "False True"),  # a user's setting wins
+])
+def test_the_program_tunes_its_memory(mode, env, expected):
+    import platform
+
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("glibc's malloc")
+    base = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
+    proc = subprocess.run([sys.executable, "-c", _MEMORY_PROBE, mode], cwd=ROOT,
+                          env={**base, **env}, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == expected.split()
