@@ -44,6 +44,8 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
     def _where(self) -> str:
         parts = [p for p in self._path if p is not None]
+        if len(parts) > 8:  # a path as deep as the nesting limit says little past its start
+            return f"{format_path(parts[:8])} …: "
         return f"{format_path(parts)}: " if parts else ""
 
     def _grow(self, size: int, mark: yaml.Mark, alias: str | None) -> None:
@@ -89,7 +91,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                 return super().compose_node(parent, index)
             if len(self._path) > MAX_DEPTH:
                 raise _LimitExceeded(line, (
-                    f"lists and mappings nest more than {MAX_DEPTH} levels deep (the limit on "
+                    f"{self._where()}lists and mappings nest more than {MAX_DEPTH} levels deep (the limit on "
                     f"nesting in a policy is {MAX_DEPTH})"))
             start = self._expanded
             value = getattr(event, "value", None)
@@ -454,7 +456,8 @@ _INDICATORS = {">": "a folded block", "|": "a literal block", "*": "an alias", "
 
 
 def _quote_hint(text: str, mark: yaml.Mark | None) -> str:
-    """``; quote the value: favorable: '>50K'`` when the line's value starts with an indicator."""
+    """``... ({problem}): quote the value: favorable: '>50K'`` for a value that starts with an
+    indicator on the line of ``mark`` (a template for ``str.format``), or ``""``."""
     if mark is None:
         return ""
     lines = text.splitlines()
@@ -467,8 +470,9 @@ def _quote_hint(text: str, mark: yaml.Mark | None) -> str:
     value = m.group(2)
     prefix = m.group(1).strip()
     quoted = "'" + value.replace("'", "''") + "'"
-    return (f"; a value that starts with '{value[0]}' is read as {_INDICATORS[value[0]]}: "
-            f"quote the value: {prefix + ' ' if prefix else ''}{quoted}")
+    fixed = f"{prefix} {quoted}" if prefix else quoted
+    return (f"a value that starts with '{value[0]}' is read as {_INDICATORS[value[0]]} "
+            "({problem}): quote the value: " + fixed.replace("{", "{{").replace("}", "}}"))
 
 
 def _yaml_problem(exc: yaml.MarkedYAMLError, text: str = "") -> str:
@@ -479,7 +483,7 @@ def _yaml_problem(exc: yaml.MarkedYAMLError, text: str = "") -> str:
         problem += f" ({ctx} that starts on line {ctx_mark.line + 1})"
     quote = _quote_hint(text, mark if ctx_mark is None or not ctx else ctx_mark)
     if quote:
-        return problem + quote
+        return quote.format(problem=problem)
     for cue, hint in _YAML_HINTS.items():
         if cue in problem:
             problem += f"; {hint}"
@@ -528,9 +532,10 @@ def _early_checks(raw: dict[str, Any], located: _Located) -> list[str]:
     problems = []
     for loc, value in _non_finite(raw):
         spelt = ".nan" if math.isnan(value) else (".inf" if value > 0 else "-.inf")
+        fix = ("use an edge beyond every value for an open-ended bin" if "bins" in loc
+               else "write a finite number, or leave the key out")
         problems.append(located(loc, f"expected a finite number, found {spelt}; a policy takes "
-                                     "no NaN or infinity: write a finite number, or leave the "
-                                     "key out"))
+                                     f"no NaN or infinity: {fix}"))
     for loc in _text_value_locs(raw):
         word = _bool_word(located.root, loc)
         if word is not None:
