@@ -186,10 +186,12 @@ def _bool_word(root: yaml.Node | None, loc: tuple[Any, ...]) -> str | None:
     return None
 
 
-def _bool_hint(word: str) -> str:
+def _bool_hint(word: str, *, boolean_column: bool = False) -> str:
+    """What YAML made of an unquoted yes/no/on/off, and how to say what was meant."""
     as_bool = str(word.lower() in ("yes", "on")).lower()
-    return (f"YAML reads the unquoted {word} as the boolean {as_bool}: quote it ('{word}') "
-            f"to mean the text")
+    hint = f"YAML reads the unquoted {word} as the boolean {as_bool}: quote it ('{word}') to " \
+           "mean the text"
+    return f"{hint}, or write {as_bool} for a true/false column" if boolean_column else hint
 
 
 def _unwrap(tp: Any) -> list[type[BaseModel]]:
@@ -404,7 +406,8 @@ def _cross_checks(policy: Policy, loc_msg: _Located) -> list[str]:
             problems.append(loc_msg(("protected", i, "labels"), "'labels' needs 'bins'"))
         if prot.bins is not None:
             if len(prot.bins) > MAX_BIN_EDGES:
-                problems.append(loc_msg(("protected", i, "bins"), _too_many_bins(f"{len(prot.bins):,}")))
+                problems.append(loc_msg(("protected", i, "bins"),
+                                        _too_many_bins(f"{len(prot.bins):,}")))
             elif len(prot.bins) < 2 or any(b >= c for b, c in zip(prot.bins, prot.bins[1:])):
                 problems.append(loc_msg(("protected", i, "bins"),
                                         f"expected at least two increasing edges, found {prot.bins}"))
@@ -463,7 +466,6 @@ def _quote_hint(text: str, mark: yaml.Mark | None) -> str:
     lines = text.splitlines()
     if mark.line >= len(lines):
         return ""
-
     m = re.match(r"^(\s*(?:-\s+)?(?:[^\s:#'\"][^:#]*:\s+)?)(\S.*?)\s*$", lines[mark.line])
     if not m or m.group(2)[0] not in _INDICATORS:
         return ""
@@ -513,8 +515,8 @@ def _non_finite(raw: Any, loc: tuple[Any, ...] = ()) -> list[tuple[tuple[Any, ..
     return []
 
 
-#: Keys whose value may be text, a number or a boolean: an unquoted yes/no there is a trap.
 def _text_value_locs(raw: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """Keys whose value may be text, a number or a boolean: an unquoted yes/no there is a trap."""
     def items(d: Any, key: str) -> list[Any]:
         return d.get(key) if isinstance(d, dict) and isinstance(d.get(key), list) else []
 
@@ -539,9 +541,7 @@ def _early_checks(raw: dict[str, Any], located: _Located) -> list[str]:
     for loc in _text_value_locs(raw):
         word = _bool_word(located.root, loc)
         if word is not None:
-            problems.append(located(loc, f"{_bool_hint(word)}, or write "
-                                         f"{str(word.lower() in ('yes', 'on')).lower()} for a "
-                                         "true/false column"))
+            problems.append(located(loc, _bool_hint(word, boolean_column=True)))
     return problems
 
 
