@@ -327,12 +327,6 @@ def _atoms(code_list: list[np.ndarray],
     return atoms, tuple(levels), len(levels[0])
 
 
-def _check_group_count(policy: Policy, attributes: list[Partition], n_groups: int) -> None:
-    """Refuse attributes whose groups alone exceed :data:`MAX_GROUPS` (before any atom)."""
-    if n_groups > MAX_GROUPS:
-        _too_many_groups(policy, attributes, n_groups, 1)
-
-
 def _too_many_groups(policy: Policy, attributes: list[Partition], n_groups: int,
                      size: int) -> None:
     """Raise the error for an audit that would measure more than :data:`MAX_GROUPS` groups."""
@@ -497,7 +491,8 @@ def _encode_table(policy: Policy, path: Path, frame: pd.DataFrame, fmt: str) -> 
         attributes.append(Partition(name=p.display_name, columns=(p.column,), kind="attribute",
                                     labels=labels, atom_to_group=np.empty(0, dtype=np.int64),
                                     reference=_reference(p, labels, path)))
-    _check_group_count(policy, attributes, sum(dims))
+    if sum(dims) > MAX_GROUPS:  # the attributes alone: refused before any atom is built
+        _too_many_groups(policy, attributes, sum(dims), 1)
     atoms, atom_levels, n_atoms = _atoms(code_list, dims)
     present = np.flatnonzero(np.bincount(atoms, minlength=n_atoms))
     partitions: list[Partition] = []
