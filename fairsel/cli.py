@@ -494,7 +494,11 @@ def schema(what: str) -> None:
 @main.command()
 @click.argument("data", type=click.Path(path_type=Path))
 @click.option("--target", required=True, help="The outcome column.")
-@click.option("--favorable", default=None, help="The favorable value (default: the commonest).")
+@click.option("--favorable", default=None,
+              help="The target value that is the favorable outcome. Without it, init chooses "
+                   "only when the values say it (good/bad, approved/denied, pass/fail, ...; or "
+                   "yes/no, 1/0, true/false on a target whose name is not an adverse event such "
+                   "as *recid*, default or churn), and otherwise stops and lists the values.")
 @click.option("--output", type=click.Path(path_type=Path), default=None,
               help="Where to write the policy (default: <data name>.policy.yaml here).")
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")

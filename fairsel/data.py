@@ -9,6 +9,7 @@ counted with the reason.
 from __future__ import annotations
 
 import itertools
+import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -16,10 +17,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fairsel.errors import DataError, did_you_mean
+from fairsel.errors import DataError, PolicyError, did_you_mean
 from fairsel.fileutil import file_sha256
 from fairsel.partition import Partition
-from fairsel.policy import Policy
+from fairsel.policy import Policy, locate
+from fairsel.policy.limits import MAX_GROUPS
 
 UNKNOWN = "unknown"
 
@@ -294,6 +296,56 @@ def _encode_protected(frame: pd.DataFrame, spec, path: Path) -> tuple[np.ndarray
     return table[src], tuple(levels)
 
 
+#: Up to this many cells of all protected attributes, every cell is an atom (a table this
+#: long is cheap); beyond it, only the cells some row is in.
+_DENSE_ATOMS = 1 << 20
+
+
+def _atoms(code_list: list[np.ndarray],
+           dims: list[int]) -> tuple[np.ndarray, tuple[np.ndarray, ...], int]:
+    """Each row's atom (its cell of all protected attributes), each atom's levels, the count.
+
+    An atom is a row's codes read as one number in mixed radix ``dims`` (C order, as
+    np.ravel_multi_index), built in place in int64 from the narrow per-attribute codes. When
+    the attributes have so many levels that their product would not fit in memory (or in an
+    int64), only the cells some row is in are numbered, in the same order.
+    """
+    if math.prod(dims) <= _DENSE_ATOMS:
+        atoms = code_list[0].astype(np.int64)
+        for codes, dim in zip(code_list[1:], dims[1:]):
+            atoms *= dim
+            atoms += codes
+        n_atoms = math.prod(dims)
+        return atoms, np.unravel_index(np.arange(n_atoms), dims), n_atoms
+    atoms = code_list[0].astype(np.int64)
+    levels = [np.arange(dims[0], dtype=np.int64)]
+    for codes, dim in zip(code_list[1:], dims[1:]):
+        # at most one atom per row so far, times dim levels: the key fits in an int64
+        used, atoms = np.unique(atoms * dim + codes, return_inverse=True)
+        levels = [lv[used // dim] for lv in levels] + [used % dim]
+        atoms = atoms.ravel().astype(np.int64)
+    return atoms, tuple(levels), len(levels[0])
+
+
+def _too_many_groups(policy: Policy, attributes: list[Partition], n_groups: int,
+                     size: int) -> None:
+    """Raise the error for an audit that would measure more than :data:`MAX_GROUPS` groups."""
+    counts = ", ".join(f"{a.name}: {len(a.labels):,}" for a in attributes)
+    if size == 1:
+        raise PolicyError(locate(policy, ("protected",), (
+            f"the protected attributes have {n_groups:,} groups in the data ({counts}), more "
+            f"than an audit measures (the limit on groups is {MAX_GROUPS:,}); audit fewer "
+            "attributes, or bin a numeric one into fewer groups (protected[] → bins)")))
+    depth = "every combination" if policy.intersections is True else \
+        f"combinations of up to {policy.intersection_depth} attributes"
+    fewer = "intersections: 2 (pairs only), " if size > 2 else ""
+    raise PolicyError(locate(policy, ("intersections",), (
+        f"the audit would measure more than {MAX_GROUPS:,} groups (the limit on groups an "
+        f"audit measures is {MAX_GROUPS:,}): the attributes have groups ({counts}), and their "
+        f"intersections ({depth}) reach {n_groups:,} groups by the combinations of "
+        f"{size} attributes; set {fewer}intersections: false, or audit fewer attributes")))
+
+
 def _reference(spec, labels: tuple[str, ...], path: Path) -> int | None:
     if spec.reference is None:
         return None
@@ -439,35 +491,33 @@ def _encode_table(policy: Policy, path: Path, frame: pd.DataFrame, fmt: str) -> 
         attributes.append(Partition(name=p.display_name, columns=(p.column,), kind="attribute",
                                     labels=labels, atom_to_group=np.empty(0, dtype=np.int64),
                                     reference=_reference(p, labels, path)))
-    n_atoms = int(np.prod(dims))
-    # the atom of a row is its codes read as one number in mixed radix dims (C order, as
-    # np.ravel_multi_index), built in place in int64 from the narrow per-attribute codes
-    atoms = code_list[0].astype(np.int64)
-    for codes, dim in zip(code_list[1:], dims[1:]):
-        atoms *= dim
-        atoms += codes
-    atom_levels = np.unravel_index(np.arange(n_atoms), dims)
-    present = np.bincount(atoms, minlength=n_atoms) > 0
+    if sum(dims) > MAX_GROUPS:  # the attributes alone: refused before any atom is built
+        _too_many_groups(policy, attributes, sum(dims), 1)
+    atoms, atom_levels, n_atoms = _atoms(code_list, dims)
+    present = np.flatnonzero(np.bincount(atoms, minlength=n_atoms))
     partitions: list[Partition] = []
     for i, a in enumerate(attributes):
         attributes[i] = Partition(a.name, a.columns, a.kind, a.labels,
                                   np.asarray(atom_levels[i], dtype=np.int64), a.reference)
         partitions.append(attributes[i])
-    if policy.intersections and len(attributes) > 1:
-        for size in range(2, len(attributes) + 1):
-            for combo in itertools.combinations(range(len(attributes)), size):
-                key = np.ravel_multi_index([atom_levels[i] for i in combo],
-                                           [dims[i] for i in combo])
-                used = np.unique(key[present])
-                to_group = np.zeros(int(np.prod([dims[i] for i in combo])), dtype=np.int64)
-                to_group[used] = np.arange(len(used))
-                labels = tuple(
-                    " × ".join(attributes[i].labels[lv] for i, lv in zip(combo, np.unravel_index(u, [dims[i] for i in combo])))
-                    for u in used)
-                partitions.append(Partition(
-                    name=" × ".join(attributes[i].name for i in combo),
-                    columns=tuple(attributes[i].columns[0] for i in combo), kind="intersection",
-                    labels=labels, atom_to_group=to_group[key], reference=None))
+    n_groups = sum(dims)
+    for size in range(2, min(policy.intersection_depth, len(attributes)) + 1):
+        for combo in itertools.combinations(range(len(attributes)), size):
+            # the cells of the combination that some row is in, in the order of their levels
+            # (first attribute slowest), and each atom's cell
+            used, cell = np.unique(np.stack([atom_levels[i][present] for i in combo], axis=1),
+                                   axis=0, return_inverse=True)
+            n_groups += len(used)
+            if n_groups > MAX_GROUPS:
+                _too_many_groups(policy, attributes, n_groups, size)
+            to_group = np.zeros(n_atoms, dtype=np.int64)
+            to_group[present] = cell.ravel()
+            labels = tuple(" × ".join(attributes[i].labels[lv] for i, lv in zip(combo, row))
+                           for row in used.tolist())
+            partitions.append(Partition(
+                name=" × ".join(attributes[i].name for i in combo),
+                columns=tuple(attributes[i].columns[0] for i in combo), kind="intersection",
+                labels=labels, atom_to_group=to_group, reference=None))
 
     clusters = None
     if policy.validation.groups:

@@ -62,8 +62,16 @@ class InsufficientEvidenceError(FairselError):
 
 
 def did_you_mean(name: str, choices: list[str] | tuple[str, ...]) -> str:
-    """Return ``"; did you mean 'x'?"`` for the closest choice, or ``""`` when none is close."""
+    """Return ``"; did you mean 'x'?"`` for the closest choice, or ``""`` when none is close.
+
+    A choice that differs only in case wins over any other (``male`` → ``Male``, not
+    ``Female``, which shares more letters); otherwise the closest by difflib's ratio.
+    """
     import difflib
 
-    close = difflib.get_close_matches(str(name), [str(c) for c in choices], n=1, cutoff=0.6)
+    texts = [str(c) for c in choices]
+    same = [c for c in texts if c.casefold() == str(name).casefold()]
+    if len(same) == 1:
+        return f"; did you mean '{same[0]}'?"
+    close = difflib.get_close_matches(str(name), same or texts, n=1, cutoff=0.6)
     return f"; did you mean '{close[0]}'?" if close else ""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import math
+import re
 import typing
 from pathlib import Path
 from typing import Any
@@ -11,11 +13,107 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from fairsel.errors import PolicyError, did_you_mean
+from fairsel.policy.limits import MAX_ALIASES, MAX_BIN_EDGES, MAX_DEPTH, MAX_EXPANDED_SIZE
 from fairsel.policy.schema import CANDIDATE_KEYS, Policy
 
 
+class _LimitExceeded(Exception):
+    """The policy exceeds one of :mod:`fairsel.policy.limits` (line is 1-based)."""
+
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+        self.message = message
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate mapping keys (PyYAML silently keeps the last)."""
+    """SafeLoader that refuses duplicate mapping keys (PyYAML silently keeps the last).
+
+    It also counts while it composes, before any Python object is built: aliases, nesting
+    depth, and the size the document would have with every alias expanded (an alias costs
+    the full size of the node it names), so an alias chain of a few hundred bytes that would
+    expand to gigabytes is refused at the alias that crosses the limit.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._aliases = 0
+        self._path: list[Any] = []  # key path of the node being composed (None: a key)
+        self._expanded = 0
+        self._sizes: dict[int, int] = {}  # id(node) → expanded size, once the node is complete
+
+    def _where(self) -> str:
+        parts = [p for p in self._path if p is not None]
+        if len(parts) > 8:  # a path as deep as the nesting limit says little past its start
+            return f"{format_path(parts[:8])} …: "
+        return f"{format_path(parts)}: " if parts else ""
+
+    def _grow(self, size: int, mark: yaml.Mark, alias: str | None) -> None:
+        self._expanded += size
+        if self._expanded <= MAX_EXPANDED_SIZE:
+            return
+        if self._aliases:
+            what = (f"with its aliases expanded (here *{alias}), the policy is more than "
+                    if alias else "with its aliases expanded, the policy is more than ")
+            fix = "a YAML alias repeats the whole block it names: remove the chain of aliases"
+        else:
+            what, fix = "the policy is more than ", "no policy needs that much: shorten it"
+        raise _LimitExceeded(mark.line + 1, (
+            f"{self._where()}{what}{MAX_EXPANDED_SIZE:,} characters long (the limit on a "
+            f"policy's expanded size is {MAX_EXPANDED_SIZE:,}); {fix}"))
+
+    def compose_node(self, parent, index):  # noqa: ANN001 — PyYAML's signature
+        event = self.peek_event()
+        line = event.start_mark.line + 1
+        if isinstance(parent, yaml.SequenceNode):
+            part = index
+            if index >= MAX_BIN_EDGES and _is_bins(self._path):
+                raise _LimitExceeded(line, f"{self._where()}{_too_many_bins('more')}")
+        else:
+            part = index.value if isinstance(index, yaml.ScalarNode) else None
+        self._path.append(part)
+        try:
+            if isinstance(event, yaml.AliasEvent):
+                self._aliases += 1
+                if self._aliases > MAX_ALIASES:
+                    raise _LimitExceeded(line, (
+                        f"{self._where()}more than {MAX_ALIASES} YAML aliases (*{event.anchor}) "
+                        f"(the limit on aliases in a policy is {MAX_ALIASES}); write the values "
+                        "out instead"))
+                target = self.anchors.get(event.anchor)
+                if target is not None:
+                    size = self._sizes.get(id(target))
+                    if size is None:  # the alias sits inside the very node it names
+                        raise _LimitExceeded(line, (
+                            f"{self._where()}the alias *{event.anchor} refers to a block that "
+                            "contains it, so it would expand forever; write the values out"))
+                    self._grow(size, event.start_mark, event.anchor)
+                return super().compose_node(parent, index)
+            if len(self._path) > MAX_DEPTH:
+                raise _LimitExceeded(line, (
+                    f"{self._where()}lists and mappings nest more than {MAX_DEPTH} levels deep (the limit on "
+                    f"nesting in a policy is {MAX_DEPTH})"))
+            start = self._expanded
+            value = getattr(event, "value", None)
+            self._grow(1 + (len(value) if isinstance(value, str) else 0), event.start_mark, None)
+            node = super().compose_node(parent, index)
+            self._sizes[id(node)] = self._expanded - start
+            return node
+        finally:
+            self._path.pop()
+
+
+def _is_bins(path: list[Any]) -> bool:
+    """Whether ``path`` is ``protected[i] → bins``."""
+    path = [p for p in path if p is not None]
+    return (len(path) == 3 and path[0] == "protected" and isinstance(path[1], int)
+            and path[2] == "bins")
+
+
+def _too_many_bins(found: str) -> str:
+    return (f"expected at most {MAX_BIN_EDGES} edges (the limit on bins per attribute is "
+            f"{MAX_BIN_EDGES} edges, {MAX_BIN_EDGES - 1} groups), found {found}; use fewer, "
+            "wider bins")
 
 
 def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False):
@@ -44,10 +142,13 @@ def format_path(loc: tuple[Any, ...] | list[Any]) -> str:
     return " → ".join(out)
 
 
-def _line_of(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
-    """Line (1-based) of the node at ``loc`` in the composed YAML tree, as deep as it exists."""
+def _node_at(root: yaml.Node | None, loc: tuple[Any, ...]) -> tuple[yaml.Node | None, int | None]:
+    """The node at ``loc`` in the composed YAML tree (or ``None``) and its line (1-based).
+
+    A key the file does not spell gets its nearest spelt parent's line, or none.
+    """
     node = root
-    line = None  # a key the file does not spell gets its nearest spelt parent's line, or none
+    line = None
     for part in loc:
         if isinstance(node, yaml.MappingNode):
             nxt = None
@@ -61,10 +162,36 @@ def _line_of(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
             node = node.value[part]
             line = node.start_mark.line + 1
         else:
-            break
+            return None, line
         if node is None:
             break
-    return line
+    return node, line
+
+
+def _line_of(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+    """Line (1-based) of the node at ``loc`` in the composed YAML tree, as deep as it exists."""
+    return _node_at(root, loc)[1]
+
+
+#: Words YAML 1.1 (PyYAML) reads as booleans although they look like text.
+_BOOL_WORDS = {"yes", "no", "on", "off"}
+
+
+def _bool_word(root: yaml.Node | None, loc: tuple[Any, ...]) -> str | None:
+    """The word at ``loc`` when it is an unquoted yes/no/on/off that YAML read as a boolean."""
+    node, _ = _node_at(root, loc)
+    if (isinstance(node, yaml.ScalarNode) and node.style is None
+            and node.tag == "tag:yaml.org,2002:bool" and node.value.lower() in _BOOL_WORDS):
+        return node.value
+    return None
+
+
+def _bool_hint(word: str, *, boolean_column: bool = False) -> str:
+    """What YAML made of an unquoted yes/no/on/off, and how to say what was meant."""
+    as_bool = str(word.lower() in ("yes", "on")).lower()
+    hint = f"YAML reads the unquoted {word} as the boolean {as_bool}: quote it ('{word}') to " \
+           "mean the text"
+    return f"{hint}, or write {as_bool} for a true/false column" if boolean_column else hint
 
 
 def _unwrap(tp: Any) -> list[type[BaseModel]]:
@@ -278,7 +405,10 @@ def _cross_checks(policy: Policy, loc_msg: _Located) -> list[str]:
         if prot.labels is not None and prot.bins is None:
             problems.append(loc_msg(("protected", i, "labels"), "'labels' needs 'bins'"))
         if prot.bins is not None:
-            if len(prot.bins) < 2 or any(b >= c for b, c in zip(prot.bins, prot.bins[1:])):
+            if len(prot.bins) > MAX_BIN_EDGES:
+                problems.append(loc_msg(("protected", i, "bins"),
+                                        _too_many_bins(f"{len(prot.bins):,}")))
+            elif len(prot.bins) < 2 or any(b >= c for b, c in zip(prot.bins, prot.bins[1:])):
                 problems.append(loc_msg(("protected", i, "bins"),
                                         f"expected at least two increasing edges, found {prot.bins}"))
             elif prot.labels is not None and len(prot.labels) != len(prot.bins) - 1:
@@ -295,6 +425,11 @@ def _cross_checks(policy: Policy, loc_msg: _Located) -> list[str]:
         elif f.outside is not None and f.outside[0] > f.outside[1]:
             problems.append(loc_msg(("data", "exclude_rows", i, "outside"),
                                     f"expected [low, high] with low ≤ high, found {f.outside}"))
+    if not isinstance(policy.intersections, bool) and policy.intersections < 2:
+        problems.append(loc_msg(("intersections",),
+                                "expected true, false or the most attributes an intersection "
+                                f"combines (2 or more), found {policy.intersections}; use false "
+                                "to audit each attribute alone"))
     if policy.validation.scheme == "stratified_kfold" and policy.validation.groups:
         problems.append(loc_msg(("validation", "scheme"),
                                 "scheme 'stratified_kfold' splits rows without regard to "
@@ -313,16 +448,44 @@ _YAML_HINTS = {
     "mapping values are not allowed here": "check the indentation of this line, or quote a value "
                                             "that contains ': '",
     "could not find expected ':'": "a key needs ': ' after it; check this line and the one above",
-    "cannot start any token": "indent with spaces (YAML does not allow tabs)",
+    "found character '\\t' that cannot start any token": "indent with spaces (YAML does not "
+                                                          "allow tabs)",
 }
 
+#: Characters that start something else than text in YAML when a value begins with them.
+_INDICATORS = {">": "a folded block", "|": "a literal block", "*": "an alias", "&": "an anchor",
+               "!": "a tag", "@": "a reserved character", "`": "a reserved character",
+               "%": "a directive"}
 
-def _yaml_problem(exc: yaml.MarkedYAMLError) -> str:
+
+def _quote_hint(text: str, mark: yaml.Mark | None) -> str:
+    """``... ({problem}): quote the value: favorable: '>50K'`` for a value that starts with an
+    indicator on the line of ``mark`` (a template for ``str.format``), or ``""``."""
+    if mark is None:
+        return ""
+    lines = text.splitlines()
+    if mark.line >= len(lines):
+        return ""
+    m = re.match(r"^(\s*(?:-\s+)?(?:[^\s:#'\"][^:#]*:\s+)?)(\S.*?)\s*$", lines[mark.line])
+    if not m or m.group(2)[0] not in _INDICATORS:
+        return ""
+    value = m.group(2)
+    prefix = m.group(1).strip()
+    quoted = "'" + value.replace("'", "''") + "'"
+    fixed = f"{prefix} {quoted}" if prefix else quoted
+    return (f"a value that starts with '{value[0]}' is read as {_INDICATORS[value[0]]} "
+            "({problem}): quote the value: " + fixed.replace("{", "{{").replace("}", "}}"))
+
+
+def _yaml_problem(exc: yaml.MarkedYAMLError, text: str = "") -> str:
     """PyYAML's problem, with where the unfinished construct began and a likely fix."""
     problem = exc.problem or str(exc)
     ctx, ctx_mark, mark = exc.context, exc.context_mark, exc.problem_mark
     if ctx and ctx_mark is not None and (mark is None or ctx_mark.line != mark.line):
         problem += f" ({ctx} that starts on line {ctx_mark.line + 1})"
+    quote = _quote_hint(text, mark if ctx_mark is None or not ctx else ctx_mark)
+    if quote:
+        return quote.format(problem=problem)
     for cue, hint in _YAML_HINTS.items():
         if cue in problem:
             problem += f"; {hint}"
@@ -330,16 +493,69 @@ def _yaml_problem(exc: yaml.MarkedYAMLError) -> str:
     return problem
 
 
+def _compose(text: str) -> tuple[Any, yaml.Node | None]:
+    """(Python value, composed tree) of ``text``, checked against the limits before building."""
+    loader = _UniqueKeyLoader(text)
+    try:
+        root = loader.get_single_node()
+        raw = loader.construct_document(root) if root is not None else None
+    finally:
+        loader.dispose()
+    return raw, root
+
+
+def _non_finite(raw: Any, loc: tuple[Any, ...] = ()) -> list[tuple[tuple[Any, ...], float]]:
+    """Every NaN or infinity in the policy's values, with its key path."""
+    if isinstance(raw, float) and not math.isfinite(raw):
+        return [(loc, raw)]
+    if isinstance(raw, dict):
+        return [hit for k, v in raw.items() for hit in _non_finite(v, (*loc, k))]
+    if isinstance(raw, list):
+        return [hit for i, v in enumerate(raw) for hit in _non_finite(v, (*loc, i))]
+    return []
+
+
+def _text_value_locs(raw: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """Keys whose value may be text, a number or a boolean: an unquoted yes/no there is a trap."""
+    def items(d: Any, key: str) -> list[Any]:
+        return d.get(key) if isinstance(d, dict) and isinstance(d.get(key), list) else []
+
+    data = raw.get("data") if isinstance(raw.get("data"), dict) else {}
+    locs: list[tuple[Any, ...]] = [("data", "favorable")]
+    locs += [("protected", i, "reference") for i, _ in enumerate(items(raw, "protected"))]
+    for i, f in enumerate(items(data, "exclude_rows")):
+        locs.append(("data", "exclude_rows", i, "equals"))
+        locs += [("data", "exclude_rows", i, "equals", j) for j, _ in enumerate(items(f, "equals"))]
+    return locs
+
+
+def _early_checks(raw: dict[str, Any], located: _Located) -> list[str]:
+    """Problems pydantic would let through: non-finite numbers, yes/no read as booleans."""
+    problems = []
+    for loc, value in _non_finite(raw):
+        spelt = ".nan" if math.isnan(value) else (".inf" if value > 0 else "-.inf")
+        fix = ("use an edge beyond every value for an open-ended bin" if "bins" in loc
+               else "write a finite number, or leave the key out")
+        problems.append(located(loc, f"expected a finite number, found {spelt}; a policy takes "
+                                     f"no NaN or infinity: {fix}"))
+    for loc in _text_value_locs(raw):
+        word = _bool_word(located.root, loc)
+        if word is not None:
+            problems.append(located(loc, _bool_hint(word, boolean_column=True)))
+    return problems
+
+
 def parse_policy(text: str, path: str | Path = "policy.yaml") -> Policy:
     """Validate policy ``text`` (as read from ``path``) into a frozen :class:`Policy`."""
     path = Path(path)
     try:
-        raw = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 — a SafeLoader subclass
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        raw, root = _compose(text)
+    except _LimitExceeded as exc:
+        raise PolicyError(f"{path}:{exc.line}: {exc.message}") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         line = f":{mark.line + 1}" if mark is not None else ""
-        raise PolicyError(f"{path}{line}: YAML error: {_yaml_problem(exc)}") from None
+        raise PolicyError(f"{path}{line}: YAML error: {_yaml_problem(exc, text)}") from None
     except yaml.YAMLError as exc:
         raise PolicyError(f"{path}: YAML error: {exc}") from None
     located = _Located(path, root)
@@ -349,10 +565,17 @@ def parse_policy(text: str, path: str | Path = "policy.yaml") -> Policy:
     if "version" in raw and raw["version"] != 1:
         raise PolicyError(located(("version",), f"this fairsel reads policy version 1, found "
                                   f"{_describe(raw['version'])}"))
+    problems = _early_checks(raw, located)
+    if problems:
+        raise PolicyError("\n".join(problems))
     try:
         policy = Policy.model_validate(raw)
     except ValidationError as exc:
-        msgs = [located(*_message(e, raw)) for e in _drop_misspelt_missing(_pick_errors(exc.errors()))]
+        msgs = []
+        for e in _drop_misspelt_missing(_pick_errors(exc.errors())):
+            loc, msg = _message(e, raw)
+            word = _bool_word(root, loc) if e["type"] == "string_type" else None
+            msgs.append(located(loc, f"{msg}; {_bool_hint(word)}" if word else msg))
         raise PolicyError("\n".join(msgs)) from None
     problems = _cross_checks(policy, located)
     if problems:

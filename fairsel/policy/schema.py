@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
+from fairsel.policy.limits import MAX_BIN_EDGES, MAX_GROUPS
+
 Scalar = str | bool | int | float
 
 
@@ -41,7 +43,9 @@ class ProtectedSpec(Spec):
     column: str
     name: str | None = None
     reference: Scalar | None = None
-    bins: list[float] | None = None
+    bins: list[float] | None = Field(None, description=(
+        "Increasing edges that bucket a numeric attribute into groups [a, b); at most "
+        f"{MAX_BIN_EDGES} edges."))
     labels: list[str] | None = None
 
     @property
@@ -160,7 +164,12 @@ class Policy(Spec):
     seed: int = Field(0, ge=0, le=2**32 - 1)  # numpy and scikit-learn refuse other seeds
     data: DataSpec
     protected: list[ProtectedSpec] = Field(min_length=1)
-    intersections: bool = True
+    intersections: bool | int = Field(True, description=(
+        "Which combinations of the protected attributes to audit besides each attribute: true "
+        "= every combination, false = none, N (2 or more) = combinations of up to N attributes "
+        "(2 = pairs). An audit measures at most "
+        f"{MAX_GROUPS:,} groups (attributes plus intersection cells found in the data); above "
+        "that it stops with an error."))
     min_group_size: int = Field(30, ge=1)
     validation: ValidationSpec = Field(default_factory=ValidationSpec)
     candidates: list[CandidateSpec] = Field(min_length=1)
@@ -196,6 +205,13 @@ class Policy(Spec):
 
         p = Path(relative).expanduser()
         return p if p.is_absolute() else Path(os.path.normpath(self._path.parent / p))
+
+    @property
+    def intersection_depth(self) -> int:
+        """The most attributes an audited intersection combines (0 or 1: none)."""
+        if self.intersections is True:
+            return len(self.protected)
+        return 0 if self.intersections is False else int(self.intersections)
 
     @property
     def title(self) -> str:

@@ -225,6 +225,92 @@ def test_intersections_off(tmp_path: Path):
     assert [p.name for p in d.attributes] == ["sex", "grp"]
 
 
+def test_intersections_2_audits_pairs_only(tmp_path: Path):
+    f = _frame(a=["p", "q"] * 6, b=["r", "r", "s"] * 4, c=["u"] * 6 + ["v"] * 6)
+    d = _load(tmp_path, f, top="intersections: 2\n",
+              protected="  - column: a\n  - column: b\n  - column: c\n")
+    assert [p.name for p in d.partitions] == ["a", "b", "c", "a × b", "a × c", "b × c"]
+    # N at or above the number of attributes is every combination, as true
+    d3 = _load(tmp_path, f, top="intersections: 3\n",
+               protected="  - column: a\n  - column: b\n  - column: c\n")
+    assert [p.name for p in d3.partitions][-1] == "a × b × c"
+
+
+def _row_labels(data: AuditData, name: str) -> list[str]:
+    part = next(p for p in data.partitions if p.name == name)
+    return [part.labels[c] for c in part.codes(data.atoms)]
+
+
+def test_attributes_with_a_huge_product_of_levels_number_only_the_cells_present(tmp_path: Path):
+    # 3 attributes of 300 levels: 27 million cells, of which at most 600 hold a row. The atoms
+    # are the cells present (not a 27-million table), and every partition still gives each
+    # row its own cell, with the labels in the order of the levels.
+    rng = np.random.default_rng(0)
+    n = 600
+    cols = {k: [f"{k}{v:03d}" for v in rng.permutation(300).tolist() * 2] for k in "abc"}
+    f = _frame(n=n, **cols)
+    d = _load(tmp_path, f, protected="  - column: a\n  - column: b\n  - column: c\n")
+    assert d.n_atoms <= n
+    for name in ("a", "a × b", "b × c", "a × b × c"):
+        want = [" × ".join(f[k][i] for k in name.split(" × ")) for i in range(n)]
+        assert _row_labels(d, name) == want
+        part = next(p for p in d.partitions if p.name == name)
+        assert list(part.labels) == sorted(set(want))
+
+
+def test_the_compact_atoms_give_the_same_partitions_as_the_full_table(tmp_path: Path,
+                                                                      monkeypatch):
+    import fairsel.data as data_mod
+
+    a = list("pqr") * 20
+    f = _frame(n=60, a=a, b=["r" if x == "p" else "s" for x in a], c=["u"] * 30 + ["v"] * 30)
+    prot = "  - column: a\n  - column: b\n  - column: c\n"
+    full = _load(tmp_path, f, protected=prot)
+    monkeypatch.setattr(data_mod, "_DENSE_ATOMS", 0)  # as when the product of levels is huge
+    compact = _load(tmp_path, f, protected=prot)
+    assert (full.n_atoms, compact.n_atoms) == (12, 6)
+    assert len(full.partitions) == len(compact.partitions) == 7
+    for x, y in zip(full.partitions, compact.partitions):
+        assert (x.name, x.labels) == (y.name, y.labels)
+        assert np.array_equal(x.codes(full.atoms), y.codes(compact.atoms))
+
+
+def test_an_audit_of_more_groups_than_the_limit_is_refused(tmp_path: Path):
+    from fairsel.errors import PolicyError
+    from fairsel.policy.limits import MAX_GROUPS
+
+    # 4 attributes of 30 levels on 12,000 rows: 120 groups, 6 pairs of at most 900 cells,
+    # then the triples push the count past the limit
+    rng = np.random.default_rng(1)
+    n = 12_000
+    cols = {k: [f"{k}{v}" for v in rng.integers(0, 30, n)] for k in "abcd"}
+    f = _frame(n=n, **cols)
+    prot = "".join(f"  - column: {k}\n" for k in "abcd")
+    with pytest.raises(PolicyError) as info:
+        _load(tmp_path, f, protected=prot)
+    msg = str(info.value)
+    assert info.value.exit_code == ExitCode.USAGE
+    assert f"more than {MAX_GROUPS:,} groups" in msg
+    assert "intersections: 2 (pairs only)" in msg
+    assert "by the combinations of 3 attributes" in msg
+    d = _load(tmp_path, f, protected=prot, top="intersections: 2\n")
+    assert len(d.partitions) == 4 + 6
+
+
+def test_attributes_alone_with_more_groups_than_the_limit_are_refused(tmp_path: Path):
+    from fairsel.errors import PolicyError
+    from fairsel.policy.limits import MAX_GROUPS
+
+    n = MAX_GROUPS + 2
+    f = _frame(n=n, who=[f"p{i}" for i in range(n)])
+    with pytest.raises(PolicyError) as info:
+        _load(tmp_path, f, protected="  - column: who\n", top="intersections: false\n")
+    assert str(info.value).startswith(
+        f"{tmp_path / 'p.yaml'}:8: protected: the protected attributes have {n:,} groups in "
+        f"the data (who: {n:,}), more than an audit measures (the limit on groups is "
+        f"{MAX_GROUPS:,})")
+
+
 # ------------------------------------------------------------------------------ features
 
 def test_protected_id_cluster_and_excluded_columns_are_not_features(tmp_path: Path):

@@ -312,3 +312,88 @@ def test_locate_and_format_path():
 def test_policy_json_schema_builds():
     schema = Policy.model_json_schema()
     assert "data" in schema["required"] and "candidates" in schema["required"]
+
+
+# ---------------------------------------------------------------- limits (issue 13, item 4)
+
+def _alias_bomb(levels: int = 9) -> str:
+    chain = "".join(f"      l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 9) + "]\n"
+                    for i in range(1, levels + 1))
+    return MINIMAL.replace(
+        "  - {name: logreg, kind: sklearn, estimator: logistic_regression}\n",
+        "  - name: logreg\n    kind: sklearn\n    estimator: logistic_regression\n    params:\n"
+        "      l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + chain)
+
+
+def test_an_alias_bomb_is_refused_at_once_without_building_it():
+    import time
+
+    text = _alias_bomb()
+    assert len(text.encode()) < 1500  # 9**9 'lol's: gigabytes once expanded
+    start = time.perf_counter()
+    msg = _err(text)
+    assert time.perf_counter() - start < 0.5
+    assert msg.startswith("p.yaml:19: candidates[0] → params → l5[2]: with its aliases expanded "
+                          "(here *l4), the policy is more than 1,000,000 characters long (the "
+                          "limit on a policy's expanded size is 1,000,000)")
+
+
+def test_aliases_below_the_limits_still_work():
+    from fairsel.policy.limits import MAX_ALIASES
+
+    shared = MINIMAL + "report:\n  title: &t same\n  system: *t\n"
+    assert parse_policy(shared).report.system == "same"
+    uses = ", ".join(["*t"] * MAX_ALIASES)
+    at_limit = MINIMAL + f"report:\n  title: &t x\n  formats: [{uses}]\n"
+    assert parse_policy(at_limit).report.formats == ["x"] * MAX_ALIASES
+    over = at_limit.replace(f"[{uses}]", f"[{uses}, *t]")
+    assert _err(over) == (f"p.yaml:13: report → formats[{MAX_ALIASES}]: more than {MAX_ALIASES} "
+                          f"YAML aliases (*t) (the limit on aliases in a policy is {MAX_ALIASES}); "
+                          "write the values out instead")
+    p = parse_policy(_alias_bomb(levels=4))  # 9**4 items once expanded: within the limit
+    assert len(p.candidates[0].params["l4"]) == 9
+
+
+def test_200000_bins_on_300_rows_are_refused_fast(tmp_path: Path, monkeypatch):
+    import time
+
+    data = tmp_path / "d.csv"
+    data.write_text("age,sex,y\n" + "".join(f"{20 + i % 50},{'fm'[i % 2]},{i % 3 == 0}\n"
+                                            for i in range(300)))
+    edges = ", ".join(str(i) for i in range(200_000))
+    policy = tmp_path / "p.yaml"
+    policy.write_text(MINIMAL.replace(str(SMALL_CSV), str(data)).replace("approved", "y")
+                      .replace('"yes"', "true")
+                      .replace("  - column: sex\n", f"  - column: age\n    bins: [{edges}]\n"))
+    from fairsel.cli import main
+
+    start = time.perf_counter()
+    res = CliRunner().invoke(main, ["validate", "--policy", str(policy)], env={"CI": "true"})
+    assert time.perf_counter() - start < 2
+    assert res.exit_code == 2
+    assert res.stderr.splitlines()[0] == (
+        f"fairsel: error: {policy}:9: protected[0] → bins: expected at most 100 edges (the limit "
+        "on bins per attribute is 100 edges, 99 groups), found more; use fewer, wider bins")
+
+
+def test_the_limits_are_documented_in_the_schema_and_readme():
+    from fairsel.policy.limits import MAX_BIN_EDGES, MAX_GROUPS
+
+    props = Policy.model_json_schema()
+    assert f"{MAX_GROUPS:,} groups" in props["properties"]["intersections"]["description"]
+    bins = props["$defs"]["ProtectedSpec"]["properties"]["bins"]["description"]
+    assert f"at most {MAX_BIN_EDGES} edges" in bins
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    from fairsel.policy import limits
+
+    for name in ("MAX_ALIASES", "MAX_EXPANDED_SIZE", "MAX_DEPTH", "MAX_BIN_EDGES", "MAX_GROUPS"):
+        assert f"{getattr(limits, name):,}" in readme, name
+
+
+def test_a_name_that_differs_only_in_case_is_the_suggestion():
+    from fairsel.errors import did_you_mean
+
+    assert did_you_mean("male", ["Female", "Male"]) == "; did you mean 'Male'?"
+    assert did_you_mean("MALE", ["female", "male"]) == "; did you mean 'male'?"
+    assert did_you_mean("femal", ["female", "male"]) == "; did you mean 'female'?"
+    assert did_you_mean("zzz", ["female", "male"]) == ""
