@@ -407,16 +407,20 @@ def render(results: Path, formats: str | None, output: Path | None) -> None:
 @click.option("--candidate-variant", default=None, help="Variant of CANDIDATE to compare "
               "(default: its selected variant).")
 @click.option("--fail-on", type=click.Choice(["error", "warn"]), default="error", show_default=True,
-              help="Exit 1 on regressions shown beyond the allowance only, or also on those "
-                   "within the uncertainty.")
-@click.option("--quiet", is_flag=True, help="Print nothing but errors.")
+              help="With compare → judge: uncertainty, exit 1 on regressions shown beyond the "
+                   "allowance only, or also on those within the uncertainty (WARN).")
+@click.option("--allow-different-data", is_flag=True,
+              help="Compare audits whose data, target, favorable value or protected attributes "
+                   "differ (refused otherwise); every output then says so.")
+@click.option("--quiet", is_flag=True, help="Print nothing but errors (and the "
+              "--allow-different-data warning).")
 def compare(baseline: Path, candidate: Path, policy_path: Path | None, output: Path | None,
             baseline_variant: str | None, candidate_variant: str | None, fail_on: str,
-            quiet: bool) -> None:
+            allow_different_data: bool, quiet: bool) -> None:
     """Gate a new model version (CANDIDATE.json) against the one in production (BASELINE.json)."""
 
     def go() -> int:
-        from fairsel.compare import allowances_of, comparison_markdown
+        from fairsel.compare import allowances_of, comparison_markdown, different_data_line
         from fairsel.compare import compare as do_compare
         from fairsel.report.io import atomic_write_text, ensure_writable
         from fairsel.results import load_results
@@ -429,7 +433,9 @@ def compare(baseline: Path, candidate: Path, policy_path: Path | None, output: P
         else:
             allowances, source = allowances_of(cand), f"the policy in {candidate}"
         cmp = do_compare(base, cand, allowances, allowances_from=source,
-                         baseline_variant=baseline_variant, candidate_variant=candidate_variant)
+                         baseline_variant=baseline_variant, candidate_variant=candidate_variant,
+                         allow_different_data=allow_different_data,
+                         sources=(str(baseline), str(candidate)))
         out = output or candidate.parent
         ensure_writable(out)
         text = comparison_markdown(cmp)
@@ -448,6 +454,9 @@ def compare(baseline: Path, candidate: Path, policy_path: Path | None, output: P
         if not quiet:
             _err(text.rstrip())
             _err(f"fairsel: wrote comparison.md, comparison.json to {out}")
+        different = different_data_line(cmp)
+        if different:
+            _err(f"fairsel: warning: {different}")
         return cmp.exit_code(fail_on)
 
     _run(go, output)
