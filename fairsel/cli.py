@@ -335,22 +335,23 @@ def _print_leaderboard(result) -> None:
 @main.command()
 @click.option("--policy", "policy_path", required=True, type=click.Path(path_type=Path))
 def validate(policy_path: Path) -> None:
-    """Check the policy and the data it names, without training."""
+    """Check the policy, the data and every candidate as the audit would, without training."""
 
     def go() -> int:
-        from fairsel.audit import plan
+        from fairsel.audit import build_candidates, plan
         from fairsel.data import load_data
         from fairsel.policy import load_policy
         from fairsel.report import check_formats
         from fairsel.splits import make_folds
 
         policy = load_policy(policy_path)
-        plan(policy, deep=False)  # parameter names, not values: no scikit-learn import here
+        plan(policy)  # parameter values too: imports an estimator's library only when needed
         check_formats(policy)
         data = load_data(policy)
         folds = make_folds(data.y, scheme=policy.validation.scheme,
                            n_folds=policy.validation.folds, clusters=data.clusters,
                            seed=policy.seed, where=str(data.path))
+        build_candidates(policy, data)  # saved models and predictions files, as audit does
         _err(f"{policy_path}: valid — {data.n_rows} rows used of {data.rows_read}, "
              f"{len(data.features)} features, {len(policy.candidates)} candidate(s), "
              f"{int(folds.max()) + 1} folds")
