@@ -68,53 +68,50 @@ def lightgbm_param_type(folder, frame):
         "be a number (found 'fast')"
 
 
+def _saved(folder, name: str, path: str, features=("x1", "x2"), **extra) -> Path:
+    return write_policy(folder, [{"name": name, "kind": "saved_model", "path": path, **extra}],
+                        features=list(features))
+
+
 def untrusted_pickle(folder, frame):
     (folder / "model.pkl").write_bytes(pickle.dumps(numeric_model(frame)))
-    return write_policy(folder, [{"name": "old", "kind": "saved_model", "path": "model.pkl"}],
-                        features=["x1", "x2"]), 4, \
+    return _saved(folder, "old", "model.pkl"), 4, \
         "candidate 'old': refused to load a pickle/joblib file without trusted: true and a sha256"
 
 
 def pickle_wrong_sha256(folder, frame):
     (folder / "model.pkl").write_bytes(pickle.dumps(numeric_model(frame)))
-    return write_policy(folder, [{"name": "old", "kind": "saved_model", "path": "model.pkl",
-                                  "trusted": True, "sha256": "0" * 64}],
-                        features=["x1", "x2"]), 4, \
+    return _saved(folder, "old", "model.pkl", trusted=True, sha256="0" * 64), 4, \
         f"its sha256 is {sha(folder / 'model.pkl')}, but the policy's sha256 is {'0' * 64}"
 
 
 def skops_untrusted_type(folder, frame):
     _skops(frame, folder / "model.skops", untrusted=True)
-    return write_policy(folder, [{"name": "sk", "kind": "saved_model", "path": "model.skops"}],
-                        features=["x1", "x2"]), 4, \
+    return _saved(folder, "sk", "model.skops"), 4, \
         "candidate 'sk': the skops file contains 1 type(s) that skops does not trust by " \
         "default and the policy does not list: _operator.neg"
 
 
 def skops_wrong_sha256(folder, frame):
     _skops(frame, folder / "model.skops")
-    return write_policy(folder, [{"name": "sk", "kind": "saved_model", "path": "model.skops",
-                                  "sha256": "f" * 64}], features=["x1", "x2"]), 4, \
+    return _saved(folder, "sk", "model.skops", sha256="f" * 64), 4, \
         "the file has changed since it was pinned"
 
 
 def model_file_missing(folder, frame):
-    return write_policy(folder, [{"name": "sk", "kind": "saved_model", "path": "nope.skops"}],
-                        features=["x1", "x2"]), 4, "candidate 'sk': model file not found"
+    return _saved(folder, "sk", "nope.skops"), 4, "candidate 'sk': model file not found"
 
 
 def skops_features_reordered(folder, frame):
     _skops(frame, folder / "model.skops", columns=("x2", "x1"))
-    return write_policy(folder, [{"name": "sk", "kind": "saved_model", "path": "model.skops"}],
-                        features=["x1", "x2"]), 4, \
+    return _saved(folder, "sk", "model.skops"), 4, \
         "the model's features do not match the data (data → features): same features in a " \
         "different order"
 
 
 def lightgbm_text_features_missing(folder, frame):
     _lgb_text(frame, folder / "model.txt")
-    return write_policy(folder, [{"name": "gbm", "kind": "saved_model", "path": "model.txt"}],
-                        features=FEATURES), 4, \
+    return _saved(folder, "gbm", "model.txt", features=FEATURES), 4, \
         "the data has 1 feature(s) the model was not trained on: kind"
 
 
