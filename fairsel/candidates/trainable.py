@@ -96,7 +96,7 @@ def check_params(kind: str, estimator: str | None, params: dict[str, Any], *,
     class, so a newer library's parameter is never refused). With ``deep``, the values are also
     checked, which imports the library: by scikit-learn's own parameter validation
     (``set_params`` then ``_validate_params``, no fit), or by LightGBM's parameter checks on a
-    four-row Dataset (:func:`lightgbm_value_problems`, nothing trained).
+    four-row Dataset and its Booster (:func:`lightgbm_value_problems`, nothing trained).
     """
     from fairsel.candidates.param_names import PARAM_NAMES
     from fairsel.errors import did_you_mean
@@ -153,13 +153,23 @@ def _native_output_muted():
         os.close(devnull)
 
 
+#: LightGBM parameters whose valid length or indices depend on the prepared features.
+_PER_FEATURE = ("max_bin_by_feature", "monotone_constraints", "interaction_constraints",
+                "feature_contri", "categorical_feature", "forcedbins_filename",
+                "forcedsplits_filename", "ignore_column", "label_column", "weight_column",
+                "group_column", "tree_interaction_constraints")
+
+
 def lightgbm_value_problems(params: dict[str, Any]) -> list[tuple[tuple, str]]:
     """LightGBM's own checks of parameter values (types and ranges), without training.
 
     The parameters go through ``LGBMClassifier``'s own translation (as ``fit`` does) into the
-    construction of a four-row Dataset, where LightGBM parses and checks every value; the
-    first it refuses is returned with the policy's key. ``n_estimators`` (the number of
-    boosting rounds, which ``fit`` passes apart) must be an integer ≥ 1.
+    construction of a four-row, one-column Dataset and a Booster on it (no boosting round is
+    run), where LightGBM parses and checks every value, the objective and the boosting type;
+    the first it refuses is returned with the policy's key. Parameters sized by the
+    number of features (:data:`_PER_FEATURE`) are left to ``fit``, which knows that number.
+    ``n_estimators`` (the number of boosting rounds, which ``fit`` passes apart) must be an
+    integer ≥ 1.
     """
     import io
     import re
@@ -179,12 +189,15 @@ def lightgbm_value_problems(params: dict[str, Any]) -> list[tuple[tuple, str]]:
     try:
         est.set_params(**params)
         est._n_classes = 2  # what fit sets before translating the parameters
-        translated = est._process_params(stage="fit")
+        per_feature = set(_ConfigAliases.get(*_PER_FEATURE)) | set(_PER_FEATURE)
+        translated = {k: v for k, v in est._process_params(stage="fit").items()
+                      if k not in per_feature}
         with _native_output_muted(), contextlib.redirect_stdout(io.StringIO()), \
                 warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            lightgbm.Dataset(np.zeros((4, 1)), label=np.array([0, 1, 0, 1]),
-                             params=translated).construct()
+            tiny = lightgbm.Dataset(np.zeros((4, 1)), label=np.array([0, 1, 0, 1]),
+                                    params=translated)
+            lightgbm.Booster(params=translated, train_set=tiny)  # objective, boosting: no round
     except Exception as exc:  # noqa: BLE001 — LightGBM's words, located and cleaned
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         text = re.sub(r"\s+at \S+, line \d+\s*\.?$", "", text)

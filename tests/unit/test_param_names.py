@@ -85,11 +85,16 @@ def test_lightgbm_values_are_checked_by_lightgbm_without_training(capfd):
         (("params", "subsample"), "LightGBM: bagging_fraction must be <= 1.0 (found 2.0)")]
     assert check_params("lightgbm", None, {"boosting_type": "nope"}, deep=True) == [
         (("params", "boosting_type"), "LightGBM: Unknown boosting type nope (found 'nope')")]
+    assert check_params("lightgbm", None, {"objective": "nope"}, deep=True) == [
+        (("params", "objective"), "LightGBM: Unknown objective type name: nope (found 'nope')")]
     assert check_params("lightgbm", None, {"n_estimators": 0}, deep=True) == [
         (("params", "n_estimators"), "LightGBM: n_estimators must be an integer ≥ 1 (the number "
                                      "of boosting rounds); found 0")]
     assert check_params("lightgbm", None, {"n_estimators": 200, "learning_rate": 0.03,
                                            "num_leaves": 15, "min_child_samples": 20},
                         deep=True) == []
+    # sized by the prepared features, which only fit knows: never refused on the dummy Dataset
+    assert check_params("lightgbm", None, {"max_bin_by_feature": [10, 20, 30],
+                                           "monotone_constraints": [1, -1, 0]}, deep=True) == []
     out, err = capfd.readouterr()
     assert "[LightGBM]" not in out + err  # LightGBM's own Fatal lines are not shown
