@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from fairsel.compare import compare
-from fairsel.errors import PolicyError
+from fairsel.errors import PolicyError, UsageError
 from fairsel.policy.schema import CompareSpec
 from fairsel.results import AuditResult, load_results
 from tests.e2e.test_existing_models import make_data, run_here
@@ -358,3 +358,23 @@ def test_same_audits_list_no_difference(versions):
 
     a, b = (load_results(versions / v / "results.json") for v in ("v1", "v2"))
     assert data_differences(a, b) == []
+
+
+def test_bins_labels_reference_and_intersections_are_differences(versions):
+    from fairsel.compare import data_differences
+
+    base = load_results(versions / "v1" / "results.json")
+    data = json.loads(base.model_dump_json())
+    data["policy"]["protected"][0].update(bins=[0.0, 1.0], labels=["a"], reference="male")
+    data["policy"]["intersections"] = False
+    changed = AuditResult.model_validate(data)
+    assert data_differences(base, changed) == [
+        "protected 'sex' → bins: baseline None vs candidate [0.0, 1.0]",
+        "protected 'sex' → labels: baseline None vs candidate ['a']",
+        "protected 'sex' → reference: baseline None vs candidate 'male'",
+        "intersections: baseline True vs candidate False"]
+    with pytest.raises(UsageError, match="pass --allow-different-data"):
+        compare(base, changed, CompareSpec(max_drop={"roc_auc": 0.01}))
+    allowed = compare(base, changed, CompareSpec(max_drop={"roc_auc": 0.01}),
+                      allow_different_data=True)
+    assert allowed.allow_different_data and len(allowed.differences) == 4
