@@ -399,8 +399,9 @@ def render(results: Path, formats: str | None, output: Path | None) -> None:
 @click.argument("baseline", type=click.Path(path_type=Path))
 @click.argument("candidate", type=click.Path(path_type=Path))
 @click.option("--policy", "policy_path", type=click.Path(path_type=Path), default=None,
-              help="Take the allowances (compare: max_drop, max_increase) from this policy "
-                   "(default: the policy embedded in CANDIDATE).")
+              help="Take the allowances (compare: max_drop, max_increase, judge) from this "
+                   "policy (default: the policy embedded in CANDIDATE; with none set, fairsel's "
+                   "default allowances apply).")
 @click.option("--output", type=click.Path(path_type=Path), default=None,
               help="Where to write comparison.md and comparison.json (default: CANDIDATE's folder).")
 @click.option("--baseline-variant", default=None, help="Variant of BASELINE to compare "
