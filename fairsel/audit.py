@@ -80,9 +80,10 @@ class AuditRun:
 def plan(policy: Policy, *, deep: bool = True) -> AuditPlan:
     """Resolve every name the policy uses in its registry.
 
-    ``deep=False`` (``fairsel validate``) checks estimator parameter names only, without
-    importing scikit-learn or LightGBM; ``run_audit`` plans with ``deep=True``, so a bad
-    parameter value is refused before any training.
+    With ``deep`` (``fairsel validate`` and ``run_audit`` alike), parameter values are checked
+    too, by scikit-learn's own validation and LightGBM's parameter checks (which import the
+    library, only for a candidate that sets ``params``), so a bad value is refused before any
+    training. ``deep=False`` checks parameter names only, importing neither.
 
     Raises
     ------
@@ -436,6 +437,38 @@ def _count_distinct(codes: np.ndarray) -> int:
     return int(len(np.unique(codes)))
 
 
+def build_candidates(policy: Policy, data: AuditData):
+    """Every candidate built, and every fixed one scored: all a candidate can be refused for
+    without training.
+
+    Saved models are loaded through their trust checks (pickle trust and sha256, skops types,
+    the file's sha256) and score every row (feature names and order, classes, finite scores);
+    predictions files are read and joined on ``data.id``. ``fairsel validate`` and
+    ``run_audit`` both call this, so they refuse the same inputs with the same messages.
+
+    Returns ``(X, candidates, fixed_scores)``: the prepared feature frame, one candidate per
+    policy entry, and the scores of each fixed candidate by its index.
+
+    Raises
+    ------
+    ModelError
+        A saved model is missing, refused or does not fit the data (exit code 4).
+    DataError
+        A predictions file is missing, lacks a column, or does not join (exit code 3).
+    """
+    X = prepare_frame(data.X, data.categorical_features)
+    ctx = CandidateContext(seed=policy.seed, features=data.features,
+                           numeric=data.numeric_features, categorical=data.categorical_features,
+                           resolve=lambda p: policy.resolve(p), row_ids=data.row_ids,
+                           id_column=policy.data.id, policy_path=policy.path,
+                           extra={"data_path": data.path, "favorable": data.favorable})
+    cands = [make_candidate(spec, ctx) for spec in policy.candidates]
+    # fixed candidates (saved models, predictions) score every row once; refusals are fatal
+    fixed_scores = {ci: np.asarray(c.score_all(X), dtype=np.float64)
+                    for ci, c in enumerate(cands) if not getattr(c, "trainable", True)}
+    return X, cands, fixed_scores
+
+
 def run_audit(policy: Policy, *, progress: Progress | None = None, jobs: int = 1,
               strict: bool = False,
               on_predictions: Callable[[AuditRun], None] | None = None) -> AuditRun:
@@ -469,17 +502,8 @@ def run_audit(policy: Policy, *, progress: Progress | None = None, jobs: int = 1
     failures: list[Failure] = []
     preds: list[VariantPredictions] = []
 
-    X = prepare_frame(data.X, data.categorical_features)
-    ctx = CandidateContext(seed=policy.seed, features=data.features,
-                           numeric=data.numeric_features, categorical=data.categorical_features,
-                           resolve=lambda p: policy.resolve(p), row_ids=data.row_ids,
-                           id_column=policy.data.id, policy_path=policy.path,
-                           extra={"data_path": data.path, "favorable": data.favorable})
     t_fit = time.perf_counter()
-    cands = [make_candidate(spec, ctx) for spec in policy.candidates]
-    # fixed candidates (saved models, predictions) score every row once; refusals are fatal
-    fixed_scores = {ci: np.asarray(c.score_all(X), dtype=np.float64)
-                    for ci, c in enumerate(cands) if not getattr(c, "trainable", True)}
+    X, cands, fixed_scores = build_candidates(policy, data)
     # a fixed candidate without mitigations has nothing to do per fold: its out-of-fold
     # scores are its scores (the folds only split them for the per-fold figures)
     whole = {ci for ci in fixed_scores

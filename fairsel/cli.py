@@ -335,22 +335,23 @@ def _print_leaderboard(result) -> None:
 @main.command()
 @click.option("--policy", "policy_path", required=True, type=click.Path(path_type=Path))
 def validate(policy_path: Path) -> None:
-    """Check the policy and the data it names, without training."""
+    """Check the policy, the data and every candidate as the audit would, without training."""
 
     def go() -> int:
-        from fairsel.audit import plan
+        from fairsel.audit import build_candidates, plan
         from fairsel.data import load_data
         from fairsel.policy import load_policy
         from fairsel.report import check_formats
         from fairsel.splits import make_folds
 
         policy = load_policy(policy_path)
-        plan(policy, deep=False)  # parameter names, not values: no scikit-learn import here
+        plan(policy)  # parameter values too: imports an estimator's library only when needed
         check_formats(policy)
         data = load_data(policy)
         folds = make_folds(data.y, scheme=policy.validation.scheme,
                            n_folds=policy.validation.folds, clusters=data.clusters,
                            seed=policy.seed, where=str(data.path))
+        build_candidates(policy, data)  # saved models and predictions files, as audit does
         _err(f"{policy_path}: valid — {data.n_rows} rows used of {data.rows_read}, "
              f"{len(data.features)} features, {len(policy.candidates)} candidate(s), "
              f"{int(folds.max()) + 1} folds")
@@ -398,8 +399,9 @@ def render(results: Path, formats: str | None, output: Path | None) -> None:
 @click.argument("baseline", type=click.Path(path_type=Path))
 @click.argument("candidate", type=click.Path(path_type=Path))
 @click.option("--policy", "policy_path", type=click.Path(path_type=Path), default=None,
-              help="Take the allowances (compare: max_drop, max_increase) from this policy "
-                   "(default: the policy embedded in CANDIDATE).")
+              help="Take the allowances (compare: max_drop, max_increase, judge) from this "
+                   "policy (default: the policy embedded in CANDIDATE; with none set, fairsel's "
+                   "default allowances apply).")
 @click.option("--output", type=click.Path(path_type=Path), default=None,
               help="Where to write comparison.md and comparison.json (default: CANDIDATE's folder).")
 @click.option("--baseline-variant", default=None, help="Variant of BASELINE to compare "
@@ -407,16 +409,20 @@ def render(results: Path, formats: str | None, output: Path | None) -> None:
 @click.option("--candidate-variant", default=None, help="Variant of CANDIDATE to compare "
               "(default: its selected variant).")
 @click.option("--fail-on", type=click.Choice(["error", "warn"]), default="error", show_default=True,
-              help="Exit 1 on regressions shown beyond the allowance only, or also on those "
-                   "within the uncertainty.")
-@click.option("--quiet", is_flag=True, help="Print nothing but errors.")
+              help="With compare → judge: uncertainty, exit 1 on regressions shown beyond the "
+                   "allowance only, or also on those within the uncertainty (WARN).")
+@click.option("--allow-different-data", is_flag=True,
+              help="Compare audits whose data, target, favorable value or protected attributes "
+                   "differ (refused otherwise); every output then says so.")
+@click.option("--quiet", is_flag=True, help="Print nothing but errors (and the "
+              "--allow-different-data warning).")
 def compare(baseline: Path, candidate: Path, policy_path: Path | None, output: Path | None,
             baseline_variant: str | None, candidate_variant: str | None, fail_on: str,
-            quiet: bool) -> None:
+            allow_different_data: bool, quiet: bool) -> None:
     """Gate a new model version (CANDIDATE.json) against the one in production (BASELINE.json)."""
 
     def go() -> int:
-        from fairsel.compare import allowances_of, comparison_markdown
+        from fairsel.compare import allowances_of, comparison_markdown, different_data_line
         from fairsel.compare import compare as do_compare
         from fairsel.report.io import atomic_write_text, ensure_writable
         from fairsel.results import load_results
@@ -429,7 +435,9 @@ def compare(baseline: Path, candidate: Path, policy_path: Path | None, output: P
         else:
             allowances, source = allowances_of(cand), f"the policy in {candidate}"
         cmp = do_compare(base, cand, allowances, allowances_from=source,
-                         baseline_variant=baseline_variant, candidate_variant=candidate_variant)
+                         baseline_variant=baseline_variant, candidate_variant=candidate_variant,
+                         allow_different_data=allow_different_data,
+                         sources=(str(baseline), str(candidate)))
         out = output or candidate.parent
         ensure_writable(out)
         text = comparison_markdown(cmp)
@@ -448,6 +456,9 @@ def compare(baseline: Path, candidate: Path, policy_path: Path | None, output: P
         if not quiet:
             _err(text.rstrip())
             _err(f"fairsel: wrote comparison.md, comparison.json to {out}")
+        different = different_data_line(cmp)
+        if different:
+            _err(f"fairsel: warning: {different}")
         return cmp.exit_code(fail_on)
 
     _run(go, output)

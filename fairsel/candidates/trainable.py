@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -91,14 +94,16 @@ def check_params(kind: str, estimator: str | None, params: dict[str, Any], *,
     Names are checked against :data:`~fairsel.candidates.param_names.PARAM_NAMES` without
     importing scikit-learn or LightGBM (a name missing there is checked against the installed
     class, so a newer library's parameter is never refused). With ``deep``, the values are also
-    checked by the estimator's own validation, which imports it.
+    checked, which imports the library: by scikit-learn's own parameter validation
+    (``set_params`` then ``_validate_params``, no fit), or by LightGBM's parameter checks on a
+    four-row Dataset and its Booster (:func:`lightgbm_value_problems`, nothing trained).
     """
     from fairsel.candidates.param_names import PARAM_NAMES
     from fairsel.errors import did_you_mean
 
     family = "lightgbm" if kind == "lightgbm" else estimator
     known = set(PARAM_NAMES.get(family or "", ()))
-    if all(key in known for key in params) and not (deep and params and kind != "lightgbm"):
+    if all(key in known for key in params) and not (deep and params):
         return []
     problems: list[tuple[tuple, str]] = []
     if kind == "lightgbm":
@@ -109,7 +114,9 @@ def check_params(kind: str, estimator: str | None, params: dict[str, Any], *,
             if key not in valid:
                 problems.append((("params", key), f"unknown LightGBM parameter '{key}'"
                                  f"{did_you_mean(key, sorted(valid))}"))
-        return problems
+        if problems or not deep:
+            return problems
+        return lightgbm_value_problems(params)
     entry = ESTIMATORS.get(estimator)  # type: ignore[arg-type]
     est, valid = entry.make({}, 0)
     for key in params:
@@ -129,6 +136,86 @@ def check_params(kind: str, estimator: str | None, params: dict[str, Any], *,
         key = ("params", named.group(1)) if named and named.group(1) in params else ("params",)
         problems.append((key, f"{estimator}: {exc}"))
     return problems
+
+
+@contextlib.contextmanager
+def _native_output_muted():
+    """LightGBM's C++ writes "[LightGBM] [Fatal] …" to file descriptor 2 before raising; the
+    message is reported as a policy error instead, so the descriptor points at /dev/null."""
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+#: LightGBM parameters whose valid length or indices depend on the prepared features.
+_PER_FEATURE = ("max_bin_by_feature", "monotone_constraints", "interaction_constraints",
+                "feature_contri", "categorical_feature", "forcedbins_filename",
+                "forcedsplits_filename", "ignore_column", "label_column", "weight_column",
+                "group_column", "tree_interaction_constraints")
+
+
+def lightgbm_value_problems(params: dict[str, Any]) -> list[tuple[tuple, str]]:
+    """LightGBM's own checks of parameter values (types and ranges), without training.
+
+    The parameters go through ``LGBMClassifier``'s own translation (as ``fit`` does) into the
+    construction of a four-row, one-column Dataset and a Booster on it (no boosting round is
+    run), where LightGBM parses and checks every value, the objective and the boosting type;
+    the first it refuses is returned with the policy's key. Parameters sized by the
+    number of features (:data:`_PER_FEATURE`) are left to ``fit``, which knows that number.
+    ``n_estimators`` (the number of boosting rounds, which ``fit`` passes apart) must be an
+    integer ≥ 1.
+    """
+    import io
+    import re
+
+    import lightgbm
+    from lightgbm.basic import _ConfigAliases
+
+    def key_of(core: str) -> tuple:
+        names = set(_ConfigAliases.get(core)) | {core}
+        return next((("params", k) for k in params if k in names), ("params",))
+
+    rounds = params.get("n_estimators", 100)
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
+        return [(("params", "n_estimators"), f"LightGBM: n_estimators must be an integer ≥ 1 "
+                 f"(the number of boosting rounds); found {rounds!r}")]
+    est, _ = LIGHTGBM.make({}, 0)
+    try:
+        est.set_params(**params)
+        est._n_classes = 2  # what fit sets before translating the parameters
+        per_feature = set(_ConfigAliases.get(*_PER_FEATURE)) | set(_PER_FEATURE)
+        translated = {k: v for k, v in est._process_params(stage="fit").items()
+                      if k not in per_feature}
+        with _native_output_muted(), contextlib.redirect_stdout(io.StringIO()), \
+                warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tiny = lightgbm.Dataset(np.zeros((4, 1)), label=np.array([0, 1, 0, 1]),
+                                    params=translated)
+            lightgbm.Booster(params=translated, train_set=tiny)  # objective, boosting: no round
+    except Exception as exc:  # noqa: BLE001 — LightGBM's words, located and cleaned
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        text = re.sub(r"\s+at \S+, line \d+\s*\.?$", "", text)
+        check = re.match(r"Check failed: \((\w+)\) (\S+) \((.+?)\)$", text)
+        named = check or re.match(r"Parameter (\w+) ", text)
+        key = key_of(named.group(1)) if named else ("params",)
+        if key == ("params",):  # no name in the message: the parameter whose value it quotes
+            holder = next((k for k, v in params.items()
+                           if isinstance(v, str) and re.search(rf"\b{re.escape(v)}\b", text)),
+                          None)
+            key = ("params", holder) if holder is not None else key
+            if holder is not None and re.match(r"Unknown token .+ in data file$", text):
+                text = f"{holder} must be a number"  # a text where LightGBM parses a number
+        if check:
+            text = f"{check.group(1)} must be {check.group(2)} {check.group(3)}"
+        found = f" (found {params[key[1]]!r})" if len(key) == 2 and "got" not in text else ""
+        return [(key, f"LightGBM: {text}{found}")]
+    return []
 
 
 def make_trainable(spec, *, seed: int, numeric: list[str], categorical: list[str]) -> TrainableCandidate:

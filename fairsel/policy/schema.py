@@ -151,8 +151,13 @@ class ReportSpec(Spec):
 
 
 class CompareSpec(Spec):
+    """Allowances for ``fairsel compare``; with none set, fairsel's documented defaults apply."""
+
     max_drop: dict[str, float] = Field(default_factory=dict)
     max_increase: dict[str, float] = Field(default_factory=dict)
+    judge: Literal["point", "uncertainty"] = Field(
+        "point", description="point: a change beyond its allowance fails; uncertainty: it fails "
+        "only when the whole interval of the change lies beyond the allowance, else warns")
 
 
 class Policy(Spec):

@@ -114,7 +114,9 @@ def _tiny_result() -> AuditResult:
             folder, name="outputs",
             candidates="  - {name: logreg, kind: sklearn, estimator: logistic_regression}\n"
                        "  - {name: my_tree, kind: sklearn, estimator: decision_tree}\n"
-                       "  - {name: broken, kind: lightgbm, params: {num_leaves: 1}}",
+                       # fails at fit (num_leaves: 1 is now refused before any training)
+                       "  - {name: broken, kind: sklearn, estimator: gaussian_nb, "
+                       "params: {priors: [0.2, 0.2]}}",
             gates="  - {metric: roc_auc, min: 0.55}\n"
                   "  - {metric: disparate_impact, min: 0.3}\n"
                   "  - {metric: roc_auc, min: 0.99, severity: warn}\n"

@@ -167,7 +167,9 @@ def test_exit_codes_computed_from_results(tiny):
     assert exit_code_for(undecided.result, "warn") == 5
 
 
-FAILS_AT_FIT = "{name: broken, kind: lightgbm, params: {num_leaves: 1, n_estimators: 5}}"
+# priors that do not sum to 1: scikit-learn checks this only in fit (a value a library refuses
+# by its parameter checks, such as LightGBM's num_leaves: 1, is refused before any training)
+FAILS_AT_FIT = "{name: broken, kind: sklearn, estimator: gaussian_nb, params: {priors: [0.2, 0.2]}}"
 
 
 def test_every_candidate_failing_exits_4(tiny, tmp_path):
@@ -177,7 +179,7 @@ def test_every_candidate_failing_exits_4(tiny, tmp_path):
     res = run_cli("audit", "--policy", str(policy), "--output", str(tmp_path / "out"))
     assert res.exit_code == 4, res.stderr
     assert "every candidate failed" in res.stderr and "'broken'" in res.stderr
-    assert "num_leaves" in res.stderr
+    assert "The sum of the priors should be 1" in res.stderr
     assert "Traceback" not in res.stderr
     assert not (tmp_path / "out" / "results.json").exists()
 
@@ -191,7 +193,7 @@ def test_one_failing_candidate_is_recorded_and_the_others_go_on(tiny):
     assert sorted(f.fold for f in r.failures) == [0, 1, 2]
     for f in r.failures:
         assert f.stage == "fit" and f.variant == "broken"
-        assert "LightGBMError" in f.message and "num_leaves" in f.message
+        assert "ValueError" in f.message and "priors" in f.message
     assert r.variant("broken").status == "ERROR"
     assert [g.status for g in r.gates if g.variant == "broken"] == ["ERROR"]
     assert r.variant("logreg").status == "PASS" and r.ranking.selected == "logreg"
