@@ -220,7 +220,7 @@ class _Checker:
             offset += size
         rest = data[offset:]
         if not (rest.startswith(b"end of trees\n") or rest == b"end of trees"):
-            found = rest.split(b"\n", 1)[0]
+            found = next((x for x in rest.split(b"\n") if x.strip()), b"")
             more = " (the file has more trees than tree_sizes lists)" \
                 if found.startswith(b"Tree=") else ""
             self.fail(line, f"expected 'end of trees' after Tree={len(sizes) - 1}, the last of "
