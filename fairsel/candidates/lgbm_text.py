@@ -147,6 +147,8 @@ class _Checker:
             self._bad_token(value, _ONE_INT, "an integer", key, line, tree)
         vals = [int(t) for t in value.split()]
         self._count(vals, n, key, line, tree)
+        if vals and lo <= min(vals) and max(vals) <= hi:
+            return vals
         for i, v in enumerate(vals):
             if not lo <= v <= hi:
                 self.fail(line, f"{key}: value {i + 1} is {v}; expected an integer from {lo} "
@@ -161,7 +163,7 @@ class _Checker:
             self._bad_token(value, _ONE_NUM, "a number", key, line, tree)
         vals = [float(t) for t in value.split()]
         self._count(vals, n, key, line, tree)
-        if finite:
+        if finite and not all(map(math.isfinite, vals)):
             for i, v in enumerate(vals):
                 if not math.isfinite(v):
                     self.fail(line, f"{key}: value {i + 1} is {v}; expected a finite number",

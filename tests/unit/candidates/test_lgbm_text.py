@@ -70,6 +70,13 @@ def tree_value(text: str, k: int, key: str) -> str:
     return re.search(rf"^{key}=(.*)$", text[start:], re.M).group(1)
 
 
+def set_value(text: str, k: int, key: str, index: int, value: str) -> str:
+    """Set the value at ``index`` of the array ``key`` in Tree=k (tree_sizes kept right)."""
+    values = tree_value(text, k, key).split()
+    values[index] = value
+    return edit_tree(text, k, key, " ".join(values))
+
+
 def line_of(text: str, needle: str, after: str = "") -> int:
     return text[:text.index(needle, text.index(after) if after else 0)].count("\n") + 1
 
@@ -389,9 +396,7 @@ def test_cat_keys_are_required_when_num_cat_is_positive(challenger):
     ("2147483647", ["points to internal node 2147483647"]),
 ])
 def test_child_indices_out_of_range_are_refused(challenger, child, fragments):
-    values = tree_value(challenger, 3, "left_child").split()
-    values[4] = child
-    text = edit_tree(challenger, 3, "left_child", " ".join(values))
+    text = set_value(challenger, 3, "left_child", 4, child)
     refused(text, "Tree=3", f"line {line_of(text, 'left_child=', 'Tree=3')}",
             "left_child: node 4", *fragments)
 
@@ -440,24 +445,16 @@ def test_the_hand_made_tree_helper_makes_a_valid_model():
 
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e999"])
 def test_non_finite_thresholds_and_leaf_values_are_refused(challenger, value):
-    thresholds = tree_value(challenger, 2, "threshold").split()
-    thresholds[3] = value
-    refused(edit_tree(challenger, 2, "threshold", " ".join(thresholds)), "Tree=2",
+    refused(set_value(challenger, 2, "threshold", 3, value), "Tree=2",
             "threshold: value 4 is", "expected a finite number")
-    leaves = tree_value(challenger, 2, "leaf_value").split()
-    leaves[0] = value
-    refused(edit_tree(challenger, 2, "leaf_value", " ".join(leaves)), "Tree=2",
+    refused(set_value(challenger, 2, "leaf_value", 0, value), "Tree=2",
             "leaf_value: value 1 is", "expected a finite number")
 
 
 def test_non_numbers_are_refused(challenger):
-    gains = tree_value(challenger, 2, "split_gain").split()
-    gains[2] = "12x"
-    refused(edit_tree(challenger, 2, "split_gain", " ".join(gains)), "Tree=2",
+    refused(set_value(challenger, 2, "split_gain", 2, "12x"), "Tree=2",
             "split_gain: expected a number as value 3; found '12x'")
-    counts = tree_value(challenger, 2, "leaf_count").split()
-    counts[0] = "1.5"
-    refused(edit_tree(challenger, 2, "leaf_count", " ".join(counts)), "Tree=2",
+    refused(set_value(challenger, 2, "leaf_count", 0, "1.5"), "Tree=2",
             "leaf_count: expected an integer as value 1; found '1.5'")
 
 
@@ -478,36 +475,25 @@ def test_num_leaves_must_agree_with_the_arrays(challenger):
 
 
 def test_split_features_must_exist(challenger):
-    feats = tree_value(challenger, 0, "split_feature").split()
-    feats[0] = "9"
-    refused(edit_tree(challenger, 0, "split_feature", " ".join(feats)), "Tree=0",
+    refused(set_value(challenger, 0, "split_feature", 0, "9"), "Tree=0",
             "split_feature: value 1 is 9; expected an integer from 0 to 8")
 
 
 def test_categorical_splits_must_index_a_category_set(challenger):
-    thresholds = tree_value(challenger, 1, "threshold").split()
-    decisions = tree_value(challenger, 1, "decision_type").split()
-    node = decisions.index("1")
-    thresholds[node] = "2"
-    refused(edit_tree(challenger, 1, "threshold", " ".join(thresholds)), "Tree=1",
+    node = tree_value(challenger, 1, "decision_type").split().index("1")
+    refused(set_value(challenger, 1, "threshold", node, "2"), "Tree=1",
             f"threshold: value {node + 1} is 2.0", "expected an integer from 0 to num_cat - 1 (1)")
-    thresholds[node] = "0.5"
-    refused(edit_tree(challenger, 1, "threshold", " ".join(thresholds)), "Tree=1",
+    refused(set_value(challenger, 1, "threshold", node, "0.5"), "Tree=1",
             f"threshold: value {node + 1} is 0.5")
     # a categorical decision in a tree without category sets
-    decisions0 = tree_value(challenger, 0, "decision_type").split()
-    decisions0[0] = "1"
-    refused(edit_tree(challenger, 0, "decision_type", " ".join(decisions0)), "Tree=0",
+    refused(set_value(challenger, 0, "decision_type", 0, "1"), "Tree=0",
             "expected an integer from 0 to num_cat - 1 (-1)")
 
 
 def test_decision_types_lightgbm_does_not_define_are_refused(challenger):
-    decisions = tree_value(challenger, 0, "decision_type").split()
     for bad, fragment in (("16", "value 1 is 16; expected an integer from 0 to 15"),
                           ("14", "missing-value type (bits 2-3) is 3")):
-        decisions[0] = bad
-        refused(edit_tree(challenger, 0, "decision_type", " ".join(decisions)), "Tree=0",
-                fragment)
+        refused(set_value(challenger, 0, "decision_type", 0, bad), "Tree=0", fragment)
 
 
 def test_unknown_and_duplicate_tree_keys_are_refused(challenger):
