@@ -16,7 +16,8 @@ and tree, what was expected and what was found. What is checked:
 * the file: not empty, at most :data:`MAX_FILE_BYTES`, UTF-8, no NUL or other control character
   (``\\r`` included: ``tree_sizes`` counts the bytes of ``\\n``-ended lines);
 * the header: first line ``tree``; known keys, each once, as ``key=value``; ``version``,
-  ``num_class``, ``num_tree_per_iteration``, ``label_index``, ``max_feature_idx``,
+  ``num_class`` and ``num_tree_per_iteration`` (equal: LightGBM writes one output per class
+  and sums that many trees into it), ``label_index``, ``max_feature_idx``,
   ``feature_names`` and ``feature_infos`` (one per feature), ``tree_sizes``; ``objective``
   (and ``monotone_constraints``) when present;
 * the trees: as many ``Tree=N`` blocks, numbered in order, as ``tree_sizes`` lists, each exactly
@@ -107,6 +108,7 @@ class CheckedModel:
 
     text: str
     sha256: str  # of the bytes checked (the bytes LightGBM parses)
+    num_class: int
     objective: str | None
     num_trees: int
     feature_names: tuple[str, ...]
@@ -230,7 +232,7 @@ class _Checker:
                       f"{_show(found) if found else 'the end of the file'}{more}")
         cats = self.trailer(rest.split(b"\n")[1:], line + 1)
         return CheckedModel(text=data.decode("utf-8"), sha256=hashlib.sha256(data).hexdigest(),
-                            objective=header.get("objective"),
+                            num_class=header["num_class"], objective=header.get("objective"),
                             num_trees=len(sizes), feature_names=tuple(header["feature_names"]),
                             pandas_categorical=cats)
 
@@ -280,6 +282,11 @@ class _Checker:
         value, ln = raw["num_tree_per_iteration"]
         h["per_iteration"] = self.one_int(value, "num_tree_per_iteration", ln, lo=1,
                                           hi=MAX_TREES)
+        if h["per_iteration"] != h["num_class"]:
+            # LightGBM sums num_tree_per_iteration trees into an output of num_class values:
+            # more trees than classes write past the end of the prediction buffer
+            self.fail(ln, f"num_tree_per_iteration is {h['per_iteration']}; expected num_class "
+                      f"({h['num_class']}), one tree per class and iteration")
         value, ln = raw["label_index"]
         self.one_int(value, "label_index", ln, lo=0)
         value, ln = raw["max_feature_idx"]

@@ -276,6 +276,10 @@ def load_lightgbm(path: Path, name: str, model: CheckedModel | None = None) -> A
                                                               "xentropy"):
         raise ModelError(f"{where}: the LightGBM model's objective is '{objective}'; fairsel "
                          "audits binary classifiers (objective binary)")
+    if model.num_class != 1:
+        raise ModelError(f"{where}: the LightGBM model has num_class={model.num_class} (one "
+                         "score per class); fairsel audits binary classifiers with one score, "
+                         "P(label = 1) (objective binary)")
     return load_booster(model, where)
 
 

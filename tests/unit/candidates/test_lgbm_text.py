@@ -347,8 +347,15 @@ def test_a_model_without_trees_is_refused(challenger):
 
 
 def test_the_tree_count_must_be_a_multiple_of_trees_per_iteration(challenger):
-    refused(challenger.replace("num_tree_per_iteration=1", "num_tree_per_iteration=3"),
+    text = challenger.replace("num_tree_per_iteration=1", "num_tree_per_iteration=3")
+    refused(text.replace("num_class=1", "num_class=3"),
             "80 trees; expected a multiple of num_tree_per_iteration (3)")
+
+
+def test_trees_per_iteration_must_equal_the_classes(challenger):
+    # 8 trees summed into one output: LightGBM wrote past its prediction buffer (heap abort)
+    refused(challenger.replace("num_tree_per_iteration=1", "num_tree_per_iteration=8"),
+            "line 4", "num_tree_per_iteration is 8; expected num_class (1)")
 
 
 # -- inside a tree ------------------------------------------------------------------------------
@@ -584,6 +591,14 @@ def test_make_saved_hashes_the_bytes_it_checked(tmp_path):
     assert cand.sha256 == digest and cand.model.num_trees() == 80
     with pytest.raises(ModelError, match="the file has changed since it was pinned"):
         make_saved(_spec("m.txt", sha256="0" * 64), _ctx(tmp_path))
+
+
+def test_make_saved_refuses_more_than_one_class(tmp_path, challenger):
+    text = challenger.replace("num_tree_per_iteration=1", "num_tree_per_iteration=2")
+    (tmp_path / "m.txt").write_text(text.replace("num_class=1", "num_class=2"))
+    with pytest.raises(ModelError, match="has num_class=2 .one score per class.; fairsel "
+                                         "audits binary classifiers with one score"):
+        make_saved(_spec("m.txt"), _ctx(tmp_path))
 
 
 def test_make_saved_still_refuses_other_objectives(tmp_path):
