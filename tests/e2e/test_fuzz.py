@@ -25,7 +25,6 @@ import math
 import os
 import re
 import subprocess
-import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -56,7 +55,7 @@ def _examples(n: int) -> int:
 
 FAST = settings(max_examples=_examples(80), deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-FEW = settings(FAST, max_examples=_examples(8))
+FEW = settings(FAST, max_examples=_examples(10))
 
 
 def _run_cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
@@ -125,14 +124,14 @@ def mutate_model(data: bytes, ops: list[tuple], refit_sizes: bool) -> bytes:
     return _refit_tree_sizes(data) if refit_sizes else data
 
 
-def test_the_model_mutations_do_reach_the_trees():
+def test_the_model_mutations_do_reach_the_trees(scratch):
     # a number replaced inside a tree, tree_sizes rewritten: the check inside the tree refuses
     thresholds = MODEL.index(b"threshold=", MODEL.index(b"Tree=3\n")) + len(b"threshold=")
     index = sum(1 for m in _NUMBER.finditer(MODEL) if m.start() < thresholds)
     data = mutate_model(MODEL, [("number", index, "nan")], True)
     assert data != MODEL and data.count(b"Tree=") == MODEL.count(b"Tree=")
     with pytest.raises(ModelError, match=r"Tree=3: threshold: value 1 is nan"):
-        _load_and_score(data)
+        _load_and_score(data, scratch)
     assert mutate_model(MODEL, [("delete_line", 0, 0)], True) == MODEL[5:]
 
 
@@ -145,35 +144,38 @@ def scoring_rows() -> pd.DataFrame:
     return X
 
 
-_SCRATCH = Path(tempfile.mkdtemp(prefix="fairsel-fuzz-"))
+@pytest.fixture(scope="module")
+def scratch(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("fuzz")
 
 
-def _load_and_score(data: bytes, X: pd.DataFrame | None = None) -> np.ndarray | None:
+def _load_and_score(data: bytes, folder: Path, X: pd.DataFrame | None = None
+                    ) -> np.ndarray | None:
     """fairsel's own path for a saved LightGBM model: make_saved, then score_all."""
-    path = _SCRATCH / "model.lgb.txt"
+    path = folder / "model.lgb.txt"
     path.write_bytes(data)
     spec = SimpleNamespace(name="challenger", kind="saved_model", path=path.name,
                            threshold=0.5, trusted=False, sha256=None, trusted_types=[])
-    ctx = SimpleNamespace(resolve=lambda p: _SCRATCH / p, features=list(FEATURES),
+    ctx = SimpleNamespace(resolve=lambda p: folder / p, features=list(FEATURES),
                           categorical=["region", "employment", "purpose"],
                           extra={"favorable": "yes"})
     candidate = make_saved(spec, ctx)
     return None if X is None else candidate.score_all(X)
 
 
-def test_the_unmutated_model_loads_and_scores(scoring_rows):
-    scores = _load_and_score(MODEL, scoring_rows)
+def test_the_unmutated_model_loads_and_scores(scoring_rows, scratch):
+    scores = _load_and_score(MODEL, scratch, scoring_rows)
     assert scores.shape == (200,) and np.isfinite(scores).all()
 
 
 @FAST
 @given(MODEL_MUTATIONS)
-def test_a_mutated_model_is_valid_or_a_model_error(scoring_rows, mutation):
+def test_a_mutated_model_is_valid_or_a_model_error(scoring_rows, scratch, mutation):
     data = mutate_model(MODEL, *mutation)
     try:
-        scores = _load_and_score(data, scoring_rows)
+        scores = _load_and_score(data, scratch, scoring_rows)
     except ModelError as exc:
-        assert str(exc).startswith(str(_SCRATCH / "model.lgb.txt")), str(exc)
+        assert str(exc).startswith(str(scratch / "model.lgb.txt")), str(exc)
         return
     assert scores.shape == (len(scoring_rows),)
     assert np.isfinite(scores).all()
@@ -216,6 +218,10 @@ def _base_policy() -> dict:
     policy = yaml.safe_load((BAD_DATA / "base_policy.yaml").read_text(encoding="utf-8"))
     policy["data"]["path"] = str(BAD_DATA / "small.csv")
     policy["report"]["output"] = "out"
+    # gates and a reference group too, so that mutations reach their values
+    policy["gates"] = [{"metric": "disparate_impact", "min": 0.8},
+                       {"metric": "roc_auc", "min": 0.6, "severity": "warn"}]
+    policy["protected"][0]["reference"] = "male"
     return policy
 
 
@@ -339,13 +345,10 @@ def test_the_base_policy_is_valid(tmp_path):
     assert code == 0, err
 
 
-_POLICY_SCRATCH = Path(tempfile.mkdtemp(prefix="fairsel-fuzz-policy-"))
-
-
 @settings(FAST, max_examples=_examples(100))
 @given(POLICY_MUTATIONS)
-def test_a_mutated_policy_validates_with_a_contract_code(mutation):
-    code, err = _validate_in_process(mutate_policy(*mutation), _POLICY_SCRATCH)
+def test_a_mutated_policy_validates_with_a_contract_code(scratch, mutation):
+    code, err = _validate_in_process(mutate_policy(*mutation), scratch)
     _assert_contract(code, err, f"mutation {mutation}")
 
 
