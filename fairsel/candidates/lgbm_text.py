@@ -60,6 +60,7 @@ import json
 import math
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -603,8 +604,14 @@ def read_model(path: Path, where: str) -> CheckedModel:
         The file cannot be read, is too large, or is not a well-formed LightGBM text model.
     """
     try:
-        with open(path, "rb") as fh:
-            size = os.fstat(fh.fileno()).st_size
+        # O_NONBLOCK: opening a named pipe must not wait for a writer (a hang)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with open(fd, "rb") as fh:
+            info = os.fstat(fh.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise ModelError(f"{where}: is not a regular file (a pipe, device or socket); "
+                                 "expected a LightGBM text model file")
+            size = info.st_size
             if size > MAX_FILE_BYTES:
                 raise ModelError(f"{where}: the LightGBM text model is {size} bytes; fairsel "
                                  f"reads at most {MAX_FILE_BYTES} bytes")

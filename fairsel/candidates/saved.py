@@ -318,6 +318,10 @@ def make_saved(spec, ctx) -> SavedModelCandidate:
     if path.is_dir():
         raise ModelError(f"{path}: candidate '{name}': is a folder; expected a skops, LightGBM "
                          "text, or (trusted) joblib/pickle file")
+    if not path.is_file():  # a pipe or device: reading it could wait forever
+        raise ModelError(f"{path}: candidate '{name}': is not a regular file (a pipe, device "
+                         "or socket); expected a skops, LightGBM text, or (trusted) "
+                         "joblib/pickle file")
     fmt = sniff_format(path)
     checked = None
     if fmt == "lightgbm":  # read and checked once; the sha256 is of the bytes LightGBM parses

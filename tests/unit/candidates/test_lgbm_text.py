@@ -8,6 +8,7 @@ was found — before LightGBM's native parser, which crashes or hangs on such by
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from types import SimpleNamespace
@@ -215,8 +216,20 @@ def test_too_large_files_are_refused_before_reading(tmp_path, monkeypatch):
 
 
 def test_an_unreadable_file_is_a_model_error(tmp_path):
-    with pytest.raises(ModelError, match="cannot read the model file"):
+    with pytest.raises(ModelError, match="cannot read the model file|not a regular file"):
         read_model(tmp_path, WHERE)  # a folder
+    with pytest.raises(ModelError, match="cannot read the model file"):
+        read_model(tmp_path / "missing.txt", WHERE)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes need POSIX")
+def test_a_named_pipe_is_refused_without_waiting_for_a_writer(tmp_path):
+    fifo = tmp_path / "m.txt"
+    os.mkfifo(fifo)
+    with pytest.raises(ModelError, match="is not a regular file"):
+        read_model(fifo, WHERE)
+    with pytest.raises(ModelError, match="candidate 'gbm': is not a regular file"):
+        make_saved(_spec("m.txt"), _ctx(tmp_path))
 
 
 # -- truncation -------------------------------------------------------------------------------
