@@ -35,9 +35,12 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
 def run_cli_or_kill(args: list[str], cwd: Path, env: dict[str, str], timeout: float,
                     what: str) -> subprocess.CompletedProcess:
     """``python -m fairsel ARGS`` in its own process group, killed (with anything it started)
-    and failed as a hang when it has not ended after ``timeout`` seconds."""
+    and failed as a hang when it has not ended after ``timeout`` seconds. The fairsel run is
+    this checkout's, whatever the working folder ``cwd`` (PYTHONPATH starts with ROOT)."""
     import signal
 
+    env = {**env, "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH"))
+                                                 if p)}
     proc = subprocess.Popen([sys.executable, "-m", "fairsel", *args], cwd=cwd, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
