@@ -14,7 +14,7 @@ LightGBM. Any defect is a :class:`~fairsel.errors.ModelError` (exit 4) naming th
 and tree, what was expected and what was found. What is checked:
 
 * the file: not empty, at most :data:`MAX_FILE_BYTES`, UTF-8, no NUL or other control character
-  (``\\r`` included: ``tree_sizes`` counts the bytes of ``\\n``-ended lines);
+  but the tab (``\\r`` included: ``tree_sizes`` counts the bytes of ``\\n``-ended lines);
 * the header: first line ``tree``; known keys, each once, as ``key=value``; ``version``,
   ``num_class`` and ``num_tree_per_iteration`` (equal: LightGBM writes one output per class
   and sums that many trees into it), ``label_index``, ``max_feature_idx``,
@@ -96,7 +96,9 @@ _INTS = re.compile(rf" *(?:{_INT}(?: +{_INT})*)? *")
 _NUMS = re.compile(rf" *(?:{_NUM_OR_SPECIAL}(?: +{_NUM_OR_SPECIAL})*)? *")
 _ONE_INT = re.compile(_INT)
 _ONE_NUM = re.compile(_NUM_OR_SPECIAL)
-_CONTROL = re.compile(rb"[\x00-\x09\x0b-\x1f\x7f]")
+# tabs are allowed (LightGBM keeps them in feature names); elsewhere the checks of each
+# line refuse them
+_CONTROL = re.compile(rb"[\x00-\x08\x0b-\x1f\x7f]")
 _FEATURE_INFO = re.compile(rf"none|\[{_NUM_OR_SPECIAL}:{_NUM_OR_SPECIAL}\]|{_INT}(?::{_INT})*")
 _PARAM_LINE = re.compile(r"\[[A-Za-z0-9_]+: [^\n]*\]")
 _OBJECTIVE_NAME = re.compile(r"[a-z][a-z0-9_]*")
@@ -203,7 +205,7 @@ class _Checker:
         if bad is not None:
             char = data[bad.start()]
             what = {0: "a NUL byte", 13: "a carriage return (Windows line ends; LightGBM's "
-                    "tree_sizes count the bytes of \\n-ended lines)", 9: "a tab"}.get(
+                    "tree_sizes count the bytes of \\n-ended lines)"}.get(
                         char, f"the control character 0x{char:02x}")
             self.fail(self.line_of(bad.start()), f"found {what}; a LightGBM text model is "
                       "printable text")

@@ -151,6 +151,17 @@ def test_a_model_without_pandas_categories_or_parameters_passes(tmp_path):
     assert check_model_text(bare.encode(), WHERE).num_trees == 8
 
 
+def test_feature_names_lightgbm_accepts_pass(tmp_path):
+    # a tab, non-ASCII letters and '=' in feature names: LightGBM trains and saves them as is
+    X, y = _frame()
+    X = X[["a", "b"]].rename(columns={"a": "a\tb", "b": "âge=x"})
+    text = _train({"objective": "binary"}, X, y).model_to_string()
+    assert "feature_names=a\tb âge=x\n" in text
+    checked = check_model_text(text.encode(), WHERE)
+    assert checked.feature_names == ("a\tb", "âge=x")
+    refused(text.replace("num_leaves=7", "num_leaves=\t7", 1), "num_leaves: expected an integer")
+
+
 def test_the_shipped_challenger_passes(challenger):
     checked = check_model_text(challenger.encode(), WHERE)
     assert checked.num_trees == 80
