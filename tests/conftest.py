@@ -32,6 +32,30 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
 
 
+def run_cli_or_kill(args: list[str], cwd: Path, env: dict[str, str], timeout: float,
+                    what: str) -> subprocess.CompletedProcess:
+    """``python -m fairsel ARGS`` in its own process group, killed (with anything it started)
+    and failed as a hang when it has not ended after ``timeout`` seconds. The fairsel run is
+    this checkout's, whatever the working folder ``cwd`` (PYTHONPATH starts with ROOT)."""
+    import signal
+
+    env = {**env, "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH"))
+                                                 if p)}
+    proc = subprocess.Popen([sys.executable, "-m", "fairsel", *args], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail(f"{what}: fairsel did not finish within {timeout:.0f} s")
+    finally:
+        if proc.poll() is None:  # interrupted while waiting: leave no process behind
+            os.killpg(proc.pid, signal.SIGKILL)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
 @pytest.fixture
 def cli():
     """``cli("audit", "--policy", ...)`` → CliResult(exit_code, stdout, stderr)."""

@@ -7,7 +7,9 @@ Formats, recognised by the file's content (its name only breaks ties):
   ``trusted_types`` — after someone has reviewed them — and the refusal names every one.
   ``trusted: true`` does not bypass this check.
 * **LightGBM text model** (``Booster.save_model``; starts with ``tree``): a plain-text format
-  with no code in it. Binary objectives only.
+  with no code in it. Binary objectives only. LightGBM's own parser crashes or hangs on damaged
+  bytes, so the file's structure is checked first (:mod:`fairsel.candidates.lgbm_text`); a
+  defect is refused (exit 4) naming the line and tree.
 * **joblib / pickle**: unpickling runs whatever code the file names, so a pickle is loaded only
   when the candidate says ``trusted: true`` *and* gives a ``sha256`` equal to the file's. Any
   other pickle is refused (exit 4) with the reason.
@@ -37,6 +39,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fairsel.candidates.lgbm_text import CheckedModel, load_booster, read_model
 from fairsel.errors import ModelError
 from fairsel.fileutil import file_sha256
 
@@ -257,27 +260,27 @@ def load_skops(path: Path, name: str, trusted_types: list[str]) -> Any:
                          f"{type(exc).__name__}: {_first_line(exc)}") from None
 
 
-def load_lightgbm(path: Path, name: str) -> Any:
-    """Load a LightGBM text model (binary objectives only)."""
-    objective = None
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        for i, line in enumerate(fh):
-            if line.startswith("objective="):
-                objective = line.split("=", 1)[1].strip()
-                break
-            if i > 200:
-                break
-    if objective is not None and objective.split()[0] not in ("binary", "cross_entropy",
-                                                               "xentropy"):
-        raise ModelError(f"{path}: candidate '{name}': the LightGBM model's objective is "
-                         f"'{objective}'; fairsel audits binary classifiers (objective binary)")
-    import lightgbm
+def load_lightgbm(path: Path, name: str, model: CheckedModel | None = None) -> Any:
+    """Load a LightGBM text model (binary objectives only) after checking its structure.
 
-    try:
-        return lightgbm.Booster(model_file=str(path))
-    except Exception as exc:  # noqa: BLE001
-        raise ModelError(f"{path}: candidate '{name}': cannot read the file as a LightGBM text "
-                         f"model: {_first_line(exc)}") from None
+    LightGBM's native parser is not safe on damaged or hostile bytes (it can crash or hang the
+    process), so the file is read once and checked by :mod:`fairsel.candidates.lgbm_text`;
+    LightGBM then parses the checked text, never the path. ``model``: the file already read
+    and checked (so the bytes hashed are the bytes loaded).
+    """
+    where = f"{path}: candidate '{name}'"
+    if model is None:
+        model = read_model(path, where)
+    objective = model.objective
+    if objective is not None and objective.split()[0] not in ("binary", "cross_entropy",
+                                                              "xentropy"):
+        raise ModelError(f"{where}: the LightGBM model's objective is '{objective}'; fairsel "
+                         "audits binary classifiers (objective binary)")
+    if model.num_class != 1:
+        raise ModelError(f"{where}: the LightGBM model has num_class={model.num_class} (one "
+                         "score per class); fairsel audits binary classifiers with one score, "
+                         "P(label = 1) (objective binary)")
+    return load_booster(model, where)
 
 
 def check_pickle_trust(path: Path, name: str, *, trusted: bool, expected: str | None,
@@ -315,8 +318,17 @@ def make_saved(spec, ctx) -> SavedModelCandidate:
     if path.is_dir():
         raise ModelError(f"{path}: candidate '{name}': is a folder; expected a skops, LightGBM "
                          "text, or (trusted) joblib/pickle file")
+    if not path.is_file():  # a pipe or device: reading it could wait forever
+        raise ModelError(f"{path}: candidate '{name}': is not a regular file (a pipe, device "
+                         "or socket); expected a skops, LightGBM text, or (trusted) "
+                         "joblib/pickle file")
     fmt = sniff_format(path)
-    actual = file_sha256(path)
+    checked = None
+    if fmt == "lightgbm":  # read and checked once; the sha256 is of the bytes LightGBM parses
+        checked = read_model(path, f"{path}: candidate '{name}'")
+        actual = checked.sha256
+    else:
+        actual = file_sha256(path)
     if fmt == "pickle":
         check_pickle_trust(path, name, trusted=spec.trusted, expected=spec.sha256, actual=actual)
     elif spec.sha256 is not None and spec.sha256.strip().lower() != actual:
@@ -326,7 +338,7 @@ def make_saved(spec, ctx) -> SavedModelCandidate:
     if fmt == "skops":
         model = load_skops(path, name, list(spec.trusted_types))
     elif fmt == "lightgbm":
-        model = load_lightgbm(path, name)
+        model = load_lightgbm(path, name, checked)
     elif fmt == "pickle":
         import joblib
 

@@ -15,15 +15,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_cli_or_kill
 
 CASES_DIR = ROOT / "tests" / "hostile"
 CASES = sorted(p.parent for p in CASES_DIR.glob("*/case.yaml"))
@@ -67,18 +64,8 @@ def test_hostile_case(case: Path, tmp_path: Path):
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
     args = [str(a).replace("@ROOT@", str(ROOT)) for a in spec["command"]]
     timeout = float(spec.get("timeout", 120))
-    proc = subprocess.Popen([sys.executable, "-m", "fairsel", *args], cwd=work,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env, start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        pytest.fail(f"{case.name}: fairsel did not finish within {timeout:.0f} s")
-    finally:
-        if proc.poll() is None:  # pragma: no cover - ended above
-            os.killpg(proc.pid, signal.SIGKILL)
+    proc = run_cli_or_kill(args, work, env, timeout, case.name)
+    out, err = proc.stdout, proc.stderr
     where = f"{case.name}: exit {proc.returncode}\nstderr:\n{err}"
     assert proc.returncode >= 0, f"{case.name}: killed by signal {-proc.returncode}\n{err}"
     assert proc.returncode != 70, where
