@@ -61,6 +61,14 @@ def check_formats(policy, formats: list[str] | None = None) -> list[str]:
     return chosen
 
 
+def output_names() -> list[str]:
+    """Every file name an audit or a render may write into an output folder."""
+    names = {"predictions.parquet"}
+    for name in FORMATS.names():
+        names.update(FORMATS.get(name).files)
+    return sorted(names)
+
+
 def _writer(name: str) -> Callable[[AuditResult, Path], list[Path]]:
     import importlib
 
@@ -102,4 +110,4 @@ def render_into(result: AuditResult, formats: list[str] | tuple[str, ...], tmp: 
     return written
 
 
-__all__ = ["FORMATS", "Format", "check_formats", "render", "render_into"]
+__all__ = ["FORMATS", "Format", "check_formats", "output_names", "render", "render_into"]

@@ -51,7 +51,12 @@ def write_predictions(run, out: Path) -> list[Path]:
         "y_pred": pa.array(preds, mask=missing),
     })
     path = out / "predictions.parquet"
-    pq.write_table(table, path, use_dictionary=["candidate"])
+    try:
+        pq.write_table(table, path, use_dictionary=["candidate"])
+    except OSError as exc:  # pyarrow names neither the file nor the errno: say which file
+        from fairsel.report.io import with_errno
+
+        raise with_errno(exc, path) from exc
     return [path]
 
 
