@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fairsel.registry import Registry
-from fairsel.report.io import staged
+from fairsel.report.io import naming, staged
 from fairsel.results import AuditResult
 
 if TYPE_CHECKING:
@@ -95,8 +95,10 @@ def render_into(result: AuditResult, formats: list[str] | tuple[str, ...], tmp: 
     from fairsel.report.machine import write_json, write_leaderboard
 
     written: list[str] = []
-    for p in write_json(result, tmp) + write_leaderboard(result, tmp):
-        written.append(p.name)
+    with naming(tmp / "results.json"):
+        written += [p.name for p in write_json(result, tmp)]
+    with naming(tmp / "leaderboard.csv"):
+        written += [p.name for p in write_leaderboard(result, tmp)]
     if predictions is not None and predictions_job is None:
         from fairsel.report.predictions import write_predictions
 
@@ -104,7 +106,8 @@ def render_into(result: AuditResult, formats: list[str] | tuple[str, ...], tmp: 
     for name in formats:
         if name == "json":
             continue
-        written += [p.name for p in _writer(name)(result, tmp)]
+        with naming(tmp / FORMATS.get(name).files[0]):  # a failed write says which file
+            written += [p.name for p in _writer(name)(result, tmp)]
     if predictions_job is not None:
         written += [p.name for p in predictions_job.wait()]
     return written

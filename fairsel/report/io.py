@@ -109,6 +109,19 @@ def with_errno(exc: OSError, path: Path | str | None = None) -> OSError:
     return OSError(code, os.strerror(code) if code else str(exc), filename)
 
 
+@contextlib.contextmanager
+def naming(path: Path) -> Iterator[None]:
+    """An OSError raised while writing ``path`` names it (a failed ``write()`` on an open file,
+    or pyarrow's errors, carry no file name), with its errno read from the message."""
+    try:
+        yield
+    except OSError as exc:
+        named = with_errno(exc, path)
+        if named is exc:
+            raise
+        raise named from exc
+
+
 def ensure_writable(out_dir: Path) -> None:
     """Create ``out_dir`` if needed; a clear error if it cannot be written.
 

@@ -51,12 +51,10 @@ def write_predictions(run, out: Path) -> list[Path]:
         "y_pred": pa.array(preds, mask=missing),
     })
     path = out / "predictions.parquet"
-    try:
-        pq.write_table(table, path, use_dictionary=["candidate"])
-    except OSError as exc:  # pyarrow names neither the file nor the errno: say which file
-        from fairsel.report.io import with_errno
+    from fairsel.report.io import naming
 
-        raise with_errno(exc, path) from exc
+    with naming(path):  # pyarrow names neither the file nor the errno
+        pq.write_table(table, path, use_dictionary=["candidate"])
     return [path]
 
 
