@@ -231,7 +231,8 @@ def exit_code_for(result, fail_on: str) -> int:
 @click.option("--fail-on", type=click.Choice(["error", "warn"]), default="error", show_default=True,
               help="Exit 1 on failed error gates only, or on warnings too.")
 @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Folds fitted in parallel (estimators then use one thread each).")
+              help="Folds fitted in parallel worker processes, at most one per core and per "
+                   "task (estimators then use one thread each).")
 @click.option("--backend", type=click.Choice(["local", "dask"]), default="local", show_default=True)
 @click.option("--scheduler", default=None, help="Dask scheduler address (with --backend dask).")
 @click.option("--strict", is_flag=True, help="Any candidate failure is fatal (exit 4).")
