@@ -234,18 +234,24 @@ def _known_names() -> frozenset[str]:
     return frozenset(output_names())
 
 
-def _read_manifest(out_dir: Path) -> dict:
-    """The manifest of the folder's last run (``{}`` when none, or unreadable)."""
+def _read_json(path: Path) -> dict | None:
+    """A small JSON object read without following a symlink (``None``: absent or unreadable)."""
     try:
-        fd = os.open(out_dir / MANIFEST_NAME, os.O_RDONLY | _NOFOLLOW | _CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _CLOEXEC)
     except OSError:
-        return {}
+        return None
     try:
         with os.fdopen(fd, "rb") as fh:
             data = json.loads(fh.read(1 << 20).decode("utf-8"))
     except (OSError, ValueError):
-        return {}
-    if not isinstance(data, dict) or not isinstance(data.get("files"), list):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _read_manifest(out_dir: Path) -> dict:
+    """The manifest of the folder's last run (``{}`` when none, or unreadable)."""
+    data = _read_json(out_dir / MANIFEST_NAME)
+    if data is None or not isinstance(data.get("files"), list):
         return {}
     known = _known_names()
     # only plain names of files fairsel writes: a planted manifest cannot aim anywhere else
@@ -291,7 +297,7 @@ def recover(out_dir: Path, *, keep: Path | None = None) -> None:
     for leftover in sorted(out_dir.glob(STAGING_PREFIX + "*")):
         if leftover == keep or not _is_real_dir(leftover):
             continue
-        journal = _load_journal(leftover)
+        journal = _read_json(leftover / _JOURNAL)
         if journal is not None and not _rollback(leftover, out_dir, journal):
             leftover.rename(out_dir / leftover.name.replace(STAGING_PREFIX, KEPT_PREFIX, 1))
             continue
@@ -341,19 +347,6 @@ def _write_journal(tmp: Path, journal: dict) -> None:
     _fsync_dir(tmp)
 
 
-def _load_journal(tmp: Path) -> dict | None:
-    try:
-        fd = os.open(tmp / _JOURNAL, os.O_RDONLY | _NOFOLLOW | _CLOEXEC)
-    except OSError:
-        return None
-    try:
-        with os.fdopen(fd, "rb") as fh:
-            journal = json.loads(fh.read().decode("utf-8"))
-    except (OSError, ValueError):
-        return None
-    return journal if isinstance(journal, dict) else None
-
-
 def _safe_name(name: object) -> bool:
     return isinstance(name, str) and name not in ("", ".", "..") and "/" not in name \
         and os.sep not in name
@@ -373,8 +366,9 @@ def _commit(tmp: Path, out_dir: Path) -> None:
     old = _read_manifest(out_dir)
     run = _run_identity(tmp)
     same_run = run is not None and old.get("run") == run
+    # files of the previous run this one does not write (a folder by that name is not ours)
     kept = [n for n in old.get("files", []) if n not in new_names
-            and os.path.lexists(out_dir / n)]
+            and os.path.lexists(out_dir / n) and not _is_real_dir(out_dir / n)]
     stale = [] if same_run else kept
     files = sorted(set(new_names) | (set(kept) if same_run else set()))
     manifest = {"fairsel_manifest": 1, "run": run, "files": files}

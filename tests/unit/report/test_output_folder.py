@@ -108,10 +108,14 @@ def test_a_planted_manifest_removes_nothing_fairsel_did_not_write(tmp_path, vict
     out = tmp_path / "out"
     out.mkdir()
     (out / "notes.txt").write_text("mine\n")
+    (out / "report.html").mkdir()  # a folder by an output's name is not fairsel's
+    (out / "report.html" / "index.html").write_text("mine\n")
     (out / MANIFEST_NAME).write_text(json.dumps(
-        {"run": "x", "files": ["notes.txt", "../victim.txt", str(victim), LOCK_NAME, ".."]}))
+        {"run": "x", "files": ["notes.txt", "../victim.txt", str(victim), LOCK_NAME, "..",
+                               "report.html"]}))
     _write_run(out, {})
     assert (out / "notes.txt").read_text() == "mine\n"
+    assert (out / "report.html" / "index.html").read_text() == "mine\n"
     assert victim.read_bytes() == VICTIM
 
 
