@@ -57,10 +57,11 @@ _BACKUP = ".previous"
 #: How long a run waits for another run to release the output folder.
 LOCK_WAIT_SECONDS = 10.0
 
-#: errno values that mean "this file system will not take the output" (not a bug): exit 74.
-WRITE_ERRNOS = frozenset(
-    getattr(errno, n) for n in ("ENOSPC", "EFBIG", "EDQUOT", "EROFS", "EACCES", "EPERM", "EIO",
-                                "ENAMETOOLONG") if hasattr(errno, n))
+#: errno values only a write gives: the file system will not take more (not a bug): exit 74.
+FULL_ERRNOS = frozenset(getattr(errno, n) for n in ("ENOSPC", "EFBIG", "EDQUOT", "EROFS")
+                        if hasattr(errno, n))
+#: ... and those that are a write failure when the path is in the output folder.
+WRITE_ERRNOS = FULL_ERRNOS | {errno.EACCES, errno.EPERM, errno.EIO, errno.ENAMETOOLONG}
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
@@ -86,15 +87,25 @@ def output_error(exc: OSError, path: Path | str | None, *, staging: Path | None 
                        "or choose another folder with --output or report → output")
 
 
-def is_write_failure(exc: BaseException) -> bool:
-    """An OSError that says the file system refused a write (not a bug in fairsel)."""
+def is_write_failure(exc: BaseException, folder: Path | None = None) -> bool:
+    """An OSError that says the file system refused a write (not a bug in fairsel).
+
+    Disk full, file-size limit, quota and read-only file system are write failures wherever
+    they happen; permission and I/O errors only on a path inside ``folder`` (a data file that
+    cannot be read is not an output error).
+    """
     if not isinstance(exc, OSError):
         return False
-    if exc.errno in WRITE_ERRNOS:
+    code = with_errno(exc).errno
+    if code in FULL_ERRNOS:
         return True
-    # pyarrow reports an errno only in its message ("... error: No space left on device")
-    text = str(exc)
-    return any(os.strerror(e) in text for e in WRITE_ERRNOS)
+    if code not in WRITE_ERRNOS or folder is None or not exc.filename:
+        return False
+    try:
+        Path(os.path.abspath(exc.filename)).relative_to(os.path.abspath(folder))
+    except ValueError:
+        return False
+    return True
 
 
 def with_errno(exc: OSError, path: Path | str | None = None) -> OSError:
@@ -117,7 +128,7 @@ def naming(path: Path) -> Iterator[None]:
         yield
     except OSError as exc:
         named = with_errno(exc, path)
-        if named is exc:
+        if named is exc or not is_write_failure(named, path.parent):
             raise
         raise named from exc
 
@@ -328,7 +339,7 @@ def staged(out_dir: Path, *, wait: float | None = None) -> Iterator[Path]:
                 yield tmp
                 _commit(tmp, out_dir)
             except OSError as exc:
-                if is_write_failure(exc):
+                if is_write_failure(exc, out_dir):
                     raise output_error(with_errno(exc), out_dir, staging=tmp,
                                        out_dir=out_dir) from exc
                 raise

@@ -272,11 +272,15 @@ def test_a_write_refused_by_the_file_system_is_an_output_error_naming_the_file(
     assert not list(out.glob(".fairsel-tmp-*"))
 
 
-def test_an_oserror_that_is_not_a_write_failure_stays_what_it_is(tmp_path):
+@pytest.mark.parametrize("exc", [
+    FileNotFoundError(errno.ENOENT, "No such file or directory", "x"),
+    PermissionError(errno.EACCES, "Permission denied", "/elsewhere/data.csv")])  # an input
+def test_an_oserror_that_is_not_a_write_failure_stays_what_it_is(tmp_path, exc):
     out = tmp_path / "out"
     out.mkdir()
-    with pytest.raises(FileNotFoundError), staged(out):
-        raise FileNotFoundError(errno.ENOENT, "No such file or directory", "x")
+    with pytest.raises(type(exc)) as err, staged(out):
+        raise exc
+    assert err.value is exc
 
 
 def test_an_unwritable_folder_is_exit_74(tmp_path, monkeypatch):
