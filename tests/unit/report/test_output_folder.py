@@ -331,3 +331,27 @@ def test_the_lock_is_released_when_the_body_fails(tmp_path):
     with folder_lock(out, wait=0):
         pass
     assert not os.path.lexists(out / LOCK_NAME)
+
+
+# ---------------------------------------------------------------- item 9: inputs
+
+
+def test_a_saved_model_or_predictions_file_that_is_an_output_is_refused(tmp_path):
+    from fairsel.policy import load_policy
+    from fairsel.report.io import refuse_policy_inputs
+    from tests.unit.test_registries import tiny_policy, write_tiny_data
+
+    write_tiny_data(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "results.json").write_text("id,score\n")  # the vendor's scores, saved in out/
+    policy = load_policy(tiny_policy(
+        tmp_path, candidates="  - {name: logreg, kind: sklearn, estimator: logistic_regression}\n"
+                             "  - {name: vendor, kind: predictions, path: out/results.json, "
+                             "score_column: score}"))
+    with pytest.raises(UsageError) as err:
+        refuse_policy_inputs(policy, out)
+    assert str(err.value).startswith(
+        f"{policy.path}: candidates[1] (vendor) → path: {out / 'results.json'} is "
+        f"{out / 'results.json'}, a file the audit writes in its output folder {out}")
+    refuse_policy_inputs(policy, tmp_path / "elsewhere")  # another folder: nothing to refuse
