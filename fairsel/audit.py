@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import os
 import platform
 import sys
 import time
@@ -521,10 +522,18 @@ def run_audit(policy: Policy, *, progress: Progress | None = None, jobs: int = 1
         except Exception as exc:  # noqa: BLE001 — a failure is data, the others go on
             return ci, k, test, None, f"{type(exc).__name__}: {exc}"
 
-    if jobs > 1 and len(tasks) > 1:
+    workers = worker_count(jobs, len(tasks))
+    if workers < jobs:
+        progress.note(f"--jobs {jobs}: using {workers} worker process(es) "
+                      f"({usable_cores()} core(s) available, {len(tasks)} task(s) to run)")
+    if workers > 1:
         from joblib import Parallel, delayed
 
-        outputs = Parallel(n_jobs=jobs, prefer="processes")(delayed(run_task)(*t) for t in tasks)
+        try:
+            outputs = Parallel(n_jobs=workers, prefer="processes")(
+                delayed(run_task)(*t) for t in tasks)
+        finally:
+            stop_workers()
     else:
         outputs = []
         for t in tasks:
@@ -670,3 +679,36 @@ def _verdict(variants: list[VariantResult], selected: str | None) -> Verdict:
                                "decided (groups too small or a class missing)")
     return Verdict(status="FAIL", exit_code=1, selected=None,
                    message="no variant passes every error-severity gate")
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the OS tells it)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def worker_count(jobs: int, tasks: int) -> int:
+    """``--jobs`` clamped to the usable cores and to the number of tasks (at least 1)."""
+    return max(1, min(int(jobs), usable_cores(), int(tasks)))
+
+
+def stop_workers() -> None:
+    """End joblib's worker processes now, rather than minutes after the audit.
+
+    joblib keeps its process pool for reuse (idle workers live for minutes, holding the
+    caller's stdout and stderr, so a CI step reading those pipes would wait for them). An audit
+    uses the pool once: after it (on success or failure) its workers are shut down and joined;
+    on Ctrl-C or SIGTERM joblib has already killed them. loky's resource tracker ends with the
+    interpreter (it exits when this process's end of its pipe closes).
+    """
+    try:
+        from joblib.externals.loky import reusable_executor
+    except ImportError:  # pragma: no cover - joblib without loky
+        return
+    with reusable_executor._executor_lock:
+        executor = reusable_executor._executor
+        reusable_executor._executor = None
+    if executor is not None:
+        executor.shutdown(wait=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import click
 
 from fairsel import __version__
-from fairsel.errors import ExitCode, FairselError, UsageError
+from fairsel.errors import ExitCode, FairselError, Terminated, UsageError
 
 
 def _use_rich() -> bool:
@@ -87,20 +88,26 @@ def _fail(exc: BaseException, log_dir: Path | None = None) -> int:
         except OSError:
             pass
         return int(ExitCode.OK)
+    if isinstance(exc, Terminated):
+        _err("fairsel: terminated (SIGTERM); no output was half-written")
+        return int(ExitCode.TERMINATED)
     if isinstance(exc, KeyboardInterrupt):
         _err("fairsel: interrupted; no output was half-written")
         return int(ExitCode.INTERRUPTED)
     log = None
+    text = f"fairsel {__version__}\n{''.join(traceback.format_exception(exc))}"
     for folder in [log_dir, Path.cwd()]:
         if folder is None:
             continue
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            from fairsel.report.io import atomic_write_text
+
+            # a temp file renamed over the name: a symlink planted there is replaced,
+            # never written through
             log = folder / "fairsel-error.log"
-            log.write_text(f"fairsel {__version__}\n{''.join(traceback.format_exception(exc))}",
-                           encoding="utf-8")
+            atomic_write_text(log, text)
             break
-        except OSError:
+        except (OSError, ImportError):
             log = None
     _err(f"fairsel: internal error (a bug): {type(exc).__name__}: {exc}"
          + (f"\nThe full traceback is in {log}" if log else ""))
@@ -125,7 +132,10 @@ class _Group(click.Group):
     def main(self, *args, **kwargs):  # click's usage errors exit 2 already; Ctrl-C must be 130
         try:
             return super().main(*args, standalone_mode=False, **kwargs)
-        except click.exceptions.Abort:
+        except click.exceptions.Abort as exc:
+            if isinstance(exc.__context__, Terminated):
+                _err("fairsel: terminated (SIGTERM)")
+                sys.exit(int(ExitCode.TERMINATED))
             _err("fairsel: interrupted")
             sys.exit(int(ExitCode.INTERRUPTED))
         except click.ClickException as exc:
@@ -173,10 +183,25 @@ def main() -> None:
     """fairsel: choose a model fit to deploy when fairness matters."""
 
 
+def _on_sigterm(signum, frame) -> None:
+    """SIGTERM (a CI runner's cancel, ``timeout``) unwinds like Ctrl-C: the staging folder is
+    removed, joblib's workers are ended, and the exit code is 143. A second SIGTERM is ignored
+    so that the clean-up itself is not cut short."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise Terminated()
+
+
+def _install_signals() -> None:
+    if hasattr(signal, "SIGTERM"):
+        signal.signal(signal.SIGTERM, _on_sigterm)
+
+
 def run() -> None:
     """The ``fairsel`` program (console script and ``python -m fairsel``): the process is
-    ours, so its memory is tuned first; ``main`` itself can be invoked in-process."""
+    ours, so its memory is tuned first and SIGTERM handled; ``main`` itself can be invoked
+    in-process."""
     _tune_memory()
+    _install_signals()
     main()
 
 
@@ -206,7 +231,8 @@ def exit_code_for(result, fail_on: str) -> int:
 @click.option("--fail-on", type=click.Choice(["error", "warn"]), default="error", show_default=True,
               help="Exit 1 on failed error gates only, or on warnings too.")
 @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Folds fitted in parallel (estimators then use one thread each).")
+              help="Folds fitted in parallel worker processes, at most one per core and per "
+                   "task (estimators then use one thread each).")
 @click.option("--backend", type=click.Choice(["local", "dask"]), default="local", show_default=True)
 @click.option("--scheduler", default=None, help="Dask scheduler address (with --backend dask).")
 @click.option("--strict", is_flag=True, help="Any candidate failure is fatal (exit 4).")
@@ -224,13 +250,14 @@ def audit(policy_path: Path, output: Path | None, formats: str | None, fail_on: 
         from fairsel.audit import plan, run_audit
         from fairsel.policy import load_policy
         from fairsel.report import check_formats, render_into
-        from fairsel.report.io import ensure_writable, staged
+        from fairsel.report.io import ensure_writable, refuse_policy_inputs, staged
         from fairsel.report.predictions import PredictionsJob
 
         policy = load_policy(policy_path)
         plan(policy)  # every name checked before anything is created on disk
         fmts = check_formats(policy, _formats(formats))
         out_dir = output or policy.output_dir()
+        refuse_policy_inputs(policy, out_dir)  # an input that is an output: nothing written yet
         ensure_writable(out_dir)
         state["out"] = out_dir
         if backend == "dask":

@@ -15,7 +15,9 @@ class ExitCode(IntEnum):
     MODEL = 4
     INSUFFICIENT = 5
     INTERNAL = 70
+    IOERR = 74
     INTERRUPTED = 130
+    TERMINATED = 143
 
 
 class FairselError(Exception):
@@ -53,6 +55,21 @@ class ModelError(FairselError):
     """A model could not be loaded or was refused, or every candidate failed."""
 
     exit_code = ExitCode.MODEL
+
+
+class OutputError(FairselError):
+    """An output file could not be written (disk full, file-size limit, permission, read-only
+    file system); the previous report is left intact. Exit 74 (sysexits' EX_IOERR)."""
+
+    exit_code = ExitCode.IOERR
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived (a CI runner's cancel, ``timeout``): unwinds like Ctrl-C, exit 143.
+
+    A subclass of KeyboardInterrupt so that every clean-up written for Ctrl-C (the staging
+    folder, joblib's workers) runs for it too.
+    """
 
 
 class InsufficientEvidenceError(FairselError):

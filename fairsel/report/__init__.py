@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fairsel.registry import Registry
-from fairsel.report.io import staged
+from fairsel.report.io import naming, staged
 from fairsel.results import AuditResult
 
 if TYPE_CHECKING:
@@ -61,6 +61,14 @@ def check_formats(policy, formats: list[str] | None = None) -> list[str]:
     return chosen
 
 
+def output_names() -> list[str]:
+    """Every file name an audit or a render may write into an output folder."""
+    names = {"predictions.parquet"}
+    for name in FORMATS.names():
+        names.update(FORMATS.get(name).files)
+    return sorted(names)
+
+
 def _writer(name: str) -> Callable[[AuditResult, Path], list[Path]]:
     import importlib
 
@@ -87,8 +95,10 @@ def render_into(result: AuditResult, formats: list[str] | tuple[str, ...], tmp: 
     from fairsel.report.machine import write_json, write_leaderboard
 
     written: list[str] = []
-    for p in write_json(result, tmp) + write_leaderboard(result, tmp):
-        written.append(p.name)
+    with naming(tmp / "results.json"):
+        written += [p.name for p in write_json(result, tmp)]
+    with naming(tmp / "leaderboard.csv"):
+        written += [p.name for p in write_leaderboard(result, tmp)]
     if predictions is not None and predictions_job is None:
         from fairsel.report.predictions import write_predictions
 
@@ -96,10 +106,11 @@ def render_into(result: AuditResult, formats: list[str] | tuple[str, ...], tmp: 
     for name in formats:
         if name == "json":
             continue
-        written += [p.name for p in _writer(name)(result, tmp)]
+        with naming(tmp / FORMATS.get(name).files[0]):  # a failed write says which file
+            written += [p.name for p in _writer(name)(result, tmp)]
     if predictions_job is not None:
         written += [p.name for p in predictions_job.wait()]
     return written
 
 
-__all__ = ["FORMATS", "Format", "check_formats", "render", "render_into"]
+__all__ = ["FORMATS", "Format", "check_formats", "output_names", "render", "render_into"]

@@ -51,7 +51,10 @@ def write_predictions(run, out: Path) -> list[Path]:
         "y_pred": pa.array(preds, mask=missing),
     })
     path = out / "predictions.parquet"
-    pq.write_table(table, path, use_dictionary=["candidate"])
+    from fairsel.report.io import naming
+
+    with naming(path):  # pyarrow names neither the file nor the errno
+        pq.write_table(table, path, use_dictionary=["candidate"])
     return [path]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import re
 import xml.etree.ElementTree as ET
@@ -11,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from fairsel.audit import run_audit
+from fairsel.errors import OutputError
 from fairsel.policy import load_policy
 from fairsel.report import render
-from fairsel.report.io import staged
+from fairsel.report.io import MANIFEST_NAME, staged
 from fairsel.report.machine import summary_markdown, write_junit, write_leaderboard
 from fairsel.results import AuditResult, GateResult, Ranking
 from tests.unit.test_gates import variant
@@ -54,8 +56,11 @@ def test_staged_moves_every_file_into_place(previous):
         (tmp / "results.json").write_text("new results\n")
         (tmp / "leaderboard.csv").write_text("new board\n")
     after = _snapshot(previous)
+    manifest = json.loads(after.pop(MANIFEST_NAME))
+    # files no earlier manifest names (written by someone else, or by an older fairsel) stay
     assert after == {"results.json": b"new results\n", "leaderboard.csv": b"new board\n",
                      "summary.md": b"previous summary.md\n", "junit.xml": b"previous junit.xml\n"}
+    assert manifest["files"] == ["leaderboard.csv", "results.json"]
 
 
 def test_failure_while_moving_into_place_restores_the_previous_files(previous, monkeypatch):
@@ -73,7 +78,7 @@ def test_failure_while_moving_into_place_restores_the_previous_files(previous, m
             landed.append(dst.name)
 
     monkeypatch.setattr(os, "replace", flaky_replace)
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(OutputError, match="No space"):  # exit 74, not a bug
         with staged(previous) as tmp:
             for name in ("junit.xml", "results.json", "summary.md", "new.csv"):
                 (tmp / name).write_text(f"new {name}\n")

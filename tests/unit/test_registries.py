@@ -398,5 +398,8 @@ def test_render_writes_every_format_atomically(tiny_result, tmp_path):
     names = [n for n in FORMATS.names() if _writer_missing(n) is None and n != "pdf"]
     written = render(tiny_result, names, tmp_path)
     expected = {f for n in names for f in FORMATS.get(n).files}
-    assert {p.name for p in written} == expected == {p.name for p in tmp_path.iterdir()}
+    assert {p.name for p in written} == expected
+    # the folder holds the files written and the manifest naming them (fairsel.report.io)
+    assert {p.name for p in tmp_path.iterdir()} == expected | {".fairsel-manifest.json"}
+    assert set(json.loads((tmp_path / ".fairsel-manifest.json").read_text())["files"]) == expected
     assert json.loads((tmp_path / "results.json").read_text())["schema_version"]
