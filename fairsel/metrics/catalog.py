@@ -30,9 +30,11 @@ _PERFORMANCE: list[MetricInfo] = [
     MetricInfo("fpr", "performance", False, RATE_FORMULAS["fpr"]),
     MetricInfo("fnr", "performance", False, RATE_FORMULAS["fnr"]),
     MetricInfo("selection_rate", "performance", True, RATE_FORMULAS["selection_rate"]),
-    MetricInfo("brier_score", "performance", False, "mean of (score − y)²"),
+    MetricInfo("brier_score", "performance", False,
+               "mean of (score − y)²; probabilities only (score_type), else null"),
     MetricInfo("calibration_error", "performance", False,
-               "expected calibration error, 10 equal-width score bins: Σ_b (n_b/n)·|mean(y)_b − mean(score)_b|"),
+               "expected calibration error, 10 equal-width score bins: Σ_b (n_b/n)·|mean(y)_b − "
+               "mean(score)_b|; probabilities only (score_type), else null"),
 ]
 
 METRICS: Registry[MetricInfo] = Registry("metric", "fairsel list metrics")
