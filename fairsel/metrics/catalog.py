@@ -40,9 +40,20 @@ _PERFORMANCE: list[MetricInfo] = [
 METRICS: Registry[MetricInfo] = Registry("metric", "fairsel list metrics")
 for _m in _PERFORMANCE:
     METRICS.register(_m.name, _m, summary=f"performance — {_m.formula}")
+#: Who a group rate is computed on, in ``fairsel list metrics`` (min_group_size counts them).
+_ON_WHOM = {"selection_rate": "rows", "tpr": "actual positives", "fpr": "actual negatives",
+            "fnr": "actual positives", "precision": "predicted positives", "accuracy": "rows",
+            "avg_odds": "actual positives and negatives"}
+
+
+def _eligibility_note(rates: tuple[str, ...]) -> str:
+    whom = " / ".join(dict.fromkeys(_ON_WHOM[r] for r in rates))
+    return f"; a group's rate takes part when it rests on ≥ min_group_size {whom}"
+
+
 for _f in FAIRNESS_METRICS.values():
     METRICS.register(_f.name, MetricInfo(_f.name, "fairness", _f.higher_is_fairer, _f.summary),
-                     summary=f"fairness — {_f.summary}")
+                     summary=f"fairness — {_f.summary}{_eligibility_note(_f.rates)}")
 
 PERFORMANCE_NAMES: tuple[str, ...] = tuple(m.name for m in _PERFORMANCE)
 FAIRNESS_NAMES: tuple[str, ...] = tuple(FAIRNESS_METRICS)
