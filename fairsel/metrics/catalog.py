@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fairsel.metrics.counts import RATE_FORMULAS
+from fairsel.metrics.counts import RATE_DENOMINATORS, RATE_FORMULAS
 from fairsel.metrics.disparity import FAIRNESS_METRICS
 from fairsel.registry import Registry
 
@@ -40,14 +40,9 @@ _PERFORMANCE: list[MetricInfo] = [
 METRICS: Registry[MetricInfo] = Registry("metric", "fairsel list metrics")
 for _m in _PERFORMANCE:
     METRICS.register(_m.name, _m, summary=f"performance — {_m.formula}")
-#: Who a group rate is computed on, in ``fairsel list metrics`` (min_group_size counts them).
-_ON_WHOM = {"selection_rate": "rows", "tpr": "actual positives", "fpr": "actual negatives",
-            "fnr": "actual positives", "precision": "predicted positives", "accuracy": "rows",
-            "avg_odds": "actual positives and negatives"}
-
-
 def _eligibility_note(rates: tuple[str, ...]) -> str:
-    whom = " / ".join(dict.fromkeys(_ON_WHOM[r] for r in rates))
+    """Who a metric's group rates are computed on (``min_group_size`` counts them)."""
+    whom = " / ".join(dict.fromkeys(RATE_DENOMINATORS[r] for r in rates))
     return f"; a group's rate takes part when it rests on ≥ min_group_size {whom}"
 
 

@@ -40,6 +40,7 @@ RATE_DENOMINATORS: dict[str, str] = {
     "balanced_accuracy": "the smaller class present (positives or negatives)",
     "roc_auc": "the smaller class (positives or negatives)",
     "brier_score": "rows", "calibration_error": "rows",
+    "avg_odds": "actual positives and actual negatives",
 }
 
 #: Rates that are one count over another: rate -> (numerator cells, denominator cells).

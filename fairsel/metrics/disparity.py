@@ -79,6 +79,14 @@ FAIRNESS_METRICS: dict[str, FairnessMetric] = {m.name: m for m in (
 )}
 
 
+def compared_rates(metric: str) -> tuple[str, ...]:
+    """The group rates a fairness metric compares (average odds: TPR and FPR)."""
+    out: list[str] = []
+    for r in FAIRNESS_METRICS[metric].rates:
+        out += ["tpr", "fpr"] if r == "avg_odds" else [r]
+    return tuple(dict.fromkeys(out))
+
+
 def _with_avg_odds(rates: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     if "avg_odds" not in rates and "tpr" in rates and "fpr" in rates:
         rates = dict(rates)

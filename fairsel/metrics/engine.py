@@ -24,7 +24,7 @@ from fairsel.metrics.counts import (
     rate_fractions,
     rates_from_counts,
 )
-from fairsel.metrics.disparity import FAIRNESS_METRICS, disparity
+from fairsel.metrics.disparity import FAIRNESS_METRICS, compared_rates, disparity
 from fairsel.metrics.scores import (
     brier_by_group,
     calibration_error_by_group,
@@ -40,8 +40,7 @@ SCORE_RATES = ("roc_auc", "brier_score", "calibration_error")
 #: Figures that exist only for scores that are probabilities (``score_type: probability``).
 PROBABILITY_ONLY = ("brier_score", "calibration_error")
 #: The group rates some fairness metric compares (a fold marks its small cells of these).
-FAIRNESS_RATES = tuple(dict.fromkeys(r for m in FAIRNESS_METRICS.values() for r in m.rates
-                                     if r != "avg_odds"))
+FAIRNESS_RATES = tuple(dict.fromkeys(r for m in FAIRNESS_METRICS for r in compared_rates(m)))
 
 
 @dataclass(frozen=True)

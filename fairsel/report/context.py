@@ -17,6 +17,7 @@ from typing import Any
 
 from fairsel.metrics import FAIRNESS_METRICS, METRICS
 from fairsel.metrics.counts import RATE_FORMULAS
+from fairsel.metrics.disparity import compared_rates
 from fairsel.mitigation import MITIGATIONS
 from fairsel.policy.schema import MitigationPolicySpec
 from fairsel.report.tables import leaderboard_columns, ordered_variants
@@ -314,8 +315,8 @@ def _widest_gap(attr, metric: str):
     spec = FAIRNESS_METRICS[metric]
     best = None
     for rate in spec.rates:
-        if rate == "avg_odds":
-            continue
+        if rate == "avg_odds":  # a mean of two rates: no one pair of groups tells it
+            return None
         ext = _group_extremes(attr, rate, spec.kind)
         if ext is None:
             continue
@@ -1029,10 +1030,7 @@ def _candidate(result: AuditResult, v: VariantResult, index: int, *,
     # The per-fold spread of the headline disparity.
     metric = _headline_metric(result)
     spread_rows = []
-    spread_rates = [r for r in FAIRNESS_METRICS[metric].rates if r != "avg_odds"] \
-        if metric in FAIRNESS_METRICS else []
-    if "avg_odds" in (FAIRNESS_METRICS[metric].rates if metric in FAIRNESS_METRICS else ()):
-        spread_rates = ["tpr", "fpr"]
+    spread_rates = compared_rates(metric) if metric in FAIRNESS_METRICS else ()
     any_small_fold = False
     for a in attr_names:
         vals = [f.fairness.get(metric, {}).get(a) for f in v.folds]
