@@ -260,10 +260,11 @@ def _closest(result: AuditResult) -> dict[str, Any] | None:
     return {"name": v.name, "rank": v.rank, "status": v.status, "rows": rows}
 
 
-def rate_eligible(attr, g, rate: str) -> bool:
-    """Whether group ``g``'s ``rate`` takes part in disparities: its group is large enough and
-    the count the rate divides by is at least ``min_group_size`` (``small_rates``)."""
-    return (g.group in attr.eligible_groups and rate not in g.small_rates
+def rate_eligible(eligible: set[str], g, rate: str) -> bool:
+    """Whether group ``g``'s ``rate`` takes part in disparities: its group is large enough (in
+    ``eligible``, the attribute's eligible groups) and the count the rate divides by is at least
+    ``min_group_size`` (not in ``small_rates``)."""
+    return (g.group in eligible and rate not in g.small_rates
             and rate in g.rates and _finite(g.rates[rate].value))
 
 
@@ -279,7 +280,9 @@ def _group_extremes(attr, rate: str = "selection_rate", kind: str = "difference"
     reference; with one, the reference and the eligible group farthest from it (the largest
     difference, or the smallest folded ratio). Only eligible rates take part, as in the figure.
     """
-    vals = [(g.rates[rate].value, g.group, g) for g in attr.groups if rate_eligible(attr, g, rate)]
+    eligible = set(attr.eligible_groups)
+    vals = [(g.rates[rate].value, g.group, g) for g in attr.groups
+            if rate_eligible(eligible, g, rate)]
     if len(vals) < 2:
         return None
     if attr.reference is None:
@@ -1171,8 +1174,8 @@ def _small_rate_examples(result: AuditResult) -> tuple[int, str] | None:
     if v is None:
         return None
     rates = ("selection_rate", "tpr", "fpr", "fnr", "precision")
-    found = [(r, a.attribute, g) for a in v.attributes for g in a.groups
-             if g.group in a.eligible_groups for r in rates if r in g.small_rates]
+    found = [(r, a.attribute, g) for a in v.attributes for ok in [set(a.eligible_groups)]
+             for g in a.groups if g.group in ok for r in rates if r in g.small_rates]
     if not found:
         return None
     shown = "; ".join(f"the {r} of '{g.group}' ({a}), {fraction_text(g, r)}"
