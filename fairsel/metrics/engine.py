@@ -465,8 +465,12 @@ def evaluate_variant(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray
     attributes: list[AttributeMetrics] = []
     for i, part in enumerate(partitions):
         counts, rates, scores = part_counts[i], part_rates[i], part_scores[i]
-        fractions = rate_fractions(counts)
-        small = {r: ~ok for r, ok in part_eligible[i].items() if r in rates or r in scores}
+        # plain Python lists, read once per group below
+        fractions = {r: list(zip(np.rint(k_).astype(np.int64).tolist(),
+                                 np.rint(d_).astype(np.int64).tolist()))
+                     for r, (k_, d_) in rate_fractions(counts).items()}
+        small = {r: (~part_eligible[i][r]).tolist() for r in GROUP_RATES + SCORE_RATES
+                 if r not in no_prob}
         groups = []
         for g, label_g in enumerate(part.labels):
             tn, fp, fn, tp = (int(round(x)) for x in counts[g])
@@ -493,10 +497,8 @@ def evaluate_variant(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray
                                     if lo_hi is not None else _est(value))
             groups.append(GroupRow(
                 group=label_g, n=n, tp=tp, fp=fp, tn=tn, fn=fn, flags=flags, rates=group_rates,
-                fractions={r: (int(round(k_[g])), int(round(d_[g])))
-                           for r, (k_, d_) in fractions.items()},
-                small_rates=[r for r in GROUP_RATES + SCORE_RATES
-                             if r in small and small[r][g] and r not in no_prob]))
+                fractions={r: fr[g] for r, fr in fractions.items()},
+                small_rates=[r for r, flag in small.items() if flag[g]]))
         fairness = {}
         for m in FAIRNESS_NAMES:
             lo_hi = ci_fair[i].get(m)
