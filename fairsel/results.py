@@ -55,8 +55,11 @@ class GroupRow(_Frozen):
     fn: int
     flags: list[str] = Field(default_factory=list)
     rates: dict[str, Estimate] = Field(default_factory=dict)
-    fractions: dict[str, tuple[int, int]] = Field(default_factory=dict)
-    small_rates: list[str] = Field(default_factory=list)
+    fractions: dict[str, tuple[int, int]] = Field(
+        default_factory=dict, description="rate -> [count, denominator], e.g. fnr [2, 22]")
+    small_rates: list[str] = Field(
+        default_factory=list, description="rates whose denominator is below min_group_size: "
+                                          "reported, never compared")
 
 
 class AttributeMetrics(_Frozen):
@@ -85,7 +88,9 @@ class FoldMetrics(_Frozen):
     n: int
     performance: dict[str, float | None]
     fairness: dict[str, dict[str, float | None]]
-    small_cells: dict[str, dict[str, list[str]]] = Field(default_factory=dict)
+    small_cells: dict[str, dict[str, list[str]]] = Field(
+        default_factory=dict, description="rate -> attribute -> groups of the pooled figure "
+                                          "whose count in this fold is below min_group_size")
 
 
 class GateResult(_Frozen):
@@ -127,9 +132,11 @@ class VariantResult(_Frozen):
     base: str | None = None
     uses_protected_at_decision: bool = False
     protected_as_features: list[str] = Field(default_factory=list)
-    score_type: Literal["probability", "score"] = "probability"
-    #: metric -> why it is null for this variant (Brier score of a score that is no probability)
-    unavailable: dict[str, str] = Field(default_factory=dict)
+    score_type: Literal["probability", "score"] = Field(
+        "probability", description="whether the scores are probabilities (candidates[].score_type)")
+    unavailable: dict[str, str] = Field(
+        default_factory=dict, description="metric -> why it is null for this variant (Brier "
+                                          "score and calibration error of a score)")
     status: Status
     rank: int | None = None
     performance: dict[str, Estimate]
