@@ -21,6 +21,12 @@ from fairsel.candidates import (
     make_candidate,
     prepare_frame,
 )
+from fairsel.candidates.score_type import (
+    check_probabilities,
+    in_unit_interval,
+    resolve_score_type,
+    unavailable_reason,
+)
 from fairsel.data import AuditData, load_data
 from fairsel.errors import ModelError, PolicyError
 from fairsel.gates import evaluate_gates, variant_status
@@ -447,15 +453,17 @@ def build_candidates(policy: Policy, data: AuditData):
     predictions files are read and joined on ``data.id``. ``fairsel validate`` and
     ``run_audit`` both call this, so they refuse the same inputs with the same messages.
 
-    Returns ``(X, candidates, fixed_scores)``: the prepared feature frame, one candidate per
-    policy entry, and the scores of each fixed candidate by its index.
+    Returns ``(X, candidates, fixed_scores, score_types)``: the prepared feature frame, one
+    candidate per policy entry, the scores of each fixed candidate by its index, and each
+    candidate's ``(score_type, how it was decided)`` by its index.
 
     Raises
     ------
     ModelError
         A saved model is missing, refused or does not fit the data (exit code 4).
     DataError
-        A predictions file is missing, lacks a column, or does not join (exit code 3).
+        A predictions file is missing, lacks a column, or does not join, or a fixed candidate
+        that is a probability has scores outside [0, 1] (exit code 3).
     """
     X = prepare_frame(data.X, data.categorical_features)
     ctx = CandidateContext(seed=policy.seed, features=data.features,
@@ -467,7 +475,7 @@ def build_candidates(policy: Policy, data: AuditData):
     # fixed candidates (saved models, predictions) score every row once; refusals are fatal
     fixed_scores = {ci: np.asarray(c.score_all(X), dtype=np.float64)
                     for ci, c in enumerate(cands) if not getattr(c, "trainable", True)}
-    return X, cands, fixed_scores
+    return X, cands, fixed_scores, _score_types(policy, cands, fixed_scores, data)
 
 
 def run_audit(policy: Policy, *, progress: Progress | None = None, jobs: int = 1,
@@ -504,7 +512,7 @@ def run_audit(policy: Policy, *, progress: Progress | None = None, jobs: int = 1
     preds: list[VariantPredictions] = []
 
     t_fit = time.perf_counter()
-    X, cands, fixed_scores = build_candidates(policy, data)
+    X, cands, fixed_scores, score_types = build_candidates(policy, data)
     # a fixed candidate without mitigations has nothing to do per fold: its out-of-fold
     # scores are its scores (the folds only split them for the per-fold figures)
     whole = {ci for ci in fixed_scores
@@ -619,13 +627,16 @@ def run_audit(policy: Policy, *, progress: Progress | None = None, jobs: int = 1
                                           attributes=[], folds=[]))
             continue
         y_score, y_pred = a["score"], a["pred"]
+        stype, how = _variant_score_type(score_types[ci], y_score, cand, name, policy, data)
         vm = evaluate_variant(data.y, y_pred, y_score, atoms=data.atoms, n_atoms=data.n_atoms,
                               partitions=data.partitions, folds=folds, n_folds=n_folds,
                               clusters=data.clusters, min_group_size=policy.min_group_size,
-                              confidence=confidence, seed=policy.seed, label=name)
+                              confidence=confidence, seed=policy.seed, label=name,
+                              probability=stype == "probability")
         variants.append(VariantResult(**base, status="PASS", performance=vm.performance,
                                       fairness=vm.fairness, attributes=vm.attributes,
-                                      folds=vm.folds))
+                                      folds=vm.folds, score_type=stype,
+                                      unavailable=unavailable_reason(name, stype, how)))
         progress.advance()
     timings["metrics"] = time.perf_counter() - t_metrics
 
@@ -663,6 +674,43 @@ def run_audit(policy: Policy, *, progress: Progress | None = None, jobs: int = 1
         failures=failures, ranking=ranking, provenance=provenance)
     return AuditRun(result=result, row_ids=data.row_ids, folds=folds, y_true=data.y,
                     predictions=preds)
+
+
+def _score_types(policy: Policy, cands, fixed_scores: dict[int, np.ndarray],
+                 data: AuditData) -> dict[int, tuple[str, str]]:
+    """Each candidate's (score_type, how it was decided); a fixed candidate that is a
+    probability with scores outside [0, 1] is a DataError (exit 3)."""
+    out = {}
+    for ci, (spec, cand) in enumerate(zip(policy.candidates, cands)):
+        out[ci] = resolve_score_type(spec.score_type, trainable=getattr(cand, "trainable", True),
+                                     kind=spec.kind, scores=fixed_scores.get(ci))
+        if ci in fixed_scores and out[ci][0] == "probability":
+            check_probabilities(fixed_scores[ci], name=cand.name,
+                                path=getattr(cand, "path", None) or data.path, how=out[ci][1],
+                                row=_row_namer(policy, data))
+    return out
+
+
+def _row_namer(policy: Policy | None, data: AuditData) -> Callable[[int], str]:
+    """Names the i-th audited row in a message: by its id when the data has one."""
+    id_col = policy.data.id if policy is not None else None
+    if id_col:
+        return lambda i: f"{id_col} {data.row_ids[i]}"
+    return lambda i: f"audited row {i + 1}"
+
+
+def _variant_score_type(cand_type: tuple[str, str], y_score: np.ndarray, cand, name: str,
+                        policy: Policy, data: AuditData) -> tuple[str, str]:
+    """A variant's score type: its candidate's. A trained candidate (a probability) whose
+    out-of-fold scores leave [0, 1] is a DataError; a mitigation that moves a probability out
+    of [0, 1] makes that variant's scores plain scores."""
+    stype, how = cand_type
+    if stype != "probability" or in_unit_interval(y_score):
+        return stype, how
+    if name == cand.name:
+        check_probabilities(y_score, name=name, path=data.path, how=how,
+                            row=_row_namer(policy, data))
+    return "score", "inferred: the mitigated scores lie outside [0, 1]"
 
 
 def _verdict(variants: list[VariantResult], selected: str | None) -> Verdict:

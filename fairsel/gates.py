@@ -4,7 +4,9 @@ A gate is judged on the point estimate, or with ``decision: ci_bound`` on the si
 interval that must clear the threshold (the lower bound for ``min``, the upper for ``max``):
 a variant passes only when the evidence shows it complies. A fairness gate is judged on every
 protected attribute and intersection (or those it names); an attribute whose disparity cannot
-be computed (fewer than two groups of ``min_group_size`` rows) reads INSUFFICIENT. An
+be computed (fewer than two groups whose rate rests on ``min_group_size`` people: rows for a
+selection rate, actual positives for a TPR or FNR, actual negatives for an FPR, predicted
+positives for precision) reads INSUFFICIENT. An
 undecidable *intersection* is reported but does not, alone, make the gate undecidable; an
 undecidable *attribute* does.
 """
@@ -92,8 +94,10 @@ def judge(gate_index: int, gate: GateSpec, variant: VariantResult, *, decision: 
         status = "PASS"
     if worst is None:
         return GateResult(**common, status=status, observed=None, by_attribute=by_attr,
-                          message=f"{gate.metric}: no attribute has two groups of at least "
-                                  "min_group_size rows to compare")
+                          message=f"{gate.metric}: no attribute has two groups whose rate rests "
+                                  "on at least min_group_size people (rows, actual positives or "
+                                  "negatives, or predicted positives, as the rate divides by) to "
+                                  "compare")
     gap, attr_name, est = worst
     undecided = [a for a, s in by_attr.items() if s == "INSUFFICIENT"]
     msg = (f"{gate.metric} = {_fmt(est.value)}"

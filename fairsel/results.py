@@ -40,7 +40,12 @@ class Headline(_Frozen):
 
 
 class GroupRow(_Frozen):
-    """Counts and rates of one group (or intersection cell) of one attribute."""
+    """Counts and rates of one group (or intersection cell) of one attribute.
+
+    ``fractions`` gives each rate that is one count over another as ``[k, n]`` (FNR 2 of 22
+    actual positives: ``[2, 22]``). ``small_rates`` names the rates whose denominator is below
+    ``min_group_size``: they are reported but enter no disparity, gate or headline.
+    """
 
     group: str
     n: int
@@ -50,6 +55,11 @@ class GroupRow(_Frozen):
     fn: int
     flags: list[str] = Field(default_factory=list)
     rates: dict[str, Estimate] = Field(default_factory=dict)
+    fractions: dict[str, tuple[int, int]] = Field(
+        default_factory=dict, description="rate -> [count, denominator], e.g. fnr [2, 22]")
+    small_rates: list[str] = Field(
+        default_factory=list, description="rates whose denominator is below min_group_size: "
+                                          "reported, never compared")
 
 
 class AttributeMetrics(_Frozen):
@@ -66,10 +76,21 @@ class AttributeMetrics(_Frozen):
 
 
 class FoldMetrics(_Frozen):
+    """One fold's figures, on the same groups as the pooled figures.
+
+    ``small_cells`` marks, per rate and attribute, the groups that take part in the pooled
+    disparity but whose denominator in this fold is below ``min_group_size`` (they are kept in
+    the fold's figure, or left out only where the fold has none of them, i.e. the rate is
+    undefined there).
+    """
+
     fold: int
     n: int
     performance: dict[str, float | None]
     fairness: dict[str, dict[str, float | None]]
+    small_cells: dict[str, dict[str, list[str]]] = Field(
+        default_factory=dict, description="rate -> attribute -> groups of the pooled figure "
+                                          "whose count in this fold is below min_group_size")
 
 
 class GateResult(_Frozen):
@@ -111,6 +132,11 @@ class VariantResult(_Frozen):
     base: str | None = None
     uses_protected_at_decision: bool = False
     protected_as_features: list[str] = Field(default_factory=list)
+    score_type: Literal["probability", "score"] = Field(
+        "probability", description="whether the scores are probabilities (candidates[].score_type)")
+    unavailable: dict[str, str] = Field(
+        default_factory=dict, description="metric -> why it is null for this variant (Brier "
+                                          "score and calibration error of a score)")
     status: Status
     rank: int | None = None
     performance: dict[str, Estimate]

@@ -27,6 +27,9 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
     """Run ``python -m fairsel ARGS`` in a real process (as a user or CI would)."""
     full_env = {**os.environ, "CI": "true", **(env or {})}
     full_env.pop("GITHUB_STEP_SUMMARY", None) if env is None or "GITHUB_STEP_SUMMARY" not in env else None
+    # whatever the working folder, run this checkout's fairsel, not an installed copy
+    full_env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), full_env.get("PYTHONPATH"))
+                                             if p)
     proc = subprocess.run([sys.executable, "-m", "fairsel", *args], cwd=cwd or ROOT,
                           capture_output=True, text=True, env=full_env, timeout=timeout)
     return CliResult(proc.returncode, proc.stdout, proc.stderr)

@@ -67,6 +67,7 @@ class PredictionsCandidate:
     threshold: float = 0.5
     transform: str = "identity"
     notes: list[str] = field(default_factory=list)
+    score_type: str | None = None  # declared score_type (None: inferred by the audit)
 
     trainable = False
     uses_protected_at_decision = False
@@ -90,6 +91,12 @@ class PredictionsCandidate:
         col = values if pos is None else _take(values, pos)
         if self.score_column:
             scores = _numeric(col, rows, ids, loc, self.path, self.name, column)
+            if self.score_type == "probability":  # checked on the file's own scale and lines
+                from fairsel.candidates.score_type import check_probabilities
+
+                check_probabilities(scores, name=self.name, path=self.path,
+                                    how="declared in the policy",
+                                    row=lambda i: f"{loc(rows[i])} (id {_show(ids[rows[i]])})")
             return self._orient(scores)
         decisions = _decisions(col, rows, ids, loc, self.path, self.name, column)
         self.transform = "decision" if self.higher_is_favorable else "1 - decision"
@@ -414,4 +421,4 @@ def make_predictions(spec, ctx) -> PredictionsCandidate:
         score_column=spec.score_column, decision_column=spec.decision_column,
         higher_is_favorable=spec.higher_is_favorable, source_threshold=spec.threshold,
         row_ids=ctx.row_ids, data_path=Path(data_path) if data_path else None,
-        threshold=spec.threshold)
+        threshold=spec.threshold, score_type=spec.score_type)

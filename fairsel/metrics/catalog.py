@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fairsel.metrics.counts import RATE_FORMULAS
+from fairsel.metrics.counts import RATE_DENOMINATORS, RATE_FORMULAS
 from fairsel.metrics.disparity import FAIRNESS_METRICS
 from fairsel.registry import Registry
 
@@ -30,17 +30,25 @@ _PERFORMANCE: list[MetricInfo] = [
     MetricInfo("fpr", "performance", False, RATE_FORMULAS["fpr"]),
     MetricInfo("fnr", "performance", False, RATE_FORMULAS["fnr"]),
     MetricInfo("selection_rate", "performance", True, RATE_FORMULAS["selection_rate"]),
-    MetricInfo("brier_score", "performance", False, "mean of (score − y)²"),
+    MetricInfo("brier_score", "performance", False,
+               "mean of (score − y)²; probabilities only (score_type), else null"),
     MetricInfo("calibration_error", "performance", False,
-               "expected calibration error, 10 equal-width score bins: Σ_b (n_b/n)·|mean(y)_b − mean(score)_b|"),
+               "expected calibration error, 10 equal-width score bins: Σ_b (n_b/n)·|mean(y)_b − "
+               "mean(score)_b|; probabilities only (score_type), else null"),
 ]
 
 METRICS: Registry[MetricInfo] = Registry("metric", "fairsel list metrics")
 for _m in _PERFORMANCE:
     METRICS.register(_m.name, _m, summary=f"performance — {_m.formula}")
+def _eligibility_note(rates: tuple[str, ...]) -> str:
+    """Who a metric's group rates are computed on (``min_group_size`` counts them)."""
+    whom = " / ".join(dict.fromkeys(RATE_DENOMINATORS[r] for r in rates))
+    return f"; a group's rate takes part when it rests on ≥ min_group_size {whom}"
+
+
 for _f in FAIRNESS_METRICS.values():
     METRICS.register(_f.name, MetricInfo(_f.name, "fairness", _f.higher_is_fairer, _f.summary),
-                     summary=f"fairness — {_f.summary}")
+                     summary=f"fairness — {_f.summary}{_eligibility_note(_f.rates)}")
 
 PERFORMANCE_NAMES: tuple[str, ...] = tuple(m.name for m in _PERFORMANCE)
 FAIRNESS_NAMES: tuple[str, ...] = tuple(FAIRNESS_METRICS)

@@ -30,6 +30,64 @@ RATE_FORMULAS: dict[str, str] = {
 }
 
 
+#: What each rate divides by: ``min_group_size`` applies to this count, not to the group's rows.
+RATE_DENOMINATORS: dict[str, str] = {
+    "selection_rate": "rows", "base_rate": "rows", "accuracy": "rows",
+    "tpr": "actual positives (favorable outcomes)", "fnr": "actual positives (favorable outcomes)",
+    "fpr": "actual negatives (unfavorable outcomes)", "tnr": "actual negatives (unfavorable outcomes)",
+    "precision": "predicted positives (favorable decisions)",
+    "f1": "rows that are actual or predicted positives (TP + FP + FN)",
+    "balanced_accuracy": "the smaller class present (positives or negatives)",
+    "roc_auc": "the smaller class (positives or negatives)",
+    "brier_score": "rows", "calibration_error": "rows",
+    "avg_odds": "actual positives and actual negatives",
+}
+
+#: Rates that are one count over another: rate -> (numerator cells, denominator cells).
+_FRACTIONS: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
+    "selection_rate": ((1, 3), (0, 1, 2, 3)), "base_rate": ((2, 3), (0, 1, 2, 3)),
+    "accuracy": ((0, 3), (0, 1, 2, 3)), "tpr": ((3,), (2, 3)), "fnr": ((2,), (2, 3)),
+    "fpr": ((1,), (0, 1)), "tnr": ((0,), (0, 1)), "precision": ((3,), (1, 3)),
+}
+
+
+def rate_fractions(counts: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``rate -> (numerator, denominator)`` for the rates that are one count over another
+    (``fnr`` of a group is ``fn / (tp + fn)``: shown as "2/22")."""
+    counts = np.asarray(counts, dtype=np.float64)
+    return {r: (counts[..., list(num)].sum(axis=-1), counts[..., list(den)].sum(axis=-1))
+            for r, (num, den) in _FRACTIONS.items()}
+
+
+def rate_denominators(counts: np.ndarray) -> dict[str, np.ndarray]:
+    """The count each rate of :data:`RATE_DENOMINATORS` rests on, per group (shape ``(...)``)."""
+    counts = np.asarray(counts, dtype=np.float64)
+    tn, fp, fn, tp = (counts[..., i] for i in range(4))
+    n = tn + fp + fn + tp
+    pos, neg = tp + fn, tn + fp
+    smaller = np.minimum(pos, neg)
+    present = np.where((pos > 0) & (neg > 0), smaller, np.maximum(pos, neg))
+    return {"selection_rate": n, "base_rate": n, "accuracy": n, "tpr": pos, "fnr": pos,
+            "fpr": neg, "tnr": neg, "precision": tp + fp, "f1": tp + fp + fn,
+            "balanced_accuracy": present, "roc_auc": smaller, "brier_score": n,
+            "calibration_error": n}
+
+
+def rate_eligibility(counts: np.ndarray, min_group_size: int) -> dict[str, np.ndarray]:
+    """Which group rates may enter a disparity: ``rate -> bool array (...)``.
+
+    A rate is eligible when the count it divides by (:func:`rate_denominators`) is at least
+    ``min_group_size`` (and never when it is 0): a group of 30 rows with 22 actual positives
+    has an eligible selection rate under ``min_group_size: 30`` but not an eligible TPR or FNR.
+    ``avg_odds`` needs both TPR and FPR. The mask is computed from the counts alone (no pass
+    over rows), so the same mask serves point estimates, folds and bootstrap replicates.
+    """
+    floor = max(int(min_group_size), 1)
+    out = {r: d >= floor for r, d in rate_denominators(counts).items()}
+    out["avg_odds"] = out["tpr"] & out["fpr"]
+    return out
+
+
 def confusion_counts(y_true: np.ndarray, y_pred: np.ndarray, codes: np.ndarray | None = None,
                      n_groups: int | None = None, *,
                      sample_weight: np.ndarray | None = None) -> np.ndarray:

@@ -10,9 +10,11 @@ Conventions (the contract):
   into (0, 1] as ``min(rate_g, rate_r) / max(rate_g, rate_r)``, so that a group favoured by a
   factor 1.5 reads as 0.67 against the four-fifths rule just as one disfavoured by it does.
 
-Only *eligible* groups take part (at least ``min_group_size`` rows); a group whose rate is
-undefined (no positives for a TPR) is left out of that rate. Fewer than two usable groups — or
-an unusable reference — gives NaN, which gates read as INSUFFICIENT.
+Only *eligible* group rates take part: a rate whose denominator (rows for a selection rate,
+actual positives for a TPR or FNR, actual negatives for an FPR or TNR, predicted positives for
+precision; :func:`fairsel.metrics.counts.rate_eligibility`) is below ``min_group_size`` is
+reported but left out, and so is a rate that is undefined (no positives for a TPR). Fewer than
+two usable groups — or an unusable reference — gives NaN, which gates read as INSUFFICIENT.
 """
 
 from __future__ import annotations
@@ -77,6 +79,14 @@ FAIRNESS_METRICS: dict[str, FairnessMetric] = {m.name: m for m in (
 )}
 
 
+def compared_rates(metric: str) -> tuple[str, ...]:
+    """The group rates a fairness metric compares (average odds: TPR and FPR)."""
+    out: list[str] = []
+    for r in FAIRNESS_METRICS[metric].rates:
+        out += ["tpr", "fpr"] if r == "avg_odds" else [r]
+    return tuple(dict.fromkeys(out))
+
+
 def _with_avg_odds(rates: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     if "avg_odds" not in rates and "tpr" in rates and "fpr" in rates:
         rates = dict(rates)
@@ -113,8 +123,16 @@ def _one_rate(values: np.ndarray, kind: str, reference: int | None,
         return np.where(ok & np.isfinite(out), out, np.nan)
 
 
+def _mask(eligible, rate: str):
+    """The eligibility mask of one rate: ``eligible`` is one mask for every rate, or a dict
+    ``rate -> mask`` (as :func:`fairsel.metrics.counts.rate_eligibility` gives)."""
+    if isinstance(eligible, dict):
+        return eligible[rate]
+    return eligible
+
+
 def disparity(rates: dict[str, np.ndarray], metric: str, *, reference: int | None = None,
-              eligible: np.ndarray | None = None) -> np.ndarray:
+              eligible: np.ndarray | dict[str, np.ndarray] | None = None) -> np.ndarray:
     """The headline value of fairness ``metric`` from group rates.
 
     Parameters
@@ -125,8 +143,11 @@ def disparity(rates: dict[str, np.ndarray], metric: str, *, reference: int | Non
         A name in :data:`FAIRNESS_METRICS`.
     reference : int, optional
         Index of the reference (privileged) group; ``None`` for fairlearn's min/max rule.
-    eligible : bool array (n_groups,) or broadcastable to the rates, optional
-        Groups allowed to take part (e.g. those with at least ``min_group_size`` rows).
+    eligible : bool array, or dict of rate name -> bool array, optional
+        Group rates allowed to take part, each mask of shape (n_groups,) or broadcastable to
+        the rates (e.g. one row per fold). A dict (from
+        :func:`fairsel.metrics.counts.rate_eligibility`) gives each rate its own mask, by its
+        denominator; a single array applies to every rate.
 
     Returns
     -------
@@ -134,7 +155,7 @@ def disparity(rates: dict[str, np.ndarray], metric: str, *, reference: int | Non
     """
     spec = FAIRNESS_METRICS[metric]
     rates = _with_avg_odds(rates)
-    parts = [_one_rate(rates[r], spec.kind, reference, eligible) for r in spec.rates]
+    parts = [_one_rate(rates[r], spec.kind, reference, _mask(eligible, r)) for r in spec.rates]
     if len(parts) == 1:
         return parts[0]
     # equalized odds: the worse of the two parts; a part that is undefined (e.g. no group has a

@@ -17,8 +17,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from fairsel.metrics.catalog import FAIRNESS_NAMES, PERFORMANCE_RATE
-from fairsel.metrics.counts import confusion_counts, rates_from_counts
-from fairsel.metrics.disparity import disparity
+from fairsel.metrics.counts import (
+    confusion_counts,
+    rate_denominators,
+    rate_eligibility,
+    rate_fractions,
+    rates_from_counts,
+)
+from fairsel.metrics.disparity import FAIRNESS_METRICS, compared_rates, disparity
 from fairsel.metrics.scores import (
     brier_by_group,
     calibration_error_by_group,
@@ -31,6 +37,10 @@ from fairsel.results import AttributeMetrics, Estimate, FoldMetrics, GroupRow, H
 GROUP_RATES = ("selection_rate", "base_rate", "tpr", "fpr", "fnr", "tnr", "precision",
                "accuracy", "balanced_accuracy", "f1")
 SCORE_RATES = ("roc_auc", "brier_score", "calibration_error")
+#: Figures that exist only for scores that are probabilities (``score_type: probability``).
+PROBABILITY_ONLY = ("brier_score", "calibration_error")
+#: The group rates some fairness metric compares (a fold marks its small cells of these).
+FAIRNESS_RATES = tuple(dict.fromkeys(r for m in FAIRNESS_METRICS for r in compared_rates(m)))
 
 
 @dataclass(frozen=True)
@@ -225,7 +235,7 @@ def evaluate_variant(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray
                      atoms: np.ndarray, n_atoms: int, partitions: list[Partition],
                      folds: np.ndarray, n_folds: int, clusters: np.ndarray | None = None,
                      min_group_size: int = 30, confidence: Confidence = Confidence(),
-                     seed: int = 0, label: str = "") -> VariantMetrics:
+                     seed: int = 0, label: str = "", probability: bool = True) -> VariantMetrics:
     """Pooled and per-fold metrics of one variant, with bootstrap intervals.
 
     Parameters
@@ -235,9 +245,14 @@ def evaluate_variant(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray
     partitions : the attributes and intersections to audit, as coarsenings of the atoms
     folds : int array, the test fold of each row; n_folds : number of folds
     clusters : optional array of cluster ids; the bootstrap then resamples clusters
-    min_group_size : groups smaller than this are flagged and left out of disparities
+    min_group_size : a group rate whose denominator (rows, actual positives, actual negatives
+        or predicted positives: :func:`fairsel.metrics.counts.rate_eligibility`) is smaller is
+        reported, flagged in ``small_rates`` and left out of every disparity — pooled, per fold
+        and in every bootstrap replicate (one mask per attribute and rate, from the counts)
     confidence : bootstrap settings (``method="none"`` for point estimates only)
     seed, label : the random stream is derived from both, so results are reproducible
+    probability : whether the scores are probabilities; when not, Brier score and calibration
+        error are undefined (None) everywhere
     """
     y_true = _small(y_true)
     y_pred = _small(y_pred)
@@ -331,7 +346,7 @@ def evaluate_variant(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray
             "roc_auc": auc(_small(a2g[i])[atoms_s], part.n_groups),
             **brier_ece(aggs[i]),
         }
-        eligible = rates["n"] >= max(min_group_size, 1)
+        eligible = rate_eligibility(counts, min_group_size)  # rate -> (G,) by its denominator
         fair = {m: disparity(rates, m, reference=part.reference, eligible=eligible)
                 for m in FAIRNESS_NAMES}
         part_counts.append(counts)
@@ -432,8 +447,12 @@ def evaluate_variant(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray
             ci_head[m] = q([_worst(stacked, hib, axis=0)])
 
     # ---------- assemble pooled results -----------------------------------------------------
+    no_prob = set() if probability else set(PROBABILITY_ONLY)
+
     def overall_est(name: str) -> Estimate:
         key = PERFORMANCE_RATE.get(name, name)
+        if key in no_prob:
+            return _est(np.nan)
         value = overall_scores[key] if key in overall_scores else overall_rates[key]
         lo_hi = ci_overall.get(key)
         if lo_hi is None:
@@ -446,6 +465,12 @@ def evaluate_variant(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray
     attributes: list[AttributeMetrics] = []
     for i, part in enumerate(partitions):
         counts, rates, scores = part_counts[i], part_rates[i], part_scores[i]
+        # plain Python lists, read once per group below
+        fractions = {r: list(zip(np.rint(k_).astype(np.int64).tolist(),
+                                 np.rint(d_).astype(np.int64).tolist()))
+                     for r, (k_, d_) in rate_fractions(counts).items()}
+        small = {r: (~part_eligible[i][r]).tolist() for r in GROUP_RATES + SCORE_RATES
+                 if r not in no_prob}
         groups = []
         for g, label_g in enumerate(part.labels):
             tn, fp, fn, tp = (int(round(x)) for x in counts[g])
@@ -463,12 +488,17 @@ def evaluate_variant(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray
                 flags.append("unknown")
             group_rates: dict[str, Estimate] = {}
             for key in GROUP_RATES + SCORE_RATES:
+                if key in no_prob:
+                    group_rates[key] = _est(np.nan)
+                    continue
                 value = rates[key][g] if key in rates else scores[key][g]
                 lo_hi = ci_group[i].get(key)
                 group_rates[key] = (_est(value, lo_hi[0][g], lo_hi[1][g], with_ci=True)
                                     if lo_hi is not None else _est(value))
-            groups.append(GroupRow(group=label_g, n=n, tp=tp, fp=fp, tn=tn, fn=fn,
-                                   flags=flags, rates=group_rates))
+            groups.append(GroupRow(
+                group=label_g, n=n, tp=tp, fp=fp, tn=tn, fn=fn, flags=flags, rates=group_rates,
+                fractions={r: fr[g] for r, fr in fractions.items()},
+                small_rates=[r for r, flag in small.items() if flag[g]]))
         fairness = {}
         for m in FAIRNESS_NAMES:
             lo_hi = ci_fair[i].get(m)
@@ -479,7 +509,8 @@ def evaluate_variant(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray
             reference=part.labels[part.reference] if part.reference is not None else None,
             reference_rule="declared" if part.reference is not None else "fairlearn_min_max",
             groups=groups,
-            eligible_groups=[lab for lab, ok in zip(part.labels, part_eligible[i]) if ok],
+            eligible_groups=[lab for lab, ok in zip(part.labels,
+                                                    part_eligible[i]["selection_rate"]) if ok],
             fairness=fairness))
 
     fairness_head: dict[str, Headline] = {}
@@ -516,13 +547,20 @@ def evaluate_variant(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray
         fold_ece = calibration_error_by_group(y_s, s_sorted, folds_s, n_folds)
     fold_rates = rates_from_counts(fold_conf.sum(axis=1))
     fold_auc = auc(folds_s, n_folds)
+    # Each fold's figure is computed on the pooled figure's groups (the pooled eligibility
+    # mask, broadcast over folds), so that the pooled value and its per-fold spread describe
+    # the same comparison; a group whose count in a fold is below min_group_size is kept and
+    # marked in that fold's small_cells (left out only where the fold has none of it).
     fold_fair: list[dict[str, np.ndarray]] = []
+    fold_small: list[dict[str, np.ndarray]] = []
     for i, part in enumerate(partitions):
-        counts = aggs[i](fold_conf, 1)
+        counts = aggs[i](fold_conf, 1)  # (n_folds, G, 4)
         rates = rates_from_counts(counts)
-        fold_eligible = rates["n"] >= max(min_group_size, 1)  # (n_folds, n_groups)
         fold_fair.append({m: disparity(rates, m, reference=part.reference,
-                                       eligible=fold_eligible) for m in FAIRNESS_NAMES})
+                                       eligible=part_eligible[i]) for m in FAIRNESS_NAMES})
+        den = rate_denominators(counts)
+        fold_small.append({r: part_eligible[i][r] & (den[r] < min_group_size)
+                           for r in FAIRNESS_RATES})
     fold_results = []
     for f in range(n_folds):
         perf: dict[str, float | None] = {}
@@ -530,10 +568,17 @@ def evaluate_variant(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray
             key = PERFORMANCE_RATE.get(name, name)
             src = {"roc_auc": fold_auc, "brier_score": fold_brier,
                    "calibration_error": fold_ece}.get(key)
-            perf[name] = _f(src[f] if src is not None else fold_rates[key][f])
+            perf[name] = (None if key in no_prob else
+                          _f(src[f] if src is not None else fold_rates[key][f]))
         fair = {m: {part.name: _f(fold_fair[i][m][f]) for i, part in enumerate(partitions)}
                 for m in FAIRNESS_NAMES}
+        small_cells: dict[str, dict[str, list[str]]] = {}
+        for r in FAIRNESS_RATES:
+            for i, part in enumerate(partitions):
+                marked = np.flatnonzero(fold_small[i][r][f])
+                if len(marked):
+                    small_cells.setdefault(r, {})[part.name] = [part.labels[g] for g in marked]
         fold_results.append(FoldMetrics(fold=f, n=int(fold_rates["n"][f]), performance=perf,
-                                        fairness=fair))
+                                        fairness=fair, small_cells=small_cells))
     return VariantMetrics(performance=performance, fairness=fairness_head,
                           attributes=attributes, folds=fold_results)

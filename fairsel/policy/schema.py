@@ -76,16 +76,25 @@ class CandidateSpec(Spec):
     trusted: bool = False
     sha256: str | None = None
     trusted_types: list[str] = Field(default_factory=list)
+    score_type: Literal["probability", "score"] | None = Field(
+        None, description=(
+            "What the candidate's scores are. 'probability': the probability of the favorable "
+            "outcome, in [0, 1] (Brier score and calibration error are computed; a score outside "
+            "[0, 1] is a data error, exit 3). 'score': a ranking score on any scale, such as a "
+            "risk decile (Brier score and calibration error are not defined and are reported as "
+            "null, with the reason). Default: inferred — trained candidates (sklearn, lightgbm) "
+            "and saved models give probabilities; for predictions, scores that all lie in [0, 1] "
+            "are read as probabilities, any score outside [0, 1] makes them scores."))
 
 
 #: Which optional candidate keys each kind may use (others are an error naming the key).
 CANDIDATE_KEYS: dict[str, set[str]] = {
-    "sklearn": {"estimator", "params", "threshold"},
-    "lightgbm": {"params", "threshold"},
-    "saved_model": {"path", "threshold", "trusted", "sha256", "trusted_types"},
+    "sklearn": {"estimator", "params", "threshold", "score_type"},
+    "lightgbm": {"params", "threshold", "score_type"},
+    "saved_model": {"path", "threshold", "trusted", "sha256", "trusted_types", "score_type"},
     "predictions": {"path", "score_column", "decision_column", "higher_is_favorable",
-                    "threshold"},
-    "mlflow": {"path", "threshold", "trusted"},
+                    "threshold", "score_type"},
+    "mlflow": {"path", "threshold", "trusted", "score_type"},
 }
 
 
@@ -101,7 +110,14 @@ class MitigationSpec(Spec):
 
 
 class MitigationPolicySpec(Spec):
-    allow_group_specific_decisions: bool = True
+    allow_group_specific_decisions: bool = Field(
+        False, description=(
+            "Whether a variant that decides using the protected attribute (group-specific "
+            "thresholds, aif360 post-processing, or a model given the attribute as a feature) may "
+            "be selected. Default false: such variants are still measured, ranked and shown, but "
+            "never selected, because deciding by group is disparate treatment, unlawful in many "
+            "jurisdictions (e.g. US lending and employment law). Set true only where the law "
+            "and the organisation allow it. (The first release defaulted to true.)"))
 
 
 class ConfidenceSpec(Spec):

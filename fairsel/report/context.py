@@ -17,6 +17,7 @@ from typing import Any
 
 from fairsel.metrics import FAIRNESS_METRICS, METRICS
 from fairsel.metrics.counts import RATE_FORMULAS
+from fairsel.metrics.disparity import compared_rates
 from fairsel.mitigation import MITIGATIONS
 from fairsel.policy.schema import MitigationPolicySpec
 from fairsel.report.tables import leaderboard_columns, ordered_variants
@@ -259,15 +260,74 @@ def _closest(result: AuditResult) -> dict[str, Any] | None:
     return {"name": v.name, "rank": v.rank, "status": v.status, "rows": rows}
 
 
-def _group_extremes(attr, rate: str = "selection_rate"):
-    """(lowest, highest) eligible groups of ``attr`` by ``rate``, or None."""
+def rate_eligible(eligible: set[str], g, rate: str) -> bool:
+    """Whether group ``g``'s ``rate`` takes part in disparities: its group is large enough (in
+    ``eligible``, the attribute's eligible groups) and the count the rate divides by is at least
+    ``min_group_size`` (not in ``small_rates``)."""
+    return (g.group in eligible and rate not in g.small_rates
+            and rate in g.rates and _finite(g.rates[rate].value))
+
+
+def fraction_text(g, rate: str) -> str:
+    """``"2/22"``: the count a rate counts over the count it divides by ("" when not a fraction)."""
+    fr = g.fractions.get(rate)
+    return f"{fr[0]:,}/{fr[1]:,}" if fr else ""
+
+
+def _group_extremes(attr, rate: str = "selection_rate", kind: str = "difference"):
+    """The two groups of ``attr`` whose ``rate`` makes the disparity, as ``(value, group, g)``
+    pairs ordered (lower, higher), or None: the lowest and highest eligible rate without a
+    reference; with one, the reference and the eligible group farthest from it (the largest
+    difference, or the smallest folded ratio). Only eligible rates take part, as in the figure.
+    """
     eligible = set(attr.eligible_groups)
-    vals = [(g.rates[rate].value, g.group, g.n) for g in attr.groups
-            if g.group in eligible and rate in g.rates and _finite(g.rates[rate].value)]
+    vals = [(g.rates[rate].value, g.group, g) for g in attr.groups
+            if rate_eligible(eligible, g, rate)]
     if len(vals) < 2:
         return None
-    vals.sort(key=lambda t: (t[0], t[1]))
-    return vals[0], vals[-1]
+    if attr.reference is None:
+        vals.sort(key=lambda t: (t[0], t[1]))
+        return vals[0], vals[-1]
+    ref = next((t for t in vals if t[1] == attr.reference), None)
+    if ref is None:
+        return None
+
+    def distance(t) -> float:
+        if kind == "difference":
+            return abs(t[0] - ref[0])
+        big, small = max(t[0], ref[0]), min(t[0], ref[0])
+        return 1.0 - (small / big if big > 0 else 1.0)
+    other = max((t for t in vals if t is not ref), key=lambda t: (distance(t), t[1]))
+    return tuple(sorted((ref, other), key=lambda t: (t[0], t[1])))
+
+
+#: What a group's rate measures, in words, for the "widest gap" finding.
+_RATE_WORDS = {
+    "selection_rate": "receive a favorable decision",
+    "tpr": "are correctly granted the favorable outcome when they qualify",
+    "fnr": "are wrongly refused the favorable outcome although they qualify",
+    "fpr": "are wrongly granted the favorable outcome",
+    "precision": "turn out to qualify when granted the favorable outcome",
+    "accuracy": "are decided correctly",
+}
+
+
+def _widest_gap(attr, metric: str):
+    """(rate, extremes) of the rate behind ``metric``'s figure on ``attr`` (for a metric of two
+    rates, equalized odds, the one with the wider gap), or None."""
+    spec = FAIRNESS_METRICS[metric]
+    best = None
+    for rate in spec.rates:
+        if rate == "avg_odds":  # a mean of two rates: no one pair of groups tells it
+            return None
+        ext = _group_extremes(attr, rate, spec.kind)
+        if ext is None:
+            continue
+        (lo_v, *_), (hi_v, *_) = ext
+        gap = hi_v - lo_v if spec.kind == "difference" else (1 - lo_v / hi_v if hi_v > 0 else 0)
+        if best is None or gap > best[0]:
+            best = (gap, rate, ext)
+    return None if best is None else (best[1], best[2])
 
 
 def _findings(result: AuditResult, focus: VariantResult | None) -> list[str]:
@@ -281,17 +341,18 @@ def _findings(result: AuditResult, focus: VariantResult | None) -> list[str]:
     if focus is not None and head_metric in focus.fairness:
         h = focus.fairness[head_metric]
         attr = next((a for a in focus.attributes if a.attribute == h.attribute), None)
-        ext = _group_extremes(attr, FAIRNESS_METRICS[head_metric].rates[0]) if attr else None
-        rate_name = {"selection_rate": "receive a favorable decision",
-                     "tpr": "are correctly granted the favorable outcome when they qualify",
-                     "fpr": "are wrongly granted the favorable outcome",
-                     }.get(FAIRNESS_METRICS[head_metric].rates[0], "score")
-        if ext and h.value is not None:
-            (lo_v, lo_g, lo_n), (hi_v, hi_g, hi_n) = ext
+        gap = _widest_gap(attr, head_metric) if attr else None
+        if gap and h.value is not None:
+            rate, ((lo_v, lo_g, lo), (hi_v, hi_g, hi)) = gap
+            rate_name = _RATE_WORDS.get(rate, f"have a {rate}")
+
+            def share(v, g) -> str:
+                fr = fraction_text(g, rate)
+                return f"{num(v)} ({fr})" if fr else num(v)
             found["disparity"] = (
                 f"Under '{focus.name}', the widest gap is on {h.attribute}: members of group "
-                f"'{lo_g}' (n = {lo_n:,}) {rate_name} at a rate of {num(lo_v)} against {num(hi_v)} "
-                f"for '{hi_g}' (n = {hi_n:,}); {head_metric} is {num(h.value)}"
+                f"'{lo_g}' (n = {lo.n:,}) {rate_name} at a rate of {share(lo_v, lo)} against "
+                f"{share(hi_v, hi)} for '{hi_g}' (n = {hi.n:,}); {head_metric} is {num(h.value)}"
                 + (f" ({lvl}interval {num(h.ci[0])} to {num(h.ci[1])})"
                    if h.ci and h.ci[0] is not None and h.ci[1] is not None else "") + ".")
 
@@ -865,11 +926,15 @@ def _mitigated(result: AuditResult) -> dict[str, Any]:
     }
 
 
-def _rate(g, name: str) -> dict[str, str]:
+def _rate(g, name: str) -> dict[str, Any]:
+    """A group rate for the tables; ``small`` (with its fraction, e.g. "2/22") when the count it
+    divides by is below min_group_size, so that it takes part in no comparison."""
     e = g.rates.get(name)
     if e is None:
-        return {"value": "—", "ci": ""}
-    return {"value": num(e.value), "ci": ci_text(e.ci)}
+        return {"value": "—", "ci": "", "small": False, "fraction": ""}
+    return {"value": num(e.value), "ci": ci_text(e.ci),
+            "small": name in g.small_rates and e.value is not None,
+            "fraction": fraction_text(g, name)}
 
 
 def _interval(g, name: str):
@@ -905,7 +970,8 @@ def _candidate(result: AuditResult, v: VariantResult, index: int, *,
 
     level = result.confidence.get("level") if result.confidence.get("method") == "bootstrap" else None
     perf_names, fair_names = leaderboard_columns(result)
-    perf_rows = [{"metric": m, "value": num(v.performance[m].value), "ci": ci_text(v.performance[m].ci)}
+    perf_rows = [{"metric": m, "value": num(v.performance[m].value), "ci": ci_text(v.performance[m].ci),
+                  "unavailable": v.unavailable.get(m, "")}
                  for m in perf_names if m in v.performance]
     attr_names = [a.attribute for a in v.attributes]
     fair_rows = []
@@ -967,12 +1033,22 @@ def _candidate(result: AuditResult, v: VariantResult, index: int, *,
     # The per-fold spread of the headline disparity.
     metric = _headline_metric(result)
     spread_rows = []
+    spread_rates = compared_rates(metric) if metric in FAIRNESS_METRICS else ()
+    any_small_fold = False
     for a in attr_names:
         vals = [f.fairness.get(metric, {}).get(a) for f in v.folds]
+        # a fold's figure on groups whose count in that fold is below min_group_size: marked
+        marks = [sorted({grp for r in spread_rates for grp in f.small_cells.get(r, {}).get(a, [])})
+                 for f in v.folds]
+        any_small_fold |= any(marks)
         est = v.fairness.get(metric).by_attribute.get(a) if metric in v.fairness else None
         finite = [x for x in vals if _finite(x)]
         spread_rows.append({
             "attribute": a, "folds": [num(x) for x in vals],
+            "small": [", ".join(m) for m in marks],
+            "notes": [f"fold {k + 1}: " + ", ".join(f"'{x}'" for x in m[:6])
+                      + (f" and {len(m) - 6} more" if len(m) > 6 else "")
+                      for k, m in enumerate(marks) if m],
             "pooled": num(est.value if est else None),
             "min": num(min(finite)) if finite else "—", "max": num(max(finite)) if finite else "—",
             "spread": num(max(finite) - min(finite)) if len(finite) >= 2 else "—",
@@ -999,9 +1075,11 @@ def _candidate(result: AuditResult, v: VariantResult, index: int, *,
         "mark": DT_MARK,
         "protected_as_features": list(v.protected_as_features),
         "performance": perf_rows, "fairness": fair_rows, "attr_names": attr_names,
+        "score_type": v.score_type,
+        "score_note": "; ".join(f"{m} not computed: {why}" for m, why in v.unavailable.items()),
         "attributes": attrs, "charts": group_charts, "gates": gates, "failures": failures,
         "spread": {"metric": metric, "n_folds": len(v.folds), "rows": spread_rows,
-                   "threshold": thr},
+                   "threshold": thr, "any_small": any_small_fold},
     }
 
 
@@ -1089,6 +1167,22 @@ def _gates(result: AuditResult) -> list[dict[str, Any]]:
     return out
 
 
+def _small_rate_examples(result: AuditResult) -> tuple[int, str] | None:
+    """How many compared rates of the first evaluated variant's row-eligible groups rest on
+    fewer than min_group_size people, with up to three examples ("the fnr of 'x', 2/22")."""
+    v = next((v for v in result.variants if v.status != "ERROR" and v.attributes), None)
+    if v is None:
+        return None
+    rates = ("selection_rate", "tpr", "fpr", "fnr", "precision")
+    found = [(r, a.attribute, g) for a in v.attributes for ok in [set(a.eligible_groups)]
+             for g in a.groups if g.group in ok for r in rates if r in g.small_rates]
+    if not found:
+        return None
+    shown = "; ".join(f"the {r} of '{g.group}' ({a}), {fraction_text(g, r)}"
+                      for r, a, g in found[:3])
+    return len(found), shown
+
+
 def _limitations(result: AuditResult) -> list[dict[str, str]]:
     d = result.data
     items: list[dict[str, str]] = []
@@ -1105,6 +1199,16 @@ def _limitations(result: AuditResult) -> list[dict[str, str]]:
         items.append({"title": "Small groups",
                       "text": f"Every group has at least {result.min_group_size} rows; groups "
                               "that are not recorded in the data cannot be audited at all."})
+    small_rates = _small_rate_examples(result)
+    if small_rates:
+        n_small, shown = small_rates
+        items.append({"title": "Rates on few people",
+                      "text": f"{n_small} rate(s) of groups with enough rows rest on fewer than "
+                              f"{result.min_group_size} people — the count the rate divides by: "
+                              "actual positives for TPR and FNR, actual negatives for FPR and "
+                              "TNR, predicted positives for precision (for example "
+                              f"{shown}). They are reported with their fraction but take no part "
+                              "in any disparity, gate or headline."})
     unknown = [(a.attribute, g.n) for a in d.attributes if a.kind == "attribute"
                for g in a.groups if "unknown" in g.flags]
     if unknown:
@@ -1136,6 +1240,16 @@ def _limitations(result: AuditResult) -> list[dict[str, str]]:
                               + (" The policy forbids them: they are reported but not "
                                  "selectable." if not allows_group_specific_decisions(result)
                                  else " The policy allows them to be selected.")})
+    scores = [v.name for v in result.variants if v.unavailable]
+    if scores:
+        items.append({"title": "Calibration not assessed",
+                      "text": "The scores of " + ", ".join(f"'{n}'" for n in scores) + " are "
+                              "not probabilities (score_type: score: a ranking score such as a "
+                              "risk decile, on its own scale). Brier score and calibration error "
+                              "compare a score with the 0/1 outcome as if it were a probability, "
+                              "so they are not computed for them (null in results.json, blank in "
+                              "the leaderboard); whether a given score means the same risk in "
+                              "every group is not assessed."})
     if result.confidence.get("method") != "bootstrap":
         items.append({"title": "No confidence intervals",
                       "text": "The policy turned intervals off: every figure is a point estimate "

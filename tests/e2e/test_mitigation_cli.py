@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from tests.conftest import POLICIES, ROOT, run_cli
 
@@ -50,6 +51,9 @@ def test_audit_runs_and_selects_a_variant_that_does_not_decide_with_the_attribut
     assert by[selected]["uses_protected_at_decision"] is False
     reasons = " ".join(results["ranking"]["reasons"])
     assert "allow_group_specific_decisions: false" in reasons  # passing ones were blocked
+    # by default (issue 9 item 6): the example policy does not opt in, nor set the key at all
+    assert "mitigation_policy" not in yaml.safe_load(results["policy_text"])
+    assert results["policy"]["mitigation_policy"]["allow_group_specific_decisions"] is False
     assert results["failures"] == []
 
 

@@ -148,3 +148,75 @@ def test_screening_date_filter_counts_its_exclusions(tmp_path):
         assert groups[race]["n"] == exp["n"]
         assert groups[race]["rates"]["fnr"]["value"] == pytest.approx(exp["fpr"], abs=1e-12)
         assert groups[race]["rates"]["fpr"]["value"] == pytest.approx(exp["fnr"], abs=1e-12)
+
+
+def _eligible_gap(groups: list[dict], reference: str | None, rate: str, min_size: int) -> float:
+    """A difference recomputed from the counts in results.json, with only the groups whose
+    rate rests on at least ``min_size`` people (issue 9: eligibility by denominator)."""
+    num = {"fnr": lambda g: g["fn"], "fpr": lambda g: g["fp"]}[rate]
+    den = {"fnr": lambda g: g["tp"] + g["fn"], "fpr": lambda g: g["fp"] + g["tn"]}[rate]
+    vals = {g["group"]: num(g) / den(g) for g in groups if den(g) >= min_size}
+    if reference is None:
+        return max(vals.values()) - min(vals.values())
+    return max(abs(v - vals[reference]) for k, v in vals.items() if k != reference)
+
+
+def test_no_figure_or_headline_rests_on_fewer_than_min_group_size_people(audit_default):
+    """Today's headline was the FNR of 'Asian × Male': 2 of 22 people (min_group_size 30)."""
+    _, out = audit_default
+    res = json.loads((out / "results.json").read_text())
+    v = res["variants"][0]
+    m = res["min_group_size"]
+    by_attr = {a["attribute"]: a for a in v["attributes"]}
+    asian_male = next(g for g in by_attr["race × sex"]["groups"] if g["group"] == "Asian × Male")
+    assert asian_male["fractions"]["fnr"] == [2, 22] and "fnr" in asian_male["small_rates"]
+    assert asian_male["rates"]["fnr"]["value"] == pytest.approx(2 / 22)  # still reported
+    for metric, rate in (("false_negative_rate_difference", "fnr"),
+                         ("false_positive_rate_difference", "fpr")):
+        for name, a in by_attr.items():
+            assert a["fairness"][metric]["value"] == pytest.approx(
+                _eligible_gap(a["groups"], a["reference"], rate, m), abs=1e-12), (metric, name)
+    head = v["fairness"]["false_negative_rate_difference"]
+    assert head["value"] == pytest.approx(max(a["fairness"]["false_negative_rate_difference"]
+                                              ["value"] for a in by_attr.values()))
+    html = (out / "report.html").read_text(encoding="utf-8")
+    finding = re.search(r"the widest gap is on [^<]*", html).group(0)
+    assert "Asian × Male" not in finding
+    assert "(7/70)" in finding  # the rate is told with its fraction
+    assert "‡ 20/22" in html  # its TPR in the group table, flagged with its fraction
+
+
+def test_decile_scores_get_no_brier_or_calibration_number(audit_default, tmp_path):
+    """COMPAS deciles are scores, not probabilities: no Brier score or calibration error
+    anywhere, and the reason in results.json and the report."""
+    _, out = audit_default
+    res = json.loads((out / "results.json").read_text())
+    v = res["variants"][0]
+    assert v["score_type"] == "score"
+    for metric in ("brier_score", "calibration_error"):
+        assert v["performance"][metric] == {"value": None, "ci": None}
+        assert "not probabilities" in v["unavailable"][metric]
+        assert all(f["performance"][metric] is None for f in v["folds"])
+        assert all(g["rates"][metric]["value"] is None
+                   for a in v["attributes"] for g in a["groups"])
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "Calibration not assessed" in html
+    # a policy that asks for them in the leaderboard still gets no number
+    text = POLICY.read_text(encoding="utf-8").replace(
+        "performance: [roc_auc, accuracy, balanced_accuracy, fpr, fnr]",
+        "performance: [roc_auc, brier_score, calibration_error]")
+    text = text.replace("path: ../data_samples/compas.csv", f"path: {COMPAS}")
+    policy = tmp_path / "recidivism.yaml"
+    policy.write_text(text, encoding="utf-8")
+    r = run_here("audit", "--policy", str(policy), "--output", str(tmp_path / "o"),
+                 "--format", "json,markdown,html", "--quiet")
+    assert r.exit_code == 1, r.stderr
+    with open(tmp_path / "o" / "leaderboard.csv", newline="", encoding="utf-8") as fh:
+        row = next(csv.DictReader(fh))
+    assert row["brier_score"] == "" and row["calibration_error"] == ""
+    assert row["roc_auc"] != ""
+    summary = (tmp_path / "o" / "summary.md").read_text(encoding="utf-8")
+    line = next(x for x in summary.splitlines() if "compas" in x and x.startswith("|"))
+    assert line.split("|")[5].strip() == "—" and line.split("|")[6].strip() == "—"
+    html = (tmp_path / "o" / "report.html").read_text(encoding="utf-8")
+    assert "not computed ¶" in html

@@ -203,3 +203,20 @@ def test_one_failing_candidate_is_recorded_and_the_others_go_on(tiny):
     assert run.predictions[0].missing is None
     assert run.predictions[1].missing.all() and np.isnan(run.predictions[1].y_score).all()
     assert exit_code_for(r, "error") == 0
+
+
+def test_group_specific_decisions_are_not_selected_by_default():
+    """issue 9 item 6: a policy that says nothing selects no variant deciding with the
+    protected attribute (disparate treatment); it must opt in."""
+    from fairsel.policy.schema import MitigationPolicySpec
+
+    default = parse_policy(policy_text(gates="  - {metric: disparate_impact, min: 0.8}"))
+    assert "mitigation_policy" not in default.text
+    assert default.mitigation_policy.allow_group_specific_decisions is False
+    field = MitigationPolicySpec.model_fields["allow_group_specific_decisions"]
+    assert "Default false" in field.description
+    vs = [_v("thresholded", auc=0.85, di=1.0, protected=True), _v("plain", auc=0.80, di=0.85)]
+    r = _rank(vs, default)
+    assert r.selected == "plain" and r.order == ["plain", "thresholded"]
+    assert any("allow_group_specific_decisions: false" in s for s in r.reasons)
+    assert _rank(vs, _policy(allow_group_specific=True)).selected == "thresholded"

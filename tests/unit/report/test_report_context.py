@@ -125,3 +125,47 @@ def test_group_charts_are_split_to_fit_a_page():
     text = " ".join(str(c.svg) for c in made)
     assert "branch (continued)" in text and "g99  (n=50) †" in text
     assert "line at 0.8 × 0.500 = 0.400" in text
+
+
+def _group(name, tp, fn, fp, tn, small=()):
+    from fairsel.results import Estimate, GroupRow
+
+    pos, neg = tp + fn, fp + tn
+    return GroupRow(group=name, n=pos + neg, tp=tp, fp=fp, tn=tn, fn=fn,
+                    rates={"fnr": Estimate(value=fn / pos), "fpr": Estimate(value=fp / neg),
+                           "tpr": Estimate(value=tp / pos)},
+                    fractions={"fnr": (fn, pos), "fpr": (fp, neg), "tpr": (tp, pos)},
+                    small_rates=list(small))
+
+
+def _attribute(groups, reference=None):
+    from fairsel.results import AttributeMetrics
+
+    return AttributeMetrics(attribute="race × sex", columns=["race", "sex"], kind="intersection",
+                            reference=reference,
+                            reference_rule="declared" if reference else "fairlearn_min_max",
+                            groups=groups, eligible_groups=[g.group for g in groups])
+
+
+def test_widest_gap_is_told_only_with_eligible_rates():
+    """issue 9 item 1: the finding never rests on a rate of fewer than min_group_size people
+    (COMPAS: the FNR of 'Asian × Male', 2 of 22)."""
+    from fairsel.report.context import _widest_gap
+
+    groups = [_group("Asian × Male", 20, 2, 1, 7, small=("fnr", "tpr", "fpr")),
+              _group("Hispanic × Female", 63, 7, 10, 23),
+              _group("African-American × Male", 749, 641, 500, 1154)]
+    rate, ((lo_v, lo_g, lo), (hi_v, hi_g, _)) = _widest_gap(_attribute(groups),
+                                                           "false_negative_rate_difference")
+    assert rate == "fnr" and (lo_g, hi_g) == ("Hispanic × Female", "African-American × Male")
+    assert lo_v == pytest.approx(0.1)
+    # equalized odds: the rate with the wider gap, each from eligible groups only
+    rate, _ = _widest_gap(_attribute(groups), "equalized_odds_difference")
+    fnr_gap, fpr_gap = 641 / 1390 - 0.1, 10 / 33 - 500 / 1654
+    assert rate == ("tpr" if fnr_gap > fpr_gap else "fpr")
+    # with a declared reference: the reference and the group farthest from it
+    _, ((_, a, _), (_, b, _)) = _widest_gap(_attribute(groups, "Hispanic × Female"),
+                                            "false_negative_rate_difference")
+    assert {a, b} == {"Hispanic × Female", "African-American × Male"}
+    # fewer than two eligible rates: no sentence
+    assert _widest_gap(_attribute(groups[:2]), "false_negative_rate_difference") is None

@@ -277,9 +277,9 @@ def test_not_selectable_only_when_the_policy_forbids_it(forbidden, allowed, forb
     html = render_html(allowed, with_charts=False)
     assert "not selectable" not in html
     assert "allow_group_specific_decisions: true" in html
-    # without the key, the schema's default (allowed) applies
+    # without the key, the schema's default applies: forbidden (issue 9 item 6)
     default = with_mitigations(make_result(seed=4), allow=None)
-    assert "not selectable" not in render_html(default, with_charts=False)
+    assert "not selectable" in render_html(default, with_charts=False)
 
 
 def test_rendering_twice_gives_identical_html_with_variants(forbidden):
