@@ -83,6 +83,7 @@ def read_table(path: Path, *, what: str = "data file",
     suffix = path.suffix.lower()
     fmt = "parquet" if suffix in (".parquet", ".pq") else "csv"
     head: _CsvHead | None = None
+    ragged: tuple[int, int] | None = None
     try:
         if fmt == "parquet":
             import pyarrow.parquet as pq
@@ -94,10 +95,14 @@ def read_table(path: Path, *, what: str = "data file",
         else:
             head = _sniff_csv(path, what, encoding)
             extra = {} if _is_utf8(encoding) else {"encoding": encoding}
+            ragged = head.ragged
             try:
                 frame = pd.read_csv(path, engine="pyarrow", **extra)
-            except Exception:  # noqa: BLE001 — the C engine gives the clearer message
+            except Exception as exc:  # noqa: BLE001 — the C engine gives the clearer message
                 frame = pd.read_csv(path, low_memory=False, **extra)
+                # the C engine fills a short row with missing values; pyarrow had refused it
+                if ragged is None and "columns, got" in str(exc):
+                    ragged = _first_ragged(path, encoding, len(head.names))
     except PermissionError:
         raise DataError(f"{path}: cannot read the {what} (permission denied)") from None
     except pd.errors.EmptyDataError:
@@ -108,8 +113,8 @@ def read_table(path: Path, *, what: str = "data file",
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(f"{path}: cannot read the {what} as {fmt.upper()}: {first}") from None
     if head is not None:
-        if head.ragged is not None:
-            line, n = head.ragged
+        if ragged is not None:
+            line, n = ragged
             raise DataError(f"{path}: the {what} does not look like a CSV table: its header has "
                             f"{len(head.names)} fields but line {line} has {n}; every line needs "
                             "one field per column")
@@ -184,6 +189,17 @@ def _sniff_csv(path: Path, what: str, encoding: str) -> _CsvHead:
     ragged = next(((line, len(r)) for line, r in records[1:_SNIFF_ROWS + 1]
                    if len(r) != len(names)), None)
     return _CsvHead(names=names, ragged=ragged)
+
+
+def _first_ragged(path: Path, encoding: str, n_fields: int) -> tuple[int, int] | None:
+    """(line, number of fields) of the first record without ``n_fields`` fields, read with
+    the csv module (only when pyarrow refused a row and pandas' C engine took it)."""
+    with open(path, encoding=encoding, newline="") as fh:
+        reader = csv.reader(fh)
+        for record in reader:
+            if record and len(record) != n_fields:
+                return reader.line_num, len(record)
+    return None
 
 
 def _numbered(reader):

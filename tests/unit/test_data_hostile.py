@@ -81,6 +81,16 @@ def test_rows_with_one_field_more_than_the_header_are_refused(tmp_path: Path):
                               "column")
 
 
+def test_a_short_row_far_down_the_file_is_refused_with_its_line(tmp_path: Path):
+    f = tmp_path / "d.csv"
+    rows = "".join(f"{i},{i},yes\n" for i in range(3000))
+    f.write_text("a,b,t\n" + rows + "7,secret\n" + rows)
+    msg = _read_fails(f)
+    assert msg == (f"{f}: the data file does not look like a CSV table: its header has 3 fields "
+                   "but line 3002 has 2; every line needs one field per column")
+    assert "secret" not in msg
+
+
 def test_a_table_still_lists_its_columns(tmp_path: Path):
     msg = _fails(tmp_path, _frame(), target="income")
     assert msg.endswith("The file's columns are: sex, x, t")
