@@ -100,6 +100,20 @@ def test_safe_result_walks_every_string_and_keeps_clean_results_as_they_are(host
         assert set(h.by_attribute) <= {a.attribute for a in v.attributes}
 
 
+@pytest.mark.parametrize("char", sorted(set(XML_ILLEGAL[:40] + XML_ILLEGAL[-4:] + ALSO_ESCAPED)))
+def test_safe_result_finds_any_single_unsafe_character(char: str):
+    # safe_result looks at the result's JSON before walking it: nothing may slip through
+    clean = make_result(n_variants=1, intersections=False)
+    for where in ("title", "reasons"):
+        if where == "title":
+            r = clean.model_copy(update={"title": f"a{char}b"})
+            assert safe_result(r).title == safe_text(f"a{char}b") != f"a{char}b"
+        else:
+            ranking = clean.ranking.model_copy(update={"reasons": [f"x\\{char}"]})
+            r = clean.model_copy(update={"ranking": ranking})
+            assert safe_result(r).ranking.reasons == [safe_text(f"x\\{char}")]
+
+
 # ------------------------------------------------------------------------------ outputs
 
 def test_results_json_keeps_the_data_as_it_is(hostile, tmp_path: Path):
@@ -145,6 +159,12 @@ def test_report_html_and_its_charts_render(hostile):
     assert svgs
     for svg in svgs:
         ET.fromstring(svg)
+
+
+def test_report_pdf_renders(hostile):
+    from fairsel.report.pdf import render_pdf
+
+    assert render_pdf(hostile).startswith(b"%PDF-")
 
 
 def test_charts_take_hostile_labels_directly():
