@@ -13,10 +13,12 @@ from fairsel.results import AuditResult, VariantResult
 #: feed, DEL, C1 controls, lone surrogates, and U+FFFE/U+FFFF. XML 1.0 forbids most of them
 #: (junit.xml would not parse), matplotlib's SVG writer passes them through (the chart would
 #: not parse), and on a terminal ESC and CR rewrite what was printed.
-_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+_UNSAFE = re.compile(r"\r\n|[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 
 
 def _escape(m: re.Match) -> str:
+    if m.group() == "\r\n":  # a Windows line end is a line end
+        return "\n"
     code = ord(m.group())
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
@@ -26,7 +28,8 @@ def safe_text(text: str) -> str:
 
     The one sanitiser of every output but results.json (which keeps the data as it is, JSON
     escaping what it must): HTML, PDF, charts, junit.xml, summary.md, leaderboard.csv and the
-    terminal. Tab and line feed stay. A string that needs nothing is returned as it is.
+    terminal. Tab and line feed stay (CR LF becomes LF). A string that needs nothing is
+    returned as it is.
     """
     return _UNSAFE.sub(_escape, text) if _UNSAFE.search(text) else text
 

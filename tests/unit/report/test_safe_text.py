@@ -75,6 +75,10 @@ def test_safe_text_leaves_everything_else_alone():
     assert safe_text(text) is text
 
 
+def test_windows_line_ends_become_line_feeds_and_a_lone_cr_is_escaped():
+    assert safe_text("a\r\nb\rc\r\r\n") == "a\nb\\x0dc\\x0d\n"
+
+
 def test_no_character_illegal_in_xml_survives():
     out = safe_text(XML_ILLEGAL + ALSO_ESCAPED)
     assert not UNSAFE.search(out)
