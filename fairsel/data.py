@@ -217,7 +217,7 @@ def _check_unique_names(names: list[str], path: Path, what: str) -> None:
         return
     where: dict[str, list[int]] = {}
     for i, name in enumerate(names, start=1):
-        if name.strip():
+        if name:
             where.setdefault(name, []).append(i)
     repeated = {n: w for n, w in where.items() if len(w) > 1}
     if not repeated:

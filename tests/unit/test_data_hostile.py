@@ -152,6 +152,12 @@ def test_a_parquet_column_named_twice_is_refused(tmp_path: Path):
                               "measure the wrong column)")
 
 
+def test_names_that_are_only_spaces_count_as_names(tmp_path: Path):
+    f = tmp_path / "d.csv"
+    f.write_text("a, ,b, ,t\n1,2,3,4,yes\n5,6,7,8,no\n")
+    assert "names ' ' twice (columns 2 and 4)" in _read_fails(f)
+
+
 def test_columns_without_a_name_are_not_duplicates(tmp_path: Path):
     f = tmp_path / "d.csv"
     f.write_text("a,,b,,t\n1,2,3,4,yes\n5,6,7,8,no\n")
