@@ -20,7 +20,9 @@ def _use_rich() -> bool:
 
 
 def _err(msg: str) -> None:
-    click.echo(msg, err=True)
+    from fairsel.report.tables import safe_text  # no control character reaches the terminal
+
+    click.echo(safe_text(msg), err=True)
 
 
 class _RichProgress:
@@ -52,7 +54,12 @@ class _RichProgress:
             self.bar.advance(self.task, steps)
 
     def note(self, message: str) -> None:
-        self.console.print(f"[yellow]{message}[/yellow]", markup=True, highlight=False)
+        from rich.markup import escape
+
+        from fairsel.report.tables import safe_text
+
+        self.console.print(f"[yellow]{escape(safe_text(message))}[/yellow]", markup=True,
+                           highlight=False)
 
 
 class _PlainProgress:
@@ -314,8 +321,9 @@ def _after_render(result, out_dir: Path, paths: list[Path], quiet: bool) -> None
 
 
 def _print_leaderboard(result) -> None:
-    from fairsel.report.tables import fmt, leaderboard_columns, ordered_variants
+    from fairsel.report.tables import fmt, leaderboard_columns, ordered_variants, safe_result
 
+    result = safe_result(result)
     perf, fair = leaderboard_columns(result)
     gates_by = {}
     for g in result.gates:
@@ -494,7 +502,9 @@ def compare(baseline: Path, candidate: Path, policy_path: Path | None, output: P
 def _annotation(text: str, prop: bool = False) -> str:
     """Text made safe for a GitHub Actions workflow command (its own escaping; a property
     value such as ``title`` also escapes ``:`` and ``,``)."""
-    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    from fairsel.report.tables import safe_text
+
+    text = safe_text(text).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
     return text.replace(":", "%3A").replace(",", "%2C") if prop else text
 
 

@@ -8,6 +8,9 @@ counted with the reason.
 
 from __future__ import annotations
 
+import codecs
+import csv
+import io
 import itertools
 import math
 from concurrent.futures import ThreadPoolExecutor
@@ -57,8 +60,22 @@ class AuditData:
         return len(self.y)
 
 
-def read_table(path: Path, *, what: str = "data file") -> tuple[pd.DataFrame, str]:
-    """Read a CSV or Parquet file, with a clear error for each way it can fail."""
+#: How much of a CSV file is read to judge its header before pandas parses it (more is read
+#: only for a header longer than this), and how many of its first rows are compared with it.
+_SNIFF_BYTES = 1 << 16
+_SNIFF_ROWS = 20
+_MAX_HEADER_BYTES = 1 << 24
+
+
+def read_table(path: Path, *, what: str = "data file",
+               encoding: str = "utf-8") -> tuple[pd.DataFrame, str]:
+    """Read a CSV or Parquet file, with a clear error for each way it can fail.
+
+    ``encoding`` is the CSV file's text encoding (a UTF-8 byte-order mark is skipped). A file
+    is used only when it reads as a table: a CSV file needs a header of two or more
+    comma-separated names, its first rows as many fields as the header, and (CSV or Parquet)
+    no column name twice. Errors about a file that is not a table never quote its content.
+    """
     if not path.exists():
         raise DataError(f"{path}: {what} not found (paths in a policy are relative to the policy file)")
     if path.is_dir():
@@ -67,26 +84,227 @@ def read_table(path: Path, *, what: str = "data file") -> tuple[pd.DataFrame, st
         raise DataError(f"{path}: the {what} is empty (0 bytes); expected a header row and data rows")
     suffix = path.suffix.lower()
     fmt = "parquet" if suffix in (".parquet", ".pq") else "csv"
+    head: _CsvHead | None = None
+    ragged: tuple[int, int] | None = None
     try:
         if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            # the schema comes from the footer alone; pandas would refuse a repeated name
+            # with a message about "FieldRef" matches
+            _check_unique_names(list(pq.read_schema(path).names), path, what)
             frame = pd.read_parquet(path)
         else:
+            head = _sniff_csv(path, what, encoding)
+            extra = {} if _is_utf8(encoding) else {"encoding": encoding}
+            ragged = head.ragged
             try:
-                frame = pd.read_csv(path, engine="pyarrow")
-            except Exception:  # noqa: BLE001 — the C engine gives the clearer message
-                frame = pd.read_csv(path, low_memory=False)
+                frame = pd.read_csv(path, engine="pyarrow", **extra)
+            except Exception as exc:  # noqa: BLE001 — the C engine gives the clearer message
+                frame = pd.read_csv(path, low_memory=False, **extra)
+                # the C engine fills a short row with missing values; pyarrow had refused it
+                if ragged is None and "columns, got" in str(exc):
+                    ragged = _first_ragged(path, encoding, len(head.names))
     except PermissionError:
         raise DataError(f"{path}: cannot read the {what} (permission denied)") from None
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: the {what} has no columns; expected a header row and data rows") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:
+    except UnicodeDecodeError:
+        raise _not_decodable(path, what, encoding) from None
+    except (pd.errors.ParserError, ValueError, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(f"{path}: cannot read the {what} as {fmt.upper()}: {first}") from None
+    if head is not None:
+        if ragged is not None:
+            line, n = ragged
+            raise DataError(f"{path}: the {what} does not look like a CSV table: its header has "
+                            f"{len(head.names)} fields but line {line} has {n}; every line needs "
+                            "one field per column")
+        if _binary_columns(frame):  # pyarrow reads bytes that are not UTF-8 as bytes
+            raise _not_decodable(path, what, encoding)
+        _check_unique_names(head.names, path, what)
     if len(frame) == 0:
         raise DataError(f"{path}: the {what} has a header but no rows "
                         f"(columns: {', '.join(map(str, frame.columns[:20]))})")
     frame.columns = [str(c) for c in frame.columns]
     return frame, fmt
+
+
+def _is_utf8(encoding: str) -> bool:
+    return codecs.lookup(encoding).name == "utf-8"
+
+
+@dataclass(frozen=True)
+class _CsvHead:
+    """A CSV file's header fields and the first of its sampled rows that has another count."""
+
+    names: list[str]
+    ragged: tuple[int, int] | None  # (line, number of fields)
+
+
+def _sniff_csv(path: Path, what: str, encoding: str) -> _CsvHead:
+    """The header of a CSV file and the shape of its first rows, from its first bytes.
+
+    Raises
+    ------
+    DataError
+        The first bytes do not decode, or the header is not two or more comma-separated
+        names. The message counts fields and characters; it never quotes the file.
+    """
+    size = _SNIFF_BYTES
+    with open(path, "rb") as fh:
+        data = fh.read(size)
+        while True:
+            at_end = len(data) < size
+            try:
+                text = codecs.getincrementaldecoder(encoding)().decode(data, final=at_end)
+            except UnicodeDecodeError as exc:
+                raise _not_decodable(path, what, encoding, found=(exc.start, data)) from None
+            if text.startswith("\ufeff") and _is_utf8(encoding):
+                text = text[1:]  # the byte-order mark, which pandas skips as well
+            try:
+                rows = csv.reader(io.StringIO(text, newline=""))
+                records = [(line, r) for line, r in _numbered(rows) if r]
+            except csv.Error as exc:
+                raise DataError(f"{path}: the {what} does not look like a CSV table: it cannot "
+                                f"be split into fields ({exc})") from None
+            if not at_end:
+                records = records[:-1]  # the last may be cut short
+            if records or at_end or size >= _MAX_HEADER_BYTES:
+                break
+            data += fh.read(size)
+            size *= 2
+    if not records:
+        why = ("it has no header row" if at_end
+               else f"it has no line break in its first {_MAX_HEADER_BYTES >> 20} MB")
+        raise DataError(f"{path}: the {what} does not look like a CSV table: {why}")
+    names = records[0][1]
+    if len(names) < 2:
+        seps = [f"{n} '{c}'" if c != "\t" else f"{n} tab" for c in ";\t|:"
+                if (n := names[0].count(c))]
+        raise DataError(
+            f"{path}: the {what} does not look like a CSV table: its first line has 1 field "
+            "(no comma), and a table needs a header row naming two or more columns, separated "
+            "by commas"
+            + (f"; the line holds {' and '.join(seps)} characters: fairsel reads comma-separated "
+               "files only" if seps else ""))
+    ragged = next(((line, len(r)) for line, r in records[1:_SNIFF_ROWS + 1]
+                   if len(r) != len(names)), None)
+    return _CsvHead(names=names, ragged=ragged)
+
+
+def _first_ragged(path: Path, encoding: str, n_fields: int) -> tuple[int, int] | None:
+    """(line, number of fields) of the first record without ``n_fields`` fields, read with
+    the csv module (only when pyarrow refused a row and pandas' C engine took it)."""
+    with open(path, encoding=encoding, newline="") as fh:
+        reader = csv.reader(fh)
+        for record in reader:
+            if record and len(record) != n_fields:
+                return reader.line_num, len(record)
+    return None
+
+
+def _numbered(reader):
+    """(line number where the record ends, record) for each record of a ``csv.reader``."""
+    for record in reader:
+        yield reader.line_num, record
+
+
+def _check_unique_names(names: list[str], path: Path, what: str) -> None:
+    """No column name twice: a reader would rename the second, and the audit measure the first.
+
+    Columns without a name are left alone (pandas numbers them ``Unnamed: i``).
+    """
+    if len(set(names)) == len(names):
+        return
+    where: dict[str, list[int]] = {}
+    for i, name in enumerate(names, start=1):
+        if name:
+            where.setdefault(name, []).append(i)
+    repeated = {n: w for n, w in where.items() if len(w) > 1}
+    if not repeated:
+        return
+    shown = "; ".join(f"{_shown(n)} {_times(len(w))} (columns {_and(w)})"
+                      for n, w in list(repeated.items())[:5])
+    more = f"; ... ({len(repeated)} names in all)" if len(repeated) > 5 else ""
+    raise DataError(f"{path}: column names must be unique, but the {what} names {shown}{more}; "
+                    "rename or remove the repeated columns (a reader renames the second one, "
+                    "so the audit could measure the wrong column)")
+
+
+def _times(n: int) -> str:
+    return {2: "twice", 3: "three times"}.get(n, f"{n} times")
+
+
+def _and(items: list) -> str:
+    items = [str(i) for i in items]
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _shown(value: object, limit: int = 40) -> str:
+    """``repr(value)``, cut to ``limit`` characters: a message shows values, not whole cells."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _binary_columns(frame: pd.DataFrame) -> list[str]:
+    """Columns of ``bytes`` (what pyarrow makes of text that is not UTF-8); one value each."""
+    out = []
+    for name in frame.columns[(frame.dtypes == object).to_numpy()]:
+        col = frame[name]
+        first = col.iloc[0] if len(col) and col.iloc[0] is not None else None
+        if first is None:
+            i = col.first_valid_index()
+            first = None if i is None else col.at[i]
+        if isinstance(first, bytes):
+            out.append(name)
+    return out
+
+
+def _not_decodable(path: Path, what: str, encoding: str,
+                   found: tuple[int, bytes] | None = None) -> DataError:
+    """The error for a file that does not decode, naming the first byte that does not.
+
+    ``found`` is (offset, the bytes it is an offset into) when the caller knows it; otherwise
+    the file is decoded a megabyte at a time until the failure (only on this error path).
+    """
+    if found is not None:
+        offset, data = found
+        where = (offset, data[:offset].count(b"\n") + 1, data[offset])
+    else:
+        where = None
+        dec = codecs.getincrementaldecoder(encoding)()
+        offset = lines = 0
+        with open(path, "rb") as fh:
+            while where is None:
+                chunk = fh.read(1 << 20)
+                pending = dec.getstate()[0]
+                try:
+                    dec.decode(chunk, final=not chunk)
+                except UnicodeDecodeError as exc:
+                    at = offset - len(pending) + exc.start
+                    before = chunk[:max(0, exc.start - len(pending))]
+                    where = (at, lines + before.count(b"\n") + 1, (pending + chunk)[exc.start])
+                if not chunk:
+                    break
+                lines += chunk.count(b"\n")
+                offset += len(chunk)
+        with open(path, "rb") as fh:
+            data = fh.read(4)
+    name = codecs.lookup(encoding).name
+    bom16 = data[:2] in (b"\xff\xfe", b"\xfe\xff") and not name.startswith("utf-16")
+    if bom16:
+        hint = ("it starts with a UTF-16 byte-order mark: set data → encoding: utf-16 in the "
+                "policy")
+    elif name == "utf-8":
+        hint = ("if it was saved by Excel or an older system, set data → encoding: latin-1 "
+                "(or cp1252) in the policy")
+    else:
+        hint = ("check data → encoding in the policy (latin-1 decodes every byte; utf-8 is "
+                "the default)")
+    at = (f": byte 0x{where[2]:02x} at offset {where[0]} (line {where[1]}) does not decode"
+          if where else "")
+    return DataError(f"{path}: the {what} is not {encoding} text{at}; {hint}")
 
 
 def _require(frame: pd.DataFrame, column: str, path: Path, role: str) -> None:
@@ -101,7 +319,8 @@ def _require(frame: pd.DataFrame, column: str, path: Path, role: str) -> None:
 
 def _describe_values(series: pd.Series, limit: int = 10) -> str:
     counts = series.value_counts(dropna=False)
-    parts = [f"{'missing' if pd.isna(v) else repr(v)} ({c})" for v, c in counts.head(limit).items()]
+    parts = [f"{'missing' if pd.isna(v) else _shown(v)} ({c})"
+             for v, c in counts.head(limit).items()]
     more = f", ... ({len(counts)} values in all)" if len(counts) > limit else ""
     return ", ".join(parts) + more
 
@@ -396,6 +615,54 @@ def _unique_numbers(a: np.ndarray) -> bool:
     return not bool((s[1:] == s[:-1]).any())
 
 
+#: What to write instead of an infinite value, by the role of its column.
+_FINITE_HINT = {
+    "a feature": "leave the cell empty (a missing feature value is imputed within each fold)",
+    "protected": "leave the cell empty (missing values form the 'unknown' group)",
+    "the target": "leave the cell empty (rows without a target are excluded and counted)",
+    "the id column": "give each row a finite id",
+    "the cluster column": "give each row a finite cluster id",
+}
+
+
+def _has_inf(series: pd.Series) -> np.ndarray | None:
+    """The rows of a float column holding ``inf`` or ``-inf``, or None (the usual answer).
+
+    One ``np.isinf`` per column, a slice at a time (no full-size temporary); NaN is finite
+    here (a missing value), and integer, boolean and text columns cannot hold infinity.
+    """
+    if not pd.api.types.is_float_dtype(series.dtype):
+        return None
+    a = series.to_numpy() if isinstance(series.dtype, np.dtype) \
+        else series.to_numpy(dtype=float, na_value=np.nan)
+    if not any(np.isinf(c).any() for c in _chunks(a)):
+        return None
+    return np.isinf(a)
+
+
+def _check_finite(frame: pd.DataFrame, roles: dict[str | None, str], path: Path, fmt: str,
+                  source_rows: pd.Index, id_column: str | None) -> None:
+    """No ``inf`` or ``-inf`` in a column the audit uses (a model cannot be fitted on it).
+
+    ``roles`` maps each used column to its role; ``source_rows`` is the position of each row
+    of ``frame`` in the file, for the lines named in the message.
+    """
+    for column, role in roles.items():
+        if column is None or column not in frame.columns:
+            continue
+        bad = _has_inf(frame[column])
+        if bad is None:
+            continue
+        rows = source_rows[bad]
+        ids = ""
+        if id_column and id_column != column:
+            first = frame[id_column].to_numpy()[bad][:5].tolist()
+            ids = "; ids " + ", ".join(_shown(v) for v in first)
+        raise DataError(f"{path}: column '{column}' ({role}) holds an infinite value (inf or "
+                        f"-inf) in {len(rows)} row(s) ({_rows_text(rows, fmt)}{ids}); a number "
+                        f"must be finite: {_FINITE_HINT[role]}")
+
+
 def _check_ids(ids: pd.Series, path: Path, fmt: str) -> None:
     """Ids join precomputed predictions to rows: each row needs one, and no two may share it."""
     if not (isinstance(ids.dtype, np.dtype) and ids.dtype.kind in "iu"):  # ints cannot be empty
@@ -414,11 +681,25 @@ def _check_ids(ids: pd.Series, path: Path, fmt: str) -> None:
     dup = ids.duplicated(keep=False)
     if dup.any():
         groups = ids[dup].groupby(ids[dup], sort=False).groups
-        shown = "; ".join(f"{v!r} on {_rows_text(pd.Index(rows), fmt)}"
+        shown = "; ".join(f"{_shown(v)} on {_rows_text(pd.Index(rows), fmt)}"
                           for v, rows in list(groups.items())[:3])
         more = f"; ... ({len(groups)} repeated ids in all)" if len(groups) > 3 else ""
         raise DataError(f"{path}: id column '{ids.name}' must be unique, but {len(groups)} id(s) "
                         f"repeat: {shown}{more}")
+
+
+def _encoding(policy: Policy) -> str:
+    """``data → encoding``, checked to name a text encoding Python knows."""
+    name = policy.data.encoding
+    try:
+        info = codecs.lookup(name)
+    except LookupError:
+        info = None
+    if info is None or not getattr(info, "_is_text_encoding", True):
+        raise PolicyError(locate(policy, ("data", "encoding"),
+                                 f"unknown text encoding {name!r}; expected a name such as "
+                                 "utf-8, latin-1, cp1252 or utf-16"))
+    return name
 
 
 def load_data(policy: Policy) -> AuditData:
@@ -427,12 +708,16 @@ def load_data(policy: Policy) -> AuditData:
     Raises
     ------
     DataError
-        The file is missing, empty or unreadable; a named column is absent (the message lists
-        the columns that exist); the target does not have exactly two values including the
-        favorable one; a reference group does not occur; ids repeat.
+        The file is missing, empty, unreadable, not in ``data → encoding`` or not a table
+        (see :func:`read_table`); a named column is absent (the message lists the columns
+        that exist); the target does not have exactly two values including the favorable
+        one; a reference group does not occur; ids repeat; a column the audit uses holds
+        ``inf`` or ``-inf``.
+    PolicyError
+        ``data → encoding`` is not a text encoding.
     """
     path = policy.resolve(policy.data.path)
-    frame, fmt = read_table(path)
+    frame, fmt = read_table(path, encoding=_encoding(policy))
     # the file's hash (about 0.1 s per 100 MB) is taken beside the encoding: hashlib releases
     # the GIL while it hashes, and the encoding runs on one core
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fairsel-sha256") as pool:
@@ -472,6 +757,9 @@ def _encode_table(policy: Policy, path: Path, frame: pd.DataFrame, fmt: str) -> 
         raise DataError(f"{path}: no rows are left after excluding "
                         + "; ".join(f"{n} row(s) for '{r}'" for r, n in excluded)
                         + f" (of {rows_read}); check data → exclude_rows and the target column")
+    source_rows = frame.index  # the rows as read, for messages about them
+    # before the target is encoded: with inf, a 0/1 target would read as three values
+    _check_finite(frame, {spec.target: "the target"}, path, fmt, source_rows, spec.id)
     frame = frame.reset_index(drop=True)
     dropped = [f"{r}: {n}" for r, n in excluded if n]
     after = f" after excluding rows ({'; '.join(dropped)})" if dropped else ""
@@ -540,6 +828,9 @@ def _encode_table(policy: Policy, path: Path, frame: pd.DataFrame, fmt: str) -> 
     if not features:
         raise DataError(f"{path}: no feature columns are left (every column is the target, id, "
                         "a protected attribute, the cluster column or excluded)")
+    roles = {**{c: "a feature" for c in features}, **{c: "protected" for c in protected_cols},
+             spec.id: "the id column", policy.validation.groups: "the cluster column"}
+    _check_finite(frame, roles, path, fmt, source_rows, spec.id)
     X = frame[features]
     numeric = [c for c in features if pd.api.types.is_numeric_dtype(X[c])]
     categorical = [c for c in features if c not in numeric]

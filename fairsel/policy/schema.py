@@ -37,6 +37,11 @@ class DataSpec(Spec):
     features: Literal["auto"] | list[str] = "auto"
     exclude: list[str] = Field(default_factory=list)
     exclude_rows: list[RowFilter] = Field(default_factory=list)
+    encoding: str = Field("utf-8", description=(
+        "The text encoding of a CSV data file (Python's codec names: utf-8, latin-1, cp1252, "
+        "utf-16, ...); a UTF-8 byte-order mark is skipped. A file that does not decode is "
+        "refused with the byte offset and line of the first byte that does not. Parquet files "
+        "are always UTF-8 and ignore it."))
 
 
 class ProtectedSpec(Spec):

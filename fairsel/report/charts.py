@@ -4,7 +4,8 @@ Every chart is made for a page read in black and white: series differ by marker 
 and hatching, not by colour alone. The SVG is deterministic (a fixed hash salt, no date, text
 kept as text) and every ``id`` is prefixed with the chart's key, so that several charts
 inlined in one HTML document never share an id. Text from the data (group names, variant
-names) is escaped by matplotlib's SVG writer, and mathtext is off, so a ``$`` in a group name
+names) is escaped by matplotlib's SVG writer, control characters in it are written as escapes
+(:func:`fairsel.report.tables.safe_text`), and mathtext is off, so a ``$`` in a group name
 is shown as it is.
 
 The functions take plain numbers and strings (built by :mod:`fairsel.report.context`) and
@@ -25,6 +26,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from markupsafe import Markup
+
+from fairsel.report.tables import safe_text
 
 
 @dataclass(frozen=True)
@@ -80,8 +83,10 @@ def _finite(x: float | None) -> bool:
 
 
 def _short(label: str, limit: int = 34) -> str:
-    """Truncate a long tick label (the tables keep the full text)."""
-    label = " ".join(str(label).split())
+    """Truncate a long tick label (the tables keep the full text); control characters are
+    written as escapes (matplotlib would put them in the SVG as they are, which then does not
+    parse)."""
+    label = " ".join(safe_text(str(label)).split())
     return label if len(label) <= limit else label[: limit - 1] + "…"
 
 
@@ -90,6 +95,7 @@ def _to_svg(fig, key: str, label: str) -> Chart:
 
     ``label`` (plain text, escaped here) names the chart for screen readers.
     """
+    label = safe_text(label)
     import matplotlib
     from markupsafe import escape
 
@@ -450,8 +456,8 @@ def tradeoff(key: str, *, names: Sequence[str], ranks: Sequence[int | None],
         fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.7 / WIDTH - 0.01, 0.995),
                    ncols=5, frameon=False, fontsize=6.8, handletextpad=0.4, columnspacing=1.0,
                    borderaxespad=0)
-        ax.set_xlabel(x_label)
-        ax.set_ylabel(y_label)
+        ax.set_xlabel(safe_text(x_label))
+        ax.set_ylabel(safe_text(y_label))
         ax.grid(color="#e0e0e0", linewidth=0.5)
         ax.set_axisbelow(True)
         if pts:

@@ -20,7 +20,7 @@ from fairsel.metrics.counts import RATE_FORMULAS
 from fairsel.metrics.disparity import compared_rates
 from fairsel.mitigation import MITIGATIONS
 from fairsel.policy.schema import MitigationPolicySpec
-from fairsel.report.tables import leaderboard_columns, ordered_variants
+from fairsel.report.tables import leaderboard_columns, ordered_variants, safe_result
 from fairsel.results import AuditResult, Estimate, GateResult, VariantResult
 
 #: Section titles in document order (the tests check that each one appears in the PDF text).
@@ -1318,6 +1318,7 @@ def build_context(result: AuditResult, *, with_charts: bool = True) -> dict[str,
     with_charts
         Draw the charts (matplotlib). Off, every chart is ``None``: a quick context for tests.
     """
+    result = safe_result(result)  # no control character reaches the HTML, PDF or charts
     rid = report_id(result)
     rep = result.policy.get("report", {}) or {}
     org = rep.get("organisation")

@@ -14,18 +14,21 @@ from fairsel.report.tables import (
     leaderboard_columns,
     leaderboard_rows,
     ordered_variants,
+    safe_result,
 )
 from fairsel.results import AuditResult
 
 
 def write_json(result: AuditResult, out: Path) -> list[Path]:
+    """results.json: the result as it is (JSON escapes control characters; the other
+    outputs go through :func:`~fairsel.report.tables.safe_result`)."""
     path = out / "results.json"
     path.write_text(result.model_dump_json(indent=2) + "\n", encoding="utf-8")
     return [path]
 
 
 def write_leaderboard(result: AuditResult, out: Path) -> list[Path]:
-    rows = leaderboard_rows(result)
+    rows = leaderboard_rows(safe_result(result))
     path = out / "leaderboard.csv"
     buf = io.StringIO()
     if rows:
@@ -48,6 +51,7 @@ def _md(text: object) -> str:
 
 
 def summary_markdown(result: AuditResult) -> str:
+    result = safe_result(result)
     perf, fair = leaderboard_columns(result)
     icon = {"PASS": "✅", "WARN": "⚠️", "FAIL": "❌", "INSUFFICIENT": "❔", "ERROR": "💥"}
     lines = [f"## fairsel audit: {_md(result.title)}", "",
@@ -94,7 +98,12 @@ def write_markdown(result: AuditResult, out: Path) -> list[Path]:
 
 
 def write_junit(result: AuditResult, out: Path) -> list[Path]:
-    """One test case per gate × variant (JUnit XML as Jenkins, GitLab and GitHub read it)."""
+    """One test case per gate × variant (JUnit XML as Jenkins, GitLab and GitHub read it).
+
+    Every text is made safe first: XML 1.0 has no way to write most control characters, and
+    a junit.xml that does not parse hides the audit from the CI dashboard.
+    """
+    result = safe_result(result)
     suites = ET.Element("testsuites", name=f"fairsel {result.name}")
     by_variant: dict[str, list] = {}
     for g in result.gates:

@@ -1,10 +1,87 @@
-"""Tables shared by every renderer (leaderboard rows, number formatting)."""
+"""Tables shared by every renderer (leaderboard rows, number formatting, safe text)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from pydantic import BaseModel
+
 from fairsel.results import AuditResult, VariantResult
+
+#: Characters no output but results.json may carry as they are: C0 controls but tab and line
+#: feed, DEL, C1 controls, lone surrogates, and U+FFFE/U+FFFF. XML 1.0 forbids most of them
+#: (junit.xml would not parse), matplotlib's SVG writer passes them through (the chart would
+#: not parse), and on a terminal ESC and CR rewrite what was printed.
+_UNSAFE = re.compile(r"\r\n|[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
+def _escape(m: re.Match) -> str:
+    if m.group() == "\r\n":  # a Windows line end is a line end
+        return "\n"
+    code = ord(m.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def safe_text(text: str) -> str:
+    """``text`` with every unsafe character written as a visible escape (``\\x1b``, ``\\ud800``).
+
+    The one sanitiser of every output but results.json (which keeps the data as it is, JSON
+    escaping what it must): HTML, PDF, charts, junit.xml, summary.md, leaderboard.csv and the
+    terminal. Tab and line feed stay (CR LF becomes LF). A string that needs nothing is
+    returned as it is.
+    """
+    return _UNSAFE.sub(_escape, text) if _UNSAFE.search(text) else text
+
+
+def _safe(obj: Any) -> Any:
+    """``obj`` with :func:`safe_text` applied to every string in it (keys too); ``obj``
+    itself when nothing changes."""
+    if isinstance(obj, str):
+        return safe_text(obj)
+    if isinstance(obj, BaseModel):
+        changes = {}
+        for name in type(obj).model_fields:
+            value = getattr(obj, name)
+            new = _safe(value)
+            if new is not value:
+                changes[name] = new
+        return obj.model_copy(update=changes) if changes else obj
+    if isinstance(obj, dict):
+        items = [(_safe(k), _safe(v)) for k, v in obj.items()]
+        if all(k is k0 and v is v0 for (k, v), (k0, v0) in zip(items, obj.items())):
+            return obj
+        return dict(items)
+    if isinstance(obj, list | tuple):
+        items = [_safe(v) for v in obj]
+        if all(a is b for a, b in zip(items, obj)):
+            return obj
+        return type(obj)(items)
+    return obj
+
+
+#: What an unsafe character looks like in pydantic's JSON: C0 controls escaped (``\u001b``,
+#: ``\b``, ``\f``, ``\r``), the others as they are. An escaped backslash before such text
+#: matches too, which only costs the walk.
+_SUSPECT_JSON = re.compile(r"\\u00[01][0-9a-fA-F]|\\[bfr]|[\x7f-\x9f\ufffe\uffff]")
+
+#: The last result made safe (each writer asks; the walk is done once per result).
+_LAST_SAFE: tuple[AuditResult, AuditResult] | None = None
+
+
+def safe_result(result: AuditResult) -> AuditResult:
+    """``result`` with every string made safe by :func:`safe_text` (the same object when no
+    string needs it): what every renderer but results.json works from."""
+    global _LAST_SAFE
+    if _LAST_SAFE is not None and _LAST_SAFE[0] is result:
+        return _LAST_SAFE[1]
+    try:  # a quick look first: the JSON of a clean result holds none of these (4× faster)
+        suspect = bool(_SUSPECT_JSON.search(result.model_dump_json()))
+    except ValueError:  # a lone surrogate cannot be written as UTF-8
+        suspect = True
+    safe = _safe(result) if suspect else result
+    _LAST_SAFE = (result, safe)
+    return safe
 
 
 def fmt(x: float | None, digits: int = 3) -> str:
