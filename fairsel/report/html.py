@@ -199,18 +199,65 @@ def _template_error(exc: BaseException, user_folder: Path) -> UsageError:
     return UsageError(f"report templates: {where}{kind}: {text} (templates in {user_folder})")
 
 
+#: Names Jinja itself defines inside loops, macros, call blocks and blocks.
+_JINJA_NAMES = ("loop", "caller", "varargs", "kwargs", "self", "super")
+
+
+def _names_the_report_passes(env) -> set[str]:
+    """Every top-level name a template may read: the view model's keys that the shipped
+    templates use, ``target``, the globals left (``range``) and the names they import."""
+    from jinja2 import meta
+
+    names = {"target", *env.globals, *_JINJA_NAMES}
+    for path in TEMPLATES.iterdir():
+        if path.is_file():
+            names |= meta.find_undeclared_variables(env.parse(path.read_text(encoding="utf-8")))
+    return names
+
+
+def _static_problems(ast, allowed: set[str]) -> list[tuple[int, str]]:
+    """(line, problem) for what the sandbox would refuse when rendering, found without a
+    result: a name the report does not pass (``lipsum``, ``config``) or an internal attribute
+    (``__class__``, ``_TemplateReference__context``)."""
+    from jinja2 import nodes
+
+    found: list[tuple[int, str]] = []
+    for node in ast.find_all(nodes.Name):
+        if node.ctx == "load" and node.name not in allowed:
+            found.append((node.lineno, f"UndefinedError: '{node.name}' is not a value the "
+                          "report passes to its templates"))
+    for node in ast.find_all((nodes.Getattr, nodes.Getitem, nodes.Filter)):
+        if isinstance(node, nodes.Getattr):
+            key = node.attr
+        elif isinstance(node, nodes.Getitem):
+            key = node.arg.value if isinstance(node.arg, nodes.Const) else None
+        else:
+            key = node.args[0].value if node.name == "attr" and node.args and \
+                isinstance(node.args[0], nodes.Const) else None
+        if isinstance(key, str) and key.startswith("_"):
+            found.append((node.lineno, f"SecurityError: access to the internal attribute "
+                          f"'{key}' is not allowed (report templates render in a sandbox)"))
+    return sorted(found)
+
+
 def check_templates(folder: Path) -> None:
     """Check a template folder before any training: every file and sub-folder stays inside it,
-    and every template file (:data:`TEMPLATE_SUFFIXES`) compiles.
+    every template file (:data:`TEMPLATE_SUFFIXES`) compiles, reads only names the report
+    passes (``lipsum``, ``cycler``, ``config`` are not) and no internal attribute (a name that
+    starts with ``_``). What depends on the result's values is checked when rendering.
 
     Raises
     ------
     UsageError
         A symlink that leads outside the folder, a file that is not a regular file, a
-        template that is not UTF-8 or does not compile (with its file and line).
+        template that is not UTF-8, does not compile or would be refused by the sandbox (with
+        its file and line).
     """
+    from jinja2 import nodes
+
     root = Path(folder).resolve()
     env = _environment(Path(folder))
+    parsed: dict[str, object] = {}
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
         for name in sorted(dirnames) + sorted(filenames):
             check_inside(Path(dirpath) / name, root)
@@ -222,9 +269,25 @@ def check_templates(folder: Path) -> None:
                 continue
             rel = (Path(dirpath) / name).relative_to(folder).as_posix()
             try:
-                env.get_template(rel)
+                source, filename, _ = env.loader.get_source(env, rel)
+                env.compile(source, rel, filename)
+                parsed[filename] = env.parse(source, rel, filename)
             except Exception as exc:  # noqa: BLE001 — any failure of a user file is exit 2
                 raise _template_error(exc, Path(folder)) from None
+    # names a user template sets (or imports) may be read by the others it includes
+    allowed = _names_the_report_passes(env)
+    for ast in parsed.values():
+        allowed |= {n.name for n in ast.find_all(nodes.Name) if n.ctx in ("store", "param")}
+        allowed |= {n.target for n in ast.find_all(nodes.Import)}
+        allowed |= {n if isinstance(n, str) else n[-1]
+                    for imp in ast.find_all(nodes.FromImport) for n in imp.names}
+        allowed |= {n.name for n in ast.find_all(nodes.Macro)}
+    for filename, ast in parsed.items():
+        problems = _static_problems(ast, allowed)
+        if problems:
+            line, problem = problems[0]
+            raise UsageError(f"report templates: {filename}:{line}: {problem} (templates in "
+                             f"{folder})")
 
 
 #: The last view model built, so that writing report.html then report.pdf for one result draws

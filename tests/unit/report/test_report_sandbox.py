@@ -68,6 +68,39 @@ def test_escape_attempts_are_exit_2_with_file_and_line(body, result, tmp_path, m
     assert err.value.exit_code == 2
 
 
+#: The escapes check_templates finds without a result (before any training).
+STATIC = ["lipsum_globals", "lipsum_called", "cycler_globals", "joiner_globals", "namespace",
+          "str_mro", "attr_filter_mro", "template_reference", "self_globals", "config",
+          "range_globals", "dict_global"]
+
+
+@pytest.mark.parametrize("key", STATIC)
+def test_check_templates_finds_escapes_before_any_rendering(key, tmp_path):
+    path = _cover(tmp_path / "t", ESCAPES[key])
+    with pytest.raises(UsageError) as err:
+        check_templates(tmp_path / "t")
+    msg = str(err.value)
+    assert f"{path.resolve()}:2: " in msg, msg
+    assert "UndefinedError" in msg or "SecurityError" in msg
+
+
+def test_check_templates_accepts_what_a_template_legitimately_does(tmp_path):
+    folder = tmp_path / "t"
+    _cover(folder, '{% import "_macros.html.j2" as mm %}{% from "mine.j2" import box %}'
+           "{% set x = cover.title %}{% for s in sections %}{{ loop.index }}{{ s.id }}"
+           "{% endfor %}{{ box(x) }}{% include 'part.html' %}")
+    (folder / "mine.j2").write_text("{% macro box(v) %}[{{ v }}]{{ caller is defined }}"
+                                    "{% endmacro %}", encoding="utf-8")
+    (folder / "part.html").write_text("{{ x }} {{ target }} {{ meta.title }}", encoding="utf-8")
+    check_templates(folder)
+
+
+def test_the_shipped_templates_pass_the_check():
+    from fairsel.report.html import TEMPLATES
+
+    check_templates(TEMPLATES)
+
+
 def test_sandbox_refusals_say_why(result, tmp_path):
     _cover(tmp_path / "t", ESCAPES["mutate_list"])
     with pytest.raises(UsageError) as err:
