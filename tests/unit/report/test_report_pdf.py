@@ -6,6 +6,7 @@ import io
 import logging
 import re
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pypdf
@@ -29,9 +30,9 @@ def injected():
     return make_result(inject=True, failures=True)
 
 
-@pytest.fixture(scope="module")
-def rendered(injected):
-    """(PDF bytes, the records WeasyPrint logged while making it)."""
+@contextmanager
+def weasyprint_warnings():
+    """The records of WARNING or above that WeasyPrint logs inside the block."""
     records: list[logging.LogRecord] = []
 
     class Keep(logging.Handler):
@@ -42,9 +43,16 @@ def rendered(injected):
     handler = Keep(level=logging.WARNING)
     logger.addHandler(handler)
     try:
-        pdf = render_pdf(injected)
+        yield records
     finally:
         logger.removeHandler(handler)
+
+
+@pytest.fixture(scope="module")
+def rendered(injected):
+    """(PDF bytes, the records WeasyPrint logged while making it)."""
+    with weasyprint_warnings() as records:
+        pdf = render_pdf(injected)
     return pdf, records
 
 
@@ -224,26 +232,14 @@ def test_the_pdf_is_byte_identical_when_fonts_are_subset_by_fonttools(monkeypatc
 
     monkeypatch.setattr(fonts, "harfbuzz_subset", None)  # force the fontTools fallback
     monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
-    records: list[logging.LogRecord] = []
-
-    class Keep(logging.Handler):
-        def emit(self, record):
-            records.append(record)
-
-    logger = logging.getLogger("weasyprint")
-    handler = Keep(level=logging.DEBUG)
-    logger.addHandler(handler)
     result = make_result(n_variants=1)
-    try:
+    with weasyprint_warnings() as records:
         first = render_pdf(result)
         real = time.time
         monkeypatch.setattr(time, "time", lambda: real() + 86_400 * 400)  # a later clock
         second = render_pdf(result)
-    finally:
-        logger.removeHandler(handler)
     assert first == second
-    assert not [r for r in records if r.levelno >= logging.WARNING], \
-        [r.getMessage() for r in records][:3]
+    assert not records, [r.getMessage() for r in records][:3]
     assert "SOURCE_DATE_EPOCH" not in __import__("os").environ  # restored
 
 
