@@ -314,6 +314,11 @@ def _check_content(result: AuditResult) -> list[str]:
     for i, g in enumerate(result.gates):
         name(("gates", i, "variant"), g.variant)
     rate(("data", "favorable_rate"), result.data.favorable_rate)
+    level = result.confidence.get("level")
+    if level is not None and (isinstance(level, bool) or not isinstance(level, (int, float))
+                              or not 0 < level < 1):
+        problems.append(f"confidence.level: {str(level)[:40]!r} is not a confidence level "
+                        "(expected a number between 0 and 1)")
     for a, attr in enumerate(result.data.attributes):
         for g, grp in enumerate(attr.groups):
             rate(("data", "attributes", a, "groups", g, "favorable_rate"), grp.favorable_rate)
@@ -355,8 +360,8 @@ def load_results(path) -> AuditResult:
     """Read and check a results.json written by ``fairsel audit`` (for ``render``, ``compare``).
 
     The file must be UTF-8 JSON with finite numbers of sensible size, of a schema version this
-    fairsel reads (the same major version), valid against ``fairsel schema results``, and
-    consistent (the selected variant exists, rates lie in [0, 1], counts are not negative).
+    fairsel reads (the same major version), valid against ``fairsel schema results`` (its
+    embedded policy against ``fairsel schema policy``), and consistent (the selected variant exists, rates lie in [0, 1], counts are not negative).
 
     Raises
     ------
@@ -418,6 +423,14 @@ def load_results(path) -> AuditResult:
         more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
         raise UsageError(f"{path}: {what}: {json_path(first['loc'])}: {first['msg']}"
                          f"{more}") from None
+    from fairsel.policy.schema import Policy
+
+    try:  # the embedded policy is what the audit ran with: the policy schema holds for it
+        Policy.model_validate(result.policy)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise UsageError(f"{path}: {what}: {json_path(('policy', *first['loc']))}: "
+                         f"{first['msg']}") from None
     problems = _check_content(result)
     if problems:
         more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""

@@ -11,13 +11,19 @@ from pathlib import Path
 import pytest
 
 from fairsel.errors import UsageError
+from fairsel.policy import load_policy
 from fairsel.results import SCHEMA_VERSION, load_results
+from tests.conftest import ROOT
 from tests.unit.report.factory import make_result
 
 
 @pytest.fixture(scope="module")
 def good() -> dict:
-    return json.loads(make_result(n_variants=2).model_dump_json())
+    data = json.loads(make_result(n_variants=2).model_dump_json())
+    # the factory's embedded policy is partial: put in a whole one, as an audit does
+    policy = load_policy(ROOT / "tests" / "fixtures" / "bad_data" / "base_policy.yaml")
+    data["policy"] = policy.model_dump(mode="json")
+    return data
 
 
 def _write(tmp_path: Path, data) -> Path:
@@ -105,6 +111,20 @@ def test_schema_errors_name_the_json_path(good, tmp_path):
     assert "provenance.extra: Extra inputs are not permitted" in msg
     msg = _refused(tmp_path, _tampered(good, lambda d: d.pop("ranking")))
     assert "ranking: Field required" in msg
+
+
+@pytest.mark.parametrize("level", ["x", 1.5, True, 0])
+def test_a_confidence_level_that_is_not_one_is_refused(level, good, tmp_path):
+    msg = _refused(tmp_path, _tampered(good, lambda d: d["confidence"].update(level=level)))
+    assert "confidence.level:" in msg and "is not a confidence level" in msg
+
+
+def test_the_embedded_policy_is_checked_against_the_policy_schema(good, tmp_path):
+    msg = _refused(tmp_path, _tampered(good, lambda d: d["policy"]["gates"].append(
+        {"metric": "disparate_impact", "min": 0.8, "attributes": True})))
+    assert "policy.gates[0].attributes: Input should be a valid list" in msg
+    msg = _refused(tmp_path, _tampered(good, lambda d: d["policy"].update(report=[])))
+    assert "policy.report:" in msg
 
 
 def test_a_selected_variant_that_does_not_exist_is_refused(good, tmp_path):
