@@ -38,6 +38,7 @@ _REMOVED_GLOBALS = ("lipsum", "cycler", "joiner", "namespace", "dict")
 #: The longest string or list a template may build with ``*`` and the largest ``**`` exponent.
 MAX_REPEAT = 1_000_000
 MAX_EXPONENT = 1_000
+MAX_BITS = 100_000
 
 
 def _shipped_names() -> str:
@@ -103,10 +104,9 @@ def _confined_loader(folder: Path):
             path = root.joinpath(*pieces)
             if not os.path.lexists(path):
                 raise jinja2.TemplateNotFound(template)
-            check_inside(path, root)
+            real = check_inside(path, root)
             try:
-                with open(path, "rb") as fh:
-                    source = fh.read().decode("utf-8")
+                source = _read_regular(real).decode("utf-8")
             except UnicodeDecodeError as exc:
                 raise UsageError(f"{path}: a report template must be UTF-8 text; byte "
                                  f"{exc.start} is not ({exc.reason})") from None
@@ -118,8 +118,21 @@ def _confined_loader(folder: Path):
     return ConfinedLoader()
 
 
-def check_inside(path: Path, root: Path) -> None:
-    """Refuse ``path`` unless it resolves to a regular file or folder inside ``root``."""
+def _read_regular(real: Path) -> bytes:
+    """The bytes of ``real`` (already resolved), opened without following a symlink swapped in
+    since and without blocking on a FIFO; anything but a regular file is refused."""
+    import stat
+
+    fd = os.open(real, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            raise UsageError(f"{real}: not a regular file; a report template folder holds only "
+                             "text files and folders")
+        return fh.read()
+
+
+def check_inside(path: Path, root: Path) -> Path:
+    """``path`` resolved; refused unless it is a regular file or folder inside ``root``."""
     real = Path(os.path.realpath(path))
     if real != root and not real.is_relative_to(root):
         raise UsageError(f"{path}: a symlink that leads outside the template folder {root} "
@@ -128,6 +141,7 @@ def check_inside(path: Path, root: Path) -> None:
     if not (real.is_file() or real.is_dir()):
         raise UsageError(f"{path}: not a regular file; a report template folder holds only "
                          "text files and folders")
+    return real
 
 
 def _environment(user_folder: Path | None):
@@ -138,9 +152,12 @@ def _environment(user_folder: Path | None):
         intercepted_binops = frozenset(["*", "**"])
 
         def call_binop(self, context, operator, left, right):
-            if operator == "**" and isinstance(right, (int, float)) and abs(right) > MAX_EXPONENT:
+            if operator == "**" and isinstance(right, (int, float)) and (
+                    abs(right) > MAX_EXPONENT or (isinstance(left, int) and
+                                                  left.bit_length() * abs(right) > MAX_BITS)):
                 raise jinja2.sandbox.SecurityError(
-                    f"an exponent above {MAX_EXPONENT} is not allowed in a report template")
+                    f"a power above {MAX_EXPONENT} or of more than {MAX_BITS:,} bits is not "
+                    "allowed in a report template")
             if operator == "*":
                 for seq, n in ((left, right), (right, left)):
                     if isinstance(seq, (str, list, tuple)) and isinstance(n, int) and \

@@ -51,6 +51,7 @@ ESCAPES = {
     "mutate_context": "{{ cover.update({'title': 'x'}) }}",
     "huge_string": "{{ 'a' * 1000000000 }}",
     "huge_power": "{{ 9 ** 99999999 }}",
+    "nested_power": "{{ ((9 ** 999) ** 999) ** 999 }}",
     "huge_range": "{{ range(10000000000)|list|length }}",
     "dict_global": "{{ dict(a=1) }}",
 }
