@@ -39,6 +39,8 @@ _REMOVED_GLOBALS = ("lipsum", "cycler", "joiner", "namespace", "dict")
 MAX_REPEAT = 1_000_000
 MAX_EXPONENT = 1_000
 MAX_BITS = 100_000
+#: The most files and folders a template folder may hold (it is walked and checked in full).
+MAX_TEMPLATE_FILES = 500
 
 
 def _shipped_names() -> str:
@@ -275,10 +277,16 @@ def check_templates(folder: Path) -> None:
     root = Path(folder).resolve()
     env = _environment(Path(folder))
     parsed: dict[str, object] = {}
+    seen = 0
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+        seen += len(dirnames) + len(filenames)
+        if seen > MAX_TEMPLATE_FILES:
+            raise UsageError(f"{folder}: holds more than {MAX_TEMPLATE_FILES} files and folders; "
+                             "a report template folder holds the few templates that replace "
+                             f"fairsel's ({_shipped_names()}): name a folder of its own")
         for name in sorted(dirnames) + sorted(filenames):
             check_inside(Path(dirpath) / name, root)
-        for dname in list(dirnames):  # walk into linked folders too (they stay inside)
+        for dname in list(dirnames):  # a linked folder (inside, checked above) is not walked
             if os.path.islink(os.path.join(dirpath, dname)):
                 dirnames.remove(dname)
         for name in sorted(filenames):

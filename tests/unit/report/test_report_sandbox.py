@@ -240,3 +240,18 @@ def test_a_runtime_error_names_file_and_line(result, tmp_path):
     with pytest.raises(UsageError) as err:
         render_html(result, templates=tmp_path / "t")
     assert f"{path.resolve()}:2: ZeroDivisionError" in str(err.value)
+
+
+def test_a_huge_folder_is_refused_before_it_is_walked_in_full(tmp_path, monkeypatch):
+    import fairsel.report.html as html
+
+    monkeypatch.setattr(html, "MAX_TEMPLATE_FILES", 5)
+    folder = tmp_path / "t"
+    folder.mkdir()
+    for i in range(6):
+        (folder / f"f{i}.txt").write_text("x", encoding="utf-8")
+    with pytest.raises(UsageError) as err:
+        check_templates(folder)
+    assert "holds more than 5 files and folders" in str(err.value)
+    (folder / "f0.txt").unlink()
+    check_templates(folder)
