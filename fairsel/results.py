@@ -237,6 +237,8 @@ VOLATILE_FIELDS: tuple[str, ...] = (
 MAX_MAGNITUDE = 1e15
 #: Rates and scores of a group, and their interval bounds, lie in [0, 1] (this much rounding).
 _RATE_SLACK = 1e-9
+#: Figures of an audit that are mean errors of the scores, not rates: not negative, unbounded.
+_SCORE_ERRORS = ("brier_score", "calibration_error")
 
 
 class _NonFinite:
@@ -326,12 +328,15 @@ def _check_content(result: AuditResult) -> list[str]:
                 problems.append(f"{json_path(('data', 'attributes', a, 'groups', g))}: counts "
                                 f"n = {grp.n}, favorable = {grp.favorable} are impossible")
     def figure(loc: tuple, metric: str, value: float | None, fairness: bool) -> None:
-        # performance metrics are all rates or mean errors in [0, 1]; a difference of two rates
-        # lies in [-1, 1]; a ratio of two rates is not negative
+        # rates lie in [0, 1]; a difference of two rates in [-1, 1]; a ratio of two rates and
+        # a mean score error are not negative (Brier score and calibration error exceed 1 when
+        # the scores are not probabilities)
         if value is None:
             return
-        lo, hi = ((-1.0, 1.0) if metric.endswith("_difference") else (0.0, math.inf)) \
-            if fairness else (0.0, 1.0)
+        if fairness:
+            lo, hi = (-1.0, 1.0) if metric.endswith("_difference") else (0.0, math.inf)
+        else:
+            lo, hi = (0.0, math.inf) if metric in _SCORE_ERRORS else (0.0, 1.0)
         if not (lo - _RATE_SLACK <= value <= hi + _RATE_SLACK):
             problems.append(f"{json_path(loc)}: {value!r} is impossible for {metric} (expected "
                             f"a number in [{lo:g}, {hi:g}])")
@@ -350,9 +355,9 @@ def _check_content(result: AuditResult) -> list[str]:
                 if min(row.n, row.tp, row.fp, row.tn, row.fn) < 0:
                     problems.append(f"{json_path(loc)}: a negative count")
                 for key, est in row.rates.items():
-                    rate((*loc, "rates", key, "value"), est.value)
+                    figure((*loc, "rates", key, "value"), key, est.value, False)
                     for j, bound in enumerate(est.ci or ()):
-                        rate((*loc, "rates", key, "ci", j), bound)
+                        figure((*loc, "rates", key, "ci", j), key, bound, False)
     return problems
 
 

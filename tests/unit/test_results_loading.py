@@ -71,6 +71,16 @@ def test_other_schema_versions_are_refused(version, expected, good, tmp_path):
     assert expected in msg
 
 
+def test_score_errors_above_1_are_read(good, tmp_path):
+    # a candidate whose scores are not probabilities (COMPAS deciles) has a Brier score of 33
+    def scores(d):
+        d["variants"][0]["performance"]["brier_score"] = {"value": 33.0, "ci": [30.5, 35.5]}
+        d["variants"][0]["attributes"][0]["groups"][0]["rates"]["calibration_error"] = {
+            "value": 4.5, "ci": None}
+
+    load_results(_write(tmp_path, _tampered(good, scores)))
+
+
 def test_a_newer_minor_version_is_read(good, tmp_path):
     assert load_results(_write(tmp_path, _tampered(good, lambda d: d.update(
         schema_version="1.7")))).schema_version == "1.7"
@@ -143,7 +153,7 @@ def test_rates_counts_and_figures_out_of_their_range_are_refused(good, tmp_path)
         d["variants"][0]["attributes"][1]["groups"][0]["rates"]["tpr"]["value"] = 1.5
 
     msg = _refused(tmp_path, _tampered(good, rate))
-    assert "variants[0].attributes[1].groups[0].rates.tpr.value: 1.5 is not a rate" in msg
+    assert "variants[0].attributes[1].groups[0].rates.tpr.value: 1.5 is impossible for tpr" in msg
     msg = _refused(tmp_path, _tampered(good, lambda d: d["data"].update(favorable_rate=-0.2)))
     assert "data.favorable_rate: -0.2 is not a rate" in msg
     msg = _refused(tmp_path, _tampered(good, lambda d: d["variants"][0]["attributes"][0]
@@ -152,6 +162,9 @@ def test_rates_counts_and_figures_out_of_their_range_are_refused(good, tmp_path)
     msg = _refused(tmp_path, _tampered(good, lambda d: d["variants"][0]["performance"]
                                        ["roc_auc"].update(ci=[0.5, 7.0])))
     assert "variants[0].performance.roc_auc.ci[1]: 7.0 is impossible for roc_auc" in msg
+    msg = _refused(tmp_path, _tampered(good, lambda d: d["variants"][0]["performance"]
+                                       ["brier_score"].update(value=-0.1)))
+    assert "variants[0].performance.brier_score.value: -0.1 is impossible" in msg
     fair = next(iter(good["variants"][0]["fairness"]))
     msg = _refused(tmp_path, _tampered(good, lambda d: d["variants"][0]["fairness"][fair]
                                        .update(value=-5.0)))
