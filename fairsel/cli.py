@@ -257,12 +257,14 @@ def audit(policy_path: Path, output: Path | None, formats: str | None, fail_on: 
         from fairsel.audit import plan, run_audit
         from fairsel.policy import load_policy
         from fairsel.report import check_formats, render_into
+        from fairsel.report.html import policy_templates
         from fairsel.report.io import ensure_writable, refuse_policy_inputs, staged
         from fairsel.report.predictions import PredictionsJob
 
         policy = load_policy(policy_path)
         plan(policy)  # every name checked before anything is created on disk
         fmts = check_formats(policy, _formats(formats))
+        templates = policy_templates(policy)  # checked (sandbox, symlinks) before training
         out_dir = output or policy.output_dir()
         refuse_policy_inputs(policy, out_dir)  # an input that is an output: nothing written yet
         ensure_writable(out_dir)
@@ -282,7 +284,7 @@ def audit(policy_path: Path, output: Path | None, formats: str | None, fail_on: 
             try:
                 run = run_audit(policy, progress=progress, jobs=jobs, strict=strict,
                                 on_predictions=lambda p: job.append(PredictionsJob(p, tmp)))
-                names = render_into(run.result, fmts, tmp,
+                names = render_into(run.result, fmts, tmp, templates=templates,
                                     predictions_job=job[0] if job else None)
             finally:
                 for j in job:
@@ -377,11 +379,13 @@ def validate(policy_path: Path) -> None:
         from fairsel.data import load_data
         from fairsel.policy import load_policy
         from fairsel.report import check_formats
+        from fairsel.report.html import policy_templates
         from fairsel.splits import make_folds
 
         policy = load_policy(policy_path)
         plan(policy)  # parameter values too: imports an estimator's library only when needed
         check_formats(policy)
+        policy_templates(policy)  # every template compiles, no file leaves the folder
         data = load_data(policy)
         folds = make_folds(data.y, scheme=policy.validation.scheme,
                            n_folds=policy.validation.folds, clusters=data.clusters,
@@ -409,21 +413,35 @@ def validate(policy_path: Path) -> None:
 @click.option("--format", "formats", default=None, help="Comma-separated formats.")
 @click.option("--output", type=click.Path(path_type=Path), default=None,
               help="Output folder (default: the folder of RESULTS).")
-def render(results: Path, formats: str | None, output: Path | None) -> None:
+@click.option("--templates", "templates_dir", type=click.Path(path_type=Path), default=None,
+              help="A folder of report templates overriding the shipped ones (never taken from "
+                   "RESULTS).")
+def render(results: Path, formats: str | None, output: Path | None,
+           templates_dir: Path | None) -> None:
     """Rebuild reports from a saved results.json, without retraining."""
 
     def go() -> int:
         from fairsel.report import FORMATS
         from fairsel.report import render as do_render
+        from fairsel.report.html import check_templates, embedded_templates, template_folder
         from fairsel.results import load_results
 
         result = load_results(results)
+        templates, named = None, embedded_templates(result)
+        if templates_dir is not None:
+            templates = template_folder(templates_dir, base=None, where="--templates")
+            check_templates(templates)
+        elif named:
+            _err(f"fairsel: note: {results} names a template folder (policy → report → "
+                 f"templates: {named[:200]!r}); it was ignored, since a results "
+                 "file never chooses the templates: the shipped ones are used. To use that "
+                 "folder, check its files and pass --templates DIR")
         fmts = _formats(formats) or list(result.policy.get("report", {}).get("formats", ["html"]))
         for f in fmts:
             if f not in FORMATS:
                 raise UsageError(f"--format: {FORMATS.unknown_message(f)}")
         out = output or results.parent
-        paths = do_render(result, fmts, out)
+        paths = do_render(result, fmts, out, templates=templates)
         _err(f"fairsel: wrote {', '.join(p.name for p in paths)} to {out}")
         return 0
 

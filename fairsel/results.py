@@ -258,14 +258,150 @@ VOLATILE_FIELDS: tuple[str, ...] = (
 )
 
 
+#: The largest magnitude a number in results.json may have (rates are in [0, 1], counts are
+#: rows, durations seconds): anything bigger was not written by fairsel.
+MAX_MAGNITUDE = 1e15
+#: Rates and scores of a group, and their interval bounds, lie in [0, 1] (this much rounding).
+_RATE_SLACK = 1e-9
+#: Figures of an audit that are mean errors of the scores, not rates: not negative, unbounded.
+_SCORE_ERRORS = ("brier_score", "calibration_error")
+
+
+class _NonFinite:
+    """Where json.loads met NaN, Infinity or -Infinity (kept to report its path)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+def json_path(loc) -> str:
+    """``("variants", 0, "performance")`` → ``variants[0].performance``."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(the top level)"
+
+
+def _numbers(node, loc=()):
+    """Every (path, number) in a parsed JSON document, NaN and infinities included."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from _numbers(v, (*loc, k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from _numbers(v, (*loc, i))
+    elif isinstance(node, (_NonFinite, float)) or (isinstance(node, int)
+                                                   and not isinstance(node, bool)):
+        yield loc, node
+
+
+def _check_version(version) -> str | None:
+    """What is wrong with ``schema_version`` for this fairsel, or None."""
+    import re
+
+    current = int(SCHEMA_VERSION.split(".")[0])
+    if not isinstance(version, str) or not re.fullmatch(r"\d{1,6}\.\d{1,6}", version):
+        shown = repr(version)[:80]
+        return (f"schema_version: {shown} is not a results schema version (expected "
+                f"MAJOR.MINOR, such as {SCHEMA_VERSION})")
+    major = int(version.split(".")[0])
+    if major > current:
+        return (f"schema_version: {version} is newer than this fairsel reads "
+                f"({current}.x); it was written by a newer fairsel: upgrade fairsel "
+                "(pip install -U fairsel) to read it")
+    if major < current:
+        return (f"schema_version: {version} is older than this fairsel reads ({current}.x); "
+                "re-run the audit with this fairsel")
+    return None
+
+
+def _check_content(result: AuditResult) -> list[str]:
+    """Contradictions a valid results.json never has (a tampered or hand-edited file)."""
+    import math
+
+    problems: list[str] = []
+    names = [v.name for v in result.variants]
+    known = set(names)
+
+    def rate(loc: tuple, value: float | None) -> None:
+        if value is not None and not (-_RATE_SLACK <= value <= 1 + _RATE_SLACK):
+            problems.append(f"{json_path(loc)}: {value!r} is not a rate (expected a number "
+                            "in [0, 1])")
+
+    def name(loc: tuple, value: str | None) -> None:
+        if value is not None and value not in known:
+            problems.append(f"{json_path(loc)}: '{value[:80]}' is not a variant of this "
+                            f"result (the variants are: {', '.join(names)[:300]})")
+
+    if len(known) != len(names):
+        problems.append("variants: two variants have the same name")
+    name(("ranking", "selected"), result.ranking.selected)
+    name(("verdict", "selected"), result.verdict.selected)
+    for i, n in enumerate(result.ranking.order):
+        name(("ranking", "order", i), n)
+    for i, g in enumerate(result.gates):
+        name(("gates", i, "variant"), g.variant)
+    rate(("data", "favorable_rate"), result.data.favorable_rate)
+    level = result.confidence.get("level")
+    if level is not None and (isinstance(level, bool) or not isinstance(level, (int, float))
+                              or not 0 < level < 1):
+        problems.append(f"confidence.level: {str(level)[:40]!r} is not a confidence level "
+                        "(expected a number between 0 and 1)")
+    for a, attr in enumerate(result.data.attributes):
+        for g, grp in enumerate(attr.groups):
+            rate(("data", "attributes", a, "groups", g, "favorable_rate"), grp.favorable_rate)
+            if grp.n < 0 or not 0 <= grp.favorable <= grp.n:
+                problems.append(f"{json_path(('data', 'attributes', a, 'groups', g))}: counts "
+                                f"n = {grp.n}, favorable = {grp.favorable} are impossible")
+    def figure(loc: tuple, metric: str, value: float | None, fairness: bool) -> None:
+        # rates lie in [0, 1]; a difference of two rates in [-1, 1]; a ratio of two rates and
+        # a mean score error are not negative (Brier score and calibration error exceed 1 when
+        # the scores are not probabilities)
+        if value is None:
+            return
+        if fairness:
+            lo, hi = (-1.0, 1.0) if metric.endswith("_difference") else (0.0, math.inf)
+        else:
+            lo, hi = (0.0, math.inf) if metric in _SCORE_ERRORS else (0.0, 1.0)
+        if not (lo - _RATE_SLACK <= value <= hi + _RATE_SLACK):
+            problems.append(f"{json_path(loc)}: {value!r} is impossible for {metric} (expected "
+                            f"a number in [{lo:g}, {hi:g}])")
+
+    for v, var in enumerate(result.variants):
+        name(("variants", v, "base"), var.base)
+        for kind, figures in (("performance", var.performance), ("fairness", var.fairness)):
+            for metric, est in figures.items():
+                fair = kind == "fairness"
+                figure(("variants", v, kind, metric, "value"), metric, est.value, fair)
+                for j, bound in enumerate(est.ci or ()):
+                    figure(("variants", v, kind, metric, "ci", j), metric, bound, fair)
+        for a, attr in enumerate(var.attributes):
+            for g, row in enumerate(attr.groups):
+                loc = ("variants", v, "attributes", a, "groups", g)
+                if min(row.n, row.tp, row.fp, row.tn, row.fn) < 0:
+                    problems.append(f"{json_path(loc)}: a negative count")
+                for key, est in row.rates.items():
+                    figure((*loc, "rates", key, "value"), key, est.value, False)
+                    for j, bound in enumerate(est.ci or ()):
+                        figure((*loc, "rates", key, "ci", j), key, bound, False)
+    return problems
+
+
 def load_results(path) -> AuditResult:
-    """Read a results.json written by ``fairsel audit``.
+    """Read and check a results.json written by ``fairsel audit`` (for ``render``, ``compare``).
+
+    The file must be UTF-8 JSON with finite numbers of sensible size, of a schema version this
+    fairsel reads (the same major version), valid against ``fairsel schema results`` (its
+    embedded policy against ``fairsel schema policy``), and consistent (the selected variant exists, rates lie in [0, 1], counts are not negative).
 
     Raises
     ------
     UsageError
-        The file is missing, not JSON, or not a results file of this schema version.
+        The file is missing, not UTF-8, not JSON, of another schema version, or invalid or
+        tampered: the message names the file and the JSON path of the first problem.
     """
+    import json
+    import math
     from pathlib import Path
 
     from pydantic import ValidationError
@@ -273,14 +409,61 @@ def load_results(path) -> AuditResult:
     from fairsel.errors import UsageError
 
     path = Path(path)
+    what = f"not a fairsel results.json (schema {SCHEMA_VERSION})"
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as exc:
         raise UsageError(f"{path}: cannot read the results file ({exc.strerror})") from None
     try:
-        return AuditResult.model_validate_json(text)
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path}: {what}: byte {exc.start} is not UTF-8 ({exc.reason}); "
+                         "fairsel writes results.json as UTF-8 JSON") from None
+    try:
+        data = json.loads(text, parse_constant=_NonFinite)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{path}: {what}: not valid JSON at line {exc.lineno}, column "
+                         f"{exc.colno} ({exc.msg})") from None
+    except RecursionError:
+        raise UsageError(f"{path}: {what}: nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer of more digits than Python converts
+        raise UsageError(f"{path}: {what}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{path}: {what}: expected a JSON object, found "
+                         f"{type(data).__name__}")
+    # a missing schema_version reads as the current one, as the schema's default says
+    problem = _check_version(data["schema_version"]) if "schema_version" in data else None
+    if problem:
+        raise UsageError(f"{path}: {what}: {problem}")
+    for loc, number in _numbers(data):
+        if isinstance(number, _NonFinite) or (isinstance(number, float)
+                                              and not math.isfinite(number)):
+            shown = number.text if isinstance(number, _NonFinite) else repr(number)
+            raise UsageError(f"{path}: {what}: {json_path(loc)}: {shown} is not a finite "
+                             "number")
+        if abs(number) > MAX_MAGNITUDE:
+            shown = f"{number:.6g}" if isinstance(number, float) else \
+                f"an integer of {len(str(number))} digits"
+            raise UsageError(f"{path}: {what}: {json_path(loc)}: {shown} is out of range "
+                             f"(no figure of an audit exceeds {MAX_MAGNITUDE:.0e})")
+    try:
+        result = AuditResult.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors()
+        first = errors[0]
+        more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+        raise UsageError(f"{path}: {what}: {json_path(first['loc'])}: {first['msg']}"
+                         f"{more}") from None
+    from fairsel.policy.schema import Policy
+
+    try:  # the embedded policy is what the audit ran with: the policy schema holds for it
+        Policy.model_validate(result.policy)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise UsageError(f"{path}: not a fairsel results.json (schema {SCHEMA_VERSION}): "
-                         f"{where}: {first['msg']}") from None
+        raise UsageError(f"{path}: {what}: {json_path(('policy', *first['loc']))}: "
+                         f"{first['msg']}") from None
+    problems = _check_content(result)
+    if problems:
+        more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
+        raise UsageError(f"{path}: {what}: {problems[0]}{more}")
+    return result

@@ -20,6 +20,7 @@ class Format:
     name: str
     files: tuple[str, ...]
     writer: str  # "module:function" taking (result, folder) and returning the paths written
+    templates: bool = False  # the writer also takes ``templates=`` (a user template folder)
 
 
 FORMATS: Registry[Format] = Registry("report format", "fairsel list formats")
@@ -30,9 +31,9 @@ for _f, _s in [
      "summary.md: the verdict and leaderboard in Markdown"),
     (Format("junit", ("junit.xml",), "fairsel.report.machine:write_junit"),
      "junit.xml: one test case per gate × variant, for CI dashboards"),
-    (Format("html", ("report.html",), "fairsel.report.html:write_html"),
+    (Format("html", ("report.html",), "fairsel.report.html:write_html", True),
      "report.html: the audit report, one self-contained file"),
-    (Format("pdf", ("report.pdf",), "fairsel.report.pdf:write_pdf"),
+    (Format("pdf", ("report.pdf",), "fairsel.report.pdf:write_pdf", True),
      "report.pdf: the audit report as a paginated compliance document"),
 ]:
     FORMATS.register(_f.name, _f, summary=_s)
@@ -77,21 +78,25 @@ def _writer(name: str) -> Callable[[AuditResult, Path], list[Path]]:
 
 
 def render(result: AuditResult, formats: list[str] | tuple[str, ...], out_dir: Path, *,
-           predictions=None) -> list[Path]:
+           predictions=None, templates: Path | None = None) -> list[Path]:
     """Write the requested formats (results.json and leaderboard.csv always) atomically.
 
     ``predictions`` (an :class:`fairsel.audit.AuditRun`-like object with ``row_ids``,
-    ``folds``, ``y_true`` and ``predictions``) adds ``predictions.parquet``.
+    ``folds``, ``y_true`` and ``predictions``) adds ``predictions.parquet``. ``templates``: a
+    user template folder for the HTML and PDF report, named by this run (the policy being
+    audited or ``--templates``), never by the result.
     """
     with staged(Path(out_dir)) as tmp:
-        names = render_into(result, formats, tmp, predictions=predictions)
+        names = render_into(result, formats, tmp, predictions=predictions, templates=templates)
     return [Path(out_dir) / n for n in names]
 
 
 def render_into(result: AuditResult, formats: list[str] | tuple[str, ...], tmp: Path, *,
-                predictions=None, predictions_job: PredictionsJob | None = None) -> list[str]:
+                predictions=None, predictions_job: PredictionsJob | None = None,
+                templates: Path | None = None) -> list[str]:
     """Write the outputs into the staging folder ``tmp`` (see :func:`fairsel.report.io.staged`);
-    the names written. ``predictions_job``: predictions.parquet already being written there."""
+    the names written. ``predictions_job``: predictions.parquet already being written there;
+    ``templates``: the user template folder (see :func:`render`)."""
     from fairsel.report.machine import write_json, write_leaderboard
 
     written: list[str] = []
@@ -106,8 +111,9 @@ def render_into(result: AuditResult, formats: list[str] | tuple[str, ...], tmp: 
     for name in formats:
         if name == "json":
             continue
+        options = {"templates": templates} if FORMATS.get(name).templates else {}
         with naming(tmp / FORMATS.get(name).files[0]):  # a failed write says which file
-            written += [p.name for p in _writer(name)(result, tmp)]
+            written += [p.name for p in _writer(name)(result, tmp, **options)]
     if predictions_job is not None:
         written += [p.name for p in predictions_job.wait()]
     return written

@@ -58,6 +58,9 @@ def test_hostile_case(case: Path, tmp_path: Path):
     (work / "case.yaml").unlink()
     before = _snapshot(work, list(spec.get("unchanged", [])))
     env = {**os.environ, "CI": "true", **{k: str(v) for k, v in (spec.get("env") or {}).items()}}
+    # the process runs in the copy, not at ROOT: make it import this checkout's fairsel (not
+    # whichever one the environment has installed, e.g. another worktree's editable install)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
     env.pop("GITHUB_STEP_SUMMARY", None)
     env.pop("GITHUB_ACTIONS", None)
     args = [str(a).replace("@ROOT@", str(ROOT)) for a in spec["command"]]

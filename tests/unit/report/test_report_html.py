@@ -10,7 +10,7 @@ import pytest
 
 from fairsel.errors import UsageError
 from fairsel.report.context import SECTIONS
-from fairsel.report.html import TEMPLATES, render_html, templates_folder, write_html
+from fairsel.report.html import TEMPLATES, render_html, template_folder, write_html
 from fairsel.results import AuditResult
 from tests.unit.report.factory import IMG, SCRIPT, make_result
 
@@ -183,28 +183,34 @@ def test_shipped_templates_are_package_data():
     assert {"report.html.j2", "report.css", "_cover.html.j2", "_macros.html.j2"} <= names
 
 
-def test_policy_templates_override_the_shipped_ones():
-    policy = FIXTURES / "policy.yaml"  # need not exist: only its folder is used
-    result = make_result(templates="templates_override", policy_path=str(policy))
-    assert templates_folder(result) == FIXTURES / "templates_override"
-    html = render_html(result)
+def test_user_templates_override_the_shipped_ones():
+    folder = template_folder("templates_override", base=FIXTURES, where="p.yaml: report → templates")
+    assert folder == FIXTURES / "templates_override"
+    html = render_html(make_result(), templates=folder)
     assert "OVERRIDDEN COVER for Synthetic audit" in html
     assert 'id="leaderboard"' in html  # the other sections still come from the package
 
 
+def test_the_result_never_chooses_the_templates():
+    # a result whose embedded policy names a folder renders with the shipped templates
+    result = make_result(templates="templates_override",
+                         policy_path=str(FIXTURES / "policy.yaml"))
+    html = render_html(result)
+    assert "OVERRIDDEN COVER" not in html
+    assert '<p class="cover-kicker">Fairness audit report</p>' in html  # the shipped cover
+
+
 def test_missing_template_folder_is_a_clear_error():
-    result = make_result(templates="no_such_folder", policy_path=str(FIXTURES / "p.yaml"))
     with pytest.raises(UsageError) as err:
-        render_html(result)
+        template_folder("no_such_folder", base=FIXTURES, where="p.yaml: report → templates")
     msg = str(err.value)
-    assert "report → templates: 'no_such_folder' does not exist" in msg
+    assert "p.yaml: report → templates: 'no_such_folder' does not exist" in msg
     assert str(FIXTURES / "no_such_folder") in msg and "remove the key" in msg
 
 
 def test_undefined_variable_in_a_user_template_names_the_file():
-    result = make_result(templates="templates_undefined", policy_path=str(FIXTURES / "p.yaml"))
     with pytest.raises(UsageError) as err:
-        render_html(result)
+        render_html(make_result(), templates=FIXTURES / "templates_undefined")
     msg = str(err.value)
     assert "_cover.html.j2:3" in msg and "no_such_field" in msg, msg
 

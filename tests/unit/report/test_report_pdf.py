@@ -6,6 +6,7 @@ import io
 import logging
 import re
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pypdf
@@ -29,9 +30,9 @@ def injected():
     return make_result(inject=True, failures=True)
 
 
-@pytest.fixture(scope="module")
-def rendered(injected):
-    """(PDF bytes, the records WeasyPrint logged while making it)."""
+@contextmanager
+def weasyprint_warnings():
+    """The records of WARNING or above that WeasyPrint logs inside the block."""
     records: list[logging.LogRecord] = []
 
     class Keep(logging.Handler):
@@ -42,9 +43,16 @@ def rendered(injected):
     handler = Keep(level=logging.WARNING)
     logger.addHandler(handler)
     try:
-        pdf = render_pdf(injected)
+        yield records
     finally:
         logger.removeHandler(handler)
+
+
+@pytest.fixture(scope="module")
+def rendered(injected):
+    """(PDF bytes, the records WeasyPrint logged while making it)."""
+    with weasyprint_warnings() as records:
+        pdf = render_pdf(injected)
     return pdf, records
 
 
@@ -180,9 +188,70 @@ def test_the_pdf_draws_its_charts_without_urllib(no_network, tmp_path):
 
 
 def test_a_template_that_asks_for_a_file_stops_the_pdf(no_network):
-    result = make_result(templates="templates_fetch", policy_path=str(FIXTURES / "p.yaml"))
     with pytest.raises(UsageError) as err:
-        render_pdf(result)
+        render_pdf(make_result(), templates=FIXTURES / "templates_fetch")
     msg = str(err.value)
     assert "refused 'file:///etc/hostname'" in msg and "data: URI" in msg
     assert no_network == []
+
+
+# --- user templates and CSS fetch nothing ---------------------------------------------------
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9/x", "file:///etc/passwd"])
+@pytest.mark.parametrize("where", ["css", "img"])
+def test_an_override_that_asks_for_a_url_stops_the_pdf(url, where, no_network, tmp_path):
+    folder = tmp_path / "t"
+    folder.mkdir()
+    if where == "css":
+        (folder / "report.css").write_text(
+            (Path(__file__).parents[3] / "fairsel/report/templates/report.css")
+            .read_text(encoding="utf-8") + f"\nbody {{ background: url({url}); }}\n",
+            encoding="utf-8")
+    else:
+        (folder / "_cover.html.j2").write_text(
+            f'<section class="cover" id="cover"><img src="{url}" alt="x"></section>\n',
+            encoding="utf-8")
+    with pytest.raises(UsageError) as err:
+        render_pdf(make_result(n_variants=1), templates=folder)
+    msg = str(err.value)
+    assert f"refused '{url}'" in msg and "data: URI" in msg
+    assert "root:" not in msg
+    assert no_network == []
+
+
+# --- reproducible with or without HarfBuzz-Subset -------------------------------------------
+
+
+def test_the_pdf_is_byte_identical_when_fonts_are_subset_by_fonttools(monkeypatch):
+    """Without HarfBuzz's subsetting library WeasyPrint subsets with fontTools, which stamps
+    each font with the clock: two renders must still be equal, and nothing is logged."""
+    import time
+
+    import weasyprint.pdf.fonts as fonts
+
+    monkeypatch.setattr(fonts, "harfbuzz_subset", None)  # force the fontTools fallback
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    result = make_result(n_variants=1)
+    with weasyprint_warnings() as records:
+        first = render_pdf(result)
+        real = time.time
+        monkeypatch.setattr(time, "time", lambda: real() + 86_400 * 400)  # a later clock
+        second = render_pdf(result)
+    assert first == second
+    assert not records, [r.getMessage() for r in records][:3]
+    assert "SOURCE_DATE_EPOCH" not in __import__("os").environ  # restored
+
+
+def test_importing_weasyprint_through_fairsel_raises_no_harfbuzz_warning(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("from fairsel.report.pdf import render_pdf\n"
+            "from tests.unit.report.factory import make_result\n"
+            "assert render_pdf(make_result(n_variants=1)).startswith(b'%PDF-')\n")
+    proc = subprocess.run([sys.executable, "-W", "error:HarfBuzz-Subset:DeprecationWarning",
+                           "-c", code], cwd=Path(__file__).parents[3], capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
