@@ -86,7 +86,8 @@ def _run_patched(prelude: str, *args: str, cwd: Path) -> subprocess.CompletedPro
     """The real CLI in a real process, with ``prelude`` run first (to inject a fault)."""
     code = prelude + "\nfrom fairsel.cli import main\nmain(prog_name='fairsel')\n"
     return subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=300, env={**os.environ, "CI": "true"})
+                          text=True, timeout=300,
+                          env={**os.environ, "CI": "true", "PYTHONPATH": str(ROOT)})
 
 
 def test_example_policies_are_discovered():
