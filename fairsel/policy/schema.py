@@ -19,24 +19,46 @@ class Spec(BaseModel):
 class RowFilter(Spec):
     """Rows to exclude before the audit, counted and reported with ``reason``."""
 
-    reason: str
-    column: str
-    equals: Scalar | list[Scalar] | None = None
+    reason: str = Field(description=(
+        "Why these rows are left out (required); the count of rows excluded is reported with "
+        "it in results.json (data.excluded) and the report."))
+    column: str = Field(description="The column the condition tests.")
+    equals: Scalar | list[Scalar] | None = Field(None, description=(
+        "Exclude rows whose value equals this value, or any value of this list. Exactly one "
+        "of equals, outside, below, above, missing is set."))
     # a list, not a tuple: strict mode refuses YAML's lists for tuples
-    outside: list[float] | None = Field(None, min_length=2, max_length=2)
-    below: float | None = None
-    above: float | None = None
-    missing: bool | None = None
+    outside: list[float] | None = Field(None, min_length=2, max_length=2, description=(
+        "[low, high] with low ≤ high: exclude rows whose numeric value is below low or above "
+        "high."))
+    below: float | None = Field(None, description="Exclude rows whose numeric value is below "
+                                                  "this number (strictly).")
+    above: float | None = Field(None, description="Exclude rows whose numeric value is above "
+                                                  "this number (strictly).")
+    missing: bool | None = Field(None, description="true: exclude rows where the column is "
+                                                   "empty (missing).")
 
 
 class DataSpec(Spec):
-    path: str
-    target: str
-    favorable: Scalar
-    id: str | None = None
-    features: Literal["auto"] | list[str] = "auto"
-    exclude: list[str] = Field(default_factory=list)
-    exclude_rows: list[RowFilter] = Field(default_factory=list)
+    """The table to audit: where it is, its outcome, and which columns the models use."""
+
+    path: str = Field(description=(
+        "The data file, CSV or Parquet (by its extension), relative to the policy file."))
+    target: str = Field(description="The column holding the true outcome.")
+    favorable: Scalar = Field(description=(
+        "The target value that is the favorable outcome (credit granted, hired): the positive "
+        "class of every metric. Quote text values YAML would read otherwise ('yes', 'no')."))
+    id: str | None = Field(None, description=(
+        "A column of unique row ids (default: none; the row number is used). Required by "
+        "candidates of kind predictions, which are joined on it."))
+    features: Literal["auto"] | list[str] = Field("auto", description=(
+        "The columns trained models use: 'auto' (default) = every column except the target, "
+        "id, validation.groups, protected columns and exclude; or an explicit list (a "
+        "protected column listed here is used as a feature, and every output says so)."))
+    exclude: list[str] = Field(default_factory=list, description=(
+        "Columns never used as features (default: none)."))
+    exclude_rows: list[RowFilter] = Field(default_factory=list, description=(
+        "Rows to leave out before the audit, each with its reason; every excluded row is "
+        "counted with the reason (default: none)."))
     encoding: str = Field("utf-8", description=(
         "The text encoding of a CSV data file (Python's codec names: utf-8, latin-1, cp1252, "
         "utf-16, ...); a UTF-8 byte-order mark is skipped. A file that does not decode is "
@@ -45,13 +67,22 @@ class DataSpec(Spec):
 
 
 class ProtectedSpec(Spec):
-    column: str
-    name: str | None = None
-    reference: Scalar | None = None
+    """A protected attribute to audit: its groups are compared with each other."""
+
+    column: str = Field(description="The data column holding the attribute.")
+    name: str | None = Field(None, description=(
+        "A display name for the attribute in every output (default: the column name)."))
+    reference: Scalar | None = Field(None, description=(
+        "The reference (privileged) group: each group is compared with it (aif360's "
+        "convention; the headline is the worst group). Default: none — ratios are the "
+        "smallest group rate over the largest and differences the largest minus the smallest "
+        "(fairlearn's convention)."))
     bins: list[float] | None = Field(None, description=(
         "Increasing edges that bucket a numeric attribute into groups [a, b); at most "
         f"{MAX_BIN_EDGES} edges."))
-    labels: list[str] | None = None
+    labels: list[str] | None = Field(None, description=(
+        "Names of the bins, one per interval (len(bins) - 1); only with bins. Default: the "
+        "intervals written as [a, b)."))
 
     @property
     def display_name(self) -> str:
@@ -59,28 +90,71 @@ class ProtectedSpec(Spec):
 
 
 class ValidationSpec(Spec):
+    """How rows are split into cross-validation folds (every figure is out-of-fold)."""
+
     scheme: Literal["stratified_group_kfold", "group_kfold", "stratified_kfold",
-                    "leave_one_group_out"] = "stratified_group_kfold"
-    folds: int = Field(5, ge=2)
-    groups: str | None = None
+                    "leave_one_group_out"] = Field("stratified_group_kfold", description=(
+        "The fold scheme (scikit-learn's splitters): stratified_group_kfold (default; keeps "
+        "the outcome's share per fold and, with groups, each cluster in one fold), "
+        "group_kfold and leave_one_group_out (need groups), stratified_kfold (no groups)."))
+    folds: int = Field(5, ge=2, description=(
+        "Number of folds, 2 or more (default 5); ignored by leave_one_group_out."))
+    groups: str | None = Field(None, description=(
+        "A cluster column (branch, hospital, household) whose rows always stay in one fold; "
+        "the bootstrap then resamples clusters, not rows. Default: none (rows are "
+        "independent)."))
 
 
 CandidateKind = Literal["sklearn", "lightgbm", "saved_model", "predictions", "mlflow"]
 
 
 class CandidateSpec(Spec):
-    name: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
-    kind: CandidateKind
-    estimator: str | None = None
-    params: dict[str, Any] = Field(default_factory=dict)
-    path: str | None = None
-    score_column: str | None = None
-    decision_column: str | None = None
-    higher_is_favorable: bool = True
-    threshold: float = 0.5
-    trusted: bool = False
-    sha256: str | None = None
-    trusted_types: list[str] = Field(default_factory=list)
+    """A model to audit: trained by fairsel in each fold, or made elsewhere."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$", description=(
+        "A unique name (letters, digits, _ . -); mitigated variants are named after it, e.g. "
+        "gbm+reweighing."))
+    kind: CandidateKind = Field(description=(
+        "sklearn or lightgbm: trained in each fold; saved_model: a model trained elsewhere "
+        "(skops, LightGBM text, or a trusted joblib/pickle), evaluated without refitting; "
+        "predictions: scores or decisions made elsewhere, joined on data.id; mlflow: an MLflow "
+        "pyfunc model (trusted: true)."))
+    estimator: str | None = Field(None, description=(
+        "kind sklearn only (required there): a registered estimator name "
+        "(fairsel list estimators)."))
+    params: dict[str, Any] = Field(default_factory=dict, description=(
+        "kind sklearn or lightgbm: constructor parameters of the estimator, checked by "
+        "scikit-learn's or LightGBM's own validation (default: the library's defaults)."))
+    path: str | None = Field(None, description=(
+        "kinds saved_model, predictions, mlflow (required there): the model file or folder, or "
+        "the predictions file (CSV or Parquet), relative to the policy file."))
+    score_column: str | None = Field(None, description=(
+        "kind predictions: the column of scores (one of score_column and decision_column is "
+        "required)."))
+    decision_column: str | None = Field(None, description=(
+        "kind predictions: a column of hard decisions, 1 (or true) = the favorable decision "
+        "(0 with higher_is_favorable: false); instead of score_column, without threshold. "
+        "The 0/1 decisions then also serve as the scores (AUC, Brier score)."))
+    higher_is_favorable: bool = Field(True, description=(
+        "kind predictions: true (default) when a higher score means the favorable outcome; "
+        "the decision is favorable when score >= threshold. false for a risk score (higher = "
+        "unfavorable, e.g. a recidivism decile): the decision is favorable when score < "
+        "threshold, strictly below (a score equal to the threshold is unfavorable), and the "
+        "scores are turned round (1 − score for scores in [0, 1], −score otherwise) so that "
+        "AUC and rates read in the favorable direction."))
+    threshold: float = Field(0.5, description=(
+        "The score at which the decision turns favorable (default 0.5): favorable when score "
+        ">= threshold, or score < threshold (strictly) with higher_is_favorable: false. In "
+        "the score's own units (for a decile 1–10, e.g. 5). Not with decision_column."))
+    trusted: bool = Field(False, description=(
+        "kinds saved_model, mlflow: true vouches that loading the file may run code. Required "
+        "for joblib/pickle files (with sha256) and for mlflow models; default false."))
+    sha256: str | None = Field(None, description=(
+        "kind saved_model: the file's expected SHA-256 (hex); required with trusted: true for "
+        "joblib/pickle files, which are refused when the digest differs."))
+    trusted_types: list[str] = Field(default_factory=list, description=(
+        "kind saved_model, skops files: fully qualified type names to load besides skops' "
+        "trusted list (default: none; any other type is refused)."))
     score_type: Literal["probability", "score"] | None = Field(
         None, description=(
             "What the candidate's scores are. 'probability': the probability of the favorable "
@@ -104,14 +178,34 @@ CANDIDATE_KEYS: dict[str, set[str]] = {
 
 
 class MitigationSpec(Spec):
-    kind: str
-    constraint: Literal["demographic_parity", "equal_opportunity", "equalized_odds"] | None = None
-    tolerance: float | None = Field(None, ge=0)
-    epsilon: float | None = Field(None, gt=0)
-    method: str | None = None
-    candidates: list[str] | None = None
-    attributes: list[str] | None = None  # protected attributes whose intersection it equalises
-    grid_size: int | None = Field(None, ge=2, le=1000)  # reject_option's search grid
+    """A mitigation: adds a mitigated variant of each candidate it applies to."""
+
+    kind: str = Field(description=(
+        "A registered mitigation (fairsel list mitigations): reweighing, threshold, "
+        "reductions or postprocessing."))
+    constraint: Literal["demographic_parity", "equal_opportunity", "equalized_odds"] | None = \
+        Field(None, description=(
+            "The fairness criterion to equalise (threshold, reductions, postprocessing). "
+            "Default: demographic_parity (equalized_odds for postprocessing's "
+            "calibrated_equalized_odds)."))
+    tolerance: float | None = Field(None, ge=0, description=(
+        "threshold and reject_option: the largest gap allowed between group rates of the "
+        "constraint, a rate difference ≥ 0 (default 0.05)."))
+    epsilon: float | None = Field(None, gt=0, description=(
+        "reductions: the bound of fairlearn ExponentiatedGradient's constraint (its eps), "
+        "> 0 (default 0.01)."))
+    method: str | None = Field(None, description=(
+        "postprocessing only (required there): calibrated_equalized_odds or reject_option "
+        "(aif360)."))
+    candidates: list[str] | None = Field(None, description=(
+        "Names of the candidates to mitigate. Default: every candidate the kind can act on "
+        "(reweighing and reductions: trained candidates whose estimator takes sample weights; "
+        "threshold and postprocessing: every candidate, as they need only scores)."))
+    attributes: list[str] | None = Field(None, description=(
+        "Protected attributes (display names) whose intersection the mitigation equalises. "
+        "Default: every protected attribute (postprocessing: the first)."))
+    grid_size: int | None = Field(None, ge=2, le=1000, description=(
+        "reject_option: points of its search grid, 2–1000 (default 20)."))
 
 
 class MitigationPolicySpec(Spec):
@@ -126,56 +220,114 @@ class MitigationPolicySpec(Spec):
 
 
 class ConfidenceSpec(Spec):
-    method: Literal["bootstrap", "none"] = "bootstrap"
-    level: float = Field(0.95, gt=0.5, lt=1.0)
-    resamples: int = Field(1000, ge=1, le=100_000)
+    """Confidence intervals of every figure."""
+
+    method: Literal["bootstrap", "none"] = Field("bootstrap", description=(
+        "bootstrap (default): intervals from resampling the out-of-fold predictions (clusters "
+        "when validation.groups is set); none: no intervals (decision: ci_bound then reads "
+        "INSUFFICIENT)."))
+    level: float = Field(0.95, gt=0.5, lt=1.0, description=(
+        "Confidence level of the intervals, between 0.5 and 1 (default 0.95)."))
+    resamples: int = Field(1000, ge=1, le=100_000, description=(
+        "Bootstrap replicates, 1–100,000 (default 1000); more give steadier bounds and take "
+        "longer."))
 
 
 class MetricsSpec(Spec):
+    """What to measure for every variant (fairsel list metrics gives each name's formula)."""
+
     performance: list[str] = Field(
-        default_factory=lambda: ["roc_auc", "balanced_accuracy", "f1", "brier_score"])
+        default_factory=lambda: ["roc_auc", "balanced_accuracy", "f1", "brier_score"],
+        description=("Performance metrics, measured on all rows and per group (default: "
+                     "roc_auc, balanced_accuracy, f1, brier_score)."))
     fairness: list[str] = Field(default_factory=lambda: [
         "disparate_impact", "demographic_parity_difference", "equal_opportunity_difference",
-        "equalized_odds_difference"])
-    confidence: ConfidenceSpec = Field(default_factory=ConfidenceSpec)
+        "equalized_odds_difference"], description=(
+        "Fairness metrics, each a disparity of group rates within every protected attribute and "
+        "intersection (default: disparate_impact, demographic_parity_difference, "
+        "equal_opportunity_difference, equalized_odds_difference)."))
+    confidence: ConfidenceSpec = Field(default_factory=ConfidenceSpec, description=(
+        "Confidence intervals (default: bootstrap, level 0.95, 1000 resamples)."))
 
 
 class GateSpec(Spec):
-    metric: str
-    min: float | None = None
-    max: float | None = None
-    severity: Literal["error", "warn"] = "error"
-    attributes: list[str] | None = None
+    """A threshold a variant must meet; min, max or both."""
+
+    metric: str = Field(description=(
+        "A metric name (fairsel list metrics). A fairness gate is judged on each protected "
+        "attribute and intersection, the variant's figure being the worst of them."))
+    min: float | None = Field(None, description=(
+        "The figure must be ≥ min (a value exactly at min passes), e.g. 0.8 for "
+        "disparate_impact (the four-fifths rule). Default: none."))
+    max: float | None = Field(None, description=(
+        "The figure must be ≤ max (a value exactly at max passes), e.g. 0.1 for a difference. "
+        "Default: none."))
+    severity: Literal["error", "warn"] = Field("error", description=(
+        "error (default): a variant failing it cannot be selected and the audit exits 1 when "
+        "none passes; warn: reported as WARN, exit 1 only with --fail-on warn."))
+    attributes: list[str] | None = Field(None, description=(
+        "Fairness gates: judge only these protected attributes (display names). Default: every "
+        "attribute and intersection."))
 
 
 class RankingSpec(Spec):
-    objective: str = "roc_auc"
-    tolerance: float = Field(0.01, ge=0)
-    fairness_tiebreak: str = "disparate_impact"
+    """How passing variants are ordered and one is selected."""
+
+    objective: str = Field("roc_auc", description=(
+        "The performance metric to optimise (default roc_auc), in its better direction."))
+    tolerance: float = Field(0.01, ge=0, description=(
+        "Among passing variants within this distance of the best objective value (in the "
+        "metric's units, default 0.01), the fairest is selected."))
+    fairness_tiebreak: str = Field("disparate_impact", description=(
+        "The fairness metric that chooses among variants within tolerance (default "
+        "disparate_impact), in its fairer direction."))
 
 
 class SignoffSpec(Spec):
-    role: str
-    name: str | None = None
+    """A sign-off line of the report's document control page."""
+
+    role: str = Field(description="The signatory's role (e.g. Model owner, Approver).")
+    name: str | None = Field(None, description="The signatory's name (default: left blank "
+                                               "to fill in).")
 
 
 class ReportSpec(Spec):
-    title: str | None = None
-    output: str | None = None
+    """The outputs and the HTML/PDF report."""
+
+    title: str | None = Field(None, description="The report's title (default: the policy's "
+                                                "name).")
+    output: str | None = Field(None, description=(
+        "The output folder, relative to the policy file (default: reports/<name> in the "
+        "current folder); --output overrides it."))
     formats: list[str] = Field(default_factory=lambda: ["html", "pdf", "json", "junit",
-                                                         "markdown"])
-    paper: Literal["A4", "Letter"] = "A4"
-    organisation: str | None = None
-    system: str | None = None
-    signoff: list[SignoffSpec] = Field(default_factory=list)
-    templates: str | None = None
+                                                         "markdown"], description=(
+        "Outputs to write (fairsel list formats; default: html, pdf, json, junit, markdown); "
+        "results.json and leaderboard.csv are always written. --format overrides it."))
+    paper: Literal["A4", "Letter"] = Field("A4", description="The PDF's paper size: A4 "
+                                                             "(default) or Letter.")
+    organisation: str | None = Field(None, description="The organisation named on the cover "
+                                                       "(default: none).")
+    system: str | None = Field(None, description="The system or decision audited, named on "
+                                                 "the cover (default: none).")
+    signoff: list[SignoffSpec] = Field(default_factory=list, description=(
+        "Sign-off blocks of the report's document control page, one per signatory. Default: "
+        "blocks for the usual roles (Model owner, Independent validator, Approver)."))
+    templates: str | None = Field(None, description=(
+        "A folder of report templates whose files replace the shipped ones (e.g. "
+        "_cover.html.j2, report.css); rendered in Jinja2's sandbox. Default: the shipped "
+        "templates."))
 
 
 class CompareSpec(Spec):
     """Allowances for ``fairsel compare``; with none set, fairsel's documented defaults apply."""
 
-    max_drop: dict[str, float] = Field(default_factory=dict)
-    max_increase: dict[str, float] = Field(default_factory=dict)
+    max_drop: dict[str, float] = Field(default_factory=dict, description=(
+        "metric -> the largest drop allowed (baseline − candidate, in the metric's units), "
+        "for metrics where higher is better (roc_auc, disparate_impact). With neither "
+        "max_drop nor max_increase set: 0.01 for performance and 0.02 for fairness metrics."))
+    max_increase: dict[str, float] = Field(default_factory=dict, description=(
+        "metric -> the largest increase allowed (candidate − baseline), for metrics where "
+        "lower is better (equal_opportunity_difference, brier_score)."))
     judge: Literal["point", "uncertainty"] = Field(
         "point", description="point: a change beyond its allowance fails; uncertainty: it fails "
         "only when the whole interval of the change lies beyond the allowance, else warns")
@@ -184,29 +336,57 @@ class CompareSpec(Spec):
 class Policy(Spec):
     """A validated policy file (version 1). Paths are relative to the file itself."""
 
-    version: Literal[1]
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
-    description: str | None = None
-    seed: int = Field(0, ge=0, le=2**32 - 1)  # numpy and scikit-learn refuse other seeds
-    data: DataSpec
-    protected: list[ProtectedSpec] = Field(min_length=1)
+    version: Literal[1] = Field(description="The policy format's version: 1 (required).")
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", description=(
+        "Names the run and its outputs (letters, digits, _ . -; default output folder "
+        "reports/<name>)."))
+    description: str | None = Field(None, description="What the audit is for, shown in the "
+                                                       "report (default: none).")
+    # numpy and scikit-learn refuse other seeds
+    seed: int = Field(0, ge=0, le=2**32 - 1, description=(
+        "The seed of every random choice (folds, models, bootstrap), 0 to 2^32 − 1 (default "
+        "0): the same inputs and seed give the same results.json."))
+    data: DataSpec = Field(description="The data to audit.")
+    protected: list[ProtectedSpec] = Field(min_length=1, description=(
+        "The protected attributes to audit (at least one)."))
     intersections: bool | int = Field(True, description=(
         "Which combinations of the protected attributes to audit besides each attribute: true "
         "= every combination, false = none, N (2 or more) = combinations of up to N attributes "
         "(2 = pairs). An audit measures at most "
         f"{MAX_GROUPS:,} groups (attributes plus intersection cells found in the data); above "
         "that it stops with an error."))
-    min_group_size: int = Field(30, ge=1)
-    validation: ValidationSpec = Field(default_factory=ValidationSpec)
-    candidates: list[CandidateSpec] = Field(min_length=1)
-    mitigation: list[MitigationSpec] = Field(default_factory=list)
-    mitigation_policy: MitigationPolicySpec = Field(default_factory=MitigationPolicySpec)
-    metrics: MetricsSpec = Field(default_factory=MetricsSpec)
-    gates: list[GateSpec] = Field(default_factory=list)
-    decision: Literal["point", "ci_bound"] = "point"
-    ranking: RankingSpec = Field(default_factory=RankingSpec)
-    report: ReportSpec = Field(default_factory=ReportSpec)
-    compare: CompareSpec = Field(default_factory=CompareSpec)
+    min_group_size: int = Field(30, ge=1, description=(
+        "The fewest people a group's rate may rest on to enter a disparity, gate, headline or "
+        "finding (default 30). It counts each rate's denominator: rows for the selection "
+        "rate, actual positives for TPR/FNR, actual negatives for FPR/TNR, predicted "
+        "positives for precision. A smaller rate is still reported with its fraction (2/22); "
+        "an attribute left with fewer than two eligible rates reads INSUFFICIENT."))
+    validation: ValidationSpec = Field(default_factory=ValidationSpec, description=(
+        "Cross-validation (default: stratified_group_kfold, 5 folds, no cluster column)."))
+    candidates: list[CandidateSpec] = Field(min_length=1, description=(
+        "The models to audit (at least one)."))
+    mitigation: list[MitigationSpec] = Field(default_factory=list, description=(
+        "Mitigations, each adding a variant of the candidates it applies to, ranked with the "
+        "others (default: none)."))
+    mitigation_policy: MitigationPolicySpec = Field(
+        default_factory=MitigationPolicySpec, description=(
+            "Which mitigated variants may be selected (default: none that decides using the "
+            "protected attribute)."))
+    metrics: MetricsSpec = Field(default_factory=MetricsSpec, description=(
+        "The metrics to measure and their confidence intervals."))
+    gates: list[GateSpec] = Field(default_factory=list, description=(
+        "Thresholds every variant is judged against (default: none; every variant passes)."))
+    decision: Literal["point", "ci_bound"] = Field("point", description=(
+        "How a gate is judged: point (default) on the estimate; ci_bound on its interval — a "
+        "min gate on the lower bound, a max gate on the upper bound, so a variant passes only "
+        "when the evidence shows it complies."))
+    ranking: RankingSpec = Field(default_factory=RankingSpec, description=(
+        "How the selected variant is chosen among those passing every error gate."))
+    report: ReportSpec = Field(default_factory=ReportSpec, description="Outputs and report "
+                                                                       "settings.")
+    compare: CompareSpec = Field(default_factory=CompareSpec, description=(
+        "Allowances of fairsel compare when this policy is given to it (default: 0.01 for "
+        "performance and 0.02 for fairness metrics, judged on the point change)."))
 
     _path: Path = PrivateAttr(default=Path("policy.yaml"))
     _text: str = PrivateAttr(default="")
