@@ -23,20 +23,30 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+_CI = "[lower, upper] confidence interval at the level of confidence.level (null when none was computed, e.g. confidence.method: none; a bound is null where it is undefined)"
+
+
 class Estimate(_Frozen):
     """A figure with its confidence interval (``ci`` is ``None`` when none was computed)."""
 
-    value: float | None
-    ci: tuple[float | None, float | None] | None = None
+    value: float | None = Field(description=(
+        "The estimate on the pooled out-of-fold predictions; null when undefined (a rate "
+        "whose denominator is 0, a disparity with fewer than two eligible groups) or not "
+        "applicable (Brier score of a score, see unavailable)."))
+    ci: tuple[float | None, float | None] | None = Field(None, description=_CI)
 
 
 class Headline(_Frozen):
     """A fairness metric for a variant: the worst over attributes, and where it occurs."""
 
-    value: float | None
-    ci: tuple[float | None, float | None] | None = None
-    attribute: str | None = None
-    by_attribute: dict[str, Estimate] = Field(default_factory=dict)
+    value: float | None = Field(description=(
+        "The worst value over the attributes and intersections (the smallest ratio, the "
+        "largest difference); null when no attribute has two eligible groups to compare."))
+    ci: tuple[float | None, float | None] | None = Field(None, description=_CI)
+    attribute: str | None = Field(None, description=(
+        "The attribute or intersection the headline value comes from (null with no value)."))
+    by_attribute: dict[str, Estimate] = Field(default_factory=dict, description=(
+        "attribute or intersection name -> its value of the metric."))
 
 
 class GroupRow(_Frozen):
@@ -47,14 +57,21 @@ class GroupRow(_Frozen):
     ``min_group_size``: they are reported but enter no disparity, gate or headline.
     """
 
-    group: str
-    n: int
-    tp: int
-    fp: int
-    tn: int
-    fn: int
-    flags: list[str] = Field(default_factory=list)
-    rates: dict[str, Estimate] = Field(default_factory=dict)
+    group: str = Field(description=(
+        "The group's label (an intersection cell joins its parts with ' × '; missing values "
+        "form the group 'unknown')."))
+    n: int = Field(description="Rows of the group (tp + fp + tn + fn).")
+    tp: int = Field(description="True positives: favorable outcome, favorable decision.")
+    fp: int = Field(description="False positives: unfavorable outcome, favorable decision.")
+    tn: int = Field(description="True negatives: unfavorable outcome, unfavorable decision.")
+    fn: int = Field(description="False negatives: favorable outcome, unfavorable decision.")
+    flags: list[str] = Field(default_factory=list, description=(
+        "Any of: empty (no rows), small (fewer rows than min_group_size), "
+        "no_favorable_outcome, no_unfavorable_outcome, unknown (the missing-value group)."))
+    rates: dict[str, Estimate] = Field(default_factory=dict, description=(
+        "rate -> estimate: selection_rate, base_rate, tpr, fpr, fnr, tnr, precision, accuracy, "
+        "balanced_accuracy, f1, roc_auc, brier_score, calibration_error (fairsel list "
+        "metrics); null where the denominator is 0 (0/0 is undefined, never 0)."))
     fractions: dict[str, tuple[int, int]] = Field(
         default_factory=dict, description="rate -> [count, denominator], e.g. fnr [2, 22]")
     small_rates: list[str] = Field(
@@ -65,14 +82,24 @@ class GroupRow(_Frozen):
 class AttributeMetrics(_Frozen):
     """One protected attribute or one intersection of attributes, for one variant."""
 
-    attribute: str
-    columns: list[str]
-    kind: Literal["attribute", "intersection"]
-    reference: str | None
-    reference_rule: Literal["declared", "fairlearn_min_max"]
-    groups: list[GroupRow]
-    eligible_groups: list[str]
-    fairness: dict[str, Estimate] = Field(default_factory=dict)
+    attribute: str = Field(description=(
+        "The attribute's display name (protected[].name or its column), or an intersection's "
+        "names joined with ' × '."))
+    columns: list[str] = Field(description="The data columns it is built from.")
+    kind: Literal["attribute", "intersection"] = Field(description=(
+        "attribute: one protected attribute; intersection: a combination of them."))
+    reference: str | None = Field(description=(
+        "The declared reference group (protected[].reference), or null."))
+    reference_rule: Literal["declared", "fairlearn_min_max"] = Field(description=(
+        "declared: each group is compared with the reference; fairlearn_min_max: smallest "
+        "group rate over the largest (ratios), largest minus smallest (differences)."))
+    groups: list[GroupRow] = Field(description="Every group, eligible or not.")
+    eligible_groups: list[str] = Field(description=(
+        "Groups whose selection rate rests on at least min_group_size rows (other rates: see "
+        "each group's small_rates)."))
+    fairness: dict[str, Estimate] = Field(default_factory=dict, description=(
+        "fairness metric -> its value on this attribute (null when fewer than two eligible "
+        "groups, or an ineligible reference)."))
 
 
 class FoldMetrics(_Frozen):
@@ -84,10 +111,13 @@ class FoldMetrics(_Frozen):
     undefined there).
     """
 
-    fold: int
-    n: int
-    performance: dict[str, float | None]
-    fairness: dict[str, dict[str, float | None]]
+    fold: int = Field(description="The fold's number, from 0.")
+    n: int = Field(description="Test rows of the fold.")
+    performance: dict[str, float | None] = Field(description=(
+        "performance metric -> its value on the fold's test rows (null where undefined)."))
+    fairness: dict[str, dict[str, float | None]] = Field(description=(
+        "fairness metric -> attribute -> its value on the fold's test rows, on the pooled "
+        "figure's eligible groups."))
     small_cells: dict[str, dict[str, list[str]]] = Field(
         default_factory=dict, description="rate -> attribute -> groups of the pooled figure "
                                           "whose count in this fold is below min_group_size")
@@ -96,152 +126,226 @@ class FoldMetrics(_Frozen):
 class GateResult(_Frozen):
     """One gate judged on one variant (and, inside, on each attribute)."""
 
-    gate: int
-    metric: str
-    variant: str
-    min: float | None
-    max: float | None
-    severity: Literal["error", "warn"]
-    decision: Literal["point", "ci_bound"]
-    status: Status
-    observed: float | None
-    ci: tuple[float | None, float | None] | None = None
-    attribute: str | None = None
-    by_attribute: dict[str, Status] = Field(default_factory=dict)
-    gap: float | None = None
-    message: str
+    gate: int = Field(description="The gate's index in the policy's gates list, from 0 "
+                                  "(the report calls it G1, G2, ...).")
+    metric: str = Field(description="The metric gated (gates[].metric).")
+    variant: str = Field(description="The variant judged.")
+    min: float | None = Field(description="The gate's lower threshold (gates[].min), or null.")
+    max: float | None = Field(description="The gate's upper threshold (gates[].max), or null.")
+    severity: Literal["error", "warn"] = Field(description="gates[].severity.")
+    decision: Literal["point", "ci_bound"] = Field(description=(
+        "The policy's decision rule: point (the estimate) or ci_bound (the interval's bound)."))
+    status: Status = Field(description=(
+        "PASS; FAIL (an error gate not met) or WARN (a warn gate not met); INSUFFICIENT (it "
+        "could not be decided: groups too small, a class missing, no interval under "
+        "ci_bound); ERROR (the variant could not be evaluated)."))
+    observed: float | None = Field(description=(
+        "The value judged: the variant's figure, for a fairness metric the worst attribute's "
+        "(the one farthest beyond the threshold, or closest to it when all pass)."))
+    ci: tuple[float | None, float | None] | None = Field(None, description=_CI)
+    attribute: str | None = Field(None, description=(
+        "Fairness gates: the attribute or intersection the observed value comes from."))
+    by_attribute: dict[str, Status] = Field(default_factory=dict, description=(
+        "Fairness gates: attribute or intersection -> its status."))
+    gap: float | None = Field(None, description=(
+        "How far the judged value (or bound) lies beyond the threshold, in the metric's "
+        "units; 0 when it passes, null when undecided."))
+    message: str = Field(description="A one-line explanation (value, interval, threshold, "
+                                     "failing and undecided attributes).")
 
 
 class Failure(_Frozen):
     """A candidate (or variant) that could not be evaluated: where and why."""
 
-    candidate: str
-    variant: str
-    stage: str
-    fold: int | None
-    message: str
+    candidate: str = Field(description="The candidate (candidates[].name).")
+    variant: str = Field(description="The variant that failed (the candidate's own name, or "
+                                     "a mitigated variant's).")
+    stage: str = Field(description="Where it failed: fit (training or scoring) or mitigation.")
+    fold: int | None = Field(description="The fold it failed in (from 0), or null.")
+    message: str = Field(description="The error, as raised.")
 
 
 class VariantResult(_Frozen):
     """A candidate or a mitigated variant of it, with everything measured about it."""
 
-    name: str
-    candidate: str
-    kind: str
-    mitigation: str | None = None
-    base: str | None = None
-    uses_protected_at_decision: bool = False
-    protected_as_features: list[str] = Field(default_factory=list)
+    name: str = Field(description=(
+        "The variant's name: the candidate's, or <candidate>+<mitigation> (e.g. "
+        "gbm+threshold[demographic_parity])."))
+    candidate: str = Field(description="The candidate it comes from (candidates[].name).")
+    kind: str = Field(description="The candidate's kind (candidates[].kind).")
+    mitigation: str | None = Field(None, description=(
+        "The mitigation that made it (e.g. reweighing, threshold[equalized_odds]), or null "
+        "for the candidate itself."))
+    base: str | None = Field(None, description="The variant it mitigates, or null.")
+    uses_protected_at_decision: bool = Field(False, description=(
+        "Whether it decides using a protected attribute (group thresholds, post-processing, "
+        "or protected columns as features): disparate treatment; such a variant is selected "
+        "only with mitigation_policy.allow_group_specific_decisions: true."))
+    protected_as_features: list[str] = Field(default_factory=list, description=(
+        "Protected columns the models use as features (data.features lists them)."))
     score_type: Literal["probability", "score"] = Field(
         "probability", description="whether the scores are probabilities (candidates[].score_type)")
     unavailable: dict[str, str] = Field(
         default_factory=dict, description="metric -> why it is null for this variant (Brier "
                                           "score and calibration error of a score)")
-    status: Status
-    rank: int | None = None
-    performance: dict[str, Estimate]
-    fairness: dict[str, Headline]
-    attributes: list[AttributeMetrics]
-    folds: list[FoldMetrics]
-    details: dict[str, Any] = Field(default_factory=dict)
+    status: Status = Field(description=(
+        "From its gates: FAIL when an error gate fails; INSUFFICIENT when an error gate is "
+        "undecided; WARN when a warn gate fails or is undecided; PASS otherwise; ERROR when it "
+        "could not be evaluated (see failures)."))
+    rank: int | None = Field(None, description=(
+        "Its position in ranking.order, from 1 (null when not ranked)."))
+    performance: dict[str, Estimate] = Field(description=(
+        "performance metric -> its value on all pooled out-of-fold predictions (every metric "
+        "fairsel computes, not only those the policy lists)."))
+    fairness: dict[str, Headline] = Field(description=(
+        "fairness metric -> its headline: the worst over the attributes and intersections."))
+    attributes: list[AttributeMetrics] = Field(description=(
+        "Per attribute and intersection: every group's counts and rates, and the fairness "
+        "metrics."))
+    folds: list[FoldMetrics] = Field(description="Per-fold figures, for their spread.")
+    details: dict[str, Any] = Field(default_factory=dict, description=(
+        "What a mitigation fitted, per key and fold (e.g. reweighing weights, group "
+        "thresholds): key -> fold -> value."))
 
 
 class GroupSize(_Frozen):
-    group: str
-    n: int
-    favorable: int
-    favorable_rate: float | None
-    flags: list[str] = Field(default_factory=list)
+    """A group's size and favorable outcomes in the audited data (no model involved)."""
+
+    group: str = Field(description="The group's label.")
+    n: int = Field(description="Rows of the group.")
+    favorable: int = Field(description="Rows whose true outcome is favorable.")
+    favorable_rate: float | None = Field(description="favorable / n (null for an empty group).")
+    flags: list[str] = Field(default_factory=list, description=(
+        "Any of: small (fewer rows than min_group_size), unknown (the missing-value group)."))
 
 
 class AttributeSummary(_Frozen):
-    attribute: str
-    columns: list[str]
-    kind: Literal["attribute", "intersection"]
-    reference: str | None
-    groups: list[GroupSize]
+    """One attribute or intersection in the audited data."""
+
+    attribute: str = Field(description="The attribute's or intersection's name.")
+    columns: list[str] = Field(description="The data columns it is built from.")
+    kind: Literal["attribute", "intersection"] = Field(description="attribute or "
+                                                                   "intersection.")
+    reference: str | None = Field(description="The declared reference group, or null.")
+    groups: list[GroupSize] = Field(description="Every group with its size.")
 
 
 class Exclusion(_Frozen):
-    reason: str
-    count: int
+    """Rows left out of the audit for one reason."""
+
+    reason: str = Field(description=(
+        "Why (data.exclude_rows[].reason, or fairsel's own, e.g. a missing target)."))
+    count: int = Field(description="Rows excluded for it.")
 
 
 class DataSummary(_Frozen):
-    path: str
-    format: str
-    rows_read: int
-    rows_used: int
-    excluded: list[Exclusion]
-    target: str
-    favorable: str
-    favorable_rate: float
-    features: list[str]
-    protected_as_features: list[str]
-    attributes: list[AttributeSummary]
-    cluster_column: str | None
-    n_clusters: int | None
+    """The data audited."""
+
+    path: str = Field(description="The data file's path (volatile).")
+    format: str = Field(description="csv or parquet.")
+    rows_read: int = Field(description="Rows in the file.")
+    rows_used: int = Field(description="Rows audited (rows_read minus the excluded).")
+    excluded: list[Exclusion] = Field(description="Rows left out, per reason.")
+    target: str = Field(description="The target column (data.target).")
+    favorable: str = Field(description="The favorable target value, as text (data.favorable).")
+    favorable_rate: float = Field(description="Share of audited rows with the favorable "
+                                              "outcome, in [0, 1].")
+    features: list[str] = Field(description="The feature columns trained models use.")
+    protected_as_features: list[str] = Field(description=(
+        "Protected columns among the features (every output says so)."))
+    attributes: list[AttributeSummary] = Field(description=(
+        "The protected attributes and intersections, with their groups' sizes."))
+    cluster_column: str | None = Field(description="validation.groups, or null.")
+    n_clusters: int | None = Field(description="Distinct clusters in cluster_column, or null.")
 
 
 class ValidationSummary(_Frozen):
-    scheme: str
-    folds: int
-    groups: str | None
-    fold_sizes: list[int]
-    seed: int
+    """How the rows were split into folds."""
+
+    scheme: str = Field(description="validation.scheme.")
+    folds: int = Field(description="Number of folds made.")
+    groups: str | None = Field(description="The cluster column (validation.groups), or null.")
+    fold_sizes: list[int] = Field(description="Test rows in each fold.")
+    seed: int = Field(description="The seed of the split (the policy's seed).")
 
 
 class Ranking(_Frozen):
-    selected: str | None
-    order: list[str]
-    objective: str
-    tolerance: float
-    fairness_tiebreak: str
-    reasons: list[str]
+    """Which variant is selected, and why."""
+
+    selected: str | None = Field(description=(
+        "The selected variant, or null when none passes every error-severity gate (or none "
+        "that passes may be selected)."))
+    order: list[str] = Field(description=(
+        "Every variant, best first: passing ones by the objective (the fairest first among "
+        "those within tolerance of the best), then the others, closest to passing first."))
+    objective: str = Field(description="ranking.objective.")
+    tolerance: float = Field(description="ranking.tolerance, in the objective's units.")
+    fairness_tiebreak: str = Field(description="ranking.fairness_tiebreak.")
+    reasons: list[str] = Field(description="Sentences explaining the choice.")
 
 
 class Verdict(_Frozen):
-    status: Status
-    exit_code: int
-    selected: str | None
-    message: str
+    """The audit's outcome, and the exit code fairsel audit returns for it."""
+
+    status: Status = Field(description=(
+        "The selected variant's status (PASS or WARN); FAIL when no variant passes; "
+        "INSUFFICIENT when none can be shown to pass because a required gate is undecided."))
+    exit_code: int = Field(description=(
+        "The exit code of this verdict: 0 (a variant is selected), 1 (FAIL) or 5 "
+        "(INSUFFICIENT); fairsel audit --fail-on warn exits 1 on a WARN verdict."))
+    selected: str | None = Field(description="The selected variant, or null.")
+    message: str = Field(description="The verdict in one sentence.")
 
 
 class Provenance(_Frozen):
-    policy_path: str
-    policy_sha256: str
-    data_sha256: str
-    seed: int
-    fairsel_version: str
-    python: str
-    platform: str
-    packages: dict[str, str]
-    started: str
-    finished: str
-    duration_seconds: float
-    timings: dict[str, float] = Field(default_factory=dict)
+    """What produced this result: inputs' hashes, versions, times."""
+
+    policy_path: str = Field(description="The policy file's absolute path (volatile).")
+    policy_sha256: str = Field(description="SHA-256 of the policy file's bytes.")
+    data_sha256: str = Field(description="SHA-256 of the data file's bytes.")
+    seed: int = Field(description="The policy's seed.")
+    fairsel_version: str = Field(description="The fairsel version that ran the audit.")
+    python: str = Field(description="The Python version (volatile).")
+    platform: str = Field(description="The operating system and machine (volatile).")
+    packages: dict[str, str] = Field(description=(
+        "package -> installed version ('not installed' when absent) (volatile)."))
+    started: str = Field(description="Start time, ISO 8601 UTC (volatile).")
+    finished: str = Field(description="End time, ISO 8601 UTC (volatile).")
+    duration_seconds: float = Field(description="Wall time of the audit, seconds (volatile).")
+    timings: dict[str, float] = Field(default_factory=dict, description=(
+        "stage -> seconds (load_and_split, fit, metrics, total) (volatile)."))
 
 
 class AuditResult(_Frozen):
     """Everything an audit found; the reports are a function of this alone."""
 
-    schema_version: str = SCHEMA_VERSION
-    name: str
-    title: str
-    description: str | None
-    verdict: Verdict
-    policy: dict[str, Any]
-    policy_text: str
-    data: DataSummary
-    validation: ValidationSummary
-    metrics: dict[str, list[str]]
-    confidence: dict[str, Any]
-    min_group_size: int
-    variants: list[VariantResult]
-    gates: list[GateResult]
-    failures: list[Failure]
-    ranking: Ranking
-    provenance: Provenance
+    schema_version: str = Field(SCHEMA_VERSION, description=(
+        "MAJOR.MINOR version of this format; a reader refuses another major version."))
+    name: str = Field(description="The policy's name.")
+    title: str = Field(description="report.title, or the policy's name.")
+    description: str | None = Field(description="The policy's description, or null.")
+    verdict: Verdict = Field(description="The outcome and its exit code.")
+    policy: dict[str, Any] = Field(description=(
+        "The policy as the audit ran it, every default filled in (valid against fairsel "
+        "schema policy)."))
+    policy_text: str = Field(description="The policy file's text, as read.")
+    data: DataSummary = Field(description=(
+        "The data audited: file, rows read, used and excluded, target, features, and the "
+        "size of every protected group."))
+    validation: ValidationSummary = Field(description="The folds.")
+    metrics: dict[str, list[str]] = Field(description=(
+        "performance and fairness: the metrics the policy lists (metrics.performance, "
+        "metrics.fairness)."))
+    confidence: dict[str, Any] = Field(description=(
+        "metrics.confidence as run: method, level, resamples."))
+    min_group_size: int = Field(description="The policy's min_group_size.")
+    variants: list[VariantResult] = Field(description=(
+        "Every candidate and mitigated variant, with everything measured about it."))
+    gates: list[GateResult] = Field(description="Every gate judged on every variant.")
+    failures: list[Failure] = Field(description="Candidates or variants that could not be "
+                                                "evaluated.")
+    ranking: Ranking = Field(description="The ranking and the selected variant.")
+    provenance: Provenance = Field(description="Hashes, versions and times.")
 
     def variant(self, name: str) -> VariantResult:
         for v in self.variants:
