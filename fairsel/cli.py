@@ -549,12 +549,11 @@ def list_(what: str) -> None:
 @main.command()
 @click.argument("what", type=click.Choice(["policy", "results"]))
 def schema(what: str) -> None:
-    """The JSON Schema of the policy file or of results.json."""
-    if what == "policy":
-        from fairsel.policy import Policy as model
-    else:
-        from fairsel.results import AuditResult as model
-    click.echo(json.dumps(model.model_json_schema(), indent=2, sort_keys=True))
+    """The JSON Schema of the policy file or of results.json (docs/policy.md and
+    docs/results.md are made from the same schemas)."""
+    from fairsel.docs import json_schema
+
+    click.echo(json.dumps(json_schema(what), indent=2, sort_keys=True))
 
 
 @main.command()

@@ -27,7 +27,7 @@ _CI = "[lower, upper] confidence interval at the level of confidence.level (null
 
 
 class Estimate(_Frozen):
-    """A figure with its confidence interval (``ci`` is ``None`` when none was computed)."""
+    """A figure with its confidence interval (``ci`` is null when none was computed)."""
 
     value: float | None = Field(description=(
         "The estimate on the pooled out-of-fold predictions; null when undefined (a rate "
