@@ -544,6 +544,13 @@ def list_(what: str) -> None:
         click.echo(f"{name.ljust(width)}  {reg.summary(name)}")
     if what == "estimators":
         click.echo(f"{'lightgbm'.ljust(width)}  (kind: lightgbm) LightGBM's LGBMClassifier")
+    if what == "metrics":
+        import textwrap
+
+        from fairsel.metrics.catalog import UNDEFINED_RATES_NOTE
+
+        # continuation lines indented: no line of the note starts like a metric's name
+        click.echo("\n" + textwrap.fill(UNDEFINED_RATES_NOTE, width=96, subsequent_indent="  "))
 
 
 @main.command()

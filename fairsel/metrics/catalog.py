@@ -50,6 +50,21 @@ for _f in FAIRNESS_METRICS.values():
     METRICS.register(_f.name, MetricInfo(_f.name, "fairness", _f.higher_is_fairer, _f.summary),
                      summary=f"fairness — {_f.summary}{_eligibility_note(_f.rates)}")
 
+#: The 0/0 rule, printed under ``fairsel list metrics`` (the engine:
+#: :func:`fairsel.metrics.counts.rates_from_counts` and :mod:`fairsel.metrics.disparity`).
+UNDEFINED_RATES_NOTE = (
+    "Undefined rates (0/0): a rate whose denominator is 0 — TPR or FNR of a group with no "
+    "actual positives, FPR or TNR with no actual negatives, precision with no favorable "
+    "decisions — is undefined: null in results.json, never counted as 0, and left out of "
+    "every disparity, gate and headline. fairlearn (like scikit-learn's zero_division=0) "
+    "counts it as 0, so a group with nothing to measure can make a gap of up to 1 there; "
+    "aif360 leaves it out as fairsel does. A ratio whose larger rate is 0 is undefined too "
+    "(every group at rate 0; with a reference group, a group at 0 against a reference at 0 is "
+    "left out). An undefined reference rate makes the attribute's figure undefined. "
+    "Equalized odds skips a part that is undefined (fewer than two groups with an FPR, say) "
+    "and uses the other. A figure left with fewer than two groups is null; its gates read "
+    "INSUFFICIENT.")
+
 PERFORMANCE_NAMES: tuple[str, ...] = tuple(m.name for m in _PERFORMANCE)
 FAIRNESS_NAMES: tuple[str, ...] = tuple(FAIRNESS_METRICS)
 
