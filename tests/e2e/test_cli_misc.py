@@ -227,7 +227,7 @@ def test_a_failure_while_measuring_leaves_the_previous_report_and_no_partial_pre
 
 def test_a_variant_that_failed_on_a_fold_keeps_its_rows_in_predictions_parquet(
         tiny_policy, tmp_path, monkeypatch):
-    """One row per data row and variant (CONTRACT.md), failures included: the rows of the fold
+    """One row per data row and variant (docs/contract.md), failures included: the rows of the fold
     where 'tree' failed have null y_score and y_pred; its other rows keep their predictions."""
     import pandas as pd
 
