@@ -266,8 +266,8 @@ class GateSpec(Spec):
         "error (default): a variant failing it cannot be selected and the audit exits 1 when "
         "none passes; warn: reported as WARN, exit 1 only with --fail-on warn."))
     attributes: list[str] | None = Field(None, description=(
-        "Fairness gates: judge only these protected attributes (display names). Default: every "
-        "attribute and intersection."))
+        "Fairness gates: judge only these attributes or intersections (display names; an "
+        "intersection written 'sex × age'). Default: every attribute and intersection."))
 
 
 class RankingSpec(Spec):
