@@ -1,0 +1,85 @@
+"""Every sentence the report states is true (DESIGN.md habit 14): the statements issue 12 found
+false or misleading on the shipped examples, each checked so that it cannot come back."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from fairsel.report.context import build_context
+from fairsel.report.html import render_html
+from fairsel.report.machine import summary_markdown, write_junit
+from fairsel.report.tables import fmt
+from fairsel.results import AuditResult, Estimate, figure_text
+from tests.unit.report.factory import make_result
+
+
+def test_a_figure_that_rounds_onto_its_threshold_shows_which_side_it_is_on():
+    assert figure_text(0.7999, 3, near=(0.8,)) == "0.7999"
+    assert figure_text(0.80001, 3, near=(0.8,)) == "0.80001"
+    assert figure_text(0.8, 3, near=(0.8,)) == "0.800"  # on the threshold: nothing to tell
+    assert figure_text(0.7999, 3) == "0.800" and figure_text(0.812, 3, near=(0.8,)) == "0.812"
+    assert figure_text(0.0999, 2, near=(None, 0.1)) == "0.0999"
+    assert figure_text(0.79999, 4, near=(0.8,), spec="g") == "0.79999"
+    assert fmt(None, near=(0.8,)) == "—" and fmt(0.7999, near=(0.8,)) == "0.7999"
+
+
+def _on_the_threshold() -> AuditResult:
+    """The factory's result with logreg's disparate impact 0.7999 (gate: ≥ 0.8, FAIL)."""
+    r = make_result(seed=2)
+    variants = []
+    for v in r.variants:
+        if v.name == "logreg":
+            h = v.fairness["disparate_impact"].model_copy(update={"value": 0.7999})
+            v = v.model_copy(update={"fairness": {**v.fairness, "disparate_impact": h}})
+        variants.append(v)
+    gates = [g.model_copy(update={"observed": 0.7999, "status": "FAIL", "gap": 0.0001})
+             if g.variant == "logreg" and g.metric == "disparate_impact" else g
+             for g in r.gates]
+    return r.model_copy(update={"variants": variants, "gates": gates})
+
+
+def test_every_output_shows_0_7999_not_0_800(tmp_path):
+    r = _on_the_threshold()
+    ctx = build_context(r, with_charts=False)
+    row = next(x for x in ctx["leaderboard"]["rows"] if x["name"] == "logreg")
+    assert "0.7999" in row["fair"] and "0.800" not in row["fair"]
+    gate_rows = [x for sec in ctx["gates"] for x in sec["rows"]
+                 if x["variant"] == "logreg" and sec["metric"] == "disparate_impact"]
+    assert gate_rows and all(x["observed"] == "0.7999" for x in gate_rows)
+    md = summary_markdown(r)
+    lines = md.splitlines()
+    header = next(line for line in lines if line.startswith("| rank |")).split("|")
+    logreg = next(line for line in lines if "logreg" in line and "|" in line).split("|")
+    col = [h.strip().replace("\\", "") for h in header].index("disparate_impact")
+    assert logreg[col].strip() == "0.7999"
+    write_junit(r, tmp_path)
+    cases = ET.parse(tmp_path / "junit.xml").getroot().iter("testcase")
+    texts = [f.text for c in cases if "logreg" in c.get("classname")
+             for f in c if f.tag == "failure"]
+    assert any("observed 0.7999 " in t for t in texts), texts
+
+
+def test_the_cost_sentence_states_the_rankings_own_reason():
+    """Mitigation example: the best-scoring variant was passed over because it decides with the
+    protected attribute, not for the tie-break; the sentence takes the ranking's reason."""
+    from fairsel.results import PassedOver
+
+    r = make_result(seed=2)
+    best = max(r.variants, key=lambda v: v.performance["roc_auc"].value)
+    other = next(v for v in r.variants if v.name != best.name and v.status in ("PASS", "WARN"))
+    why = PassedOver(reason="decides_with_protected",
+                     text="it decides using the protected attribute, which the policy forbids")
+    r = r.model_copy(update={
+        "ranking": r.ranking.model_copy(update={"selected": other.name,
+                                                "passed_over": {best.name: why}}),
+        "verdict": r.verdict.model_copy(update={"selected": other.name})})
+    text = " ".join(build_context(r, with_charts=False)["summary"]["findings"])
+    assert (f"rather than the best-scoring '{best.name}' (roc_auc "
+            in text and "not selected because it decides using the protected attribute" in text)
+    assert "tie-break" not in text and "less fair" not in text
+    # a results.json without the ranking's reasons: no reason is made up
+    r = r.model_copy(update={"ranking": r.ranking.model_copy(update={"passed_over": {}})})
+    text = " ".join(build_context(r, with_charts=False)["summary"]["findings"])
+    assert f"the best-scoring '{best.name}'" in text and "because" not in text
