@@ -122,6 +122,23 @@ def _more_extreme(a: Estimate, b: Estimate, gate: GateSpec) -> bool:
     return a.value > b.value
 
 
+def gate_summary(g: GateResult) -> str:
+    """One gate's outcome in a line (a warning in the verdict, a failure on the terminal):
+    ``gate 3 disparate_impact = 0.5978 on sex × race, required ≥ 0.8 (short by 0.2022)``."""
+    thr = " and ".join(x for x in (f"≥ {g.min:g}" if g.min is not None else "",
+                                   f"≤ {g.max:g}" if g.max is not None else "") if x)
+    head = f"gate {g.gate + 1} {g.metric}"
+    if g.status == "ERROR":
+        return f"{head}: the variant could not be evaluated"
+    if g.observed is None or g.status == "INSUFFICIENT":
+        return f"{head}, required {thr}: undecided (groups too small)"
+    text = (f"{head} = {figure_text(g.observed, 4, near=(g.min, g.max))}"
+            + (f" on {g.attribute}" if g.attribute else "") + f", required {thr}")
+    if g.gap:
+        text += f" (short by {figure_text(g.gap, 4)})"
+    return text
+
+
 def evaluate_gates(variants: list[VariantResult], policy: Policy,
                    fairness_names: set[str]) -> list[GateResult]:
     """Every gate of the policy judged on every variant, in policy order."""

@@ -33,6 +33,9 @@ class DataSpec(Spec):
     path: str
     target: str
     favorable: Scalar
+    favorable_label: str | None = Field(None, max_length=200, description=(
+        "What the favorable value means, in words, for the report (\"did not reoffend within "
+        "two years\" for two_year_recid = 0); without it the report shows the value alone."))
     id: str | None = None
     features: Literal["auto"] | list[str] = "auto"
     exclude: list[str] = Field(default_factory=list)

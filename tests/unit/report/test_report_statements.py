@@ -83,3 +83,96 @@ def test_the_cost_sentence_states_the_rankings_own_reason():
     r = r.model_copy(update={"ranking": r.ranking.model_copy(update={"passed_over": {}})})
     text = " ".join(build_context(r, with_charts=False)["summary"]["findings"])
     assert f"the best-scoring '{best.name}'" in text and "because" not in text
+
+
+def _text(html: str) -> str:
+    import re
+    from html import unescape
+
+    return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", html)))
+
+
+def test_the_star_legend_only_when_a_variant_is_selected():
+    """Branches example: nothing selected, so no "★ marks the selected one"."""
+    none = _text(render_html(make_result(seed=11, passing=False), with_charts=False))
+    assert "★ marks the selected one" not in none and "No variant is selected." in none
+    some = _text(render_html(make_result(seed=2), with_charts=False))
+    assert "★ marks the selected one" in some and "No variant is selected." not in some
+
+
+def _precomputed(label: str | None) -> AuditResult:
+    """Recidivism example: one vendor score (kind: predictions), favorable outcome 0."""
+    r = make_result(seed=2)
+    variants = [v.model_copy(update={"kind": "predictions"}) for v in r.variants]
+    policy = dict(r.policy)
+    policy["data"] = {"target": "two_year_recid", "favorable": 0, "favorable_label": label}
+    data = r.data.model_copy(update={"target": "two_year_recid", "favorable": "0",
+                                     "features": ["priors_count"]})
+    return r.model_copy(update={"variants": variants, "policy": policy, "data": data})
+
+
+def test_scores_made_elsewhere_are_not_called_out_of_fold():
+    text = _text(render_html(_precomputed("did not reoffend within two years"),
+                             with_charts=False))
+    assert "never saw it" not in text and "out-of-fold" not in text.lower()
+    assert "applicant" not in text.lower() and "never applied" not in text
+    assert "were made before the audit and are taken as they are" in text
+    assert "the favorable outcome is two_year_recid = 0 (did not reoffend within two years)" in text
+    assert "favorable outcome: 0" not in text
+    # the policy's features are not listed as the score's
+    assert "Features none: the scores were made before the audit" in text
+    assert "(the policy lists priors_count)" in text
+    # without a label, the value with its column, no invented meaning
+    assert "the favorable outcome is two_year_recid = 0," in _text(
+        render_html(_precomputed(None), with_charts=False))
+    # trained candidates keep the out-of-fold sentence and their features
+    trained = _text(render_html(make_result(seed=2), with_charts=False))
+    assert "each row is scored by a model that never saw it" in trained
+    assert "Features (2) income, debt" in trained
+
+
+def test_a_warn_verdict_names_its_warnings():
+    """Mitigation example: the selected model's warning (a warn-severity gate) is named."""
+    r = make_result(seed=2)
+    sel = r.ranking.selected
+    gates = [g.model_copy(update={"status": "WARN", "observed": 0.5978, "attribute": "sex × race",
+                                  "gap": 0.2022, "severity": "warn"})
+             if g.variant == sel and g.metric == "disparate_impact" else g for g in r.gates]
+    r = r.model_copy(update={"gates": gates,
+                             "verdict": r.verdict.model_copy(update={"status": "WARN"})})
+    cover = build_context(r, with_charts=False)["cover"]["verdict"]
+    assert ("with 1 warning(s): gate 1 disparate_impact = 0.5978 on sex × race, required ≥ 0.8 "
+            "(short by 0.2022)") in cover, cover
+
+
+def test_the_audit_verdict_names_its_warnings():
+    from fairsel.audit import _verdict
+    from tests.unit.test_gates import gate_result, variant
+
+    v = variant("m", status="WARN", performance={"roc_auc": 0.6}, fairness={})
+    gates = [gate_result("m", "WARN", severity="warn", gap=0.05, index=0).model_copy(
+        update={"observed": 0.75, "attribute": "sex"}), gate_result("m", "PASS", index=1)]
+    msg = _verdict([v], "m", gates).message
+    assert msg == ("'m' is selected and passes every error-severity gate (with 1 "
+                          "warning(s): gate 1 disparate_impact = 0.7500 on sex, required ≥ 0.8 (short by 0.0500))"), msg
+
+
+def test_the_environment_names_every_library_that_can_make_a_variant():
+    from fairsel.audit import PACKAGES, _package_versions
+
+    assert {"aif360", "fairlearn", "lightgbm", "scikit-learn"} <= set(PACKAGES)
+    assert set(_package_versions()) == set(PACKAGES)
+    r = make_result(seed=2)
+    r = r.model_copy(update={"provenance": r.provenance.model_copy(
+        update={"packages": {"aif360": "0.6.1", "numpy": "2.4"}})})
+    env = {e["item"]: e["value"] for e in build_context(r, with_charts=False)["appendix"]
+           ["environment"]}
+    assert env["aif360"] == "0.6.1"
+
+
+def test_the_policy_file_is_named_without_the_auditors_folders():
+    r = make_result(seed=2, policy_path="/home/someone/private/policies/synthetic.yaml")
+    html = render_html(r, with_charts=False)
+    assert "/home/someone" not in html and "synthetic.yaml" in html
+    assert "a" * 64 in html  # the sha256 identifies the file
+    assert "The policy names no sign-off roles" not in html
