@@ -124,7 +124,7 @@ def _more_extreme(a: Estimate, b: Estimate, gate: GateSpec) -> bool:
 
 def gate_summary(g: GateResult) -> str:
     """One gate's outcome in a line (a warning in the verdict, a failure on the terminal):
-    ``gate 3 disparate_impact = 0.5978 on sex × race, required ≥ 0.8 (short by 0.2022)``."""
+    ``gate 3 disparate_impact = 0.5978 on sex × race, required ≥ 0.8 (misses by 0.2022)``."""
     thr = " and ".join(x for x in (f"≥ {g.min:g}" if g.min is not None else "",
                                    f"≤ {g.max:g}" if g.max is not None else "") if x)
     head = f"gate {g.gate + 1} {g.metric}"
@@ -135,7 +135,7 @@ def gate_summary(g: GateResult) -> str:
     text = (f"{head} = {figure_text(g.observed, 4, near=(g.min, g.max))}"
             + (f" on {g.attribute}" if g.attribute else "") + f", required {thr}")
     if g.gap:
-        text += f" (short by {figure_text(g.gap, 4)})"
+        text += f" (misses by {figure_text(g.gap, 4)})"
     return text
 
 

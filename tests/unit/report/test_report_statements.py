@@ -142,7 +142,7 @@ def test_a_warn_verdict_names_its_warnings():
                              "verdict": r.verdict.model_copy(update={"status": "WARN"})})
     cover = build_context(r, with_charts=False)["cover"]["verdict"]
     assert ("with 1 warning(s): gate 1 disparate_impact = 0.5978 on sex × race, required ≥ 0.8 "
-            "(short by 0.2022)") in cover, cover
+            "(misses by 0.2022)") in cover, cover
 
 
 def test_the_audit_verdict_names_its_warnings():
@@ -154,7 +154,7 @@ def test_the_audit_verdict_names_its_warnings():
         update={"observed": 0.75, "attribute": "sex"}), gate_result("m", "PASS", index=1)]
     msg = _verdict([v], "m", gates).message
     assert msg == ("'m' is selected and passes every error-severity gate (with 1 "
-                          "warning(s): gate 1 disparate_impact = 0.7500 on sex, required ≥ 0.8 (short by 0.0500))"), msg
+                          "warning(s): gate 1 disparate_impact = 0.7500 on sex, required ≥ 0.8 (misses by 0.0500))"), msg
 
 
 def test_the_environment_names_every_library_that_can_make_a_variant():
