@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+from contextvars import ContextVar
 from typing import Any
 
 from fairsel.gates import gate_summary
@@ -96,12 +97,18 @@ _FLAG_TEXT = {
 # formatting
 
 
-def num(x: float | None, digits: int = 3, near=()) -> str:
-    """A figure with ``digits`` decimals (more when it would round onto one of the thresholds
-    ``near``: :func:`fairsel.results.figure_text`); an em dash when it is undefined."""
+#: While :func:`build_context` runs: every gate threshold of the result, so that no figure of
+#: the report (a fold's, an attribute's, a chart table's) reads as a threshold it is not.
+_THRESHOLDS: ContextVar[tuple[float, ...]] = ContextVar("report_thresholds", default=())
+
+
+def num(x: float | None, digits: int = 3, near=None) -> str:
+    """A figure with ``digits`` decimals, more when it would round onto one of the thresholds
+    ``near`` (default: every gate threshold of the report being built;
+    :func:`fairsel.results.figure_text`); an em dash when it is undefined."""
     if x is None or not isinstance(x, (int, float)) or not math.isfinite(x):
         return "—"
-    return figure_text(x, digits, near=near)
+    return figure_text(x, digits, near=_THRESHOLDS.get() if near is None else near)
 
 
 def file_name(path: str) -> str:
@@ -265,7 +272,7 @@ def _closest(result: AuditResult) -> dict[str, Any] | None:
         rel = (g.gap / abs(thr)) if (g.gap is not None and thr) else None
         rows.append({
             "metric": g.metric, "status": g.status, "severity": g.severity,
-            "observed": num(g.observed, 4, (g.min, g.max)), "ci": ci_text(g.ci),
+            "observed": num(g.observed, 4), "ci": ci_text(g.ci),
             "required": threshold_text(g.min, g.max),
             "attribute": g.attribute or "",
             "gap": num(g.gap, 4),
@@ -366,7 +373,7 @@ def _findings(result: AuditResult, focus: VariantResult | None) -> list[str]:
             found["disparity"] = (
                 f"Under '{focus.name}', the widest gap is on {h.attribute}: members of group "
                 f"'{lo_g}' (n = {lo.n:,}) {rate_name} at a rate of {share(lo_v, lo)} against "
-                f"{share(hi_v, hi)} for '{hi_g}' (n = {hi.n:,}); {head_metric} is {num(h.value, near=gate_thresholds(result).get(head_metric, ()))}"
+                f"{share(hi_v, hi)} for '{hi_g}' (n = {hi.n:,}); {head_metric} is {num(h.value)}"
                 + (f" ({lvl}interval {num(h.ci[0])} to {num(h.ci[1])})"
                    if h.ci and h.ci[0] is not None and h.ci[1] is not None else "") + ".")
 
@@ -381,7 +388,7 @@ def _findings(result: AuditResult, focus: VariantResult | None) -> list[str]:
             found["uncertain"] = (
                 f"The {lvl}interval of {g.metric} for '{focus.name}' ({num(g.ci[0])} to "
                 f"{num(g.ci[1])}) contains the threshold {thr:g}: the gate reads {g.status} on the "
-                f"point estimate {num(g.observed, near=(g.min, g.max))}, but the data cannot rule out the other side "
+                f"point estimate {num(g.observed)}, but the data cannot rule out the other side "
                 + ("(the policy decides on the point estimate; decision: ci_bound would be stricter)."
                    if g.decision == "point" else "."))
             break
@@ -637,7 +644,6 @@ def _leaderboard(result: AuditResult) -> dict[str, Any]:
     perf, fair = leaderboard_columns(result)
     gate_cols = _gate_cols(result)
     by = {(g.variant, g.gate): g for g in result.gates}
-    near = gate_thresholds(result)
     allow = allows_group_specific_decisions(result)
     rows = []
     for v in ordered_variants(result):
@@ -649,9 +655,9 @@ def _leaderboard(result: AuditResult) -> dict[str, Any]:
             "mitigation_in_name": bool(v.mitigation) and v.name.endswith(f"+{v.mitigation}"),
             "uses_protected": v.uses_protected_at_decision,
             "blocked": v.uses_protected_at_decision and not allow,
-            "perf": [num(v.performance[m].value, near=near.get(m, ())) if m in v.performance else "—"
+            "perf": [num(v.performance[m].value) if m in v.performance else "—"
                      for m in perf],
-            "fair": [num(v.fairness[m].value, near=near.get(m, ())) if m in v.fairness else "—"
+            "fair": [num(v.fairness[m].value) if m in v.fairness else "—"
                      for m in fair],
             "gates": [by[(v.name, c["index"])].status if (v.name, c["index"]) in by else "—"
                       for c in gate_cols],
@@ -882,10 +888,10 @@ def _comparison(result: AuditResult, v: VariantResult, base: VariantResult | Non
             "scope": ", ".join(spec.get("attributes") or []) or "all attributes",
             "required": threshold_text(first.min, first.max), "severity": first.severity,
             # Four decimals, as in the Gates section: a gate is decided on the unrounded value.
-            "base": num(gb.observed, 4, (gb.min, gb.max)) if gb else "—",
+            "base": num(gb.observed, 4) if gb else "—",
             "base_status": gb.status if gb else None,
             "base_symbol": STATUS_SYMBOL.get(gb.status, "") if gb else "",
-            "variant": num(gv.observed, 4, (gv.min, gv.max)) if gv else "—",
+            "variant": num(gv.observed, 4) if gv else "—",
             "variant_status": gv.status if gv else None,
             "variant_symbol": STATUS_SYMBOL.get(gv.status, "") if gv else "",
             **_change(c["metric"], gb.observed if gb else None, gv.observed if gv else None, 4),
@@ -1024,10 +1030,9 @@ def _candidate(result: AuditResult, v: VariantResult, index: int, *,
                with_charts: bool) -> dict[str, Any]:
     from fairsel.report import charts
 
-    near = gate_thresholds(result)
     level = result.confidence.get("level") if result.confidence.get("method") == "bootstrap" else None
     perf_names, fair_names = leaderboard_columns(result)
-    perf_rows = [{"metric": m, "value": num(v.performance[m].value, near=near.get(m, ())), "ci": ci_text(v.performance[m].ci),
+    perf_rows = [{"metric": m, "value": num(v.performance[m].value), "ci": ci_text(v.performance[m].ci),
                   "unavailable": v.unavailable.get(m, "")}
                  for m in perf_names if m in v.performance]
     attr_names = [a.attribute for a in v.attributes]
@@ -1037,7 +1042,7 @@ def _candidate(result: AuditResult, v: VariantResult, index: int, *,
         if h is None:
             continue
         fair_rows.append({
-            "metric": m, "value": num(h.value, near=near.get(m, ())), "ci": ci_text(h.ci), "worst": h.attribute or "—",
+            "metric": m, "value": num(h.value), "ci": ci_text(h.ci), "worst": h.attribute or "—",
             "by_attribute": [num(h.by_attribute[a].value) if a in h.by_attribute else "—"
                              for a in attr_names],
         })
@@ -1058,7 +1063,7 @@ def _candidate(result: AuditResult, v: VariantResult, index: int, *,
                 # "small" is shown by the dagger; other conditions are spelled out
                 "note": ", ".join(_FLAG_TEXT.get(f, f) for f in g.flags if f != "small"),
             })
-        fairness = [{"metric": m, "value": num(a.fairness[m].value, near=near.get(m, ())), "ci": ci_text(a.fairness[m].ci)}
+        fairness = [{"metric": m, "value": num(a.fairness[m].value), "ci": ci_text(a.fairness[m].ci)}
                     for m in fair_names if m in a.fairness]
         if a.groups:
             ok = [g.group in eligible for g in a.groups]
@@ -1106,7 +1111,7 @@ def _candidate(result: AuditResult, v: VariantResult, index: int, *,
             "notes": [f"fold {k + 1}: " + ", ".join(f"'{x}'" for x in m[:6])
                       + (f" and {len(m) - 6} more" if len(m) > 6 else "")
                       for k, m in enumerate(marks) if m],
-            "pooled": num(est.value if est else None, near=near.get(metric, ())),
+            "pooled": num(est.value if est else None),
             "min": num(min(finite)) if finite else "—", "max": num(max(finite)) if finite else "—",
             "spread": num(max(finite) - min(finite)) if len(finite) >= 2 else "—",
         })
@@ -1116,7 +1121,7 @@ def _candidate(result: AuditResult, v: VariantResult, index: int, *,
             thr = threshold_text(g.get("min"), g.get("max"))
             break
     gates = [{"metric": g.metric, "status": g.status, "symbol": STATUS_SYMBOL.get(g.status, ""),
-              "observed": num(g.observed, near=(g.min, g.max)), "ci": ci_text(g.ci),
+              "observed": num(g.observed), "ci": ci_text(g.ci),
               "required": threshold_text(g.min, g.max), "severity": g.severity,
               "attribute": g.attribute or "—"}
              for g in result.gates if g.variant == v.name]
@@ -1210,7 +1215,7 @@ def _gates(result: AuditResult) -> list[dict[str, Any]]:
             "decision": first.decision, "attributes": attrs,
             # Four decimals: a gate is decided on the unrounded value, and 0.7999 must not
             # read as "0.800" beside a FAIL.
-            "rows": [{"variant": g.variant, "observed": num(g.observed, 4, (g.min, g.max)), "ci": ci_text(g.ci),
+            "rows": [{"variant": g.variant, "observed": num(g.observed, 4), "ci": ci_text(g.ci),
                       "attribute": g.attribute or "—", "status": g.status,
                       "symbol": STATUS_SYMBOL.get(g.status, ""),
                       "gap": num(g.gap, 4),
@@ -1377,6 +1382,15 @@ def build_context(result: AuditResult, *, with_charts: bool = True) -> dict[str,
         Draw the charts (matplotlib). Off, every chart is ``None``: a quick context for tests.
     """
     result = safe_result(result)  # no control character reaches the HTML, PDF or charts
+    token = _THRESHOLDS.set(tuple(sorted({t for ts in gate_thresholds(result).values()
+                                          for t in ts})))
+    try:
+        return _build_context(result, with_charts=with_charts)
+    finally:
+        _THRESHOLDS.reset(token)
+
+
+def _build_context(result: AuditResult, *, with_charts: bool) -> dict[str, Any]:
     rid = report_id(result)
     rep = result.policy.get("report", {}) or {}
     org = rep.get("organisation")
