@@ -498,29 +498,41 @@ FIXED_KINDS = ("predictions", "saved_model")
 
 def _scoring(result: AuditResult) -> dict[str, Any]:
     """How the figures were scored, in words true for this result: out of fold for trained
-    candidates; for fixed scores, taken as they are (the audit cannot know what data made them)."""
-    fixed = sorted({v.candidate for v in result.variants if v.kind in FIXED_KINDS})
+    candidates; scores made before the audit, or models trained before it, are used as they
+    are (the audit cannot know what data made them)."""
+    def names(kind: str) -> list[str]:
+        return sorted({v.candidate for v in result.variants if v.kind == kind})
+
+    def quoted(ns: list[str]) -> str:
+        return ", ".join(f"'{n}'" for n in ns)
+    preds, saved = names("predictions"), names("saved_model")
     trained = any(v.kind not in FIXED_KINDS for v in result.variants)
-    names = ", ".join(f"'{n}'" for n in fixed)
-    if not fixed:
+    parts = ([f"the scores of {quoted(preds)} were made before the audit"] if preds else []) + (
+        [f"{quoted(saved)} {'was a model' if len(saved) == 1 else 'were models'} trained before "
+         "the audit"] if saved else [])
+    fixed = " and ".join(parts)
+    fixed = fixed[:1].upper() + fixed[1:]
+    if not parts:
         method = ("Every figure is computed on the pooled out-of-fold predictions: each row is "
                   "scored by a model that never saw it. Per-fold values are kept to show their "
                   "spread.")
         pooled = "pooled out-of-fold figures"
     elif not trained:
-        method = (f"The scores of {names} were made before the audit and are taken as they are: "
-                  "nothing is trained, so the folds only split the rows to show the spread of "
-                  "each figure, and every figure is computed on all the rows pooled. Whether the "
-                  "model that made the scores saw these rows is not known to the audit.")
-        pooled = "figures over all the rows pooled (the scores were made before the audit)"
+        method = (f"{fixed}; they are used as they are: nothing is trained, so the folds only "
+                  "split the rows to show the spread of each figure, and every figure is "
+                  "computed on all the rows pooled. Whether these rows were used to make the "
+                  "scores is not known to the audit.")
+        pooled = "figures over all the rows pooled (nothing was trained in the audit)"
     else:
         method = ("Trained candidates are scored out of fold: each row by a model that never saw "
-                  f"it. The scores of {names} were made before the audit and are taken as they "
-                  "are; whether the model that made them saw these rows is not known. Figures "
-                  "are pooled over the folds; per-fold values are kept to show their spread.")
-        pooled = ("pooled figures (out of fold for trained candidates; as given for "
-                  f"{names})")
-    return {"method": method, "pooled": pooled, "all_fixed": bool(fixed) and not trained}
+                  f"it. {fixed}; they are used as they are, and whether these rows were used to "
+                  "make their scores is not known. Figures are pooled over the folds; per-fold "
+                  "values are kept to show their spread.")
+        pooled = ("pooled figures (out of fold for the candidates trained in the audit, as "
+                  "given for the others)")
+    # scores made elsewhere use no feature of this data; a saved model does
+    only_scores = bool(preds) and all(v.kind == "predictions" for v in result.variants)
+    return {"method": method, "pooled": pooled, "features_unused": only_scores}
 
 
 def _data(result: AuditResult) -> dict[str, Any]:
@@ -546,8 +558,8 @@ def _data(result: AuditResult) -> dict[str, Any]:
         "target": d.target, "favorable": d.favorable, "favorable_rate": num(d.favorable_rate),
         "favorable_label": (result.policy.get("data") or {}).get("favorable_label"),
         # scores made before the audit use none of the policy's features
-        "features": [] if _scoring(result)["all_fixed"] else list(d.features),
-        "features_unused": list(d.features) if _scoring(result)["all_fixed"] else [],
+        "features": [] if _scoring(result)["features_unused"] else list(d.features),
+        "features_unused": list(d.features) if _scoring(result)["features_unused"] else [],
         "protected_as_features": list(d.protected_as_features),
         "cluster_column": d.cluster_column,
         "n_clusters": count(d.n_clusters) if d.n_clusters is not None else None,

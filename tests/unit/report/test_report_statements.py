@@ -100,10 +100,10 @@ def test_the_star_legend_only_when_a_variant_is_selected():
     assert "★ marks the selected one" in some and "No variant is selected." not in some
 
 
-def _precomputed(label: str | None) -> AuditResult:
+def _precomputed(label: str | None, kind: str = "predictions") -> AuditResult:
     """Recidivism example: one vendor score (kind: predictions), favorable outcome 0."""
     r = make_result(seed=2)
-    variants = [v.model_copy(update={"kind": "predictions"}) for v in r.variants]
+    variants = [v.model_copy(update={"kind": kind}) for v in r.variants]
     policy = dict(r.policy)
     policy["data"] = {"target": "two_year_recid", "favorable": 0, "favorable_label": label}
     data = r.data.model_copy(update={"target": "two_year_recid", "favorable": "0",
@@ -116,7 +116,7 @@ def test_scores_made_elsewhere_are_not_called_out_of_fold():
                              with_charts=False))
     assert "never saw it" not in text and "out-of-fold" not in text.lower()
     assert "applicant" not in text.lower() and "never applied" not in text
-    assert "were made before the audit and are taken as they are" in text
+    assert "were made before the audit; they are used as they are: nothing is trained" in text
     assert "the favorable outcome is two_year_recid = 0 (did not reoffend within two years)" in text
     assert "favorable outcome: 0" not in text
     # the policy's features are not listed as the score's
@@ -125,6 +125,10 @@ def test_scores_made_elsewhere_are_not_called_out_of_fold():
     # without a label, the value with its column, no invented meaning
     assert "the favorable outcome is two_year_recid = 0," in _text(
         render_html(_precomputed(None), with_charts=False))
+    # a model trained before the audit (champion example) scores this data's features
+    saved = _text(render_html(_precomputed(None, "saved_model"), with_charts=False))
+    assert "'forest', 'gbm', 'logreg' were models trained before the audit" in saved
+    assert "never saw it" not in saved and "Features (1) priors_count" in saved
     # trained candidates keep the out-of-fold sentence and their features
     trained = _text(render_html(make_result(seed=2), with_charts=False))
     assert "each row is scored by a model that never saw it" in trained
