@@ -180,3 +180,41 @@ def test_the_policy_file_is_named_without_the_auditors_folders():
     assert "/home/someone" not in html and "synthetic.yaml" in html
     assert "a" * 64 in html  # the sha256 identifies the file
     assert "The policy names no sign-off roles" not in html
+
+
+# ------------------------------------------------------------------ on the shipped examples
+
+def _golden(name: str) -> AuditResult:
+    """The example's golden results.json, its volatile fields filled with placeholders."""
+    import json
+    from pathlib import Path
+
+    record = json.loads((Path(__file__).parents[2] / "e2e" / "golden" / f"{name}.json")
+                        .read_text(encoding="utf-8"))
+    results = record["results"]
+    results["provenance"].update({
+        "started": "2026-01-01T00:00:00Z", "finished": "2026-01-01T00:00:01Z",
+        "duration_seconds": 1.0, "timings": {}, "policy_path": f"/somewhere/{name}.yaml",
+        "python": "3", "platform": "Linux", "packages": {}})
+    results["data"].setdefault("path", "data.csv")
+    return AuditResult.model_validate(results)
+
+
+def test_shipped_examples_state_only_true_sentences():
+    mit = build_context(_golden("mitigation"), with_charts=False)
+    cost = next(f for f in mit["summary"]["findings"] if "best-scoring" in f)
+    assert "'logreg+threshold[equalized_odds]'" in cost
+    assert "decides using the protected attribute" in cost and "tie-break" not in cost
+    assert "warning(s): gate 3 disparate_impact = 0.5978 on sex × race" in mit["cover"]["verdict"]
+
+    lending = build_context(_golden("lending"), with_charts=False)
+    logreg = next(r for r in lending["leaderboard"]["rows"] if r["name"] == "logreg")
+    assert "0.7999" in logreg["fair"] and "0.800" not in logreg["fair"]
+
+    assert not build_context(_golden("branches"), with_charts=False)["leaderboard"]["selected"]
+
+    recid = _golden("recidivism")
+    text = _text(render_html(recid, with_charts=False))
+    assert "never saw it" not in text and "applicant" not in text.lower()
+    assert "two_year_recid = 0 (did not reoffend within two years)" in text
+    assert "Features none" in text and "/somewhere" not in text
