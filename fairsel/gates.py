@@ -35,7 +35,7 @@ def _check(est: Estimate | None, gate: GateSpec, decision: str) -> tuple[str, fl
     return ("PASS" if gap == 0 else "FAIL"), gap
 
 
-def _threshold_text(gate: GateSpec) -> str:
+def _threshold_text(gate: GateSpec | GateResult) -> str:
     parts = []
     if gate.min is not None:
         parts.append(f"≥ {gate.min:g}")
@@ -125,8 +125,7 @@ def _more_extreme(a: Estimate, b: Estimate, gate: GateSpec) -> bool:
 def gate_summary(g: GateResult) -> str:
     """One gate's outcome in a line (a warning in the verdict, a failure on the terminal):
     ``gate 3 disparate_impact = 0.5978 on sex × race, required ≥ 0.8 (misses by 0.2022)``."""
-    thr = " and ".join(x for x in (f"≥ {g.min:g}" if g.min is not None else "",
-                                   f"≤ {g.max:g}" if g.max is not None else "") if x)
+    thr = _threshold_text(g)  # a GateResult carries its gate's min and max
     head = f"gate {g.gate + 1} {g.metric}"
     if g.status == "ERROR":
         return f"{head}: the variant could not be evaluated"
