@@ -509,7 +509,9 @@ def render(results: Path, formats: str | None, output: Path | None,
             if f not in FORMATS:
                 raise UsageError(f"--format: {FORMATS.unknown_message(f)}")
         out = output or results.parent
-        paths = do_render(result, fmts, out, templates=templates)
+        progress = _RichProgress() if _use_rich() else _PlainProgress(quiet=False)
+        with progress:
+            paths = do_render(result, fmts, out, templates=templates, progress=progress)
         _err(f"fairsel: wrote {', '.join(p.name for p in paths)} to {out}")
         return 0
 

@@ -79,16 +79,19 @@ def _writer(name: str) -> Callable[[AuditResult, Path], list[Path]]:
 
 
 def render(result: AuditResult, formats: list[str] | tuple[str, ...], out_dir: Path, *,
-           predictions=None, templates: Path | None = None) -> list[Path]:
+           predictions=None, templates: Path | None = None,
+           progress: Progress | None = None) -> list[Path]:
     """Write the requested formats (results.json and leaderboard.csv always) atomically.
 
     ``predictions`` (an :class:`fairsel.audit.AuditRun`-like object with ``row_ids``,
     ``folds``, ``y_true`` and ``predictions``) adds ``predictions.parquet``. ``templates``: a
     user template folder for the HTML and PDF report, named by this run (the policy being
-    audited or ``--templates``), never by the result.
+    audited or ``--templates``), never by the result. ``progress`` is told each file as it is
+    written.
     """
     with staged(Path(out_dir)) as tmp:
-        names = render_into(result, formats, tmp, predictions=predictions, templates=templates)
+        names = render_into(result, formats, tmp, predictions=predictions, templates=templates,
+                            progress=progress)
     return [Path(out_dir) / n for n in names]
 
 

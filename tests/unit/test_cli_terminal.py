@@ -140,3 +140,22 @@ def test_a_failed_run_names_the_failing_gates_once(monkeypatch, capsys, rich):
         assert f"{g.variant}: " in out
         assert f"gate {g.gate + 1} {g.metric} = " in out
     assert "misses by" in out and " on " in out
+
+
+def test_an_audit_shows_its_stages_with_counts_and_each_report_file(tmp_path):
+    from pathlib import Path
+
+    from tests.conftest import run_cli
+
+    policy = Path(__file__).parent / "report" / "fixtures" / "tiny.yaml"
+    res = run_cli("audit", "--policy", str(policy), "--output", str(tmp_path),
+                  "--format", "json,markdown")
+    assert res.exit_code == 0, res.stderr
+    lines = res.stderr.splitlines()
+    cv = [line for line in lines if line.startswith("fairsel: cross-validating candidates")]
+    total = re.fullmatch(r"fairsel: cross-validating candidates \(0/(\d+)\)", cv[0]).group(1)
+    assert cv[-1] == f"fairsel: cross-validating candidates: {total}/{total}"
+    writing = [line for line in lines if line.startswith("fairsel: writing report: ")]
+    assert writing[:3] == ["fairsel: writing report: results.json",
+                           "fairsel: writing report: leaderboard.csv",
+                           "fairsel: writing report: summary.md"]
