@@ -29,7 +29,7 @@ from fairsel.candidates.score_type import (
 )
 from fairsel.data import AuditData, load_data
 from fairsel.errors import ModelError, PolicyError
-from fairsel.gates import evaluate_gates, variant_status
+from fairsel.gates import evaluate_gates, gate_summary, variant_status
 from fairsel.metrics import FAIRNESS_NAMES, METRICS, Confidence, evaluate_variant
 from fairsel.mitigation import MITIGATIONS
 from fairsel.policy import Policy, locate
@@ -41,6 +41,7 @@ from fairsel.results import (
     DataSummary,
     Exclusion,
     Failure,
+    GateResult,
     GroupSize,
     Provenance,
     ValidationSummary,
@@ -49,7 +50,10 @@ from fairsel.results import (
 )
 from fairsel.splits import make_folds
 
-PACKAGES = ("numpy", "pandas", "scikit-learn", "lightgbm", "fairlearn", "pyarrow", "pydantic")
+#: The libraries whose versions results.json records: every one that can train, score or
+#: mitigate a variant (aif360's post-processing, fairlearn's reductions), and the data stack.
+PACKAGES = ("numpy", "pandas", "scikit-learn", "lightgbm", "fairlearn", "aif360", "pyarrow",
+            "pydantic")
 
 
 @dataclass(frozen=True)
@@ -649,7 +653,7 @@ def run_audit(policy: Policy, *, progress: Progress | None = None, jobs: int = 1
     ranking = rank(variants, gates, policy, higher_is_better=hib, fairness_names=fairness_names)
     position = {name: i + 1 for i, name in enumerate(ranking.order)}
     variants = [v.model_copy(update={"rank": position.get(v.name)}) for v in variants]
-    verdict = _verdict(variants, ranking.selected)
+    verdict = _verdict(variants, ranking.selected, gates)
 
     finished = _now()
     timings["total"] = time.perf_counter() - t0
@@ -713,13 +717,15 @@ def _variant_score_type(cand_type: tuple[str, str], y_score: np.ndarray, cand, n
     return "score", "inferred: the mitigated scores lie outside [0, 1]"
 
 
-def _verdict(variants: list[VariantResult], selected: str | None) -> Verdict:
+def _verdict(variants: list[VariantResult], selected: str | None,
+             gates: list[GateResult]) -> Verdict:
     if selected is not None:
         v = next(v for v in variants if v.name == selected)
         status = v.status
         msg = f"'{selected}' is selected and passes every error-severity gate"
-        if status == "WARN":
-            msg += " (with warnings)"
+        if status == "WARN":  # say what the warnings are
+            warns = [g for g in gates if g.variant == selected and g.status != "PASS"]
+            msg += f" (with {len(warns)} warning(s): {'; '.join(map(gate_summary, warns))})"
         return Verdict(status=status, exit_code=0, selected=selected, message=msg)
     if any(v.status == "INSUFFICIENT" for v in variants):
         return Verdict(status="INSUFFICIENT", exit_code=5, selected=None,

@@ -26,14 +26,24 @@ def _err(msg: str) -> None:
 
 
 class _RichProgress:
-    """The Progress protocol drawn with rich on a terminal."""
+    """The Progress protocol drawn with rich on a terminal: each stage a line that finishes
+    when the next starts; a stage with a known number of steps shows done/total and the time
+    left."""
 
     def __init__(self) -> None:
         from rich.console import Console
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         self.console = Console(stderr=True)
-        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TimeElapsedColumn(), TimeRemainingColumn(),
                             console=self.console, transient=True)
         self.task = None
 
@@ -45,8 +55,9 @@ class _RichProgress:
         self.bar.__exit__(*exc)
 
     def stage(self, name: str, total: int | None = None) -> None:
-        if self.task is not None:
-            self.bar.update(self.task, completed=self.bar.tasks[-1].total or 1)
+        if self.task is not None:  # the previous stage is done: stop its pulse
+            done = self.bar.tasks[-1].total or 1
+            self.bar.update(self.task, total=done, completed=done)
         self.task = self.bar.add_task(name, total=total)
 
     def advance(self, steps: int = 1) -> None:
@@ -63,8 +74,14 @@ class _RichProgress:
 
 
 class _PlainProgress:
+    """The Progress protocol as plain lines (CI logs, pipes): each stage once, and a stage's
+    count of steps done at each quarter."""
+
     def __init__(self, quiet: bool) -> None:
         self.quiet = quiet
+        self.name = ""
+        self.total: int | None = None
+        self.done = 0
 
     def __enter__(self):
         return self
@@ -73,11 +90,16 @@ class _PlainProgress:
         return None
 
     def stage(self, name: str, total: int | None = None) -> None:
+        self.name, self.total, self.done = name, total, 0
         if not self.quiet:
-            _err(f"fairsel: {name}")
+            _err(f"fairsel: {name}" + (f" (0/{total})" if total else ""))
 
     def advance(self, steps: int = 1) -> None:
-        pass
+        before, self.done = self.done, self.done + steps
+        if self.quiet or not self.total:
+            return
+        if 4 * self.done // self.total > 4 * before // self.total:
+            _err(f"fairsel: {self.name}: {min(self.done, self.total)}/{self.total}")
 
     def note(self, message: str) -> None:
         if not self.quiet:
@@ -285,7 +307,7 @@ def audit(policy_path: Path, output: Path | None, formats: str | None, fail_on: 
                 run = run_audit(policy, progress=progress, jobs=jobs, strict=strict,
                                 on_predictions=lambda p: job.append(PredictionsJob(p, tmp)))
                 names = render_into(run.result, fmts, tmp, templates=templates,
-                                    predictions_job=job[0] if job else None)
+                                    predictions_job=job[0] if job else None, progress=progress)
             finally:
                 for j in job:
                     j.join()
@@ -323,41 +345,87 @@ def _after_render(result, out_dir: Path, paths: list[Path], quiet: bool) -> None
 
 
 def _print_leaderboard(result) -> None:
-    from fairsel.report.tables import fmt, leaderboard_columns, ordered_variants, safe_result
+    from fairsel.gates import gate_summary
+    from fairsel.report.context import ABBREVIATIONS
+    from fairsel.report.tables import (
+        fmt,
+        gate_thresholds,
+        leaderboard_columns,
+        ordered_variants,
+        safe_result,
+    )
 
     result = safe_result(result)
     perf, fair = leaderboard_columns(result)
+    near = gate_thresholds(result)
     gates_by = {}
     for g in result.gates:
         gates_by.setdefault(g.variant, []).append(g.status[0] if g.status != "PASS" else "·")
-    header = ["#", "variant", "status"] + perf + fair + ["gates"]
     rows = []
     for v in ordered_variants(result):
         mark = "★ " if v.name == result.ranking.selected else ""
         rows.append([str(v.rank or ""), mark + v.name, v.status]
-                    + [fmt(v.performance[m].value) if m in v.performance else "—" for m in perf]
-                    + [fmt(v.fairness[m].value) if m in v.fairness else "—" for m in fair]
+                    + [fmt(v.performance[m].value, near=near.get(m, ())) if m in v.performance
+                       else "—" for m in perf]
+                    + [fmt(v.fairness[m].value, near=near.get(m, ())) if m in v.fairness
+                       else "—" for m in fair]
                     + ["".join(gates_by.get(v.name, []))])
     verdict = f"{result.verdict.status}: {result.verdict.message}"
+    # the ranking's reasons, but not the verdict said again
+    details = [r for r in result.ranking.reasons if r != result.verdict.message]
+    if result.ranking.selected is None:  # what fails, where, and by how much
+        shown = 0
+        for v in ordered_variants(result):
+            failed = [g for g in result.gates if g.variant == v.name and g.severity == "error"
+                      and g.status != "PASS"]
+            if failed and shown < 5:
+                details.append(f"{v.name}: " + "; ".join(map(gate_summary, failed)))
+                shown += 1
+        if shown < sum(1 for v in result.variants if v.status not in ("PASS", "WARN")):
+            details.append("… the other variants' gates are in summary.md and junit.xml")
     if _use_rich():
+        from rich import box
         from rich.console import Console
+        from rich.markup import escape
         from rich.table import Table
 
         colours = {"PASS": "green", "WARN": "yellow", "FAIL": "red", "INSUFFICIENT": "magenta",
                    "ERROR": "red"}
-        table = Table(title=f"fairsel — {result.title}", title_justify="left")
-        for h in header:
-            table.add_column(h, justify="right" if h not in ("variant", "status", "gates") else "left")
-        for r in rows:
-            r = list(r)
-            r[2] = f"[{colours.get(r[2], 'white')}]{r[2]}[/]"
-            table.add_row(*r)
+        # short metric headers with a legend; when the columns do not fit the terminal they
+        # go in several tables, each with the rank and the name, and a name that is still too
+        # wide wraps: never cut, so two names never read the same
+        short = {m: ABBREVIATIONS.get(m, m) for m in perf + fair}
+        header = ["#", "variant", "status"] + [short[m] for m in perf + fair] + ["gates"]
         console = Console(stderr=True)
-        console.print(table)
-        console.print(f"[bold {colours.get(result.verdict.status, 'white')}]{verdict}[/]")
-        for reason in result.ranking.reasons:
+        width = [max(len(h), *(len(r[i]) for r in rows)) + 3 for i, h in enumerate(header)]
+        width[1] = min(width[1], 26)
+        fixed = sum(width[:3])
+        chunks: list[list[int]] = [[]]
+        for i in range(3, len(header)):
+            if chunks[-1] and fixed + sum(width[j] for j in chunks[-1]) + width[i] > console.width:
+                chunks.append([])
+            chunks[-1].append(i)
+        for n, chunk in enumerate(chunks):
+            table = Table(title=escape(f"fairsel — {result.title}") if n == 0 else None,
+                          title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+            cols = [0, 1, 2] + chunk
+            for i in cols:
+                table.add_column(header[i], justify="left" if i in (1, 2, len(header) - 1)
+                                 else "right", overflow="fold", no_wrap=i != 1)
+            for r in rows:
+                # names are text, not markup: "[demographic_parity]" would vanish as a tag
+                cells = [escape(r[i]) for i in cols]
+                cells[2] = f"[{colours.get(r[2], 'white')}]{cells[2]}[/]"
+                table.add_row(*cells)
+            console.print(table)
+        legend = [f"{short[m]} = {m}" for m in perf + fair if short[m] != m]
+        if legend:
+            console.print("; ".join(legend), highlight=False, markup=False)
+        console.print(f"[bold {colours.get(result.verdict.status, 'white')}]{escape(verdict)}[/]")
+        for reason in details:
             console.print(f"  {reason}", highlight=False, markup=False)
         return
+    header = ["#", "variant", "status"] + perf + fair + ["gates"]
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
     line = "  ".join(h.ljust(w) for h, w in zip(header, widths))
     _err(line)
@@ -365,7 +433,7 @@ def _print_leaderboard(result) -> None:
     for r in rows:
         _err("  ".join(c.ljust(w) for c, w in zip(r, widths)))
     _err(verdict)
-    for reason in result.ranking.reasons:
+    for reason in details:
         _err(f"  {reason}")
 
 
@@ -441,7 +509,9 @@ def render(results: Path, formats: str | None, output: Path | None,
             if f not in FORMATS:
                 raise UsageError(f"--format: {FORMATS.unknown_message(f)}")
         out = output or results.parent
-        paths = do_render(result, fmts, out, templates=templates)
+        progress = _RichProgress() if _use_rich() else _PlainProgress(quiet=False)
+        with progress:
+            paths = do_render(result, fmts, out, templates=templates, progress=progress)
         _err(f"fairsel: wrote {', '.join(p.name for p in paths)} to {out}")
         return 0
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from fairsel.policy import GateSpec, Policy
 from fairsel.results import STATUS_ORDER as ORDER  # noqa: F401 — re-exported
-from fairsel.results import Estimate, GateResult, VariantResult
+from fairsel.results import Estimate, GateResult, VariantResult, figure_text
 
 
 def _check(est: Estimate | None, gate: GateSpec, decision: str) -> tuple[str, float | None]:
@@ -35,7 +35,7 @@ def _check(est: Estimate | None, gate: GateSpec, decision: str) -> tuple[str, fl
     return ("PASS" if gap == 0 else "FAIL"), gap
 
 
-def _threshold_text(gate: GateSpec) -> str:
+def _threshold_text(gate: GateSpec | GateResult) -> str:
     parts = []
     if gate.min is not None:
         parts.append(f"≥ {gate.min:g}")
@@ -44,8 +44,9 @@ def _threshold_text(gate: GateSpec) -> str:
     return " and ".join(parts)
 
 
-def _fmt(x: float | None) -> str:
-    return "n/a" if x is None else f"{x:.4g}"
+def _fmt(x: float | None, gate: GateSpec) -> str:
+    # more digits where 4 would round onto the threshold (0.79999 is not "0.8" against ≥ 0.8)
+    return "n/a" if x is None else figure_text(x, 4, near=(gate.min, gate.max), spec="g")
 
 
 def judge(gate_index: int, gate: GateSpec, variant: VariantResult, *, decision: str,
@@ -62,8 +63,9 @@ def judge(gate_index: int, gate: GateSpec, variant: VariantResult, *, decision: 
         status, gap = _check(est, gate, decision)
         if status == "FAIL":
             status = fail_status
-        msg = (f"{gate.metric} = {_fmt(est.value if est else None)}"
-               + (f" (CI {_fmt(est.ci[0])}–{_fmt(est.ci[1])})" if est and est.ci else "")
+        msg = (f"{gate.metric} = {_fmt(est.value if est else None, gate)}"
+               + (f" (CI {_fmt(est.ci[0], gate)}–{_fmt(est.ci[1], gate)})"
+                  if est and est.ci else "")
                + f"; required {_threshold_text(gate)}")
         return GateResult(**common, status=status, observed=est.value if est else None,
                           ci=est.ci if est else None, gap=gap, message=msg)
@@ -100,8 +102,8 @@ def judge(gate_index: int, gate: GateSpec, variant: VariantResult, *, decision: 
                                   "compare")
     gap, attr_name, est = worst
     undecided = [a for a, s in by_attr.items() if s == "INSUFFICIENT"]
-    msg = (f"{gate.metric} = {_fmt(est.value)}"
-           + (f" (CI {_fmt(est.ci[0])}–{_fmt(est.ci[1])})" if est.ci else "")
+    msg = (f"{gate.metric} = {_fmt(est.value, gate)}"
+           + (f" (CI {_fmt(est.ci[0], gate)}–{_fmt(est.ci[1], gate)})" if est.ci else "")
            + f" on {attr_name}; required {_threshold_text(gate)}")
     if failing:
         msg += f"; fails on {', '.join(failing)}"
@@ -118,6 +120,22 @@ def _more_extreme(a: Estimate, b: Estimate, gate: GateSpec) -> bool:
     if gate.min is not None:
         return a.value < b.value
     return a.value > b.value
+
+
+def gate_summary(g: GateResult) -> str:
+    """One gate's outcome in a line (a warning in the verdict, a failure on the terminal):
+    ``gate 3 disparate_impact = 0.5978 on sex × race, required ≥ 0.8 (misses by 0.2022)``."""
+    thr = _threshold_text(g)  # a GateResult carries its gate's min and max
+    head = f"gate {g.gate + 1} {g.metric}"
+    if g.status == "ERROR":
+        return f"{head}: the variant could not be evaluated"
+    if g.observed is None or g.status == "INSUFFICIENT":
+        return f"{head}, required {thr}: undecided (groups too small)"
+    text = (f"{head} = {figure_text(g.observed, 4, near=(g.min, g.max))}"
+            + (f" on {g.attribute}" if g.attribute else "") + f", required {thr}")
+    if g.gap:
+        text += f" (misses by {figure_text(g.gap, 4)})"
+    return text
 
 
 def evaluate_gates(variants: list[VariantResult], policy: Policy,

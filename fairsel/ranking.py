@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from fairsel.policy import Policy
 from fairsel.results import STATUS_ORDER as ORDER
-from fairsel.results import GateResult, Ranking, VariantResult
+from fairsel.results import GateResult, PassedOver, Ranking, VariantResult
 
 
 def _value(v: VariantResult, metric: str, fairness: bool) -> float | None:
@@ -41,6 +41,7 @@ def rank(variants: list[VariantResult], gates: list[GateResult], policy: Policy,
     selectable = [v for v in passing if allow_gsd or not v.uses_protected_at_decision]
     reasons: list[str] = []
     selected = None
+    near: list[VariantResult] = []
     if selectable:
         best = max(obj(v) for v in selectable)
         near = [v for v in selectable if obj(v) >= best - r.tolerance]
@@ -77,6 +78,8 @@ def rank(variants: list[VariantResult], gates: list[GateResult], policy: Policy,
                        "the variants that pass all decide with the protected attribute, which "
                        "the policy forbids")
 
+    passed_over = _passed_over(variants, selectable, near,
+                               selected, policy, tie_is_fair, fairness_names)
     gap = {v.name: sum((g.gap or 0.0) for g in gates if g.variant == v.name and g.severity == "error")
            for v in variants}
     head = sorted(selectable, key=lambda v: (-obj(v), v.name))
@@ -87,4 +90,39 @@ def rank(variants: list[VariantResult], gates: list[GateResult], policy: Policy,
                   key=lambda v: (ORDER[v.status] if v.status != "WARN" else 0, gap[v.name],
                                  -obj(v), v.name))
     return Ranking(selected=selected, order=[v.name for v in head + rest], objective=r.objective,
-                   tolerance=r.tolerance, fairness_tiebreak=r.fairness_tiebreak, reasons=reasons)
+                   tolerance=r.tolerance, fairness_tiebreak=r.fairness_tiebreak, reasons=reasons,
+                   passed_over=passed_over)
+
+
+def _passed_over(variants: list[VariantResult], selectable: list[VariantResult],
+                 near: list[VariantResult], selected: str | None, policy: Policy,
+                 tie_is_fair: bool, tie_names: set[str]) -> dict[str, PassedOver]:
+    """Why each variant but the selected one was not selected: the rule of :func:`rank`
+    that set it aside, first failing the gates, then deciding with the protected attribute,
+    then the tolerance and the tie-break."""
+    r = policy.ranking
+    chosen = next((v for v in variants if v.name == selected), None)
+    out: dict[str, PassedOver] = {}
+    for v in variants:
+        if v.name == selected:
+            continue
+        if v.status not in ("PASS", "WARN"):
+            out[v.name] = PassedOver(reason="not_passing", text=(
+                "it does not pass every error-severity gate" if v.status == "FAIL" else
+                f"it cannot be shown to pass every error-severity gate ({v.status})"))
+        elif v not in selectable:
+            out[v.name] = PassedOver(reason="decides_with_protected", text=(
+                "it decides using the protected attribute, which the policy forbids "
+                "(mitigation_policy → allow_group_specific_decisions: false)"))
+        elif chosen is not None and v in near:
+            mine = _fmt(_value(v, r.fairness_tiebreak, tie_is_fair))
+            theirs = _fmt(_value(chosen, r.fairness_tiebreak, tie_is_fair))
+            out[v.name] = PassedOver(reason="less_fair", text=(
+                f"it is within the tolerance of {r.tolerance:g} of the best {r.objective} but "
+                f"no fairer by {r.fairness_tiebreak} than '{chosen.name}' ({mine} against "
+                f"{theirs})"))
+        elif chosen is not None:
+            mine = _fmt(_value(v, r.objective, r.objective in tie_names))
+            out[v.name] = PassedOver(reason="lower_objective", text=(
+                f"its {r.objective} ({mine}) is more than {r.tolerance:g} from the best"))
+    return out

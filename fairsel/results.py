@@ -269,6 +269,18 @@ class ValidationSummary(_Frozen):
     seed: int = Field(description="The seed of the split (the policy's seed).")
 
 
+class PassedOver(_Frozen):
+    """Why the ranking did not select one variant."""
+
+    reason: Literal["not_passing", "decides_with_protected", "less_fair", "lower_objective"] = \
+        Field(description="not_passing: fails or cannot pass an error-severity gate; "
+                          "decides_with_protected: uses the protected attribute at decision time, "
+                          "which the policy forbids; less_fair: within the tolerance of the best "
+                          "objective but less fair by the tie-break than the selected variant; "
+                          "lower_objective: outside the tolerance of the best objective")
+    text: str = Field(description="the reason in words, as the report states it")
+
+
 class Ranking(_Frozen):
     """Which variant is selected, and why."""
 
@@ -282,6 +294,9 @@ class Ranking(_Frozen):
     tolerance: float = Field(description="ranking.tolerance, in the objective's units.")
     fairness_tiebreak: str = Field(description="ranking.fairness_tiebreak.")
     reasons: list[str] = Field(description="Sentences explaining the choice.")
+    passed_over: dict[str, PassedOver] = Field(
+        default_factory=dict, description="variant -> why it was not selected (every variant "
+                                          "but the selected one)")
 
 
 class Verdict(_Frozen):
@@ -376,6 +391,21 @@ class _NonFinite:
 
     def __init__(self, text: str) -> None:
         self.text = text
+
+
+def figure_text(x: float, digits: int = 3, *, near=(), spec: str = "f") -> str:
+    """``x`` with ``digits`` decimals (``spec`` "g": significant digits), and more where it
+    would otherwise read as one of the thresholds ``near`` it is not: 0.7999 against a
+    threshold of 0.8 is "0.7999", never "0.800", so the reader sees which side it is on.
+
+    The one rule every output follows (report, leaderboard, summary.md, junit.xml, the
+    terminal, the gates' messages); the caller writes an undefined figure its own way.
+    """
+    d = digits
+    while d < 12 and any(t is not None and x != t and f"{x:.{d}{spec}}" == f"{t:.{d}{spec}}"
+                         for t in near):
+        d += 1
+    return f"{x:.{d}{spec}}"
 
 
 def json_path(loc) -> str:

@@ -47,6 +47,9 @@ class DataSpec(Spec):
     favorable: Scalar = Field(description=(
         "The target value that is the favorable outcome (credit granted, hired): the positive "
         "class of every metric. Quote text values YAML would read otherwise ('yes', 'no')."))
+    favorable_label: str | None = Field(None, max_length=200, description=(
+        "What the favorable value means, in words, for the report (\"did not reoffend within "
+        "two years\" for two_year_recid = 0); without it the report shows the value alone."))
     id: str | None = Field(None, description=(
         "A column of unique row ids (default: none; the row number is used). Required by "
         "candidates of kind predictions, which are joined on it."))

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from fairsel.progress import NullProgress, Progress
 from fairsel.registry import Registry
 from fairsel.report.io import naming, staged
 from fairsel.results import AuditResult
@@ -78,43 +79,53 @@ def _writer(name: str) -> Callable[[AuditResult, Path], list[Path]]:
 
 
 def render(result: AuditResult, formats: list[str] | tuple[str, ...], out_dir: Path, *,
-           predictions=None, templates: Path | None = None) -> list[Path]:
+           predictions=None, templates: Path | None = None,
+           progress: Progress | None = None) -> list[Path]:
     """Write the requested formats (results.json and leaderboard.csv always) atomically.
 
     ``predictions`` (an :class:`fairsel.audit.AuditRun`-like object with ``row_ids``,
     ``folds``, ``y_true`` and ``predictions``) adds ``predictions.parquet``. ``templates``: a
     user template folder for the HTML and PDF report, named by this run (the policy being
-    audited or ``--templates``), never by the result.
+    audited or ``--templates``), never by the result. ``progress`` is told each file as it is
+    written.
     """
     with staged(Path(out_dir)) as tmp:
-        names = render_into(result, formats, tmp, predictions=predictions, templates=templates)
+        names = render_into(result, formats, tmp, predictions=predictions, templates=templates,
+                            progress=progress)
     return [Path(out_dir) / n for n in names]
 
 
 def render_into(result: AuditResult, formats: list[str] | tuple[str, ...], tmp: Path, *,
                 predictions=None, predictions_job: PredictionsJob | None = None,
-                templates: Path | None = None) -> list[str]:
+                templates: Path | None = None, progress: Progress | None = None) -> list[str]:
     """Write the outputs into the staging folder ``tmp`` (see :func:`fairsel.report.io.staged`);
     the names written. ``predictions_job``: predictions.parquet already being written there;
-    ``templates``: the user template folder (see :func:`render`)."""
+    ``templates``: the user template folder (see :func:`render`); ``progress`` is told each
+    file as its writing starts (a stage "writing report: report.pdf")."""
     from fairsel.report.machine import write_json, write_leaderboard
 
+    progress = progress or NullProgress()
     written: list[str] = []
+    progress.stage("writing report: results.json")
     with naming(tmp / "results.json"):
         written += [p.name for p in write_json(result, tmp)]
+    progress.stage("writing report: leaderboard.csv")
     with naming(tmp / "leaderboard.csv"):
         written += [p.name for p in write_leaderboard(result, tmp)]
     if predictions is not None and predictions_job is None:
         from fairsel.report.predictions import write_predictions
 
+        progress.stage("writing report: predictions.parquet")
         written += [p.name for p in write_predictions(predictions, tmp)]
     for name in formats:
         if name == "json":
             continue
         options = {"templates": templates} if FORMATS.get(name).templates else {}
+        progress.stage(f"writing report: {', '.join(FORMATS.get(name).files)}")
         with naming(tmp / FORMATS.get(name).files[0]):  # a failed write says which file
             written += [p.name for p in _writer(name)(result, tmp, **options)]
     if predictions_job is not None:
+        progress.stage("writing report: predictions.parquet")
         written += [p.name for p in predictions_job.wait()]
     return written
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from fairsel.report.tables import (
     fmt,
     fmt_ci,
+    gate_thresholds,
     leaderboard_columns,
     leaderboard_rows,
     ordered_variants,
@@ -53,6 +54,7 @@ def _md(text: object) -> str:
 def summary_markdown(result: AuditResult) -> str:
     result = safe_result(result)
     perf, fair = leaderboard_columns(result)
+    near = gate_thresholds(result)
     icon = {"PASS": "✅", "WARN": "⚠️", "FAIL": "❌", "INSUFFICIENT": "❔", "ERROR": "💥"}
     lines = [f"## fairsel audit: {_md(result.title)}", "",
              f"**Verdict: {result.verdict.status}** {icon.get(result.verdict.status, '')} — "
@@ -65,8 +67,10 @@ def summary_markdown(result: AuditResult) -> str:
         name = f"**{_md(v.name)}** (selected)" if v.name == result.ranking.selected else _md(v.name)
         if v.uses_protected_at_decision:
             name += " ⚑"
-        vals = [fmt(v.performance[m].value) if m in v.performance else "—" for m in perf]
-        vals += [fmt(v.fairness[m].value) if m in v.fairness else "—" for m in fair]
+        vals = [fmt(v.performance[m].value, near=near.get(m, ())) if m in v.performance else "—"
+                for m in perf]
+        vals += [fmt(v.fairness[m].value, near=near.get(m, ())) if m in v.fairness else "—"
+                 for m in fair]
         lines.append(f"| {v.rank or ''} | {name} | {v.status} | " + " | ".join(vals) + " |")
     if any(v.uses_protected_at_decision for v in result.variants):
         lines += ["", "⚑ decides with the protected attribute (disparate treatment)"]
@@ -118,7 +122,7 @@ def write_junit(result: AuditResult, out: Path) -> list[Path]:
                                  name=f"gate[{g.gate}] {g.metric}", time="0")
             thr = " and ".join(x for x in [f"min {g.min:g}" if g.min is not None else "",
                                            f"max {g.max:g}" if g.max is not None else ""] if x)
-            detail = (f"observed {fmt(g.observed, 4)} {fmt_ci(g.ci)} threshold {thr} "
+            detail = (f"observed {fmt(g.observed, 4, (g.min, g.max))} {fmt_ci(g.ci)} threshold {thr} "
                       f"severity {g.severity} decision {g.decision}"
                       + (f" attribute {g.attribute}" if g.attribute else ""))
             if g.status == "FAIL":

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from fairsel.results import AuditResult, VariantResult
+from fairsel.results import AuditResult, VariantResult, figure_text
 
 #: Characters no output but results.json may carry as they are: C0 controls but tab and line
 #: feed, DEL, C1 controls, lone surrogates, and U+FFFE/U+FFFF. XML 1.0 forbids most of them
@@ -84,8 +84,18 @@ def safe_result(result: AuditResult) -> AuditResult:
     return safe
 
 
-def fmt(x: float | None, digits: int = 3) -> str:
-    return "—" if x is None else f"{x:.{digits}f}"
+def fmt(x: float | None, digits: int = 3, near=()) -> str:
+    """A figure for a table: ``digits`` decimals, more when it would round onto one of the
+    thresholds ``near`` (:func:`fairsel.results.figure_text`); an em dash when undefined."""
+    return "—" if x is None else figure_text(x, digits, near=near)
+
+
+def gate_thresholds(result: AuditResult) -> dict[str, tuple[float, ...]]:
+    """metric → every threshold a gate sets on it (what a shown figure must not round onto)."""
+    out: dict[str, set[float]] = {}
+    for g in result.gates:
+        out.setdefault(g.metric, set()).update(t for t in (g.min, g.max) if t is not None)
+    return {m: tuple(sorted(t)) for m, t in out.items()}
 
 
 def fmt_ci(ci) -> str:

@@ -220,3 +220,25 @@ def test_group_specific_decisions_are_not_selected_by_default():
     assert r.selected == "plain" and r.order == ["plain", "thresholded"]
     assert any("allow_group_specific_decisions: false" in s for s in r.reasons)
     assert _rank(vs, _policy(allow_group_specific=True)).selected == "thresholded"
+
+
+# ------------------------------------------------------------- why each variant was passed over
+
+def test_every_variant_but_the_selected_one_has_its_real_reason():
+    vs = [_v("thresholded", auc=0.90, di=1.0, protected=True), _v("top", auc=0.80, di=0.82),
+          _v("fairer", auc=0.795, di=0.95), _v("far", auc=0.70, di=0.99),
+          _v("failing", "FAIL", auc=0.95, di=0.5), _v("undecided", "INSUFFICIENT", auc=0.9)]
+    r = _rank(vs, _policy(tolerance=0.01, allow_group_specific=False))
+    assert r.selected == "fairer"
+    why = {k: p.reason for k, p in r.passed_over.items()}
+    assert why == {"thresholded": "decides_with_protected", "top": "less_fair",
+                   "far": "lower_objective", "failing": "not_passing",
+                   "undecided": "not_passing"}
+    assert "decides using the protected attribute" in r.passed_over["thresholded"].text
+    assert "no fairer by disparate_impact than 'fairer' (0.8200 against 0.9500)" in \
+        r.passed_over["top"].text
+    assert "roc_auc (0.7000) is more than 0.01 from the best" in r.passed_over["far"].text
+    assert "cannot be shown to pass" in r.passed_over["undecided"].text
+    # nothing selected: every variant has its reason
+    r = _rank([vs[0], vs[4]], _policy(allow_group_specific=False))
+    assert r.selected is None and set(r.passed_over) == {"thresholded", "failing"}

@@ -158,7 +158,7 @@ def test_signoff_blocks_follow_the_policy():
     assert control.count("Statement of independence") == 1  # under the validator's block
     default = render_html(make_result(signoff=[]))
     control = default[default.index('id="control"'):default.index('id="summary"')]
-    assert "The policy names no sign-off roles" in control
+    assert "The usual sign-off roles: the audit policy names none of its own." in control
     assert control.count('class="signoff"') == 3
 
 

@@ -36,6 +36,12 @@ def test_render_equals_the_audit_time_report(audited, tmp_path):
     assert (tmp_path / "report.html").read_bytes() == (audited / "report.html").read_bytes()
     assert (tmp_path / "report.pdf").read_bytes() == (audited / "report.pdf").read_bytes()
     assert not (tmp_path / "predictions.parquet").exists()  # nothing was retrained
+    # each file is named as its writing starts, before the closing line
+    lines = res.stderr.splitlines()
+    assert lines[:4] == ["fairsel: writing report: results.json",
+                         "fairsel: writing report: leaderboard.csv",
+                         "fairsel: writing report: report.html",
+                         "fairsel: writing report: report.pdf"], res.stderr
 
 
 def test_render_ignores_a_template_folder_named_by_the_results_file(audited, tmp_path):
