@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from fairsel.metrics.counts import RATE_FORMULAS
 from fairsel.metrics.disparity import FAIRNESS_METRICS
+from fairsel.metrics.intervals import interval_text
 from fairsel.registry import Registry
 
 
@@ -15,6 +16,11 @@ class MetricInfo:
     family: str  # "performance" | "fairness"
     higher_is_better: bool
     formula: str
+
+    @property
+    def interval(self) -> str:
+        """How its confidence interval is computed (fairsel/metrics/intervals.py)."""
+        return interval_text(self.name, self.family)
 
 
 _PERFORMANCE: list[MetricInfo] = [
@@ -37,10 +43,10 @@ _PERFORMANCE: list[MetricInfo] = [
 
 METRICS: Registry[MetricInfo] = Registry("metric", "fairsel list metrics")
 for _m in _PERFORMANCE:
-    METRICS.register(_m.name, _m, summary=f"performance — {_m.formula}")
+    METRICS.register(_m.name, _m, summary=f"performance — {_m.formula}; interval: {_m.interval}")
 for _f in FAIRNESS_METRICS.values():
-    METRICS.register(_f.name, MetricInfo(_f.name, "fairness", _f.higher_is_fairer, _f.summary),
-                     summary=f"fairness — {_f.summary}")
+    _i = MetricInfo(_f.name, "fairness", _f.higher_is_fairer, _f.summary)
+    METRICS.register(_f.name, _i, summary=f"fairness — {_f.summary}; interval: {_i.interval}")
 
 PERFORMANCE_NAMES: tuple[str, ...] = tuple(m.name for m in _PERFORMANCE)
 FAIRNESS_NAMES: tuple[str, ...] = tuple(FAIRNESS_METRICS)

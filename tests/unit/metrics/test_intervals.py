@@ -1,0 +1,163 @@
+"""Intervals that never claim more certainty than the data hold (fairsel/metrics/intervals.py):
+score intervals for k/n rates, non-degenerate 0/n and n/n, every estimate inside its interval
+(worst cases over many small groups included), and a true disparity of 0 within reach."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from scipy.stats import beta, binomtest
+
+from fairsel.metrics import Confidence, Partition, evaluate_variant
+from fairsel.metrics.intervals import KN_RATES, kn, wilson
+from tests.reference import build_partitions
+
+
+def _run(groups, pred, y=None, *, reference=None, clusters=None, min_group_size=1,
+         resamples=1000, seed=0):
+    groups = np.asarray(groups)
+    n_groups = int(groups.max()) + 1
+    pred = np.asarray(pred)
+    y = np.ones_like(pred) if y is None else np.asarray(y)
+    part = Partition("g", ("g",), "attribute", tuple(f"g{i}" for i in range(n_groups)),
+                     np.arange(n_groups), reference)
+    return evaluate_variant(y, pred, pred.astype(float), atoms=groups, n_atoms=n_groups,
+                            partitions=[part], folds=np.zeros(len(pred), int), n_folds=1,
+                            clusters=clusters, min_group_size=min_group_size,
+                            confidence=Confidence(resamples=resamples), seed=seed)
+
+
+def _estimates(obj, path="result"):
+    """Every (path, value, ci) with an interval in a result, walked generically."""
+    if dataclasses.is_dataclass(obj):
+        obj = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+    elif hasattr(obj, "model_dump"):
+        obj = obj.model_dump()
+    if isinstance(obj, dict):
+        if "value" in obj and obj.get("ci") is not None:
+            yield path, obj["value"], obj["ci"]
+        for k, v in obj.items():
+            yield from _estimates(v, f"{path}.{k}")
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            yield from _estimates(v, f"{path}[{i}]")
+
+
+def test_wilson_matches_scipy():
+    for k, n in [(0, 5), (5, 5), (3, 7), (0, 1), (40, 100), (999, 1000)]:
+        ci = binomtest(k, n).proportion_ci(0.95, method="wilson")
+        lo, hi = wilson(np.array(k), np.array(n), 0.95)
+        assert lo == pytest.approx(ci.low, abs=1e-12) and hi == pytest.approx(ci.high, abs=1e-12)
+
+
+def test_five_of_five_is_not_a_point_and_fails_the_four_fifths_rule():
+    """The issue's case: 5 rows all approved, against a large group approved at 95 %."""
+    rng = np.random.default_rng(1)
+    big = (rng.random(2000) < 0.95).astype(int)
+    g = np.r_[np.zeros(5, int), np.ones(2000, int)]
+    res = _run(g, np.r_[np.ones(5, int), big], min_group_size=5)
+    five = res.attributes[0].groups[0].rates["selection_rate"]
+    assert five.value == 1.0
+    lo, hi = five.ci
+    assert hi == 1.0 and lo == pytest.approx(wilson(np.array(5), np.array(5), 0.95)[0])
+    assert lo < 0.57  # Wilson 0.566; Clopper–Pearson 0.478 (never the percentile's [1, 1])
+    di = res.attributes[0].fairness["disparate_impact"]
+    assert di.value == pytest.approx(big.mean())
+    assert di.ci[0] < 0.8 < di.ci[1]  # a ci_bound gate at 0.8 cannot pass on 5 rows
+    assert di.ci[0] <= di.value <= di.ci[1]
+
+
+def test_zero_of_n_is_not_a_point_and_its_disparities_inherit_it():
+    g = np.repeat([0, 1], [15, 40])
+    pred = np.r_[np.zeros(15, int), np.ones(40, int)]  # 0/15 and 40/40
+    res = _run(g, pred)
+    rows = res.attributes[0].groups
+    lo0, hi0 = rows[0].rates["selection_rate"].ci
+    lo1, hi1 = rows[1].rates["selection_rate"].ci
+    assert lo0 == 0.0 and hi0 >= beta.ppf(0.975, 1, 15) * 0.8  # CP upper 0.218, Wilson 0.204
+    assert hi1 == 1.0 and lo1 < 1.0
+    dpd = res.attributes[0].fairness["demographic_parity_difference"]
+    assert dpd.value == 1.0 and dpd.ci[0] < 0.9 and dpd.ci[1] == pytest.approx(1.0, abs=0.5)
+    di = res.attributes[0].fairness["disparate_impact"]
+    assert di.value == 0.0 and di.ci[0] == 0.0 and di.ci[1] > 0.0
+
+
+def test_every_kn_rate_is_never_narrower_than_wilson_with_or_without_clusters():
+    rng = np.random.default_rng(4)
+    n = 600
+    g = rng.integers(0, 4, n)
+    y = rng.integers(0, 2, n)
+    c = np.arange(n) // 6
+    pred = np.repeat(rng.integers(0, 2, n // 6), 6) ^ (rng.random(n) < 0.2)  # clustered decisions
+    for clusters in (None, c):
+        res = _run(g, pred.astype(int), y, clusters=clusters)
+        for row in res.attributes[0].groups:
+            counts = np.array([row.tn, row.fp, row.fn, row.tp], float)
+            for rate in KN_RATES:
+                k, m = kn(counts, rate)
+                est = row.rates[rate]
+                if m == 0:
+                    continue
+                w_lo, w_hi = wilson(k, m, 0.95)
+                assert est.ci[0] <= w_lo + 1e-12 and est.ci[1] >= w_hi - 1e-12, (rate, clusters)
+                if clusters is None:  # without clusters it is Wilson exactly
+                    assert est.ci == (pytest.approx(float(w_lo)), pytest.approx(float(w_hi)))
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_estimates_inside_intervals_for_worst_cases_over_ten_small_groups(seed):
+    """max − min over 10 groups of 8 rows is biased upwards: a percentile interval often misses
+    its own estimate.  Here every figure (group rates, disparities, the reference's folded
+    ratios, calibration error) holds its estimate."""
+    rng = np.random.default_rng(seed)
+    g = np.repeat(np.arange(10), 8)
+    y = rng.integers(0, 2, 80)
+    pred = (rng.random(80) < 0.5).astype(int)
+    for reference in (None, 3):
+        res = _run(g, pred, y, reference=reference, resamples=400, seed=seed)
+        found = 0
+        for path, value, ci in _estimates(res):
+            if value is None:
+                continue
+            assert ci[0] is not None and ci[1] is not None, path
+            assert ci[0] - 1e-12 <= value <= ci[1] + 1e-12, (path, value, ci)
+            found += 1
+        assert found > 150
+
+
+def test_a_true_zero_disparity_is_within_reach():
+    """Every group alike: the lower end of max − min must reach 0 (a percentile interval of
+    max − min almost never does), in about 95 % of audits."""
+    reached = []
+    for seed in range(60):
+        rng = np.random.default_rng(100 + seed)
+        g = np.repeat(np.arange(10), 50)
+        pred = (rng.random(500) < 0.5).astype(int)
+        res = _run(g, pred, resamples=300, seed=seed)
+        fair = res.attributes[0].fairness
+        reached.append(fair["demographic_parity_difference"].ci[0] == 0.0)
+        assert fair["demographic_parity_ratio"].ci[1] <= 1.0
+        reached.append(fair["demographic_parity_ratio"].ci[1] == pytest.approx(1.0))
+    assert np.mean(reached) > 0.85
+
+
+def test_headline_over_attributes_holds_its_estimate_and_is_no_milder_than_its_worst():
+    rng = np.random.default_rng(7)
+    n = 3000
+    a = rng.integers(0, 5, n)
+    b = rng.integers(0, 2, n)
+    atoms, n_atoms, parts = build_partitions(a, b, tuple(f"a{i}" for i in range(5)), ("b0", "b1"))
+    y = rng.integers(0, 2, n)
+    pred = (rng.random(n) < 0.4 + 0.05 * a).astype(int)
+    res = evaluate_variant(y, pred, rng.random(n), atoms=atoms, n_atoms=n_atoms, partitions=parts,
+                           folds=np.zeros(n, int), n_folds=1, min_group_size=1,
+                           confidence=Confidence(resamples=500), seed=2)
+    for metric, head in res.fairness.items():
+        assert head.ci[0] <= head.value <= head.ci[1], metric
+        worst = head.by_attribute[head.attribute]
+        if metric.endswith("ratio") or metric == "disparate_impact":
+            assert head.ci[0] <= worst.ci[0] + 1e-12, metric
+        else:
+            assert head.ci[1] >= worst.ci[1] - 1e-12, metric
