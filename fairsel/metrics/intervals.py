@@ -11,24 +11,29 @@ clusters); this module turns them into intervals.  Three rules:
   borrows the design effect of the same rate over all rows).  So no rate is ever narrower than
   the score interval for k of n, and 0/n or n/n is never a point: 5/5 reads [0.566, 1].
 * **A disparity** (a worst case over groups: largest minus smallest rate, smallest over largest,
-  or the worst group against a reference) is a maximum of signed group differences
-  ``d_gh = θ_g − θ_h`` over a set of ordered pairs (``θ`` the rate, or its logarithm for a
-  ratio, which is then ``exp(−max)``).  Its interval is built on those signed differences, each
-  with the score-interval standard error of its two rates:
+  or the worst group against a reference; a headline is the worst case over attributes too) is a
+  maximum of signed group differences ``d_gh = θ_g − θ_h`` over a set of ordered pairs (``θ``
+  the rate, or its logarithm for a ratio, which is then ``exp(−max)``).  Its interval is built
+  on those signed differences — the test of equal rates inverted, not the percentile bootstrap
+  of max − min (biased upwards: its interval often misses its own estimate and cannot reach 0):
 
-  - upper end ``U = max_pairs (d̂ + z·se)``;
-  - lower end ``L = max(0, max_{pairs in S} (d̂ − c·se))``, where ``S`` are the pairs that may
-    still be the largest (``d̂ + κ·se ≥ max d̂``, κ the Bonferroni critical value over all
-    pairs) and ``c`` the bootstrap (1 − α) quantile of ``max_S |t*|`` (the studentized
-    deviations of the replicates, never below z) — a simultaneous interval over the pairs that
-    matter, by moment selection.
+  - each rate's standard error is the larger of Wald's ``√(p(1−p)/n_eff)`` and the Wilson
+    interval's half-width over z (so 0/n and n/n have one);
+  - ``S`` are the pairs that may still be the largest: ``d̂ + κ·se ≥ max d̂`` with κ = z plus the
+    Bonferroni critical value over all pairs (generous, so that where every group is alike every
+    pair stays in S);
+  - lower end ``L = max(0, max_S (d̂ − c·se₀))``, ``se₀`` the larger of ``se`` and the standard
+    error with every group at the pooled rate (near L = 0 this is the test of equal rates), ``c``
+    the bootstrap (1 − α) quantile of ``max_S |t*|`` (the replicates' deviations over ``se₀``),
+    never below z — a simultaneous test over the pairs that matter (moment selection);
+  - upper end ``U = max_S (d̂ + z·se)``.
 
   With one dominant pair this is the ordinary two-sided interval of a difference; with every
   group equal (a true disparity of 0, where max − min sits on its boundary) L reaches 0 as often
-  as the simultaneous test of "all groups equal" accepts, so 0 is covered at the nominal level.
-  The estimate always lies inside (``L ≤ d̂_max ≤ U``); ratios are centred on the Wilson centres
-  ``(k + z²/2) / (n + z²)`` (finite at 0/n), and then widened to the estimate where that shift
-  leaves it outside.
+  as the simultaneous test of equal rates accepts, so 0 is covered at about the nominal level.
+  Between the two (many groups near the largest gap) it is conservative.  The estimate always
+  lies inside (``L ≤ max d̂ ≤ U``); a ratio whose smallest rate is 0/n uses that rate's Wilson
+  centre on the log scale and is then widened to its estimate (0).
 * **Scores** (ROC AUC, Brier score) keep the percentile bootstrap; the calibration error, whose
   plug-in estimate is biased upwards, the basic ("reflected") bootstrap ``[2θ̂ − q_hi,
   2θ̂ − q_lo]`` cut at 0.  Either is widened to the estimate when the replicates lie on one side
