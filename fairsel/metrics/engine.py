@@ -421,7 +421,8 @@ def evaluate_variant(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray
             for m in FAIRNESS_NAMES:
                 spec = FAIRNESS_METRICS[m]
                 pairs = disparity_pairs(bands, rg, spec.rates, spec.kind,
-                                        reference=part.reference, eligible=part_eligible[i])
+                                        reference=part.reference, eligible=part_eligible[i],
+                                        clustered=clustered)
                 ci_fair[i][m] = disparity_interval(pairs, spec.kind, part_fair[i][m], level)
                 if pairs is not None and np.isfinite(part_fair[i][m]):
                     pairs_by[m].append(pairs)

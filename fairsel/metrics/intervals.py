@@ -228,6 +228,7 @@ class Pairs:
     se_null: np.ndarray
     a: np.ndarray
     b: np.ndarray
+    rho: np.ndarray | None = None  # (pairs,) bootstrap correlation of the two rates (clusters)
 
     @staticmethod
     def concat(parts: list[Pairs]) -> Pairs | None:
@@ -239,7 +240,9 @@ class Pairs:
                      np.concatenate([p.dev for p in parts], axis=1),
                      np.concatenate([p.se_null for p in parts]),
                      np.concatenate([p.a + o for p, o in zip(parts, offsets)]),
-                     np.concatenate([p.b + o for p, o in zip(parts, offsets)]))
+                     np.concatenate([p.b + o for p, o in zip(parts, offsets)]),
+                     None if any(p.rho is None for p in parts) else
+                     np.concatenate([p.rho for p in parts]))
 
 
 def max_pair_interval(p: Pairs, level: float) -> tuple[float, float]:
@@ -253,16 +256,24 @@ def max_pair_interval(p: Pairs, level: float) -> tuple[float, float]:
         return np.nan, np.nan
     alpha = 1 - level
     z = z_value(level)
+    # with clusters, two groups' rates share clusters and move together: the variance of their
+    # difference takes the bootstrap correlation off (0 without clusters)
+    rho = np.zeros(len(p.a)) if p.rho is None else np.nan_to_num(p.rho, nan=0.0)
+
+    def pair_se(se: np.ndarray) -> np.ndarray:
+        var = se[p.a] ** 2 + se[p.b] ** 2 - 2 * rho * se[p.a] * se[p.b]
+        return np.sqrt(np.maximum(var, 0.0))
+
     d = p.centre[p.a] - p.centre[p.b]
-    s = np.sqrt(p.se[p.a] ** 2 + p.se[p.b] ** 2)
-    keep = np.isfinite(d) & np.isfinite(s) & (s > 0)
-    if not keep.any():
-        return np.nan, np.nan
-    a, b, d, s = p.a[keep], p.b[keep], d[keep], s[keep]
+    s = pair_se(p.se)
     # the lower end tests "the rates differ by at most L": near L = 0 that is the test of equal
     # rates, whose standard errors are at the pooled rate (an extreme group's own p(1 − p) is
     # too small there, and the largest |t| too large)
-    s_low = np.fmax(s, np.sqrt(p.se_null[a] ** 2 + p.se_null[b] ** 2))
+    s_low = np.fmax(s, pair_se(p.se_null))
+    keep = np.isfinite(d) & np.isfinite(s) & (s > 0)
+    if not keep.any():
+        return np.nan, np.nan
+    a, b, d, s, s_low = p.a[keep], p.b[keep], d[keep], s[keep], s_low[keep]
     top = d.max()
     n_pairs = max(1, (len(d) + 1) // 2)  # ordered pairs come in both orientations
     # generous on purpose: where every group is alike, every pair must stay in S
@@ -283,8 +294,24 @@ def max_pair_interval(p: Pairs, level: float) -> tuple[float, float]:
     return lo, max(hi, lo)
 
 
+def _correlation(dev: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Bootstrap correlation of items ``a`` and ``b`` (pairs), over the replicates where both
+    are defined; 0 where it cannot be estimated."""
+    da, db = dev[:, a], dev[:, b]
+    ok = ~(np.isnan(da) | np.isnan(db))
+    cnt = ok.sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        da = np.where(ok, da, 0.0)
+        db = np.where(ok, db, 0.0)
+        ma, mb = da.sum(axis=0) / cnt, db.sum(axis=0) / cnt
+        da = np.where(ok, da - ma, 0.0)
+        db = np.where(ok, db - mb, 0.0)
+        r = (da * db).sum(axis=0) / np.sqrt((da * da).sum(axis=0) * (db * db).sum(axis=0))
+    return np.where(np.isfinite(r) & (cnt > 2), np.clip(r, -1.0, 1.0), 0.0)
+
+
 def _items(centre: np.ndarray, se: np.ndarray, dev: np.ndarray, se_null: np.ndarray,
-           usable: np.ndarray, reference: int | None) -> Pairs | None:
+           usable: np.ndarray, reference: int | None, clustered: bool) -> Pairs | None:
     """The ordered pairs of one rate over its usable groups (all of them, or each group against
     the reference in both directions)."""
     idx = np.flatnonzero(usable)
@@ -299,12 +326,14 @@ def _items(centre: np.ndarray, se: np.ndarray, dev: np.ndarray, se_null: np.ndar
         a, b = a[a != b], b[a != b]
     if len(a) == 0:
         return None
-    return Pairs(centre, se, dev, se_null, a, b)
+    rho = _correlation(dev, a, b) if clustered else None
+    return Pairs(centre, se, dev, se_null, a, b, rho)
 
 
 def disparity_pairs(bands: Mapping[str, RateBand], reps: Mapping[str, np.ndarray],
                     rates: tuple[str, ...], kind: str, *, reference: int | None,
-                    eligible: np.ndarray | Mapping[str, np.ndarray]) -> Pairs | None:
+                    eligible: np.ndarray | Mapping[str, np.ndarray],
+                    clustered: bool = False) -> Pairs | None:
     """The signed pairs whose maximum is a disparity of ``rates`` over the eligible groups.
 
     ``reps[rate]`` (B, n_groups) are the rate's bootstrap replicates.  ``eligible`` is the set
@@ -333,9 +362,9 @@ def disparity_pairs(bands: Mapping[str, RateBand], reps: Mapping[str, np.ndarray
             usable &= centre > 0
             with np.errstate(divide="ignore", invalid="ignore"):
                 items = _items(np.log(centre), band.se / centre, dev / centre, se_null / centre,
-                               usable, reference)
+                               usable, reference, clustered)
         else:
-            items = _items(band.value, band.se, dev, se_null, usable, reference)
+            items = _items(band.value, band.se, dev, se_null, usable, reference, clustered)
         if items is not None:
             parts.append(items)
     return Pairs.concat(parts)
@@ -353,6 +382,8 @@ def disparity_interval(pairs: Pairs | None, kind: str, value: float,
     if pairs is None or not np.isfinite(value):
         return np.nan, np.nan
     lo, hi = max_pair_interval(pairs, level)
+    if kind == "difference":  # rates lie in [0, 1]: no difference of two exceeds 1
+        lo, hi = min(lo, 1.0), min(hi, 1.0)
     if kind == "ratio":
         lo, hi = float(np.exp(-hi)), float(np.exp(-lo))
     out = contain(np.array(value), np.array(lo), np.array(hi))
