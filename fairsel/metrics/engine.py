@@ -20,12 +20,11 @@ from fairsel.metrics.counts import confusion_counts, rates_from_counts
 from fairsel.metrics.disparity import FAIRNESS_METRICS, disparity
 from fairsel.metrics.intervals import (
     KN_RATES,
-    REFLECTED,
     Pairs,
-    bootstrap_interval,
     design_effect,
     disparity_interval,
     disparity_pairs,
+    figure_interval,
     nan_quantiles,  # noqa: F401  (re-exported: it lived here)
     rate_band,
 )
@@ -399,25 +398,24 @@ def evaluate_variant(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray
         overall_value = {**overall_rates, **overall_scores}
         overall_conf = conf_atoms.sum(axis=0)
         fallback_deff: dict[str, np.ndarray] = {}
+        o_bands = {}
+        for key in (*KN_RATES, "f1"):
+            band = rate_band(overall_conf, key, level, reps=ro[key], clustered=clustered)
+            o_bands[key] = band
+            fallback_deff[key] = (design_effect(band.value, band.n, ro[key]) if clustered
+                                  else np.float64(1.0))
         for key in GROUP_RATES + SCORE_RATES:
-            if key in KN_RATES:
-                band = rate_band(overall_conf, key, level, reps=ro[key], clustered=clustered)
-                ci_overall[key] = (band.lo, band.hi)
-                fallback_deff[key] = (design_effect(band.value, band.n, ro[key]) if clustered
-                                      else np.float64(1.0))
-            else:
-                ci_overall[key] = bootstrap_interval(overall_value[key], ro[key], level,
-                                                     reflected=key in REFLECTED)
+            ci_overall[key] = ((o_bands[key].lo, o_bands[key].hi) if key in KN_RATES else
+                               figure_interval(key, overall_value[key], ro[key], level, o_bands))
         pairs_by: dict[str, list[Pairs]] = {m: [] for m in FAIRNESS_NAMES}
         for i, part in enumerate(partitions):
             rg = {key: np.concatenate(v) for key, v in reps_group[i].items()}
             bands = {key: rate_band(part_counts[i], key, level, reps=rg[key], clustered=clustered,
-                                    fallback_deff=fallback_deff[key]) for key in KN_RATES}
+                                    fallback_deff=fallback_deff[key]) for key in (*KN_RATES, "f1")}
             value = {**part_rates[i], **part_scores[i]}
             for key in GROUP_RATES + SCORE_RATES:
-                ci_group[i][key] = ((bands[key].lo, bands[key].hi) if key in bands else
-                                    bootstrap_interval(value[key], rg[key], level,
-                                                       reflected=key in REFLECTED))
+                ci_group[i][key] = ((bands[key].lo, bands[key].hi) if key in KN_RATES else
+                                    figure_interval(key, value[key], rg[key], level, bands))
             for m in FAIRNESS_NAMES:
                 spec = FAIRNESS_METRICS[m]
                 pairs = disparity_pairs(bands, rg, spec.rates, spec.kind,

@@ -63,6 +63,8 @@ KN_RATES: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
     "precision": ((3,), (1, 3)),
     "accuracy": ((0, 3), (0, 1, 2, 3)),
 }
+#: F1 = TP / (TP + (FP + FN) / 2): a count over a count, for its score-interval floor only.
+F1_KN = ((3,), (3,), (1, 2))
 #: Figures whose plug-in estimate is biased upwards: the basic bootstrap, cut at 0.
 REFLECTED = ("calibration_error",)
 
@@ -149,8 +151,12 @@ def wilson(k: np.ndarray, n: np.ndarray, level: float) -> tuple[np.ndarray, np.n
 
 def kn(counts: np.ndarray, rate: str) -> tuple[np.ndarray, np.ndarray]:
     """Numerator and denominator of a k/n rate from confusion counts ``(..., 4)``."""
-    num, den = KN_RATES[rate]
     c = np.asarray(counts, dtype=np.float64)
+    if rate == "f1":
+        num, full, half = F1_KN
+        k = c[..., list(num)].sum(axis=-1)
+        return k, c[..., list(full)].sum(axis=-1) + c[..., list(half)].sum(axis=-1) / 2
+    num, den = KN_RATES[rate]
     return c[..., list(num)].sum(axis=-1), c[..., list(den)].sum(axis=-1)
 
 
@@ -208,6 +214,27 @@ def bootstrap_interval(value: np.ndarray, reps: np.ndarray, level: float, *,
     if reflected:
         q_lo, q_hi = np.maximum(2 * value - q_hi, 0.0), 2 * value - q_lo
     return contain(value, q_lo, q_hi)
+
+
+def figure_interval(key: str, value: np.ndarray, reps: np.ndarray, level: float,
+                    bands: Mapping[str, RateBand]) -> tuple[np.ndarray, np.ndarray]:
+    """Interval of a figure that is not a k/n rate: the bootstrap (:func:`bootstrap_interval`),
+    and for balanced accuracy and F1 never narrower than their score-interval floors —
+    ``(TPR + TNR) / 2`` between the means of the two Wilson ends (one class: that rate's),
+    F1 = TP / (TP + (FP + FN)/2) the Wilson interval of that count — so a perfect small
+    group is not a point either."""
+    lo, hi = bootstrap_interval(value, reps, level, reflected=key in REFLECTED)
+    floor = None
+    if key == "balanced_accuracy":
+        t, n = bands["tpr"], bands["tnr"]
+        both = np.isfinite(t.lo) & np.isfinite(n.lo)
+        floor = (np.where(both, (t.lo + n.lo) / 2, np.where(np.isfinite(t.lo), t.lo, n.lo)),
+                 np.where(both, (t.hi + n.hi) / 2, np.where(np.isfinite(t.hi), t.hi, n.hi)))
+    elif key == "f1":
+        floor = bands["f1"].lo, bands["f1"].hi
+    if floor is not None:
+        lo, hi = np.fmin(lo, floor[0]), np.fmax(hi, floor[1])
+    return lo, hi
 
 
 # ---------- disparities ------------------------------------------------------------------------

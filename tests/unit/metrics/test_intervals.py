@@ -127,6 +127,39 @@ def test_estimates_inside_intervals_for_worst_cases_over_ten_small_groups(seed):
         assert found > 150
 
 
+@pytest.mark.parametrize("clustered", [False, True])
+def test_estimates_inside_intervals_with_many_small_intersections(clustered):
+    """New test data: 8 × 6 = 48 intersections of about a dozen rows (many rates 0/n or n/n,
+    whose intervals — and those of balanced accuracy and F1 — are never a point),
+    a declared reference on one attribute, with and without clusters: the walk over the whole
+    result finds no figure outside its interval."""
+    rng = np.random.default_rng(11)
+    n = 600
+    a = rng.integers(0, 8, n)
+    b = rng.integers(0, 6, n)
+    atoms, n_atoms, parts = build_partitions(a, b, tuple(f"a{i}" for i in range(8)),
+                                             tuple(f"b{i}" for i in range(6)), a_reference="a0")
+    y = (rng.random(n) < 0.3 + 0.05 * b).astype(int)
+    pred = (rng.random(n) < np.where(y == 1, 0.9, 0.15)).astype(int)
+    res = evaluate_variant(y, pred, rng.random(n), atoms=atoms, n_atoms=n_atoms, partitions=parts,
+                           folds=np.arange(n) % 3, n_folds=3, min_group_size=5,
+                           clusters=np.arange(n) // 4 if clustered else None,
+                           confidence=Confidence(resamples=300), seed=3)
+    inter = res.attributes[2]
+    assert len(inter.groups) >= 40 and len(inter.eligible_groups) >= 30
+    degenerate, checked = 0, 0
+    for path, value, ci in _estimates(res):
+        if value is None:
+            continue
+        assert ci[0] - 1e-12 <= value <= ci[1] + 1e-12, (path, value, ci)
+        if value in (0.0, 1.0) and path.rsplit(".", 1)[-1] in (*KN_RATES, "balanced_accuracy",
+                                                               "f1"):
+            degenerate += 1
+            assert ci[1] - ci[0] > 0.05, (path, ci)  # 0/n and n/n are never a point
+        checked += 1
+    assert checked > 800 and degenerate > 10
+
+
 def test_a_true_zero_disparity_is_within_reach():
     """Every group alike: the lower end of max − min must reach 0 (a percentile interval of
     max − min almost never does), in about 95 % of audits."""
