@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from fairsel.metrics.counts import RATE_DENOMINATORS, RATE_FORMULAS
 from fairsel.metrics.disparity import FAIRNESS_METRICS
+from fairsel.metrics.intervals import interval_text
 from fairsel.registry import Registry
 
 
@@ -15,6 +16,11 @@ class MetricInfo:
     family: str  # "performance" | "fairness"
     higher_is_better: bool
     formula: str
+
+    @property
+    def interval(self) -> str:
+        """How its confidence interval is computed (fairsel/metrics/intervals.py)."""
+        return interval_text(self.name, self.family)
 
 
 _PERFORMANCE: list[MetricInfo] = [
@@ -39,7 +45,7 @@ _PERFORMANCE: list[MetricInfo] = [
 
 METRICS: Registry[MetricInfo] = Registry("metric", "fairsel list metrics")
 for _m in _PERFORMANCE:
-    METRICS.register(_m.name, _m, summary=f"performance — {_m.formula}")
+    METRICS.register(_m.name, _m, summary=f"performance — {_m.formula}; interval: {_m.interval}")
 def _eligibility_note(rates: tuple[str, ...]) -> str:
     """Who a metric's group rates are computed on (``min_group_size`` counts them)."""
     whom = " / ".join(dict.fromkeys(RATE_DENOMINATORS[r] for r in rates))
@@ -47,8 +53,9 @@ def _eligibility_note(rates: tuple[str, ...]) -> str:
 
 
 for _f in FAIRNESS_METRICS.values():
-    METRICS.register(_f.name, MetricInfo(_f.name, "fairness", _f.higher_is_fairer, _f.summary),
-                     summary=f"fairness — {_f.summary}{_eligibility_note(_f.rates)}")
+    _i = MetricInfo(_f.name, "fairness", _f.higher_is_fairer, _f.summary)
+    METRICS.register(_f.name, _i, summary=f"fairness — {_f.summary}{_eligibility_note(_f.rates)}"
+                                          f"; interval: {_i.interval}")
 
 #: The 0/0 rule, printed under ``fairsel list metrics`` (the engine:
 #: :func:`fairsel.metrics.counts.rates_from_counts` and :mod:`fairsel.metrics.disparity`).

@@ -10,7 +10,6 @@ clusters, a weighted sum of the clusters' cell-count vectors. No data frame is r
 
 from __future__ import annotations
 
-import warnings
 import zlib
 from dataclasses import dataclass
 
@@ -25,6 +24,16 @@ from fairsel.metrics.counts import (
     rates_from_counts,
 )
 from fairsel.metrics.disparity import FAIRNESS_METRICS, compared_rates, disparity
+from fairsel.metrics.intervals import (
+    KN_RATES,
+    Pairs,
+    design_effect,
+    disparity_interval,
+    disparity_pairs,
+    figure_interval,
+    nan_quantiles,  # noqa: F401  (re-exported: it lived here)
+    rate_band,
+)
 from fairsel.metrics.scores import (
     brier_by_group,
     calibration_error_by_group,
@@ -75,12 +84,6 @@ def _f(x) -> float | None:
 
 def _est(value, lo=None, hi=None, with_ci: bool = False) -> Estimate:
     return Estimate(value=_f(value), ci=(_f(lo), _f(hi)) if with_ci else None)
-
-
-def _worst(values: np.ndarray, higher_is_fairer: bool, axis: int = 0) -> np.ndarray:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanmin(values, axis=axis) if higher_is_fairer else np.nanmax(values, axis=axis)
 
 
 ECE_BINS = 10
@@ -135,28 +138,6 @@ def _binned_auc(pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
     N = neg.sum(axis=-1)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where((P > 0) & (N > 0), num / np.where(P * N > 0, P * N, 1.0), np.nan)
-
-
-def nan_quantiles(arr: np.ndarray, qs: tuple[float, ...]) -> list[np.ndarray]:
-    """``np.nanquantile(arr, q, axis=0)`` (linear interpolation) for each q, vectorized.
-
-    numpy's nanquantile falls back to a Python loop over columns when any value is NaN; here
-    one sort puts the NaNs last and each column's quantile is read at its own position.
-    """
-    a = np.sort(arr, axis=0)
-    n = np.sum(~np.isnan(arr), axis=0)
-    out = []
-    for qv in qs:
-        pos = qv * np.maximum(n - 1, 0)
-        lo = np.floor(pos).astype(np.int64)
-        hi = np.minimum(lo + 1, np.maximum(n - 1, 0))
-        frac = pos - lo
-        v_lo = np.take_along_axis(a, lo[None, ...], axis=0)[0]
-        v_hi = np.take_along_axis(a, hi[None, ...], axis=0)[0]
-        with np.errstate(invalid="ignore"):
-            val = v_lo + (v_hi - v_lo) * frac
-        out.append(np.where(n > 0, val, np.nan))
-    return out
 
 
 def seed_for(seed: int, label: str) -> np.random.SeedSequence:
@@ -392,7 +373,6 @@ def evaluate_variant(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray
                   for i in range(len(partitions))]
         reps_overall: dict[str, list[np.ndarray]] = {}
         reps_group: list[dict[str, list[np.ndarray]]] = [{} for _ in partitions]
-        reps_fair: list[dict[str, list[np.ndarray]]] = [{} for _ in partitions]
         total = confidence.resamples
         chunk = max(1, min(total, 2_000_000 // max(n_cells, 1)))
         done = 0
@@ -425,26 +405,52 @@ def evaluate_variant(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray
                 rates["calibration_error"] = ece_parts(pos_e, s_e, n_a, agg)
                 for key, val in rates.items():
                     reps_group[i].setdefault(key, []).append(val)
-                for m in FAIRNESS_NAMES:
-                    reps_fair[i].setdefault(m, []).append(
-                        disparity(rates, m, reference=part.reference,
-                                  eligible=part_eligible[i]))
-        alpha = (1.0 - confidence.level) / 2
-
-        def q(reps: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-            lo, hi = nan_quantiles(np.concatenate(reps, axis=0), (alpha, 1 - alpha))
-            return lo, hi
-
-        ci_overall = {key: q(v) for key, v in reps_overall.items()}
-        for i in range(len(partitions)):
-            ci_group[i] = {key: q(v) for key, v in reps_group[i].items()}
-            ci_fair[i] = {key: q(v) for key, v in reps_fair[i].items()}
+        # intervals (fairsel/metrics/intervals.py): Wilson on the effective n for k/n rates,
+        # signed group differences for disparities, bootstrap for the score figures
+        level = confidence.level
+        clustered = clusters is not None
+        ro = {key: np.concatenate(v) for key, v in reps_overall.items()}
+        overall_value = {**overall_rates, **overall_scores}
+        overall_conf = conf_atoms.sum(axis=0)
+        fallback_deff: dict[str, np.ndarray] = {}
+        o_bands = {}
+        for key in (*KN_RATES, "f1"):
+            band = rate_band(overall_conf, key, level, reps=ro[key], clustered=clustered)
+            o_bands[key] = band
+            fallback_deff[key] = (design_effect(band.value, band.n, ro[key]) if clustered
+                                  else np.float64(1.0))
+        for key in GROUP_RATES + SCORE_RATES:
+            ci_overall[key] = ((o_bands[key].lo, o_bands[key].hi) if key in KN_RATES else
+                               figure_interval(key, overall_value[key], ro[key], level, o_bands))
+        pairs_by: dict[str, list[Pairs]] = {m: [] for m in FAIRNESS_NAMES}
+        for i, part in enumerate(partitions):
+            rg = {key: np.concatenate(v) for key, v in reps_group[i].items()}
+            bands = {key: rate_band(part_counts[i], key, level, reps=rg[key], clustered=clustered,
+                                    fallback_deff=fallback_deff[key]) for key in (*KN_RATES, "f1")}
+            value = {**part_rates[i], **part_scores[i]}
+            for key in GROUP_RATES + SCORE_RATES:
+                ci_group[i][key] = ((bands[key].lo, bands[key].hi) if key in KN_RATES else
+                                    figure_interval(key, value[key], rg[key], level, bands))
+            for m in FAIRNESS_NAMES:
+                spec = FAIRNESS_METRICS[m]
+                pairs = disparity_pairs(bands, rg, spec.rates, spec.kind,
+                                        reference=part.reference, eligible=part_eligible[i],
+                                        clustered=clustered)
+                ci_fair[i][m] = disparity_interval(pairs, spec.kind, part_fair[i][m], level)
+                if pairs is not None and np.isfinite(part_fair[i][m]):
+                    pairs_by[m].append(pairs)
+        head_value: dict[str, float] = {}
         from fairsel.metrics.catalog import METRICS
 
         for m in FAIRNESS_NAMES:
-            hib = METRICS.get(m).higher_is_better
-            stacked = np.stack([np.concatenate(reps_fair[i][m]) for i in range(len(partitions))])
-            ci_head[m] = q([_worst(stacked, hib, axis=0)])
+            vals = np.array([part_fair[i][m] for i in range(len(partitions))], dtype=float)
+            if np.isfinite(vals).any():
+                hib = METRICS.get(m).higher_is_better
+                head_value[m] = float(np.nanmin(vals) if hib else np.nanmax(vals))
+                finite = [i for i in range(len(partitions)) if np.isfinite(vals[i])]
+                ci_head[m] = (ci_fair[finite[0]][m] if len(finite) == 1 else  # the same figure
+                              disparity_interval(Pairs.concat(pairs_by[m]),
+                                                 FAIRNESS_METRICS[m].kind, head_value[m], level))
 
     # ---------- assemble pooled results -----------------------------------------------------
     no_prob = set() if probability else set(PROBABILITY_ONLY)

@@ -600,12 +600,12 @@ def _method(result: AuditResult) -> dict[str, Any]:
     method = conf.get("method", "none")
     level = conf.get("level")
     if method == "bootstrap":
-        ci = (f"Percentile bootstrap, {conf.get('resamples', '?')} resamples, "
-              f"{level:.0%} level. Each resample redraws the rows"
-              + (f" by cluster ('{val.groups}'), so rows of one cluster stay together"
-                 if val.groups else "")
-              + "; rates are recomputed from resampled confusion counts, and disparities from "
-                "those rates, so every interval reflects the same resample.")
+        from fairsel.metrics.intervals import METHOD_TEXT
+
+        ci = (f"{METHOD_TEXT} The bootstrap draws {conf.get('resamples', '?')} "
+              "resamples of the confusion-count cells"
+              + (f", by cluster ('{val.groups}'), so rows of one cluster stay together"
+                 if val.groups else "") + ".")
     else:
         ci = "No confidence intervals were computed (metrics → confidence → method: none)."
     decision = result.policy.get("decision", "point")

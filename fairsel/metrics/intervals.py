@@ -1,0 +1,417 @@
+"""Every interval fairsel reports, computed one way and documented once.
+
+The metric engine hands this module point estimates, the confusion counts they come from and
+the bootstrap replicates of the group rates (a multinomial draw over count cells, or whole
+clusters); this module turns them into intervals.  Three rules:
+
+* **A rate k/n** (selection rate, TPR, FPR, FNR, TNR, precision, accuracy, base rate) gets the
+  Wilson score interval for k of n.  With clusters the sample size is the *effective* one,
+  ``n / deff``, where the design effect ``deff = max(1, bootstrap variance / (p(1−p)/n))``
+  comes from the cluster bootstrap (a rate of 0/n or n/n, whose bootstrap variance is 0,
+  borrows the design effect of the same rate over all rows).  So no rate is ever narrower than
+  the score interval for k of n, and 0/n or n/n is never a point: 5/5 reads [0.566, 1].
+* **A disparity** (a worst case over groups: largest minus smallest rate, smallest over largest,
+  or the worst group against a reference; a headline is the worst case over attributes too) is a
+  maximum of signed group differences ``d_gh = θ_g − θ_h`` over a set of ordered pairs (``θ``
+  the rate, or its logarithm for a ratio, which is then ``exp(−max)``).  Its interval is built
+  on those signed differences — the test of equal rates inverted, not the percentile bootstrap
+  of max − min (biased upwards: its interval often misses its own estimate and cannot reach 0):
+
+  - each rate's standard error is the larger of Wald's ``√(p(1−p)/n_eff)`` and the Wilson
+    interval's half-width over z (so 0/n and n/n have one);
+  - ``S`` are the pairs that may still be the largest: ``d̂ + κ·se ≥ max d̂`` with κ = z plus the
+    Bonferroni critical value over all pairs (generous, so that where every group is alike every
+    pair stays in S);
+  - lower end ``L = max(0, max_S (d̂ − c·se₀))``, ``se₀`` the larger of ``se`` and the standard
+    error with every group at the pooled rate (near L = 0 this is the test of equal rates), ``c``
+    the bootstrap (1 − α) quantile of ``max_S |t*|`` (the replicates' deviations over ``se₀``),
+    never below z — a simultaneous test over the pairs that matter (moment selection);
+  - upper end ``U = max_S (d̂ + z·se)``.
+
+  With one dominant pair this is the ordinary two-sided interval of a difference; with every
+  group equal (a true disparity of 0, where max − min sits on its boundary) L reaches 0 as often
+  as the simultaneous test of equal rates accepts, so 0 is covered at about the nominal level.
+  Between the two (many groups near the largest gap) it is conservative.  The estimate always
+  lies inside (``L ≤ max d̂ ≤ U``); a ratio whose smallest rate is 0/n uses that rate's Wilson
+  centre on the log scale and is then widened to its estimate (0).
+* **Scores** (ROC AUC, Brier score) keep the percentile bootstrap; the calibration error, whose
+  plug-in estimate is biased upwards, the basic ("reflected") bootstrap ``[2θ̂ − q_hi,
+  2θ̂ − q_lo]`` cut at 0.  Either is widened to the estimate when the replicates lie on one side
+  of it.  Balanced accuracy and F1 (not k/n) use the percentile bootstrap likewise.
+
+Coverage of these rules is measured by simulation in ``benchmarks/bench_coverage.py``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from statistics import NormalDist
+
+import numpy as np
+
+#: Rates that are a count over a count: name -> (numerator cells, denominator cells), cells
+#: indexed as in :data:`fairsel.metrics.counts.CELLS` = (tn, fp, fn, tp).
+KN_RATES: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
+    "selection_rate": ((1, 3), (0, 1, 2, 3)),
+    "base_rate": ((2, 3), (0, 1, 2, 3)),
+    "tpr": ((3,), (2, 3)),
+    "fnr": ((2,), (2, 3)),
+    "fpr": ((1,), (0, 1)),
+    "tnr": ((0,), (0, 1)),
+    "precision": ((3,), (1, 3)),
+    "accuracy": ((0, 3), (0, 1, 2, 3)),
+}
+#: F1 = TP / (TP + (FP + FN) / 2): a count over a count, for its score-interval floor only.
+F1_KN = ((3,), (3,), (1, 2))
+#: Figures whose plug-in estimate is biased upwards: the basic bootstrap, cut at 0.
+REFLECTED = ("calibration_error",)
+
+METHOD_TEXT = (
+    "Rates k/n: Wilson score interval for k of n (with clusters, on the effective sample size "
+    "n / design effect, the design effect from the cluster bootstrap), so 0/n and n/n are never "
+    "a point. Disparities (worst case over groups, or against the reference): built on the "
+    "signed group differences with score-interval standard errors — upper end the largest "
+    "d + z·se, lower end the largest d − c·se over the pairs that may be the largest, c the "
+    "bootstrap critical value of their maximum |t| (moment selection), cut at 0; ratios on the "
+    "log scale. ROC AUC, Brier score, balanced accuracy, F1: percentile bootstrap; calibration "
+    "error: basic bootstrap cut at 0. Every interval contains its estimate; coverage is "
+    "checked by simulation (benchmarks/bench_coverage.py).")
+
+
+#: Performance metric name -> the rate it reads, where that rate is k/n.
+_KN_METRIC = {"recall": "tpr", **{r: r for r in KN_RATES}}
+
+
+def interval_text(name: str, family: str) -> str:
+    """One line on how the interval of metric ``name`` is computed (``fairsel list metrics``)."""
+    if family == "fairness":
+        return ("signed group differences (score standard errors), upper end max(d + z·se), "
+                "lower end max(d − c·se) over the pairs that may be the largest, c the bootstrap "
+                "critical value of their largest |t|, cut at 0"
+                + ("; on log rates (Wilson centres)" if name.endswith("ratio")
+                   or name == "disparate_impact" else ""))
+    if name in _KN_METRIC:
+        return "Wilson score interval for k of n (with clusters: on n / design effect)"
+    if name in REFLECTED:
+        return "basic bootstrap (2·estimate − quantiles), cut at 0, containing the estimate"
+    return "percentile bootstrap, widened to contain the estimate"
+
+
+def z_value(level: float) -> float:
+    """Two-sided standard normal critical value of ``level`` (1.96 for 0.95)."""
+    return NormalDist().inv_cdf(0.5 + level / 2)
+
+
+def nan_quantiles(arr: np.ndarray, qs: tuple[float, ...]) -> list[np.ndarray]:
+    """``np.nanquantile(arr, q, axis=0)`` (linear interpolation) for each q, vectorized.
+
+    numpy's nanquantile falls back to a Python loop over columns when any value is NaN; here
+    one sort puts the NaNs last and each column's quantile is read at its own position.
+    """
+    a = np.sort(arr, axis=0)
+    n = np.sum(~np.isnan(arr), axis=0)
+    out = []
+    for qv in qs:
+        pos = qv * np.maximum(n - 1, 0)
+        lo = np.floor(pos).astype(np.int64)
+        hi = np.minimum(lo + 1, np.maximum(n - 1, 0))
+        frac = pos - lo
+        v_lo = np.take_along_axis(a, lo[None, ...], axis=0)[0]
+        v_hi = np.take_along_axis(a, hi[None, ...], axis=0)[0]
+        with np.errstate(invalid="ignore"):
+            val = v_lo + (v_hi - v_lo) * frac
+        out.append(np.where(n > 0, val, np.nan))
+    return out
+
+
+def contain(est: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The interval widened, where needed, to contain its (finite) estimate."""
+    est = np.asarray(est, dtype=np.float64)
+    fin = np.isfinite(est)
+    return (np.where(fin & ~(lo <= est), est, lo), np.where(fin & ~(hi >= est), est, hi))
+
+
+def wilson(k: np.ndarray, n: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval for ``k`` successes of ``n`` (``n`` may be an effective, real
+    size); NaN where ``n`` is 0."""
+    z = z_value(level)
+    k = np.asarray(k, dtype=np.float64)
+    n = np.asarray(n, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = np.clip(k / n, 0.0, 1.0)
+        den = 1 + z * z / n
+        centre = (p + z * z / (2 * n)) / den
+        half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+        ok = n > 0  # 0/n and n/n end exactly at 0 and 1 (not at 1 − 1e-16)
+        return (np.where(ok, np.where(p <= 0, 0.0, np.clip(centre - half, 0.0, 1.0)), np.nan),
+                np.where(ok, np.where(p >= 1, 1.0, np.clip(centre + half, 0.0, 1.0)), np.nan))
+
+
+def kn(counts: np.ndarray, rate: str) -> tuple[np.ndarray, np.ndarray]:
+    """Numerator and denominator of a k/n rate from confusion counts ``(..., 4)``."""
+    c = np.asarray(counts, dtype=np.float64)
+    if rate == "f1":
+        num, full, half = F1_KN
+        k = c[..., list(num)].sum(axis=-1)
+        return k, c[..., list(full)].sum(axis=-1) + c[..., list(half)].sum(axis=-1) / 2
+    num, den = KN_RATES[rate]
+    return c[..., list(num)].sum(axis=-1), c[..., list(den)].sum(axis=-1)
+
+
+@dataclass(frozen=True)
+class RateBand:
+    """A k/n rate's estimate, Wilson interval, score standard error and Wilson centre."""
+
+    value: np.ndarray
+    n: np.ndarray  # the denominator (rows, not the effective size)
+    n_eff: np.ndarray  # n / design effect (n without clusters)
+    lo: np.ndarray
+    hi: np.ndarray
+    se: np.ndarray  # max((hi − lo) / 2z, √(p(1−p)/n)): the one the disparity intervals use
+    centre: np.ndarray  # Wilson centre (k + z²/2) / (n + z²) on the effective size
+
+
+def design_effect(value: np.ndarray, n: np.ndarray, reps: np.ndarray,
+                  fallback: float | np.ndarray = 1.0) -> np.ndarray:
+    """Cluster design effect of a rate: bootstrap variance over the binomial one, at least 1;
+    ``fallback`` where the rate is 0 or 1 (no variance to compare) or undefined."""
+    with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # nanvar of an all-NaN column
+        boot = np.nanvar(reps, axis=0, ddof=1)
+        binom = value * (1 - value) / n
+        deff = boot / binom
+    ok = np.isfinite(deff) & (binom > 0)
+    return np.maximum(np.where(ok, deff, fallback), 1.0)
+
+
+def rate_band(counts: np.ndarray, rate: str, level: float, *, reps: np.ndarray | None = None,
+              clustered: bool = False, fallback_deff: float | np.ndarray = 1.0) -> RateBand:
+    """Interval of a k/n rate per group: Wilson, on ``n / deff`` when ``clustered`` (``reps``,
+    shape (B, ...), are the rate's cluster-bootstrap replicates)."""
+    k, n = kn(counts, rate)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value = np.where(n > 0, k / np.where(n > 0, n, 1), np.nan)
+    n_eff = n
+    if clustered and reps is not None:  # never below the design effect of all rows (steadier)
+        n_eff = n / np.maximum(design_effect(value, n, reps, fallback_deff), fallback_deff)
+    lo, hi = wilson(value * n_eff, n_eff, level)
+    z = z_value(level)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        centre = np.where(n_eff > 0, (value * n_eff + z * z / 2) / (n_eff + z * z), np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):  # Wald's where it is the wider
+        se = np.maximum((hi - lo) / (2 * z), np.sqrt(value * (1 - value) / n_eff))
+    return RateBand(value, n, np.asarray(n_eff, dtype=np.float64), lo, hi, se, centre)
+
+
+def bootstrap_interval(value: np.ndarray, reps: np.ndarray, level: float, *,
+                       reflected: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile bootstrap interval (basic/reflected and cut at 0 when ``reflected``),
+    widened to contain ``value``."""
+    alpha = (1 - level) / 2
+    q_lo, q_hi = nan_quantiles(reps, (alpha, 1 - alpha))
+    if reflected:
+        q_lo, q_hi = np.maximum(2 * value - q_hi, 0.0), 2 * value - q_lo
+    return contain(value, q_lo, q_hi)
+
+
+def figure_interval(key: str, value: np.ndarray, reps: np.ndarray, level: float,
+                    bands: Mapping[str, RateBand]) -> tuple[np.ndarray, np.ndarray]:
+    """Interval of a figure that is not a k/n rate: the bootstrap (:func:`bootstrap_interval`),
+    and for balanced accuracy and F1 never narrower than their score-interval floors —
+    ``(TPR + TNR) / 2`` between the means of the two Wilson ends (one class: that rate's),
+    F1 = TP / (TP + (FP + FN)/2) the Wilson interval of that count — so a perfect small
+    group is not a point either."""
+    lo, hi = bootstrap_interval(value, reps, level, reflected=key in REFLECTED)
+    floor = None
+    if key == "balanced_accuracy":
+        t, n = bands["tpr"], bands["tnr"]
+        both = np.isfinite(t.lo) & np.isfinite(n.lo)
+        floor = (np.where(both, (t.lo + n.lo) / 2, np.where(np.isfinite(t.lo), t.lo, n.lo)),
+                 np.where(both, (t.hi + n.hi) / 2, np.where(np.isfinite(t.hi), t.hi, n.hi)))
+    elif key == "f1":
+        floor = bands["f1"].lo, bands["f1"].hi
+    if floor is not None:
+        lo, hi = np.fmin(lo, floor[0]), np.fmax(hi, floor[1])
+    return lo, hi
+
+
+# ---------- disparities ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Pairs:
+    """Signed pair differences whose maximum is a disparity (on the log scale for a ratio).
+
+    ``centre``, ``se`` (items,), ``dev`` (B, items) the bootstrap replicates' deviations on the
+    same scale, ``se_null`` (items,) the standard errors with every group at the pooled rate
+    (those of the test of equal rates, which the lower end inverts), and the ordered pairs
+    ``(a, b)``: the disparity is ``max(centre[a] − centre[b])``.
+    """
+
+    centre: np.ndarray
+    se: np.ndarray
+    dev: np.ndarray
+    se_null: np.ndarray
+    a: np.ndarray
+    b: np.ndarray
+    rho: np.ndarray | None = None  # (pairs,) bootstrap correlation of the two rates (clusters)
+
+    @staticmethod
+    def concat(parts: list[Pairs]) -> Pairs | None:
+        if not parts:
+            return None
+        offsets = np.cumsum([0] + [len(p.centre) for p in parts[:-1]])
+        return Pairs(np.concatenate([p.centre for p in parts]),
+                     np.concatenate([p.se for p in parts]),
+                     np.concatenate([p.dev for p in parts], axis=1),
+                     np.concatenate([p.se_null for p in parts]),
+                     np.concatenate([p.a + o for p, o in zip(parts, offsets)]),
+                     np.concatenate([p.b + o for p, o in zip(parts, offsets)]),
+                     None if any(p.rho is None for p in parts) else
+                     np.concatenate([p.rho for p in parts]))
+
+
+def max_pair_interval(p: Pairs, level: float) -> tuple[float, float]:
+    """Interval of ``D = max over pairs of (θ_a − θ_b)``, a non-negative worst case.
+
+    ``[max(0, max_S (d̂ − c·se)), max_S (d̂ + z·se)]``: ``S`` the pairs that may be the largest
+    (``d̂ + κ·se ≥ max d̂``, κ the Bonferroni critical value over all pairs), ``c`` the bootstrap
+    (1 − α) quantile of ``max_S |t*|`` (studentized deviations of the replicates), never below z.
+    """
+    if len(p.a) == 0:
+        return np.nan, np.nan
+    alpha = 1 - level
+    z = z_value(level)
+    # with clusters, two groups' rates share clusters and move together: the variance of their
+    # difference takes the bootstrap correlation off (0 without clusters)
+    rho = np.zeros(len(p.a)) if p.rho is None else np.nan_to_num(p.rho, nan=0.0)
+
+    def pair_se(se: np.ndarray) -> np.ndarray:
+        var = se[p.a] ** 2 + se[p.b] ** 2 - 2 * rho * se[p.a] * se[p.b]
+        return np.sqrt(np.maximum(var, 0.0))
+
+    d = p.centre[p.a] - p.centre[p.b]
+    s = pair_se(p.se)
+    # the lower end tests "the rates differ by at most L": near L = 0 that is the test of equal
+    # rates, whose standard errors are at the pooled rate (an extreme group's own p(1 − p) is
+    # too small there, and the largest |t| too large)
+    s_low = np.fmax(s, pair_se(p.se_null))
+    keep = np.isfinite(d) & np.isfinite(s) & (s > 0)
+    if not keep.any():
+        return np.nan, np.nan
+    a, b, d, s, s_low = p.a[keep], p.b[keep], d[keep], s[keep], s_low[keep]
+    top = d.max()
+    n_pairs = max(1, (len(d) + 1) // 2)  # ordered pairs come in both orientations
+    # generous on purpose: where every group is alike, every pair must stay in S
+    kappa = z + NormalDist().inv_cdf(1 - alpha / (2 * n_pairs))
+    sel = np.flatnonzero(d + kappa * s >= top)
+    c = z
+    if len(sel) > 1:
+        sa, sb, ss = a[sel], b[sel], s_low[sel]
+        t = np.full(p.dev.shape[0], np.nan)
+        for j in range(0, len(sel), 256):  # (B, 256) at a time: memory stays small
+            blk = np.abs(p.dev[:, sa[j:j + 256]] - p.dev[:, sb[j:j + 256]]) / ss[j:j + 256]
+            t = np.fmax(t, np.fmax.reduce(blk, axis=1))  # fmax: an undefined replicate is skipped
+        t = t[~np.isnan(t)]
+        if len(t):
+            c = max(z, float(nan_quantiles(t, (level,))[0]))
+    lo = max(0.0, float(np.max(d[sel] - c * s_low[sel])))
+    hi = float(np.max(d[sel] + z * s[sel]))
+    return lo, max(hi, lo)
+
+
+def _correlation(dev: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Bootstrap correlation of items ``a`` and ``b`` (pairs), over the replicates where both
+    are defined; 0 where it cannot be estimated."""
+    da, db = dev[:, a], dev[:, b]
+    ok = ~(np.isnan(da) | np.isnan(db))
+    cnt = ok.sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        da = np.where(ok, da, 0.0)
+        db = np.where(ok, db, 0.0)
+        ma, mb = da.sum(axis=0) / cnt, db.sum(axis=0) / cnt
+        da = np.where(ok, da - ma, 0.0)
+        db = np.where(ok, db - mb, 0.0)
+        r = (da * db).sum(axis=0) / np.sqrt((da * da).sum(axis=0) * (db * db).sum(axis=0))
+    return np.where(np.isfinite(r) & (cnt > 2), np.clip(r, -1.0, 1.0), 0.0)
+
+
+def _items(centre: np.ndarray, se: np.ndarray, dev: np.ndarray, se_null: np.ndarray,
+           usable: np.ndarray, reference: int | None, clustered: bool) -> Pairs | None:
+    """The ordered pairs of one rate over its usable groups (all of them, or each group against
+    the reference in both directions)."""
+    idx = np.flatnonzero(usable)
+    if reference is not None:
+        if not usable[reference]:
+            return None
+        others = idx[idx != reference]
+        a = np.concatenate([others, np.full(len(others), reference)])
+        b = np.concatenate([np.full(len(others), reference), others])
+    else:
+        a, b = (x.ravel() for x in np.meshgrid(idx, idx, indexing="ij"))
+        a, b = a[a != b], b[a != b]
+    if len(a) == 0:
+        return None
+    rho = _correlation(dev, a, b) if clustered else None
+    return Pairs(centre, se, dev, se_null, a, b, rho)
+
+
+def disparity_pairs(bands: Mapping[str, RateBand], reps: Mapping[str, np.ndarray],
+                    rates: tuple[str, ...], kind: str, *, reference: int | None,
+                    eligible: np.ndarray | Mapping[str, np.ndarray],
+                    clustered: bool = False) -> Pairs | None:
+    """The signed pairs whose maximum is a disparity of ``rates`` over the eligible groups.
+
+    ``reps[rate]`` (B, n_groups) are the rate's bootstrap replicates.  ``eligible`` is the set
+    of groups allowed in (per rate when a mapping); it is an input — who is eligible is decided
+    by the engine, not here.  ``avg_odds`` is (TPR + FPR) / 2.
+    """
+    parts = []
+    for r in rates:
+        if r == "avg_odds":
+            t, f = bands["tpr"], bands["fpr"]
+            band = RateBand((t.value + f.value) / 2, np.minimum(t.n, f.n),
+                            np.minimum(t.n_eff, f.n_eff), t.lo, t.hi,
+                            np.sqrt(t.se ** 2 + f.se ** 2) / 2, (t.centre + f.centre) / 2)
+            rep = (reps["tpr"] + reps["fpr"]) / 2
+            elig = _elig(eligible, "tpr") & _elig(eligible, "fpr")
+        else:
+            band, rep, elig = bands[r], reps[r], _elig(eligible, r)
+        usable = elig & np.isfinite(band.value) & np.isfinite(band.se) & (band.se > 0)
+        dev = rep - band.value
+        with np.errstate(divide="ignore", invalid="ignore"):
+            w = np.where(usable, band.n_eff, 0.0)
+            pooled = np.nansum(w * np.where(usable, band.value, 0.0)) / max(w.sum(), 1e-300)
+            se_null = np.sqrt(pooled * (1 - pooled) / band.n_eff)
+        if kind == "ratio":  # the log scale; a rate of 0/n takes its Wilson centre (finite)
+            centre = np.where(band.value > 0, band.value, band.centre)
+            usable &= centre > 0
+            with np.errstate(divide="ignore", invalid="ignore"):
+                items = _items(np.log(centre), band.se / centre, dev / centre, se_null / centre,
+                               usable, reference, clustered)
+        else:
+            items = _items(band.value, band.se, dev, se_null, usable, reference, clustered)
+        if items is not None:
+            parts.append(items)
+    return Pairs.concat(parts)
+
+
+def _elig(eligible: np.ndarray | Mapping[str, np.ndarray], rate: str) -> np.ndarray:
+    e = eligible[rate] if isinstance(eligible, Mapping) else eligible
+    return np.asarray(e, dtype=bool)
+
+
+def disparity_interval(pairs: Pairs | None, kind: str, value: float,
+                       level: float) -> tuple[float, float]:
+    """Interval of a disparity on the metric's scale (a ratio is ``exp(−worst log gap)``),
+    widened to contain ``value``."""
+    if pairs is None or not np.isfinite(value):
+        return np.nan, np.nan
+    lo, hi = max_pair_interval(pairs, level)
+    if kind == "difference":  # rates lie in [0, 1]: no difference of two exceeds 1
+        lo, hi = min(lo, 1.0), min(hi, 1.0)
+    if kind == "ratio":
+        lo, hi = float(np.exp(-hi)), float(np.exp(-lo))
+    out = contain(np.array(value), np.array(lo), np.array(hi))
+    return float(out[0]), float(out[1])
