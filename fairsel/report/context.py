@@ -134,6 +134,13 @@ def count(n: int | None) -> str:
     return "—" if n is None else f"{n:,}"
 
 
+def p_text(p: float | None) -> str:
+    """A p-value: three significant digits, "< 0.0001" below that, "—" when there is none."""
+    if p is None:
+        return "—"
+    return "< 0.0001" if p < 1e-4 else f"{p:.3g}"
+
+
 def threshold_text(lo: float | None, hi: float | None) -> str:
     parts = []
     if lo is not None:
@@ -608,6 +615,30 @@ def _method(result: AuditResult) -> dict[str, Any]:
                 "those rates, so every interval reflects the same resample.")
     else:
         ci = "No confidence intervals were computed (metrics → confidence → method: none)."
+    sig = (result.policy.get("metrics") or {}).get("significance") or {}
+    adjust = {"holm": "Holm's step-down method (family-wise error rate)",
+              "bh": "the Benjamini–Hochberg method (false discovery rate)",
+              "none": "no adjustment"}.get(sig.get("adjust", "holm"), sig.get("adjust"))
+    significance_text = (
+        "Each group's selection rate, TPR and FPR is tested against its attribute's reference "
+        "(the declared one, else the group with the highest rate), on the counts pooled over "
+        "every row, among rates resting on at least min_group_size people: "
+        + {"z": "a two-sided pooled two-proportion z-test",
+           "fisher": "Fisher's exact test"}.get(sig.get("test", "auto"),
+                                                "Fisher's exact test where a cell of the 2×2 "
+                                                "table expects fewer than 5, else a two-sided "
+                                                "pooled two-proportion z-test")
+        + f". p-values are adjusted over every variant, attribute, group and rate by {adjust}; "
+        f"significant means adjusted p ≤ {sig.get('alpha', 0.05):g}. "
+        "The tests treat rows as independent"
+        + (f": rows of one '{val.groups}' cluster are correlated, so these p-values are too "
+           "small." if val.groups else "."))
+    requiring = [f"G{i + 1}" for i, g in enumerate(result.policy.get("gates", []) or [])
+                 if g.get("require_significance")]
+    if requiring:
+        significance_text += (f" {', '.join(requiring)} require significance: a missed "
+                              "threshold fails only when the difference is significant, and "
+                              "reads WARN (not significant) otherwise.")
     decision = result.policy.get("decision", "point")
     decision_text = (
         "A gate is judged on the point estimate (decision: point)." if decision == "point" else
@@ -638,6 +669,7 @@ def _method(result: AuditResult) -> dict[str, Any]:
         "metrics": _metric_rows(result), "references": refs,
         "ci_method": method, "ci_level": pct(level, 0) if isinstance(level, (int, float)) else "—",
         "ci_text": ci, "decision": decision, "decision_text": decision_text, "gates": gates,
+        "significance_text": significance_text,
         "objective": rk.objective, "tolerance": f"{rk.tolerance:g}",
         "tiebreak": rk.fairness_tiebreak, "min_group_size": result.min_group_size,
         "intersections": bool(result.policy.get("intersections", True)),
@@ -1225,12 +1257,13 @@ def _gates(result: AuditResult) -> list[dict[str, Any]]:
             "index": idx, "label": f"G{idx + 1}", "metric": first.metric,
             "threshold": threshold_text(first.min, first.max), "severity": first.severity,
             "decision": first.decision, "attributes": attrs,
+            "has_p": any(g.p_adjusted is not None for g in gs),
             # Four decimals: a gate is decided on the unrounded value, and 0.7999 must not
             # read as "0.800" beside a FAIL.
             "rows": [{"variant": g.variant, "observed": num(g.observed, 4), "ci": ci_text(g.ci),
                       "attribute": g.attribute or "—", "status": g.status,
                       "symbol": STATUS_SYMBOL.get(g.status, ""),
-                      "gap": num(g.gap, 4),
+                      "gap": num(g.gap, 4), "p_adjusted": p_text(g.p_adjusted),
                       "by_attribute": [
                           {"status": g.by_attribute.get(a, "—"),
                            "symbol": STATUS_SYMBOL.get(g.by_attribute.get(a, ""), "—")}

@@ -198,3 +198,15 @@ def test_require_significance_on_an_untested_metric_is_a_policy_error(tmp_path):
         """))
     with pytest.raises(PolicyError, match=r"gates\[0\]\.require_significance|require_significance"):
         plan(load_policy(tmp_path / "p.yaml"))
+
+
+def test_the_report_shows_adjusted_p_and_the_method(tmp_path):
+    from fairsel.report.context import build_context
+
+    result = _tiny_gap(tmp_path, require=True, adjust="bh")
+    ctx = build_context(result, with_charts=False)
+    (gate,) = ctx["gates"]
+    assert gate["has_p"] and gate["rows"][0]["p_adjusted"] == f"{result.gates[0].p_adjusted:.3g}"
+    text = ctx["method"]["significance_text"]
+    assert "Benjamini–Hochberg" in text and "G1 require significance" in text
+    assert "independent" in text
