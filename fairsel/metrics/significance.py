@@ -46,7 +46,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 from fairsel.metrics.counts import FN, FP, TN, TP, rate_eligibility
 
@@ -67,6 +66,8 @@ MIN_EXPECTED = 5.0
 
 def z_pvalues(k1, n1, k0, n0) -> np.ndarray:
     """Two-sided pooled two-proportion z-test, elementwise (NaN where a group has no rows)."""
+    from scipy import stats  # imported when an audit tests, not when the CLI starts
+
     k1, n1, k0, n0 = (np.asarray(a, dtype=np.float64) for a in (k1, n1, k0, n0))
     with np.errstate(divide="ignore", invalid="ignore"):
         pooled = (k1 + k0) / (n1 + n0)
@@ -84,6 +85,8 @@ def fisher_pvalues(k1, n1, k0, n0) -> np.ndarray:
     (groups × support), so the work is one array operation; the support of a table is at most
     ``min(n1, n0, K, N − K) + 1`` long.
     """
+    from scipy import stats
+
     k1, n1, k0, n0 = np.broadcast_arrays(*(np.asarray(a, dtype=np.int64)
                                            for a in (k1, n1, k0, n0)))
     shape = k1.shape

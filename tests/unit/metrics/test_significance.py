@@ -210,3 +210,13 @@ def test_the_report_shows_adjusted_p_and_the_method(tmp_path):
     text = ctx["method"]["significance_text"]
     assert "Benjamini–Hochberg" in text and "G1 require significance" in text
     assert "independent" in text
+
+
+def test_list_metrics_says_which_fairness_metrics_are_tested():
+    from fairsel.metrics import METRICS
+    from fairsel.metrics.significance import testable
+
+    said = {n for n in METRICS.names() if "require_significance" in METRICS.summary(n)}
+    assert said == {n for n in METRICS.names() if testable(n)}
+    assert "disparate_impact" in said and "equalized_odds_difference" in said
+    assert "predictive_parity_difference" not in said
