@@ -60,6 +60,8 @@ SAME_TEST: dict[str, str] = {"selection_rate": "selection_rate", "tpr": "tpr", "
                              "fpr": "fpr", "tnr": "fpr"}
 TESTS = ("auto", "z", "fisher")
 ADJUSTMENTS = ("holm", "bh", "none")
+#: The most cells of one batch of Fisher tables (tables × support width).
+_GRID = 2_000_000
 #: The smallest expected count of a 2×2 cell for which ``test: auto`` uses the z-test.
 MIN_EXPECTED = 5.0
 
@@ -99,15 +101,28 @@ def fisher_pvalues(k1, n1, k0, n0) -> np.ndarray:
     total, events = n1 + n0, k1 + k0
     lo = np.maximum(0, events - n0)
     hi = np.minimum(events, n1)
-    width = int((hi - lo).max()) + 1
-    x = lo[:, None] + np.arange(width)[None, :]
-    inside = x <= hi[:, None]
-    pmf = stats.hypergeom.pmf(np.where(inside, x, lo[:, None]), total[:, None],
-                              events[:, None], n1[:, None])
-    observed = stats.hypergeom.pmf(k1, total, events, n1)
-    # scipy's relative tolerance for tables as likely as the observed one
-    keep = inside & (pmf <= observed[:, None] * (1 + 1e-7))
-    out[ok] = np.minimum(1.0, np.where(keep, pmf, 0.0).sum(axis=1))
+    p = np.empty(k1.shape)
+    # tables in order of support width, in batches of at most _GRID cells (memory stays bounded
+    # when test: fisher is forced on large groups)
+    order = np.argsort(hi - lo, kind="stable")
+    start = 0
+    while start < order.size:
+        stop = start + 1
+        while stop < order.size and (stop - start + 1) * (int(hi[order[stop]] - lo[order[stop]])
+                                                          + 1) <= _GRID:
+            stop += 1
+        idx = order[start:stop]
+        width = int((hi[idx] - lo[idx]).max()) + 1
+        x = lo[idx, None] + np.arange(width)[None, :]
+        inside = x <= hi[idx, None]
+        args = (total[idx, None], events[idx, None], n1[idx, None])
+        pmf = stats.hypergeom.pmf(np.where(inside, x, lo[idx, None]), *args)
+        observed = stats.hypergeom.pmf(k1[idx], total[idx], events[idx], n1[idx])
+        # scipy's relative tolerance for tables as likely as the observed one
+        keep = inside & (pmf <= observed[:, None] * (1 + 1e-7))
+        p[idx] = np.minimum(1.0, np.where(keep, pmf, 0.0).sum(axis=1))
+        start = stop
+    out[ok] = p
     return out.reshape(shape)
 
 

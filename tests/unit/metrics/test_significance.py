@@ -220,3 +220,14 @@ def test_list_metrics_says_which_fairness_metrics_are_tested():
     assert said == {n for n in METRICS.names() if testable(n)}
     assert "disparate_impact" in said and "equalized_odds_difference" in said
     assert "predictive_parity_difference" not in said
+
+
+def test_fisher_on_large_tables_is_batched_and_still_exact(monkeypatch):
+    import fairsel.metrics.significance as sig
+
+    monkeypatch.setattr(sig, "_GRID", 50)  # force many small batches
+    k1, n1, k0, n0 = (np.array(c) for c in zip(*TABLES))
+    want = [stats.fisher_exact([[a, b - a], [c, d - c]]).pvalue for a, b, c, d in TABLES]
+    np.testing.assert_allclose(sig.fisher_pvalues(k1, n1, k0, n0), want, rtol=1e-9, atol=1e-15)
+    big = sig.fisher_pvalues([4000], [10_000], [4100], [10_000])[0]
+    assert big == pytest.approx(stats.fisher_exact([[4000, 6000], [4100, 5900]]).pvalue, rel=1e-6)
