@@ -231,3 +231,15 @@ def test_fisher_on_large_tables_is_batched_and_still_exact(monkeypatch):
     np.testing.assert_allclose(sig.fisher_pvalues(k1, n1, k0, n0), want, rtol=1e-9, atol=1e-15)
     big = sig.fisher_pvalues([4000], [10_000], [4100], [10_000])[0]
     assert big == pytest.approx(stats.fisher_exact([[4000, 6000], [4100, 5900]]).pvalue, rel=1e-6)
+
+
+def test_the_report_warns_that_clustered_rows_make_p_values_too_small(tmp_path):
+    from fairsel.report.context import build_context
+
+    result = _tiny_gap(tmp_path, require=False)
+    assert "too small" not in build_context(result, with_charts=False)["method"][
+        "significance_text"]
+    clustered = result.model_copy(update={
+        "validation": result.validation.model_copy(update={"groups": "branch"})})
+    text = build_context(clustered, with_charts=False)["method"]["significance_text"]
+    assert "rows of one 'branch' cluster are correlated, so these p-values are too small" in text
