@@ -23,8 +23,8 @@ from fairsel.metrics.counts import RATE_FORMULAS
 from fairsel.metrics.disparity import compared_rates
 from fairsel.mitigation import MITIGATIONS
 from fairsel.policy.schema import MitigationPolicySpec
-from fairsel.report.tables import (gate_thresholds, leaderboard_columns, ordered_variants,
-                                   safe_result)
+from fairsel.report.tables import (TESTED_RATE_NAMES, gate_thresholds, leaderboard_columns,
+                                   ordered_variants, safe_result)
 from fairsel.results import AuditResult, Estimate, GateResult, VariantResult, figure_text
 
 #: Section titles in document order (the tests check that each one appears in the PDF text).
@@ -135,10 +135,11 @@ def count(n: int | None) -> str:
 
 
 def p_text(p: float | None) -> str:
-    """A p-value: three significant digits, "< 0.0001" below that, "—" when there is none."""
+    """A p-value: three significant digits, "< 0.0001" below that (a no-break space: it never
+    wraps in a narrow column), "—" when there is none."""
     if p is None:
         return "—"
-    return "< 0.0001" if p < 1e-4 else f"{p:.3g}"
+    return "<\u00a00.0001" if p < 1e-4 else f"{p:.3g}"
 
 
 def threshold_text(lo: float | None, hi: float | None) -> str:
@@ -1274,6 +1275,28 @@ def _gates(result: AuditResult) -> list[dict[str, Any]]:
     return out
 
 
+def _significance(result: AuditResult) -> list[dict[str, Any]]:
+    """Per variant in rank order and tested rate: its smallest adjusted p-value, with the raw p
+    and the comparison it comes from (the gates section's significance table)."""
+    rows = []
+    for v in ordered_variants(result):
+        cells = []
+        for rate in TESTED_RATE_NAMES:
+            found = [(t.p_adjusted, t.p, a.attribute, g.group, t.reference)
+                     for a in v.attributes for g in a.groups
+                     for r, t in g.significance.items() if r == rate]
+            if not found:
+                cells.append({"p_adjusted": "—", "p": "", "where": ""})
+                continue
+            adj, raw, attribute, group, ref = min(found, key=lambda f: (f[0], f[1]))
+            cells.append({"p_adjusted": p_text(adj), "p": p_text(raw),
+                          "where": f"{group} vs {ref} ({attribute})"})
+        if any(c["p"] for c in cells):
+            rows.append({"variant": v.name, "cells": cells,
+                         "selected": v.name == result.ranking.selected})
+    return rows
+
+
 def _small_rate_examples(result: AuditResult) -> tuple[int, str] | None:
     """How many compared rates of the first evaluated variant's row-eligible groups rest on
     fewer than min_group_size people, with up to three examples ("the fnr of 'x', 2/22")."""
@@ -1465,6 +1488,7 @@ def _build_context(result: AuditResult, *, with_charts: bool) -> dict[str, Any]:
         "candidates": candidates,
         "tradeoff": _tradeoff(result, with_charts=with_charts),
         "gates": _gates(result),
+        "significance": _significance(result),
         "limitations": _limitations(result),
         "appendix": _appendix(result),
     }

@@ -243,3 +243,22 @@ def test_the_report_warns_that_clustered_rows_make_p_values_too_small(tmp_path):
         "validation": result.validation.model_copy(update={"groups": "branch"})})
     text = build_context(clustered, with_charts=False)["method"]["significance_text"]
     assert "rows of one 'branch' cluster are correlated, so these p-values are too small" in text
+
+
+def test_the_gates_section_tabulates_each_variants_smallest_adjusted_p(tmp_path):
+    from fairsel.report.context import build_context
+
+    result = _tiny_gap(tmp_path, require=False)
+    (row,) = build_context(result, with_charts=False)["significance"]
+    sel = {g.group: g for g in result.variants[0].attributes[0].groups}["b"].significance
+    assert [c["p_adjusted"] for c in row["cells"]] == [
+        f"{sel[r].p_adjusted:.3g}" for r in ("selection_rate", "tpr", "fpr")]
+    assert row["cells"][0]["p"] == f"{sel['selection_rate'].p:.3g}"
+    assert row["cells"][0]["where"] == "b vs a (sex)"
+
+
+def test_p_values_read_as_three_digits_or_a_bound_that_does_not_wrap():
+    from fairsel.report.context import p_text
+
+    assert p_text(None) == "—" and p_text(0.0123456) == "0.0123" and p_text(1.0) == "1"
+    assert p_text(3e-9) == "<\u00a00.0001"
