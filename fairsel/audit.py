@@ -31,6 +31,8 @@ from fairsel.data import AuditData, load_data
 from fairsel.errors import ModelError, PolicyError
 from fairsel.gates import evaluate_gates, gate_summary, variant_status
 from fairsel.metrics import FAIRNESS_NAMES, METRICS, Confidence, evaluate_variant
+from fairsel.metrics.significance import annotate as add_significance
+from fairsel.metrics.significance import testable
 from fairsel.mitigation import MITIGATIONS
 from fairsel.policy import Policy, locate
 from fairsel.progress import NullProgress, Progress
@@ -121,6 +123,11 @@ def plan(policy: Policy, *, deep: bool = True) -> AuditPlan:
     attr_names = [p.display_name for p in policy.protected]
     for i, gate in enumerate(policy.gates):
         metric(("gates", i, "metric"), gate.metric)
+        if gate.require_significance and gate.metric in METRICS and not testable(gate.metric):
+            bad(("gates", i, "require_significance"), f"'{gate.metric}' is not built on a "
+                "tested rate; require_significance applies to fairness metrics of selection "
+                "rate, TPR/FNR or FPR/TNR (e.g. disparate_impact, equal_opportunity_difference); "
+                "remove it or gate such a metric")
         for j, a in enumerate(gate.attributes or []):
             known = attr_names + [" × ".join(c) for c in _combos(attr_names)]
             if a not in known:
@@ -644,6 +651,9 @@ def run_audit(policy: Policy, *, progress: Progress | None = None, jobs: int = 1
         progress.advance()
     timings["metrics"] = time.perf_counter() - t_metrics
 
+    sig = policy.metrics.significance
+    variants = add_significance(variants, min_group_size=policy.min_group_size,
+                                test=sig.test, adjust=sig.adjust)
     fairness_names = set(FAIRNESS_NAMES)
     gates = evaluate_gates(variants, policy, fairness_names)
     variants = [v if v.status == "ERROR" else v.model_copy(

@@ -13,6 +13,8 @@ undecidable *attribute* does.
 
 from __future__ import annotations
 
+from fairsel.metrics.disparity import FAIRNESS_METRICS
+from fairsel.metrics.significance import smallest_adjusted
 from fairsel.policy import GateSpec, Policy
 from fairsel.results import STATUS_ORDER as ORDER  # noqa: F401 — re-exported
 from fairsel.results import Estimate, GateResult, VariantResult, figure_text
@@ -50,8 +52,15 @@ def _fmt(x: float | None, gate: GateSpec) -> str:
 
 
 def judge(gate_index: int, gate: GateSpec, variant: VariantResult, *, decision: str,
-          is_fairness: bool) -> GateResult:
-    """Judge one gate on one variant."""
+          is_fairness: bool, alpha: float = 0.05) -> GateResult:
+    """Judge one gate on one variant.
+
+    With ``require_significance`` an attribute that misses the threshold counts as failing
+    only when the smallest adjusted p-value of its groups against the reference, in the rates
+    the metric is built on (:func:`fairsel.metrics.significance.smallest_adjusted`), is at most
+    ``alpha``; otherwise it reads WARN ("not significant"), and so does the gate when no
+    attribute fails and none is undecided.
+    """
     common = dict(gate=gate_index, metric=gate.metric, variant=variant.name, min=gate.min,
                   max=gate.max, severity=gate.severity, decision=decision)
     fail_status = "FAIL" if gate.severity == "error" else "WARN"
@@ -74,6 +83,9 @@ def judge(gate_index: int, gate: GateSpec, variant: VariantResult, *, decision: 
     worst: tuple[float, str, Estimate] | None = None
     undecided_attribute = False
     failing: list[str] = []
+    not_significant: list[str] = []
+    rates = FAIRNESS_METRICS[gate.metric].rates if gate.metric in FAIRNESS_METRICS else ()
+    p_adj: dict[str, float | None] = {}
     for attr in variant.attributes:
         if gate.attributes is not None and attr.attribute not in gate.attributes:
             continue
@@ -83,7 +95,12 @@ def judge(gate_index: int, gate: GateSpec, variant: VariantResult, *, decision: 
         if status == "INSUFFICIENT":
             undecided_attribute |= attr.kind == "attribute"
             continue
-        if status == "FAIL":
+        p_adj[attr.attribute] = smallest_adjusted(attr, rates)
+        if status == "FAIL" and gate.require_significance and not (
+                p_adj[attr.attribute] is not None and p_adj[attr.attribute] <= alpha):
+            by_attr[attr.attribute] = "WARN"
+            not_significant.append(attr.attribute)
+        elif status == "FAIL":
             failing.append(attr.attribute)
         if worst is None or (gap or 0) > worst[0] or (
                 (gap or 0) == worst[0] == 0 and _more_extreme(est, worst[2], gate)):
@@ -92,6 +109,8 @@ def judge(gate_index: int, gate: GateSpec, variant: VariantResult, *, decision: 
         status = fail_status
     elif undecided_attribute or worst is None:
         status = "INSUFFICIENT"
+    elif not_significant:
+        status = "WARN"
     else:
         status = "PASS"
     if worst is None:
@@ -107,10 +126,17 @@ def judge(gate_index: int, gate: GateSpec, variant: VariantResult, *, decision: 
            + f" on {attr_name}; required {_threshold_text(gate)}")
     if failing:
         msg += f"; fails on {', '.join(failing)}"
+    if not_significant:
+        msg += (f"; misses the threshold but not significant (adjusted p > {alpha:g}) on "
+                f"{', '.join(not_significant)}")
+    p = p_adj.get(attr_name)
+    if p is not None:
+        msg += f"; adjusted p = {figure_text(p, 3, spec='g')}"
     if undecided:
         msg += f"; undecided (groups too small) on {', '.join(undecided)}"
     return GateResult(**common, status=status, observed=est.value, ci=est.ci,
-                      attribute=attr_name, by_attribute=by_attr, gap=gap, message=msg)
+                      attribute=attr_name, by_attribute=by_attr, gap=gap, p_adjusted=p,
+                      significant=None if p is None else p <= alpha, message=msg)
 
 
 def _more_extreme(a: Estimate, b: Estimate, gate: GateSpec) -> bool:
@@ -134,15 +160,17 @@ def gate_summary(g: GateResult) -> str:
     text = (f"{head} = {figure_text(g.observed, 4, near=(g.min, g.max))}"
             + (f" on {g.attribute}" if g.attribute else "") + f", required {thr}")
     if g.gap:
-        text += f" (misses by {figure_text(g.gap, 4)})"
+        text += f" (misses by {figure_text(g.gap, 4)}"
+        text += ", not significant)" if g.status == "WARN" and g.significant is False else ")"
     return text
 
 
 def evaluate_gates(variants: list[VariantResult], policy: Policy,
                    fairness_names: set[str]) -> list[GateResult]:
     """Every gate of the policy judged on every variant, in policy order."""
-    return [judge(i, gate, v, decision=policy.decision, is_fairness=gate.metric in fairness_names)
-            for v in variants for i, gate in enumerate(policy.gates)]
+    alpha = policy.metrics.significance.alpha
+    return [judge(i, gate, v, decision=policy.decision, is_fairness=gate.metric in fairness_names,
+                  alpha=alpha) for v in variants for i, gate in enumerate(policy.gates)]
 
 
 def variant_status(gates: list[GateResult]) -> str:

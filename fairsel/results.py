@@ -49,6 +49,21 @@ class Headline(_Frozen):
         "attribute or intersection name -> its value of the metric."))
 
 
+class GroupTest(_Frozen):
+    """One group against its attribute's reference group in one rate (metrics.significance)."""
+
+    reference: str = Field(description=(
+        "The group compared with: the declared reference (protected[].reference) or, where "
+        "none is declared, the eligible group with the highest rate."))
+    test: Literal["z", "fisher"] = Field(description=(
+        "z: two-sided pooled two-proportion z-test; fisher: Fisher's exact test (test: auto "
+        "uses it where a cell of the 2×2 table has an expected count under 5)."))
+    p: float = Field(description="The test's two-sided p-value, unadjusted.")
+    p_adjusted: float = Field(description=(
+        "The p-value adjusted over every variant × attribute × group × rate of the audit "
+        "(metrics.significance.adjust: Holm, Benjamini–Hochberg or none)."))
+
+
 class GroupRow(_Frozen):
     """Counts and rates of one group (or intersection cell) of one attribute.
 
@@ -77,6 +92,10 @@ class GroupRow(_Frozen):
     small_rates: list[str] = Field(
         default_factory=list, description="rates whose denominator is below min_group_size: "
                                           "reported, never compared")
+    significance: dict[str, GroupTest] = Field(default_factory=dict, description=(
+        "rate (selection_rate, tpr, fpr) -> this group's test against the reference group; "
+        "absent for the reference itself and for ineligible rates (the tests assume "
+        "independent rows: with validation.groups the p-values are too small)."))
 
 
 class AttributeMetrics(_Frozen):
@@ -150,6 +169,14 @@ class GateResult(_Frozen):
     gap: float | None = Field(None, description=(
         "How far the judged value (or bound) lies beyond the threshold, in the metric's "
         "units; 0 when it passes, null when undecided."))
+    p_adjusted: float | None = Field(None, description=(
+        "Fairness gates on selection rate, TPR/FNR or FPR/TNR: the smallest adjusted p-value "
+        "of the judged attribute's groups against its reference in the rates the metric is "
+        "built on (null when there is no test)."))
+    significant: bool | None = Field(None, description=(
+        "Whether p_adjusted ≤ metrics.significance.alpha (null without a test). With "
+        "gates[].require_significance a missed threshold FAILs only where the difference is "
+        "significant; otherwise the gate reads WARN (not significant)."))
     message: str = Field(description="A one-line explanation (value, interval, threshold, "
                                      "failing and undecided attributes).")
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from fairsel.metrics.counts import RATE_DENOMINATORS, RATE_FORMULAS
 from fairsel.metrics.disparity import FAIRNESS_METRICS
 from fairsel.metrics.intervals import interval_text
+from fairsel.metrics.significance import SAME_TEST
 from fairsel.registry import Registry
 
 
@@ -49,7 +50,12 @@ for _m in _PERFORMANCE:
 def _eligibility_note(rates: tuple[str, ...]) -> str:
     """Who a metric's group rates are computed on (``min_group_size`` counts them)."""
     whom = " / ".join(dict.fromkeys(RATE_DENOMINATORS[r] for r in rates))
-    return f"; a group's rate takes part when it rests on ≥ min_group_size {whom}"
+    note = f"; a group's rate takes part when it rests on ≥ min_group_size {whom}"
+    if all(r in SAME_TEST for r in rates):
+        tested = " and ".join(dict.fromkeys(SAME_TEST[r] for r in rates))
+        note += (f"; each group's {tested} is tested against the reference "
+                 "(metrics.significance; gates may require_significance)")
+    return note
 
 
 for _f in FAIRNESS_METRICS.values():

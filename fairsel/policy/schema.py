@@ -236,6 +236,24 @@ class ConfidenceSpec(Spec):
         "longer."))
 
 
+class SignificanceSpec(Spec):
+    """Significance tests of each group against the reference, with multiple-testing control."""
+
+    test: Literal["auto", "z", "fisher"] = Field("auto", description=(
+        "The two-proportion test of each eligible group against the reference (declared, or "
+        "the group with the highest rate) in selection rate, TPR and FPR, on the pooled "
+        "out-of-fold counts: auto (default) = Fisher's exact test where a cell of the 2×2 "
+        "table has an expected count under 5, else the two-sided pooled z-test; z; fisher. "
+        "The tests assume independent rows (with validation.groups their p-values are too "
+        "small)."))
+    adjust: Literal["holm", "bh", "none"] = Field("holm", description=(
+        "How p-values are adjusted over every variant × attribute × group × rate of the "
+        "audit: holm (default; family-wise error rate), bh (Benjamini–Hochberg; false "
+        "discovery rate) or none."))
+    alpha: float = Field(0.05, gt=0, lt=1, description=(
+        "Significance level for the adjusted p-values, between 0 and 1 (default 0.05)."))
+
+
 class MetricsSpec(Spec):
     """What to measure for every variant (fairsel list metrics gives each name's formula)."""
 
@@ -251,6 +269,9 @@ class MetricsSpec(Spec):
         "equal_opportunity_difference, equalized_odds_difference)."))
     confidence: ConfidenceSpec = Field(default_factory=ConfidenceSpec, description=(
         "Confidence intervals (default: bootstrap, level 0.95, 1000 resamples)."))
+    significance: SignificanceSpec = Field(default_factory=SignificanceSpec, description=(
+        "Significance tests of group differences (default: test auto, adjust holm, alpha "
+        "0.05)."))
 
 
 class GateSpec(Spec):
@@ -271,6 +292,12 @@ class GateSpec(Spec):
     attributes: list[str] | None = Field(None, description=(
         "Fairness gates: judge only these attributes or intersections (display names; an "
         "intersection written 'sex × age'). Default: every attribute and intersection."))
+    require_significance: bool = Field(False, description=(
+        "Fairness gates on selection rate, TPR/FNR or FPR/TNR: true = a missed threshold "
+        "FAILs only when the difference behind it is also significant after adjustment "
+        "(metrics.significance; the EEOC practice of pairing the four-fifths rule with a "
+        "statistical test); a miss that is not significant reads WARN with 'not "
+        "significant'. Default false: the threshold alone decides."))
 
 
 class RankingSpec(Spec):

@@ -23,8 +23,8 @@ from fairsel.metrics.counts import RATE_FORMULAS
 from fairsel.metrics.disparity import compared_rates
 from fairsel.mitigation import MITIGATIONS
 from fairsel.policy.schema import MitigationPolicySpec
-from fairsel.report.tables import (gate_thresholds, leaderboard_columns, ordered_variants,
-                                   safe_result)
+from fairsel.report.tables import (TESTED_RATE_NAMES, gate_thresholds, leaderboard_columns,
+                                   ordered_variants, safe_result)
 from fairsel.results import AuditResult, Estimate, GateResult, VariantResult, figure_text
 
 #: Section titles in document order (the tests check that each one appears in the PDF text).
@@ -132,6 +132,14 @@ def pct(x: float | None, digits: int = 1) -> str:
 
 def count(n: int | None) -> str:
     return "—" if n is None else f"{n:,}"
+
+
+def p_text(p: float | None) -> str:
+    """A p-value: three significant digits, "< 0.0001" below that (a no-break space: it never
+    wraps in a narrow column), "—" when there is none."""
+    if p is None:
+        return "—"
+    return "<\u00a00.0001" if p < 1e-4 else f"{p:.3g}"
 
 
 def threshold_text(lo: float | None, hi: float | None) -> str:
@@ -608,6 +616,30 @@ def _method(result: AuditResult) -> dict[str, Any]:
                  if val.groups else "") + ".")
     else:
         ci = "No confidence intervals were computed (metrics → confidence → method: none)."
+    sig = (result.policy.get("metrics") or {}).get("significance") or {}
+    adjust = {"holm": "Holm's step-down method (family-wise error rate)",
+              "bh": "the Benjamini–Hochberg method (false discovery rate)",
+              "none": "no adjustment"}.get(sig.get("adjust", "holm"), sig.get("adjust"))
+    significance_text = (
+        "Each group's selection rate, TPR and FPR is tested against its attribute's reference "
+        "(the declared one, else the group with the highest rate), on the counts pooled over "
+        "every row, among rates resting on at least min_group_size people: "
+        + {"z": "a two-sided pooled two-proportion z-test",
+           "fisher": "Fisher's exact test"}.get(sig.get("test", "auto"),
+                                                "Fisher's exact test where a cell of the 2×2 "
+                                                "table expects fewer than 5, else a two-sided "
+                                                "pooled two-proportion z-test")
+        + f". p-values are adjusted over every variant, attribute, group and rate by {adjust}; "
+        f"significant means adjusted p ≤ {sig.get('alpha', 0.05):g}. "
+        "The tests treat rows as independent"
+        + (f": rows of one '{val.groups}' cluster are correlated, so these p-values are too "
+           "small." if val.groups else "."))
+    requiring = [f"G{i + 1}" for i, g in enumerate(result.policy.get("gates", []) or [])
+                 if g.get("require_significance")]
+    if requiring:
+        significance_text += (f" {', '.join(requiring)} require significance: a missed "
+                              "threshold fails only when the difference is significant, and "
+                              "reads WARN (not significant) otherwise.")
     decision = result.policy.get("decision", "point")
     decision_text = (
         "A gate is judged on the point estimate (decision: point)." if decision == "point" else
@@ -638,6 +670,7 @@ def _method(result: AuditResult) -> dict[str, Any]:
         "metrics": _metric_rows(result), "references": refs,
         "ci_method": method, "ci_level": pct(level, 0) if isinstance(level, (int, float)) else "—",
         "ci_text": ci, "decision": decision, "decision_text": decision_text, "gates": gates,
+        "significance_text": significance_text,
         "objective": rk.objective, "tolerance": f"{rk.tolerance:g}",
         "tiebreak": rk.fairness_tiebreak, "min_group_size": result.min_group_size,
         "intersections": bool(result.policy.get("intersections", True)),
@@ -1225,12 +1258,13 @@ def _gates(result: AuditResult) -> list[dict[str, Any]]:
             "index": idx, "label": f"G{idx + 1}", "metric": first.metric,
             "threshold": threshold_text(first.min, first.max), "severity": first.severity,
             "decision": first.decision, "attributes": attrs,
+            "has_p": any(g.p_adjusted is not None for g in gs),
             # Four decimals: a gate is decided on the unrounded value, and 0.7999 must not
             # read as "0.800" beside a FAIL.
             "rows": [{"variant": g.variant, "observed": num(g.observed, 4), "ci": ci_text(g.ci),
                       "attribute": g.attribute or "—", "status": g.status,
                       "symbol": STATUS_SYMBOL.get(g.status, ""),
-                      "gap": num(g.gap, 4),
+                      "gap": num(g.gap, 4), "p_adjusted": p_text(g.p_adjusted),
                       "by_attribute": [
                           {"status": g.by_attribute.get(a, "—"),
                            "symbol": STATUS_SYMBOL.get(g.by_attribute.get(a, ""), "—")}
@@ -1239,6 +1273,28 @@ def _gates(result: AuditResult) -> list[dict[str, Any]]:
                      for g in gs],
         })
     return out
+
+
+def _significance(result: AuditResult) -> list[dict[str, Any]]:
+    """Per variant in rank order and tested rate: its smallest adjusted p-value, with the raw p
+    and the comparison it comes from (the gates section's significance table)."""
+    rows = []
+    for v in ordered_variants(result):
+        cells = []
+        for rate in TESTED_RATE_NAMES:
+            found = [(t.p_adjusted, t.p, a.attribute, g.group, t.reference)
+                     for a in v.attributes for g in a.groups
+                     for r, t in g.significance.items() if r == rate]
+            if not found:
+                cells.append({"p_adjusted": "—", "p": "", "where": ""})
+                continue
+            adj, raw, attribute, group, ref = min(found, key=lambda f: (f[0], f[1]))
+            cells.append({"p_adjusted": p_text(adj), "p": p_text(raw),
+                          "where": f"{group} vs {ref} ({attribute})"})
+        if any(c["p"] for c in cells):
+            rows.append({"variant": v.name, "cells": cells,
+                         "selected": v.name == result.ranking.selected})
+    return rows
 
 
 def _small_rate_examples(result: AuditResult) -> tuple[int, str] | None:
@@ -1432,6 +1488,7 @@ def _build_context(result: AuditResult, *, with_charts: bool) -> dict[str, Any]:
         "candidates": candidates,
         "tradeoff": _tradeoff(result, with_charts=with_charts),
         "gates": _gates(result),
+        "significance": _significance(result),
         "limitations": _limitations(result),
         "appendix": _appendix(result),
     }

@@ -7,7 +7,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from fairsel.metrics.significance import TESTED_RATES
 from fairsel.results import AuditResult, VariantResult, figure_text
+
+TESTED_RATE_NAMES: tuple[str, ...] = tuple(TESTED_RATES)
 
 #: Characters no output but results.json may carry as they are: C0 controls but tab and line
 #: feed, DEL, C1 controls, lone surrogates, and U+FFFE/U+FFFF. XML 1.0 forbids most of them
@@ -124,6 +127,18 @@ def leaderboard_columns(result: AuditResult) -> tuple[list[str], list[str]]:
     return perf, fair
 
 
+def smallest_p_adjusted(v: VariantResult) -> dict[str, float | None]:
+    """Tested rate -> the variant's smallest adjusted p-value over every attribute and group
+    against its reference (None where no group was tested)."""
+    out: dict[str, float | None] = dict.fromkeys(TESTED_RATE_NAMES)
+    for attr in v.attributes:
+        for g in attr.groups:
+            for rate, t in g.significance.items():
+                best = out.get(rate)
+                out[rate] = t.p_adjusted if best is None else min(best, t.p_adjusted)
+    return out
+
+
 def leaderboard_rows(result: AuditResult) -> list[dict[str, Any]]:
     """One flat row per variant, in rank order (the CSV's columns)."""
     perf, fair = leaderboard_columns(result)
@@ -146,10 +161,13 @@ def leaderboard_rows(result: AuditResult) -> list[dict[str, Any]]:
             row[f"{m}_ci_low"] = h.ci[0] if h and h.ci else None
             row[f"{m}_ci_high"] = h.ci[1] if h and h.ci else None
             row[f"{m}_worst_attribute"] = h.attribute if h else None
+        for rate, p in smallest_p_adjusted(v).items():
+            row[f"p_adjusted_{rate}"] = p
         for g in result.gates:
             if g.variant == v.name:
                 key = f"gate{g.gate}_{g.metric}"
                 row[key] = g.status
                 row[f"{key}_gap"] = g.gap
+                row[f"{key}_p_adjusted"] = g.p_adjusted
         rows.append(row)
     return rows

@@ -269,9 +269,11 @@ def test_leaderboard_columns_and_rows(result, tmp_path):
         expected += [m, f"{m}_ci_low", f"{m}_ci_high"]
     for m in result.metrics["fairness"]:
         expected += [m, f"{m}_ci_low", f"{m}_ci_high", f"{m}_worst_attribute"]
+    expected += ["p_adjusted_selection_rate", "p_adjusted_tpr", "p_adjusted_fpr"]
     gates = result.policy["gates"]
     for i, g in enumerate(gates):
-        expected += [f"gate{i}_{g['metric']}", f"gate{i}_{g['metric']}_gap"]
+        expected += [f"gate{i}_{g['metric']}", f"gate{i}_{g['metric']}_gap",
+                     f"gate{i}_{g['metric']}_p_adjusted"]
     assert header == expected
     assert [row["variant"] for row in rows] == result.ranking.order
     for row in rows:
@@ -290,6 +292,13 @@ def test_leaderboard_columns_and_rows(result, tmp_path):
             if g.variant == v.name:
                 assert row[f"gate{g.gate}_{g.metric}"] == g.status
                 assert float(row[f"gate{g.gate}_{g.metric}_gap"]) == pytest.approx(g.gap)
+                p = row[f"gate{g.gate}_{g.metric}_p_adjusted"]
+                assert (float(p) if p else None) == g.p_adjusted
+        # the smallest adjusted p over every attribute and group, per tested rate
+        for rate in ("selection_rate", "tpr", "fpr"):
+            ps = [t.p_adjusted for a in v.attributes for grp in a.groups
+                  for r, t in grp.significance.items() if r == rate]
+            assert ps and float(row[f"p_adjusted_{rate}"]) == min(ps)
 
 
 def test_leaderboard_of_constructed_variants(result, tmp_path):
