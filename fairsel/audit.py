@@ -29,7 +29,7 @@ from fairsel.candidates.score_type import (
 )
 from fairsel.data import AuditData, load_data
 from fairsel.errors import ModelError, PolicyError
-from fairsel.gates import evaluate_gates, variant_status
+from fairsel.gates import evaluate_gates, proxy_gates, variant_status
 from fairsel.metrics import FAIRNESS_NAMES, METRICS, Confidence, evaluate_variant
 from fairsel.mitigation import MITIGATIONS
 from fairsel.policy import Policy, locate
@@ -37,6 +37,7 @@ from fairsel.progress import NullProgress, Progress
 from fairsel.ranking import rank
 from fairsel.results import (
     AttributeSummary,
+    Analysis,
     AuditResult,
     DataSummary,
     Exclusion,
@@ -49,7 +50,8 @@ from fairsel.results import (
 )
 from fairsel.splits import make_folds
 
-PACKAGES = ("numpy", "pandas", "scikit-learn", "lightgbm", "fairlearn", "pyarrow", "pydantic")
+PACKAGES = ("numpy", "pandas", "scikit-learn", "lightgbm", "fairlearn", "pyarrow", "pydantic",
+            "shap")
 
 
 @dataclass(frozen=True)
@@ -504,6 +506,7 @@ def run_audit(policy: Policy, *, progress: Progress | None = None, jobs: int = 1
     plan(policy)
     progress.stage("reading data")
     data = load_data(policy)
+    check_declared_proxies(policy, data)
     folds = make_folds(data.y, scheme=policy.validation.scheme, n_folds=policy.validation.folds,
                        clusters=data.clusters, seed=policy.seed, where=str(data.path))
     n_folds = int(folds.max()) + 1
@@ -640,8 +643,18 @@ def run_audit(policy: Policy, *, progress: Progress | None = None, jobs: int = 1
         progress.advance()
     timings["metrics"] = time.perf_counter() - t_metrics
 
+    t_proxies = time.perf_counter()
+    screen = None
+    settings = policy.proxy_screen
+    if settings is not None:
+        progress.stage("screening proxies")
+        screen = run_proxy_screen(X, data, folds, policy)
+        timings["proxies"] = time.perf_counter() - t_proxies
+
     fairness_names = set(FAIRNESS_NAMES)
     gates = evaluate_gates(variants, policy, fairness_names)
+    gates += proxy_gates(screen, variants, severity=settings.severity if settings else "warn",
+                         first_index=len(policy.gates))
     variants = [v if v.status == "ERROR" else v.model_copy(
         update={"status": variant_status([g for g in gates if g.variant == v.name])})
         for v in variants]
@@ -671,9 +684,37 @@ def run_audit(policy: Policy, *, progress: Progress | None = None, jobs: int = 1
                  "fairness": list(policy.metrics.fairness)},
         confidence=policy.metrics.confidence.model_dump(mode="json"),
         min_group_size=policy.min_group_size, variants=variants, gates=gates,
-        failures=failures, ranking=ranking, provenance=provenance)
+        failures=failures, ranking=ranking, provenance=provenance,
+        analysis=Analysis(proxies=screen))
     return AuditRun(result=result, row_ids=data.row_ids, folds=folds, y_true=data.y,
                     predictions=preds)
+
+
+def check_declared_proxies(policy: Policy, data: AuditData) -> None:
+    """Each ``data.proxies`` entry must be a feature of the audit (a DataError otherwise)."""
+    from fairsel.errors import DataError, did_you_mean
+
+    for i, col in enumerate(policy.data.proxies):
+        if col not in data.features:
+            raise DataError(
+                f"{policy.path}: data → proxies[{i}]: '{col}' is not a feature of {data.path}"
+                f"{did_you_mean(col, data.features)}; the features are: "
+                f"{', '.join(data.features)[:500]} (a declared proxy must be a feature: remove "
+                "it from data.exclude, or from data.proxies)")
+
+
+def run_proxy_screen(X, data: AuditData, folds: np.ndarray, policy: Policy):
+    """The proxy screen of this audit's features, protected attributes and folds."""
+    from fairsel.analysis.proxies import AttributeCodes, screen_proxies
+
+    spec = policy.proxy_screen
+    assert spec is not None
+    attrs = [AttributeCodes(name=p.name, codes=p.codes(data.atoms), labels=p.labels,
+                            columns=p.columns) for p in data.attributes]
+    return screen_proxies(X, categorical=data.categorical_features, attributes=attrs,
+                          folds=folds, seed=policy.seed, declared=policy.data.proxies,
+                          max_feature_auc=spec.max_feature_auc, max_all_auc=spec.max_all_auc,
+                          max_rows=spec.max_rows, bins=spec.bins)
 
 
 def _score_types(policy: Policy, cands, fixed_scores: dict[int, np.ndarray],
