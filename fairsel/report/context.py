@@ -20,6 +20,7 @@ from fairsel.metrics.counts import RATE_FORMULAS
 from fairsel.metrics.disparity import compared_rates
 from fairsel.mitigation import MITIGATIONS
 from fairsel.policy.schema import MitigationPolicySpec
+from fairsel.report.proxies_view import PROXIES_SECTION, features_note, proxies_view
 from fairsel.report.tables import leaderboard_columns, ordered_variants, safe_result
 from fairsel.results import AuditResult, Estimate, GateResult, VariantResult
 
@@ -491,6 +492,7 @@ def _data(result: AuditResult) -> dict[str, Any]:
         "excluded_total": count(d.rows_read - d.rows_used),
         "target": d.target, "favorable": d.favorable, "favorable_rate": num(d.favorable_rate),
         "features": list(d.features), "protected_as_features": list(d.protected_as_features),
+        "proxy_note": features_note(result),
         "cluster_column": d.cluster_column,
         "n_clusters": count(d.n_clusters) if d.n_clusters is not None else None,
         "attributes": attrs, "min_group_size": result.min_group_size,
@@ -638,13 +640,16 @@ def mitigated_variants(result: AuditResult) -> list[VariantResult]:
 
 def report_sections(result: AuditResult) -> list[tuple[str, str]]:
     """The sections of this result's report, in order: :data:`SECTIONS`, with
-    :data:`MITIGATED_SECTION` after the leaderboard when the result has mitigated variants."""
+    :data:`MITIGATED_SECTION` after the leaderboard when the result has mitigated variants,
+    and the Proxies section after the trade-off when the proxy screen ran."""
     with_mitigated = bool(mitigated_variants(result))
     out: list[tuple[str, str]] = []
     for sid, title in SECTIONS:
         out.append((sid, title))
         if sid == "leaderboard" and with_mitigated:
             out.append(MITIGATED_SECTION)
+        if sid == "tradeoff" and result.analysis.proxies is not None:
+            out.append(PROXIES_SECTION)
     return out
 
 
@@ -1347,6 +1352,7 @@ def build_context(result: AuditResult, *, with_charts: bool = True) -> dict[str,
         "mitigated": mitigated,
         "candidates": candidates,
         "tradeoff": _tradeoff(result, with_charts=with_charts),
+        "proxies": proxies_view(result),
         "gates": _gates(result),
         "limitations": _limitations(result),
         "appendix": _appendix(result),
