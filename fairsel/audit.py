@@ -465,8 +465,10 @@ def build_candidates(policy: Policy, data: AuditData):
         A saved model is missing, refused or does not fit the data (exit code 4).
     DataError
         A predictions file is missing, lacks a column, or does not join, or a fixed candidate
-        that is a probability has scores outside [0, 1] (exit code 3).
+        that is a probability has scores outside [0, 1], or a declared proxy (data.proxies) is
+        not a feature (exit code 3).
     """
+    check_declared_proxies(policy, data)  # validate and audit refuse the same policies
     X = prepare_frame(data.X, data.categorical_features)
     ctx = CandidateContext(seed=policy.seed, features=data.features,
                            numeric=data.numeric_features, categorical=data.categorical_features,
@@ -506,7 +508,6 @@ def run_audit(policy: Policy, *, progress: Progress | None = None, jobs: int = 1
     plan(policy)
     progress.stage("reading data")
     data = load_data(policy)
-    check_declared_proxies(policy, data)
     folds = make_folds(data.y, scheme=policy.validation.scheme, n_folds=policy.validation.folds,
                        clusters=data.clusters, seed=policy.seed, where=str(data.path))
     n_folds = int(folds.max()) + 1
@@ -699,8 +700,8 @@ def check_declared_proxies(policy: Policy, data: AuditData) -> None:
             raise DataError(
                 f"{policy.path}: data → proxies[{i}]: '{col}' is not a feature of {data.path}"
                 f"{did_you_mean(col, data.features)}; the features are: "
-                f"{', '.join(data.features)[:500]} (a declared proxy must be a feature: remove "
-                "it from data.exclude, or from data.proxies)")
+                f"{', '.join(data.features)[:500]} (a declared proxy must be a feature: check "
+                "its spelling, and that data.features and data.exclude leave it in)")
 
 
 def run_proxy_screen(X, data: AuditData, folds: np.ndarray, policy: Policy):
