@@ -431,6 +431,13 @@ def _check_content(result: AuditResult) -> list[str]:
             problems.append(f"{json_path(loc)}: {value!r} is impossible for {metric} (expected "
                             f"a number in [{lo:g}, {hi:g}])")
 
+    screen = result.analysis.proxies
+    for a, pa in enumerate(screen.attributes if screen else []):
+        loc = ("analysis", "proxies", "attributes", a)
+        rate((*loc, "all_features_auc"), pa.all_features_auc)
+        for f, feat in enumerate(pa.features):
+            rate((*loc, "features", f, "auc"), feat.auc)
+            rate((*loc, "features", f, "nmi"), feat.nmi)
     for v, var in enumerate(result.variants):
         name(("variants", v, "base"), var.base)
         for kind, figures in (("performance", var.performance), ("fairness", var.fairness)):

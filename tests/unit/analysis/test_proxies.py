@@ -122,9 +122,14 @@ def test_all_features_model_never_scores_a_row_it_saw(lending, monkeypatch):
     assert len(calls) == 5
     scored = np.concatenate([t for _, t in calls])
     assert len(scored) == len(np.unique(scored)) == 3_000  # each sampled row scored once
+    # the rows drawn with the seed, as screen_proxies draws them: the model's rows are these
+    sample = np.sort(np.random.default_rng(3).choice(len(folds), size=3_000, replace=False))
+    fold_of = folds[sample]
     for train, test in calls:
         assert not np.intersect1d(train, test).size
         assert len(train) + len(test) == 3_000
+        (k,) = np.unique(fold_of[test])  # one fold scored, by a model of the other folds only
+        assert not (fold_of[train] == k).any()
 
 
 def test_row_cap_sample_is_seeded(lending):

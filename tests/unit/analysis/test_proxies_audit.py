@@ -64,3 +64,19 @@ def test_results_schema_describes_the_screen():
     for key in ("ProxyScreen", "ProxyAttribute", "ProxyFeature", "all_features_auc",
                 "macro one-vs-rest AUC of a one-feature model"):
         assert key in schema
+
+
+def test_a_tampered_screen_figure_is_refused(tmp_path):
+    import pytest
+
+    from fairsel.errors import UsageError
+    from fairsel.results import load_results
+
+    result = _audit(tmp_path)
+    data = json.loads(result.model_dump_json())
+    data["analysis"]["proxies"]["attributes"][0]["features"][0]["auc"] = 1.7
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(UsageError, match=r"analysis\.proxies\.attributes\[0\]\.features\[0\]"
+                                         r"\.auc: 1\.7 is not a rate"):
+        load_results(path)
