@@ -234,7 +234,8 @@ class ProxyFeature(_Frozen):
                                    "normalized_mutual_info_score), in [0, 1]")
     auc: float | None = Field(description=(
         "macro one-vs-rest AUC of a one-feature model: each row scored, for each group, by the "
-        "group's share among the other folds' rows of its category or bin; 0.5 = no signal"))
+        "group's share among the other folds' rows of its category or bin; about 0.5 or "
+        "below: no signal"))
     declared: bool = Field(False, description="named in the policy's data.proxies")
     flagged: bool = Field(False, description="auc above proxies.max_feature_auc")
 
