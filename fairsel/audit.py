@@ -29,7 +29,7 @@ from fairsel.candidates.score_type import (
 )
 from fairsel.data import AuditData, load_data
 from fairsel.errors import ModelError, PolicyError
-from fairsel.gates import evaluate_gates, gate_summary, variant_status
+from fairsel.gates import evaluate_gates, gate_summary, proxy_gates, variant_status
 from fairsel.metrics import FAIRNESS_NAMES, METRICS, Confidence, evaluate_variant
 from fairsel.metrics.significance import annotate as add_significance
 from fairsel.metrics.significance import testable
@@ -39,6 +39,7 @@ from fairsel.progress import NullProgress, Progress
 from fairsel.ranking import rank
 from fairsel.results import (
     AttributeSummary,
+    Analysis,
     AuditResult,
     DataSummary,
     Exclusion,
@@ -55,7 +56,7 @@ from fairsel.splits import make_folds
 #: The libraries whose versions results.json records: every one that can train, score or
 #: mitigate a variant (aif360's post-processing, fairlearn's reductions), and the data stack.
 PACKAGES = ("numpy", "pandas", "scikit-learn", "lightgbm", "fairlearn", "aif360", "pyarrow",
-            "pydantic")
+            "pydantic", "shap")
 
 
 @dataclass(frozen=True)
@@ -474,8 +475,10 @@ def build_candidates(policy: Policy, data: AuditData):
         A saved model is missing, refused or does not fit the data (exit code 4).
     DataError
         A predictions file is missing, lacks a column, or does not join, or a fixed candidate
-        that is a probability has scores outside [0, 1] (exit code 3).
+        that is a probability has scores outside [0, 1], or a declared proxy (data.proxies) is
+        not a feature (exit code 3).
     """
+    check_declared_proxies(policy, data)  # validate and audit refuse the same policies
     X = prepare_frame(data.X, data.categorical_features)
     ctx = CandidateContext(seed=policy.seed, features=data.features,
                            numeric=data.numeric_features, categorical=data.categorical_features,
@@ -651,11 +654,21 @@ def run_audit(policy: Policy, *, progress: Progress | None = None, jobs: int = 1
         progress.advance()
     timings["metrics"] = time.perf_counter() - t_metrics
 
+    t_proxies = time.perf_counter()
+    screen = None
+    settings = policy.proxy_screen
+    if settings is not None:
+        progress.stage("screening proxies")
+        screen = run_proxy_screen(X, data, folds, policy)
+        timings["proxies"] = time.perf_counter() - t_proxies
+
     sig = policy.metrics.significance
     variants = add_significance(variants, min_group_size=policy.min_group_size,
                                 test=sig.test, adjust=sig.adjust)
     fairness_names = set(FAIRNESS_NAMES)
     gates = evaluate_gates(variants, policy, fairness_names)
+    gates += proxy_gates(screen, variants, severity=settings.severity if settings else "warn",
+                         first_index=len(policy.gates))
     variants = [v if v.status == "ERROR" else v.model_copy(
         update={"status": variant_status([g for g in gates if g.variant == v.name])})
         for v in variants]
@@ -685,9 +698,37 @@ def run_audit(policy: Policy, *, progress: Progress | None = None, jobs: int = 1
                  "fairness": list(policy.metrics.fairness)},
         confidence=policy.metrics.confidence.model_dump(mode="json"),
         min_group_size=policy.min_group_size, variants=variants, gates=gates,
-        failures=failures, ranking=ranking, provenance=provenance)
+        failures=failures, ranking=ranking, provenance=provenance,
+        analysis=Analysis(proxies=screen))
     return AuditRun(result=result, row_ids=data.row_ids, folds=folds, y_true=data.y,
                     predictions=preds)
+
+
+def check_declared_proxies(policy: Policy, data: AuditData) -> None:
+    """Each ``data.proxies`` entry must be a feature of the audit (a DataError otherwise)."""
+    from fairsel.errors import DataError, did_you_mean
+
+    for i, col in enumerate(policy.data.proxies):
+        if col not in data.features:
+            raise DataError(
+                f"{policy.path}: data → proxies[{i}]: '{col}' is not a feature of {data.path}"
+                f"{did_you_mean(col, data.features)}; the features are: "
+                f"{', '.join(data.features)[:500]} (a declared proxy must be a feature: check "
+                "its spelling, and that data.features and data.exclude leave it in)")
+
+
+def run_proxy_screen(X, data: AuditData, folds: np.ndarray, policy: Policy):
+    """The proxy screen of this audit's features, protected attributes and folds."""
+    from fairsel.analysis.proxies import AttributeCodes, screen_proxies
+
+    spec = policy.proxy_screen
+    assert spec is not None
+    attrs = [AttributeCodes(name=p.name, codes=p.codes(data.atoms), labels=p.labels,
+                            columns=p.columns) for p in data.attributes]
+    return screen_proxies(X, categorical=data.categorical_features, attributes=attrs,
+                          folds=folds, seed=policy.seed, declared=policy.data.proxies,
+                          max_feature_auc=spec.max_feature_auc, max_all_auc=spec.max_all_auc,
+                          max_rows=spec.max_rows, bins=spec.bins)
 
 
 def _score_types(policy: Policy, cands, fixed_scores: dict[int, np.ndarray],

@@ -17,7 +17,7 @@ from fairsel.metrics.disparity import FAIRNESS_METRICS
 from fairsel.metrics.significance import smallest_adjusted
 from fairsel.policy import GateSpec, Policy
 from fairsel.results import STATUS_ORDER as ORDER  # noqa: F401 — re-exported
-from fairsel.results import Estimate, GateResult, VariantResult, figure_text
+from fairsel.results import Estimate, GateResult, ProxyScreen, VariantResult, figure_text
 
 
 def _check(est: Estimate | None, gate: GateSpec, decision: str) -> tuple[str, float | None]:
@@ -183,3 +183,67 @@ def variant_status(gates: list[GateResult]) -> str:
     if any(g.status in ("WARN", "FAIL", "INSUFFICIENT") for g in gates):
         return "WARN"
     return "PASS"
+
+
+#: The metric names of the proxy screen's two gates (policy key ``proxies``).
+PROXY_GATES: tuple[str, ...] = ("proxy_feature_auc", "proxy_all_auc")
+
+
+def proxy_gates(screen: ProxyScreen | None, variants: list[VariantResult], *,
+                severity: str, first_index: int) -> list[GateResult]:
+    """The proxy screen's bounds as gate results, judged once on the data and reported for
+    every variant (each is trained or scored on the same features): ``proxy_feature_auc``
+    (the highest one-feature AUC, flagged features named) and ``proxy_all_auc`` (the
+    all-features model's AUC). Indexed after the policy's own gates."""
+    if screen is None:
+        return []
+    fail_status = "FAIL" if severity == "error" else "WARN"
+    specs = []
+    for j, metric in enumerate(PROXY_GATES):
+        bound = screen.max_feature_auc if j == 0 else screen.max_all_auc
+        by_attr: dict[str, str] = {}
+        worst: tuple[float, str] | None = None
+        named: list[str] = []
+        for a in screen.attributes:
+            if j == 0:
+                aucs = [f.auc for f in a.features if f.auc is not None]
+                value = max(aucs) if aucs else None
+                if a.flagged:
+                    named.append(f"{', '.join(a.flagged)} for {a.attribute}")
+            else:
+                value = a.all_features_auc
+                if a.all_features_flagged:
+                    named.append(a.attribute)
+            if value is None:
+                by_attr[a.attribute] = "INSUFFICIENT"
+                continue
+            by_attr[a.attribute] = fail_status if value > bound else "PASS"
+            if worst is None or value > worst[0]:
+                worst = (value, a.attribute)
+        if worst is None:
+            status, observed, attr, gap = "INSUFFICIENT", None, None, None
+            msg = f"{metric}: no protected attribute has two groups to tell apart"
+        else:
+            observed, attr = worst
+            gap = max(0.0, observed - bound)
+            status = fail_status if named else "PASS"
+            what = "one-feature AUC" if j == 0 else "all-features AUC"
+            msg = f"{metric} = {_fmt(observed)} ({what}) on {attr}; required ≤ {bound:g}"
+            if named:
+                msg += ("; proxies: " if j == 0 else "; recoverable from the features: ") \
+                    + "; ".join(named)
+        specs.append(dict(gate=first_index + j, metric=metric, min=None, max=bound,
+                          severity=severity, decision="point", status=status,
+                          observed=observed, attribute=attr, by_attribute=by_attr, gap=gap,
+                          message=msg))
+    out = []
+    for v in variants:
+        for spec in specs:
+            if v.status == "ERROR":
+                out.append(GateResult(**{**spec, "status": "ERROR", "observed": None,
+                                         "attribute": None, "by_attribute": {}, "gap": None,
+                                         "message": "the variant could not be evaluated (see "
+                                                    "failures)"}, variant=v.name))
+            else:
+                out.append(GateResult(**spec, variant=v.name))
+    return out

@@ -358,6 +358,69 @@ class Provenance(_Frozen):
         "stage -> seconds (load_and_split, fit, metrics, total) (volatile)."))
 
 
+class ProxyFeature(_Frozen):
+    """One feature screened as a proxy of one protected attribute."""
+
+    feature: str
+    kind: Literal["numeric", "categorical"]
+    levels: int = Field(description="categories, or quantile bins of a numeric (missing values "
+                                    "a level of their own), the NMI and AUC are computed on")
+    nmi: float = Field(description="normalised mutual information with the attribute "
+                                   "(arithmetic normalisation, as scikit-learn's "
+                                   "normalized_mutual_info_score), in [0, 1]")
+    auc: float | None = Field(description=(
+        "macro one-vs-rest AUC of a one-feature model: each row scored, for each group, by the "
+        "group's share among the other folds' rows of its category or bin; about 0.5 or "
+        "below: no signal"))
+    declared: bool = Field(False, description="named in the policy's data.proxies")
+    flagged: bool = Field(False, description="auc above proxies.max_feature_auc")
+
+
+class ProxyAttribute(_Frozen):
+    """How recoverable one protected attribute is from the features."""
+
+    attribute: str
+    columns: list[str] = Field(description="the attribute's own columns (never screened)")
+    groups: list[str] = Field(description="the groups to recover (the group 'unknown' is left "
+                                          "out: missing values are not a group to predict)")
+    rows: int = Field(description="rows of a known group screened")
+    features_screened: int
+    excluded_features: list[str] = Field(
+        default_factory=list, description="features that are the attribute's own column: "
+                                          "not screened (they are the attribute)")
+    features: list[ProxyFeature] = Field(description=(
+        "the features with the highest AUC (up to 10), plus every declared or flagged feature, "
+        "highest AUC first"))
+    flagged: list[str] = Field(default_factory=list,
+                               description="features whose AUC exceeds max_feature_auc")
+    all_features_auc: float | None = Field(description=(
+        "cross-validated macro one-vs-rest AUC of a LightGBM model predicting the attribute "
+        "from all screened features together, each fold scored by a model fitted on the other "
+        "folds (the audit's folds)"))
+    all_features_rows: int = Field(description="rows the all-features model used (at most "
+                                               "max_rows, drawn with the seed)")
+    all_features_flagged: bool = Field(False, description="all_features_auc above max_all_auc")
+
+
+class ProxyScreen(_Frozen):
+    """The proxy screen (policy key ``proxies``): each protected attribute's recoverability."""
+
+    max_feature_auc: float
+    max_all_auc: float
+    bins: int = Field(description="quantile bins of a numeric feature")
+    max_rows: int = Field(description="row cap of the all-features model")
+    declared: list[str] = Field(default_factory=list, description="data.proxies")
+    model: dict[str, Any] = Field(default_factory=dict,
+                                  description="LightGBM parameters of the all-features model")
+    attributes: list[ProxyAttribute]
+
+
+class Analysis(_Frozen):
+    """The analysis layer's findings (each part null when the policy turns it off)."""
+
+    proxies: ProxyScreen | None = Field(None, description="the proxy screen (policy: proxies)")
+
+
 class AuditResult(_Frozen):
     """Everything an audit found; the reports are a function of this alone."""
 
@@ -388,6 +451,8 @@ class AuditResult(_Frozen):
                                                 "evaluated.")
     ranking: Ranking = Field(description="The ranking and the selected variant.")
     provenance: Provenance = Field(description="Hashes, versions and times.")
+    analysis: Analysis = Field(default_factory=Analysis, description=(
+        "why a model is unfair and what stands in for a protected attribute (the proxy screen)"))
 
     def variant(self, name: str) -> VariantResult:
         for v in self.variants:
@@ -528,6 +593,13 @@ def _check_content(result: AuditResult) -> list[str]:
             problems.append(f"{json_path(loc)}: {value!r} is impossible for {metric} (expected "
                             f"a number in [{lo:g}, {hi:g}])")
 
+    screen = result.analysis.proxies
+    for a, pa in enumerate(screen.attributes if screen else []):
+        loc = ("analysis", "proxies", "attributes", a)
+        rate((*loc, "all_features_auc"), pa.all_features_auc)
+        for f, feat in enumerate(pa.features):
+            rate((*loc, "features", f, "auc"), feat.auc)
+            rate((*loc, "features", f, "nmi"), feat.nmi)
     for v, var in enumerate(result.variants):
         name(("variants", v, "base"), var.base)
         for kind, figures in (("performance", var.performance), ("fairness", var.fairness)):

@@ -66,6 +66,7 @@ __all__ = [
     "SEX_LEVELS",
     "make_lending",
     "main",
+    "plant_proxy",
 ]
 
 #: Column names of :func:`make_lending`'s frame, in order.
@@ -422,6 +423,32 @@ def make_lending(
         columns=list(COLUMNS),
         copy=False,  # the arrays are fresh; skip consolidating copies (seconds at 10M rows)
     )
+
+
+def plant_proxy(frame: pd.DataFrame, *, attribute: str = "race", name: str = "zip_area",
+                strength: float = 0.8, areas_per_group: int = 10, seed: int = 0) -> pd.DataFrame:
+    """``frame`` with a planted proxy of ``attribute``: a categorical column ``name``.
+
+    Each group of ``attribute`` gets ``areas_per_group`` areas of its own; a row lives in one
+    of its group's areas with probability ``strength`` and otherwise in any area at random
+    (rows with a missing ``attribute`` always at random). With the default ``strength`` 0.8
+    and the five race groups, the area predicts race with a macro one-vs-rest AUC of about
+    0.9 (the share of a group among its own areas' rows is about 0.84, against 0.04 outside).
+    The draws come from ``numpy.random.default_rng(seed)``.
+    """
+    if not 0 <= strength <= 1:
+        raise ValueError(f"strength must lie in [0, 1], got {strength!r}")
+    rng = np.random.default_rng(seed)
+    codes, levels = pd.factorize(frame[attribute], use_na_sentinel=True)
+    n, k = len(frame), max(len(levels), 1)
+    n_areas = k * areas_per_group
+    own = (codes >= 0) & (rng.random(n) < strength)
+    area = rng.integers(0, n_areas, size=n)
+    within = rng.integers(0, areas_per_group, size=n)
+    area = np.where(own, codes * areas_per_group + within, area)
+    out = frame.copy()
+    out[name] = _strings([f"Z{i:03d}" for i in range(n_areas)], area).array
+    return out
 
 
 def _as_int(value: object, name: str) -> int:

@@ -240,10 +240,12 @@ def _describe(value: Any) -> str:
 
 
 def _is_member_tag(part: Any) -> bool:
-    """A union member's name that pydantic puts in an error's loc (``str``, ``list[str]``, ...)."""
+    """A union member's name that pydantic puts in an error's loc (``str``, ``list[str]``, a
+    spec class such as ``ProxiesSpec`` in ``proxies: ProxiesSpec | bool``, ...)."""
     return isinstance(part, str) and (
         part in {"str", "bool", "int", "float", "none"}
-        or part.startswith(("list[", "tuple[", "literal[", "function-", "dict[", "union[")))
+        or part.startswith(("list[", "tuple[", "literal[", "function-", "dict[", "union["))
+        or (part.endswith("Spec") and part[:1].isupper()))  # policy keys are lower case
 
 
 def _strip_tags(loc: tuple[Any, ...] | list[Any]) -> tuple[Any, ...]:

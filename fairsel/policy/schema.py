@@ -67,6 +67,9 @@ class DataSpec(Spec):
         "utf-16, ...); a UTF-8 byte-order mark is skipped. A file that does not decode is "
         "refused with the byte offset and line of the first byte that does not. Parquet files "
         "are always UTF-8 and ignore it."))
+    proxies: list[str] = Field(default_factory=list, description=(
+        "Features known to stand in for a protected attribute (zip_code, first name): always "
+        "reported in the proxy screen, whatever their figures. Each must be a feature."))
 
 
 class ProtectedSpec(Spec):
@@ -300,6 +303,23 @@ class GateSpec(Spec):
         "significant'. Default false: the threshold alone decides."))
 
 
+class ProxiesSpec(Spec):
+    """The proxy screen: how well each protected attribute can be recovered from the features."""
+
+    max_feature_auc: float = Field(0.70, ge=0.5, le=1.0, description=(
+        "A feature whose one-feature AUC for a protected attribute (macro one-vs-rest, out of "
+        "fold) exceeds this is flagged as a proxy, named in the gate's message."))
+    max_all_auc: float = Field(0.80, ge=0.5, le=1.0, description=(
+        "An attribute whose cross-validated AUC from all features together (LightGBM, the "
+        "audit's folds) exceeds this is flagged."))
+    severity: Literal["error", "warn"] = Field("warn", description=(
+        "warn (default): a flag makes every variant's proxy gates WARN; error: FAIL."))
+    max_rows: int = Field(50_000, ge=100, description=(
+        "Rows the all-features model is cross-validated on, drawn with the seed when the data "
+        "has more (the one-feature figures use every row)."))
+    bins: int = Field(10, ge=2, le=100, description="Quantile bins of a numeric feature.")
+
+
 class RankingSpec(Spec):
     """How passing variants are ordered and one is selected."""
 
@@ -417,6 +437,11 @@ class Policy(Spec):
     compare: CompareSpec = Field(default_factory=CompareSpec, description=(
         "Allowances of fairsel compare when this policy is given to it (default: 0.01 for "
         "performance and 0.02 for fairness metrics, judged on the point change)."))
+    proxies: ProxiesSpec | bool = Field(default_factory=ProxiesSpec, description=(
+        "The proxy screen (on by default): per protected attribute, each feature's normalised "
+        "mutual information and one-feature AUC, and the cross-validated AUC of a model of all "
+        "features; the bounds become gates named proxy_feature_auc and proxy_all_auc. false "
+        "turns it off; true takes the defaults."))
 
     _path: Path = PrivateAttr(default=Path("policy.yaml"))
     _text: str = PrivateAttr(default="")
@@ -448,6 +473,13 @@ class Policy(Spec):
         if self.intersections is True:
             return len(self.protected)
         return 0 if self.intersections is False else int(self.intersections)
+
+    @property
+    def proxy_screen(self) -> ProxiesSpec | None:
+        """The proxy screen's settings, or None when ``proxies: false``."""
+        if self.proxies is True:
+            return ProxiesSpec()
+        return self.proxies or None
 
     @property
     def title(self) -> str:

@@ -23,6 +23,7 @@ from fairsel.metrics.counts import RATE_FORMULAS
 from fairsel.metrics.disparity import compared_rates
 from fairsel.mitigation import MITIGATIONS
 from fairsel.policy.schema import MitigationPolicySpec
+from fairsel.report.proxies_view import PROXIES_SECTION, features_note, proxies_view
 from fairsel.report.tables import (TESTED_RATE_NAMES, gate_thresholds, leaderboard_columns,
                                    ordered_variants, safe_result)
 from fairsel.results import AuditResult, Estimate, GateResult, VariantResult, figure_text
@@ -569,6 +570,7 @@ def _data(result: AuditResult) -> dict[str, Any]:
         "features": [] if _scoring(result)["features_unused"] else list(d.features),
         "features_unused": list(d.features) if _scoring(result)["features_unused"] else [],
         "protected_as_features": list(d.protected_as_features),
+        "proxy_note": features_note(result),
         "cluster_column": d.cluster_column,
         "n_clusters": count(d.n_clusters) if d.n_clusters is not None else None,
         "attributes": attrs, "min_group_size": result.min_group_size,
@@ -745,13 +747,16 @@ def mitigated_variants(result: AuditResult) -> list[VariantResult]:
 
 def report_sections(result: AuditResult) -> list[tuple[str, str]]:
     """The sections of this result's report, in order: :data:`SECTIONS`, with
-    :data:`MITIGATED_SECTION` after the leaderboard when the result has mitigated variants."""
+    :data:`MITIGATED_SECTION` after the leaderboard when the result has mitigated variants,
+    and the Proxies section after the trade-off when the proxy screen ran."""
     with_mitigated = bool(mitigated_variants(result))
     out: list[tuple[str, str]] = []
     for sid, title in SECTIONS:
         out.append((sid, title))
         if sid == "leaderboard" and with_mitigated:
             out.append(MITIGATED_SECTION)
+        if sid == "tradeoff" and result.analysis.proxies is not None:
+            out.append(PROXIES_SECTION)
     return out
 
 
@@ -1487,6 +1492,7 @@ def _build_context(result: AuditResult, *, with_charts: bool) -> dict[str, Any]:
         "mitigated": mitigated,
         "candidates": candidates,
         "tradeoff": _tradeoff(result, with_charts=with_charts),
+        "proxies": proxies_view(result),
         "gates": _gates(result),
         "significance": _significance(result),
         "limitations": _limitations(result),

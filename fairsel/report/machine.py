@@ -8,6 +8,8 @@ import math
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from fairsel.gates import PROXY_GATES
+from fairsel.report.proxies_view import flag_lines
 from fairsel.report.tables import (
     fmt,
     fmt_ci,
@@ -74,7 +76,9 @@ def summary_markdown(result: AuditResult) -> str:
         lines.append(f"| {v.rank or ''} | {name} | {v.status} | " + " | ".join(vals) + " |")
     if any(v.uses_protected_at_decision for v in result.variants):
         lines += ["", "⚑ decides with the protected attribute (disparate treatment)"]
-    failing = [g for g in result.gates if g.status in ("FAIL", "WARN", "INSUFFICIENT", "ERROR")]
+    # the proxy gates judge the data, identically for every variant: one line per flag below
+    failing = [g for g in result.gates if g.status in ("FAIL", "WARN", "INSUFFICIENT", "ERROR")
+               and g.metric not in PROXY_GATES]
     if failing:
         lines += ["", "Gates not passed:", ""]
         for g in failing[:30]:
@@ -82,6 +86,13 @@ def summary_markdown(result: AuditResult) -> str:
             lines.append(f"- {g.status} **{_md(g.variant)}** {_md(g.message)}")
         if len(failing) > 30:
             lines.append(f"- … and {len(failing) - 30} more (see junit.xml / results.json)")
+    flags = flag_lines(result.analysis.proxies)
+    if flags:
+        severity = result.policy.get("proxies") or {}
+        level = "FAIL" if isinstance(severity, dict) and severity.get("severity") == "error" \
+            else "WARN"
+        lines += ["", "Proxy flags:", ""]
+        lines += [f"- {level} proxy: {_md(f)}" for f in flags]
     if result.failures:
         lines += ["", "Failures:", ""]
         lines += [f"- **{_md(f.variant)}** at {_md(f.stage)} (fold {f.fold}): {_md(f.message)}"

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from fairsel.gates import PROXY_GATES
 from fairsel.metrics.significance import TESTED_RATES
 from fairsel.results import AuditResult, VariantResult, figure_text
 
@@ -119,6 +120,8 @@ def leaderboard_columns(result: AuditResult) -> tuple[list[str], list[str]]:
     # every evaluated variant carries every performance metric; a failed one carries none
     perf_names = {m for v in result.variants for m in v.performance}
     for g in result.gates:
+        if g.metric in PROXY_GATES:  # a figure of the data, not of a variant (see Proxies)
+            continue
         target = perf if g.metric in perf_names or g.metric in perf else fair
         if g.metric not in perf and g.metric not in fair:
             target.append(g.metric)

@@ -153,7 +153,9 @@ def test_exit_code_is_computed_from_the_result(policy_run: PolicyRun):
     assert policy_run.exit_code == exit_code_for(r, "error") == r.verdict.exit_code
     assert r.verdict.selected == r.ranking.selected
     assert sorted(v.name for v in r.variants) == sorted(r.ranking.order)
-    assert len(r.gates) == len(r.variants) * len(r.policy["gates"])
+    # the policy's gates, then the proxy screen's two (unless proxies: false), per variant
+    proxy = 0 if r.analysis.proxies is None else 2
+    assert len(r.gates) == len(r.variants) * (len(r.policy["gates"]) + proxy)
 
 
 def test_same_policy_twice_gives_identical_results(policy_run: PolicyRun):

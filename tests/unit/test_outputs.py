@@ -149,7 +149,8 @@ def test_junit_one_testcase_per_gate_and_variant(result, tmp_path):
     suites = root.findall("testsuite")
     assert [s.get("name") for s in suites] == [f"fairsel.outputs.{n}" for n in result.ranking.order]
     cases = root.findall("testsuite/testcase")
-    assert len(cases) == len(result.gates) == 3 * 4
+    # 4 gates of the policy and the proxy screen's 2 (on by default), for each of 3 variants
+    assert len(cases) == len(result.gates) == 3 * (4 + 2)
     seen = {(c.get("classname"), c.get("name")) for c in cases}
     assert seen == {(f"fairsel.outputs.{g.variant}", f"gate[{g.gate}] {g.metric}")
                     for g in result.gates}
@@ -164,7 +165,7 @@ def test_junit_one_testcase_per_gate_and_variant(result, tmp_path):
     assert int(root.get("errors")) == sum(g.status == "ERROR" for g in result.gates)
     # the broken candidate: every gate is an <error>
     broken = root.find("testsuite[@name='fairsel.outputs.broken']")
-    assert len(broken.findall("testcase/error")) == 4
+    assert len(broken.findall("testcase/error")) == 4 + 2
 
 
 def test_junit_failure_carries_observed_value_threshold_and_interval(result, tmp_path):
@@ -274,6 +275,9 @@ def test_leaderboard_columns_and_rows(result, tmp_path):
     for i, g in enumerate(gates):
         expected += [f"gate{i}_{g['metric']}", f"gate{i}_{g['metric']}_gap",
                      f"gate{i}_{g['metric']}_p_adjusted"]
+    # then the proxy screen's two gates, numbered after the policy's
+    for i, name in enumerate(("proxy_feature_auc", "proxy_all_auc"), start=len(gates)):
+        expected += [f"gate{i}_{name}", f"gate{i}_{name}_gap", f"gate{i}_{name}_p_adjusted"]
     assert header == expected
     assert [row["variant"] for row in rows] == result.ranking.order
     for row in rows:

@@ -1,0 +1,82 @@
+"""The proxy screen inside an audit: on by default, off with ``proxies: false``, declared
+proxies always reported, its figures in results.json and the results schema."""
+
+from __future__ import annotations
+
+import json
+
+from fairsel.audit import run_audit
+from fairsel.policy import load_policy
+from fairsel.results import AuditResult
+from tests.unit.test_registries import tiny_policy, write_tiny_data
+
+
+def _audit(tmp_path, extra: str = "", features: str = "auto"):
+    write_tiny_data(tmp_path)
+    return run_audit(load_policy(tiny_policy(tmp_path, extra=extra, features=features))).result
+
+
+def test_on_by_default_with_its_gates(tmp_path):
+    result = _audit(tmp_path)
+    screen = result.analysis.proxies
+    assert screen is not None and screen.max_feature_auc == 0.70 and screen.max_rows == 50_000
+    assert [a.attribute for a in screen.attributes] == ["sex", "region"]
+    for a in screen.attributes:
+        assert a.rows == 400 and a.all_features_rows == 400
+        assert {f.feature for f in a.features} <= set(result.data.features)
+        assert a.all_features_auc is not None
+    gates = [g for g in result.gates if g.metric.startswith("proxy_")]
+    assert len(gates) == 2 * len(result.variants)
+    assert {g.gate for g in gates} == {0, 1}  # the tiny policy sets no gate of its own
+    assert "shap" in result.provenance.packages
+    # results.json round-trips with the screen in it
+    assert AuditResult.model_validate_json(result.model_dump_json()) == result
+
+
+def test_proxies_false_turns_it_off(tmp_path):
+    result = _audit(tmp_path, extra="proxies: false")
+    assert result.analysis.proxies is None
+    assert not [g for g in result.gates if g.metric.startswith("proxy_")]
+    assert "proxies" not in result.provenance.timings
+
+
+def test_bounds_and_declared_proxies_from_the_policy(tmp_path):
+    write_tiny_data(tmp_path)
+    path = tiny_policy(tmp_path, extra="proxies: {max_feature_auc: 0.5, max_all_auc: 0.5, "
+                                       "severity: error}")
+    text = path.read_text().replace("features: auto}", "features: auto, proxies: [purpose]}")
+    path.write_text(text)
+    result = run_audit(load_policy(path)).result
+    screen = result.analysis.proxies
+    assert screen.declared == ["purpose"]
+    for a in screen.attributes:
+        assert any(f.feature == "purpose" and f.declared for f in a.features)
+        # every feature whose AUC exceeds 0.5 is flagged, and named in the gate's message
+        assert a.flagged == [f.feature for f in a.features if f.auc is not None and f.auc > 0.5]
+    feat = next(g for g in result.gates if g.metric == "proxy_feature_auc")
+    assert feat.status == "FAIL" and feat.severity == "error"
+    assert all(name in feat.message for a in screen.attributes for name in a.flagged)
+    assert result.verdict.exit_code == 1  # an error-severity proxy gate fails every variant
+
+
+def test_results_schema_describes_the_screen():
+    schema = json.dumps(AuditResult.model_json_schema())
+    for key in ("ProxyScreen", "ProxyAttribute", "ProxyFeature", "all_features_auc",
+                "macro one-vs-rest AUC of a one-feature model"):
+        assert key in schema
+
+
+def test_a_tampered_screen_figure_is_refused(tmp_path):
+    import pytest
+
+    from fairsel.errors import UsageError
+    from fairsel.results import load_results
+
+    result = _audit(tmp_path)
+    data = json.loads(result.model_dump_json())
+    data["analysis"]["proxies"]["attributes"][0]["features"][0]["auc"] = 1.7
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(UsageError, match=r"analysis\.proxies\.attributes\[0\]\.features\[0\]"
+                                         r"\.auc: 1\.7 is not a rate"):
+        load_results(path)
