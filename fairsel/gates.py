@@ -228,7 +228,8 @@ def proxy_gates(screen: ProxyScreen | None, variants: list[VariantResult], *,
             gap = max(0.0, observed - bound)
             status = fail_status if named else "PASS"
             what = "one-feature AUC" if j == 0 else "all-features AUC"
-            msg = f"{metric} = {_fmt(observed)} ({what}) on {attr}; required ≤ {bound:g}"
+            shown = figure_text(observed, 4, near=(None, bound), spec="g")
+            msg = f"{metric} = {shown} ({what}) on {attr}; required ≤ {bound:g}"
             if named:
                 msg += ("; proxies: " if j == 0 else "; recoverable from the features: ") \
                     + "; ".join(named)

@@ -361,8 +361,9 @@ class Provenance(_Frozen):
 class ProxyFeature(_Frozen):
     """One feature screened as a proxy of one protected attribute."""
 
-    feature: str
-    kind: Literal["numeric", "categorical"]
+    feature: str = Field(description="The feature (a column of the data).")
+    kind: Literal["numeric", "categorical"] = Field(description=(
+        "numeric (cut into quantile bins for the screen) or categorical."))
     levels: int = Field(description="categories, or quantile bins of a numeric (missing values "
                                     "a level of their own), the NMI and AUC are computed on")
     nmi: float = Field(description="normalised mutual information with the attribute "
@@ -379,12 +380,12 @@ class ProxyFeature(_Frozen):
 class ProxyAttribute(_Frozen):
     """How recoverable one protected attribute is from the features."""
 
-    attribute: str
+    attribute: str = Field(description="The protected attribute (or intersection) screened.")
     columns: list[str] = Field(description="the attribute's own columns (never screened)")
     groups: list[str] = Field(description="the groups to recover (the group 'unknown' is left "
                                           "out: missing values are not a group to predict)")
     rows: int = Field(description="rows of a known group screened")
-    features_screened: int
+    features_screened: int = Field(description="How many features were screened against it.")
     excluded_features: list[str] = Field(
         default_factory=list, description="features that are the attribute's own column: "
                                           "not screened (they are the attribute)")
@@ -405,14 +406,14 @@ class ProxyAttribute(_Frozen):
 class ProxyScreen(_Frozen):
     """The proxy screen (policy key ``proxies``): each protected attribute's recoverability."""
 
-    max_feature_auc: float
-    max_all_auc: float
+    max_feature_auc: float = Field(description="proxies.max_feature_auc: the bound on one feature's AUC.")
+    max_all_auc: float = Field(description="proxies.max_all_auc: the bound on the all-features AUC.")
     bins: int = Field(description="quantile bins of a numeric feature")
     max_rows: int = Field(description="row cap of the all-features model")
     declared: list[str] = Field(default_factory=list, description="data.proxies")
     model: dict[str, Any] = Field(default_factory=dict,
                                   description="LightGBM parameters of the all-features model")
-    attributes: list[ProxyAttribute]
+    attributes: list[ProxyAttribute] = Field(description="One entry per protected attribute.")
 
 
 class Analysis(_Frozen):

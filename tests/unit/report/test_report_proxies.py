@@ -49,8 +49,11 @@ def test_flags_are_one_summary_line_each(flagged):
     md = summary_markdown(flagged)
     flag_rows = [ln for ln in md.splitlines() if ln.startswith("- WARN proxy: ")]
     assert len(flag_rows) == len(lines)
-    # the proxy gates are not repeated per variant among the gates not passed
-    assert "proxy\\_feature\\_auc" not in md
+    # the proxy gates are not repeated per variant among the gates not passed (the verdict
+    # line may name the warning once: it says what the warning is)
+    not_passed = md.split("Gates not passed:", 1)[1] if "Gates not passed:" in md else ""
+    assert "proxy\\_feature\\_auc" not in not_passed
+    assert md.count("proxy\\_feature\\_auc") <= 1
 
 
 def test_none_used_as_features_names_the_flagged_proxies(flagged):
