@@ -309,10 +309,26 @@ def recover(out_dir: Path, *, keep: Path | None = None) -> None:
         if leftover == keep or not _is_real_dir(leftover):
             continue
         journal = _read_json(leftover / _JOURNAL)
+        if journal is not None:
+            journal = _ours_only(journal)
         if journal is not None and not _rollback(leftover, out_dir, journal):
             leftover.rename(out_dir / leftover.name.replace(STAGING_PREFIX, KEPT_PREFIX, 1))
             continue
         shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _ours_only(journal: dict) -> dict:
+    """A leftover journal cut to the names of files fairsel writes: one planted in a staging
+    folder (an unpacked artifact) cannot make recovery remove or replace a user's own file,
+    as a planted manifest cannot either."""
+    ours = _known_names() | {MANIFEST_NAME}
+    moves = journal.get("moves")
+    stale = journal.get("stale")
+    return {"moves": [m for m in moves if isinstance(m, list) and len(m) == 2
+                      and isinstance(m[0], str) and m[0] in ours]
+            if isinstance(moves, list) else [],
+            "stale": [n for n in stale if isinstance(n, str) and n in ours]
+            if isinstance(stale, list) else []}
 
 
 @contextlib.contextmanager
