@@ -12,7 +12,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fairsel.candidates.estimators import ESTIMATORS, LIGHTGBM, EstimatorEntry, make_preprocessor
+from fairsel.candidates.estimators import (
+    ESTIMATORS,
+    LIGHTGBM,
+    EstimatorEntry,
+    bounded_threads,
+    make_preprocessor,
+)
 
 
 def prepare_frame(X: pd.DataFrame, categorical: list[str]) -> pd.DataFrame:
@@ -51,7 +57,7 @@ class TrainableCandidate:
         from sklearn.pipeline import Pipeline
 
         est, _ = self.entry.make(self.params, self.seed)
-        est.set_params(**self.params)
+        est.set_params(**bounded_threads(self.params))
         pre = make_preprocessor(self.entry, self.numeric, self.categorical)
         if self.entry.native_categorical == "categorical_features" and self.categorical:
             est.set_params(categorical_features=list(range(len(self.categorical))))
@@ -187,7 +193,7 @@ def lightgbm_value_problems(params: dict[str, Any]) -> list[tuple[tuple, str]]:
                  f"(the number of boosting rounds); found {rounds!r}")]
     est, _ = LIGHTGBM.make({}, 0)
     try:
-        est.set_params(**params)
+        est.set_params(**bounded_threads(params))
         est._n_classes = 2  # what fit sets before translating the parameters
         per_feature = set(_ConfigAliases.get(*_PER_FEATURE)) | set(_PER_FEATURE)
         translated = {k: v for k, v in est._process_params(stage="fit").items()
