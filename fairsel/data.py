@@ -124,8 +124,13 @@ def read_table(path: Path, *, what: str = "data file",
             raise _not_decodable(path, what, encoding)
         _check_unique_names(head.names, path, what)
     if len(frame) == 0:
-        raise DataError(f"{path}: the {what} has a header but no rows "
-                        f"(columns: {', '.join(map(str, frame.columns[:20]))})")
+        # one line of text with a comma is not shown: it is as likely a secret (a minified
+        # JSON key file, "password=…,user=…") as a header; a Parquet schema is a header
+        shown = (f"columns: {', '.join(map(str, frame.columns[:20]))}" if fmt == "parquet"
+                 else f"its one line has {len(frame.columns)} comma-separated fields, not "
+                      "shown")
+        raise DataError(f"{path}: the {what} has a header but no rows ({shown}); expected a "
+                        "header row and data rows")
     frame.columns = [str(c) for c in frame.columns]
     return frame, fmt
 
