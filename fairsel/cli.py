@@ -209,7 +209,14 @@ def run() -> None:
     in-process."""
     _tune_memory()
     _install_signals()
-    main()
+    try:
+        main()
+    finally:
+        # the command is over (its outputs are in place, or were never written). CPython's
+        # shutdown, which takes a moment after a report, puts a Python SIGTERM handler back
+        # to the default action but keeps SIG_IGN: a SIGTERM then must not kill by signal
+        if hasattr(signal, "SIGTERM"):
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _formats(value: str | None) -> list[str] | None:
