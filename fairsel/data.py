@@ -630,19 +630,29 @@ _FINITE_HINT = {
 }
 
 
-def _has_inf(series: pd.Series) -> np.ndarray | None:
-    """The rows of a float column holding ``inf`` or ``-inf``, or None (the usual answer).
+#: The largest magnitude a feature may hold: a finite 1e308 overflows to NaN when features are
+#: scaled (squares and sums), and every candidate then failed with numpy warnings.
+MAX_FEATURE_MAGNITUDE = 1e100
 
-    One ``np.isinf`` per column, a slice at a time (no full-size temporary); NaN is finite
+
+def _has_inf(series: pd.Series, limit: float = np.inf) -> np.ndarray | None:
+    """The rows of a float column holding ``inf`` or ``-inf`` (or a magnitude above
+    ``limit``), or None (the usual answer).
+
+    One test per column, a slice at a time (no full-size temporary); NaN is finite
     here (a missing value), and integer, boolean and text columns cannot hold infinity.
     """
     if not pd.api.types.is_float_dtype(series.dtype):
         return None
     a = series.to_numpy() if isinstance(series.dtype, np.dtype) \
         else series.to_numpy(dtype=float, na_value=np.nan)
-    if not any(np.isinf(c).any() for c in _chunks(a)):
+
+    def bad(c: np.ndarray) -> np.ndarray:
+        return np.isinf(c) if limit == np.inf else np.abs(c) > limit
+
+    if not any(bad(c).any() for c in _chunks(a)):
         return None
-    return np.isinf(a)
+    return bad(a)
 
 
 def _check_finite(frame: pd.DataFrame, roles: dict[str | None, str], path: Path, fmt: str,
@@ -655,17 +665,20 @@ def _check_finite(frame: pd.DataFrame, roles: dict[str | None, str], path: Path,
     for column, role in roles.items():
         if column is None or column not in frame.columns:
             continue
-        bad = _has_inf(frame[column])
+        bad = _has_inf(frame[column], MAX_FEATURE_MAGNITUDE if role == "a feature" else np.inf)
         if bad is None:
             continue
+        huge = not np.isinf(frame[column].to_numpy(dtype=float, na_value=np.nan)[bad]).any()
         rows = source_rows[bad]
         ids = ""
         if id_column and id_column != column:
             first = frame[id_column].to_numpy()[bad][:5].tolist()
             ids = "; ids " + ", ".join(_shown(v) for v in first)
-        raise DataError(f"{path}: column '{column}' ({role}) holds an infinite value (inf or "
-                        f"-inf) in {len(rows)} row(s) ({_rows_text(rows, fmt)}{ids}); a number "
-                        f"must be finite: {_FINITE_HINT[role]}")
+        what = (f"a number larger than {MAX_FEATURE_MAGNITUDE:g} in magnitude (too large to "
+                "scale: it overflows to NaN)" if huge else "an infinite value (inf or -inf)")
+        raise DataError(f"{path}: column '{column}' ({role}) holds {what} in {len(rows)} "
+                        f"row(s) ({_rows_text(rows, fmt)}{ids}); a number must be finite"
+                        f"{' and smaller' if huge else ''}: {_FINITE_HINT[role]}")
 
 
 def _check_ids(ids: pd.Series, path: Path, fmt: str) -> None:
