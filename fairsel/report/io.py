@@ -37,6 +37,7 @@ import contextlib
 import errno
 import json
 import os
+import secrets
 import shutil
 import stat
 import tempfile
@@ -499,13 +500,16 @@ def refuse_policy_inputs(policy, out_dir: Path) -> None:
 def atomic_write_text(path: Path, text: str) -> None:
     """Write one file atomically (temp file in the same folder, then rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    # a fresh random name created exclusively, never a symlink; unlike mkstemp (0600) the
+    # file gets the umask's mode, as every other output
+    while True:
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(8)}"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC, 0o666)
+            break
+        except FileExistsError:
+            continue
     try:
-        # mkstemp makes the file private (0600); give it the mode every other output has
-        if hasattr(os, "fchmod"):
-            umask = os.umask(0)
-            os.umask(umask)
-            os.fchmod(fd, 0o666 & ~umask)
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
             fh.write(text)
         os.replace(tmp, path)
