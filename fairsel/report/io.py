@@ -134,15 +134,20 @@ def naming(path: Path) -> Iterator[None]:
         raise named from exc
 
 
+def check_output_path(out_dir: Path) -> None:
+    """Refuse an output path that exists and is not a folder (nothing is created)."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"{out_dir}: the output path exists and is not a folder; "
+                         "choose another with --output or report → output")
+
+
 def ensure_writable(out_dir: Path) -> None:
     """Create ``out_dir`` if needed; a clear error if it cannot be written.
 
     The probe is a ``tempfile`` (``O_CREAT | O_EXCL``, a fresh random name), never a
     predictable path that a planted symlink could redirect.
     """
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UsageError(f"{out_dir}: the output path exists and is not a folder; "
-                         "choose another with --output or report → output")
+    check_output_path(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
