@@ -394,8 +394,13 @@ def _commit(tmp: Path, out_dir: Path) -> None:
     rollback step itself fails, ``tmp`` is renamed ``.fairsel-previous-*`` and left on disk.
     """
     backup = tmp / _BACKUP
-    backup.mkdir()
     new_names = sorted(p.name for p in tmp.iterdir() if p.name not in (_BACKUP, _JOURNAL))
+    for name in [*new_names, MANIFEST_NAME]:
+        if _is_real_dir(out_dir / name):  # moved aside, it went with the staging folder
+            raise UsageError(f"{out_dir / name}: is a folder, where fairsel writes the file "
+                             f"{name}; nothing was written. Move or rename the folder, or "
+                             "choose another output folder with --output or report → output")
+    backup.mkdir()
     old = _read_manifest(out_dir)
     run = _run_identity(tmp)
     same_run = run is not None and old.get("run") == run
