@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import sys
 import warnings
@@ -166,6 +167,14 @@ _PER_FEATURE = ("max_bin_by_feature", "monotone_constraints", "interaction_const
                 "group_column", "tree_interaction_constraints")
 
 
+def _as_float(text: str) -> float:
+    """``text`` as a number (0.0 when it is not one: an objective's name, a path)."""
+    try:
+        return float(text)
+    except ValueError:
+        return 0.0
+
+
 def lightgbm_value_problems(params: dict[str, Any]) -> list[tuple[tuple, str]]:
     """LightGBM's own checks of parameter values (types and ranges), without training.
 
@@ -187,6 +196,11 @@ def lightgbm_value_problems(params: dict[str, Any]) -> list[tuple[tuple, str]]:
         names = set(_ConfigAliases.get(core)) | {core}
         return next((("params", k) for k in params if k in names), ("params",))
 
+    for k, v in params.items():  # LightGBM reads the text "inf" or "1e999" as a number
+        if isinstance(v, str) and not math.isfinite(_as_float(v)):
+            return [(("params", k), f"LightGBM: {k} must be a finite number; found {v!r}, text "
+                     "LightGBM reads as NaN or infinity (a policy takes no NaN or infinity): "
+                     "write a finite number, or leave the key out")]
     rounds = params.get("n_estimators", 100)
     if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
         return [(("params", "n_estimators"), f"LightGBM: n_estimators must be an integer ≥ 1 "
