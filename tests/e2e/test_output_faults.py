@@ -175,6 +175,9 @@ def test_run_leaves_sigterm_ignored_for_the_interpreter_shutdown(monkeypatch):
 
 def test_jobs_is_clamped_to_the_cores_and_the_tasks(tiny_policy, tmp_path, monkeypatch):
     import joblib
+    # scikit-learn subclasses joblib.Parallel when first imported: imported under the spy, its
+    # Parallel kept the spy (min(None, 2) failed every later fit in this process)
+    import sklearn.utils.parallel  # noqa: F401
 
     from fairsel.audit import usable_cores
 
