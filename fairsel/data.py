@@ -744,6 +744,19 @@ def load_data(policy: Policy) -> AuditData:
         return replace(data, sha256=digest.result())
 
 
+def _require_single_values(series: pd.Series, path: Path, key: str) -> None:
+    """A column that names groups, outcomes or rows holds single values, not lists or records
+    (a Parquet list, struct or map column; grouping by them crashed)."""
+    if series.dtype != object or pd.api.types.infer_dtype(series, skipna=True) != "mixed":
+        return  # strings, numbers, booleans: the usual answer, found in C
+    nested = series.map(lambda v: isinstance(v, (list, tuple, dict, set, np.ndarray)))
+    if nested.any():
+        first = int(np.flatnonzero(nested.to_numpy())[0])
+        raise DataError(f"{path}: column '{series.name}' ({key}) holds lists or records (a "
+                        f"Parquet list, struct or map column), first in row {first + 1}; it "
+                        "needs one value per row (text, a number or true/false)")
+
+
 def _encode_table(policy: Policy, path: Path, frame: pd.DataFrame, fmt: str) -> AuditData:
     """Everything :func:`load_data` does once the file is read (``sha256`` left empty)."""
     rows_read = len(frame)
@@ -755,6 +768,13 @@ def _encode_table(policy: Policy, path: Path, frame: pd.DataFrame, fmt: str) -> 
         _require(frame, policy.validation.groups, path, "validation → groups, the cluster column")
     if spec.id:
         _require(frame, spec.id, path, "data → id")
+    for column, key in [(spec.target, "data → target"), (spec.id, "data → id"),
+                        (policy.validation.groups, "validation → groups"),
+                        *((p.column, f"protected[{i}] → column")
+                          for i, p in enumerate(policy.protected))]:
+        if column:
+            _require_single_values(frame[column], path, key)
+    if spec.id:
         _check_ids(frame[spec.id], path, fmt)
     if isinstance(spec.features, list):
         for c in spec.features:
