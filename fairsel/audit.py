@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as _dt
-import os
 import platform
 import sys
 import time
@@ -21,6 +20,7 @@ from fairsel.candidates import (
     make_candidate,
     prepare_frame,
 )
+from fairsel.candidates.estimators import usable_cores
 from fairsel.candidates.score_type import (
     check_probabilities,
     in_unit_interval,
@@ -784,14 +784,6 @@ def _verdict(variants: list[VariantResult], selected: str | None,
                                "decided (groups too small or a class missing)")
     return Verdict(status="FAIL", exit_code=1, selected=None,
                    message="no variant passes every error-severity gate")
-
-
-def usable_cores() -> int:
-    """The cores this process may run on (its CPU affinity where the OS tells it)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
 
 
 def worker_count(jobs: int, tasks: int) -> int:

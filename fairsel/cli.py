@@ -231,7 +231,14 @@ def run() -> None:
     in-process."""
     _tune_memory()
     _install_signals()
-    main()
+    try:
+        main()
+    finally:
+        # the command is over (its outputs are in place, or were never written). CPython's
+        # shutdown, which takes a moment after a report, puts a Python SIGTERM handler back
+        # to the default action but keeps SIG_IGN: a SIGTERM then must not kill by signal
+        if hasattr(signal, "SIGTERM"):
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _formats(value: str | None) -> list[str] | None:
@@ -448,12 +455,16 @@ def validate(policy_path: Path) -> None:
         from fairsel.policy import load_policy
         from fairsel.report import check_formats
         from fairsel.report.html import policy_templates
+        from fairsel.report.io import check_output_path, refuse_policy_inputs
         from fairsel.splits import make_folds
 
         policy = load_policy(policy_path)
         plan(policy)  # parameter values too: imports an estimator's library only when needed
         check_formats(policy)
         policy_templates(policy)  # every template compiles, no file leaves the folder
+        # the policy's output folder, as audit checks it (without --output): nothing created
+        refuse_policy_inputs(policy, policy.output_dir())
+        check_output_path(policy.output_dir())
         data = load_data(policy)
         folds = make_folds(data.y, scheme=policy.validation.scheme,
                            n_folds=policy.validation.folds, clusters=data.clusters,

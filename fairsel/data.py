@@ -124,8 +124,13 @@ def read_table(path: Path, *, what: str = "data file",
             raise _not_decodable(path, what, encoding)
         _check_unique_names(head.names, path, what)
     if len(frame) == 0:
-        raise DataError(f"{path}: the {what} has a header but no rows "
-                        f"(columns: {', '.join(map(str, frame.columns[:20]))})")
+        # one line of text with a comma is not shown: it is as likely a secret (a minified
+        # JSON key file, "password=…,user=…") as a header; a Parquet schema is a header
+        shown = (f"columns: {', '.join(map(str, frame.columns[:20]))}" if fmt == "parquet"
+                 else f"its one line has {len(frame.columns)} comma-separated fields, not "
+                      "shown")
+        raise DataError(f"{path}: the {what} has a header but no rows ({shown}); expected a "
+                        "header row and data rows")
     frame.columns = [str(c) for c in frame.columns]
     return frame, fmt
 
@@ -625,19 +630,29 @@ _FINITE_HINT = {
 }
 
 
-def _has_inf(series: pd.Series) -> np.ndarray | None:
-    """The rows of a float column holding ``inf`` or ``-inf``, or None (the usual answer).
+#: The largest magnitude a feature may hold: a finite 1e308 overflows to NaN when features are
+#: scaled (squares and sums), and every candidate then failed with numpy warnings.
+MAX_FEATURE_MAGNITUDE = 1e100
 
-    One ``np.isinf`` per column, a slice at a time (no full-size temporary); NaN is finite
+
+def _has_inf(series: pd.Series, limit: float = np.inf) -> np.ndarray | None:
+    """The rows of a float column holding ``inf`` or ``-inf`` (or a magnitude above
+    ``limit``), or None (the usual answer).
+
+    One test per column, a slice at a time (no full-size temporary); NaN is finite
     here (a missing value), and integer, boolean and text columns cannot hold infinity.
     """
     if not pd.api.types.is_float_dtype(series.dtype):
         return None
     a = series.to_numpy() if isinstance(series.dtype, np.dtype) \
         else series.to_numpy(dtype=float, na_value=np.nan)
-    if not any(np.isinf(c).any() for c in _chunks(a)):
+
+    def bad(c: np.ndarray) -> np.ndarray:
+        return np.isinf(c) if limit == np.inf else np.abs(c) > limit
+
+    if not any(bad(c).any() for c in _chunks(a)):
         return None
-    return np.isinf(a)
+    return bad(a)
 
 
 def _check_finite(frame: pd.DataFrame, roles: dict[str | None, str], path: Path, fmt: str,
@@ -650,17 +665,20 @@ def _check_finite(frame: pd.DataFrame, roles: dict[str | None, str], path: Path,
     for column, role in roles.items():
         if column is None or column not in frame.columns:
             continue
-        bad = _has_inf(frame[column])
+        bad = _has_inf(frame[column], MAX_FEATURE_MAGNITUDE if role == "a feature" else np.inf)
         if bad is None:
             continue
+        huge = not np.isinf(frame[column].to_numpy(dtype=float, na_value=np.nan)[bad]).any()
         rows = source_rows[bad]
         ids = ""
         if id_column and id_column != column:
             first = frame[id_column].to_numpy()[bad][:5].tolist()
             ids = "; ids " + ", ".join(_shown(v) for v in first)
-        raise DataError(f"{path}: column '{column}' ({role}) holds an infinite value (inf or "
-                        f"-inf) in {len(rows)} row(s) ({_rows_text(rows, fmt)}{ids}); a number "
-                        f"must be finite: {_FINITE_HINT[role]}")
+        what = (f"a number larger than {MAX_FEATURE_MAGNITUDE:g} in magnitude (too large to "
+                "scale: it overflows to NaN)" if huge else "an infinite value (inf or -inf)")
+        raise DataError(f"{path}: column '{column}' ({role}) holds {what} in {len(rows)} "
+                        f"row(s) ({_rows_text(rows, fmt)}{ids}); a number must be finite"
+                        f"{' and smaller' if huge else ''}: {_FINITE_HINT[role]}")
 
 
 def _check_ids(ids: pd.Series, path: Path, fmt: str) -> None:
@@ -726,6 +744,19 @@ def load_data(policy: Policy) -> AuditData:
         return replace(data, sha256=digest.result())
 
 
+def _require_single_values(series: pd.Series, path: Path, key: str) -> None:
+    """A column that names groups, outcomes or rows holds single values, not lists or records
+    (a Parquet list, struct or map column; grouping by them crashed)."""
+    if series.dtype != object or pd.api.types.infer_dtype(series, skipna=True) != "mixed":
+        return  # strings, numbers, booleans: the usual answer, found in C
+    nested = series.map(lambda v: isinstance(v, (list, tuple, dict, set, np.ndarray)))
+    if nested.any():
+        first = int(np.flatnonzero(nested.to_numpy())[0])
+        raise DataError(f"{path}: column '{series.name}' ({key}) holds lists or records (a "
+                        f"Parquet list, struct or map column), first in row {first + 1}; it "
+                        "needs one value per row (text, a number or true/false)")
+
+
 def _encode_table(policy: Policy, path: Path, frame: pd.DataFrame, fmt: str) -> AuditData:
     """Everything :func:`load_data` does once the file is read (``sha256`` left empty)."""
     rows_read = len(frame)
@@ -737,6 +768,13 @@ def _encode_table(policy: Policy, path: Path, frame: pd.DataFrame, fmt: str) -> 
         _require(frame, policy.validation.groups, path, "validation → groups, the cluster column")
     if spec.id:
         _require(frame, spec.id, path, "data → id")
+    for column, key in [(spec.target, "data → target"), (spec.id, "data → id"),
+                        (policy.validation.groups, "validation → groups"),
+                        *((p.column, f"protected[{i}] → column")
+                          for i, p in enumerate(policy.protected))]:
+        if column:
+            _require_single_values(frame[column], path, key)
+    if spec.id:
         _check_ids(frame[spec.id], path, fmt)
     if isinstance(spec.features, list):
         for c in spec.features:

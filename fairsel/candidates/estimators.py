@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,28 @@ class EstimatorEntry:
     @property
     def accepts_weights(self) -> bool:
         return True  # every registered estimator takes sample_weight in fit
+
+
+#: The parameters that set how many threads one fit starts: scikit-learn's ``n_jobs`` and
+#: LightGBM's ``num_threads`` with its aliases.
+THREAD_PARAMS = frozenset({"n_jobs", "num_threads", "num_thread", "nthread", "nthreads"})
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the OS tells it)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def bounded_threads(params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` with a thread count above the usable cores lowered to them: like ``--jobs``,
+    ``n_jobs: 10000`` in a policy must not start ten thousand threads (in each fit, and in
+    validate's LightGBM check). Zero and negative counts (the library's "all cores") stay."""
+    cores = usable_cores()
+    return {k: cores if k in THREAD_PARAMS and isinstance(v, int) and not isinstance(v, bool)
+            and v > cores else v for k, v in params.items()}
 
 
 ESTIMATORS: Registry[EstimatorEntry] = Registry("estimator", "fairsel list estimators")

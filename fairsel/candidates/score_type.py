@@ -40,6 +40,13 @@ def resolve_score_type(declared: str | None, *, trainable: bool, kind: str,
     return SCORE, "inferred: scores lie outside [0, 1]"
 
 
+def _exact(x: float) -> str:
+    """A score short (``7``, ``1.5``) where that is exact, else every digit: 1.0000001 shown as
+    ``1`` read as a value inside [0, 1]."""
+    short = f"{float(x):g}"
+    return short if float(short) == float(x) else repr(float(x))
+
+
 def check_probabilities(scores: np.ndarray, *, name: str, path, how: str,
                         row: Callable[[int], str]) -> None:
     """Raise DataError when a probability candidate's scores leave [0, 1].
@@ -54,8 +61,8 @@ def check_probabilities(scores: np.ndarray, *, name: str, path, how: str,
     raise DataError(
         f"{path}: candidate '{name}' gives probabilities (score_type: probability, {how}) but "
         f"{len(bad)} of its {len(s)} "
-        f"score(s) lie outside [0, 1] (from {float(np.nanmin(s)):g} to {float(np.nanmax(s)):g}); "
-        "first: " + ", ".join(f"{row(int(i))}: {s[i]:g}" for i in bad[:SHOW])
+        f"score(s) lie outside [0, 1] (from {_exact(np.nanmin(s))} to {_exact(np.nanmax(s))}); "
+        "first: " + ", ".join(f"{row(int(i))}: {_exact(s[i])}" for i in bad[:SHOW])
         + ". Fix the scores, or declare score_type: score if they are not probabilities "
           "(Brier score and calibration error are then not computed)")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import sys
 import warnings
@@ -12,7 +13,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fairsel.candidates.estimators import ESTIMATORS, LIGHTGBM, EstimatorEntry, make_preprocessor
+from fairsel.candidates.estimators import (
+    ESTIMATORS,
+    LIGHTGBM,
+    EstimatorEntry,
+    bounded_threads,
+    make_preprocessor,
+)
 
 
 def prepare_frame(X: pd.DataFrame, categorical: list[str]) -> pd.DataFrame:
@@ -51,7 +58,7 @@ class TrainableCandidate:
         from sklearn.pipeline import Pipeline
 
         est, _ = self.entry.make(self.params, self.seed)
-        est.set_params(**self.params)
+        est.set_params(**bounded_threads(self.params))
         pre = make_preprocessor(self.entry, self.numeric, self.categorical)
         if self.entry.native_categorical == "categorical_features" and self.categorical:
             est.set_params(categorical_features=list(range(len(self.categorical))))
@@ -160,6 +167,14 @@ _PER_FEATURE = ("max_bin_by_feature", "monotone_constraints", "interaction_const
                 "group_column", "tree_interaction_constraints")
 
 
+def _as_float(text: str) -> float:
+    """``text`` as a number (0.0 when it is not one: an objective's name, a path)."""
+    try:
+        return float(text)
+    except ValueError:
+        return 0.0
+
+
 def lightgbm_value_problems(params: dict[str, Any]) -> list[tuple[tuple, str]]:
     """LightGBM's own checks of parameter values (types and ranges), without training.
 
@@ -181,13 +196,18 @@ def lightgbm_value_problems(params: dict[str, Any]) -> list[tuple[tuple, str]]:
         names = set(_ConfigAliases.get(core)) | {core}
         return next((("params", k) for k in params if k in names), ("params",))
 
+    for k, v in params.items():  # LightGBM reads the text "inf" or "1e999" as a number
+        if isinstance(v, str) and not math.isfinite(_as_float(v)):
+            return [(("params", k), f"LightGBM: {k} must be a finite number; found {v!r}, text "
+                     "LightGBM reads as NaN or infinity (a policy takes no NaN or infinity): "
+                     "write a finite number, or leave the key out")]
     rounds = params.get("n_estimators", 100)
     if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
         return [(("params", "n_estimators"), f"LightGBM: n_estimators must be an integer ≥ 1 "
                  f"(the number of boosting rounds); found {rounds!r}")]
     est, _ = LIGHTGBM.make({}, 0)
     try:
-        est.set_params(**params)
+        est.set_params(**bounded_threads(params))
         est._n_classes = 2  # what fit sets before translating the parameters
         per_feature = set(_ConfigAliases.get(*_PER_FEATURE)) | set(_PER_FEATURE)
         translated = {k: v for k, v in est._process_params(stage="fit").items()

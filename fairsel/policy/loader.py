@@ -120,6 +120,12 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
     seen: dict[Any, int] = {}
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
+        if not isinstance(key_node, yaml.ScalarNode):  # "? [1, 2]": a list as a key
+            raise yaml.MarkedYAMLError(
+                problem="a key must be a single name, found a "
+                        + ("list" if isinstance(key_node, yaml.SequenceNode) else "mapping")
+                        + "; write the key as text",
+                problem_mark=key_node.start_mark)
         if key in seen:
             raise yaml.MarkedYAMLError(
                 problem=f"duplicate key '{key}' (first on line {seen[key]}); keep only one",
@@ -129,6 +135,19 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
 
 
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _construct_int(loader: _UniqueKeyLoader, node: yaml.ScalarNode):
+    try:
+        return yaml.SafeLoader.construct_yaml_int(loader, node)
+    except ValueError:  # Python refuses to convert more than 4,300 digits
+        raise yaml.MarkedYAMLError(
+            problem=f"a number of {len(str(node.value))} characters is too long to read; "
+                    "write a number of a reasonable size",
+            problem_mark=node.start_mark) from None
+
+
+_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 
 
 def format_path(loc: tuple[Any, ...] | list[Any]) -> str:

@@ -37,6 +37,7 @@ import contextlib
 import errno
 import json
 import os
+import secrets
 import shutil
 import stat
 import tempfile
@@ -133,15 +134,20 @@ def naming(path: Path) -> Iterator[None]:
         raise named from exc
 
 
+def check_output_path(out_dir: Path) -> None:
+    """Refuse an output path that exists and is not a folder (nothing is created)."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"{out_dir}: the output path exists and is not a folder; "
+                         "choose another with --output or report → output")
+
+
 def ensure_writable(out_dir: Path) -> None:
     """Create ``out_dir`` if needed; a clear error if it cannot be written.
 
     The probe is a ``tempfile`` (``O_CREAT | O_EXCL``, a fresh random name), never a
     predictable path that a planted symlink could redirect.
     """
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UsageError(f"{out_dir}: the output path exists and is not a folder; "
-                         "choose another with --output or report → output")
+    check_output_path(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -309,10 +315,26 @@ def recover(out_dir: Path, *, keep: Path | None = None) -> None:
         if leftover == keep or not _is_real_dir(leftover):
             continue
         journal = _read_json(leftover / _JOURNAL)
+        if journal is not None:
+            journal = _ours_only(journal)
         if journal is not None and not _rollback(leftover, out_dir, journal):
             leftover.rename(out_dir / leftover.name.replace(STAGING_PREFIX, KEPT_PREFIX, 1))
             continue
         shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _ours_only(journal: dict) -> dict:
+    """A leftover journal cut to the names of files fairsel writes: one planted in a staging
+    folder (an unpacked artifact) cannot make recovery remove or replace a user's own file,
+    as a planted manifest cannot either."""
+    ours = _known_names() | {MANIFEST_NAME}
+    moves = journal.get("moves")
+    stale = journal.get("stale")
+    return {"moves": [m for m in moves if isinstance(m, list) and len(m) == 2
+                      and isinstance(m[0], str) and m[0] in ours]
+            if isinstance(moves, list) else [],
+            "stale": [n for n in stale if isinstance(n, str) and n in ours]
+            if isinstance(stale, list) else []}
 
 
 @contextlib.contextmanager
@@ -372,8 +394,13 @@ def _commit(tmp: Path, out_dir: Path) -> None:
     rollback step itself fails, ``tmp`` is renamed ``.fairsel-previous-*`` and left on disk.
     """
     backup = tmp / _BACKUP
-    backup.mkdir()
     new_names = sorted(p.name for p in tmp.iterdir() if p.name not in (_BACKUP, _JOURNAL))
+    for name in [*new_names, MANIFEST_NAME]:
+        if _is_real_dir(out_dir / name):  # moved aside, it went with the staging folder
+            raise UsageError(f"{out_dir / name}: is a folder, where fairsel writes the file "
+                             f"{name}; nothing was written. Move or rename the folder, or "
+                             "choose another output folder with --output or report → output")
+    backup.mkdir()
     old = _read_manifest(out_dir)
     run = _run_identity(tmp)
     same_run = run is not None and old.get("run") == run
@@ -483,7 +510,15 @@ def refuse_policy_inputs(policy, out_dir: Path) -> None:
 def atomic_write_text(path: Path, text: str) -> None:
     """Write one file atomically (temp file in the same folder, then rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    # a fresh random name created exclusively, never a symlink; unlike mkstemp (0600) the
+    # file gets the umask's mode, as every other output
+    while True:
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(8)}"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC, 0o666)
+            break
+        except FileExistsError:
+            continue
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
             fh.write(text)

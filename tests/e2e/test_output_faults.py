@@ -129,11 +129,55 @@ def test_sigterm_with_jobs_2_exits_143_ends_every_worker_and_keeps_the_previous_
     assert _leftovers(out) == []
 
 
+def test_sigterm_after_the_outputs_are_in_place_never_kills_by_signal(tiny_policy, tmp_path):
+    """The last outputs are written and reported; the interpreter then takes a moment to shut
+    down, during which Python had put SIGTERM back to its default action: a SIGTERM there
+    killed the process by signal (-15, no message) instead of exiting with a contract code."""
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "fairsel", "audit", "--policy",
+                             str(tiny_policy), "--output", str(out)],
+                            cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        for line in proc.stderr:
+            if line.startswith("fairsel: wrote"):
+                proc.send_signal(signal.SIGTERM)
+                break
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    assert proc.returncode >= 0, f"killed by signal {-proc.returncode}"
+    assert proc.returncode in (0, 1, 143), err
+    assert (out / "results.json").exists() and _leftovers(out) == []
+
+
+def test_run_leaves_sigterm_ignored_for_the_interpreter_shutdown(monkeypatch):
+    """The deterministic half of the test above: CPython's shutdown resets a Python SIGTERM
+    handler to the default action (death by signal) but keeps SIG_IGN, so ``run`` must leave
+    SIGTERM ignored once the command is over."""
+    import fairsel.cli as cli
+
+    saved = signal.getsignal(signal.SIGTERM)
+    monkeypatch.setattr(cli, "main", lambda: sys.exit(0))
+    monkeypatch.setattr(cli, "_tune_memory", lambda: None)
+    try:
+        with pytest.raises(SystemExit):
+            cli.run()
+        assert signal.getsignal(signal.SIGTERM) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGTERM, saved)
+
+
 # ---------------------------------------------------------------- `--jobs` (item 4)
 
 
 def test_jobs_is_clamped_to_the_cores_and_the_tasks(tiny_policy, tmp_path, monkeypatch):
     import joblib
+    # scikit-learn subclasses joblib.Parallel when first imported: imported under the spy, its
+    # Parallel kept the spy (min(None, 2) failed every later fit in this process)
+    import sklearn.utils.parallel  # noqa: F401
 
     from fairsel.audit import usable_cores
 

@@ -149,7 +149,27 @@ def predictions_ids_repeated(folder, frame):
     return _pred(folder), 3, "id column 'id' has 1 repeated value(s)"
 
 
-CASES = [sklearn_param_value, lightgbm_param_value, lightgbm_param_type, untrusted_pickle,
+def data_is_an_output_file(folder, frame):
+    import yaml
+
+    policy = write_policy(folder, [{"name": "lr", "kind": "sklearn",
+                                    "estimator": "logistic_regression"}])
+    (folder / "out").mkdir()
+    (folder / "out" / "leaderboard.csv").write_bytes((folder / "data.csv").read_bytes())
+    spec = yaml.safe_load(policy.read_text(encoding="utf-8"))
+    spec["data"]["path"] = "out/leaderboard.csv"
+    policy.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    return policy, 2, "a file the audit writes in its output folder"
+
+
+def output_path_is_a_file(folder, frame):
+    (folder / "out").write_text("not a folder\n")
+    return write_policy(folder, [{"name": "lr", "kind": "sklearn",
+                                  "estimator": "logistic_regression"}]), 2, \
+        "the output path exists and is not a folder"
+
+
+CASES = [data_is_an_output_file, output_path_is_a_file, sklearn_param_value, lightgbm_param_value, lightgbm_param_type, untrusted_pickle,
          pickle_wrong_sha256, skops_untrusted_type, skops_wrong_sha256, model_file_missing,
          skops_features_reordered, lightgbm_text_features_missing, predictions_file_missing,
          predictions_score_column_missing, predictions_id_column_missing,

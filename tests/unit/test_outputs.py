@@ -352,3 +352,18 @@ def test_summary_marks_variants_that_decide_with_the_protected_attribute():
     rows = [ln for ln in text.splitlines() if ln.startswith("| ") and "⚑" in ln]
     assert len(rows) == 1
     assert "⚑ decides with the protected attribute (disparate treatment)" in text
+
+
+def test_atomic_write_text_gives_the_mode_of_any_other_output(tmp_path: Path):
+    """comparison.md, comparison.json and init's policy were private (0600, mkstemp's mode)
+    while report.html and the others follow the umask."""
+    from fairsel.report.io import atomic_write_text
+
+    umask = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "comparison.md", "x\n")
+        (tmp_path / "plain.txt").write_text("x\n")
+    finally:
+        os.umask(umask)
+    mode = (tmp_path / "comparison.md").stat().st_mode & 0o777
+    assert mode == (tmp_path / "plain.txt").stat().st_mode & 0o777 == 0o644

@@ -96,5 +96,11 @@ def test_lightgbm_values_are_checked_by_lightgbm_without_training(capfd):
     # sized by the prepared features, which only fit knows: never refused on the dummy Dataset
     assert check_params("lightgbm", None, {"max_bin_by_feature": [10, 20, 30],
                                            "monotone_constraints": [1, -1, 0]}, deep=True) == []
+    # quoted, "inf" is text for YAML but infinity for LightGBM: refused like .inf
+    for text in ("inf", "1e999", "-Infinity", "nan"):
+        assert check_params("lightgbm", None, {"min_gain_to_split": text}, deep=True) == [
+            (("params", "min_gain_to_split"), f"LightGBM: min_gain_to_split must be a finite "
+             f"number; found {text!r}, text LightGBM reads as NaN or infinity (a policy takes "
+             "no NaN or infinity): write a finite number, or leave the key out")]
     out, err = capfd.readouterr()
     assert "[LightGBM]" not in out + err  # LightGBM's own Fatal lines are not shown

@@ -52,6 +52,14 @@ def test_a_probability_outside_the_unit_interval_names_candidate_file_and_rows()
                         row=str)  # in range (NaN = no prediction): no error
 
 
+def test_a_probability_just_outside_the_unit_interval_is_shown_with_every_digit():
+    with pytest.raises(DataError) as err:  # ":g" showed 1.0000001 as "1", inside [0, 1]
+        check_probabilities(np.array([0.5, 1.0000001, -1e-9]), name="v", path="p", how="h",
+                            row=lambda i: f"line {i + 2}")
+    assert "(from -1e-09 to 1.0000001)" in str(err.value)
+    assert "first: line 3: 1.0000001, line 4: -1e-09" in str(err.value)
+
+
 def test_reasons_are_given_only_for_scores():
     assert unavailable_reason("v", "probability", "x") == {}
     why = unavailable_reason("v", "score", "inferred: scores lie outside [0, 1]")
