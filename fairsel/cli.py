@@ -233,12 +233,19 @@ def run() -> None:
     _install_signals()
     try:
         main()
+    except KeyboardInterrupt as exc:  # outside a command's own handler (click starting up)
+        terminated = isinstance(exc, Terminated)
+        _err("fairsel: " + ("terminated" if terminated else "interrupted")
+             + "; no output was half-written")
+        sys.exit(int(ExitCode.TERMINATED if terminated else ExitCode.INTERRUPTED))
     finally:
         # the command is over (its outputs are in place, or were never written). CPython's
-        # shutdown, which takes a moment after a report, puts a Python SIGTERM handler back
-        # to the default action but keeps SIG_IGN: a SIGTERM then must not kill by signal
-        if hasattr(signal, "SIGTERM"):
-            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        # shutdown, which takes a moment after a report, puts Python signal handlers back to
+        # the default action (death by the signal) but keeps SIG_IGN: a SIGTERM or Ctrl-C
+        # then must not kill by signal
+        for name in ("SIGTERM", "SIGINT"):
+            if hasattr(signal, name):
+                signal.signal(getattr(signal, name), signal.SIG_IGN)
 
 
 def _formats(value: str | None) -> list[str] | None:

@@ -159,15 +159,41 @@ def test_run_leaves_sigterm_ignored_for_the_interpreter_shutdown(monkeypatch):
     SIGTERM ignored once the command is over."""
     import fairsel.cli as cli
 
-    saved = signal.getsignal(signal.SIGTERM)
+    saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
     monkeypatch.setattr(cli, "main", lambda: sys.exit(0))
     monkeypatch.setattr(cli, "_tune_memory", lambda: None)
     try:
         with pytest.raises(SystemExit):
             cli.run()
         assert signal.getsignal(signal.SIGTERM) == signal.SIG_IGN
+        assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
     finally:
-        signal.signal(signal.SIGTERM, saved)
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+
+@pytest.mark.parametrize("exc, code", [(KeyboardInterrupt, 130), ("terminated", 143)])
+def test_an_interrupt_outside_a_commands_handler_exits_with_its_code(monkeypatch, exc, code):
+    """Ctrl-C (or SIGTERM) while click is still starting, outside every command's own handler,
+    is still the contract's 130 (or 143), never a death by signal or a traceback."""
+    import fairsel.cli as cli
+    from fairsel.errors import Terminated
+
+    err = Terminated() if exc == "terminated" else exc()
+
+    def interrupted():
+        raise err
+
+    saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    monkeypatch.setattr(cli, "main", interrupted)
+    monkeypatch.setattr(cli, "_tune_memory", lambda: None)
+    try:
+        with pytest.raises(SystemExit) as info:
+            cli.run()
+        assert info.value.code == code
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
 
 
 # ---------------------------------------------------------------- `--jobs` (item 4)
