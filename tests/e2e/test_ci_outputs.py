@@ -50,6 +50,7 @@ def ci_policy(folder: Path, *, gates=None, n_variants: int = 3, min_group_size: 
                     "confidence": {"method": "bootstrap", "level": 0.95, "resamples": 100}},
         "gates": gates if gates is not None else GATES,
         "report": {"output": "out", "formats": list(formats)},
+        "proxies": False,  # these tests count the policy's own gates
     }
     path = folder / "policy.yaml"
     path.write_text(yaml.safe_dump(policy, sort_keys=False), encoding="utf-8")

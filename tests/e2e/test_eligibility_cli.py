@@ -34,6 +34,7 @@ def _write(folder: Path, groups: dict[str, tuple[int, int, int, int]], *, gates:
         protected:
           - column: grp
         intersections: false
+        proxies: false
         min_group_size: 30
         validation: {{scheme: stratified_kfold, folds: 3}}
         candidates:
