@@ -290,19 +290,12 @@ def audit(policy_path: Path, output: Path | None, formats: str | None, fail_on: 
     state: dict = {}
 
     def go() -> int:
-        from fairsel.audit import plan, run_audit
-        from fairsel.policy import load_policy
-        from fairsel.report import check_formats, render_into
-        from fairsel.report.html import policy_templates
-        from fairsel.report.io import ensure_writable, refuse_policy_inputs, staged
+        from fairsel.audit import run_audit
+        from fairsel.report import render_into
+        from fairsel.report.io import ensure_writable, staged
         from fairsel.report.predictions import PredictionsJob
 
-        policy = load_policy(policy_path)
-        plan(policy)  # every name checked before anything is created on disk
-        fmts = check_formats(policy, _formats(formats))
-        templates = policy_templates(policy)  # checked (sandbox, symlinks) before training
-        out_dir = output or policy.output_dir()
-        refuse_policy_inputs(policy, out_dir)  # an input that is an output: nothing written yet
+        policy, fmts, templates, out_dir = _checked_policy(policy_path, _formats(formats), output)
         ensure_writable(out_dir)
         state["out"] = out_dir
         if backend == "dask":
@@ -336,6 +329,27 @@ def audit(policy_path: Path, output: Path | None, formats: str | None, fail_on: 
         return exit_code_for(run.result, fail_on)
 
     _run(go, lambda: state.get("out"))
+
+
+def _checked_policy(policy_path: Path, formats: list[str] | None = None,
+                    output: Path | None = None):
+    """What ``audit`` and ``validate`` both check before reading any data, in one place so
+    the two never drift: the policy (names and parameter values, importing an estimator's
+    library only when needed), the formats, the template folder (sandbox, symlinks), and that
+    no input is also an output. Returns ``(policy, formats, templates, out_dir)``."""
+    from fairsel.audit import plan
+    from fairsel.policy import load_policy
+    from fairsel.report import check_formats
+    from fairsel.report.html import policy_templates
+    from fairsel.report.io import refuse_policy_inputs
+
+    policy = load_policy(policy_path)
+    plan(policy)  # every name checked before anything is created on disk
+    fmts = check_formats(policy, formats)
+    templates = policy_templates(policy)
+    out_dir = output or policy.output_dir()
+    refuse_policy_inputs(policy, out_dir)  # an input that is an output: nothing written yet
+    return policy, fmts, templates, out_dir
 
 
 def _after_render(result, out_dir: Path, paths: list[Path], quiet: bool) -> None:
@@ -457,21 +471,14 @@ def validate(policy_path: Path) -> None:
     """Check the policy, the data and every candidate as the audit would, without training."""
 
     def go() -> int:
-        from fairsel.audit import build_candidates, plan
+        from fairsel.audit import build_candidates
         from fairsel.data import load_data
-        from fairsel.policy import load_policy
-        from fairsel.report import check_formats
-        from fairsel.report.html import policy_templates
-        from fairsel.report.io import check_output_path, refuse_policy_inputs
+        from fairsel.report.io import check_output_path
         from fairsel.splits import make_folds
 
-        policy = load_policy(policy_path)
-        plan(policy)  # parameter values too: imports an estimator's library only when needed
-        check_formats(policy)
-        policy_templates(policy)  # every template compiles, no file leaves the folder
         # the policy's output folder, as audit checks it (without --output): nothing created
-        refuse_policy_inputs(policy, policy.output_dir())
-        check_output_path(policy.output_dir())
+        policy, _, _, out_dir = _checked_policy(policy_path)
+        check_output_path(out_dir)
         data = load_data(policy)
         folds = make_folds(data.y, scheme=policy.validation.scheme,
                            n_folds=policy.validation.folds, clusters=data.clusters,
