@@ -9,14 +9,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from fairsel.report.tables import fmt
 from fairsel.results import AuditResult, ProxyAttribute, ProxyScreen
 
 #: The section's id and title (it follows the trade-off, when the screen ran).
 PROXIES_SECTION: tuple[str, str] = ("proxies", "Proxies")
 
 
-def _n(x: float | None, digits: int = 3) -> str:
-    return "—" if x is None else f"{x:.{digits}f}"
+def _auc(x: float | None, screen: ProxyScreen, digits: int = 3) -> str:
+    """A one-feature AUC, with the digits to see which side of ``max_feature_auc`` it is on."""
+    return fmt(x, digits, near=(screen.max_feature_auc,))
+
+
+def _all_auc(a: ProxyAttribute, screen: ProxyScreen) -> str:
+    """An all-features AUC, with the digits to see which side of ``max_all_auc`` it is on."""
+    return fmt(a.all_features_auc, 4, near=(screen.max_all_auc,))
 
 
 def flag_lines(screen: ProxyScreen | None) -> list[str]:
@@ -29,11 +36,12 @@ def flag_lines(screen: ProxyScreen | None) -> list[str]:
         by = {f.feature: f for f in a.features}
         for name in a.flagged:
             f = by[name]
-            lines.append(f"{name} stands in for {a.attribute}: one-feature AUC {_n(f.auc, 4)} "
-                         f"> {screen.max_feature_auc:g} (NMI {_n(f.nmi)})")
+            lines.append(f"{name} stands in for {a.attribute}: one-feature AUC "
+                         f"{_auc(f.auc, screen, 4)} "
+                         f"> {screen.max_feature_auc:g} (NMI {fmt(f.nmi)})")
         if a.all_features_flagged:
             lines.append(f"{a.attribute} is recoverable from the features together: "
-                         f"cross-validated AUC {_n(a.all_features_auc, 4)} > "
+                         f"cross-validated AUC {_all_auc(a, screen)} > "
                          f"{screen.max_all_auc:g}")
     return lines
 
@@ -49,8 +57,8 @@ def declared_lines(screen: ProxyScreen | None) -> list[str]:
         if not figures or any(f.flagged for _, f in figures):
             continue
         lines.append(f"{name} (declared) is not flagged: one-feature AUC "
-                     + ", ".join(f"{_n(f.auc)} for {attr}" for attr, f in figures)
-                     + " (NMI " + ", ".join(_n(f.nmi) for _, f in figures)
+                     + ", ".join(f"{_auc(f.auc, screen)} for {attr}" for attr, f in figures)
+                     + " (NMI " + ", ".join(fmt(f.nmi) for _, f in figures)
                      + f"), none above {screen.max_feature_auc:g}")
     return lines
 
@@ -70,7 +78,7 @@ def features_note(result: AuditResult) -> str | None:
     if flagged:
         parts.append("but the proxy screen flags " + ", ".join(flagged) + " as standing in for "
                      "a protected attribute")
-    recoverable = [f"{a.attribute} (AUC {_n(a.all_features_auc, 4)})"
+    recoverable = [f"{a.attribute} (AUC {_all_auc(a, screen)})"
                    for a in screen.attributes if a.all_features_flagged]
     if recoverable:
         parts.append("recoverable from the features together: " + ", ".join(recoverable))
@@ -85,12 +93,13 @@ def features_note(result: AuditResult) -> str | None:
 
 def _attribute(a: ProxyAttribute, screen: ProxyScreen) -> dict[str, Any]:
     rows = [{"feature": f.feature, "kind": f.kind, "levels": f"{f.levels:,}",
-             "auc": _n(f.auc), "nmi": _n(f.nmi), "declared": f.declared, "flagged": f.flagged}
+             "auc": _auc(f.auc, screen), "nmi": fmt(f.nmi), "declared": f.declared,
+             "flagged": f.flagged}
             for f in a.features]
     return {
         "attribute": a.attribute, "groups": ", ".join(a.groups), "rows": f"{a.rows:,}",
         "screened": a.features_screened, "excluded": ", ".join(a.excluded_features),
-        "all_auc": _n(a.all_features_auc, 4), "all_rows": f"{a.all_features_rows:,}",
+        "all_auc": _all_auc(a, screen), "all_rows": f"{a.all_features_rows:,}",
         "all_flagged": a.all_features_flagged,
         "sampled": a.all_features_rows < a.rows,
         "rows_table": rows, "flagged": ", ".join(a.flagged),

@@ -73,3 +73,21 @@ def test_without_a_screen_no_section_and_the_note_says_so(flagged):
     assert '<section id="proxies"' not in html
     assert "the proxy screen was off (proxies: false)" in html
     assert "- WARN proxy" not in summary_markdown(off)
+
+
+def test_a_figure_that_rounds_onto_its_bound_shows_which_side_it_is_on(flagged):
+    """A flagged AUC of 0.52004 against a bound of 0.52 never reads "0.5200 > 0.52"."""
+    screen = flagged.analysis.proxies
+    attr = next(a for a in screen.attributes if a.flagged)
+    name = attr.flagged[0]
+    features = [f.model_copy(update={"auc": 0.52004}) if f.feature == name else f
+                for f in attr.features]
+    attrs = [a.model_copy(update={"features": features}) if a is attr else a
+             for a in screen.attributes]
+    near = screen.model_copy(update={"attributes": attrs})
+    line = next(ln for ln in flag_lines(near) if ln.startswith(f"{name} stands in for"))
+    assert "one-feature AUC 0.52004 > 0.52" in line
+    row = next(r for r in proxies_view(flagged.model_copy(update={
+        "analysis": Analysis(proxies=near)}))["attributes"][screen.attributes.index(attr)]
+        ["rows_table"] if r["feature"] == name)
+    assert row["auc"] == "0.52004"
