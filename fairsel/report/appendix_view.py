@@ -1,0 +1,42 @@
+"""The appendix's view model (``_appendix.html.j2``): the policy, per-fold figures,
+environment and timings.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fairsel.report.facts import fold_worst
+from fairsel.report.fmt import column_heads, count, file_name, num, utc_text
+from fairsel.report.section import SectionView
+from fairsel.report.tables import ordered_variants
+from fairsel.results import AuditResult
+
+
+def appendix_view(result: AuditResult) -> dict[str, Any]:
+    perf = list(result.metrics.get("performance") or [])
+    fair = list(result.metrics.get("fairness") or [])
+    folds = []
+    for v in ordered_variants(result):
+        rows = []
+        for f in v.folds:
+            rows.append({"fold": f.fold + 1, "n": count(f.n),
+                         "perf": [num(f.performance.get(m)) for m in perf],
+                         "fair": [num(fold_worst(f.fairness.get(m, {}), m)) for m in fair]})
+        folds.append({"variant": v.name, "rows": rows})
+    p = result.provenance
+    env = [("fairsel", p.fairsel_version), ("Python", p.python), ("Platform", p.platform)]
+    env += [(k, p.packages[k]) for k in sorted(p.packages)]
+    timings = [(k, f"{p.timings[k]:.2f} s") for k in p.timings]
+    return {
+        "policy_text": result.policy_text, "policy_path": file_name(p.policy_path),
+        "policy_sha256": p.policy_sha256,
+        "perf": column_heads(perf), "fair": column_heads(fair), "folds": folds,
+        "environment": [{"item": a, "value": b} for a, b in env],
+        "timings": [{"item": a, "value": b} for a, b in timings],
+        "started": utc_text(p.started), "finished": utc_text(p.finished),
+        "seed": p.seed,
+    }
+
+
+VIEW = SectionView("appendix", lambda result, o: appendix_view(result), "Appendix")

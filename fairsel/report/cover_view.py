@@ -1,0 +1,45 @@
+"""The cover's view model (``_cover.html.j2``): title, organisation, verdict, hashes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fairsel.gates import gate_summary
+from fairsel.report.fmt import STATUS_SYMBOL, utc_text
+from fairsel.report.section import SectionView
+from fairsel.results import AuditResult
+
+
+def cover_view(result: AuditResult, rid: str) -> dict[str, Any]:
+    rep = result.policy.get("report", {}) or {}
+    v = result.verdict
+    return {
+        "title": result.title,
+        "organisation": rep.get("organisation"),
+        "system": rep.get("system"),
+        "name": result.name,
+        "description": result.description,
+        "report_id": rid,
+        "generated": utc_text(result.provenance.finished),
+        "version": result.provenance.fairsel_version,
+        "policy_sha256": result.provenance.policy_sha256,
+        "data_sha256": result.provenance.data_sha256,
+        "status": v.status,
+        "symbol": STATUS_SYMBOL.get(v.status, ""),
+        "verdict": verdict_line(result),
+    }
+
+
+def verdict_line(result: AuditResult) -> str:
+    v = result.verdict
+    if v.selected:
+        warns = [g for g in result.gates if g.variant == v.selected and g.status != "PASS"]
+        return (f"{v.status}: '{v.selected}' is selected for deployment; it passes every "
+                "error-severity gate" + (f", with {len(warns)} warning(s): "
+                                         + "; ".join(map(gate_summary, warns)) + "."
+                                         if v.status == "WARN" and warns else "."))
+    return f"{v.status}: no model can be selected — {v.message}."
+
+
+VIEW = SectionView("cover", lambda result, o: cover_view(result, o.report_id))

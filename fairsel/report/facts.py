@@ -1,0 +1,125 @@
+"""What several sections ask of a result: a variant's estimate of a metric, the headline
+disparity, how the figures were scored, which variants were mitigated, the gate columns.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fairsel.metrics import FAIRNESS_METRICS, METRICS
+from fairsel.policy.schema import MitigationPolicySpec
+from fairsel.report.fmt import is_finite
+from fairsel.results import AuditResult, Estimate, VariantResult
+
+
+def higher_is_better(metric: str) -> bool:
+    if metric in METRICS:
+        return METRICS.get(metric).higher_is_better
+    return True
+
+
+def is_fairness(metric: str) -> bool:
+    return metric in FAIRNESS_METRICS
+
+
+def estimate_of(v: VariantResult, metric: str) -> Estimate | None:
+    if is_fairness(metric):
+        h = v.fairness.get(metric)
+        return None if h is None else Estimate(value=h.value, ci=h.ci)
+    return v.performance.get(metric)
+
+
+def rate_eligible(eligible: set[str], g, rate: str) -> bool:
+    """Whether group ``g``'s ``rate`` takes part in disparities: its group is large enough (in
+    ``eligible``, the attribute's eligible groups) and the count the rate divides by is at least
+    ``min_group_size`` (not in ``small_rates``)."""
+    return (g.group in eligible and rate not in g.small_rates
+            and rate in g.rates and is_finite(g.rates[rate].value))
+
+
+def fraction_text(g, rate: str) -> str:
+    """``"2/22"``: the count a rate counts over the count it divides by ("" when not a fraction)."""
+    fr = g.fractions.get(rate)
+    return f"{fr[0]:,}/{fr[1]:,}" if fr else ""
+
+
+def headline_metric(result: AuditResult) -> str:
+    """The disparity the report leads with: the first fairness gate's, else the tie-break's."""
+    for g in result.policy.get("gates", []) or []:
+        if is_fairness(g.get("metric", "")):
+            return g["metric"]
+    if is_fairness(result.ranking.fairness_tiebreak):
+        return result.ranking.fairness_tiebreak
+    fair = result.metrics.get("fairness") or []
+    return fair[0] if fair else "disparate_impact"
+
+
+#: Candidate kinds whose scores are fixed before the audit (made elsewhere, or by a model
+#: trained elsewhere): nothing is fitted in the folds, so "out of fold" does not describe them.
+FIXED_KINDS = ("predictions", "saved_model")
+
+
+def scoring(result: AuditResult) -> dict[str, Any]:
+    """How the figures were scored, in words true for this result: out of fold for trained
+    candidates; scores made before the audit, or models trained before it, are used as they
+    are (the audit cannot know what data made them)."""
+    def names(kind: str) -> list[str]:
+        return sorted({v.candidate for v in result.variants if v.kind == kind})
+
+    def quoted(ns: list[str]) -> str:
+        return ", ".join(f"'{n}'" for n in ns)
+    preds, saved = names("predictions"), names("saved_model")
+    trained = any(v.kind not in FIXED_KINDS for v in result.variants)
+    parts = ([f"the scores of {quoted(preds)} were made before the audit"] if preds else []) + (
+        [f"{quoted(saved)} {'was a model' if len(saved) == 1 else 'were models'} trained before "
+         "the audit"] if saved else [])
+    fixed = " and ".join(parts)
+    fixed = fixed[:1].upper() + fixed[1:]
+    if not parts:
+        method = ("Every figure is computed on the pooled out-of-fold predictions: each row is "
+                  "scored by a model that never saw it. Per-fold values are kept to show their "
+                  "spread.")
+        pooled = "pooled out-of-fold figures"
+    elif not trained:
+        method = (f"{fixed}; they are used as they are: nothing is trained, so the folds only "
+                  "split the rows to show the spread of each figure, and every figure is "
+                  "computed on all the rows pooled. Whether these rows were used to make the "
+                  "scores is not known to the audit.")
+        pooled = "figures over all the rows pooled (nothing was trained in the audit)"
+    else:
+        method = ("Trained candidates are scored out of fold: each row by a model that never saw "
+                  f"it. {fixed}; they are used as they are, and whether these rows were used to "
+                  "make their scores is not known. Figures are pooled over the folds; per-fold "
+                  "values are kept to show their spread.")
+        pooled = ("pooled figures (out of fold for the candidates trained in the audit, as "
+                  "given for the others)")
+    # scores made elsewhere use no feature of this data; a saved model does
+    only_scores = bool(preds) and all(v.kind == "predictions" for v in result.variants)
+    return {"method": method, "pooled": pooled, "features_unused": only_scores}
+
+
+def gate_columns(result: AuditResult) -> list[dict[str, Any]]:
+    seen: dict[int, str] = {}
+    for g in result.gates:
+        seen.setdefault(g.gate, g.metric)
+    return [{"index": i, "metric": m, "label": f"G{i + 1}"} for i, m in sorted(seen.items())]
+
+
+def allows_group_specific_decisions(result: AuditResult) -> bool:
+    """``mitigation_policy → allow_group_specific_decisions`` (the schema's default if absent)."""
+    mp = result.policy.get("mitigation_policy") or {}
+    default = MitigationPolicySpec().allow_group_specific_decisions
+    return bool(mp.get("allow_group_specific_decisions", default))
+
+
+def mitigated_variants(result: AuditResult) -> list[VariantResult]:
+    """The variants a mitigation made, in the result's order (each candidate, then its variants)."""
+    return [v for v in result.variants if v.mitigation]
+
+
+def fold_worst(values: dict[str, float | None], metric: str) -> float | None:
+    vals = [v for v in values.values() if is_finite(v)]
+    if not vals:
+        return None
+    higher_fairer = FAIRNESS_METRICS[metric].higher_is_fairer if metric in FAIRNESS_METRICS else True
+    return min(vals) if higher_fairer else max(vals)

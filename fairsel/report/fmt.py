@@ -1,0 +1,136 @@
+"""How the report writes numbers, intervals, dates and statuses (every section's formatters).
+
+:func:`num` gives a figure the digits to see which side of a gate threshold it is on: while
+:func:`fairsel.report.context.build_context` runs, :data:`THRESHOLDS` holds every gate
+threshold of the result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from contextvars import ContextVar
+from typing import Any
+
+from fairsel.results import AuditResult, figure_text
+
+
+#: The mark of a variant that decides with the protected attribute (disparate treatment).
+DT_MARK = "⚑"
+
+
+STATUS_SYMBOL = {"PASS": "✓", "WARN": "!", "FAIL": "✗", "INSUFFICIENT": "?", "ERROR": "‼"}
+
+
+#: Short column headings for wide tables (the full names are listed under each table).
+ABBREVIATIONS = {
+    "roc_auc": "AUC", "balanced_accuracy": "Bal. acc.", "accuracy": "Acc.", "f1": "F1",
+    "precision": "Prec.", "recall": "Recall", "tpr": "TPR", "tnr": "TNR", "fpr": "FPR",
+    "fnr": "FNR", "selection_rate": "Sel. rate", "brier_score": "Brier",
+    "calibration_error": "ECE", "disparate_impact": "DI",
+    "demographic_parity_difference": "DP diff.", "demographic_parity_ratio": "DP ratio",
+    "equal_opportunity_difference": "EO diff.", "equal_opportunity_ratio": "EO ratio",
+    "equalized_odds_difference": "EOd diff.", "equalized_odds_ratio": "EOd ratio",
+    "average_odds_difference": "AO diff.", "false_positive_rate_difference": "FPR diff.",
+    "false_negative_rate_difference": "FNR diff.", "predictive_parity_difference": "PP diff.",
+    "accuracy_difference": "Acc. diff.",
+}
+
+
+def column_heads(names: list[str]) -> list[dict[str, str]]:
+    return [{"name": n, "short": ABBREVIATIONS.get(n, n)} for n in names]
+
+
+FLAG_TEXT = {
+    "small": "below the minimum group size",
+    "unknown": "missing or unknown value",
+    "empty": "no rows",
+    "no_favorable_outcome": "no favorable outcome",
+    "no_unfavorable_outcome": "no unfavorable outcome",
+}
+
+
+#: While :func:`build_context` runs: every gate threshold of the result, so that no figure of
+#: the report (a fold's, an attribute's, a chart table's) reads as a threshold it is not.
+THRESHOLDS: ContextVar[tuple[float, ...]] = ContextVar("report_thresholds", default=())
+
+
+def num(x: float | None, digits: int = 3, near=None) -> str:
+    """A figure with ``digits`` decimals, more when it would round onto one of the thresholds
+    ``near`` (default: every gate threshold of the report being built;
+    :func:`fairsel.results.figure_text`); an em dash when it is undefined."""
+    if x is None or not isinstance(x, (int, float)) or not math.isfinite(x):
+        return "—"
+    return figure_text(x, digits, near=THRESHOLDS.get() if near is None else near)
+
+
+def file_name(path: str) -> str:
+    """The last part of a path (POSIX or Windows): the report names the policy file without
+    the folders of the machine that ran the audit; its sha256 identifies it."""
+    return re.split(r"[\\/]", path.rstrip("\\/"))[-1] or path
+
+
+def ci_text(ci: Any, digits: int = 3) -> str:
+    """``[low, high]``, or an empty string when there is no interval."""
+    if not ci or ci[0] is None or ci[1] is None:
+        return ""
+    return f"[{num(ci[0], digits)}, {num(ci[1], digits)}]"
+
+
+def pct(x: float | None, digits: int = 1) -> str:
+    if x is None or not math.isfinite(x):
+        return "—"
+    return f"{100 * x:.{digits}f}%"
+
+
+def count(n: int | None) -> str:
+    return "—" if n is None else f"{n:,}"
+
+
+def p_text(p: float | None) -> str:
+    """A p-value: three significant digits, "< 0.0001" below that (a no-break space: it never
+    wraps in a narrow column), "—" when there is none."""
+    if p is None:
+        return "—"
+    return "<\u00a00.0001" if p < 1e-4 else f"{p:.3g}"
+
+
+def threshold_text(lo: float | None, hi: float | None) -> str:
+    parts = []
+    if lo is not None:
+        parts.append(f"≥ {lo:g}")
+    if hi is not None:
+        parts.append(f"≤ {hi:g}")
+    return " and ".join(parts) or "—"
+
+
+def utc_text(stamp: str) -> str:
+    """``2026-11-21T06:09:45Z`` → ``2026-11-21 06:09:45 UTC``."""
+    s = stamp.strip()
+    if s.endswith("Z"):
+        s = s[:-1]
+    elif s.endswith("+00:00"):
+        s = s[:-6]
+    return s.replace("T", " ") + " UTC"
+
+
+def report_id(result: AuditResult) -> str:
+    """A stable identifier of this report: a digest of the whole result, so that the same
+    results.json always gives the same id and any change to it gives another."""
+    digest = hashlib.sha256(result.model_dump_json().encode("utf-8")).hexdigest().upper()
+    return "FS-" + "-".join(digest[i:i + 4] for i in range(0, 12, 4))
+
+
+def is_finite(x: float | None) -> bool:
+    return x is not None and math.isfinite(x)
+
+
+def signed(x: float | None, digits: int = 3) -> str:
+    """A change with its sign (``+0.012``, ``−0.034``); ``0.000`` when it rounds to nothing."""
+    if not is_finite(x):
+        return "—"
+    text = f"{x:+.{digits}f}"
+    if float(text) == 0:
+        return f"{0:.{digits}f}"
+    return text.replace("-", "−")

@@ -1,0 +1,72 @@
+"""The "Gates" section's view model (``_gates.html.j2``): each gate's results, and the
+significance table.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fairsel.report.fmt import STATUS_SYMBOL, ci_text, num, p_text, threshold_text
+from fairsel.report.section import SectionView
+from fairsel.report.tables import TESTED_RATE_NAMES, ordered_variants
+from fairsel.results import AuditResult, GateResult
+
+
+def gates_view(result: AuditResult) -> list[dict[str, Any]]:
+    by_gate: dict[int, list[GateResult]] = {}
+    for g in result.gates:
+        by_gate.setdefault(g.gate, []).append(g)
+    pos = {n: i for i, n in enumerate(result.ranking.order)}
+    out = []
+    for idx in sorted(by_gate):
+        gs = sorted(by_gate[idx], key=lambda g: (pos.get(g.variant, 10**9), g.variant))
+        first = gs[0]
+        # One column per attribute, headed once, with a status symbol per cell: the by-attribute
+        # statuses of 20 variants stay one line each.
+        attrs = list(dict.fromkeys(a for g in gs for a in g.by_attribute))
+        out.append({
+            "index": idx, "label": f"G{idx + 1}", "metric": first.metric,
+            "threshold": threshold_text(first.min, first.max), "severity": first.severity,
+            "decision": first.decision, "attributes": attrs,
+            "has_p": any(g.p_adjusted is not None for g in gs),
+            # Four decimals: a gate is decided on the unrounded value, and 0.7999 must not
+            # read as "0.800" beside a FAIL.
+            "rows": [{"variant": g.variant, "observed": num(g.observed, 4), "ci": ci_text(g.ci),
+                      "attribute": g.attribute or "—", "status": g.status,
+                      "symbol": STATUS_SYMBOL.get(g.status, ""),
+                      "gap": num(g.gap, 4), "p_adjusted": p_text(g.p_adjusted),
+                      "by_attribute": [
+                          {"status": g.by_attribute.get(a, "—"),
+                           "symbol": STATUS_SYMBOL.get(g.by_attribute.get(a, ""), "—")}
+                          for a in attrs],
+                      "selected": g.variant == result.ranking.selected}
+                     for g in gs],
+        })
+    return out
+
+
+def significance_view(result: AuditResult) -> list[dict[str, Any]]:
+    """Per variant in rank order and tested rate: its smallest adjusted p-value, with the raw p
+    and the comparison it comes from (the gates section's significance table)."""
+    rows = []
+    for v in ordered_variants(result):
+        cells = []
+        for rate in TESTED_RATE_NAMES:
+            found = [(t.p_adjusted, t.p, a.attribute, g.group, t.reference)
+                     for a in v.attributes for g in a.groups
+                     for r, t in g.significance.items() if r == rate]
+            if not found:
+                cells.append({"p_adjusted": "—", "p": "", "where": ""})
+                continue
+            adj, raw, attribute, group, ref = min(found, key=lambda f: (f[0], f[1]))
+            cells.append({"p_adjusted": p_text(adj), "p": p_text(raw),
+                          "where": f"{group} vs {ref} ({attribute})"})
+        if any(c["p"] for c in cells):
+            rows.append({"variant": v.name, "cells": cells,
+                         "selected": v.name == result.ranking.selected})
+    return rows
+
+
+VIEW = SectionView("gates", lambda result, o: gates_view(result), "Gates")
+#: The significance table, shown in the Gates section.
+SIGNIFICANCE_VIEW = SectionView("significance", lambda result, o: significance_view(result))

@@ -1,0 +1,128 @@
+"""The "Limitations and assumptions" section's view model (``_limitations.html.j2``).
+"""
+
+from __future__ import annotations
+
+from fairsel.report.facts import allows_group_specific_decisions, fraction_text
+from fairsel.report.section import SectionView
+from fairsel.results import AuditResult
+
+
+def _small_rate_examples(result: AuditResult) -> tuple[int, str] | None:
+    """How many compared rates of the first evaluated variant's row-eligible groups rest on
+    fewer than min_group_size people, with up to three examples ("the fnr of 'x', 2/22")."""
+    v = next((v for v in result.variants if v.status != "ERROR" and v.attributes), None)
+    if v is None:
+        return None
+    rates = ("selection_rate", "tpr", "fpr", "fnr", "precision")
+    found = [(r, a.attribute, g) for a in v.attributes for ok in [set(a.eligible_groups)]
+             for g in a.groups if g.group in ok for r in rates if r in g.small_rates]
+    if not found:
+        return None
+    shown = "; ".join(f"the {r} of '{g.group}' ({a}), {fraction_text(g, r)}"
+                      for r, a, g in found[:3])
+    return len(found), shown
+
+
+def limitations_view(result: AuditResult) -> list[dict[str, str]]:
+    d = result.data
+    items: list[dict[str, str]] = []
+    small = [(a.attribute, g.group, g.n) for a in d.attributes for g in a.groups if "small" in g.flags]
+    if small:
+        listed = "; ".join(f"{a}: '{g}' (n = {n:,})" for a, g, n in small[:12])
+        more = f"; and {len(small) - 12} more" if len(small) > 12 else ""
+        items.append({"title": "Small groups",
+                      "text": f"{len(small)} group(s) or intersection cell(s) have fewer than "
+                              f"{result.min_group_size} rows ({listed}{more}). Their rates are "
+                              "reported with wide intervals but they are left out of every "
+                              "disparity, so no gate speaks for them."})
+    else:
+        items.append({"title": "Small groups",
+                      "text": f"Every group has at least {result.min_group_size} rows; groups "
+                              "that are not recorded in the data cannot be audited at all."})
+    small_rates = _small_rate_examples(result)
+    if small_rates:
+        n_small, shown = small_rates
+        items.append({"title": "Rates on few people",
+                      "text": f"{n_small} rate(s) of groups with enough rows rest on fewer than "
+                              f"{result.min_group_size} people — the count the rate divides by: "
+                              "actual positives for TPR and FNR, actual negatives for FPR and "
+                              "TNR, predicted positives for precision (for example "
+                              f"{shown}). They are reported with their fraction but take no part "
+                              "in any disparity, gate or headline."})
+    unknown = [(a.attribute, g.n) for a in d.attributes if a.kind == "attribute"
+               for g in a.groups if "unknown" in g.flags]
+    if unknown:
+        items.append({"title": "Missing protected values",
+                      "text": "; ".join(f"{n:,} row(s) have no recorded {a}" for a, n in unknown)
+                              + ". They form the group 'unknown', audited like any other; the "
+                              "people in it may belong to any group, so its rates do not tell "
+                              "how the missing members of each group were treated."})
+    else:
+        items.append({"title": "Missing protected values",
+                      "text": "No protected value is missing. The audit relies on the recorded "
+                              "values being correct: self-reported or inferred attributes can be "
+                              "wrong in ways the audit cannot detect."})
+    excl = sum(e.count for e in d.excluded)
+    if excl:
+        items.append({"title": "Excluded rows",
+                      "text": f"{excl:,} row(s) were excluded before the audit (see Data and "
+                              "scope); the results hold for the remaining population only."})
+    if d.protected_as_features:
+        items.append({"title": "Protected attributes used as features",
+                      "text": "The models see " + ", ".join(d.protected_as_features) +
+                              " as input features; check whether that is lawful for this use."})
+    gsd = [v.name for v in result.variants if v.uses_protected_at_decision]
+    if gsd:
+        items.append({"title": "Group-specific decisions",
+                      "text": "These variants decide with the protected attribute (for example "
+                              "group thresholds): " + ", ".join(gsd) + ". Such decisions may be "
+                              "unlawful in some jurisdictions even when they reduce disparities."
+                              + (" The policy forbids them: they are reported but not "
+                                 "selectable." if not allows_group_specific_decisions(result)
+                                 else " The policy allows them to be selected.")})
+    scores = [v.name for v in result.variants if v.unavailable]
+    if scores:
+        items.append({"title": "Calibration not assessed",
+                      "text": "The scores of " + ", ".join(f"'{n}'" for n in scores) + " are "
+                              "not probabilities (score_type: score: a ranking score such as a "
+                              "risk decile, on its own scale). Brier score and calibration error "
+                              "compare a score with the 0/1 outcome as if it were a probability, "
+                              "so they are not computed for them (null in results.json, blank in "
+                              "the leaderboard); whether a given score means the same risk in "
+                              "every group is not assessed."})
+    if result.confidence.get("method") != "bootstrap":
+        items.append({"title": "No confidence intervals",
+                      "text": "The policy turned intervals off: every figure is a point estimate "
+                              "whose uncertainty is not shown."})
+    cluster = result.validation.groups
+    items.append({"title": "Independence of rows",
+                  "text": ("Intervals and folds treat clusters of '" + cluster + "' as "
+                           "independent units; dependence across clusters is not modelled.")
+                  if cluster else
+                  ("Intervals and folds treat rows as independent. Rows that belong together "
+                   "(a household, a branch, the same person more than once) make the intervals too narrow; "
+                   "name a cluster column under validation → groups when they exist.")})
+    items.append({"title": "What the audit cannot see",
+                  "text": "It measures outcomes against the labels in the data: if past "
+                          "decisions were biased, the labels carry that bias and a model that "
+                          "reproduces them can look accurate and fair. It does not test features "
+                          "that stand in for a protected attribute (postcode, name, occupation), "
+                          "attributes that are not recorded, people the data does not include, or how "
+                          "the population and the model will drift after deployment. "
+                          "The figures estimate performance on data like this sample, "
+                          "not on a different period or market."})
+    items.append({"title": "Thresholds and metrics",
+                  "text": "Gate thresholds and the choice of fairness metrics come from the "
+                          "policy; some fairness criteria cannot hold together when base rates "
+                          "differ between groups, so passing these gates does not establish "
+                          "fairness in every sense."})
+    if result.failures:
+        items.append({"title": "Candidates not evaluated",
+                      "text": f"{len(result.failures)} failure(s) were recorded; those variants "
+                              "are reported but not judged."})
+    return items
+
+
+VIEW = SectionView("limitations", lambda result, o: limitations_view(result),
+                   "Limitations and assumptions")

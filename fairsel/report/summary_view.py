@@ -1,0 +1,228 @@
+"""The executive summary's view model (``_summary.html.j2``): the verdict, the reasons,
+the findings in plain words, and the variant nearest to passing when none passes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fairsel.metrics import FAIRNESS_METRICS
+from fairsel.report.facts import (estimate_of, fraction_text, headline_metric, higher_is_better,
+                                  rate_eligible)
+from fairsel.report.fmt import STATUS_SYMBOL, ci_text, is_finite, num, pct, threshold_text
+from fairsel.report.section import SectionView
+from fairsel.report.tables import ordered_variants
+from fairsel.results import AuditResult, VariantResult
+
+
+def closest_variant(result: AuditResult) -> dict[str, Any] | None:
+    """The variant nearest to passing (the ranking orders non-passing variants by their gap)."""
+    pos = {n: i for i, n in enumerate(result.ranking.order)}
+    candidates = sorted((v for v in result.variants if v.status != "ERROR"),
+                        key=lambda v: (pos.get(v.name, 10**9), v.name))
+    if not candidates:
+        return None
+    v = candidates[0]
+    rows = []
+    for g in result.gates:
+        if g.variant != v.name or g.severity != "error" or g.status == "PASS":
+            continue
+        thr = g.min if g.min is not None else g.max
+        rel = (g.gap / abs(thr)) if (g.gap is not None and thr) else None
+        rows.append({
+            "metric": g.metric, "status": g.status, "severity": g.severity,
+            "observed": num(g.observed, 4), "ci": ci_text(g.ci),
+            "required": threshold_text(g.min, g.max),
+            "attribute": g.attribute or "",
+            "gap": num(g.gap, 4),
+            "relative": pct(rel) if rel is not None else "—",
+        })
+    return {"name": v.name, "rank": v.rank, "status": v.status, "rows": rows}
+
+
+def _group_extremes(attr, rate: str = "selection_rate", kind: str = "difference"):
+    """The two groups of ``attr`` whose ``rate`` makes the disparity, as ``(value, group, g)``
+    pairs ordered (lower, higher), or None: the lowest and highest eligible rate without a
+    reference; with one, the reference and the eligible group farthest from it (the largest
+    difference, or the smallest folded ratio). Only eligible rates take part, as in the figure.
+    """
+    eligible = set(attr.eligible_groups)
+    vals = [(g.rates[rate].value, g.group, g) for g in attr.groups
+            if rate_eligible(eligible, g, rate)]
+    if len(vals) < 2:
+        return None
+    if attr.reference is None:
+        vals.sort(key=lambda t: (t[0], t[1]))
+        return vals[0], vals[-1]
+    ref = next((t for t in vals if t[1] == attr.reference), None)
+    if ref is None:
+        return None
+
+    def distance(t) -> float:
+        if kind == "difference":
+            return abs(t[0] - ref[0])
+        big, small = max(t[0], ref[0]), min(t[0], ref[0])
+        return 1.0 - (small / big if big > 0 else 1.0)
+    other = max((t for t in vals if t is not ref), key=lambda t: (distance(t), t[1]))
+    return tuple(sorted((ref, other), key=lambda t: (t[0], t[1])))
+
+
+#: What a group's rate measures, in words, for the "widest gap" finding.
+_RATE_WORDS = {
+    "selection_rate": "receive a favorable decision",
+    "tpr": "are correctly granted the favorable outcome when they qualify",
+    "fnr": "are wrongly refused the favorable outcome although they qualify",
+    "fpr": "are wrongly granted the favorable outcome",
+    "precision": "turn out to qualify when granted the favorable outcome",
+    "accuracy": "are decided correctly",
+}
+
+
+def widest_gap(attr, metric: str):
+    """(rate, extremes) of the rate behind ``metric``'s figure on ``attr`` (for a metric of two
+    rates, equalized odds, the one with the wider gap), or None."""
+    spec = FAIRNESS_METRICS[metric]
+    best = None
+    for rate in spec.rates:
+        if rate == "avg_odds":  # a mean of two rates: no one pair of groups tells it
+            return None
+        ext = _group_extremes(attr, rate, spec.kind)
+        if ext is None:
+            continue
+        (lo_v, *_), (hi_v, *_) = ext
+        gap = hi_v - lo_v if spec.kind == "difference" else (1 - lo_v / hi_v if hi_v > 0 else 0)
+        if best is None or gap > best[0]:
+            best = (gap, rate, ext)
+    return None if best is None else (best[1], best[2])
+
+
+def _findings(result: AuditResult, focus: VariantResult | None) -> list[str]:
+    """The most important findings in plain words, most important first."""
+    found: dict[str, str] = {}
+    level = result.confidence.get("level")
+    lvl = f"{level:.0%} " if isinstance(level, (int, float)) else ""
+    head_metric = headline_metric(result)
+
+    # 1. The largest disparity of the model in focus, told with the groups' own rates.
+    if focus is not None and head_metric in focus.fairness:
+        h = focus.fairness[head_metric]
+        attr = next((a for a in focus.attributes if a.attribute == h.attribute), None)
+        gap = widest_gap(attr, head_metric) if attr else None
+        if gap and h.value is not None:
+            rate, ((lo_v, lo_g, lo), (hi_v, hi_g, hi)) = gap
+            rate_name = _RATE_WORDS.get(rate, f"have a {rate}")
+
+            def share(v, g) -> str:
+                fr = fraction_text(g, rate)
+                return f"{num(v)} ({fr})" if fr else num(v)
+            found["disparity"] = (
+                f"Under '{focus.name}', the widest gap is on {h.attribute}: members of group "
+                f"'{lo_g}' (n = {lo.n:,}) {rate_name} at a rate of {share(lo_v, lo)} against "
+                f"{share(hi_v, hi)} for '{hi_g}' (n = {hi.n:,}); {head_metric} is {num(h.value)}"
+                + (f" ({lvl}interval {num(h.ci[0])} to {num(h.ci[1])})"
+                   if h.ci and h.ci[0] is not None and h.ci[1] is not None else "") + ".")
+
+    # 2. A gate decided by a point estimate whose interval straddles the threshold.
+    if focus is not None:
+        for g in result.gates:
+            if g.variant != focus.name or not g.ci or g.ci[0] is None or g.ci[1] is None:
+                continue
+            thr = g.min if g.min is not None else g.max
+            if thr is None or not (g.ci[0] < thr < g.ci[1]):
+                continue
+            found["uncertain"] = (
+                f"The {lvl}interval of {g.metric} for '{focus.name}' ({num(g.ci[0])} to "
+                f"{num(g.ci[1])}) contains the threshold {thr:g}: the gate reads {g.status} on the "
+                f"point estimate {num(g.observed)}, but the data cannot rule out the other side "
+                + ("(the policy decides on the point estimate; decision: ci_bound would be stricter)."
+                   if g.decision == "point" else "."))
+            break
+
+    # 3. What fairness costs: the selected model against the best-scoring one.
+    obj = result.ranking.objective
+    scored = [(v, estimate_of(v, obj)) for v in result.variants if v.status != "ERROR"]
+    scored = [(v, e.value) for v, e in scored if e is not None and is_finite(e.value)]
+    if scored and result.ranking.selected:
+        hib = higher_is_better(obj)
+        best_v, best = max(scored, key=lambda t: (t[1] if hib else -t[1], t[0].name))
+        sel = result.variant(result.ranking.selected)
+        sel_e = estimate_of(sel, obj)
+        if best_v.name != sel.name and sel_e and is_finite(sel_e.value):
+            # the ranking's own reason (results.json before 1.0 had none: then no reason)
+            passed = result.ranking.passed_over.get(best_v.name)
+            why = f", not selected because {passed.text}" if passed else ""
+            found["cost"] = (
+                f"Choosing '{sel.name}' rather than the best-scoring '{best_v.name}' ({obj} "
+                f"{num(best)}{why}) costs {num(abs(best - sel_e.value))} of {obj}.")
+        elif best_v.name == sel.name:
+            found["cost"] = (f"'{sel.name}' also has the best {obj} of all variants ({num(best)}): "
+                         "the selection costs no performance.")
+
+    # 4. Where the no-pass case fails most often.
+    if not result.ranking.selected:
+        fails: dict[str, int] = {}
+        for g in result.gates:
+            if g.severity == "error" and g.status in ("FAIL", "INSUFFICIENT"):
+                fails[g.metric] = fails.get(g.metric, 0) + 1
+        n_var = sum(1 for v in result.variants if v.status != "ERROR")
+        for metric, c in sorted(fails.items(), key=lambda t: (-t[1], t[0])):
+            found["blocking"] = (f"{c} of {n_var} variant(s) fail or cannot pass the gate on "
+                                 f"{metric}: it is what stands between the candidates and "
+                                 "deployment.")
+            break
+
+    # 5. Groups too small to judge, and missing protected values.
+    small = sorted({(a.attribute, g.group, g.n) for a in result.data.attributes
+                    for g in a.groups if "small" in g.flags and a.kind == "attribute"},
+                   key=lambda t: (t[0], t[1]))
+    if small:
+        names = ", ".join(f"'{g}' of {a} (n = {n:,})" for a, g, n in small[:4])
+        more = f" and {len(small) - 4} more" if len(small) > 4 else ""
+        found["small"] = (f"{len(small)} group(s) have fewer than {result.min_group_size} rows — "
+                     f"{names}{more}: their rates are shown but they take no part in the "
+                     "disparity figures, so the gates say nothing about them.")
+    unknown = [(a.attribute, g.n) for a in result.data.attributes if a.kind == "attribute"
+               for g in a.groups if "unknown" in g.flags and g.n]
+    for a, n in unknown:
+        found["unknown"] = (f"{n:,} row(s) ({pct(n / max(result.data.rows_used, 1))}) have no recorded "
+                     f"{a}; they are audited as the group 'unknown'.")
+        break
+
+    # 6. Candidates that could not be evaluated.
+    if result.failures:
+        names = sorted({f.variant for f in result.failures})
+        found["failures"] = (f"{len(names)} variant(s) could not be evaluated ({', '.join(names)}); "
+                     "see the leaderboard.")
+    order = (("blocking", "disparity", "failures", "small", "uncertain", "unknown", "cost")
+             if not result.ranking.selected else
+             ("disparity", "uncertain", "cost", "failures", "small", "unknown"))
+    return [found[k] for k in order if k in found]
+
+
+def summary_view(result: AuditResult) -> dict[str, Any]:
+    sel = result.ranking.selected
+    focus = result.variant(sel) if sel else None
+    closest = None if sel else closest_variant(result)
+    if focus is None and closest is not None:
+        focus = result.variant(closest["name"])
+    findings = _findings(result, focus)[:3]
+    passing = [v.name for v in ordered_variants(result) if v.status in ("PASS", "WARN")]
+    return {
+        "status": result.verdict.status,
+        "symbol": STATUS_SYMBOL.get(result.verdict.status, ""),
+        "message": result.verdict.message,
+        "selected": sel,
+        "no_pass": sel is None,
+        "closest": closest,
+        "reasons": list(result.ranking.reasons),
+        "findings": findings,
+        "n_variants": len(result.variants),
+        "n_passing": len(passing),
+        "objective": result.ranking.objective,
+        "selected_perf": (num(estimate_of(focus, result.ranking.objective).value)
+                          if focus is not None and estimate_of(focus, result.ranking.objective)
+                          else "—"),
+    }
+
+
+VIEW = SectionView("summary", lambda result, o: summary_view(result), "Executive summary")
