@@ -359,6 +359,19 @@ class ReportSpec(Spec):
                                                        "(default: none).")
     system: str | None = Field(None, description="The system or decision audited, named on "
                                                  "the cover (default: none).")
+    # model-card fields: shown on the cover only when set
+    intended_use: str | None = Field(None, description=(
+        "What the model is for and who uses its decisions (a model card's intended use), "
+        "shown on the cover (default: none, not shown)."))
+    out_of_scope: str | None = Field(None, description=(
+        "Uses the model is not meant or validated for (out-of-scope uses), shown on the "
+        "cover (default: none, not shown)."))
+    owner: str | None = Field(None, description=(
+        "The person or team accountable for the model (the model owner), shown on the cover "
+        "(default: none, not shown; the sign-off blocks are separate)."))
+    data_period: str | None = Field(None, description=(
+        "The period the audited data covers, in free text (e.g. \"loans applied for in "
+        "2023-01 to 2024-06\"), shown on the cover (default: none, not shown)."))
     signoff: list[SignoffSpec] = Field(default_factory=list, description=(
         "Sign-off blocks of the report's document control page, one per signatory. Default: "
         "blocks for the usual roles (Model owner, Independent validator, Approver)."))

@@ -20,8 +20,8 @@ from __future__ import annotations
 from typing import Any
 
 from fairsel.report import (appendix_view, candidates_view, control_view, cover_view, data_view,
-                            gates_view, leaderboard_view, limitations_view, method_view,
-                            mitigated_view, summary_view, tradeoff_view)
+                            gates_view, keyfigures_view, leaderboard_view, limitations_view,
+                            method_view, mitigated_view, summary_view, tradeoff_view)
 from fairsel.report.facts import allows_group_specific_decisions, mitigated_variants
 from fairsel.report.fmt import (ABBREVIATIONS, DT_MARK, THRESHOLDS, ci_text, num, p_text,
                                 report_id, signed, utc_text)
@@ -37,6 +37,7 @@ from fairsel.results import AuditResult
 #: templates read (the cover, the gates' significance table).
 VIEWS: tuple[SectionView, ...] = (
     cover_view.VIEW,
+    keyfigures_view.VIEW,
     control_view.VIEW,
     summary_view.VIEW,
     data_view.VIEW,

@@ -28,7 +28,26 @@ def cover_view(result: AuditResult, rid: str) -> dict[str, Any]:
         "status": v.status,
         "symbol": STATUS_SYMBOL.get(v.status, ""),
         "verdict": verdict_line(result),
+        "model_card": model_card(result),
     }
+
+
+#: The policy's model-card fields (``report`` keys) and their headings on the cover.
+MODEL_CARD_FIELDS: tuple[tuple[str, str], ...] = (
+    ("intended_use", "Intended use"),
+    ("out_of_scope", "Out of scope"),
+    ("owner", "Model owner"),
+    ("data_period", "Data period"),
+)
+
+
+def model_card(result: AuditResult) -> list[dict[str, str]]:
+    """The model-card fields the policy sets (``report → intended_use, out_of_scope, owner,
+    data_period``), in that order; a field not set (or blank) is left out."""
+    rep = result.policy.get("report", {}) or {}
+    return [{"key": key, "label": label, "value": str(rep[key]).strip()}
+            for key, label in MODEL_CARD_FIELDS
+            if rep.get(key) is not None and str(rep[key]).strip()]
 
 
 def verdict_line(result: AuditResult) -> str:

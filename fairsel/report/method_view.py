@@ -8,6 +8,7 @@ from typing import Any
 
 from fairsel.metrics import FAIRNESS_METRICS, METRICS
 from fairsel.metrics.counts import RATE_FORMULAS
+from fairsel.mitigation import MITIGATIONS
 from fairsel.report.facts import scoring
 from fairsel.report.fmt import pct, threshold_text
 from fairsel.report.section import SectionView
@@ -125,7 +126,45 @@ def method_view(result: AuditResult) -> dict[str, Any]:
         "tiebreak": rk.fairness_tiebreak, "min_group_size": result.min_group_size,
         "intersections": bool(result.policy.get("intersections", True)),
         "scoring": scoring(result)["method"],
+        "decision_rules": decision_rules(result),
     }
+
+
+def _decision_rule(c: dict[str, Any]) -> str | None:
+    """How one candidate of the policy turns its score into a decision, or None when the
+    result does not say (a results.json without the candidate's threshold)."""
+    name, kind = c.get("name"), c.get("kind")
+    if kind == "predictions" and c.get("decision_column"):
+        return (f"'{name}': the decisions of column {c['decision_column']} as given "
+                "(no threshold is applied)")
+    thr = c.get("threshold")
+    if not isinstance(thr, (int, float)) or isinstance(thr, bool):
+        return None
+    if kind == "predictions":
+        column = c.get("score_column") or "score"
+        if c.get("higher_is_favorable", True) is False:
+            return (f"'{name}': favorable decision when {column} < {thr:g} (strictly: a score "
+                    f"of {thr:g} is unfavorable; a higher score means a less favorable outcome)")
+        return f"'{name}': favorable decision when {column} ≥ {thr:g}"
+    what = ("the predicted probability of the favorable outcome"
+            if kind in ("sklearn", "lightgbm") else "its score for the favorable outcome")
+    return f"'{name}': favorable decision when {what} ≥ {thr:g}"
+
+
+def decision_rules(result: AuditResult) -> list[str]:
+    """The decision threshold of each candidate of the policy, in words, and what replaces it
+    in variants made by a post-processing mitigation."""
+    rules = [r for c in result.policy.get("candidates", []) or []
+             if (r := _decision_rule(c)) is not None]
+    post = [v.name for v in result.variants if v.mitigation
+            and (info := MITIGATIONS.get(v.mitigation.split("[", 1)[0])
+                 if v.mitigation.split("[", 1)[0] in MITIGATIONS else None) is not None
+            and info.stage == "post"]
+    if rules and post:
+        rules.append("Variants made by a post-processing mitigation ("
+                     + ", ".join(f"'{n}'" for n in post) + ") decide with what the mitigation "
+                     "fitted on each fold's training rows instead (see Mitigated variants)")
+    return rules
 
 
 VIEW = SectionView("method", lambda result, o: method_view(result), "Method")

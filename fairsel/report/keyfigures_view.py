@@ -1,0 +1,143 @@
+"""The key figures on page 1 (``_keyfigures.html.j2``, in the cover): what a reviewer decides on.
+
+For the selected variant — or, when none is selected, the best-ranked one, labelled as such —
+its headline performance and its worst disparity per attribute, each with its interval; every
+gate with its value to four decimals; every warning and failure; every gate whose interval
+straddles its threshold; and the fairer variants the ranking passed over, with the ranking's
+own reason. A pure function of the result, like every view.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fairsel.gates import gate_summary
+from fairsel.metrics import FAIRNESS_METRICS
+from fairsel.report.facts import estimate_of, headline_metric, is_fairness
+from fairsel.report.fmt import STATUS_SYMBOL, ci_text, is_finite, num, threshold_text
+from fairsel.report.section import SectionView
+from fairsel.results import AuditResult, GateResult, VariantResult
+
+#: Gate statuses that stop a variant (or undecide it) rather than warn.
+_BLOCKING = ("FAIL", "INSUFFICIENT", "ERROR")
+
+
+def focus_variant(result: AuditResult) -> VariantResult | None:
+    """The selected variant; with none selected, the best-ranked one that could be evaluated
+    (the ranking puts the one closest to passing first); None when no variant was evaluated."""
+    if result.ranking.selected:
+        return result.variant(result.ranking.selected)
+    pos = {n: i for i, n in enumerate(result.ranking.order)}
+    ranked = sorted((v for v in result.variants if v.status != "ERROR"),
+                    key=lambda v: (pos.get(v.name, 10**9), v.name))
+    return ranked[0] if ranked else None
+
+
+def fairness_metric(result: AuditResult) -> str:
+    """The disparity that "fairer" is judged by: the ranking's tie-break when it is a fairness
+    metric (as the ranking judges it), else the report's headline disparity."""
+    tiebreak = result.ranking.fairness_tiebreak
+    return tiebreak if is_fairness(tiebreak) else headline_metric(result)
+
+
+def straddles(g: GateResult) -> float | None:
+    """The threshold of ``g`` that lies strictly inside its interval, or None."""
+    if not g.ci or g.ci[0] is None or g.ci[1] is None:
+        return None
+    return next((t for t in (g.min, g.max) if t is not None and g.ci[0] < t < g.ci[1]), None)
+
+
+def _gate_row(g: GateResult, scope: str) -> dict[str, Any]:
+    return {"label": f"G{g.gate + 1}", "metric": g.metric, "scope": scope,
+            "attribute": g.attribute or "—",
+            "value": num(g.observed, 4), "ci": ci_text(g.ci, 4),
+            "required": threshold_text(g.min, g.max), "severity": g.severity,
+            "status": g.status, "symbol": STATUS_SYMBOL.get(g.status, ""),
+            "straddles": straddles(g) is not None}
+
+
+def _straddle_line(g: GateResult, level: str) -> str:
+    thr = straddles(g)
+    return (f"G{g.gate + 1} {g.metric}" + (f" on {g.attribute}" if g.attribute else "")
+            + f": the {level}interval [{num(g.ci[0], 4)}, {num(g.ci[1], 4)}] contains the "
+            f"threshold {thr:g}; the gate reads {g.status} on the point estimate "
+            f"{num(g.observed, 4)} ({'decision: point' if g.decision == 'point' else 'decision: ci_bound'})")
+
+
+def _fairer_passed_over(result: AuditResult, focus: VariantResult,
+                        metric: str) -> list[dict[str, str]]:
+    """The variants fairer than ``focus`` by ``metric`` that the ranking passed over, fairest
+    first, each with the ranking's reason."""
+    mine = estimate_of(focus, metric)
+    if mine is None or not is_finite(mine.value):
+        return []
+    up = FAIRNESS_METRICS[metric].higher_is_fairer
+    rows = []
+    for name, why in result.ranking.passed_over.items():
+        if name == focus.name:
+            continue
+        v = result.variant(name)
+        e = estimate_of(v, metric) if v is not None else None
+        if e is None or not is_finite(e.value) or e.value == mine.value:
+            continue
+        if (e.value > mine.value) != up:
+            continue
+        rows.append((e.value, name, why.text))
+    rows.sort(key=lambda t: (-t[0] if up else t[0], t[1]))
+    return [{"name": n, "value": num(x), "reason": text} for x, n, text in rows]
+
+
+def keyfigures_view(result: AuditResult) -> dict[str, Any]:
+    """The key figures' view model (``present`` is False when no variant was evaluated)."""
+    focus = focus_variant(result)
+    selected = result.ranking.selected is not None
+    if focus is None:
+        return {"present": False, "selected": selected,
+                "note": "No variant could be evaluated: there are no figures to show."}
+    level_x = result.confidence.get("level") if result.confidence.get("method") == "bootstrap" \
+        else None
+    level = f"{level_x:.0%} " if isinstance(level_x, (int, float)) else ""
+    obj = result.ranking.objective
+    perf = estimate_of(focus, obj)
+    fm = headline_metric(result)
+    head = focus.fairness.get(fm)
+    kinds = {a.attribute: a.kind for a in focus.attributes}
+    disparities = []
+    if head is not None:
+        for attr, e in head.by_attribute.items():
+            disparities.append({"attribute": attr, "kind": kinds.get(attr, "attribute"),
+                                "value": num(e.value), "ci": ci_text(e.ci),
+                                "worst": attr == head.attribute})
+    policy_gates = result.policy.get("gates", []) or []
+
+    def scope(g: GateResult) -> str:
+        spec = policy_gates[g.gate] if g.gate < len(policy_gates) else {}
+        return ", ".join(spec.get("attributes") or []) or "all attributes"
+    gates = sorted((g for g in result.gates if g.variant == focus.name), key=lambda g: g.gate)
+    if selected:
+        note = (f"Figures of the selected variant '{focus.name}' "
+                f"({focus.status}, rank {focus.rank}).")
+    else:
+        note = (f"No variant is selected. The figures below are those of the best-ranked "
+                f"variant, '{focus.name}' ({focus.status}"
+                + (f", rank {focus.rank}" if focus.rank is not None else "")
+                + "): it is not selected and may not be deployed as it stands.")
+    tie = fairness_metric(result)
+    return {
+        "present": True, "selected": selected, "name": focus.name, "note": note,
+        "status": focus.status, "symbol": STATUS_SYMBOL.get(focus.status, ""),
+        "level": level.strip(),
+        "performance": {"metric": obj, "value": num(perf.value if perf else None),
+                        "ci": ci_text(perf.ci) if perf else ""},
+        "disparity_metric": fm, "disparities": disparities,
+        "gates": [_gate_row(g, scope(g)) for g in gates],
+        "warnings": [gate_summary(g) for g in gates if g.status == "WARN"],
+        "blocking": [f"{gate_summary(g)}: {g.status}" for g in gates if g.status in _BLOCKING],
+        "straddling": [_straddle_line(g, level) for g in gates if straddles(g) is not None],
+        "fairer_metric": tie,
+        "fairer_value": num(estimate_of(focus, tie).value if estimate_of(focus, tie) else None),
+        "fairer": _fairer_passed_over(result, focus, tie),
+    }
+
+
+VIEW = SectionView("keyfigures", lambda result, o: keyfigures_view(result))
