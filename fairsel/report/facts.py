@@ -123,3 +123,12 @@ def fold_worst(values: dict[str, float | None], metric: str) -> float | None:
         return None
     higher_fairer = FAIRNESS_METRICS[metric].higher_is_fairer if metric in FAIRNESS_METRICS else True
     return min(vals) if higher_fairer else max(vals)
+
+
+def best_ranked(result: AuditResult) -> VariantResult | None:
+    """The first variant in the ranking's order that could be evaluated (with none passing,
+    the one nearest to passing: the ranking orders those by their gap), or None."""
+    pos = {n: i for i, n in enumerate(result.ranking.order)}
+    ranked = sorted((v for v in result.variants if v.status != "ERROR"),
+                    key=lambda v: (pos.get(v.name, 10**9), v.name))
+    return ranked[0] if ranked else None

@@ -13,7 +13,7 @@ from typing import Any
 
 from fairsel.gates import gate_summary
 from fairsel.metrics import FAIRNESS_METRICS
-from fairsel.report.facts import estimate_of, headline_metric, is_fairness
+from fairsel.report.facts import best_ranked, estimate_of, headline_metric, is_fairness
 from fairsel.report.fmt import STATUS_SYMBOL, ci_text, is_finite, num, threshold_text
 from fairsel.report.section import SectionView
 from fairsel.results import AuditResult, GateResult, VariantResult
@@ -27,10 +27,7 @@ def focus_variant(result: AuditResult) -> VariantResult | None:
     (the ranking puts the one closest to passing first); None when no variant was evaluated."""
     if result.ranking.selected:
         return result.variant(result.ranking.selected)
-    pos = {n: i for i, n in enumerate(result.ranking.order)}
-    ranked = sorted((v for v in result.variants if v.status != "ERROR"),
-                    key=lambda v: (pos.get(v.name, 10**9), v.name))
-    return ranked[0] if ranked else None
+    return best_ranked(result)
 
 
 def fairness_metric(result: AuditResult) -> str:
@@ -61,7 +58,7 @@ def _straddle_line(g: GateResult, level: str) -> str:
     return (f"G{g.gate + 1} {g.metric}" + (f" on {g.attribute}" if g.attribute else "")
             + f": the {level}interval [{num(g.ci[0], 4)}, {num(g.ci[1], 4)}] contains the "
             f"threshold {thr:g}; the gate reads {g.status} on the point estimate "
-            f"{num(g.observed, 4)} ({'decision: point' if g.decision == 'point' else 'decision: ci_bound'})")
+            f"{num(g.observed, 4)} (decision: {g.decision})")
 
 
 def _fairer_passed_over(result: AuditResult, focus: VariantResult,

@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from fairsel.metrics import FAIRNESS_METRICS
-from fairsel.report.facts import (estimate_of, fraction_text, headline_metric, higher_is_better,
-                                  rate_eligible)
+from fairsel.report.facts import (best_ranked, estimate_of, fraction_text, headline_metric,
+                                  higher_is_better, rate_eligible)
 from fairsel.report.fmt import STATUS_SYMBOL, ci_text, is_finite, num, pct, threshold_text
 from fairsel.report.section import SectionView
 from fairsel.report.tables import ordered_variants
@@ -17,12 +17,9 @@ from fairsel.results import AuditResult, VariantResult
 
 def closest_variant(result: AuditResult) -> dict[str, Any] | None:
     """The variant nearest to passing (the ranking orders non-passing variants by their gap)."""
-    pos = {n: i for i, n in enumerate(result.ranking.order)}
-    candidates = sorted((v for v in result.variants if v.status != "ERROR"),
-                        key=lambda v: (pos.get(v.name, 10**9), v.name))
-    if not candidates:
+    v = best_ranked(result)
+    if v is None:
         return None
-    v = candidates[0]
     rows = []
     for g in result.gates:
         if g.variant != v.name or g.severity != "error" or g.status == "PASS":
