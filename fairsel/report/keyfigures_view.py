@@ -70,11 +70,12 @@ def _fairer_passed_over(result: AuditResult, focus: VariantResult,
         return []
     up = FAIRNESS_METRICS[metric].higher_is_fairer
     rows = []
+    by_name = {v.name: v for v in result.variants}
     for name, why in result.ranking.passed_over.items():
-        if name == focus.name:
+        v = by_name.get(name)
+        if v is None or v.name == focus.name:
             continue
-        v = result.variant(name)
-        e = estimate_of(v, metric) if v is not None else None
+        e = estimate_of(v, metric)
         if e is None or not is_finite(e.value) or e.value == mine.value:
             continue
         if (e.value > mine.value) != up:

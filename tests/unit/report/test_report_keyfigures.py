@@ -169,3 +169,28 @@ def test_decision_thresholds_of_the_examples_in_words():
                 '<section id="method"', "</section>")
     assert "Variants made by a post-processing mitigation ('logreg+threshold[demographic_parity]'" \
         in mit and "'gbm+reweighing'" not in mit.split("Decision threshold")[1][:2000]
+
+
+def test_key_figures_when_no_variant_could_be_evaluated():
+    from fairsel.report.keyfigures_view import keyfigures_view
+
+    result = _golden("branches")
+    broken = result.model_copy(update={
+        "variants": [v.model_copy(update={"status": "ERROR"}) for v in result.variants]})
+    view = keyfigures_view(broken)
+    assert view["present"] is False
+    assert view["note"] == "No variant could be evaluated: there are no figures to show."
+    kf = _part(render_html(broken, with_charts=False), '<div class="keyfigures"', "</div>\n")
+    assert "No variant could be evaluated" in kf and "Performance" not in kf
+
+
+def test_a_passed_over_name_without_its_variant_is_left_out():
+    from fairsel.report.keyfigures_view import keyfigures_view
+
+    result = _golden("mitigation")
+    passed = dict(result.ranking.passed_over)
+    passed["ghost"] = passed["logreg+threshold[equalized_odds]"]
+    odd = result.model_copy(update={"ranking": result.ranking.model_copy(
+        update={"passed_over": passed})})
+    names = [f["name"] for f in keyfigures_view(odd)["fairer"]]
+    assert "ghost" not in names and names[0] == "logreg+threshold[equalized_odds]"
