@@ -526,7 +526,7 @@ class Alternative(_Frozen):
     selected: bool = Field(description="Whether the ranking selected it.")
     why: str = Field(description=(
         "Why it was (or was not) chosen: the ranking's own reason (ranking.passed_over, or "
-        "its first reason for the selected variant)."))
+        "ranking.reasons joined for the selected variant)."))
 
 
 class LendingReview(_Frozen):

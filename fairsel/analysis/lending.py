@@ -77,7 +77,8 @@ def alternatives(variants: Sequence[VariantResult], ranking: Ranking, *,
     for o, v in close:
         chosen = v.name == ranking.selected
         if chosen:
-            why = ranking.reasons[0] if ranking.reasons else "selected by the ranking"
+            # the ranking's sentences, the one that names the choice last
+            why = "; ".join(ranking.reasons) if ranking.reasons else "selected by the ranking"
         elif v.name in ranking.passed_over:
             why = ranking.passed_over[v.name].text
         else:

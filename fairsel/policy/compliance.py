@@ -40,9 +40,9 @@ class ComplianceTemplate:
 
 
 _HIRING_REASON = ("adjusting scores or cut-offs by group is unlawful in US employment testing "
-                  "(Civil Rights Act 1991, 42 U.S.C. § 2000e-2(l))")
+                  "under 42 U.S.C. § 2000e-2(l)")
 _LENDING_REASON = ("deciding by a prohibited basis is disparate treatment under ECOA / "
-                   "Regulation B (12 CFR 1002.4(a))")
+                   "Regulation B, 12 CFR 1002.4(a)")
 
 TEMPLATES: Registry[ComplianceTemplate] = Registry("compliance template", "fairsel list compliance")
 for _t in (
@@ -95,7 +95,7 @@ def refusals(policy: Policy) -> list[tuple[tuple[Any, ...], str]]:
     out: list[tuple[tuple[Any, ...], str]] = []
     if t.refuse_group_decisions and policy.mitigation_policy.allow_group_specific_decisions:
         out.append((("mitigation_policy", "allow_group_specific_decisions"),
-                    f"compliance: {t.name} refuses group-specific decisions ({t.reason}); "
+                    f"compliance: {t.name} refuses group-specific decisions: {t.reason}; "
                     "remove allow_group_specific_decisions: true, or the compliance template"))
     if t.refuse_protected_features and isinstance(policy.data.features, list):
         protected = {p.column for p in policy.protected}
@@ -103,7 +103,7 @@ def refusals(policy: Policy) -> list[tuple[tuple[Any, ...], str]]:
             if col in protected and col not in policy.data.exclude:
                 out.append((("data", "features", i),
                             f"compliance: {t.name} refuses protected attribute '{col}' as a "
-                            f"feature ({t.reason}); remove it from data → features"))
+                            f"feature: {t.reason}; remove it from data → features"))
     info = policy.compliance_info
     if info.data_kind != "test" and info.test_data_reason is not None:
         out.append((("compliance_info", "test_data_reason"),
@@ -123,7 +123,7 @@ def refused_mitigations(policy: Policy, decides_by_group: Callable[[str], bool |
         return []
     return [(("mitigation", i, "kind"),
              f"compliance: {t.name} refuses mitigation '{m.kind}': it sets group-specific "
-             f"thresholds or decisions ({t.reason}); remove it, or use reweighing or reductions, "
+             f"thresholds or decisions, and {t.reason}; remove it, or use reweighing or reductions, "
              "which decide without the protected attribute")
             for i, m in enumerate(policy.mitigation) if decides_by_group(m.kind)]
 

@@ -23,6 +23,7 @@ from fairsel.metrics.counts import RATE_FORMULAS
 from fairsel.metrics.disparity import compared_rates
 from fairsel.mitigation import MITIGATIONS
 from fairsel.policy.schema import MitigationPolicySpec
+from fairsel.report.compliance_view import compliance_section, compliance_view
 from fairsel.report.proxies_view import PROXIES_SECTION, features_note, proxies_view
 from fairsel.report.tables import (TESTED_RATE_NAMES, gate_thresholds, leaderboard_columns,
                                    ordered_variants, safe_result)
@@ -753,6 +754,8 @@ def report_sections(result: AuditResult) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     for sid, title in SECTIONS:
         out.append((sid, title))
+        if sid == "summary" and result.compliance is not None:
+            out.append(compliance_section(result))
         if sid == "leaderboard" and with_mitigated:
             out.append(MITIGATED_SECTION)
         if sid == "tradeoff" and result.analysis.proxies is not None:
@@ -1493,6 +1496,7 @@ def _build_context(result: AuditResult, *, with_charts: bool) -> dict[str, Any]:
         "candidates": candidates,
         "tradeoff": _tradeoff(result, with_charts=with_charts),
         "proxies": proxies_view(result),
+        "compliance": compliance_view(result),
         "gates": _gates(result),
         "significance": _significance(result),
         "limitations": _limitations(result),
