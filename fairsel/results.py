@@ -547,6 +547,9 @@ class ComplianceResult(_Frozen):
     """The compliance template's figures (policy key ``compliance``)."""
 
     template: Literal["generic", "lending", "hiring_ll144"] = Field(description="The template.")
+    variant: str | None = Field(None, description=(
+        "The variant audited as the tool: the selected one, else the best-ranked that could "
+        "be evaluated (null when none could)."))
     title: str = Field(description="The regime's name, as the report's section title.")
     template_gates: list[int] = Field(default_factory=list, description=(
         "Indices (in gates) of the gates the template added (those the policy did not "

@@ -57,5 +57,6 @@ def compliance_result(policy: Policy, variants: Sequence[VariantResult], ranking
                                  alpha=policy.metrics.significance.alpha,
                                  higher_is_better=higher_is_better[ranking.objective],
                                  fairness=list(policy.metrics.fairness))
-    return ComplianceResult(template=t.name, title=t.title, template_gates=added, info=info,  # type: ignore[arg-type]
-                            ll144=ll144, lending=lending)
+    return ComplianceResult(template=t.name, title=t.title,  # type: ignore[arg-type]
+                            variant=audited.name if audited else None,
+                            template_gates=added, info=info, ll144=ll144, lending=lending)

@@ -470,8 +470,8 @@ class Policy(Spec):
         "Allowances of fairsel compare when this policy is given to it (default: 0.01 for "
         "performance and 0.02 for fairness metrics, judged on the point change)."))
     compliance: Literal["generic", "lending", "hiring_ll144"] | None = Field(None, description=(
-        "A regulatory template: default gates and metrics, refusals and a section of its own "
-        "in the report. generic: demographic_parity_ratio ≥ 0.8, "
+        "A regulatory template (fairsel list compliance): default gates and metrics, refusals "
+        "and a section of its own in the report. generic: demographic_parity_ratio ≥ 0.8, "
         "equal_opportunity_difference and equalized_odds_difference ≤ 0.10, every group's "
         "balanced accuracy ≥ 0.95 × overall. lending (ECOA / Regulation B adverse-impact "
         "review): disparate_impact ≥ 0.8 with require_significance, adverse impact ratios "

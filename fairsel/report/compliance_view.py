@@ -61,7 +61,7 @@ def _info(result: AuditResult) -> list[tuple[str, str]]:
     return [
         ("Tool audited" if c and c.template == "hiring_ll144" else "Model audited",
          info.get("tool") or rep.get("system")
-         or (c.ll144.variant if c and c.ll144 else result.ranking.selected) or NOT_STATED),
+         or (c.variant if c else None) or NOT_STATED),
         ("Audit date", info.get("audit_date")
          or f"{result.provenance.started[:10]} (the date the audit ran)"),
         ("Data source", info.get("data_source") or NOT_STATED),
@@ -182,10 +182,11 @@ def compliance_view(result: AuditResult) -> dict[str, Any] | None:
     c = result.compliance
     if c is None:
         return None
-    variant = (c.ll144.variant if c.ll144 else c.lending.variant if c.lending
-               else result.ranking.selected)
+    variant = c.variant
     return {
         "template": c.template, "title": c.title, "variant": variant,
+        "why_variant": ("the selected variant" if variant and variant == result.ranking.selected
+                        else "the best-ranked variant (none was selected)"),
         "info": _info(result), "gates": _template_gates(result, variant),
         "refusal": refusal_text(c.template),
         "ll144": ll144_view(c.ll144) if c.ll144 else None,
