@@ -18,10 +18,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from fairsel.data import UNKNOWN
 from fairsel.partition import Partition
 from fairsel.results import ImpactRow, ImpactTable, Ll144Summary
-
-UNKNOWN = "unknown"
 
 
 def is_unknown(label: str) -> bool:
