@@ -104,6 +104,11 @@ def refusals(policy: Policy) -> list[tuple[tuple[Any, ...], str]]:
                 out.append((("data", "features", i),
                             f"compliance: {t.name} refuses protected attribute '{col}' as a "
                             f"feature: {t.reason}; remove it from data → features"))
+    if t.name == "hiring_ll144" and len(policy.protected) > 1 and policy.intersection_depth < 2:
+        out.append((("intersections",),
+                    "compliance: hiring_ll144 reports the intersection of the protected "
+                    "attributes (sex × race/ethnicity), which a Local Law 144 bias audit must "
+                    "include; remove intersections: false"))
     info = policy.compliance_info
     if info.data_kind != "test" and info.test_data_reason is not None:
         out.append((("compliance_info", "test_data_reason"),

@@ -140,3 +140,10 @@ def test_relative_gate_under_ci_bound_is_insufficient():
     r = judge(0, GateSpec(metric="balanced_accuracy", min=0.95, relative_to_overall=True),
               _variant(), decision="ci_bound", is_fairness=False)
     assert r.status == "INSUFFICIENT" and "ci_bound" in r.message
+
+
+def test_hiring_ll144_needs_the_intersection():
+    with pytest.raises(PolicyError, match=r"p.yaml:\d+: intersections: compliance: hiring_ll144 "
+                                          r"reports the intersection"):
+        _load("compliance: hiring_ll144\nintersections: false\n")
+    _load("compliance: generic\nintersections: false\n")  # other templates do not need it
