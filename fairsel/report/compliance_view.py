@@ -89,13 +89,13 @@ def _template_gates(result: AuditResult, variant: str | None) -> list[dict[str, 
     return out
 
 
-def _impact_table(t: ImpactTable) -> dict[str, Any]:
+def _impact_table(t: ImpactTable, min_share: float) -> dict[str, Any]:
     rows = []
     for r in t.rows:
         if r.unknown:
             note = "unknown: not compared"
         elif r.excluded:
-            note = "under 2%: excluded"
+            note = f"under {_pct(min_share, 0)}: excluded"
         elif r.group == t.most_selected:
             note = "most selected"
         else:
@@ -123,8 +123,8 @@ def ll144_view(s: Ll144Summary) -> dict[str, Any]:
         "ties": None if s.ties_at_median is None else f"{s.ties_at_median:,}",
         "unknown": [f"{attr}: {n:,}" for attr, n in unknown],
         "excluded": excluded, "excluded_cells": cells,
-        "selection": [_impact_table(t) for t in s.selection],
-        "scoring": [_impact_table(t) for t in s.scoring],
+        "selection": [_impact_table(t, s.min_share) for t in s.selection],
+        "scoring": [_impact_table(t, s.min_share) for t in s.scoring],
     }
 
 

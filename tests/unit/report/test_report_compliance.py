@@ -129,3 +129,25 @@ def test_no_template_no_section(tmp_path):
     assert result.compliance is None and compliance_view(result) is None
     assert "compliance" not in [sid for sid, _ in report_sections(result)]
     assert '<section id="compliance"' not in render_html(result, with_charts=False)
+
+
+def test_ll144_view_states_exclusions_unknowns_and_small_shares():
+    import numpy as np
+
+    from fairsel.analysis.ll144 import ll144_summary
+    from fairsel.partition import Partition
+    from fairsel.report.compliance_view import ll144_view
+
+    part = Partition(name="race", columns=("race",), kind="attribute",
+                     labels=("a", "b", "unknown"), atom_to_group=np.arange(3))
+    atoms = np.repeat(np.arange(3), [3979, 1, 20])  # b: 1 of 4,000 rows
+    pred = (np.arange(4000) % 2).astype(np.int8)
+    view = ll144_view(ll144_summary("m", pred.astype(float), pred, [part], atoms,
+                                    min_share=0.02, scores=False))
+    rows = {r["group"]: r for r in view["selection"][0]["rows"]}
+    assert rows["b"]["share"] == "0.03%" and rows["b"]["ratio"] == "—"
+    assert rows["b"]["note"] == "under 2%: excluded" and rows["b"]["muted"]
+    assert rows["unknown"]["note"] == "unknown: not compared"
+    assert rows["a"]["note"] == "most selected" and rows["a"]["ratio"] == "1.000"
+    assert view["excluded"] == ["b (race: n = 1, 0.03% of the data)"]
+    assert view["unknown"] == ["race: 20"] and view["median"] is None
