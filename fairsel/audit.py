@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from fairsel import __version__
+from fairsel.analysis.compliance import compliance_result
 from fairsel.candidates import (
     ESTIMATORS,
     CandidateContext,
@@ -29,12 +30,13 @@ from fairsel.candidates.score_type import (
 )
 from fairsel.data import AuditData, load_data
 from fairsel.errors import ModelError, PolicyError
-from fairsel.gates import evaluate_gates, gate_summary, proxy_gates, variant_status
+from fairsel.gates import GROUP_RATE_OF, evaluate_gates, gate_summary, proxy_gates, variant_status
 from fairsel.metrics import FAIRNESS_NAMES, METRICS, Confidence, evaluate_variant
 from fairsel.metrics.significance import annotate as add_significance
 from fairsel.metrics.significance import testable
 from fairsel.mitigation import MITIGATIONS
 from fairsel.policy import Policy, locate
+from fairsel.policy.compliance import refused_mitigations
 from fairsel.progress import NullProgress, Progress
 from fairsel.ranking import rank
 from fairsel.results import (
@@ -129,6 +131,9 @@ def plan(policy: Policy, *, deep: bool = True) -> AuditPlan:
                 "tested rate; require_significance applies to fairness metrics of selection "
                 "rate, TPR/FNR or FPR/TNR (e.g. disparate_impact, equal_opportunity_difference); "
                 "remove it or gate such a metric")
+        if gate.relative_to_overall and gate.metric not in GROUP_RATE_OF:
+            bad(("gates", i, "relative_to_overall"), f"'{gate.metric}' is not a group rate; "
+                f"relative_to_overall applies to {', '.join(GROUP_RATE_OF)}")
         for j, a in enumerate(gate.attributes or []):
             known = attr_names + [" × ".join(c) for c in _combos(attr_names)]
             if a not in known:
@@ -153,6 +158,9 @@ def plan(policy: Policy, *, deep: bool = True) -> AuditPlan:
             bad(("candidates", i, "kind"), f"kind '{cand.kind}' is not available in this "
                 "fairsel version")
     _check_mitigations(policy, bad)
+    for loc, msg in refused_mitigations(policy, lambda kind: MITIGATIONS.get(
+            kind).uses_protected_at_decision if kind in MITIGATIONS else None):
+        bad(loc, msg)
     if problems:
         raise PolicyError("\n".join(problems))
     return AuditPlan(policy=policy)
@@ -677,6 +685,9 @@ def run_audit(policy: Policy, *, progress: Progress | None = None, jobs: int = 1
     position = {name: i + 1 for i, name in enumerate(ranking.order)}
     variants = [v.model_copy(update={"rank": position.get(v.name)}) for v in variants]
     verdict = _verdict(variants, ranking.selected, gates)
+    compliance = compliance_result(policy, variants, ranking, partitions=data.partitions,
+                                   atoms=data.atoms, higher_is_better=hib,
+                                   predictions={p.name: (p.y_score, p.y_pred) for p in preds})
 
     finished = _now()
     timings["total"] = time.perf_counter() - t0
@@ -699,7 +710,7 @@ def run_audit(policy: Policy, *, progress: Progress | None = None, jobs: int = 1
         confidence=policy.metrics.confidence.model_dump(mode="json"),
         min_group_size=policy.min_group_size, variants=variants, gates=gates,
         failures=failures, ranking=ranking, provenance=provenance,
-        analysis=Analysis(proxies=screen))
+        analysis=Analysis(proxies=screen), compliance=compliance)
     return AuditRun(result=result, row_ids=data.row_ids, folds=folds, y_true=data.y,
                     predictions=preds)
 

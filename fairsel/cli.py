@@ -622,7 +622,8 @@ def _annotation(text: str, prop: bool = False) -> str:
 
 
 @main.command(name="list")
-@click.argument("what", type=click.Choice(["metrics", "estimators", "mitigations", "formats"]))
+@click.argument("what", type=click.Choice(["metrics", "estimators", "mitigations", "formats",
+                                           "compliance"]))
 def list_(what: str) -> None:
     """What names a policy may use, each with a one-line meaning."""
     if what == "metrics":
@@ -631,6 +632,8 @@ def list_(what: str) -> None:
         from fairsel.candidates import ESTIMATORS as reg
     elif what == "mitigations":
         from fairsel.mitigation import MITIGATIONS as reg
+    elif what == "compliance":
+        from fairsel.policy.compliance import TEMPLATES as reg
     else:
         from fairsel.report import FORMATS as reg
     names = reg.names()

@@ -13,6 +13,7 @@ undecidable *attribute* does.
 
 from __future__ import annotations
 
+from fairsel.metrics.catalog import PERFORMANCE_RATE
 from fairsel.metrics.disparity import FAIRNESS_METRICS
 from fairsel.metrics.significance import smallest_adjusted
 from fairsel.policy import GateSpec, Policy
@@ -67,6 +68,8 @@ def judge(gate_index: int, gate: GateSpec, variant: VariantResult, *, decision: 
     if variant.status == "ERROR":
         return GateResult(**common, status="ERROR", observed=None,
                           message="the variant could not be evaluated (see failures)")
+    if gate.relative_to_overall:
+        return _judge_relative(gate, variant, common, decision, fail_status)
     if not is_fairness:
         est = variant.performance.get(gate.metric)
         status, gap = _check(est, gate, decision)
@@ -137,6 +140,58 @@ def judge(gate_index: int, gate: GateSpec, variant: VariantResult, *, decision: 
     return GateResult(**common, status=status, observed=est.value, ci=est.ci,
                       attribute=attr_name, by_attribute=by_attr, gap=gap, p_adjusted=p,
                       significant=None if p is None else p <= alpha, message=msg)
+
+
+#: Performance metrics a ``relative_to_overall`` gate may judge -> the group rate they read.
+GROUP_RATE_OF: dict[str, str] = {**PERFORMANCE_RATE, "roc_auc": "roc_auc"}
+
+
+def _judge_relative(gate: GateSpec, variant: VariantResult, common: dict, decision: str,
+                    fail_status: str) -> GateResult:
+    """A ``relative_to_overall`` gate: each eligible group's value over the overall value.
+
+    Judged on the point estimates (a ratio of a group's figure to the whole's has no
+    interval here), so under ``decision: ci_bound`` it reads INSUFFICIENT rather than
+    pretending to a bound it does not have.
+    """
+    overall = variant.performance.get(gate.metric)
+    rate = GROUP_RATE_OF[gate.metric]
+    if decision == "ci_bound" or overall is None or not overall.value:
+        why = ("a group's ratio to the overall has no interval (decision: ci_bound)"
+               if decision == "ci_bound" else f"the overall {gate.metric} is undefined or 0")
+        return GateResult(**common, status="INSUFFICIENT", observed=None,
+                          message=f"{gate.metric} per group / overall: {why}")
+    by_attr: dict[str, str] = {}
+    worst: tuple[float, str, str] | None = None
+    pick = min if gate.min is not None else max
+    for attr in variant.attributes:
+        if gate.attributes is not None and attr.attribute not in gate.attributes:
+            continue
+        ratios = [(row.rates[rate].value / overall.value, row.group) for row in attr.groups
+                  if rate in row.rates and row.rates[rate].value is not None
+                  and rate not in row.small_rates and "unknown" not in row.flags]
+        if not ratios:
+            by_attr[attr.attribute] = "INSUFFICIENT"
+            continue
+        low = pick(ratios)  # the group farthest on the threshold's side
+        status, _ = _check(Estimate(value=low[0]), gate, "point")
+        by_attr[attr.attribute] = status if status != "FAIL" else fail_status
+        if worst is None or pick(low[0], worst[0]) == low[0] != worst[0]:
+            worst = (low[0], attr.attribute, low[1])
+    if worst is None:
+        return GateResult(**common, status="INSUFFICIENT", observed=None, by_attribute=by_attr,
+                          message=f"{gate.metric} per group / overall: no group's rate rests on "
+                                  "at least min_group_size people")
+    ratio, attr_name, group = worst
+    status, gap = _check(Estimate(value=ratio), gate, "point")
+    failing = [a for a, st in by_attr.items() if st == fail_status and status == "FAIL"]
+    msg = (f"{gate.metric} of {group} ({attr_name}) / overall = {_fmt(ratio, gate)} (overall "
+           f"{figure_text(overall.value, 4)}); required {_threshold_text(gate)}")
+    if failing:
+        msg += f"; fails on {', '.join(failing)}"
+    return GateResult(**common, status=fail_status if status == "FAIL" else status,
+                      observed=ratio, attribute=attr_name, by_attribute=by_attr, gap=gap,
+                      message=msg)
 
 
 def _more_extreme(a: Estimate, b: Estimate, gate: GateSpec) -> bool:

@@ -422,6 +422,145 @@ class Analysis(_Frozen):
     proxies: ProxyScreen | None = Field(None, description="the proxy screen (policy: proxies)")
 
 
+class ImpactRow(_Frozen):
+    """One category of an LL144 impact-ratio table."""
+
+    group: str = Field(description="The category (an intersection joins its parts with ' × ').")
+    n: int = Field(description="Individuals in the category (rows with a prediction).")
+    share: float = Field(description="n over every row of the table, unknown included, in [0, 1].")
+    selected: int = Field(description=(
+        "Selection table: individuals selected (favorable decision). Scoring table: "
+        "individuals scored strictly above the full sample's median score."))
+    rate: float | None = Field(description=(
+        "selected / n: the selection rate, or the scoring rate (null for an empty category)."))
+    ties: int | None = Field(None, description=(
+        "Scoring table: individuals whose score equals the median exactly (not counted as "
+        "above it); null in a selection table."))
+    impact_ratio: float | None = Field(description=(
+        "rate / the rate of the most selected category among those compared; null for an "
+        "unknown or excluded category (see excluded, unknown)."))
+    excluded: bool = Field(False, description=(
+        "Left out of the impact ratios because the category is under min_share of the data "
+        "(its n and rate are still shown)."))
+    unknown: bool = Field(False, description=(
+        "The unknown category (missing values; for an intersection, any unknown part): "
+        "counted, never compared."))
+
+
+class ImpactTable(_Frozen):
+    """Impact ratios of one protected attribute or intersection (NYC LL144 bias audit)."""
+
+    attribute: str = Field(description="The attribute or intersection.")
+    kind: Literal["attribute", "intersection"] = Field(description="attribute or intersection.")
+    basis: Literal["selection_rate", "scoring_rate"] = Field(description=(
+        "selection_rate: share selected; scoring_rate: share scored above the full sample's "
+        "median score (LL144's variant for tools that score)."))
+    most_selected: str | None = Field(description=(
+        "The category with the highest rate among those compared: every impact ratio's "
+        "denominator (null when none is compared)."))
+    unknown_n: int = Field(description="Individuals in an unknown category.")
+    excluded: list[str] = Field(default_factory=list, description=(
+        "Categories left out of the impact ratios for being under min_share of the data."))
+    rows: list[ImpactRow] = Field(description="Every category, in the data's order.")
+
+
+class Ll144Summary(_Frozen):
+    """NYC Local Law 144 bias audit figures of the audited tool (compliance: hiring_ll144)."""
+
+    variant: str = Field(description=(
+        "The variant audited as the tool: the selected one, else the best-ranked."))
+    rows: int = Field(description="Individuals with a prediction.")
+    min_share: float = Field(description=(
+        "Categories under this share of the data may be left out of the impact ratios (0.02)."))
+    median_score: float | None = Field(description=(
+        "The full sample's median score (favorable direction), or null when the tool gives "
+        "decisions only."))
+    ties_at_median: int | None = Field(description=(
+        "Individuals whose score equals the median exactly (not above it), or null."))
+    selection: list[ImpactTable] = Field(description=(
+        "Selection-rate impact ratios: each attribute, then each intersection."))
+    scoring: list[ImpactTable] = Field(default_factory=list, description=(
+        "Scoring-rate impact ratios (score-based tools only; empty for decisions only)."))
+
+
+class AdverseImpactRow(_Frozen):
+    """One group's adverse impact ratio against its attribute's reference group."""
+
+    group: str = Field(description="The group.")
+    n: int = Field(description="Rows of the group.")
+    selection_rate: float | None = Field(description="Share given the favorable decision.")
+    air: float | None = Field(description=(
+        "Adverse impact ratio: selection_rate / the reference group's (null for the "
+        "reference, or a group too small to compare)."))
+    below_four_fifths: bool | None = Field(description=(
+        "air < 0.8 (the four-fifths indicator); null without an air."))
+    test: Literal["z", "fisher"] | None = Field(None, description=(
+        "The significance test of the selection-rate difference (metrics.significance)."))
+    p: float | None = Field(None, description="Its p-value, unadjusted.")
+    p_adjusted: float | None = Field(None, description="Its adjusted p-value.")
+    significant: bool | None = Field(None, description=(
+        "p_adjusted ≤ metrics.significance.alpha; null without a test."))
+    small: bool = Field(False, description=(
+        "Fewer rows than min_group_size: shown, not compared."))
+
+
+class AdverseImpactTable(_Frozen):
+    """Adverse impact ratios of one attribute or intersection (compliance: lending)."""
+
+    attribute: str = Field(description="The attribute or intersection.")
+    kind: Literal["attribute", "intersection"] = Field(description="attribute or intersection.")
+    reference: str | None = Field(description=(
+        "The reference group: the declared one, else the eligible group with the highest "
+        "selection rate (null when none is eligible)."))
+    rows: list[AdverseImpactRow] = Field(description="Every group.")
+
+
+class Alternative(_Frozen):
+    """A variant within the ranking tolerance of the best performance (the LDA search)."""
+
+    variant: str = Field(description="The variant.")
+    objective: float | None = Field(description="Its value of ranking.objective.")
+    status: Status = Field(description="Its gate status.")
+    disparities: dict[str, float | None] = Field(description=(
+        "fairness metric (the template's, metrics.fairness) -> its headline value."))
+    selected: bool = Field(description="Whether the ranking selected it.")
+    why: str = Field(description=(
+        "Why it was (or was not) chosen: the ranking's own reason (ranking.passed_over, or "
+        "ranking.reasons joined for the selected variant)."))
+
+
+class LendingReview(_Frozen):
+    """Adverse impact review (ECOA / Regulation B) of the selected variant, and the LDA table."""
+
+    variant: str = Field(description="The variant reviewed: the selected one, else the "
+                                     "best-ranked.")
+    alpha: float = Field(description="metrics.significance.alpha.")
+    tables: list[AdverseImpactTable] = Field(description="Per attribute and intersection.")
+    best_objective: float | None = Field(description=(
+        "The best value of ranking.objective over every evaluated variant."))
+    tolerance: float = Field(description="ranking.tolerance.")
+    alternatives: list[Alternative] = Field(description=(
+        "Every variant whose objective lies within the tolerance of the best, best first."))
+
+
+class ComplianceResult(_Frozen):
+    """The compliance template's figures (policy key ``compliance``)."""
+
+    template: Literal["generic", "lending", "hiring_ll144"] = Field(description="The template.")
+    variant: str | None = Field(None, description=(
+        "The variant audited as the tool: the selected one, else the best-ranked that could "
+        "be evaluated (null when none could)."))
+    title: str = Field(description="The regime's name, as the report's section title.")
+    template_gates: list[int] = Field(default_factory=list, description=(
+        "Indices (in gates) of the gates the template added (those the policy did not "
+        "write on the same metric)."))
+    info: dict[str, str | None] = Field(default_factory=dict, description=(
+        "compliance_info as the policy states it (null = not stated): audit_date, "
+        "data_source, data_period, data_kind, test_data_reason, distribution_date, tool."))
+    ll144: Ll144Summary | None = Field(None, description="hiring_ll144's tables, else null.")
+    lending: LendingReview | None = Field(None, description="lending's review, else null.")
+
+
 class AuditResult(_Frozen):
     """Everything an audit found; the reports are a function of this alone."""
 
@@ -454,6 +593,8 @@ class AuditResult(_Frozen):
     provenance: Provenance = Field(description="Hashes, versions and times.")
     analysis: Analysis = Field(default_factory=Analysis, description=(
         "why a model is unfair and what stands in for a protected attribute (the proxy screen)"))
+    compliance: ComplianceResult | None = Field(None, description=(
+        "The compliance template's figures (policy key compliance), or null without one."))
 
     def variant(self, name: str) -> VariantResult:
         for v in self.variants:

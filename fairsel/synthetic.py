@@ -425,6 +425,69 @@ def make_lending(
     )
 
 
+#: EEO-1 race/ethnicity categories, and the shares :func:`make_hiring` draws them with.
+HIRING_RACE_LEVELS: tuple[str, ...] = (
+    "Hispanic or Latino", "White", "Black or African American",
+    "Native Hawaiian or Pacific Islander", "Asian", "American Indian or Alaska Native",
+    "Two or More Races")
+HIRING_RACE_SHARES: tuple[float, ...] = (0.19, 0.53, 0.13, 0.008, 0.08, 0.012, 0.05)
+HIRING_EDUCATION_LEVELS: tuple[str, ...] = ("high_school", "associate", "bachelor", "master")
+
+
+def make_hiring(n_rows: int = 4000, *, seed: int = 0, missing_rate: float = 0.03,
+                disparity: float = 1.0) -> pd.DataFrame:
+    """Generate a synthetic applicant pool for a hiring screen (no real person described).
+
+    Columns: ``applicant_id``; ``sex`` (female/male, about 48% female); ``race_ethnicity`` (the
+    EEO-1 categories of :data:`HIRING_RACE_LEVELS` with :data:`HIRING_RACE_SHARES`, so two
+    categories lie under 2% of the rows, as LL144's exclusion rule needs); ``education``;
+    ``years_experience`` (gamma); ``skills_test`` (0–100, a little lower where
+    ``employment_gap_years`` is longer, and gaps are longer for women: a proxy);
+    ``employment_gap_years``; ``referral`` (0/1, rarer for the Black, Hispanic and American
+    Indian groups: a proxy); and ``advanced`` ("yes"/"no"), the historical decision to advance
+    the applicant to interview, drawn from a logistic model of the qualifications *minus*
+    ``disparity`` times a direct penalty on the log-odds (0.5 for women; 0.7 / 0.5 / 0.4 for
+    the Black, Hispanic and American Indian groups). Independently, ``missing_rate`` of the
+    ``sex`` and of the ``race_ethnicity`` values are missing (the "unknown" category LL144
+    asks to count). Every draw comes from ``numpy.random.default_rng(seed)``.
+    """
+    n = _as_int(n_rows, "n_rows")
+    if n < 1:
+        raise ValueError(f"n_rows must be at least 1, got {n_rows!r}")
+    if not 0 <= missing_rate < 1:
+        raise ValueError(f"missing_rate must lie in [0, 1), got {missing_rate!r}")
+    rng = np.random.default_rng(seed)
+    female = rng.random(n) < 0.48
+    race = _categorical_by_group(rng, np.zeros(n, dtype=np.int64),
+                                 np.asarray([HIRING_RACE_SHARES]))
+    education = _categorical_by_group(rng, np.zeros(n, dtype=np.int64),
+                                      np.asarray([[0.25, 0.15, 0.42, 0.18]]))
+    experience = np.round(rng.gamma(2.0, 3.0, n), 1)
+    gap = np.round(np.where(rng.random(n) < np.where(female, 0.35, 0.18),
+                            rng.exponential(1.5, n), 0.0), 1)
+    skills = np.clip(np.round(55 + 6 * education + 0.8 * np.minimum(experience, 15)
+                              - 2.0 * gap + rng.normal(0, 12, n)), 0, 100)
+    referral_p = np.where(np.isin(race, (0, 2, 5)), 0.10, 0.22)
+    referral = (rng.random(n) < referral_p).astype(np.int8)
+    penalty = 0.5 * female + np.select([race == 2, race == 0, race == 5], [0.7, 0.5, 0.4], 0.0)
+    logit = (-4.2 + 0.055 * skills + 0.09 * np.minimum(experience, 15) + 0.25 * education
+             + 0.9 * referral - 0.15 * gap - disparity * penalty)
+    advanced = (rng.random(n) < _sigmoid(logit)).astype(np.int8)
+    sex_missing = rng.random(n) < missing_rate
+    race_missing = rng.random(n) < missing_rate
+    return pd.DataFrame({
+        "applicant_id": np.arange(n, dtype=np.int64),
+        "sex": _strings(("female", "male"), np.where(female, 0, 1), sex_missing),
+        "race_ethnicity": _strings(HIRING_RACE_LEVELS, race, race_missing),
+        "education": _strings(HIRING_EDUCATION_LEVELS, education),
+        "years_experience": experience,
+        "skills_test": skills.astype(np.int64),
+        "employment_gap_years": gap,
+        "referral": referral,
+        "advanced": _strings(("no", "yes"), advanced),
+    })
+
+
 def plant_proxy(frame: pd.DataFrame, *, attribute: str = "race", name: str = "zip_area",
                 strength: float = 0.8, areas_per_group: int = 10, seed: int = 0) -> pd.DataFrame:
     """``frame`` with a planted proxy of ``attribute``: a categorical column ``name``.

@@ -391,7 +391,7 @@ def evaluate_variant(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray
             r_all = rates_from_counts(conf.sum(axis=1))
             with np.errstate(divide="ignore", invalid="ignore"):
                 r_all["brier_score"] = se_atoms.sum(axis=1) / r_all["n"]
-            r_all["roc_auc"] = auc_parts(pos_k, neg_k, agg_all)[:, 0] + shift_all
+            r_all["roc_auc"] = np.clip(auc_parts(pos_k, neg_k, agg_all)[:, 0] + shift_all, 0.0, 1.0)
             r_all["calibration_error"] = ece_parts(pos_e, s_e, n_a, agg_all)[:, 0]
             for key, val in r_all.items():
                 reps_overall.setdefault(key, []).append(val)
@@ -401,7 +401,8 @@ def evaluate_variant(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray
                 rates = rates_from_counts(counts)
                 with np.errstate(divide="ignore", invalid="ignore"):
                     rates["brier_score"] = agg(se_atoms, 1) / rates["n"]
-                rates["roc_auc"] = auc_parts(pos_k, neg_k, agg) + shifts[i]
+                # shifted onto the exact AUC, a replicate must still lie in [0, 1]
+                rates["roc_auc"] = np.clip(auc_parts(pos_k, neg_k, agg) + shifts[i], 0.0, 1.0)
                 rates["calibration_error"] = ece_parts(pos_e, s_e, n_a, agg)
                 for key, val in rates.items():
                     reps_group[i].setdefault(key, []).append(val)

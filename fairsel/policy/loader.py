@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from fairsel.errors import PolicyError, did_you_mean
+from fairsel.policy.compliance import apply_compliance, refusals
 from fairsel.policy.limits import MAX_ALIASES, MAX_BIN_EDGES, MAX_DEPTH, MAX_EXPANDED_SIZE
 from fairsel.policy.schema import CANDIDATE_KEYS, Policy
 
@@ -599,8 +600,10 @@ def parse_policy(text: str, path: str | Path = "policy.yaml") -> Policy:
             msgs.append(located(loc, f"{msg}; {_bool_hint(word)}" if word else msg))
         raise PolicyError("\n".join(msgs)) from None
     problems = _cross_checks(policy, located)
+    problems += [located(loc, msg) for loc, msg in refusals(policy)]
     if problems:
         raise PolicyError("\n".join(problems))
+    policy = apply_compliance(policy)
     policy._path = path
     policy._text = text
     policy._sha256 = hashlib.sha256(text.encode("utf-8")).hexdigest()

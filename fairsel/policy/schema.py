@@ -301,6 +301,13 @@ class GateSpec(Spec):
         "(metrics.significance; the EEOC practice of pairing the four-fifths rule with a "
         "statistical test); a miss that is not significant reads WARN with 'not "
         "significant'. Default false: the threshold alone decides."))
+    relative_to_overall: bool = Field(False, description=(
+        "Performance gates on a group rate (balanced_accuracy, accuracy, tpr, ...): true = "
+        "judge every group's value divided by the variant's overall value, on each attribute "
+        "and intersection (or those in attributes), instead of the overall value; the worst "
+        "group decides. min: 0.95 with balanced_accuracy reads 'every group's balanced "
+        "accuracy ≥ 0.95 × the overall'. A group whose rate rests on fewer than "
+        "min_group_size people is left out. Default false."))
 
 
 class ProxiesSpec(Spec):
@@ -381,6 +388,31 @@ class ReportSpec(Spec):
         "templates."))
 
 
+class ComplianceInfoSpec(Spec):
+    """Facts a regulator's summary states that the data cannot tell (compliance templates)."""
+
+    audit_date: str | None = Field(None, max_length=100, description=(
+        "The date of the bias audit (e.g. 2026-12-07), stated in the hiring_ll144 summary. "
+        "Default: the date the audit ran."))
+    data_source: str | None = Field(None, max_length=500, description=(
+        "Where the audited data comes from (the employer's applicants, a vendor's pooled "
+        "data, test data), in words. Default: the data file's name."))
+    data_period: str | None = Field(None, max_length=200, description=(
+        "The period the data covers (e.g. 2025-01-01 to 2025-12-31). Default: not stated."))
+    data_kind: Literal["historical", "test"] | None = Field(None, description=(
+        "historical: real use of the tool; test: test data, which NYC Local Law 144 accepts "
+        "only where historical data is insufficient (the summary then says why). Default: "
+        "not stated."))
+    test_data_reason: str | None = Field(None, max_length=500, description=(
+        "With data_kind: test, why historical data was not used. Default: none."))
+    distribution_date: str | None = Field(None, max_length=100, description=(
+        "The date the tool was first distributed or used (LL144's distribution date). "
+        "Default: not stated."))
+    tool: str | None = Field(None, max_length=200, description=(
+        "The automated employment decision tool's name, as the summary names it. Default: "
+        "report.system, else the selected variant's name."))
+
+
 class CompareSpec(Spec):
     """Allowances for ``fairsel compare``; with none set, fairsel's documented defaults apply."""
 
@@ -450,6 +482,26 @@ class Policy(Spec):
     compare: CompareSpec = Field(default_factory=CompareSpec, description=(
         "Allowances of fairsel compare when this policy is given to it (default: 0.01 for "
         "performance and 0.02 for fairness metrics, judged on the point change)."))
+    compliance: Literal["generic", "lending", "hiring_ll144"] | None = Field(None, description=(
+        "A regulatory template (fairsel list compliance): default gates and metrics, refusals "
+        "and a section of its own in the report. generic: demographic_parity_ratio ≥ 0.8, "
+        "equal_opportunity_difference and equalized_odds_difference ≤ 0.10, every group's "
+        "balanced accuracy ≥ 0.95 × overall. lending (ECOA / Regulation B adverse-impact "
+        "review): disparate_impact ≥ 0.8 with require_significance, adverse impact ratios "
+        "with the four-fifths indicator and their tests, the less-discriminatory-alternative "
+        "table; protected attributes as features and group-specific decisions are refused. "
+        "hiring_ll144 (NYC Local Law 144 bias audit summary): impact ratios (and scoring-rate "
+        "impact ratios for scores) by each protected attribute (sex, race/ethnicity) and their "
+        "intersection, unknown categories counted, categories under 2% of the data excluded "
+        "from the ratios; disparate_impact ≥ 0.8 as a warning; group-specific thresholds are "
+        "refused. A gate the policy writes on a metric replaces the template's gate on that "
+        "metric, and metrics.fairness written in the policy replaces the template's list. "
+        "Default: none (no template)."))
+    compliance_info: ComplianceInfoSpec = Field(
+        default_factory=ComplianceInfoSpec, description=(
+            "Audit date, data source and period, historical or test data, distribution date: "
+            "stated in the compliance section (the hiring_ll144 summary states each, or says "
+            "it is not stated)."))
     proxies: ProxiesSpec | bool = Field(default_factory=ProxiesSpec, description=(
         "The proxy screen (on by default): per protected attribute, each feature's normalised "
         "mutual information and one-feature AUC, and the cross-validated AUC of a model of all "

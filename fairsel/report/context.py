@@ -26,6 +26,7 @@ from fairsel.report.facts import allows_group_specific_decisions, mitigated_vari
 from fairsel.report.fmt import (ABBREVIATIONS, DT_MARK, THRESHOLDS, ci_text, num, p_text,
                                 report_id, signed, utc_text)
 from fairsel.report.mitigated_view import MITIGATED_SECTION
+from fairsel.report.compliance_view import compliance_section, compliance_view
 from fairsel.report.proxies_view import PROXIES_SECTION, proxies_view
 from fairsel.report.section import BuildOptions, SectionView
 from fairsel.report.tables import gate_thresholds, safe_result
@@ -40,6 +41,9 @@ VIEWS: tuple[SectionView, ...] = (
     keyfigures_view.VIEW,
     control_view.VIEW,
     summary_view.VIEW,
+    SectionView("compliance", lambda result, o: compliance_view(result), "Compliance",
+                present=lambda result: result.compliance is not None,
+                title_of=lambda result: compliance_section(result)[1]),
     data_view.VIEW,
     method_view.VIEW,
     leaderboard_view.VIEW,
@@ -65,7 +69,7 @@ def report_sections(result: AuditResult) -> list[tuple[str, str]]:
     :data:`MITIGATED_SECTION` after the leaderboard when the result has mitigated variants,
     and the Proxies section after the trade-off when the proxy screen ran (each view's
     ``present``)."""
-    return [(v.key, v.title) for v in VIEWS if v.title is not None and v.shown(result)]
+    return [(v.key, v.heading(result)) for v in VIEWS if v.title is not None and v.shown(result)]
 
 
 def build_context(result: AuditResult, *, with_charts: bool = True) -> dict[str, Any]:

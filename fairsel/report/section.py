@@ -46,6 +46,12 @@ class SectionView:
     build: Callable[[AuditResult, BuildOptions], Any]
     title: str | None = None
     present: Callable[[AuditResult], bool] | None = None
+    #: A heading that depends on the result (the compliance template's name); wins over title.
+    title_of: Callable[[AuditResult], str] | None = None
+
+    def heading(self, result: AuditResult) -> str | None:
+        """The heading in the contents for ``result``."""
+        return self.title_of(result) if self.title_of is not None else self.title
 
     def shown(self, result: AuditResult) -> bool:
         """Whether the contents list this section for ``result``."""

@@ -65,6 +65,7 @@ def _stable(results_path: Path) -> dict:
                     "hist_gradient_boosting", "decision_tree", "lightgbm"]),
     ("formats", ["json", "markdown", "junit", "html", "pdf"]),
     ("mitigations", ["reweighing", "threshold", "reductions", "postprocessing"]),
+    ("compliance", ["generic", "lending", "hiring_ll144"]),
 ])
 def test_list_names_every_entry_with_a_meaning(what, expected):
     res = CliRunner().invoke(main, ["list", what])

@@ -1,0 +1,194 @@
+"""The compliance section's view model (policy key ``compliance``).
+
+A pure function of ``result.compliance`` (results.json): the template's gates and their
+outcome on the audited variant, the facts the policy states about the audit
+(``compliance_info``), and per template its own tables — hiring_ll144's impact ratios
+(``_ll144.html.j2``), lending's adverse impact ratios and less-discriminatory alternatives
+(``_lending_review.html.j2``). Every figure is read from results.json; nothing is recomputed
+but a percentage.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fairsel.policy.compliance import TEMPLATES
+from fairsel.report.tables import fmt
+from fairsel.results import (
+    AdverseImpactTable,
+    AuditResult,
+    ImpactTable,
+    LendingReview,
+    Ll144Summary,
+)
+
+#: The four-fifths rule: ratios are shown with the digits to see which side of it they are on.
+FOUR_FIFTHS = 0.8
+
+#: What the summary says of a fact the policy does not state.
+NOT_STATED = "not stated (compliance_info)"
+
+
+def compliance_section(result: AuditResult) -> tuple[str, str]:
+    """The section's id and title (it follows the summary when the policy names a template)."""
+    title = result.compliance.title if result.compliance else "Compliance"
+    return ("compliance", title)
+
+
+def _pct(x: float | None, digits: int = 1) -> str:
+    return "—" if x is None else f"{100 * x:.{digits}f}%"
+
+
+def _share(x: float) -> str:
+    """A share of the data: two decimals under 1% (1 of 4,000 is 0.03%, never "0.0%")."""
+    return _pct(x, 2 if 0 < x < 0.01 else 1)
+
+
+def _ratio(x: float | None) -> str:
+    return fmt(x, 3, near=(FOUR_FIFTHS,))
+
+
+def _info(result: AuditResult) -> list[tuple[str, str]]:
+    """(label, text) of each fact the summary states, the defaults said as such."""
+    c = result.compliance
+    info = c.info if c else {}
+    kind = info.get("data_kind")
+    kind_text = {"historical": "historical data (real use of the tool)",
+                 "test": "test data"}.get(kind or "", NOT_STATED)
+    if kind == "test" and info.get("test_data_reason"):
+        kind_text += f": {info['test_data_reason']}"
+    rep = result.policy.get("report", {}) or {}
+    return [
+        ("Tool audited" if c and c.template == "hiring_ll144" else "Model audited",
+         info.get("tool") or rep.get("system")
+         or (c.variant if c else None) or NOT_STATED),
+        ("Audit date", info.get("audit_date")
+         or f"{result.provenance.started[:10]} (the date the audit ran)"),
+        ("Data source", info.get("data_source") or NOT_STATED),
+        ("Data period", info.get("data_period") or NOT_STATED),
+        ("Historical or test data", kind_text),
+        ("Distribution date", info.get("distribution_date") or NOT_STATED),
+    ]
+
+
+def _template_gates(result: AuditResult, variant: str | None) -> list[dict[str, Any]]:
+    """The gates the template added, with their outcome on the audited variant."""
+    c = result.compliance
+    out = []
+    for i in c.template_gates if c else []:
+        g = next((g for g in result.gates if g.gate == i and g.variant == variant), None)
+        spec = (result.policy.get("gates") or [])[i] if i < len(result.policy.get("gates") or []) else {}
+        bounds = " and ".join(([f"≥ {spec['min']:g}"] if spec.get("min") is not None else [])
+                              + ([f"≤ {spec['max']:g}"] if spec.get("max") is not None else []))
+        what = spec.get("metric", g.metric if g else "?")
+        if spec.get("relative_to_overall"):
+            what += " of every group / overall"
+        out.append({"id": f"G{i + 1}", "metric": what, "threshold": bounds,
+                    "severity": spec.get("severity", "error"),
+                    "status": g.status if g else "—", "message": g.message if g else ""})
+    return out
+
+
+def _impact_table(t: ImpactTable, min_share: float) -> dict[str, Any]:
+    rows = []
+    for r in t.rows:
+        if r.unknown:
+            note = "unknown: not compared"
+        elif r.excluded:
+            note = f"under {_pct(min_share, 0)}: excluded"
+        elif r.group == t.most_selected:
+            note = "most selected"
+        else:
+            note = ""
+        rows.append({"group": r.group, "n": f"{r.n:,}", "share": _share(r.share),
+                     "selected": f"{r.selected:,}", "rate": fmt(r.rate, 3),
+                     "ties": None if r.ties is None else f"{r.ties:,}",
+                     "ratio": _ratio(r.impact_ratio), "note": note,
+                     "muted": r.unknown or r.excluded,
+                     "below": r.impact_ratio is not None and r.impact_ratio < FOUR_FIFTHS})
+    return {"attribute": t.attribute, "kind": t.kind, "most_selected": t.most_selected,
+            "unknown_n": f"{t.unknown_n:,}", "excluded": ", ".join(t.excluded),
+            "rows": rows, "with_ties": any(r.ties is not None for r in t.rows)}
+
+
+def ll144_view(s: Ll144Summary) -> dict[str, Any]:
+    """hiring_ll144's tables: selection rates, then scoring rates (for a score)."""
+    unknown = [(t.attribute, t.unknown_n) for t in s.selection if t.kind == "attribute"]
+    excluded = [f"{r.group} ({t.attribute}: n = {r.n:,}, {_share(r.share)} of the data)"
+                for t in s.selection if t.kind == "attribute" for r in t.rows if r.excluded]
+    cells = sum(len(t.excluded) for t in s.selection if t.kind == "intersection")
+    return {
+        "variant": s.variant, "rows": f"{s.rows:,}", "min_share": _pct(s.min_share, 0),
+        "median": None if s.median_score is None else fmt(s.median_score, 4),
+        "ties": None if s.ties_at_median is None else f"{s.ties_at_median:,}",
+        "unknown": [f"{attr}: {n:,}" for attr, n in unknown],
+        "excluded": excluded, "excluded_cells": cells,
+        "selection": [_impact_table(t, s.min_share) for t in s.selection],
+        "scoring": [_impact_table(t, s.min_share) for t in s.scoring],
+    }
+
+
+def _air_table(t: AdverseImpactTable, alpha: float) -> dict[str, Any]:
+    rows = []
+    for r in t.rows:
+        rows.append({
+            "group": r.group, "n": f"{r.n:,}", "rate": fmt(r.selection_rate, 3),
+            "air": "reference" if r.group == t.reference else _ratio(r.air),
+            "flag": "⚑ below 0.8" if r.below_four_fifths else ("" if r.air is None else "—"),
+            "test": r.test or "—",
+            "p": "—" if r.p is None else fmt(r.p, 3, near=(alpha,)),
+            "p_adj": "—" if r.p_adjusted is None else fmt(r.p_adjusted, 3, near=(alpha,)),
+            "significant": "—" if r.significant is None else ("yes" if r.significant else "no"),
+            "small": r.small})
+    return {"attribute": t.attribute, "kind": t.kind, "reference": t.reference or "—",
+            "rows": rows}
+
+
+def lending_view(review: LendingReview, result: AuditResult) -> dict[str, Any]:
+    """lending's adverse impact tables and the less-discriminatory-alternative table."""
+    metrics = list(result.metrics.get("fairness") or [])
+    objective = result.ranking.objective
+    alts = [{"variant": a.variant, "objective": fmt(a.objective, 4),
+             "status": a.status, "selected": a.selected, "why": a.why,
+             "disparities": [fmt(a.disparities.get(m), 3,
+                                 near=(FOUR_FIFTHS,) if m == "disparate_impact" else ())
+                             for m in metrics]}
+            for a in review.alternatives]
+    tables = [_air_table(t, review.alpha) for t in review.tables]
+    return {
+        "variant": review.variant, "alpha": f"{review.alpha:g}", "tables": tables,
+        "objective": objective, "best": fmt(review.best_objective, 4),
+        "tolerance": f"{review.tolerance:g}", "metrics": metrics, "alternatives": alts,
+        "flagged": [f"{r['group']} ({t['attribute']})" for t in tables for r in t["rows"]
+                    if r["flag"].startswith("⚑")],
+    }
+
+
+def refusal_text(template: str) -> str:
+    """What the template refuses, and why, from its registry entry (one source of truth)."""
+    if template not in TEMPLATES:
+        return ""
+    t = TEMPLATES.get(template)
+    parts = (["group-specific thresholds and decisions"] if t.refuse_group_decisions else []) \
+        + (["protected attributes as features"] if t.refuse_protected_features else [])
+    if not parts:
+        return ""
+    return (f"Refused under this template (a policy error, exit 2): {' and '.join(parts)}; "
+            f"{t.reason}.")
+
+
+def compliance_view(result: AuditResult) -> dict[str, Any] | None:
+    """The section's view model, or None when the policy names no template."""
+    c = result.compliance
+    if c is None:
+        return None
+    variant = c.variant
+    return {
+        "template": c.template, "title": c.title, "variant": variant,
+        "why_variant": ("the selected variant" if variant and variant == result.ranking.selected
+                        else "the best-ranked variant (none was selected)"),
+        "info": _info(result), "gates": _template_gates(result, variant),
+        "refusal": refusal_text(c.template),
+        "ll144": ll144_view(c.ll144) if c.ll144 else None,
+        "lending": lending_view(c.lending, result) if c.lending else None,
+    }
