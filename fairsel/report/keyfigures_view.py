@@ -131,7 +131,7 @@ def keyfigures_view(result: AuditResult) -> dict[str, Any]:
         "disparity_metric": fm, "disparities": disparities,
         "gates": [_gate_row(g, scope(g)) for g in gates],
         "warnings": [gate_summary(g) for g in gates if g.status == "WARN"],
-        "blocking": [f"{gate_summary(g)}: {g.status}" for g in gates if g.status in _BLOCKING],
+        "blocking": [f"{g.status}: {gate_summary(g)}" for g in gates if g.status in _BLOCKING],
         "straddling": [_straddle_item(g) for g in gates if straddles(g) is not None],
         "decision": ("gates are judged on the point estimate"
                      if all(g.decision == "point" for g in gates) else

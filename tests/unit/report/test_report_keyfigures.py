@@ -68,7 +68,7 @@ def test_key_figures_on_page_one_of_every_example(name: str):
         if g.status == "WARN":
             assert f"Warning: {gate_summary(g)}." in kf
         elif g.status != "PASS":
-            assert f"Not passing: {gate_summary(g)}: {g.status}." in kf
+            assert f"{g.status}: {gate_summary(g)}." in kf
         thr = next((t for t in (g.min, g.max) if t is not None), None)
         item = (f"G{g.gate + 1} {g.metric}" + (f" on {g.attribute}" if g.attribute else "")
                 + f": [{g.ci[0]:.4f}, {g.ci[1]:.4f}] contains {thr:g}") if g.ci else None
