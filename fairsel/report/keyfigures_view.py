@@ -53,18 +53,17 @@ def _gate_row(g: GateResult, scope: str) -> dict[str, Any]:
             "straddles": straddles(g) is not None}
 
 
-def _straddle_line(g: GateResult, level: str) -> str:
-    thr = straddles(g)
+def _straddle_item(g: GateResult) -> str:
+    """``G1 disparate_impact on sex: [0.7829, 0.9056] contains 0.8`` (the gate's value and
+    status are in the gates table beside it)."""
     return (f"G{g.gate + 1} {g.metric}" + (f" on {g.attribute}" if g.attribute else "")
-            + f": the {level}interval [{num(g.ci[0], 4)}, {num(g.ci[1], 4)}] contains the "
-            f"threshold {thr:g}; the gate reads {g.status} on the point estimate "
-            f"{num(g.observed, 4)} (decision: {g.decision})")
+            + f": [{num(g.ci[0], 4)}, {num(g.ci[1], 4)}] contains {straddles(g):g}")
 
 
 def _fairer_passed_over(result: AuditResult, focus: VariantResult,
                         metric: str) -> list[dict[str, str]]:
-    """The variants fairer than ``focus`` by ``metric`` that the ranking passed over, fairest
-    first, each with the ranking's reason."""
+    """The variants fairer than ``focus`` by ``metric`` that the ranking passed over, with the
+    ranking's reason: one entry per reason, its variants fairest first (with their figure)."""
     mine = estimate_of(focus, metric)
     if mine is None or not is_finite(mine.value):
         return []
@@ -82,7 +81,10 @@ def _fairer_passed_over(result: AuditResult, focus: VariantResult,
             continue
         rows.append((e.value, name, why.text))
     rows.sort(key=lambda t: (-t[0] if up else t[0], t[1]))
-    return [{"name": n, "value": num(x), "reason": text} for x, n, text in rows]
+    groups: dict[str, list[str]] = {}  # one line per reason, its variants fairest first
+    for x, name, text in rows:
+        groups.setdefault(text, []).append(f"'{name}' ({num(x)})")
+    return [{"variants": ", ".join(names), "reason": text} for text, names in groups.items()]
 
 
 def keyfigures_view(result: AuditResult) -> dict[str, Any]:
@@ -113,8 +115,7 @@ def keyfigures_view(result: AuditResult) -> dict[str, Any]:
         return ", ".join(spec.get("attributes") or []) or "all attributes"
     gates = sorted((g for g in result.gates if g.variant == focus.name), key=lambda g: g.gate)
     if selected:
-        note = (f"Figures of the selected variant '{focus.name}' "
-                f"({focus.status}, rank {focus.rank}).")
+        note = f"the selected variant '{focus.name}' ({focus.status}, rank {focus.rank})"
     else:
         note = (f"No variant is selected. The figures below are those of the best-ranked "
                 f"variant, '{focus.name}' ({focus.status}"
@@ -130,8 +131,12 @@ def keyfigures_view(result: AuditResult) -> dict[str, Any]:
         "disparity_metric": fm, "disparities": disparities,
         "gates": [_gate_row(g, scope(g)) for g in gates],
         "warnings": [gate_summary(g) for g in gates if g.status == "WARN"],
-        "blocking": [f"{gate_summary(g)}: {g.status}" for g in gates if g.status in _BLOCKING],
-        "straddling": [_straddle_line(g, level) for g in gates if straddles(g) is not None],
+        "blocking": [f"{g.status}: {gate_summary(g)}" for g in gates if g.status in _BLOCKING],
+        "straddling": [_straddle_item(g) for g in gates if straddles(g) is not None],
+        "decision": ("gates are judged on the point estimate"
+                     if all(g.decision == "point" for g in gates) else
+                     "decision: ci_bound judges a gate on the interval's side that must clear "
+                     "the threshold"),
         "fairer_metric": tie,
         "fairer_value": num(estimate_of(focus, tie).value if estimate_of(focus, tie) else None),
         "fairer": _fairer_passed_over(result, focus, tie),

@@ -10,6 +10,7 @@ import pytest
 
 from fairsel.gates import gate_summary
 from fairsel.policy.loader import parse_policy
+from fairsel.report.context import report_id
 from fairsel.report.html import render_html
 from tests.unit.report.test_report_statements import _golden, _text
 
@@ -40,9 +41,15 @@ def test_key_figures_on_page_one_of_every_example(name: str):
     cover = _cover(html)
     kf = _part(html, '<div class="keyfigures"', "</div>\n")
     assert "Key figures" in cover and kf in cover
+    assert (f"Report id {report_id(result)} (audit {name}), generated 2026-01-01 00:00:01 UTC "
+            f"by fairsel {result.provenance.fairsel_version}; policy sha256 "
+            f"{result.provenance.policy_sha256[:16]}…, data sha256 "
+            f"{result.provenance.data_sha256[:16]}… (in full under Document control)") \
+        in re.sub(r" ([,)])", r"\1", cover)  # where a tag ends before a comma
     focus = _focus(result)
     if result.ranking.selected:
-        assert f"Figures of the selected variant '{focus.name}'" in kf
+        assert (f"Key figures: the selected variant '{focus.name}' ({focus.status}, rank "
+                f"{focus.rank})") in kf
         assert "No variant is selected" not in kf
     else:
         assert (f"No variant is selected. The figures below are those of the best-ranked "
@@ -61,15 +68,15 @@ def test_key_figures_on_page_one_of_every_example(name: str):
         if g.status == "WARN":
             assert f"Warning: {gate_summary(g)}." in kf
         elif g.status != "PASS":
-            assert f"Not passing: {gate_summary(g)}: {g.status}." in kf
+            assert f"{g.status}: {gate_summary(g)}." in kf
         thr = next((t for t in (g.min, g.max) if t is not None), None)
+        item = (f"G{g.gate + 1} {g.metric}" + (f" on {g.attribute}" if g.attribute else "")
+                + f": [{g.ci[0]:.4f}, {g.ci[1]:.4f}] contains {thr:g}") if g.ci else None
         if g.ci and g.ci[0] < thr < g.ci[1]:
-            assert (f"Uncertain: G{g.gate + 1} {g.metric}" + (f" on {g.attribute}" if g.attribute
-                                                              else "")
-                    + f": the 95% interval [{g.ci[0]:.4f}, {g.ci[1]:.4f}] contains the "
-                      f"threshold {thr:g}") in kf
-        else:
-            assert f"Uncertain: G{g.gate + 1} {g.metric}" not in kf
+            assert item in kf.split("◆ Uncertain (the 95% interval contains the threshold; "
+                                    "gates are judged on the point estimate): ")[1]
+        elif item:
+            assert item not in kf
 
 
 @pytest.mark.parametrize("name", EXAMPLES)
@@ -81,22 +88,27 @@ def test_key_figures_show_the_worst_disparity_of_every_attribute(name: str):
                   if g["metric"] in focus.fairness)
     head = focus.fairness[metric]
     assert len(head.by_attribute) >= 2
+    row = kf.split(f"Disparity per attribute {metric} on ")[1].split("Gate Metric")[0]
     for attribute, e in head.by_attribute.items():
-        assert f"Disparity on {attribute} {metric} {e.value:.3f} [" in kf
-    assert f"Disparity on {head.attribute} {metric} {head.value:.3f}" in kf
-    assert kf.count("(the worst)") == 1
+        assert f"{attribute} {e.value:.3f} [{e.ci[0]:.3f}, {e.ci[1]:.3f}]" in row
+    assert f"{head.attribute} {head.value:.3f} [{head.ci[0]:.3f}, {head.ci[1]:.3f}] (the worst)" \
+        in row and row.count("(the worst)") == 1
 
 
 def test_fairer_variants_passed_over_are_named_with_the_real_reason():
     kf = _part(render_html(_golden("mitigation"), with_charts=False), '<div class="keyfigures"',
                "</div>\n")
-    assert ("Fairer but passed over: 'logreg+threshold[equalized_odds]' (disparate_impact "
-            "0.918 against 0.598): it decides using the protected attribute, which the policy "
-            "forbids") in kf
-    assert ("'logreg+reductions[demographic_parity]' (disparate_impact 0.699 against 0.598): "
-            "its roc_auc (0.6843) is more than 0.02 from the best") in kf
+    lead = "Fairer by disparate_impact than 'gbm+reweighing' (0.598) but passed over: "
+    assert (lead + "'logreg+threshold[equalized_odds]' (0.918), 'gbm+threshold[equalized_odds]' "
+            "(0.913), 'logreg+threshold[demographic_parity]' (0.895), "
+            "'gbm+threshold[demographic_parity]' (0.876), "
+            "'logreg+postprocessing[reject_option]' (0.648) — because it decides using the "
+            "protected attribute, which the policy forbids") in kf
+    assert ("allow_group_specific_decisions: false); 'logreg+reductions[demographic_parity]' "
+            "(0.699) — because its roc_auc (0.6843) is more than 0.02 from the best.") in kf
+    assert kf.count("Fairer by") == 1
     # a less fair variant passed over is not listed as fairer
-    assert "Fairer but passed over: 'logreg+reweighing'" not in kf
+    assert "'logreg+reweighing'" not in kf and "'gbm' (" not in kf
     lending = _part(render_html(_golden("lending"), with_charts=False), '<div class="keyfigures"',
                     "</div>\n")
     assert "No variant fairer by disparate_impact was passed over." in lending
@@ -192,5 +204,6 @@ def test_a_passed_over_name_without_its_variant_is_left_out():
     passed["ghost"] = passed["logreg+threshold[equalized_odds]"]
     odd = result.model_copy(update={"ranking": result.ranking.model_copy(
         update={"passed_over": passed})})
-    names = [f["name"] for f in keyfigures_view(odd)["fairer"]]
-    assert "ghost" not in names and names[0] == "logreg+threshold[equalized_odds]"
+    fairer = keyfigures_view(odd)["fairer"]
+    assert "ghost" not in str(fairer)
+    assert fairer[0]["variants"].startswith("'logreg+threshold[equalized_odds]' (0.918), ")
