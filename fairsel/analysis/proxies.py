@@ -56,18 +56,30 @@ def encode_feature(x: pd.Series, *, categorical: bool, bins: int) -> tuple[np.nd
         k = len(uniques)
         codes = np.where(codes < 0, k, codes)
         return codes.astype(np.int64), k + int((codes == k).any())
-    v = np.asarray(x, dtype=np.float64)
+    codes, k, _ = quantile_bins(np.asarray(x, dtype=np.float64), bins)
+    return codes, k
+
+
+def quantile_bins(v: np.ndarray, bins: int) -> tuple[np.ndarray, int, np.ndarray]:
+    """(codes, K, inner edges) of a numeric array cut at its quantiles: bin i holds
+    ``edges[i-1] <= v < edges[i]``; missing values get the code ``len(edges) + 1`` (counted in
+    K only when there are some)."""
     finite = ~np.isnan(v)
     vals = v[finite]
     if len(vals) == 0:
-        return np.zeros(len(v), dtype=np.int64), 1
+        return np.zeros(len(v), dtype=np.int64), 1, np.empty(0)
     # a value that is a quantile edge gets its own bin, so a discrete feature of few values
     # keeps them apart
     edges = np.unique(np.quantile(vals, np.linspace(0, 1, bins + 1)[1:-1]))
-    codes = np.searchsorted(edges, v, side="right").astype(np.int64)
+    if len(edges) <= 32:  # a few comparisons beat a binary search per row
+        codes = np.zeros(len(v), dtype=np.int64)
+        for e in edges:
+            codes += v >= e
+    else:
+        codes = np.searchsorted(edges, v, side="right").astype(np.int64)
     k = len(edges) + 1
     codes[~finite] = k
-    return codes, k + int((~finite).any())
+    return codes, k + int((~finite).any()), edges
 
 
 def nmi_from_table(table: np.ndarray) -> float:
