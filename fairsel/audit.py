@@ -744,7 +744,8 @@ def run_proxy_screen(X, data: AuditData, folds: np.ndarray, policy: Policy):
     return screen_proxies(X, categorical=data.categorical_features, attributes=attrs,
                           folds=folds, seed=policy.seed, declared=policy.data.proxies,
                           max_feature_auc=spec.max_feature_auc, max_all_auc=spec.max_all_auc,
-                          max_rows=spec.max_rows, bins=spec.bins)
+                          max_rows=spec.max_rows, bins=spec.bins,
+                          min_group_size=policy.min_group_size)
 
 
 #: The mitigation label of a variant trained without the flagged proxies (proxies.exclude_flagged).

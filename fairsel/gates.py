@@ -204,7 +204,12 @@ def proxy_gates(screen: ProxyScreen | None, variants: list[VariantResult], *,
         by_attr: dict[str, str] = {}
         worst: tuple[float, str] | None = None
         named: list[str] = []
+        undecided: list[str] = []
         for a in screen.attributes:
+            if a.insufficient:  # groups too small to judge: figures of noise
+                by_attr[a.attribute] = "INSUFFICIENT"
+                undecided.append(f"{a.attribute}: {a.insufficient}")
+                continue
             if j == 0:
                 aucs = [f.auc for f in a.features if f.auc is not None]
                 value = max(aucs) if aucs else None
@@ -223,16 +228,20 @@ def proxy_gates(screen: ProxyScreen | None, variants: list[VariantResult], *,
         if worst is None:
             status, observed, attr, gap = "INSUFFICIENT", None, None, None
             msg = f"{metric}: no protected attribute has two groups to tell apart"
+            if undecided:
+                msg += " that the screen can judge (" + "; ".join(undecided) + ")"
         else:
             observed, attr = worst
             gap = max(0.0, observed - bound)
-            status = fail_status if named else "PASS"
+            status = fail_status if named else "INSUFFICIENT" if undecided else "PASS"
             what = "one-feature AUC" if j == 0 else "all-features AUC"
             shown = figure_text(observed, 4, near=(None, bound), spec="g")
             msg = f"{metric} = {shown} ({what}) on {attr}; required ≤ {bound:g}"
             if named:
                 msg += ("; proxies: " if j == 0 else "; recoverable from the features: ") \
                     + "; ".join(named)
+            if undecided:
+                msg += "; undecided on " + "; ".join(undecided)
         specs.append(dict(gate=first_index + j, metric=metric, min=None, max=bound,
                           severity=severity, decision="point", status=status,
                           observed=observed, attribute=attr, by_attribute=by_attr, gap=gap,

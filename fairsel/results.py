@@ -401,6 +401,10 @@ class ProxyAttribute(_Frozen):
     all_features_rows: int = Field(description="rows the all-features model used (at most "
                                                "max_rows, drawn with the seed)")
     all_features_flagged: bool = Field(False, description="all_features_auc above max_all_auc")
+    insufficient: str | None = Field(None, description=(
+        "why nothing is flagged for this attribute whatever its figures (fewer than two "
+        "groups of at least min_group_size rows): its proxy gates read INSUFFICIENT; null "
+        "when the screen could judge it"))
 
 
 class ProxyScreen(_Frozen):

@@ -192,7 +192,7 @@ def screen_proxies(X: pd.DataFrame, *, categorical: Sequence[str],
                    attributes: Sequence[AttributeCodes], folds: np.ndarray, seed: int,
                    declared: Sequence[str] = (), max_feature_auc: float = 0.70,
                    max_all_auc: float = 0.80, max_rows: int = 50_000, bins: int = 10,
-                   top: int = 10) -> ProxyScreen:
+                   top: int = 10, min_group_size: int = 30) -> ProxyScreen:
     """Screen every feature of ``X`` as a proxy of each protected attribute.
 
     Parameters
@@ -216,6 +216,10 @@ def screen_proxies(X: pd.DataFrame, *, categorical: Sequence[str],
         whose all-features AUC exceeds ``max_all_auc`` is flagged.
     top
         How many features each attribute reports, by AUC (declared and flagged ones too).
+    min_group_size
+        An attribute with fewer than two groups of at least this many rows flags nothing: its
+        figures are noise (a 40-row audit), so its proxy gates read INSUFFICIENT, with the
+        group sizes as the reason (``insufficient``).
     """
     folds = np.asarray(folds, dtype=np.int64)
     n_folds = int(folds.max()) + 1 if len(folds) else 0
@@ -234,6 +238,13 @@ def screen_proxies(X: pd.DataFrame, *, categorical: Sequence[str],
         keep = g_all >= 0
         g, f = g_all[keep], folds[keep]
         n_groups = len(known_labels)
+        sizes = np.bincount(g, minlength=n_groups)
+        insufficient = None
+        if int((sizes >= min_group_size).sum()) < 2:
+            insufficient = (
+                f"fewer than two groups of at least min_group_size ({min_group_size}) rows ("
+                + ", ".join(f"{attr.labels[i]} {int(sizes[j])}"
+                            for j, i in enumerate(known_labels)) + "): nothing is flagged")
         feats = [c for c in X.columns if c not in own]
         rows = []
         for c in feats:
@@ -243,7 +254,7 @@ def screen_proxies(X: pd.DataFrame, *, categorical: Sequence[str],
                 feature=c, kind="categorical" if c in cat else "numeric", levels=int(k),
                 nmi=round(nmi_from_table(table), 6),
                 auc=None if auc is None else round(auc, 6), declared=c in declared,
-                flagged=auc is not None and auc > max_feature_auc))
+                flagged=insufficient is None and auc is not None and auc > max_feature_auc))
         rows.sort(key=lambda r: (-(r.auc if r.auc is not None else -1), -r.nmi, r.feature))
         shown = [r for i, r in enumerate(rows) if i < top or r.declared or r.flagged]
         s_keep = sample[keep[sample]]
@@ -263,7 +274,8 @@ def screen_proxies(X: pd.DataFrame, *, categorical: Sequence[str],
             features=shown, flagged=[r.feature for r in rows if r.flagged],
             all_features_auc=None if all_auc is None else round(all_auc, 6),
             all_features_rows=int(len(s_keep)),
-            all_features_flagged=all_auc is not None and all_auc > max_all_auc))
+            all_features_flagged=insufficient is None and all_auc is not None
+            and all_auc > max_all_auc, insufficient=insufficient))
     return ProxyScreen(max_feature_auc=max_feature_auc, max_all_auc=max_all_auc, bins=bins,
                        max_rows=max_rows, declared=list(declared),
                        model={k: v for k, v in MODEL_PARAMS.items()}, attributes=results)
