@@ -477,7 +477,8 @@ class VariantSlices(_Frozen):
     top: dict[str, list[Slice]] = Field(description=(
         "metric -> up to slices.top slices, worst first: adjusted p ≤ alpha and the slice worse "
         "than the rest (a higher error rate, FNR or FPR; a lower selection rate), ordered by "
-        "the size of the difference"))
+        "the interval's bound nearest zero (the smallest detriment the data support), then "
+        "the difference"))
 
 
 class SliceAnalysis(_Frozen):

@@ -15,8 +15,11 @@ a protected attribute: ``purpose = business ∧ 25 ≤ age < 32``. Every slice w
   reported.
 
 The slices worse than the rest (a higher error rate, FNR or FPR; a lower selection rate) whose
-adjusted p is at most ``alpha`` are ordered by the size of the difference; the first ``top``
-of each metric are kept, with the rows of each protected group inside them.
+adjusted p is at most ``alpha`` are ordered by their effect size taken conservatively: the
+bound of the difference's interval nearest zero (the smallest detriment the data support), so
+that a small slice's noisy difference does not outrank a large slice's sure one (ties: the
+larger difference, then the smaller adjusted p). The first ``top`` of each metric are kept,
+with the rows of each protected group inside them.
 
 Everything comes from counts. Each variant's decision and the label make a joint state per
 row (``y·2^V + Σ pred_v·2^v`` for V variants analysed together), and each column (depth 1),
@@ -289,10 +292,15 @@ def _variant(name: str, keys, counts: np.ndarray, total: np.ndarray,
         offset += len(p)
         with np.errstate(divide="ignore", invalid="ignore"):
             diff = k1 / n1 - k0 / n0
-        harm = diff if SLICE_METRICS[m][2] else -diff
+        worse = SLICE_METRICS[m][2]
+        harm = diff if worse else -diff
         chosen = np.flatnonzero((adj <= alpha) & (harm > 0))
-        chosen = chosen[np.lexsort((adj[chosen], -harm[chosen]))][:top]
         lo, hi = newcombe(k1[chosen], n1[chosen], k0[chosen], n0[chosen], level)
+        # the smallest detriment the interval allows: a small slice's noisy difference does
+        # not outrank a large slice's sure one (the winner's curse of the largest estimate)
+        bound = lo if worse else -hi
+        order = np.lexsort((adj[chosen], -harm[chosen], -bound))[:top]
+        chosen, lo, hi = chosen[order], lo[order], hi[order]
         result[m] = [
             _slice(keys[i], columns, protected, metric=m, counts=counts[i],
                    k=(k1[i], n1[i], k0[i], n0[i]), diff=float(diff[i]),

@@ -139,14 +139,18 @@ def test_figures_tests_and_adjustment_of_a_reported_slice(found):
     assert 0 < a.significant < a.tested
 
 
-def test_only_significant_detriments_are_reported_largest_first(found):
+def test_only_significant_detriments_are_reported_surest_first(found):
     _, _, _, _, res = found
     for v in res.variants:
         for metric, top in v.top.items():
             assert len(top) <= 5
-            worse = [(-1 if metric == "selection_rate" else 1) * s.difference for s in top]
-            assert all(w > 0 for w in worse) and worse == sorted(worse, reverse=True)
+            sign = -1 if metric == "selection_rate" else 1
+            worse = [sign * s.difference for s in top]
+            # ordered by the interval's bound nearest zero: the smallest detriment supported
+            bound = [s.ci[0] if sign > 0 else -s.ci[1] for s in top]
+            assert all(w > 0 for w in worse) and bound == sorted(bound, reverse=True)
             assert all(s.p_adjusted <= res.alpha and s.metric == metric for s in top)
+    assert any(len(t) >= 2 for v in res.variants for t in v.top.values())
 
 
 def test_adjusted_p_is_benjamini_hochberg_over_every_test():
