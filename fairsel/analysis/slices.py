@@ -48,7 +48,7 @@ import numpy as np
 import pandas as pd
 
 from fairsel.analysis.proxies import quantile_bins
-from fairsel.metrics.intervals import wilson
+from fairsel.metrics.intervals import KN_RATES, wilson
 from fairsel.metrics.significance import adjust_pvalues, two_proportion_pvalues
 from fairsel.results import Slice, SliceAnalysis, SliceCondition, VariantSlices
 
@@ -56,16 +56,7 @@ from fairsel.results import Slice, SliceAnalysis, SliceCondition, VariantSlices
 #: [tn, fp, fn, tp], and whether a HIGHER rate is the slice's detriment.
 SLICE_METRICS: dict[str, tuple[tuple[int, ...], tuple[int, ...], bool]] = {
     "error_rate": ((1, 2), (0, 1, 2, 3), True),
-    "fnr": ((2,), (2, 3), True),
-    "fpr": ((1,), (0, 1), True),
-    "selection_rate": ((1, 3), (0, 1, 2, 3), False),
-}
-#: One line per metric (``fairsel list`` and the report's legend).
-METRIC_TEXT: dict[str, str] = {
-    "error_rate": "share of wrong decisions, (fp + fn) / n",
-    "fnr": "false negative rate: favorable outcomes refused, fn / (tp + fn)",
-    "fpr": "false positive rate: unfavorable outcomes granted, fp / (fp + tn)",
-    "selection_rate": "share of favorable decisions, (tp + fp) / n (a lower rate is worse)",
+    **{m: (*KN_RATES[m], m != "selection_rate") for m in ("fnr", "fpr", "selection_rate")},
 }
 #: The most variants analysed in one pass (the joint state has 2^(V+1) values).
 MAX_JOINT = 4
@@ -78,10 +69,27 @@ class Column:
     name: str
     codes: np.ndarray
     conditions: tuple[SliceCondition, ...]
+    #: the code of the levels pooled by :func:`pool_rare` (never a condition of a slice)
+    rare: int | None = None
 
     @property
     def levels(self) -> int:
-        return len(self.conditions)
+        return len(self.conditions) + (self.rare is not None)
+
+
+def pool_rare(col: Column, floor: int) -> Column:
+    """``col`` with its levels of fewer than ``floor`` rows pooled into one code that no slice
+    uses: no slice can hold them (a conjunction has at most its parts' rows), and a column of
+    thousands of categories keeps at most ``rows / floor`` levels, so a pair's table stays
+    small."""
+    counts = np.bincount(col.codes, minlength=len(col.conditions))
+    keep = counts >= floor
+    if keep.all():
+        return col
+    new = np.full(len(counts), int(keep.sum()), dtype=np.int64)
+    new[keep] = np.arange(int(keep.sum()))
+    return Column(col.name, new[col.codes], tuple(c for c, k in zip(col.conditions, keep) if k),
+                  rare=int(keep.sum()))
 
 
 def _num(x: float) -> str:
@@ -181,6 +189,8 @@ def slice_counts(columns: Sequence[Column], state: np.ndarray, fold: np.ndarray,
                 rows = table.sum(axis=1)
                 for flat in np.flatnonzero(rows >= min_rows):
                     levels = np.unravel_index(flat, sizes)
+                    if any(columns[i].rare == lv for i, lv in zip(combo, levels)):
+                        continue  # pooled rare levels are no condition
                     key = tuple((i, int(lv)) for i, lv in zip(combo, levels))
                     r = int(rows[flat])
                     # a conjunction with as many rows as one of its parts has that part's rows
@@ -252,6 +262,7 @@ def find_slices(X: pd.DataFrame, *, categorical: Sequence[str], y_true: np.ndarr
     columns = [encode_column(X[c], name=c, categorical=c in cat, bins=bins)
                for c in X.columns if c not in own]
     columns += [protected_column(name, codes, labels) for name, codes, labels in protected]
+    columns = [pool_rare(c, floor) for c in columns]
     names = list(predictions)
     out: list[VariantSlices] = []
     n_slices = 0

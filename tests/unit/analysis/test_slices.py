@@ -206,3 +206,20 @@ def test_many_variants_are_analysed_in_batches_with_the_same_figures():
     assert [v.variant for v in res.variants] == list(many)
     for v in res.variants[1::2]:
         assert v.top == one.variants[0].top and v.tested == one.variants[0].tested
+
+
+def test_rare_categories_are_pooled_and_never_a_condition():
+    rng = np.random.default_rng(2)
+    n = 2_000
+    ids = np.array([f"id{i}" for i in range(n)], dtype=object)  # every value once
+    common = rng.choice(["a", "b", "c"], n).astype(object)
+    rare = np.where(rng.random(n) < 0.01, "rare", common).astype(object)
+    X = pd.DataFrame({"id": ids, "kind": rare})
+    y = rng.integers(0, 2, n).astype(np.int8)
+    col = sl.pool_rare(sl.encode_column(X["id"], name="id", categorical=True, bins=5), 30)
+    assert col.levels == 1 and col.rare == 0 and not col.conditions
+    res = sl.find_slices(X, categorical=["id", "kind"], y_true=y, predictions={"m": 1 - y},
+                         min_rows=30, metrics=["error_rate"], top=100, alpha=0.999999)
+    texts = {s.text for s in res.variants[0].top["error_rate"]}
+    # 'kind = rare' has about 20 rows: pooled with nothing, never reported; no id is a slice
+    assert res.slices == 3 and not any("rare" in t or "id" in t for t in texts)
