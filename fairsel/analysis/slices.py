@@ -194,9 +194,12 @@ def slice_counts(columns: Sequence[Column], state: np.ndarray, fold: np.ndarray,
                     key = tuple((i, int(lv)) for i, lv in zip(combo, levels))
                     r = int(rows[flat])
                     # a conjunction with as many rows as one of its parts has that part's rows
-                    if d > 1 and any(rows_of.get(key[:j] + key[j + 1:]) == r for j in range(d)):
-                        continue
+                    # (the part is remembered even when it was itself such a duplicate)
+                    dup = d > 1 and any(rows_of.get(key[:j] + key[j + 1:]) == r
+                                        for j in range(d))
                     rows_of[key] = r
+                    if dup:
+                        continue
                     keys.append(key)
                     tables.append(table[flat])
     if not tables:

@@ -223,3 +223,18 @@ def test_rare_categories_are_pooled_and_never_a_condition():
     texts = {s.text for s in res.variants[0].top["error_rate"]}
     # 'kind = rare' has about 20 rows: pooled with nothing, never reported; no id is a slice
     assert res.slices == 3 and not any("rare" in t or "id" in t for t in texts)
+
+
+def test_a_triple_with_the_rows_of_duplicate_pairs_is_dropped_too():
+    rng = np.random.default_rng(4)
+    n = 1_000
+    a = rng.choice(["x", "y"], n).astype(object)
+    X = pd.DataFrame({"a": a, "a_copy": np.where(a == "x", "X", "Y").astype(object),
+                      "a_code": np.where(a == "x", "1", "2").astype(object)})
+    y = rng.integers(0, 2, n).astype(np.int8)
+    state, fold = sl.joint_states(y, [y])
+    cols = [sl.encode_column(X[c], name=c, categorical=True, bins=5) for c in X.columns]
+    keys, _ = sl.slice_counts(cols, state, fold, depth=3, min_rows=1)
+    # every pair and the triple have the rows of a single condition (the pairs, dropped
+    # themselves, still tell the triple it is a duplicate)
+    assert sorted(len(k) for k in keys) == [1] * 6
