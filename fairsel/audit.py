@@ -677,8 +677,10 @@ def run_audit(policy: Policy, *, progress: Progress | None = None, jobs: int = 1
                                 test=sig.test, adjust=sig.adjust)
     fairness_names = set(FAIRNESS_NAMES)
     gates = evaluate_gates(variants, policy, fairness_names)
+    dropped = frozenset(f for a in screen.attributes for f in a.flagged) if origin else None
     gates += proxy_gates(screen, variants, severity=settings.severity if settings else "warn",
-                         first_index=len(policy.gates))
+                         first_index=len(policy.gates),
+                         without={cands[ci].name: dropped for ci in origin} if dropped else None)
     variants = [v if v.status == "ERROR" else v.model_copy(
         update={"status": variant_status([g for g in gates if g.variant == v.name])})
         for v in variants]

@@ -131,9 +131,14 @@ def test_exclude_flagged_adds_a_variant_trained_without_the_proxies(planted):
         assert v.candidate == base and v.base == base and v.mitigation == PROXY_FREE
         assert v.rank is not None and v.name in result.ranking.order  # ranked with the others
         assert not v.uses_protected_at_decision
-        # without zip_area the model recovers race less: its race gap is not the base's
         assert v.performance["roc_auc"].value != result.variant(base).performance[
             "roc_auc"].value
+        # its feature gate leaves out the features it never sees; the base's names them
+        gate = {g.variant: g for g in result.gates if g.metric == "proxy_feature_auc"}
+        assert gate[base].status == "WARN" and "proxies: zip_area for race" in gate[base].message
+        assert gate[v.name].status == "PASS" and "zip_area for race" not in gate[v.name].message
+        assert "trained without zip_area" in gate[v.name].message
+        assert gate[v.name].observed <= 0.70 < gate[base].observed
 
 
 def test_add_proxy_free_drops_the_flagged_features_and_keeps_fixed_candidates(planted):
