@@ -321,8 +321,9 @@ class ProxiesSpec(Spec):
     exclude_flagged: bool = Field(False, description=(
         "true: add a variant of each trainable candidate trained without the features the "
         "screen flags (named '<candidate>+no_proxies', ranked with the others: the less "
-        "discriminatory alternative a lending reviewer asks for). Default false. Nothing is "
-        "added when no feature is flagged."))
+        "discriminatory alternative a lending reviewer asks for; its proxy_feature_auc gate "
+        "leaves those features out). Default false. Nothing is added when no feature is "
+        "flagged."))
 
 
 class SlicesSpec(Spec):
