@@ -139,6 +139,10 @@ def test_exclude_flagged_adds_a_variant_trained_without_the_proxies(planted):
         assert gate[v.name].status == "PASS" and "zip_area for race" not in gate[v.name].message
         assert "trained without zip_area" in gate[v.name].message
         assert gate[v.name].observed <= 0.70 < gate[base].observed
+    from fairsel.report.html import render_html
+
+    html = render_html(result, with_charts=False)
+    assert html.count("It is trained without the features the proxy screen flags") == 2
 
 
 def test_add_proxy_free_drops_the_flagged_features_and_keeps_fixed_candidates(planted):
