@@ -535,6 +535,14 @@ def run_audit(policy: Policy, *, progress: Progress | None = None, jobs: int = 1
 
     t_fit = time.perf_counter()
     X, cands, fixed_scores, score_types = build_candidates(policy, data)
+    screen, origin = None, {}
+    settings = policy.proxy_screen
+    if settings is not None and settings.exclude_flagged:  # the screen decides the features
+        progress.stage("screening proxies")
+        t_proxies = time.perf_counter()
+        screen = run_proxy_screen(X, data, folds, policy)
+        timings["proxies"] = time.perf_counter() - t_proxies
+        origin = add_proxy_free(cands, score_types, screen)
     # a fixed candidate without mitigations has nothing to do per fold: its out-of-fold
     # scores are its scores (the folds only split them for the per-fold figures)
     whole = {ci for ci in fixed_scores
@@ -545,9 +553,12 @@ def run_audit(policy: Policy, *, progress: Progress | None = None, jobs: int = 1
     def run_task(ci: int, k: int):
         train, test = np.flatnonzero(folds != k), np.flatnonzero(folds == k)
         try:
-            out = fold_variants(cands[ci], policy.mitigation, X=X, y=data.y, train=train,
+            out = fold_variants(cands[ci], [] if ci in origin else policy.mitigation,
+                                X=X, y=data.y, train=train,
                                 test=test, data=data, scores=fixed_scores.get(ci),
                                 seed=policy.seed, fold=k, min_group_size=policy.min_group_size)
+            if ci in origin:
+                out[0].mitigation = PROXY_FREE
             return ci, k, test, out, None
         except Exception as exc:  # noqa: BLE001 — a failure is data, the others go on
             return ci, k, test, None, f"{type(exc).__name__}: {exc}"
@@ -639,8 +650,9 @@ def run_audit(policy: Policy, *, progress: Progress | None = None, jobs: int = 1
     for ci, name in order:
         cand, a = cands[ci], arrays[name]
         info = a["info"]
-        base = dict(name=name, candidate=cand.name, kind=cand.kind, mitigation=info.mitigation,
-                    base=cand.name if info.mitigation else None,
+        cand_name = origin.get(ci, cand.name)
+        base = dict(name=name, candidate=cand_name, kind=cand.kind, mitigation=info.mitigation,
+                    base=cand_name if info.mitigation else None,
                     uses_protected_at_decision=bool(data.protected_as_features)
                     or info.uses_protected_at_decision,
                     protected_as_features=data.protected_as_features, details=a["details"])
@@ -663,9 +675,7 @@ def run_audit(policy: Policy, *, progress: Progress | None = None, jobs: int = 1
     timings["metrics"] = time.perf_counter() - t_metrics
 
     t_proxies = time.perf_counter()
-    screen = None
-    settings = policy.proxy_screen
-    if settings is not None:
+    if settings is not None and screen is None:
         progress.stage("screening proxies")
         screen = run_proxy_screen(X, data, folds, policy)
         timings["proxies"] = time.perf_counter() - t_proxies
@@ -675,8 +685,10 @@ def run_audit(policy: Policy, *, progress: Progress | None = None, jobs: int = 1
                                 test=sig.test, adjust=sig.adjust)
     fairness_names = set(FAIRNESS_NAMES)
     gates = evaluate_gates(variants, policy, fairness_names)
+    dropped = frozenset(f for a in screen.attributes for f in a.flagged) if origin else None
     gates += proxy_gates(screen, variants, severity=settings.severity if settings else "warn",
-                         first_index=len(policy.gates))
+                         first_index=len(policy.gates),
+                         without={cands[ci].name: dropped for ci in origin} if dropped else None)
     variants = [v if v.status == "ERROR" else v.model_copy(
         update={"status": variant_status([g for g in gates if g.variant == v.name])})
         for v in variants]
@@ -688,6 +700,12 @@ def run_audit(policy: Policy, *, progress: Progress | None = None, jobs: int = 1
     compliance = compliance_result(policy, variants, ranking, partitions=data.partitions,
                                    atoms=data.atoms, higher_is_better=hib,
                                    predictions={p.name: (p.y_score, p.y_pred) for p in preds})
+    slices = None
+    if policy.slice_search is not None:
+        progress.stage("searching worst slices")
+        t_slices = time.perf_counter()
+        slices = run_slice_search(X, data, policy, ranking, variants, preds)
+        timings["slices"] = time.perf_counter() - t_slices
 
     finished = _now()
     timings["total"] = time.perf_counter() - t0
@@ -710,7 +728,7 @@ def run_audit(policy: Policy, *, progress: Progress | None = None, jobs: int = 1
         confidence=policy.metrics.confidence.model_dump(mode="json"),
         min_group_size=policy.min_group_size, variants=variants, gates=gates,
         failures=failures, ranking=ranking, provenance=provenance,
-        analysis=Analysis(proxies=screen), compliance=compliance)
+        analysis=Analysis(proxies=screen, slices=slices), compliance=compliance)
     return AuditRun(result=result, row_ids=data.row_ids, folds=folds, y_true=data.y,
                     predictions=preds)
 
@@ -739,7 +757,51 @@ def run_proxy_screen(X, data: AuditData, folds: np.ndarray, policy: Policy):
     return screen_proxies(X, categorical=data.categorical_features, attributes=attrs,
                           folds=folds, seed=policy.seed, declared=policy.data.proxies,
                           max_feature_auc=spec.max_feature_auc, max_all_auc=spec.max_all_auc,
-                          max_rows=spec.max_rows, bins=spec.bins)
+                          max_rows=spec.max_rows, bins=spec.bins,
+                          min_group_size=policy.min_group_size)
+
+
+#: The mitigation label of a variant trained without the flagged proxies (proxies.exclude_flagged).
+PROXY_FREE = "no_proxies"
+
+
+def add_proxy_free(cands: list, score_types: dict[int, tuple[str, str]], screen) -> dict[int, str]:
+    """Append to ``cands`` a copy of each trainable candidate without the features the proxy
+    screen flags (named ``<candidate>+no_proxies``); returns new index -> original name."""
+    import dataclasses
+
+    flagged = {f for a in screen.attributes for f in a.flagged}
+    origin: dict[int, str] = {}
+    if not flagged:
+        return origin
+    for ci, cand in list(enumerate(cands)):
+        if not getattr(cand, "trainable", False):
+            continue
+        origin[len(cands)] = cand.name
+        score_types[len(cands)] = score_types[ci]
+        cands.append(dataclasses.replace(
+            cand, name=f"{cand.name}+{PROXY_FREE}",
+            numeric=[c for c in cand.numeric if c not in flagged],
+            categorical=[c for c in cand.categorical if c not in flagged]))
+    return origin
+
+
+def run_slice_search(X, data: AuditData, policy: Policy, ranking, variants, preds):
+    """Worst-slice discovery for the selected variant and the next of the ranking."""
+    from fairsel.analysis.slices import find_slices
+
+    spec = policy.slice_search
+    assert spec is not None
+    usable = {p.name: p for p in preds if p.missing is None}
+    ok = {v.name for v in variants if v.status != "ERROR"}
+    order = ([ranking.selected] if ranking.selected else []) + list(ranking.order)
+    chosen = list(dict.fromkeys(n for n in order if n in usable and n in ok))[:spec.variants]
+    protected = [(p.name, p.codes(data.atoms), p.labels) for p in data.attributes]
+    return find_slices(X, categorical=data.categorical_features, y_true=data.y,
+                       predictions={n: usable[n].y_pred for n in chosen}, protected=protected,
+                       depth=spec.depth, bins=spec.bins, min_support=spec.min_support,
+                       min_rows=spec.min_rows, metrics=spec.metrics, top=spec.top,
+                       alpha=spec.alpha, level=policy.metrics.confidence.level)
 
 
 def _score_types(policy: Policy, cands, fixed_scores: dict[int, np.ndarray],

@@ -245,13 +245,37 @@ PROXY_GATES: tuple[str, ...] = ("proxy_feature_auc", "proxy_all_auc")
 
 
 def proxy_gates(screen: ProxyScreen | None, variants: list[VariantResult], *,
-                severity: str, first_index: int) -> list[GateResult]:
+                severity: str, first_index: int,
+                without: dict[str, frozenset[str]] | None = None) -> list[GateResult]:
     """The proxy screen's bounds as gate results, judged once on the data and reported for
     every variant (each is trained or scored on the same features): ``proxy_feature_auc``
     (the highest one-feature AUC, flagged features named) and ``proxy_all_auc`` (the
-    all-features model's AUC). Indexed after the policy's own gates."""
+    all-features model's AUC). Indexed after the policy's own gates.
+
+    ``without`` maps a variant trained without some features (``proxies.exclude_flagged``) to
+    them: its ``proxy_feature_auc`` leaves them out (a feature the model never sees does not
+    stand in for anything in its decisions)."""
     if screen is None:
         return []
+    without = without or {}
+    cache = {s: _proxy_specs(screen, severity=severity, first_index=first_index, without=s)
+             for s in {frozenset(), *without.values()}}
+    out = []
+    for v in variants:
+        for spec in cache[without.get(v.name, frozenset())]:
+            if v.status == "ERROR":
+                out.append(GateResult(**{**spec, "status": "ERROR", "observed": None,
+                                         "attribute": None, "by_attribute": {}, "gap": None,
+                                         "message": "the variant could not be evaluated (see "
+                                                    "failures)"}, variant=v.name))
+            else:
+                out.append(GateResult(**spec, variant=v.name))
+    return out
+
+
+def _proxy_specs(screen: ProxyScreen, *, severity: str, first_index: int,
+                 without: frozenset[str]) -> list[dict]:
+    """The two proxy gates' fields, for a variant that does not use the features ``without``."""
     fail_status = "FAIL" if severity == "error" else "WARN"
     specs = []
     for j, metric in enumerate(PROXY_GATES):
@@ -259,12 +283,19 @@ def proxy_gates(screen: ProxyScreen | None, variants: list[VariantResult], *,
         by_attr: dict[str, str] = {}
         worst: tuple[float, str] | None = None
         named: list[str] = []
+        undecided: list[str] = []
         for a in screen.attributes:
+            if a.insufficient:  # groups too small to judge: figures of noise
+                by_attr[a.attribute] = "INSUFFICIENT"
+                undecided.append(f"{a.attribute}: {a.insufficient}")
+                continue
             if j == 0:
-                aucs = [f.auc for f in a.features if f.auc is not None]
+                aucs = [f.auc for f in a.features if f.auc is not None
+                        and f.feature not in without]
                 value = max(aucs) if aucs else None
-                if a.flagged:
-                    named.append(f"{', '.join(a.flagged)} for {a.attribute}")
+                flagged = [f for f in a.flagged if f not in without]
+                if flagged:
+                    named.append(f"{', '.join(flagged)} for {a.attribute}")
             else:
                 value = a.all_features_auc
                 if a.all_features_flagged:
@@ -278,28 +309,26 @@ def proxy_gates(screen: ProxyScreen | None, variants: list[VariantResult], *,
         if worst is None:
             status, observed, attr, gap = "INSUFFICIENT", None, None, None
             msg = f"{metric}: no protected attribute has two groups to tell apart"
+            if undecided:
+                msg += " that the screen can judge (" + "; ".join(undecided) + ")"
         else:
             observed, attr = worst
             gap = max(0.0, observed - bound)
-            status = fail_status if named else "PASS"
+            status = fail_status if named else "INSUFFICIENT" if undecided else "PASS"
             what = "one-feature AUC" if j == 0 else "all-features AUC"
             shown = figure_text(observed, 4, near=(None, bound), spec="g")
             msg = f"{metric} = {shown} ({what}) on {attr}; required ≤ {bound:g}"
             if named:
                 msg += ("; proxies: " if j == 0 else "; recoverable from the features: ") \
                     + "; ".join(named)
+            if undecided:
+                msg += "; undecided on " + "; ".join(undecided)
+            if without:
+                msg += ("; this variant is trained without " + ", ".join(sorted(without))
+                        + (" (left out of the figure)" if j == 0 else
+                           " (the figure is the screen's, with every feature)"))
         specs.append(dict(gate=first_index + j, metric=metric, min=None, max=bound,
                           severity=severity, decision="point", status=status,
                           observed=observed, attribute=attr, by_attribute=by_attr, gap=gap,
                           message=msg))
-    out = []
-    for v in variants:
-        for spec in specs:
-            if v.status == "ERROR":
-                out.append(GateResult(**{**spec, "status": "ERROR", "observed": None,
-                                         "attribute": None, "by_attribute": {}, "gap": None,
-                                         "message": "the variant could not be evaluated (see "
-                                                    "failures)"}, variant=v.name))
-            else:
-                out.append(GateResult(**spec, variant=v.name))
-    return out
+    return specs

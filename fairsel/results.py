@@ -401,6 +401,10 @@ class ProxyAttribute(_Frozen):
     all_features_rows: int = Field(description="rows the all-features model used (at most "
                                                "max_rows, drawn with the seed)")
     all_features_flagged: bool = Field(False, description="all_features_auc above max_all_auc")
+    insufficient: str | None = Field(None, description=(
+        "why nothing is flagged for this attribute whatever its figures (fewer than two "
+        "groups of at least min_group_size rows): its proxy gates read INSUFFICIENT; null "
+        "when the screen could judge it"))
 
 
 class ProxyScreen(_Frozen):
@@ -416,10 +420,92 @@ class ProxyScreen(_Frozen):
     attributes: list[ProxyAttribute] = Field(description="One entry per protected attribute.")
 
 
+class SliceCondition(_Frozen):
+    """One condition of a slice: a feature's category, or a quantile bin of a numeric."""
+
+    feature: str = Field(description="The feature (or protected attribute) the condition is on.")
+    kind: Literal["categorical", "numeric", "protected"] = Field(description=(
+        "categorical (a category), numeric (a quantile bin) or protected (a group of a "
+        "protected attribute)"))
+    value: str | None = Field(None, description="the category or group (null for a numeric bin, "
+                                                "or for missing values)")
+    low: float | None = Field(None, description="a numeric bin's lower bound (included; null: "
+                                                "unbounded or missing values)")
+    high: float | None = Field(None, description="a numeric bin's upper bound (excluded; null: "
+                                                 "unbounded or missing values)")
+    missing: bool = Field(False, description="the condition is 'the value is missing'")
+    text: str = Field(description="the condition as read: 'purpose = business', "
+                                  "'25 ≤ age < 32', 'income missing'")
+
+
+class Slice(_Frozen):
+    """A slice whose rate differs significantly, to its detriment, from the rest's."""
+
+    conditions: list[SliceCondition] = Field(description="the conjunction that defines the slice")
+    text: str = Field(description="the conditions joined with ' ∧ '")
+    metric: str = Field(description="error_rate, fnr, fpr or selection_rate")
+    rows: int = Field(description="rows in the slice")
+    k: int = Field(description="the rate's numerator in the slice (errors, false negatives, ...)")
+    n: int = Field(description="the rate's denominator in the slice (rows, actual positives, "
+                               "actual negatives)")
+    rate: float = Field(description="k / n in the slice")
+    rest_k: int = Field(description="the rate's numerator outside the slice")
+    rest_n: int = Field(description="the rate's denominator outside the slice")
+    rest_rate: float = Field(description="rest_k / rest_n: the rate outside the slice")
+    difference: float = Field(description="rate − rest_rate")
+    ci: list[float] = Field(description=(
+        "interval of the difference (Newcombe's hybrid score interval from the two Wilson "
+        "intervals, at metrics.confidence.level)"))
+    p_value: float = Field(description="two-proportion test of slice against rest (the "
+                                       "pooled z-test, or Fisher's exact test where a cell's "
+                                       "expected count is under 5)")
+    p_adjusted: float = Field(description="Benjamini–Hochberg adjusted over every test of the "
+                                          "variant (tested)")
+    counts: dict[str, int] = Field(description="tn, fp, fn, tp in the slice")
+    groups: dict[str, dict[str, int]] = Field(default_factory=dict, description=(
+        "protected attribute -> group -> rows of the slice in that group"))
+
+
+class VariantSlices(_Frozen):
+    """One variant's worst slices."""
+
+    variant: str = Field(description="The variant analysed.")
+    tested: int = Field(description="tests run (slices × metrics with rows on both sides): the "
+                                    "family of the Benjamini–Hochberg adjustment")
+    significant: int = Field(description="tests whose adjusted p is at most alpha, in either "
+                                         "direction")
+    top: dict[str, list[Slice]] = Field(description=(
+        "metric -> up to slices.top slices, worst first: adjusted p ≤ alpha and the slice worse "
+        "than the rest (a higher error rate, FNR or FPR; a lower selection rate), ordered by "
+        "the interval's bound nearest zero (the smallest detriment the data support), then "
+        "the difference"))
+
+
+class SliceAnalysis(_Frozen):
+    """Worst-slice discovery (policy key ``slices``): where, beyond the declared groups, the
+    model's errors or decisions differ from the rest of the data."""
+
+    depth: int = Field(description="slices.depth: the most conditions a slice combines")
+    bins: int = Field(description="slices.bins: quantile bins of a numeric feature")
+    min_rows: int = Field(description="the fewest rows a slice needs: the larger of "
+                                      "slices.min_support × rows and slices.min_rows")
+    metrics: list[str] = Field(description="slices.metrics: the rates compared")
+    alpha: float = Field(description="slices.alpha: the level of the adjusted p-values")
+    level: float = Field(description="the intervals' confidence level (metrics.confidence.level)")
+    features: list[str] = Field(description="the features and protected attributes searched")
+    slices: int = Field(description="distinct slices with enough rows (a conjunction with the "
+                                    "same rows as one of its parts is not counted twice)")
+    variants: list[VariantSlices] = Field(description=(
+        "the variants analysed: the selected one and the next of the ranking "
+        "(slices.variants in all)"))
+
+
 class Analysis(_Frozen):
     """The analysis layer's findings (each part null when the policy turns it off)."""
 
     proxies: ProxyScreen | None = Field(None, description="the proxy screen (policy: proxies)")
+    slices: SliceAnalysis | None = Field(None, description=(
+        "worst-slice discovery (policy: slices)"))
 
 
 class ImpactRow(_Frozen):
@@ -592,7 +678,8 @@ class AuditResult(_Frozen):
     ranking: Ranking = Field(description="The ranking and the selected variant.")
     provenance: Provenance = Field(description="Hashes, versions and times.")
     analysis: Analysis = Field(default_factory=Analysis, description=(
-        "why a model is unfair and what stands in for a protected attribute (the proxy screen)"))
+        "why a model is unfair, where it fails (worst slices) and what stands in for a protected "
+        "attribute (the proxy screen)"))
     compliance: ComplianceResult | None = Field(None, description=(
         "The compliance template's figures (policy key compliance), or null without one."))
 

@@ -52,7 +52,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -67,6 +67,7 @@ __all__ = [
     "make_lending",
     "main",
     "plant_proxy",
+    "plant_weak_slice",
 ]
 
 #: Column names of :func:`make_lending`'s frame, in order.
@@ -511,6 +512,47 @@ def plant_proxy(frame: pd.DataFrame, *, attribute: str = "race", name: str = "zi
     area = np.where(own, codes * areas_per_group + within, area)
     out = frame.copy()
     out[name] = _strings([f"Z{i:03d}" for i in range(n_areas)], area).array
+    return out
+
+
+def plant_weak_slice(frame: pd.DataFrame, where: Mapping[str, object], *,
+                     target: str = "approved", flip: float = 0.6,
+                     seed: int = 0) -> pd.DataFrame:
+    """``frame`` with a planted weak slice: inside the rows that meet every condition of
+    ``where``, each label of ``target`` is flipped (to the other of its two values) with
+    probability ``flip``.
+
+    ``where`` maps a column to a value (rows equal to it) or to a ``(low, high)`` pair (rows
+    with ``low <= value < high``; either end may be None). Flipped labels that the features
+    cannot explain raise a model's error rate in the slice from ``e`` to about
+    ``e + flip × (1 − 2e)`` (for a model that cannot single out the slice): doubling it takes
+    ``flip = e / (1 − 2e)``. A logistic regression on :func:`make_lending`'s data errs on about
+    27 % of the rows, so the default ``flip`` 0.6 about doubles its error in the slice. The
+    other rows are unchanged, and the draws come from ``numpy.random.default_rng(seed)``.
+    """
+    if not 0 <= flip <= 1:
+        raise ValueError(f"flip must lie in [0, 1], got {flip!r}")
+    if not where:
+        raise ValueError("where must name at least one condition")
+    inside = np.ones(len(frame), dtype=bool)
+    for col, cond in where.items():
+        x = frame[col]
+        if isinstance(cond, tuple):
+            low, high = cond
+            v = x.to_numpy(dtype=np.float64, na_value=np.nan)
+            inside &= (v >= (-np.inf if low is None else low)) & \
+                (v < (np.inf if high is None else high))
+        else:
+            inside &= (x == cond).to_numpy(dtype=bool, na_value=False)
+    values = pd.unique(frame[target].dropna())
+    if len(values) != 2:
+        raise ValueError(f"{target} must have two values to flip, found {len(values)}")
+    rng = np.random.default_rng(seed)
+    flipped = inside & (rng.random(len(frame)) < flip)
+    out = frame.copy()
+    y = out[target].to_numpy(dtype=object)
+    y[flipped] = np.where(y[flipped] == values[0], values[1], values[0])
+    out[target] = pd.Series(y, index=out.index).astype(frame[target].dtype)
     return out
 
 

@@ -56,18 +56,30 @@ def encode_feature(x: pd.Series, *, categorical: bool, bins: int) -> tuple[np.nd
         k = len(uniques)
         codes = np.where(codes < 0, k, codes)
         return codes.astype(np.int64), k + int((codes == k).any())
-    v = np.asarray(x, dtype=np.float64)
+    codes, k, _ = quantile_bins(np.asarray(x, dtype=np.float64), bins)
+    return codes, k
+
+
+def quantile_bins(v: np.ndarray, bins: int) -> tuple[np.ndarray, int, np.ndarray]:
+    """(codes, K, inner edges) of a numeric array cut at its quantiles: bin i holds
+    ``edges[i-1] <= v < edges[i]``; missing values get the code ``len(edges) + 1`` (counted in
+    K only when there are some)."""
     finite = ~np.isnan(v)
     vals = v[finite]
     if len(vals) == 0:
-        return np.zeros(len(v), dtype=np.int64), 1
+        return np.zeros(len(v), dtype=np.int64), 1, np.empty(0)
     # a value that is a quantile edge gets its own bin, so a discrete feature of few values
     # keeps them apart
     edges = np.unique(np.quantile(vals, np.linspace(0, 1, bins + 1)[1:-1]))
-    codes = np.searchsorted(edges, v, side="right").astype(np.int64)
+    if len(edges) <= 32:  # a few comparisons beat a binary search per row
+        codes = np.zeros(len(v), dtype=np.int64)
+        for e in edges:
+            codes += v >= e
+    else:
+        codes = np.searchsorted(edges, v, side="right").astype(np.int64)
     k = len(edges) + 1
     codes[~finite] = k
-    return codes, k + int((~finite).any())
+    return codes, k + int((~finite).any()), edges
 
 
 def nmi_from_table(table: np.ndarray) -> float:
@@ -180,7 +192,7 @@ def screen_proxies(X: pd.DataFrame, *, categorical: Sequence[str],
                    attributes: Sequence[AttributeCodes], folds: np.ndarray, seed: int,
                    declared: Sequence[str] = (), max_feature_auc: float = 0.70,
                    max_all_auc: float = 0.80, max_rows: int = 50_000, bins: int = 10,
-                   top: int = 10) -> ProxyScreen:
+                   top: int = 10, min_group_size: int = 30) -> ProxyScreen:
     """Screen every feature of ``X`` as a proxy of each protected attribute.
 
     Parameters
@@ -204,6 +216,10 @@ def screen_proxies(X: pd.DataFrame, *, categorical: Sequence[str],
         whose all-features AUC exceeds ``max_all_auc`` is flagged.
     top
         How many features each attribute reports, by AUC (declared and flagged ones too).
+    min_group_size
+        An attribute with fewer than two groups of at least this many rows flags nothing: its
+        figures are noise (a 40-row audit), so its proxy gates read INSUFFICIENT, with the
+        group sizes as the reason (``insufficient``).
     """
     folds = np.asarray(folds, dtype=np.int64)
     n_folds = int(folds.max()) + 1 if len(folds) else 0
@@ -222,6 +238,13 @@ def screen_proxies(X: pd.DataFrame, *, categorical: Sequence[str],
         keep = g_all >= 0
         g, f = g_all[keep], folds[keep]
         n_groups = len(known_labels)
+        sizes = np.bincount(g, minlength=n_groups)
+        insufficient = None
+        if int((sizes >= min_group_size).sum()) < 2:
+            insufficient = (
+                f"fewer than two groups of at least min_group_size ({min_group_size}) rows ("
+                + ", ".join(f"{attr.labels[i]} {int(sizes[j])}"
+                            for j, i in enumerate(known_labels)) + "): nothing is flagged")
         feats = [c for c in X.columns if c not in own]
         rows = []
         for c in feats:
@@ -231,7 +254,7 @@ def screen_proxies(X: pd.DataFrame, *, categorical: Sequence[str],
                 feature=c, kind="categorical" if c in cat else "numeric", levels=int(k),
                 nmi=round(nmi_from_table(table), 6),
                 auc=None if auc is None else round(auc, 6), declared=c in declared,
-                flagged=auc is not None and auc > max_feature_auc))
+                flagged=insufficient is None and auc is not None and auc > max_feature_auc))
         rows.sort(key=lambda r: (-(r.auc if r.auc is not None else -1), -r.nmi, r.feature))
         shown = [r for i, r in enumerate(rows) if i < top or r.declared or r.flagged]
         s_keep = sample[keep[sample]]
@@ -251,7 +274,8 @@ def screen_proxies(X: pd.DataFrame, *, categorical: Sequence[str],
             features=shown, flagged=[r.feature for r in rows if r.flagged],
             all_features_auc=None if all_auc is None else round(all_auc, 6),
             all_features_rows=int(len(s_keep)),
-            all_features_flagged=all_auc is not None and all_auc > max_all_auc))
+            all_features_flagged=insufficient is None and all_auc is not None
+            and all_auc > max_all_auc, insufficient=insufficient))
     return ProxyScreen(max_feature_auc=max_feature_auc, max_all_auc=max_all_auc, bins=bins,
                        max_rows=max_rows, declared=list(declared),
                        model={k: v for k, v in MODEL_PARAMS.items()}, attributes=results)

@@ -325,6 +325,41 @@ class ProxiesSpec(Spec):
         "Rows the all-features model is cross-validated on, drawn with the seed when the data "
         "has more (the one-feature figures use every row)."))
     bins: int = Field(10, ge=2, le=100, description="Quantile bins of a numeric feature.")
+    exclude_flagged: bool = Field(False, description=(
+        "true: add a variant of each trainable candidate trained without the features the "
+        "screen flags (named '<candidate>+no_proxies', ranked with the others: the less "
+        "discriminatory alternative a lending reviewer asks for; its proxy_feature_auc gate "
+        "leaves those features out). Default false. Nothing is added when no feature is "
+        "flagged."))
+
+
+class SlicesSpec(Spec):
+    """Worst-slice discovery: conjunctions of feature conditions where a variant fails."""
+
+    depth: int = Field(2, ge=1, le=3, description=(
+        "The most conditions a slice combines, 1 to 3 (default 2: every pair of features)."))
+    bins: int = Field(5, ge=2, le=20, description=(
+        "Quantile bins of a numeric feature (default 5); missing values are a level of their "
+        "own."))
+    min_support: float = Field(0.01, ge=0, lt=1, description=(
+        "The smallest share of the rows a slice must hold (default 0.01); min_rows applies "
+        "too."))
+    min_rows: int = Field(30, ge=1, description=(
+        "The fewest rows a slice must hold (default 30), whatever min_support says."))
+    metrics: list[Literal["error_rate", "fnr", "fpr", "selection_rate"]] = Field(
+        default_factory=lambda: ["error_rate", "fnr", "fpr", "selection_rate"], min_length=1,
+        description=("The rates each slice is compared on with the rest of the data (default: "
+                     "error_rate, fnr, fpr, selection_rate); the first heads the report and "
+                     "summary.md."))
+    top: int = Field(10, ge=1, le=100, description=(
+        "Slices reported per variant and metric, the largest significant detriment first "
+        "(default 10)."))
+    alpha: float = Field(0.05, gt=0, lt=1, description=(
+        "Level of the Benjamini–Hochberg adjusted p-values, over every slice × metric tested "
+        "for a variant (default 0.05)."))
+    variants: int = Field(3, ge=1, le=20, description=(
+        "How many variants are analysed: the selected one (or the first of the ranking) and "
+        "the next ones of the ranking, this many in all (default 3)."))
 
 
 class RankingSpec(Spec):
@@ -507,6 +542,13 @@ class Policy(Spec):
         "mutual information and one-feature AUC, and the cross-validated AUC of a model of all "
         "features; the bounds become gates named proxy_feature_auc and proxy_all_auc. false "
         "turns it off; true takes the defaults."))
+    slices: SlicesSpec | bool = Field(default_factory=SlicesSpec, description=(
+        "Worst-slice discovery (on by default): over every feature and protected attribute, "
+        "each conjunction of up to depth conditions (a category or a quantile bin) with "
+        "enough rows is compared with the rest in error rate, FNR, FPR and selection rate, "
+        "with an interval and a test (Benjamini–Hochberg over every test); the worst "
+        "significant slices are reported for the selected variant and the next of the "
+        "ranking. false turns it off; true takes the defaults."))
 
     _path: Path = PrivateAttr(default=Path("policy.yaml"))
     _text: str = PrivateAttr(default="")
@@ -545,6 +587,13 @@ class Policy(Spec):
         if self.proxies is True:
             return ProxiesSpec()
         return self.proxies or None
+
+    @property
+    def slice_search(self) -> SlicesSpec | None:
+        """Worst-slice discovery's settings, or None when ``slices: false``."""
+        if self.slices is True:
+            return SlicesSpec()
+        return self.slices or None
 
     @property
     def title(self) -> str:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from fairsel.gates import PROXY_GATES
 from fairsel.report.proxies_view import flag_lines
+from fairsel.report.slices_view import top_line
 from fairsel.report.tables import (
     fmt,
     fmt_ci,
@@ -93,6 +94,9 @@ def summary_markdown(result: AuditResult) -> str:
             else "WARN"
         lines += ["", "Proxy flags:", ""]
         lines += [f"- {level} proxy: {_md(f)}" for f in flags]
+    worst = top_line(result.analysis.slices)
+    if worst:
+        lines += ["", f"Where it fails: {_md(worst)}"]
     if result.failures:
         lines += ["", "Failures:", ""]
         lines += [f"- **{_md(f.variant)}** at {_md(f.stage)} (fold {f.fold}): {_md(f.message)}"

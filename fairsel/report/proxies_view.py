@@ -102,7 +102,7 @@ def _attribute(a: ProxyAttribute, screen: ProxyScreen) -> dict[str, Any]:
         "all_auc": _all_auc(a, screen), "all_rows": f"{a.all_features_rows:,}",
         "all_flagged": a.all_features_flagged,
         "sampled": a.all_features_rows < a.rows,
-        "rows_table": rows, "flagged": ", ".join(a.flagged),
+        "rows_table": rows, "flagged": ", ".join(a.flagged), "insufficient": a.insufficient,
     }
 
 

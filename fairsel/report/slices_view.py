@@ -1,0 +1,84 @@
+"""The "Where it fails" section's view model, and the top-slice sentence summary.md shares.
+
+A pure function of ``result.analysis.slices`` (results.json): per analysed variant, the worst
+significant slices of each metric with their rates, the difference and its interval, the
+adjusted p, the counts, and how much of each slice is each protected group.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fairsel.report.tables import fmt, fmt_ci
+from fairsel.results import AuditResult, Slice, SliceAnalysis
+
+#: The section's id and title (it follows the Proxies section, or the trade-off).
+SLICES_SECTION: tuple[str, str] = ("slices", "Where it fails")
+
+#: How each metric reads in a sentence and a table heading.
+METRIC_NAMES: dict[str, str] = {"error_rate": "error rate", "fnr": "false negative rate",
+                                "fpr": "false positive rate", "selection_rate": "selection rate"}
+
+
+def _p(x: float) -> str:
+    return f"{x:.2g}" if x >= 1e-4 else f"{x:.1e}"
+
+
+def _groups(s: Slice) -> str:
+    """``sex: female 41%, male 59%; race: …`` (each protected group's share of the slice)."""
+    parts = []
+    for attr, counts in s.groups.items():
+        total = sum(counts.values())
+        shares = [f"{g} {100 * c / total:.0f}%" for g, c in counts.items() if c and total]
+        parts.append(f"{attr}: " + ", ".join(shares))
+    return "; ".join(parts)
+
+
+def top_line(analysis: SliceAnalysis | None) -> str | None:
+    """One sentence on the selected variant's worst slice by the first metric (summary.md), or
+    None when the search did not run."""
+    if analysis is None or not analysis.variants:
+        return None
+    v = analysis.variants[0]
+    metric = analysis.metrics[0]
+    top = v.top.get(metric) or []
+    name = METRIC_NAMES[metric]
+    if not top:
+        return (f"no slice of '{v.variant}' has a significantly worse {name} than the rest "
+                f"({v.tested:,} tests, Benjamini–Hochberg at {analysis.alpha:g})")
+    s = top[0]
+    return (f"worst slice of '{v.variant}' by {name}: {s.text} ({s.rows:,} rows): "
+            f"{fmt(s.rate)} against {fmt(s.rest_rate)} elsewhere (difference "
+            f"{s.difference:+.3f}, CI {fmt_ci(s.ci)}, adjusted p {_p(s.p_adjusted)}, "
+            f"{v.tested:,} tests)")
+
+
+def _row(s: Slice) -> dict[str, Any]:
+    return {"text": s.text, "rows": f"{s.rows:,}", "kn": f"{s.k:,}/{s.n:,}",
+            "rate": fmt(s.rate), "rest": fmt(s.rest_rate), "diff": f"{s.difference:+.3f}",
+            "ci": fmt_ci(s.ci), "p": _p(s.p_adjusted), "groups": _groups(s)}
+
+
+def slices_view(result: AuditResult) -> dict[str, Any] | None:
+    """The Where-it-fails section's view model, or None when the search did not run."""
+    a = result.analysis.slices
+    if a is None:
+        return None
+    return {
+        "depth": a.depth, "bins": a.bins, "min_rows": f"{a.min_rows:,}",
+        "alpha": f"{a.alpha:g}", "level": f"{100 * a.level:g}",
+        "features": len(a.features), "slices": f"{a.slices:,}",
+        "metrics": ", ".join(METRIC_NAMES[m] for m in a.metrics),
+        "headline": top_line(a),
+        # the first variant (the selected one) on every metric, the others on the first: the
+        # rest is in results.json
+        "variants": [{
+            "name": v.variant, "tested": f"{v.tested:,}", "significant": f"{v.significant:,}",
+            "tables": [{"metric": METRIC_NAMES[m], "lower_is_worse": m == "selection_rate",
+                        "rows": [_row(s) for s in v.top.get(m, [])]}
+                       for m in (a.metrics if i == 0 else a.metrics[:1])],
+        } for i, v in enumerate(a.variants)],
+        "more": (f"The other variants' slices by {', '.join(METRIC_NAMES[m] for m in a.metrics[1:])} "
+                 "are in results.json (analysis.slices)."
+                 if len(a.variants) > 1 and len(a.metrics) > 1 else ""),
+    }
