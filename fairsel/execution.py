@@ -1,0 +1,187 @@
+"""Runs an audit's grid of (candidate, fold) tasks on a backend: ``local`` or ``dask``.
+
+The orchestrator hands :func:`run_tasks` a top-level function, the data every task shares and
+the list of tasks; it gets back one result per task, in the order of the tasks, whichever
+backend ran them and in whatever order they finished. Nothing here knows what a task computes.
+
+* ``local``: in this process (one worker), or a joblib process pool clamped to the usable
+  cores and to the number of tasks, shut down when the grid is done.
+* ``dask``: a ``distributed.Client``. With no address (or ``local``) a
+  ``distributed.LocalCluster`` sized to the machine is started (one single-threaded worker
+  process per usable core, never more than there are tasks; no dashboard) and closed at the
+  end. The shared data is scattered once; each task is one future; a task whose worker dies
+  is retried by Dask (``retries`` and the scheduler's ``allowed-failures``). A task that
+  fails for its own reasons must return its failure as data (the orchestrator's task
+  function does): an exception that still reaches here (a worker killed more often than Dask
+  retries) is turned into a failed result by ``fallback``.
+
+The same seed gives the same results on every backend: each task is a pure function of the
+shared data and its own arguments, and results are put back in task order.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from fairsel.candidates.estimators import usable_cores
+from fairsel.errors import UsageError
+from fairsel.progress import NullProgress, Progress
+
+R = TypeVar("R")
+
+BACKENDS = ("local", "dask")
+#: Seconds to wait for a remote Dask scheduler before saying it cannot be reached.
+CONNECT_TIMEOUT = 5
+#: How many times Dask reruns a task whose worker died (on top of the scheduler's own
+#: ``allowed-failures``).
+RETRIES = 2
+
+
+@dataclass(frozen=True)
+class Backend:
+    """Where the grid runs: ``name`` (local | dask), the Dask scheduler ``address`` (None or
+    ``local``: a LocalCluster on this machine) and the local pool's ``jobs``."""
+
+    name: str = "local"
+    address: str | None = None
+    jobs: int = 1
+
+    @property
+    def starts_cluster(self) -> bool:
+        return self.name == "dask" and self.address in (None, "", "local")
+
+
+def worker_count(jobs: int, tasks: int) -> int:
+    """Workers clamped to the usable cores and to the number of tasks (at least 1)."""
+    return max(1, min(int(jobs), usable_cores(), int(tasks)))
+
+
+def run_tasks(fn: Callable[..., R], shared: Any, tasks: Sequence[tuple], *, backend: Backend,
+              fallback: Callable[[tuple, str], R], progress: Progress | None = None) -> list[R]:
+    """``fn(shared, *task)`` for every task, the results in task order.
+
+    ``progress.advance()`` is called as each task completes (the caller has started the
+    stage with the number of tasks). ``fallback(task, message)`` makes the result of a task
+    that raised on a remote worker.
+
+    Raises
+    ------
+    UsageError
+        ``dask`` without dask[distributed] installed, or a scheduler that cannot be reached
+        (exit code 2; the message names the address).
+    """
+    progress = progress or NullProgress()
+    if not tasks:
+        return []
+    if backend.name == "dask":
+        return _run_dask(fn, shared, tasks, backend, fallback, progress)
+    if backend.name != "local":
+        raise UsageError(f"execution backend '{backend.name}' is unknown; expected one of "
+                         f"{', '.join(BACKENDS)}")
+    workers = worker_count(backend.jobs, len(tasks))
+    if workers < backend.jobs:
+        progress.note(f"--jobs {backend.jobs}: using {workers} worker process(es) "
+                      f"({usable_cores()} core(s) available, {len(tasks)} task(s) to run)")
+    if workers == 1:
+        out = []
+        for t in tasks:
+            out.append(fn(shared, *t))
+            progress.advance()
+        return out
+    from joblib import Parallel, delayed
+
+    try:
+        out = []
+        # results arrive in task order as they complete: progress counts them
+        for r in Parallel(n_jobs=workers, prefer="processes", return_as="generator")(
+                delayed(fn)(shared, *t) for t in tasks):
+            out.append(r)
+            progress.advance()
+        return out
+    finally:
+        stop_workers()
+
+
+def stop_workers() -> None:
+    """End joblib's worker processes now, rather than minutes after the audit.
+
+    joblib keeps its process pool for reuse (idle workers live for minutes, holding the
+    caller's stdout and stderr, so a CI step reading those pipes would wait for them). An audit
+    uses the pool once: after it (on success or failure) its workers are shut down and joined;
+    on Ctrl-C or SIGTERM joblib has already killed them. loky's resource tracker ends with the
+    interpreter (it exits when this process's end of its pipe closes).
+    """
+    try:
+        from joblib.externals.loky import reusable_executor
+    except ImportError:  # pragma: no cover - joblib without loky
+        return
+    with reusable_executor._executor_lock:
+        executor = reusable_executor._executor
+        reusable_executor._executor = None
+    if executor is not None:
+        executor.shutdown(wait=True)
+
+
+def _import_distributed():
+    try:
+        import distributed
+    except ImportError as exc:
+        raise UsageError(
+            "--backend dask: the Dask backend needs dask[distributed], which is not installed "
+            f"({exc}); install it with pip install 'fairsel[dask]', or use --backend local "
+            "with --jobs N") from None
+    return distributed
+
+
+def _connect(backend: Backend, n_tasks: int):
+    """A ``(client, cluster)`` pair: a new LocalCluster's, or a client of the scheduler at
+    the backend's address (``cluster`` None)."""
+    distributed = _import_distributed()
+    if backend.starts_cluster:
+        workers = min(usable_cores(), n_tasks)
+        cluster = distributed.LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+            silence_logs=logging.ERROR)
+        try:
+            return distributed.Client(cluster), cluster
+        except BaseException:
+            cluster.close()
+            raise
+    address = str(backend.address)
+    try:
+        return distributed.Client(address, timeout=CONNECT_TIMEOUT), None
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise UsageError(
+            f"--scheduler {address}: cannot reach the Dask scheduler at {address} within "
+            f"{CONNECT_TIMEOUT} s ({type(exc).__name__}: {exc}); check the address (e.g. "
+            "tcp://host:8786) and that the scheduler is running, or leave the address out to "
+            "start a local cluster") from None
+
+
+def _run_dask(fn, shared, tasks, backend: Backend, fallback, progress: Progress) -> list:
+    distributed = _import_distributed()
+    client, cluster = _connect(backend, len(tasks))
+    try:
+        where = "a local cluster" if cluster is not None else backend.address
+        progress.note(f"running {len(tasks)} task(s) on Dask ({where}, "
+                      f"{len(client.scheduler_info(n_workers=-1).get('workers', {}))} worker(s))")
+        # the shared data travels once to the workers; each task carries only its arguments
+        [ref] = client.scatter([shared], broadcast=False, hash=False)
+        futures = [client.submit(fn, ref, *t, pure=False, retries=RETRIES) for t in tasks]
+        for _ in distributed.as_completed(futures):
+            progress.advance()
+        out = []
+        for t, fut in zip(tasks, futures):
+            if fut.status == "finished":
+                out.append(fut.result())
+            else:
+                exc = fut.exception()
+                out.append(fallback(t, f"{type(exc).__name__}: {exc} (on Dask)"))
+        return out
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
