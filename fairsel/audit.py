@@ -28,7 +28,7 @@ from fairsel.candidates.score_type import (
 )
 from fairsel.data import AuditData, load_data
 from fairsel.errors import ModelError, PolicyError
-from fairsel.execution import Backend, run_tasks
+from fairsel.execution import Backend, Runner, open_backend
 from fairsel.gates import evaluate_gates, gate_summary, proxy_gates, variant_status
 from fairsel.metrics import FAIRNESS_NAMES, METRICS, Confidence, evaluate_variant
 from fairsel.metrics.significance import annotate as add_significance
@@ -523,6 +523,18 @@ def build_candidates(policy: Policy, data: AuditData):
 def run_audit(policy: Policy, *, progress: Progress | None = None, jobs: int = 1,
               strict: bool = False, backend: Backend | None = None,
               on_predictions: Callable[[AuditRun], None] | None = None) -> AuditRun:
+    """Run the whole audit the policy describes, its fits on ``backend`` (default: the
+    policy's ``execution``, with ``jobs`` local worker processes); see :func:`_run_audit`.
+    A Dask scheduler is reached (or a local cluster started) before any data is read, and
+    closed when the audit ends."""
+    progress = progress or NullProgress()
+    with open_backend(backend or _backend(policy, jobs), progress) as runner:
+        return _run_audit(policy, runner=runner, progress=progress, strict=strict,
+                          on_predictions=on_predictions)
+
+
+def _run_audit(policy: Policy, *, runner: Runner, progress: Progress, strict: bool,
+               on_predictions: Callable[[AuditRun], None] | None) -> AuditRun:
     """Run the whole audit the policy describes.
 
     Trains (or ingests) every candidate under group-aware cross-validation, measures
@@ -540,7 +552,6 @@ def run_audit(policy: Policy, *, progress: Progress | None = None, jobs: int = 1
     ModelError
         Every candidate failed, or (with ``strict``) any candidate failed (exit code 4).
     """
-    progress = progress or NullProgress()
     started, t0 = _now(), time.perf_counter()
     timings: dict[str, float] = {}
     plan(policy)
@@ -564,9 +575,8 @@ def run_audit(policy: Policy, *, progress: Progress | None = None, jobs: int = 1
     grid = _Grid(cands=cands, mitigations=policy.mitigation, X=X, data=data, folds=folds,
                  fixed_scores=fixed_scores, seed=policy.seed,
                  min_group_size=policy.min_group_size)
-    outputs = run_tasks(_grid_task, grid, tasks, backend=backend or _backend(policy, jobs),
-                        fallback=lambda t, err: (*t, np.flatnonzero(folds == t[1]), None, err),
-                        progress=progress)
+    outputs = runner.run(_grid_task, grid, tasks,
+                         fallback=lambda t, err: (*t, np.flatnonzero(folds == t[1]), None, err))
 
     for ci in sorted(whole):  # in candidate order, as the tasks are
         s_all = fixed_scores[ci]

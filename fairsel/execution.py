@@ -22,7 +22,8 @@ shared data and its own arguments, and results are put back in task order.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -38,6 +39,8 @@ CONNECT_TIMEOUT = 5
 #: How many times Dask reruns a task whose worker died (on top of the scheduler's own
 #: ``allowed-failures``).
 RETRIES = 2
+#: The most workers a local cluster starts (and never more than the usable cores).
+MAX_LOCAL_WORKERS = 8
 
 
 @dataclass(frozen=True)
@@ -61,48 +64,105 @@ def worker_count(jobs: int, tasks: int) -> int:
 
 def run_tasks(fn: Callable[..., R], shared: Any, tasks: Sequence[tuple], *, backend: Backend,
               fallback: Callable[[tuple, str], R], progress: Progress | None = None) -> list[R]:
-    """``fn(shared, *task)`` for every task, the results in task order.
+    """``fn(shared, *task)`` for every task, the results in task order (see
+    :meth:`Runner.run`), on a backend opened for this call and closed after it."""
+    with open_backend(backend, progress) as runner:
+        return runner.run(fn, shared, tasks, fallback=fallback)
 
-    ``progress.advance()`` is called as each task completes (the caller has started the
-    stage with the number of tasks). ``fallback(task, message)`` makes the result of a task
-    that raised on a remote worker.
+
+@contextmanager
+def open_backend(backend: Backend, progress: Progress | None = None) -> Iterator[Runner]:
+    """The backend ready to run tasks: for Dask, connected to its scheduler (or with its
+    local cluster started) on entry, so that an unreachable scheduler is reported before any
+    data is read; closed on exit, with every process it started.
 
     Raises
     ------
     UsageError
-        ``dask`` without dask[distributed] installed, or a scheduler that cannot be reached
-        (exit code 2; the message names the address).
+        An unknown backend, ``dask`` without dask[distributed] installed, or a scheduler
+        that cannot be reached (exit code 2; the message names the address).
     """
     progress = progress or NullProgress()
-    if not tasks:
-        return []
-    if backend.name == "dask":
-        return _run_dask(fn, shared, tasks, backend, fallback, progress)
-    if backend.name != "local":
+    if backend.name not in BACKENDS:
         raise UsageError(f"execution backend '{backend.name}' is unknown; expected one of "
                          f"{', '.join(BACKENDS)}")
-    workers = worker_count(backend.jobs, len(tasks))
-    if workers < backend.jobs:
-        progress.note(f"--jobs {backend.jobs}: using {workers} worker process(es) "
-                      f"({usable_cores()} core(s) available, {len(tasks)} task(s) to run)")
-    if workers == 1:
-        out = []
-        for t in tasks:
-            out.append(fn(shared, *t))
-            progress.advance()
-        return out
-    from joblib import Parallel, delayed
-
+    if backend.name == "local":
+        yield Runner(backend, progress)
+        return
+    client, cluster = _connect(backend)
     try:
-        out = []
-        # results arrive in task order as they complete: progress counts them
-        for r in Parallel(n_jobs=workers, prefer="processes", return_as="generator")(
-                delayed(fn)(shared, *t) for t in tasks):
-            out.append(r)
-            progress.advance()
-        return out
+        yield Runner(backend, progress, client=client, local_cluster=cluster is not None)
     finally:
-        stop_workers()
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+class Runner:
+    """Runs tasks on an open backend (made by :func:`open_backend`)."""
+
+    def __init__(self, backend: Backend, progress: Progress, *, client: Any = None,
+                 local_cluster: bool = False) -> None:
+        self.backend, self.progress = backend, progress
+        self.client, self.local_cluster = client, local_cluster
+
+    def run(self, fn: Callable[..., R], shared: Any, tasks: Sequence[tuple], *,
+            fallback: Callable[[tuple, str], R]) -> list[R]:
+        """``fn(shared, *task)`` for every task, the results in task order.
+
+        ``progress.advance()`` is called as each task completes (the caller has started the
+        stage with the number of tasks). ``fallback(task, message)`` makes the result of a
+        task that raised on a Dask worker (a worker killed more often than Dask retries).
+        """
+        if not tasks:
+            return []
+        if self.client is not None:
+            return self._run_dask(fn, shared, tasks, fallback)
+        progress, jobs = self.progress, self.backend.jobs
+        workers = worker_count(jobs, len(tasks))
+        if workers < jobs:
+            progress.note(f"--jobs {jobs}: using {workers} worker process(es) "
+                          f"({usable_cores()} core(s) available, {len(tasks)} task(s) to run)")
+        if workers == 1:
+            out = []
+            for t in tasks:
+                out.append(fn(shared, *t))
+                progress.advance()
+            return out
+        from joblib import Parallel, delayed
+
+        try:
+            out = []
+            # results arrive in task order as they complete: progress counts them
+            for r in Parallel(n_jobs=workers, prefer="processes", return_as="generator")(
+                    delayed(fn)(shared, *t) for t in tasks):
+                out.append(r)
+                progress.advance()
+            return out
+        finally:
+            stop_workers()
+
+    def _run_dask(self, fn, shared, tasks, fallback) -> list:
+        from distributed import as_completed
+
+        client = self.client
+        where = "a local cluster" if self.local_cluster else self.backend.address
+        workers = len(client.scheduler_info(n_workers=-1).get("workers", {}))
+        self.progress.note(f"running {len(tasks)} task(s) on Dask ({where}, "
+                           f"{workers} worker(s))")
+        # the shared data travels once to the workers; each task carries only its arguments
+        [ref] = client.scatter([shared], broadcast=False, hash=False)
+        futures = [client.submit(fn, ref, *t, pure=False, retries=RETRIES) for t in tasks]
+        for _ in as_completed(futures):
+            self.progress.advance()
+        out = []
+        for t, fut in zip(tasks, futures):
+            if fut.status == "finished":
+                out.append(fut.result())
+            else:
+                exc = fut.exception()
+                out.append(fallback(t, f"{type(exc).__name__}: {exc} (on Dask)"))
+        return out
 
 
 def stop_workers() -> None:
@@ -136,12 +196,12 @@ def _import_distributed():
     return distributed
 
 
-def _connect(backend: Backend, n_tasks: int):
+def _connect(backend: Backend):
     """A ``(client, cluster)`` pair: a new LocalCluster's, or a client of the scheduler at
     the backend's address (``cluster`` None)."""
     distributed = _import_distributed()
     if backend.starts_cluster:
-        workers = min(usable_cores(), n_tasks)
+        workers = min(usable_cores(), MAX_LOCAL_WORKERS)
         cluster = distributed.LocalCluster(
             n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
             silence_logs=logging.ERROR)
@@ -159,29 +219,3 @@ def _connect(backend: Backend, n_tasks: int):
             f"{CONNECT_TIMEOUT} s ({type(exc).__name__}: {exc}); check the address (e.g. "
             "tcp://host:8786) and that the scheduler is running, or leave the address out to "
             "start a local cluster") from None
-
-
-def _run_dask(fn, shared, tasks, backend: Backend, fallback, progress: Progress) -> list:
-    distributed = _import_distributed()
-    client, cluster = _connect(backend, len(tasks))
-    try:
-        where = "a local cluster" if cluster is not None else backend.address
-        progress.note(f"running {len(tasks)} task(s) on Dask ({where}, "
-                      f"{len(client.scheduler_info(n_workers=-1).get('workers', {}))} worker(s))")
-        # the shared data travels once to the workers; each task carries only its arguments
-        [ref] = client.scatter([shared], broadcast=False, hash=False)
-        futures = [client.submit(fn, ref, *t, pure=False, retries=RETRIES) for t in tasks]
-        for _ in distributed.as_completed(futures):
-            progress.advance()
-        out = []
-        for t, fut in zip(tasks, futures):
-            if fut.status == "finished":
-                out.append(fut.result())
-            else:
-                exc = fut.exception()
-                out.append(fallback(t, f"{type(exc).__name__}: {exc} (on Dask)"))
-        return out
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
