@@ -202,9 +202,12 @@ def _connect(backend: Backend):
     distributed = _import_distributed()
     if backend.starts_cluster:
         workers = min(usable_cores(), MAX_LOCAL_WORKERS)
+        # on the loopback interface only; no dashboard, and the scheduler's small HTTP server
+        # (health checks) on a free port rather than 8787, which another cluster may hold
         cluster = distributed.LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-            silence_logs=logging.ERROR)
+            n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+            dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+            silence_logs=logging.CRITICAL)
         try:
             return distributed.Client(cluster), cluster
         except BaseException:

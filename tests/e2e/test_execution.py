@@ -165,10 +165,43 @@ def test_the_local_cluster_is_closed_with_no_process_left(tmp_path):
     assert res.exit_code in (0, 1), res.stderr
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     assert f"on Dask (a local cluster, {min(cores, 8)} worker(s))" in res.stderr
+    # the workers' own logs stay quiet, and no dashboard or HTTP server claims port 8787
+    assert "Traceback" not in res.stderr and "8787" not in res.stderr, res.stderr
+    _assert_none_left(marker)
+
+
+def _assert_none_left(marker: str) -> None:
     deadline = time.time() + 10
     while _marked(marker) and time.time() < deadline:
         time.sleep(0.2)
     assert _marked(marker) == []
+
+
+@pytest.mark.slow
+def test_sigterm_during_a_dask_audit_exits_143_and_closes_the_cluster(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    pytest.importorskip("psutil")
+    policy = write_policy(tmp_path)
+    marker = uuid.uuid4().hex
+    env = {**os.environ, "CI": "true", "FAIRSEL_TEST_MARK": marker, "PYTHONPATH": str(ROOT)}
+    err = tmp_path / "stderr.txt"
+    with open(err, "w") as fh:
+        proc = subprocess.Popen([sys.executable, "-m", "fairsel", "audit", "--policy",
+                                 str(policy), "--output", str(tmp_path / "out"), "--backend",
+                                 "dask"], cwd=ROOT, env=env, stderr=fh)
+        deadline = time.time() + 120
+        while "on Dask" not in err.read_text() and time.time() < deadline:
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=120) == 143
+    text = err.read_text()
+    assert "terminated (SIGTERM)" in text and "Traceback" not in text, text
+    _assert_none_left(marker)
 
 
 def test_progress_counts_every_completed_task_on_every_backend(cluster):
