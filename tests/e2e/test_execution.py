@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fairsel.execution import Backend
 from fairsel.results import VOLATILE_FIELDS
 from tests.conftest import SAMPLES, run_cli
 
@@ -279,3 +280,23 @@ def test_a_worker_killed_mid_audit_has_its_tasks_retried(tmp_path):
     assert not got.failures
     strip = {"provenance"}
     assert got.model_dump(exclude=strip) == expected.model_dump(exclude=strip)
+
+
+def test_options_override_the_policy_execution(tmp_path):
+    from fairsel.cli import _backend
+    from fairsel.policy import load_policy
+
+    on_dask = load_policy(write_policy(
+        tmp_path, extra="execution: {backend: dask, address: tcp://127.0.0.1:8786}"))
+    assert _backend(on_dask, None, None, 1) == Backend("dask", "tcp://127.0.0.1:8786", 1)
+    # --backend local wins; the policy's address is not carried to another backend
+    assert _backend(on_dask, "local", None, 2) == Backend("local", None, 2)
+    assert _backend(on_dask, None, "tcp://127.0.0.1:1", 1) == Backend("dask",
+                                                                       "tcp://127.0.0.1:1", 1)
+    plain = load_policy(write_policy(tmp_path))
+    assert _backend(plain, None, None, 2) == Backend("local", None, 2)
+    # --scheduler alone means Dask
+    assert _backend(plain, None, "tcp://127.0.0.1:1", 1).name == "dask"
+    assert _backend(plain, "dask", None, 1) == Backend("dask", None, 1)
+    assert Backend("dask", None).starts_cluster and Backend("dask", "local").starts_cluster
+    assert not Backend("dask", "tcp://127.0.0.1:1").starts_cluster
