@@ -150,19 +150,32 @@ class Runner:
         workers = len(client.scheduler_info(n_workers=-1).get("workers", {}))
         self.progress.note(f"running {len(tasks)} task(s) on Dask ({where}, "
                            f"{workers} worker(s))")
-        # the shared data travels once to the workers; each task carries only its arguments
-        [ref] = client.scatter([shared], broadcast=False, hash=False)
-        futures = [client.submit(fn, ref, *t, pure=False, retries=RETRIES) for t in tasks]
-        for _ in as_completed(futures):
+        out: dict[int, Any] = {}
+        pending = list(range(len(tasks)))
+        for attempt in range(RETRIES + 1):
+            # the shared data travels once to the workers; each task carries only its
+            # arguments. Scattered data cannot be recomputed: when the workers holding it
+            # die, the tasks waiting on it are cancelled, and are submitted again here
+            [ref] = client.scatter([shared], broadcast=False, hash=False)
+            futures = {i: client.submit(fn, ref, *tasks[i], pure=False, retries=RETRIES)
+                       for i in pending}
+            for fut in as_completed(list(futures.values())):
+                if fut.status != "cancelled":
+                    self.progress.advance()
+            for i, fut in futures.items():
+                if fut.status == "finished":
+                    out[i] = fut.result()
+                elif fut.status == "error":
+                    exc = fut.exception()
+                    out[i] = fallback(tasks[i], f"{type(exc).__name__}: {exc} (on Dask)")
+            pending = [i for i in pending if i not in out]
+            if not pending:
+                break
+        for i in pending:  # still lost after every attempt
+            out[i] = fallback(tasks[i], f"the task was lost with its Dask workers "
+                                        f"{RETRIES + 1} times (on Dask)")
             self.progress.advance()
-        out = []
-        for t, fut in zip(tasks, futures):
-            if fut.status == "finished":
-                out.append(fut.result())
-            else:
-                exc = fut.exception()
-                out.append(fallback(t, f"{type(exc).__name__}: {exc} (on Dask)"))
-        return out
+        return [out[i] for i in range(len(tasks))]
 
 
 def stop_workers() -> None:

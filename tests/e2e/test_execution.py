@@ -244,9 +244,12 @@ def test_dask_not_installed_is_a_usage_error(monkeypatch):
 
 
 @pytest.mark.slow
-def test_a_worker_killed_mid_audit_has_its_tasks_retried(tmp_path):
-    """One of two workers is killed (SIGKILL) when the first task completes; its nanny starts
-    a new one, Dask reruns the lost tasks, and the results are those of the local backend."""
+@pytest.mark.parametrize("n_workers", [1, 2])
+def test_a_worker_killed_mid_audit_has_its_tasks_retried(tmp_path, n_workers):
+    """A worker is killed (SIGKILL) when the first task completes; its nanny starts a new
+    one, Dask reruns the lost tasks (with one worker the scattered data is lost too, and
+    fairsel scatters it again and resubmits the cancelled tasks), and the results are those
+    of the local backend."""
     import logging
     import signal
 
@@ -256,7 +259,7 @@ def test_a_worker_killed_mid_audit_has_its_tasks_retried(tmp_path):
 
     policy = load_policy(write_policy(tmp_path))
     expected = run_audit(policy).result
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+    with distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
                                   dashboard_address=None, silence_logs=logging.ERROR) as c, \
             distributed.Client(c) as client:
         pids = client.run(os.getpid)
@@ -300,3 +303,20 @@ def test_options_override_the_policy_execution(tmp_path):
     assert _backend(plain, "dask", None, 1) == Backend("dask", None, 1)
     assert Backend("dask", None).starts_cluster and Backend("dask", "local").starts_cluster
     assert not Backend("dask", "tcp://127.0.0.1:1").starts_cluster
+
+
+@pytest.mark.slow
+def test_a_task_that_kills_every_worker_it_runs_on_becomes_a_failed_result():
+    """Past every retry, the task's result is its fallback: the audit goes on. (With one
+    worker the scattered data dies with it each time, so the task is lost, not failed.)"""
+    import logging
+
+    from fairsel.execution import run_tasks
+
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                  dashboard_address=None, silence_logs=logging.CRITICAL) as c:
+        # os._exit(3): the worker process dies at once, every time the task runs
+        out = run_tasks(os._exit, 3, [()], fallback=lambda t, err: ("failed", t, err),
+                        backend=Backend(name="dask", address=c.scheduler_address))
+    assert out[0][:2] == ("failed", ())
+    assert out[0][2] == "the task was lost with its Dask workers 3 times (on Dask)"
