@@ -8,12 +8,13 @@ backend ran them and in whatever order they finished. Nothing here knows what a 
   cores and to the number of tasks, shut down when the grid is done.
 * ``dask``: a ``distributed.Client``. With no address (or ``local``) a
   ``distributed.LocalCluster`` sized to the machine is started (one single-threaded worker
-  process per usable core, never more than there are tasks; no dashboard) and closed at the
-  end. The shared data is scattered once; each task is one future; a task whose worker dies
-  is retried by Dask (``retries`` and the scheduler's ``allowed-failures``). A task that
-  fails for its own reasons must return its failure as data (the orchestrator's task
-  function does): an exception that still reaches here (a worker killed more often than Dask
-  retries) is turned into a failed result by ``fallback``.
+  process per usable core, on the loopback interface; no dashboard) and closed at the end.
+  The shared data is scattered once; each task is one future; a task whose worker dies is
+  retried by Dask (``retries`` and the scheduler's ``allowed-failures``), and tasks cancelled
+  because every worker holding the scattered data died are submitted again with the data
+  scattered anew. A task that fails for its own reasons must return its failure as data (the
+  orchestrator's task function does): an exception that still reaches here (a worker killed
+  more often than Dask retries) is turned into a failed result by ``fallback``.
 
 The same seed gives the same results on every backend: each task is a pure function of the
 shared data and its own arguments, and results are put back in task order.
@@ -231,7 +232,7 @@ def _connect(backend: Backend):
         return distributed.Client(address, timeout=CONNECT_TIMEOUT), None
     except (OSError, TimeoutError, ValueError) as exc:
         raise UsageError(
-            f"--scheduler {address}: cannot reach the Dask scheduler at {address} within "
-            f"{CONNECT_TIMEOUT} s ({type(exc).__name__}: {exc}); check the address (e.g. "
-            "tcp://host:8786) and that the scheduler is running, or leave the address out to "
-            "start a local cluster") from None
+            f"cannot reach the Dask scheduler at {address} within {CONNECT_TIMEOUT} s "
+            f"({type(exc).__name__}: {exc}); check the address (--scheduler, or the policy's "
+            "execution → address; e.g. tcp://host:8786) and that the scheduler is running, or "
+            "leave the address out to start a local cluster") from None
