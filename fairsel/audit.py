@@ -21,7 +21,6 @@ from fairsel.candidates import (
     make_candidate,
     prepare_frame,
 )
-from fairsel.candidates.estimators import usable_cores
 from fairsel.candidates.score_type import (
     check_probabilities,
     in_unit_interval,
@@ -30,6 +29,7 @@ from fairsel.candidates.score_type import (
 )
 from fairsel.data import AuditData, load_data
 from fairsel.errors import ModelError, PolicyError
+from fairsel.execution import Backend, Runner, open_backend
 from fairsel.gates import GROUP_RATE_OF, evaluate_gates, gate_summary, proxy_gates, variant_status
 from fairsel.metrics import FAIRNESS_NAMES, METRICS, Confidence, evaluate_variant
 from fairsel.metrics.significance import annotate as add_significance
@@ -245,6 +245,38 @@ def _package_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             out[name] = "not installed"
     return out
+
+
+@dataclass(frozen=True)
+class _Grid:
+    """What every (candidate, fold) task shares: scattered once to the backend's workers."""
+
+    cands: list
+    mitigations: list
+    X: Any
+    data: AuditData
+    folds: np.ndarray
+    fixed_scores: dict[int, np.ndarray]
+    seed: int
+    min_group_size: int
+    #: Candidates trained without the proxy screen's flagged features (no mitigation of theirs).
+    proxy_free: frozenset = frozenset()
+
+
+def _grid_task(grid: _Grid, ci: int, k: int):
+    """One task of the grid: every variant of candidate ``ci`` on fold ``k``, as
+    ``(ci, k, test rows, [FoldOutput] or None, error or None)``; a failure is data."""
+    train, test = np.flatnonzero(grid.folds != k), np.flatnonzero(grid.folds == k)
+    try:
+        out = fold_variants(grid.cands[ci], [] if ci in grid.proxy_free else grid.mitigations,
+                            X=grid.X, y=grid.data.y, train=train, test=test, data=grid.data,
+                            scores=grid.fixed_scores.get(ci), seed=grid.seed, fold=k,
+                            min_group_size=grid.min_group_size)
+        if ci in grid.proxy_free:
+            out[0].mitigation = PROXY_FREE
+        return ci, k, test, out, None
+    except Exception as exc:  # noqa: BLE001 — a failure is data, the others go on
+        return ci, k, test, None, f"{type(exc).__name__}: {exc}"
 
 
 @dataclass
@@ -501,8 +533,20 @@ def build_candidates(policy: Policy, data: AuditData):
 
 
 def run_audit(policy: Policy, *, progress: Progress | None = None, jobs: int = 1,
-              strict: bool = False,
+              strict: bool = False, backend: Backend | None = None,
               on_predictions: Callable[[AuditRun], None] | None = None) -> AuditRun:
+    """Run the whole audit the policy describes, its fits on ``backend`` (default: the
+    policy's ``execution``, with ``jobs`` local worker processes); see :func:`_run_audit`.
+    A Dask scheduler is reached (or a local cluster started) before any data is read, and
+    closed when the audit ends."""
+    progress = progress or NullProgress()
+    with open_backend(backend or _backend(policy, jobs), progress) as runner:
+        return _run_audit(policy, runner=runner, progress=progress, strict=strict,
+                          on_predictions=on_predictions)
+
+
+def _run_audit(policy: Policy, *, runner: Runner, progress: Progress, strict: bool,
+               on_predictions: Callable[[AuditRun], None] | None) -> AuditRun:
     """Run the whole audit the policy describes.
 
     Trains (or ingests) every candidate under group-aware cross-validation, measures
@@ -520,7 +564,6 @@ def run_audit(policy: Policy, *, progress: Progress | None = None, jobs: int = 1
     ModelError
         Every candidate failed, or (with ``strict``) any candidate failed (exit code 4).
     """
-    progress = progress or NullProgress()
     started, t0 = _now(), time.perf_counter()
     timings: dict[str, float] = {}
     plan(policy)
@@ -549,37 +592,12 @@ def run_audit(policy: Policy, *, progress: Progress | None = None, jobs: int = 1
              if not any(_applies(spec, cands[ci], False) for spec in policy.mitigation)}
     tasks = [(ci, k) for ci in range(len(cands)) if ci not in whole for k in range(n_folds)]
     progress.stage("cross-validating candidates", total=len(tasks))
-
-    def run_task(ci: int, k: int):
-        train, test = np.flatnonzero(folds != k), np.flatnonzero(folds == k)
-        try:
-            out = fold_variants(cands[ci], [] if ci in origin else policy.mitigation,
-                                X=X, y=data.y, train=train,
-                                test=test, data=data, scores=fixed_scores.get(ci),
-                                seed=policy.seed, fold=k, min_group_size=policy.min_group_size)
-            if ci in origin:
-                out[0].mitigation = PROXY_FREE
-            return ci, k, test, out, None
-        except Exception as exc:  # noqa: BLE001 — a failure is data, the others go on
-            return ci, k, test, None, f"{type(exc).__name__}: {exc}"
-
-    workers = worker_count(jobs, len(tasks))
-    if workers < jobs:
-        progress.note(f"--jobs {jobs}: using {workers} worker process(es) "
-                      f"({usable_cores()} core(s) available, {len(tasks)} task(s) to run)")
-    if workers > 1:
-        from joblib import Parallel, delayed
-
-        try:
-            outputs = Parallel(n_jobs=workers, prefer="processes")(
-                delayed(run_task)(*t) for t in tasks)
-        finally:
-            stop_workers()
-    else:
-        outputs = []
-        for t in tasks:
-            outputs.append(run_task(*t))
-            progress.advance()
+    grid = _Grid(cands=cands, mitigations=policy.mitigation, X=X, data=data, folds=folds,
+                 fixed_scores=fixed_scores, seed=policy.seed,
+                 min_group_size=policy.min_group_size,
+                 proxy_free=frozenset(origin))
+    outputs = runner.run(_grid_task, grid, tasks,
+                         fallback=lambda t, err: (*t, np.flatnonzero(folds == t[1]), None, err))
 
     for ci in sorted(whole):  # in candidate order, as the tasks are
         s_all = fixed_scores[ci]
@@ -717,7 +735,8 @@ def run_audit(policy: Policy, *, progress: Progress | None = None, jobs: int = 1
         timings={k: round(v, 4) for k, v in timings.items()})
     result = AuditResult(
         name=policy.name, title=policy.title, description=policy.description, verdict=verdict,
-        policy=policy.model_dump(mode="json"), policy_text=policy.text,
+        # where the grid ran is not part of the result: the same on every backend
+        policy=policy.model_dump(mode="json", exclude={"execution"}), policy_text=policy.text,
         data=_data_summary(data, policy),
         validation=ValidationSummary(scheme=policy.validation.scheme, folds=n_folds,
                                      groups=policy.validation.groups,
@@ -731,6 +750,12 @@ def run_audit(policy: Policy, *, progress: Progress | None = None, jobs: int = 1
         analysis=Analysis(proxies=screen, slices=slices), compliance=compliance)
     return AuditRun(result=result, row_ids=data.row_ids, folds=folds, y_true=data.y,
                     predictions=preds)
+
+
+def _backend(policy: Policy, jobs: int) -> Backend:
+    """Where the grid runs when the caller does not say: the policy's ``execution``."""
+    ex = policy.execution
+    return Backend(name=ex.backend, address=ex.address, jobs=jobs)
 
 
 def check_declared_proxies(policy: Policy, data: AuditData) -> None:
@@ -857,28 +882,3 @@ def _verdict(variants: list[VariantResult], selected: str | None,
                                "decided (groups too small or a class missing)")
     return Verdict(status="FAIL", exit_code=1, selected=None,
                    message="no variant passes every error-severity gate")
-
-
-def worker_count(jobs: int, tasks: int) -> int:
-    """``--jobs`` clamped to the usable cores and to the number of tasks (at least 1)."""
-    return max(1, min(int(jobs), usable_cores(), int(tasks)))
-
-
-def stop_workers() -> None:
-    """End joblib's worker processes now, rather than minutes after the audit.
-
-    joblib keeps its process pool for reuse (idle workers live for minutes, holding the
-    caller's stdout and stderr, so a CI step reading those pipes would wait for them). An audit
-    uses the pool once: after it (on success or failure) its workers are shut down and joined;
-    on Ctrl-C or SIGTERM joblib has already killed them. loky's resource tracker ends with the
-    interpreter (it exits when this process's end of its pipe closes).
-    """
-    try:
-        from joblib.externals.loky import reusable_executor
-    except ImportError:  # pragma: no cover - joblib without loky
-        return
-    with reusable_executor._executor_lock:
-        executor = reusable_executor._executor
-        reusable_executor._executor = None
-    if executor is not None:
-        executor.shutdown(wait=True)

@@ -276,8 +276,14 @@ def exit_code_for(result, fail_on: str) -> int:
 @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
               help="Folds fitted in parallel worker processes, at most one per core and per "
                    "task (estimators then use one thread each).")
-@click.option("--backend", type=click.Choice(["local", "dask"]), default="local", show_default=True)
-@click.option("--scheduler", default=None, help="Dask scheduler address (with --backend dask).")
+@click.option("--backend", type=click.Choice(["local", "dask"]), default=None,
+              help="Where the fits run: local (fairsel's processes, --jobs) or dask (one task per "
+                   "candidate and fold; needs fairsel[dask]). Default: the policy's "
+                   "execution → backend, else local.")
+@click.option("--scheduler", default=None,
+              help="The Dask scheduler's address (tcp://host:8786; implies --backend dask). "
+                   "Default: the policy's execution → address, else a local cluster sized to "
+                   "the machine.")
 @click.option("--strict", is_flag=True, help="Any candidate failure is fatal (exit 4).")
 @click.option("--quiet", is_flag=True, help="Print nothing but errors.")
 @click.option("--mlflow-uri", default=None,
@@ -298,9 +304,7 @@ def audit(policy_path: Path, output: Path | None, formats: str | None, fail_on: 
         policy, fmts, templates, out_dir = _checked_policy(policy_path, _formats(formats), output)
         ensure_writable(out_dir)
         state["out"] = out_dir
-        if backend == "dask":
-            raise UsageError("--backend dask: the Dask backend is not available in this version; "
-                             "use --backend local with --jobs N")
+        where = _backend(policy, backend, scheduler, jobs)
         if mlflow_uri:
             from fairsel.report.mlflow_log import require_mlflow
 
@@ -311,7 +315,7 @@ def audit(policy_path: Path, output: Path | None, formats: str | None, fail_on: 
             # computed; if the audit fails, the folder and the file go, the old report stays
             job: list[PredictionsJob] = []
             try:
-                run = run_audit(policy, progress=progress, jobs=jobs, strict=strict,
+                run = run_audit(policy, progress=progress, jobs=jobs, strict=strict, backend=where,
                                 on_predictions=lambda p: job.append(PredictionsJob(p, tmp)))
                 names = render_into(run.result, fmts, tmp, templates=templates,
                                     predictions_job=job[0] if job else None, progress=progress)
@@ -329,6 +333,19 @@ def audit(policy_path: Path, output: Path | None, formats: str | None, fail_on: 
         return exit_code_for(run.result, fail_on)
 
     _run(go, lambda: state.get("out"))
+
+
+def _backend(policy, backend: str | None, scheduler: str | None, jobs: int):
+    """The backend the options and the policy's ``execution`` choose (options win)."""
+    from fairsel.execution import Backend
+
+    if scheduler is not None and backend == "local":
+        raise UsageError(f"--scheduler {scheduler}: a scheduler address needs --backend dask "
+                         "(or leave --backend out)")
+    name = backend or ("dask" if scheduler is not None else policy.execution.backend)
+    address = scheduler if scheduler is not None else (
+        policy.execution.address if name == policy.execution.backend else None)
+    return Backend(name=name, address=address, jobs=jobs)
 
 
 def _checked_policy(policy_path: Path, formats: list[str] | None = None,

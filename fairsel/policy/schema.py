@@ -448,6 +448,20 @@ class ComplianceInfoSpec(Spec):
         "report.system, else the selected variant's name."))
 
 
+class ExecutionSpec(Spec):
+    """Where the (candidate, variant, fold) grid runs; --backend and --scheduler override it."""
+
+    backend: Literal["local", "dask"] = Field("local", description=(
+        "local (default): in fairsel's process, or --jobs N worker processes (at most one per "
+        "core); dask: every (candidate, fold) fit-and-score is a Dask task (needs "
+        "pip install 'fairsel[dask]'). The same policy and seed give the same results.json "
+        "on either."))
+    address: str | None = Field(None, description=(
+        "The Dask scheduler's address (tcp://host:8786) with backend dask; none or 'local' "
+        "(default) starts a local cluster sized to the machine (one single-threaded worker "
+        "per core) and closes it at the end. The workers must have fairsel installed."))
+
+
 class CompareSpec(Spec):
     """Allowances for ``fairsel compare``; with none set, fairsel's documented defaults apply."""
 
@@ -549,6 +563,10 @@ class Policy(Spec):
         "with an interval and a test (Benjamini–Hochberg over every test); the worst "
         "significant slices are reported for the selected variant and the next of the "
         "ranking. false turns it off; true takes the defaults."))
+
+    execution: ExecutionSpec = Field(default_factory=ExecutionSpec, description=(
+        "Where the audit's fits run (default: the local backend); not recorded in "
+        "results.json, whose figures are the same on every backend."))
 
     _path: Path = PrivateAttr(default=Path("policy.yaml"))
     _text: str = PrivateAttr(default="")

@@ -72,3 +72,17 @@ def test_bench_predictions_runs_and_agrees_with_fairlearn():
     assert re.search(r"tpr \w+: fairsel CI [\d.]+–[\d.]+; fairlearn CI", proc.stdout)
     result = _result_line(proc.stdout)
     assert ("PASS" in result.split()[-1]) == (proc.returncode == 0)
+
+
+def test_bench_dask_runs_and_the_backends_agree():
+    import pytest
+
+    pytest.importorskip("distributed")
+    proc = _run("bench_dask.py", "--rows", "2000", "--candidates", "1", "--repeats", "1")
+    # 0/1 = target met/missed (start-up dominates at this size); 2 = an audit failed or the
+    # two backends' results differ
+    assert proc.returncode in (0, 1), proc.stdout + proc.stderr
+    result = _result_line(proc.stdout)
+    assert result.startswith("RESULT: bench_dask rows=2000 tasks=5 ")
+    assert "identical=yes" in result
+    assert ("PASS" in result) == (proc.returncode == 0)

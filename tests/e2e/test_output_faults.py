@@ -205,7 +205,7 @@ def test_jobs_is_clamped_to_the_cores_and_the_tasks(tiny_policy, tmp_path, monke
     # Parallel kept the spy (min(None, 2) failed every later fit in this process)
     import sklearn.utils.parallel  # noqa: F401
 
-    from fairsel.audit import usable_cores
+    from fairsel.candidates.estimators import usable_cores
 
     asked: list[int] = []
     real = joblib.Parallel
@@ -233,7 +233,7 @@ def test_jobs_is_clamped_to_the_cores_and_the_tasks(tiny_policy, tmp_path, monke
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 def test_no_worker_outlives_an_audit_with_more_jobs_than_cores(tiny_policy, tmp_path):
-    from fairsel.audit import usable_cores
+    from fairsel.candidates.estimators import usable_cores
 
     # more jobs than cores (and, on a small machine, than the 6 tasks), but few enough that a
     # broken clamp does not exhaust the machine running the test
