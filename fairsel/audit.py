@@ -664,7 +664,9 @@ def run_audit(policy: Policy, *, progress: Progress | None = None, jobs: int = 1
 
     sig = policy.metrics.significance
     variants = add_significance(variants, min_group_size=policy.min_group_size,
-                                test=sig.test, adjust=sig.adjust)
+                                test=sig.test, adjust=sig.adjust,
+                                clustered=data.clusters is not None,
+                                level=policy.metrics.confidence.level)
     fairness_names = set(FAIRNESS_NAMES)
     gates = evaluate_gates(variants, policy, fairness_names)
     gates += proxy_gates(screen, variants, severity=settings.severity if settings else "warn",
