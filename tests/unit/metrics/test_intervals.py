@@ -214,15 +214,18 @@ def _bench_coverage():
     (50, 4, "mid", False, "zero"),
     (200, 2, "edge", False, "gap"),
     (50, 2, "mid", True, "zero"),
+    (200, 10, "mid", False, "gap"),  # many groups near the largest gap (was 0.995–0.998)
+    (20, 10, "mid", True, "zero"),  # clusters of 5 in groups of 20 (DPD was 0.877)
 ])
 def test_coverage_small_version_of_bench_coverage(rows, groups, regime, clusters, truth):
     """A small run of benchmarks/bench_coverage.py (400 audits, 100 resamples): every metric's
     95 % interval covers the truth in [0.91, 0.99] of audits (the bench's [0.93, 0.975] widened
-    by two Monte Carlo standard errors at 400 audits)."""
+    by two Monte Carlo standard errors at 400 audits); groups of 20 at least 0.88 (its 0.90
+    floor, likewise)."""
     bench = _bench_coverage()
     cov = bench.run_setting(bench.Setting(rows, groups, regime, clusters, truth), 400, 100, 0)
     for metric, value in cov.items():
-        assert 0.91 <= value <= 0.99, (metric, value, cov)
+        assert (0.91 <= value <= 0.99) if rows >= 50 else value >= 0.88, (metric, value, cov)
 
 
 # ---------------------------------------------------------------- the disparity method itself
