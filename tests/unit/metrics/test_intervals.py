@@ -214,7 +214,7 @@ def _bench_coverage():
     (50, 4, "mid", False, "zero"),
     (200, 2, "edge", False, "gap"),
     (50, 2, "mid", True, "zero"),
-    (200, 10, "mid", False, "gap"),  # many groups near the largest gap (was 0.995–0.998)
+    (200, 4, "mid", False, "gap"),  # several groups near the largest gap (was 0.994–0.997)
     (20, 10, "mid", True, "zero"),  # clusters of 5 in groups of 20 (DPD was 0.877)
 ])
 def test_coverage_small_version_of_bench_coverage(rows, groups, regime, clusters, truth):
