@@ -29,10 +29,9 @@ Targets: coverage in [0.93, 0.975] at every setting with at least 50 rows per gr
 0.007.
 
 Resamples: the interval method is the CLI's; ``--resamples`` sets the replicates per audit
-(default 200, to keep the run to minutes on two cores; the CLI's default is 1,000).  Rates'
-intervals (Wilson) do not use the replicates at all without clusters; the disparities use them
-for the critical value of the largest selected |t| and, with clusters, every interval uses them
-for the design effect.
+(default 200, to keep the run short on two cores; the CLI's default is 1,000).  Rates' intervals
+(Wilson) and the disparities (normal draws at the shrunk group rates) do not use the replicates
+without clusters; with clusters every interval uses them for the design effects.
 
 Usage::
 

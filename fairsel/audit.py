@@ -700,7 +700,9 @@ def _run_audit(policy: Policy, *, runner: Runner, progress: Progress, strict: bo
 
     sig = policy.metrics.significance
     variants = add_significance(variants, min_group_size=policy.min_group_size,
-                                test=sig.test, adjust=sig.adjust)
+                                test=sig.test, adjust=sig.adjust,
+                                clustered=data.clusters is not None,
+                                level=policy.metrics.confidence.level)
     fairness_names = set(FAIRNESS_NAMES)
     gates = evaluate_gates(variants, policy, fairness_names)
     dropped = frozenset(f for a in screen.attributes for f in a.flagged) if origin else None

@@ -94,8 +94,8 @@ class GroupRow(_Frozen):
                                           "reported, never compared")
     significance: dict[str, GroupTest] = Field(default_factory=dict, description=(
         "rate (selection_rate, tpr, fpr) -> this group's test against the reference group; "
-        "absent for the reference itself and for ineligible rates (the tests assume "
-        "independent rows: with validation.groups the p-values are too small)."))
+        "absent for the reference itself and for ineligible rates (with validation.groups "
+        "the counts are deflated by the rates' design effects before testing)."))
 
 
 class AttributeMetrics(_Frozen):

@@ -434,9 +434,8 @@ def evaluate_variant(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray
                                     figure_interval(key, value[key], rg[key], level, bands))
             for m in FAIRNESS_NAMES:
                 spec = FAIRNESS_METRICS[m]
-                pairs = disparity_pairs(bands, rg, spec.rates, spec.kind,
-                                        reference=part.reference, eligible=part_eligible[i],
-                                        clustered=clustered)
+                pairs = disparity_pairs(bands, spec.rates, spec.kind,
+                                        reference=part.reference, eligible=part_eligible[i])
                 ci_fair[i][m] = disparity_interval(pairs, spec.kind, part_fair[i][m], level)
                 if pairs is not None and np.isfinite(part_fair[i][m]):
                     pairs_by[m].append(pairs)

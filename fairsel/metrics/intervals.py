@@ -17,23 +17,37 @@ clusters); this module turns them into intervals.  Three rules:
   on those signed differences — the test of equal rates inverted, not the percentile bootstrap
   of max − min (biased upwards: its interval often misses its own estimate and cannot reach 0):
 
-  - each rate's standard error is the larger of Wald's ``√(p(1−p)/n_eff)`` and the Wilson
-    interval's half-width over z (so 0/n and n/n have one);
-  - ``S`` are the pairs that may still be the largest: ``d̂ + κ·se ≥ max d̂`` with κ = z plus the
-    Bonferroni critical value over all pairs (generous, so that where every group is alike every
-    pair stays in S);
-  - lower end ``L = max(0, max_S (d̂ − c·se₀))``, ``se₀`` the larger of ``se`` and the standard
-    error with every group at the pooled rate (near L = 0 this is the test of equal rates), ``c``
-    the bootstrap (1 − α) quantile of ``max_S |t*|`` (the replicates' deviations over ``se₀``),
-    never below z — a simultaneous test over the pairs that matter (moment selection);
-  - upper end ``U = max_S (d̂ + z·se)``.
+  - each rate's standard error ``se`` is the larger of Wald's ``√(p(1−p)/n_eff)`` and the
+    Wilson interval's half-width over z (so 0/n and n/n have one; with clusters ``n_eff`` carries
+    the design effect); a pair's is ``√(se_g² + se_h²)`` (groups are taken as independent: where
+    clusters span groups this errs on the wide side); ``se₀`` the same with each rate's standard
+    error at least the one at the pooled rate;
+  - the *shrunk configuration*: each rate's group differences times its James–Stein factor
+    ``B = max(0, 1 − (k − 1)/Q)`` (``Q`` the chi-square statistic of equal rates over its k
+    groups): 0 where the groups look alike, near 1 where their differences stand out.  ``S`` are
+    the pairs that may be the largest there (``B·d̂ + κ·se ≥ max B·d̂``, κ = z plus the Bonferroni
+    critical value over all pairs);
+  - **upper end** ``U = max_S (d̂ + z·se)``;
+  - **lower end**: first the simultaneous test of equal rates over S, ``max t = d̂ / se_pooled``
+    against ``c₀``, the (1 − α) quantile of the largest ``|t|`` of 1,000 normal draws of the
+    groups (standard errors at the pooled rate); where it accepts, ``L = 0`` — so a true
+    disparity of 0 is covered exactly as often as that test accepts (1 − α).  Where it rejects,
+    ``L = max_S (d̂ − c·se₀)``, ``c`` the (1 − α) quantile of ``max_S (t* − slack)`` over the
+    same draws, never below z: ``slack`` is a pair's distance below the top in the shrunk
+    configuration, in standard errors, less a margin of 1 (pairs within one standard error of
+    the top count as tied) — a critical value calibrated at a plug-in configuration (generalized
+    moment selection) rather than at the least favourable one where every pair of S is tied.
+    One-sided at level α: the upper end of a maximum over near-ties seldom falls short (the
+    maximum of several estimates is biased upwards), so the lower end may spend all of α; with
+    one dominant pair ``c = z`` and the interval is the ordinary two-sided one of a difference.
 
-  With one dominant pair this is the ordinary two-sided interval of a difference; with every
-  group equal (a true disparity of 0, where max − min sits on its boundary) L reaches 0 as often
-  as the simultaneous test of equal rates accepts, so 0 is covered at about the nominal level.
-  Between the two (many groups near the largest gap) it is conservative.  The estimate always
-  lies inside (``L ≤ max d̂ ≤ U``); a ratio whose smallest rate is 0/n uses that rate's Wilson
-  centre on the log scale and is then widened to its estimate (0).
+  The draws are seeded from the data (an audit's intervals are reproducible).  The estimate
+  always lies inside (``L ≤ max d̂ ≤ U``); a ratio whose smallest rate is 0/n uses that rate's
+  Wilson centre on the log scale and is then widened to its estimate (0).  With many groups
+  whose differences are within the data's resolution the interval remains conservative (a
+  configuration of several pairs truly tied at the top cannot be told from one of pairs just
+  below it, and the interval must hold for both); measured coverage is in
+  benchmarks/README.md.
 * **Scores** (ROC AUC, Brier score) keep the percentile bootstrap; the calibration error, whose
   plug-in estimate is biased upwards, the basic ("reflected") bootstrap ``[2θ̂ − q_hi,
   2θ̂ − q_lo]`` cut at 0.  Either is widened to the estimate when the replicates lie on one side
@@ -45,6 +59,7 @@ Coverage of these rules is measured by simulation in ``benchmarks/bench_coverage
 from __future__ import annotations
 
 import warnings
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from statistics import NormalDist
@@ -73,11 +88,12 @@ METHOD_TEXT = (
     "n / design effect, the design effect from the cluster bootstrap), so 0/n and n/n are never "
     "a point. Disparities (worst case over groups, or against the reference): built on the "
     "signed group differences with score-interval standard errors — upper end the largest "
-    "d + z·se, lower end the largest d − c·se over the pairs that may be the largest, c the "
-    "bootstrap critical value of their maximum |t| (moment selection), cut at 0; ratios on the "
-    "log scale. ROC AUC, Brier score, balanced accuracy, F1: percentile bootstrap; calibration "
-    "error: basic bootstrap cut at 0. Every interval contains its estimate; coverage is "
-    "checked by simulation (benchmarks/bench_coverage.py).")
+    "d + z·se; lower end 0 where the simultaneous test of equal rates accepts, else the largest "
+    "d − c·se, c the critical value of the largest t calibrated by normal simulation at the "
+    "group rates shrunk towards each other (James–Stein), one-sided; ratios on the log scale. "
+    "ROC AUC, Brier score, balanced accuracy, F1: percentile bootstrap; calibration error: "
+    "basic bootstrap cut at 0. Every interval contains its estimate; coverage is checked by "
+    "simulation (benchmarks/bench_coverage.py).")
 
 
 #: Performance metric name -> the rate it reads, where that rate is k/n.
@@ -88,8 +104,8 @@ def interval_text(name: str, family: str) -> str:
     """One line on how the interval of metric ``name`` is computed (``fairsel list metrics``)."""
     if family == "fairness":
         return ("signed group differences (score standard errors), upper end max(d + z·se), "
-                "lower end max(d − c·se) over the pairs that may be the largest, c the bootstrap "
-                "critical value of their largest |t|, cut at 0"
+                "lower end 0 where the test of equal rates accepts, else max(d − c·se), c the "
+                "critical value of the largest t at the shrunk group rates (normal simulation)"
                 + ("; on log rates (Wilson centres)" if name.endswith("ratio")
                    or name == "disparate_impact" else ""))
     if name in _KN_METRIC:
@@ -186,6 +202,21 @@ def design_effect(value: np.ndarray, n: np.ndarray, reps: np.ndarray,
     return np.maximum(np.where(ok, deff, fallback), 1.0)
 
 
+def wilson_design_effect(value: np.ndarray, n: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                         level: float) -> np.ndarray:
+    """The design effect a rate's interval was computed with: its Wilson interval on ``n_eff``
+    (:func:`rate_band`) solves ``(p − x)² = z² x(1 − x) / n_eff`` at either end ``x``, so
+    ``n / n_eff`` is read back from the end farther from ``p``.  At least 1; 1 where there is no
+    interval."""
+    z = z_value(level)
+    p, n, lo, hi = (np.asarray(v, dtype=np.float64) for v in (value, n, lo, hi))
+    x = np.where(np.abs(hi - p) >= np.abs(p - lo), hi, lo)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        n_eff = z * z * x * (1 - x) / (p - x) ** 2
+        deff = n / n_eff
+    return np.where(np.isfinite(deff) & (deff > 1.0), deff, 1.0)
+
+
 def rate_band(counts: np.ndarray, rate: str, level: float, *, reps: np.ndarray | None = None,
               clustered: bool = False, fallback_deff: float | np.ndarray = 1.0) -> RateBand:
     """Interval of a k/n rate per group: Wilson, on ``n / deff`` when ``clustered`` (``reps``,
@@ -243,102 +274,128 @@ def figure_interval(key: str, value: np.ndarray, reps: np.ndarray, level: float,
 class Pairs:
     """Signed pair differences whose maximum is a disparity (on the log scale for a ratio).
 
-    ``centre``, ``se`` (items,), ``dev`` (B, items) the bootstrap replicates' deviations on the
-    same scale, ``se_null`` (items,) the standard errors with every group at the pooled rate
-    (those of the test of equal rates, which the lower end inverts), and the ordered pairs
-    ``(a, b)``: the disparity is ``max(centre[a] − centre[b])``.
+    ``centre``, ``se`` (items,) the group rates and their score standard errors, ``se_null``
+    (items,) the standard errors with every group at the pooled rate (those of the test of equal
+    rates, which the lower end inverts), ``part`` (items,) which rate (or attribute, in a
+    headline) an item belongs to — the groups of one part are shrunk together — and the ordered
+    pairs ``(a, b)``: the disparity is ``max(centre[a] − centre[b])``.
     """
 
     centre: np.ndarray
     se: np.ndarray
-    dev: np.ndarray
     se_null: np.ndarray
+    part: np.ndarray
     a: np.ndarray
     b: np.ndarray
-    rho: np.ndarray | None = None  # (pairs,) bootstrap correlation of the two rates (clusters)
 
     @staticmethod
     def concat(parts: list[Pairs]) -> Pairs | None:
         if not parts:
             return None
         offsets = np.cumsum([0] + [len(p.centre) for p in parts[:-1]])
+        part_offsets = np.cumsum([0] + [int(p.part.max()) + 1 for p in parts[:-1]])
         return Pairs(np.concatenate([p.centre for p in parts]),
                      np.concatenate([p.se for p in parts]),
-                     np.concatenate([p.dev for p in parts], axis=1),
                      np.concatenate([p.se_null for p in parts]),
+                     np.concatenate([p.part + o for p, o in zip(parts, part_offsets)]),
                      np.concatenate([p.a + o for p, o in zip(parts, offsets)]),
-                     np.concatenate([p.b + o for p, o in zip(parts, offsets)]),
-                     None if any(p.rho is None for p in parts) else
-                     np.concatenate([p.rho for p in parts]))
+                     np.concatenate([p.b + o for p, o in zip(parts, offsets)]))
+
+
+#: Normal draws of the calibration (per disparity; the seed is taken from the data, so an
+#: audit's intervals are reproducible).
+DRAWS = 1000
+#: Pairs whose shrunk slack is within this many standard errors of the top count as tied.
+TIE_MARGIN = 1.0
+
+
+def shrink_factor(centre: np.ndarray, se: np.ndarray, part: np.ndarray,
+                  items: np.ndarray) -> np.ndarray:
+    """Per part, the James–Stein factor ``B = max(0, 1 − (k − 1)/Q)`` by which the spread of
+    its k groups is shrunk towards their precision-weighted mean (``Q`` the chi-square statistic
+    of equal rates): 0 when the groups look alike, near 1 when their differences stand out."""
+    th, w, pt = centre[items], 1.0 / se[items] ** 2, part[items]
+    n_parts = int(part.max()) + 1
+    sw = np.bincount(pt, w, n_parts)
+    mean = np.bincount(pt, w * th, n_parts) / np.where(sw > 0, sw, 1.0)
+    q = np.bincount(pt, w * (th - mean[pt]) ** 2, n_parts)
+    k = np.bincount(pt, None, n_parts)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f = np.where(q > 0, 1.0 - (k - 1) / q, 0.0)
+    return np.clip(f, 0.0, 1.0)
+
+
+def _quantile_of_max(t: np.ndarray, level: float) -> float:
+    """The ``level`` quantile of each draw's largest pair statistic."""
+    m = t.max(axis=1)
+    k = min(len(m) - 1, int(np.ceil(level * len(m))) - 1)
+    return float(np.partition(m, k)[k])
 
 
 def max_pair_interval(p: Pairs, level: float) -> tuple[float, float]:
     """Interval of ``D = max over pairs of (θ_a − θ_b)``, a non-negative worst case.
 
-    ``[max(0, max_S (d̂ − c·se)), max_S (d̂ + z·se)]``: ``S`` the pairs that may be the largest
-    (``d̂ + κ·se ≥ max d̂``, κ the Bonferroni critical value over all pairs), ``c`` the bootstrap
-    (1 − α) quantile of ``max_S |t*|`` (studentized deviations of the replicates), never below z.
+    Upper end ``max(d̂ + z·se)``.  Lower end: 0 when the simultaneous test of equal rates
+    accepts (largest ``t = d̂/se₀`` at most ``c₀``, the (1 − α) quantile of the largest ``|t|``
+    of normal draws); otherwise ``max(d̂ − c·se₀)``, ``c`` the (1 − α) quantile of
+    ``max(t* − slack)`` over the pairs that may be the largest, the slack of a pair its distance
+    below the top in the James–Stein-shrunk configuration less :data:`TIE_MARGIN` standard
+    errors, never below z.  See the module docstring.
     """
     if len(p.a) == 0:
         return np.nan, np.nan
     alpha = 1 - level
     z = z_value(level)
-    # with clusters, two groups' rates share clusters and move together: the variance of their
-    # difference takes the bootstrap correlation off (0 without clusters)
-    rho = np.zeros(len(p.a)) if p.rho is None else np.nan_to_num(p.rho, nan=0.0)
+    se_low_item = np.fmax(p.se, p.se_null)
 
     def pair_se(se: np.ndarray) -> np.ndarray:
-        var = se[p.a] ** 2 + se[p.b] ** 2 - 2 * rho * se[p.a] * se[p.b]
-        return np.sqrt(np.maximum(var, 0.0))
+        return np.sqrt(se[p.a] ** 2 + se[p.b] ** 2)
 
     d = p.centre[p.a] - p.centre[p.b]
     s = pair_se(p.se)
     # the lower end tests "the rates differ by at most L": near L = 0 that is the test of equal
     # rates, whose standard errors are at the pooled rate (an extreme group's own p(1 − p) is
     # too small there, and the largest |t| too large)
-    s_low = np.fmax(s, pair_se(p.se_null))
+    s_low = pair_se(se_low_item)
     keep = np.isfinite(d) & np.isfinite(s) & (s > 0)
     if not keep.any():
         return np.nan, np.nan
     a, b, d, s, s_low = p.a[keep], p.b[keep], d[keep], s[keep], s_low[keep]
-    top = d.max()
     n_pairs = max(1, (len(d) + 1) // 2)  # ordered pairs come in both orientations
-    # generous on purpose: where every group is alike, every pair must stay in S
     kappa = z + NormalDist().inv_cdf(1 - alpha / (2 * n_pairs))
-    sel = np.flatnonzero(d + kappa * s >= top)
-    c = z
-    if len(sel) > 1:
-        sa, sb, ss = a[sel], b[sel], s_low[sel]
-        t = np.full(p.dev.shape[0], np.nan)
-        for j in range(0, len(sel), 256):  # (B, 256) at a time: memory stays small
-            blk = np.abs(p.dev[:, sa[j:j + 256]] - p.dev[:, sb[j:j + 256]]) / ss[j:j + 256]
-            t = np.fmax(t, np.fmax.reduce(blk, axis=1))  # fmax: an undefined replicate is skipped
-        t = t[~np.isnan(t)]
-        if len(t):
-            c = max(z, float(nan_quantiles(t, (level,))[0]))
-    lo = max(0.0, float(np.max(d[sel] - c * s_low[sel])))
-    hi = float(np.max(d[sel] + z * s[sel]))
+    # the shrunk configuration: each part's differences times its James–Stein factor
+    shrunk = shrink_factor(p.centre, p.se, p.part, np.unique(np.r_[a, b]))[p.part[a]] * d
+    # pairs that may be the largest (generous: where every group is alike, all of them)
+    sel = np.flatnonzero(shrunk + kappa * s >= shrunk.max())
+    a, b, d, s, s_low, shrunk = a[sel], b[sel], d[sel], s[sel], s_low[sel], shrunk[sel]
+    hi = float(np.max(d + z * s))
+    items, inv = np.unique(np.r_[a, b], return_inverse=True)
+    ia, ib = inv[:len(a)], inv[len(a):]
+    # seeded from the differences rounded to 1e-6 (a last-digit change on another platform
+    # does not change the draws)
+    key = np.ascontiguousarray(np.round(d, 6) + 0.0)
+    rng = np.random.default_rng(zlib.crc32(key.tobytes()))
+    zs = rng.standard_normal((DRAWS, len(items)), dtype=np.float32)
+
+    def studentized(se_item: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(draws, pairs) pair noise over its standard error, and the pairs' standard errors."""
+        sp = np.sqrt(se_item[a] ** 2 + se_item[b] ** 2)
+        e = zs * se_item[items].astype(np.float32)
+        return (e[:, ia] - e[:, ib]) / sp.astype(np.float32), sp
+
+    # the simultaneous test of equal rates, standard errors at the pooled rate (exact there)
+    t0, s0 = studentized(np.where(p.se_null > 0, p.se_null, p.se))
+    if np.max(d / s0) <= max(z, _quantile_of_max(np.abs(t0), level)):  # accepts: 0 stays in
+        return 0.0, max(hi, 0.0)
+    t, _ = studentized(se_low_item)
+    t -= np.maximum(0.0, (shrunk.max() - shrunk) / s_low - TIE_MARGIN).astype(np.float32)
+    c = max(z, _quantile_of_max(t, level))
+    lo = max(0.0, float(np.max(d - c * s_low)))
     return lo, max(hi, lo)
 
 
-def _correlation(dev: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Bootstrap correlation of items ``a`` and ``b`` (pairs), over the replicates where both
-    are defined; 0 where it cannot be estimated."""
-    da, db = dev[:, a], dev[:, b]
-    ok = ~(np.isnan(da) | np.isnan(db))
-    cnt = ok.sum(axis=0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        da = np.where(ok, da, 0.0)
-        db = np.where(ok, db, 0.0)
-        ma, mb = da.sum(axis=0) / cnt, db.sum(axis=0) / cnt
-        da = np.where(ok, da - ma, 0.0)
-        db = np.where(ok, db - mb, 0.0)
-        r = (da * db).sum(axis=0) / np.sqrt((da * da).sum(axis=0) * (db * db).sum(axis=0))
-    return np.where(np.isfinite(r) & (cnt > 2), np.clip(r, -1.0, 1.0), 0.0)
-
-
-def _items(centre: np.ndarray, se: np.ndarray, dev: np.ndarray, se_null: np.ndarray,
-           usable: np.ndarray, reference: int | None, clustered: bool) -> Pairs | None:
+def _items(centre: np.ndarray, se: np.ndarray, se_null: np.ndarray, usable: np.ndarray,
+           reference: int | None) -> Pairs | None:
     """The ordered pairs of one rate over its usable groups (all of them, or each group against
     the reference in both directions)."""
     idx = np.flatnonzero(usable)
@@ -353,19 +410,17 @@ def _items(centre: np.ndarray, se: np.ndarray, dev: np.ndarray, se_null: np.ndar
         a, b = a[a != b], b[a != b]
     if len(a) == 0:
         return None
-    rho = _correlation(dev, a, b) if clustered else None
-    return Pairs(centre, se, dev, se_null, a, b, rho)
+    return Pairs(centre, se, se_null, np.zeros(len(centre), dtype=np.int64), a, b)
 
 
-def disparity_pairs(bands: Mapping[str, RateBand], reps: Mapping[str, np.ndarray],
-                    rates: tuple[str, ...], kind: str, *, reference: int | None,
-                    eligible: np.ndarray | Mapping[str, np.ndarray],
-                    clustered: bool = False) -> Pairs | None:
+def disparity_pairs(bands: Mapping[str, RateBand], rates: tuple[str, ...], kind: str, *,
+                    reference: int | None,
+                    eligible: np.ndarray | Mapping[str, np.ndarray]) -> Pairs | None:
     """The signed pairs whose maximum is a disparity of ``rates`` over the eligible groups.
 
-    ``reps[rate]`` (B, n_groups) are the rate's bootstrap replicates.  ``eligible`` is the set
-    of groups allowed in (per rate when a mapping); it is an input — who is eligible is decided
-    by the engine, not here.  ``avg_odds`` is (TPR + FPR) / 2.
+    ``eligible`` is the set of groups allowed in (per rate when a mapping); it is an input — who
+    is eligible is decided by the engine, not here.  ``avg_odds`` is (TPR + FPR) / 2.  With
+    clusters the bands' standard errors already carry the design effects.
     """
     parts = []
     for r in rates:
@@ -374,12 +429,10 @@ def disparity_pairs(bands: Mapping[str, RateBand], reps: Mapping[str, np.ndarray
             band = RateBand((t.value + f.value) / 2, np.minimum(t.n, f.n),
                             np.minimum(t.n_eff, f.n_eff), t.lo, t.hi,
                             np.sqrt(t.se ** 2 + f.se ** 2) / 2, (t.centre + f.centre) / 2)
-            rep = (reps["tpr"] + reps["fpr"]) / 2
             elig = _elig(eligible, "tpr") & _elig(eligible, "fpr")
         else:
-            band, rep, elig = bands[r], reps[r], _elig(eligible, r)
+            band, elig = bands[r], _elig(eligible, r)
         usable = elig & np.isfinite(band.value) & np.isfinite(band.se) & (band.se > 0)
-        dev = rep - band.value
         with np.errstate(divide="ignore", invalid="ignore"):
             w = np.where(usable, band.n_eff, 0.0)
             pooled = np.nansum(w * np.where(usable, band.value, 0.0)) / max(w.sum(), 1e-300)
@@ -388,10 +441,10 @@ def disparity_pairs(bands: Mapping[str, RateBand], reps: Mapping[str, np.ndarray
             centre = np.where(band.value > 0, band.value, band.centre)
             usable &= centre > 0
             with np.errstate(divide="ignore", invalid="ignore"):
-                items = _items(np.log(centre), band.se / centre, dev / centre, se_null / centre,
-                               usable, reference, clustered)
+                items = _items(np.log(centre), band.se / centre, se_null / pooled, usable,
+                               reference)
         else:
-            items = _items(band.value, band.se, dev, se_null, usable, reference, clustered)
+            items = _items(band.value, band.se, se_null, usable, reference)
         if items is not None:
             parts.append(items)
     return Pairs.concat(parts)

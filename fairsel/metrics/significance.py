@@ -35,10 +35,16 @@ Benjamini–Hochberg (controls the false discovery rate), or not at all:
 * Holm: sort the m p-values ascending ``p₍₁₎ ≤ … ≤ p₍ₘ₎``; ``p̃₍ᵢ₎ = max_{j≤i} min(1, (m − j + 1) p₍ⱼ₎)``.
 * BH: ``p̃₍ᵢ₎ = min_{j≥i} min(1, m p₍ⱼ₎ / j)`` (as ``scipy.stats.false_discovery_control``).
 
-The tests assume independent rows. With ``validation.groups`` (clusters: several rows per
-person, household or branch) rows within a cluster are correlated and the p-values are too
-small (the effective sample is smaller than the row count); no design-effect correction is
-applied here.
+**Clusters.** With ``validation.groups`` (several rows per person, household or branch) rows
+within a cluster are correlated and the row counts overstate the information: each group's
+counts are deflated by its design effect before testing, ``k/deff`` of ``n/deff`` (the
+effective counts of Kish; for the z-test this is the cluster-robust variance
+``p̂(1 − p̂)(deff/n + deff₀/n₀)``, for Fisher's test the effective counts rounded to whole
+rows). The design effect of a group's rate is the one its interval was computed with (the
+cluster bootstrap's variance over the binomial one, at least 1, see
+:func:`fairsel.metrics.intervals.design_effect`), read back from that Wilson interval
+(:func:`fairsel.metrics.intervals.wilson_design_effect`). Without clusters every design effect
+is 1 and the tests are scipy's on the raw counts.
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fairsel.metrics.counts import FN, FP, TN, TP, rate_eligibility
+from fairsel.metrics.intervals import wilson_design_effect
 
 #: The rates that are tested, each as (numerator cells, denominator cells) of ``(tn, fp, fn, tp)``.
 TESTED_RATES: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
@@ -135,18 +142,28 @@ def needs_exact(k1, n1, k0, n0) -> np.ndarray:
     return ~(smallest >= MIN_EXPECTED)
 
 
-def two_proportion_pvalues(k1, n1, k0, n0, test: str = "auto") -> tuple[np.ndarray, np.ndarray]:
-    """(p-values, whether each used Fisher's exact test) for ``k1/n1`` against ``k0/n0``."""
+def two_proportion_pvalues(k1, n1, k0, n0, test: str = "auto", *, deff1=1.0,
+                           deff0=1.0) -> tuple[np.ndarray, np.ndarray]:
+    """(p-values, whether each used Fisher's exact test) for ``k1/n1`` against ``k0/n0``.
+
+    ``deff1``, ``deff0``: the design effects of the two rates (clusters); the counts are
+    deflated to ``k/deff`` of ``n/deff`` (rounded to whole rows for Fisher's test)."""
     if test not in TESTS:
         raise ValueError(f"test must be one of {TESTS}, not {test!r}")
-    k1, n1, k0, n0 = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64)
-                                           for a in (k1, n1, k0, n0)))
+    k1, n1, k0, n0, deff1, deff0 = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64)
+                                                         for a in (k1, n1, k0, n0, deff1, deff0)))
+    if (deff1 != 1).any() or (deff0 != 1).any():
+        k1, n1, k0, n0 = k1 / deff1, n1 / deff1, k0 / deff0, n0 / deff0
+        k1, n1, k0, n0 = np.broadcast_arrays(*(np.asarray(a) for a in (k1, n1, k0, n0)))
+        exact_counts = [np.rint(a) for a in (k1, n1, k0, n0)]
+    else:
+        exact_counts = [k1, n1, k0, n0]
     exact = (np.ones(k1.shape, dtype=bool) if test == "fisher"
              else np.zeros(k1.shape, dtype=bool) if test == "z"
              else needs_exact(k1, n1, k0, n0))
     p = np.array(z_pvalues(k1, n1, k0, n0), dtype=np.float64)
     if exact.any():
-        p[exact] = fisher_pvalues(k1[exact], n1[exact], k0[exact], n0[exact])
+        p[exact] = fisher_pvalues(*(a[exact] for a in exact_counts))
     return p, exact
 
 
@@ -186,11 +203,13 @@ class AttributeTests:
 
 
 def attribute_tests(counts: np.ndarray, min_group_size: int, reference: int | None,
-                    test: str = "auto") -> AttributeTests:
+                    test: str = "auto",
+                    deff: dict[str, np.ndarray] | None = None) -> AttributeTests:
     """Each eligible group against the reference, for every rate of :data:`TESTED_RATES`.
 
     ``counts`` has shape ``(G, 4)`` (``tn, fp, fn, tp``); ``reference`` is the declared
-    reference group's index or None (then the eligible group with the highest rate).
+    reference group's index or None (then the eligible group with the highest rate);
+    ``deff``: rate -> (G,) design effects (clusters), none for independent rows.
     """
     counts = np.asarray(counts, dtype=np.float64).reshape(-1, 4)
     eligible = rate_eligibility(counts, min_group_size)
@@ -211,18 +230,37 @@ def attribute_tests(counts: np.ndarray, min_group_size: int, reference: int | No
             others = ok.copy()
             others[ref] = False
             if others.any():
+                d = np.ones(len(counts)) if deff is None else np.asarray(deff[rate], float)
                 p[others], exact[others] = two_proportion_pvalues(
-                    k[others], n[others], k[ref], n[ref], test)
+                    k[others], n[others], k[ref], n[ref], test, deff1=d[others], deff0=d[ref])
         else:
             ref = None
         refs[rate], ps[rate], exacts[rate] = ref, p, exact
     return AttributeTests(refs, ps, exacts)
 
 
+def group_design_effects(groups: list, level: float) -> dict[str, np.ndarray]:
+    """rate -> (G,) the design effect of each group's rate, read back from its interval
+    (:func:`fairsel.metrics.intervals.wilson_design_effect`); 1 without an interval."""
+    out = {}
+    for rate, (_, den) in TESTED_RATES.items():
+        val, n, lo, hi = (np.full(len(groups), np.nan) for _ in range(4))
+        for i, g in enumerate(groups):
+            e = g.rates.get(rate)
+            n[i] = sum((g.tn, g.fp, g.fn, g.tp)[c] for c in den)
+            if e is not None and e.value is not None and e.ci is not None \
+                    and None not in e.ci:
+                val[i], (lo[i], hi[i]) = e.value, e.ci
+        out[rate] = wilson_design_effect(val, n, lo, hi, level)
+    return out
+
+
 def annotate(variants: list, *, min_group_size: int, test: str = "auto",
-             adjust: str = "holm") -> list:
+             adjust: str = "holm", clustered: bool = False, level: float = 0.95) -> list:
     """The variants with every group's tests (``GroupRow.significance``) filled in, adjusted
-    over the whole audit at once. Called once per audit, after the metrics are computed."""
+    over the whole audit at once. Called once per audit, after the metrics are computed.
+    ``clustered``: the audit resampled clusters, and its rate intervals (at confidence
+    ``level``) carry the design effects the tests deflate the counts by."""
     from fairsel.results import GroupTest
 
     found = []  # (variant index, attribute index, rate, AttributeTests)
@@ -232,7 +270,8 @@ def annotate(variants: list, *, min_group_size: int, test: str = "auto",
             counts = np.array([[g.tn, g.fp, g.fn, g.tp] for g in attr.groups],
                               dtype=np.float64).reshape(-1, 4)
             ref = labels.index(attr.reference) if attr.reference in labels else None
-            found.append((vi, ai, attribute_tests(counts, min_group_size, ref, test)))
+            deff = group_design_effects(attr.groups, level) if clustered else None
+            found.append((vi, ai, attribute_tests(counts, min_group_size, ref, test, deff)))
     flat = [t.p[r] for *_, t in found for r in TESTED_RATES]
     adjusted = adjust_pvalues(np.concatenate(flat), adjust) if flat else np.empty(0)
     out = list(variants)

@@ -247,8 +247,8 @@ class SignificanceSpec(Spec):
         "the group with the highest rate) in selection rate, TPR and FPR, on the pooled "
         "out-of-fold counts: auto (default) = Fisher's exact test where a cell of the 2×2 "
         "table has an expected count under 5, else the two-sided pooled z-test; z; fisher. "
-        "The tests assume independent rows (with validation.groups their p-values are too "
-        "small)."))
+        "With validation.groups each group's counts are deflated by its design effect (from the "
+        "cluster bootstrap) before testing."))
     adjust: Literal["holm", "bh", "none"] = Field("holm", description=(
         "How p-values are adjusted over every variant × attribute × group × rate of the "
         "audit: holm (default; family-wise error rate), bh (Benjamini–Hochberg; false "

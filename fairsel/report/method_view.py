@@ -82,9 +82,9 @@ def method_view(result: AuditResult) -> dict[str, Any]:
                                                 "pooled two-proportion z-test")
         + f". p-values are adjusted over every variant, attribute, group and rate by {adjust}; "
         f"significant means adjusted p ≤ {sig.get('alpha', 0.05):g}. "
-        "The tests treat rows as independent"
-        + (f": rows of one '{val.groups}' cluster are correlated, so these p-values are too "
-           "small." if val.groups else "."))
+        + (f"Rows of one '{val.groups}' cluster are correlated: each group's counts are "
+           "deflated by its design effect (from the cluster bootstrap) before testing."
+           if val.groups else "The tests treat rows as independent."))
     requiring = [f"G{i + 1}" for i, g in enumerate(result.policy.get("gates", []) or [])
                  if g.get("require_significance")]
     if requiring:

@@ -214,12 +214,89 @@ def _bench_coverage():
     (50, 4, "mid", False, "zero"),
     (200, 2, "edge", False, "gap"),
     (50, 2, "mid", True, "zero"),
+    (200, 4, "mid", False, "gap"),  # several groups near the largest gap (was 0.994–0.997)
+    (20, 10, "mid", True, "zero"),  # clusters of 5 in groups of 20 (DPD was 0.877)
 ])
 def test_coverage_small_version_of_bench_coverage(rows, groups, regime, clusters, truth):
     """A small run of benchmarks/bench_coverage.py (400 audits, 100 resamples): every metric's
     95 % interval covers the truth in [0.91, 0.99] of audits (the bench's [0.93, 0.975] widened
-    by two Monte Carlo standard errors at 400 audits)."""
+    by two Monte Carlo standard errors at 400 audits); groups of 20 at least 0.88 (its 0.90
+    floor, likewise)."""
     bench = _bench_coverage()
     cov = bench.run_setting(bench.Setting(rows, groups, regime, clusters, truth), 400, 100, 0)
     for metric, value in cov.items():
-        assert 0.91 <= value <= 0.99, (metric, value, cov)
+        assert (0.91 <= value <= 0.99) if rows >= 50 else value >= 0.88, (metric, value, cov)
+
+
+# ---------------------------------------------------------------- the disparity method itself
+
+
+def _pairs(rates, se, part=None):
+    from fairsel.metrics.intervals import Pairs
+
+    rates, se = np.asarray(rates, float), np.asarray(se, float)
+    k = len(rates)
+    a, b = (x.ravel() for x in np.meshgrid(np.arange(k), np.arange(k), indexing="ij"))
+    part = np.zeros(k, np.int64) if part is None else np.asarray(part)
+    keep = (a != b) & (part[a] == part[b])
+    return Pairs(rates, se, se, part, a[keep], b[keep])
+
+
+def test_shrink_factor_is_zero_for_alike_groups_and_near_one_for_distinct_ones():
+    from fairsel.metrics.intervals import shrink_factor
+
+    se = np.full(8, 0.01)
+    centre = np.r_[0.50, 0.501, 0.499, 0.50, 0.1, 0.3, 0.5, 0.7]  # part 0 alike, part 1 apart
+    part = np.r_[0, 0, 0, 0, 1, 1, 1, 1]
+    f = shrink_factor(centre, se, part, np.arange(8))
+    assert f[0] == 0.0
+    q = np.sum((centre[4:] - 0.4) ** 2) / 0.01 ** 2  # chi-square of part 1
+    assert f[1] == pytest.approx(1 - 3 / q) and f[1] > 0.99
+
+
+def test_one_dominant_pair_gives_the_ordinary_interval_of_a_difference():
+    from fairsel.metrics.intervals import max_pair_interval
+
+    lo, hi = max_pair_interval(_pairs([0.7, 0.4], [0.03, 0.04]), 0.95)
+    s = np.hypot(0.03, 0.04)
+    assert lo == pytest.approx(0.3 - 1.959964 * s, abs=1e-5)
+    assert hi == pytest.approx(0.3 + 1.959964 * s, abs=1e-5)
+
+
+def test_lower_end_is_zero_exactly_where_the_test_of_equal_rates_accepts():
+    """Ten alike groups: 0 is in the interval in about 1 − α of draws, as the test accepts;
+    a clear gap gives a positive lower end; the same data give the same interval."""
+    from fairsel.metrics.intervals import max_pair_interval
+
+    rng = np.random.default_rng(5)
+    zero = []
+    for _ in range(400):
+        rates = rng.normal(0.5, 0.02, 10)
+        zero.append(max_pair_interval(_pairs(rates, np.full(10, 0.02)), 0.95)[0] == 0.0)
+    assert 0.92 <= np.mean(zero) <= 0.975
+    rates = np.r_[0.7, np.full(9, 0.5)]
+    lo, hi = max_pair_interval(_pairs(rates, np.full(10, 0.02)), 0.95)
+    assert 0.1 < lo < 0.2 < hi
+    assert max_pair_interval(_pairs(rates, np.full(10, 0.02)), 0.95) == (lo, hi)
+
+
+def test_near_ties_lower_the_critical_value_below_the_simultaneous_one():
+    """Ten groups spread far apart (one pair clearly largest, the rest many standard errors
+    below): the lower end is the ordinary d − z·se, not a simultaneous one over all pairs."""
+    from fairsel.metrics.intervals import max_pair_interval
+
+    rates = np.linspace(0.9, 0.1, 10)
+    lo, _ = max_pair_interval(_pairs(rates, np.full(10, 0.005)), 0.95)
+    assert lo == pytest.approx(0.8 - 1.959964 * np.hypot(0.005, 0.005), abs=1e-5)
+
+
+def test_concatenated_pairs_keep_their_parts_apart():
+    """A headline concatenates the pairs of several attributes (each perhaps of two rates): each
+    keeps its own part, so groups are shrunk only towards their own rate's mean."""
+    from fairsel.metrics.intervals import Pairs
+
+    one = _pairs([0.5, 0.6, 0.7, 0.2], np.full(4, 0.01), part=[0, 0, 1, 1])
+    two = _pairs([0.3, 0.4], np.full(2, 0.01))
+    both = Pairs.concat([one, two, one])
+    assert both.part.tolist() == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]
+    assert both.a.max() == 9 and (both.part[both.a] == both.part[both.b]).all()

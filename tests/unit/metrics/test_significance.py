@@ -233,16 +233,18 @@ def test_fisher_on_large_tables_is_batched_and_still_exact(monkeypatch):
     assert big == pytest.approx(stats.fisher_exact([[4000, 6000], [4100, 5900]]).pvalue, rel=1e-6)
 
 
-def test_the_report_warns_that_clustered_rows_make_p_values_too_small(tmp_path):
+def test_the_report_says_how_clustered_rows_are_tested(tmp_path):
     from fairsel.report.context import build_context
 
     result = _tiny_gap(tmp_path, require=False)
-    assert "too small" not in build_context(result, with_charts=False)["method"][
-        "significance_text"]
+    text = build_context(result, with_charts=False)["method"]["significance_text"]
+    assert "treat rows as independent" in text and "design effect" not in text
     clustered = result.model_copy(update={
         "validation": result.validation.model_copy(update={"groups": "branch"})})
     text = build_context(clustered, with_charts=False)["method"]["significance_text"]
-    assert "rows of one 'branch' cluster are correlated, so these p-values are too small" in text
+    assert ("Rows of one 'branch' cluster are correlated: each group's counts are deflated by "
+            "its design effect") in text
+    assert "too small" not in text
 
 
 def test_the_gates_section_tabulates_each_variants_smallest_adjusted_p(tmp_path):
@@ -262,3 +264,85 @@ def test_p_values_read_as_three_digits_or_a_bound_that_does_not_wrap():
 
     assert p_text(None) == "—" and p_text(0.0123456) == "0.0123" and p_text(1.0) == "1"
     assert p_text(3e-9) == "<\u00a00.0001"
+
+
+# ---------------------------------------------------------------- clusters: design effects
+
+
+def test_without_clusters_the_tests_are_scipys_on_the_raw_counts():
+    """Design effects of 1 (no clusters) leave the counts alone: z and Fisher equal scipy."""
+    for k1, n1, k0, n0 in TABLES:
+        for test, want in (("z", _z_reference(k1, n1, k0, n0)),
+                           ("fisher", stats.fisher_exact([[k1, n1 - k1], [k0, n0 - k0]]).pvalue)):
+            p, _ = two_proportion_pvalues([k1], [n1], [k0], [n0], test, deff1=1.0, deff0=1.0)
+            assert p[0] == pytest.approx(want, rel=1e-9, abs=1e-15), (k1, n1, k0, n0, test)
+
+
+def test_design_effects_deflate_the_counts_for_both_tests():
+    """A design effect of 4 tests k/4 of n/4 (Fisher on the rounded effective counts)."""
+    p_z, _ = two_proportion_pvalues([120], [400], [160], [400], "z", deff1=4.0, deff0=4.0)
+    assert p_z[0] == pytest.approx(_z_reference(30, 100, 40, 100), rel=1e-12)
+    p_f, exact = two_proportion_pvalues([12], [40], [22], [41], "fisher", deff1=4.0, deff0=4.1)
+    assert exact[0]
+    assert p_f[0] == pytest.approx(stats.fisher_exact([[3, 7], [5, 5]]).pvalue, rel=1e-9)
+
+
+def test_wilson_design_effect_reads_back_the_effective_size():
+    from fairsel.metrics.intervals import wilson, wilson_design_effect
+
+    value = np.array([0.3, 1.0, 0.0, 0.5, 0.3])
+    n = np.array([200.0, 15.0, 40.0, 10.0, 50.0])
+    deff = np.array([2.5, 3.0, 1.7, 1.0, 1.0])
+    lo, hi = wilson(value * n / deff, n / deff, 0.95)
+    got = wilson_design_effect(value, n, lo, hi, 0.95)
+    assert got == pytest.approx(deff, rel=1e-9)
+    nan = np.full(1, np.nan)  # no interval: no correction
+    assert wilson_design_effect(np.array([0.3]), np.array([50.0]), nan, nan, 0.95)[0] == 1.0
+
+
+def _clustered_audit(folder, *, groups: bool):
+    """Branches of 10 rows that decide together (an intra-cluster correlation near 1): sex a is
+    selected in 9 of 15 branches, sex b in 5 of 15."""
+    rng = np.random.default_rng(3)
+    rows = []
+    for sex, chosen in (("a", 9), ("b", 5)):
+        for br in range(15):
+            for i in range(10):
+                rows.append({"id": len(rows), "sex": sex, "branch": f"{sex}{br}",
+                             "y": int(rng.random() < 0.5), "x": i,
+                             "score": 0.9 if br < chosen else 0.1})
+    pd.DataFrame(rows).to_csv(folder / "d.csv", index=False)
+    validation = ("{scheme: group_kfold, folds: 3, groups: branch}" if groups
+                  else "{scheme: stratified_kfold, folds: 3}")
+    (folder / "p.yaml").write_text(textwrap.dedent(f"""\
+        version: 1
+        name: sig
+        data: {{path: d.csv, target: y, favorable: 1, id: id, features: [x]}}
+        protected: [{{column: sex, reference: a}}]
+        min_group_size: 5
+        validation: {validation}
+        candidates:
+          - {{name: vendor, kind: predictions, path: d.csv, score_column: score}}
+        metrics:
+          fairness: [disparate_impact]
+          confidence: {{resamples: 400}}
+          significance: {{test: z, adjust: none}}
+        proxies: false
+        report: {{formats: [json]}}
+        """))
+    return run_audit(load_policy(folder / "p.yaml")).result
+
+
+def test_clustered_rows_give_larger_p_values_than_the_same_rows_taken_as_independent(tmp_path):
+    (tmp_path / "c").mkdir()
+    (tmp_path / "i").mkdir()
+    clustered = _clustered_audit(tmp_path / "c", groups=True)
+    independent = _clustered_audit(tmp_path / "i", groups=False)
+    g_c = {g.group: g for g in clustered.variants[0].attributes[0].groups}
+    g_i = {g.group: g for g in independent.variants[0].attributes[0].groups}
+    p_c = g_c["b"].significance["selection_rate"].p
+    p_i = g_i["b"].significance["selection_rate"].p
+    # the same counts (90/150 against 50/150): independent rows are scipy's z-test on them
+    assert (g_i["b"].fp + g_i["b"].tp, g_i["b"].n) == (50, 150)
+    assert p_i == pytest.approx(_z_reference(50, 150, 90, 150), rel=1e-9)
+    assert p_i < 1e-5 and p_c > 10 * p_i
