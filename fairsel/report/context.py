@@ -681,10 +681,18 @@ def _method(result: AuditResult) -> dict[str, Any]:
 
 
 def _gate_cols(result: AuditResult) -> list[dict[str, Any]]:
-    seen: dict[int, str] = {}
+    """One per gate: its label (G1, ...), metric, rule, severity and the attributes judged."""
+    seen: dict[int, GateResult] = {}
     for g in result.gates:
-        seen.setdefault(g.gate, g.metric)
-    return [{"index": i, "metric": m, "label": f"G{i + 1}"} for i, m in sorted(seen.items())]
+        seen.setdefault(g.gate, g)
+    out = []
+    for i, g in sorted(seen.items()):
+        rule = (f"≥ {g.min:g}" if g.min is not None else "") + \
+            (" and " if g.min is not None and g.max is not None else "") + \
+            (f"≤ {g.max:g}" if g.max is not None else "")
+        out.append({"index": i, "metric": g.metric, "label": f"G{i + 1}", "rule": rule,
+                    "severity": g.severity, "attributes": list(g.by_attribute)})
+    return out
 
 
 def _leaderboard(result: AuditResult) -> dict[str, Any]:
@@ -1231,20 +1239,29 @@ def _tradeoff(result: AuditResult, *, with_charts: bool) -> dict[str, Any]:
         return None
 
     chart = None
-    if with_charts and variants:
+    plotted = sum(1 for a, b in zip(xs, ys) if _finite(a) and _finite(b))
+    if with_charts and plotted >= 2:
+        allow = allows_group_specific_decisions(result)
+
+        def cis(metric: str) -> list:
+            return [(e.ci if (e := _estimate(v, metric)) is not None else None)
+                    for v in variants]
+
         chart = charts.tradeoff(
             "tradeoff", names=[v.name for v in variants], ranks=[v.rank for v in variants],
             x=xs, y=ys, passing=[v.status in ("PASS", "WARN") for v in variants], selected=sel,
             frontier=front,
             x_label=f"{fm} ({'higher' if x_higher else 'lower'} is fairer; worst over attributes)",
             y_label=f"{obj} ({'higher' if _higher_is_better(obj) else 'lower'} is better)",
-            x_threshold=thr(fm), y_threshold=thr(obj))
+            x_threshold=thr(fm), y_threshold=thr(obj),
+            blocked=[v.uses_protected_at_decision and not allow for v in variants],
+            x_ci=cis(fm), y_ci=cis(obj))
     rows = [{"rank": v.rank if v.rank is not None else "—", "name": v.name,
              "x": num(xs[i]), "y": num(ys[i]), "frontier": i in front,
              "selected": i == sel, "status": v.status}
             for i, v in enumerate(variants)]
     return {"x_metric": fm, "y_metric": obj, "chart": chart, "rows": rows,
-            "x_higher": x_higher}
+            "x_higher": x_higher, "plotted": plotted}
 
 
 def _gates(result: AuditResult) -> list[dict[str, Any]]:
