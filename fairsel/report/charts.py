@@ -422,8 +422,8 @@ def _group_figure(key: str, pieces: Sequence[tuple[Panel, int, int, bool]], *,
                     if p.ratio_line is not None and _finite(ref_rate) else "")
             ax1.set_title(_short(p.title, 60) + (" (continued)" if continued else "") + line,
                           loc="left", fontsize=9.5, fontweight="bold", pad=3)
-        axes[-1][0].set_xlabel("selection rate (share of favorable decisions)")
-        axes[-1][1].set_xlabel("true positive rate ●, false positive rate □")
+        axes[-1][0].set_xlabel("selection rate")
+        axes[-1][1].set_xlabel("TPR ●, FPR □")
         if legend:
             handles = _group_legend(level, small_anywhere)
             fig.legend(handles=handles, loc="upper left", ncols=(len(handles) + 1) // 2,
@@ -531,6 +531,9 @@ def tradeoff(key: str, *, names: Sequence[str], ranks: Sequence[int | None],
         fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.01, 0.995),
                    ncols=2, frameon=False, handletextpad=0.4, columnspacing=1.5,
                    borderaxespad=0, labelspacing=0.25)
+        # the plot starts just below the legend's rows (9 pt text, 0.25 line spacing)
+        legend_rows = (len(handles) + 1) // 2
+        fig.subplots_adjust(top=1 - (0.12 + 0.19 * legend_rows) / height)
         ax.set_xlabel(safe_text(x_label))
         ax.set_ylabel(safe_text(y_label))
         ax.grid(color="#e0e0e0", linewidth=0.5)

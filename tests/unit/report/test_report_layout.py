@@ -163,3 +163,13 @@ def test_gate_legend_tells_a_single_attribute_gate_from_an_all_attribute_one(sev
     legend = re.search(r"(G1 = [^<]*)</p>", render_html(result)).group(1)
     assert re.search(r"G1 = [^;]* on sex \(error\)", legend), legend
     assert re.search(r"G2 = [^;]*\(warn\)", legend), legend
+
+
+def test_short_sections_follow_on_the_same_page():
+    """Fewer half-empty pages: only the document's parts start a page in print."""
+    css = (TEMPLATES / "report.css").read_text(encoding="utf-8")
+    flowing = re.search(r"((?:#[a-z]+\.page-start,?\s*)+)\{\s*break-before: auto", css)
+    assert flowing, "no section is allowed to follow the previous one"
+    ids = set(re.findall(r"#([a-z]+)\.page-start", flowing.group(1)))
+    assert {"tradeoff", "gates", "limitations"} <= ids
+    assert not ids & {"control", "summary", "candidates", "appendix"}
