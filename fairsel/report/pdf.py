@@ -44,13 +44,70 @@ from fairsel.results import AuditResult
 
 def _import_weasyprint():
     """Import WeasyPrint without its DeprecationWarning about a missing HarfBuzz-Subset (the
-    fontTools fallback it announces makes the same PDF here; see the module's docstring)."""
+    fontTools fallback it announces makes the same PDF here; see the module's docstring), and
+    with its C libraries found from one read of the linker cache (:func:`_one_ldconfig`)."""
+    import sys
     import warnings
 
-    with warnings.catch_warnings():
+    if "weasyprint" in sys.modules:
+        return
+    with warnings.catch_warnings(), _one_ldconfig():
         warnings.filterwarnings("ignore", message="HarfBuzz-Subset will be required",
                                 category=DeprecationWarning)
         import weasyprint  # noqa: F401
+
+
+def _ldconfig_abi() -> str:
+    """The ABI tag ``ldconfig -p`` prints for this interpreter's libraries (as ctypes does)."""
+    import struct
+
+    machine = os.uname().machine + ("-32" if struct.calcsize("l") == 4 else "-64")
+    return {"x86_64-64": "libc6,x86-64", "ppc64-64": "libc6,64bit", "sparc64-64": "libc6,64bit",
+            "s390x-64": "libc6,64bit", "ia64-64": "libc6,IA-64"}.get(machine, "libc6")
+
+
+@contextmanager
+def _one_ldconfig() -> Iterator[None]:
+    """While WeasyPrint loads its C libraries (Linux): ``ctypes.util.find_library`` answers from
+    one read of ``ldconfig -p``.
+
+    WeasyPrint tries up to six names per library and cffi asks ``find_library`` about each name
+    it cannot open, which runs ``ldconfig``, ``gcc`` and ``ld`` every time: 68 processes per
+    ``fairsel render --format pdf`` (0.3-0.5 s, more on a busy machine). The answer is the one
+    ctypes' own ldconfig lookup gives; a name the cache does not list is reported missing, and
+    WeasyPrint's next name, the library's soname, is then opened directly by the loader (which
+    also searches ``LD_LIBRARY_PATH``). Elsewhere (no ldconfig, not Linux), nothing changes.
+    """
+    import ctypes.util
+    import re
+    import subprocess
+    import sys
+
+    if not sys.platform.startswith("linux") or not os.path.exists("/sbin/ldconfig"):
+        yield
+        return
+    try:
+        listing = subprocess.run(["/sbin/ldconfig", "-p"], stdin=subprocess.DEVNULL,
+                                 capture_output=True, env={"LC_ALL": "C", "LANG": "C"},
+                                 timeout=20, check=False).stdout
+    except (OSError, subprocess.SubprocessError):
+        listing = b""
+    if not listing:
+        yield
+        return
+    abi = _ldconfig_abi()
+    original = ctypes.util.find_library
+
+    def find_library(name: str) -> str | None:
+        pattern = os.fsencode(r"\s+(lib%s\.[^\s]+)\s+\(%s" % (re.escape(name), abi))
+        found = re.search(pattern, listing)
+        return os.fsdecode(found.group(1)) if found else None
+
+    ctypes.util.find_library = find_library
+    try:
+        yield
+    finally:
+        ctypes.util.find_library = original
 
 
 def data_only_fetcher():

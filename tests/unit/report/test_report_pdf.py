@@ -336,3 +336,46 @@ def test_fonts_subset_by_fonttools_carry_no_layout_tables_and_text_still_reads(m
         assert "GSUB" not in f and "GPOS" not in f and "glyf" in f
     text = squash(" ".join(p.extract_text() or "" for p in reader.pages))
     assert "Executive summary" in text or SECTIONS[0][1] in text
+
+
+@pytest.mark.skipif(not Path("/sbin/ldconfig").exists(), reason="needs glibc's ldconfig")
+def test_weasyprint_finds_its_libraries_with_one_process():
+    """cffi asked ctypes.util.find_library about every library name WeasyPrint tries, which
+    ran ldconfig, gcc and ld each time (68 processes); now one ldconfig read answers."""
+    import subprocess
+    import sys
+
+    code = ("import subprocess\n"
+            "n = [0]\n"
+            "real = subprocess.Popen.__init__\n"
+            "def count(self, *a, **k):\n"
+            "    n[0] += 1\n"
+            "    return real(self, *a, **k)\n"
+            "subprocess.Popen.__init__ = count\n"
+            "import ctypes.util\n"
+            "before = ctypes.util.find_library\n"
+            "from fairsel.report.pdf import _import_weasyprint\n"
+            "_import_weasyprint()\n"
+            "import weasyprint.text.ffi as ffi\n"
+            "assert ffi.pango is not None and ffi.gobject is not None\n"
+            "assert ctypes.util.find_library is before\n"
+            "print(n[0])\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[3],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert int(proc.stdout.split()[-1]) <= 1
+
+
+def test_one_ldconfig_answers_as_ctypes_does():
+    import ctypes.util
+
+    from fairsel.report.pdf import _one_ldconfig
+
+    original = ctypes.util.find_library
+    names = ["c", "m", "gobject-2.0", "no-such-library-fairsel"]
+    expected = [original(n) for n in names]
+    with _one_ldconfig():
+        got = [ctypes.util.find_library(n) for n in names]
+    assert ctypes.util.find_library is original
+    assert got[-1] is None and expected[-1] is None
+    assert got[:-1] == expected[:-1]
