@@ -516,7 +516,7 @@ def tradeoff(key: str, *, names: Sequence[str], ranks: Sequence[int | None],
         labels = {"ok": "passes every error gate", "bad": "fails a gate",
                   "blocked": "may not be selected (decides with the protected attribute)"}
         for kind, (members, style) in groups.items():
-            if members or kind != "blocked":
+            if members:  # only the kinds drawn
                 handles.append(Line2D([], [], linestyle="none", label=labels[kind], **style))
         if selected is not None:
             handles.append(Line2D([], [], marker="o", color="#000000", markerfacecolor="none",

@@ -173,3 +173,11 @@ def test_short_sections_follow_on_the_same_page():
     ids = set(re.findall(r"#([a-z]+)\.page-start", flowing.group(1)))
     assert {"tradeoff", "gates", "limitations"} <= ids
     assert not ids & {"control", "summary", "candidates", "appendix"}
+
+
+def test_tradeoff_legend_lists_only_the_kinds_drawn():
+    all_fail = str(_trade(passing=[False, False, False], selected=None).svg)
+    assert "fails a gate" in all_fail and "passes every error gate" not in all_fail
+    assert ">selected<" not in all_fail
+    mixed = str(_trade().svg)
+    assert "fails a gate" in mixed and "passes every error gate" in mixed
