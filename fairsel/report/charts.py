@@ -1,7 +1,9 @@
 """Charts for the HTML and PDF reports: matplotlib (no pyplot, no GUI) drawn to inline SVG.
 
-Every chart is made for a page read in black and white: series differ by marker shape, fill
-and hatching, not by colour alone. The SVG is deterministic (a fixed hash salt, no date, text
+Colours are the Okabe–Ito palette (:data:`PALETTE`), which readers with any common colour-vision
+deficiency tell apart, and every series also differs by marker shape, fill or hatching, so a
+page printed in black and white still reads. Text is at least 9 pt at the size the chart is
+printed (:data:`MIN_FONT_PT`). The SVG is deterministic (a fixed hash salt, no date, text
 kept as text) and every ``id`` is prefixed with the chart's key, so that several charts
 inlined in one HTML document never share an id. Text from the data (group names, variant
 names) is escaped by matplotlib's SVG writer, control characters in it are written as escapes
@@ -46,16 +48,28 @@ class Chart:
 #: Chart width in inches: fits the text width of A4 and Letter pages with the report's margins.
 WIDTH = 6.4
 
+#: Okabe & Ito (2008), "Color Universal Design": distinguishable with every common colour-vision
+#: deficiency. Series use these (and greys) only.
+PALETTE = {
+    "black": "#000000", "orange": "#E69F00", "sky": "#56B4E9", "green": "#009E73",
+    "yellow": "#F0E442", "blue": "#0072B2", "vermillion": "#D55E00", "purple": "#CC79A7",
+}
+GREYS = ("#ffffff", "#333333", "#666666", "#999999", "#d9d9d9", "#e0e0e0")
+#: The smallest text in a chart, in points at the printed size (charts are drawn at that size).
+MIN_FONT_PT = 9.0
+
 _RC = {
     "svg.fonttype": "none",            # text stays text: searchable, and no glyph defs
     "font.family": "sans-serif",
     "font.sans-serif": ["DejaVu Sans"],  # ships with matplotlib and with Debian
-    "font.size": 7.5,
-    "axes.titlesize": 8.5,
-    "axes.labelsize": 7.5,
-    "xtick.labelsize": 7,
-    "ytick.labelsize": 7,
-    "legend.fontsize": 7,
+    "font.size": MIN_FONT_PT,
+    "axes.titlesize": 9.5,
+    "axes.labelsize": MIN_FONT_PT,
+    "xtick.labelsize": MIN_FONT_PT,
+    "ytick.labelsize": MIN_FONT_PT,
+    "legend.fontsize": MIN_FONT_PT,
+    "xtick.major.size": 0,             # the grid marks the values: no tick marks to draw
+    "ytick.major.size": 0,
     "axes.edgecolor": "#333333",
     "axes.linewidth": 0.6,
     "hatch.linewidth": 0.5,
@@ -63,7 +77,7 @@ _RC = {
     "text.usetex": False,
     "svg.image_inline": True,
     "path.simplify": True,
-    "axes.prop_cycle": __import__("cycler").cycler(color=["#000000"]),  # nothing in colour
+    "axes.prop_cycle": __import__("cycler").cycler(color=["#000000"]),
 }
 
 _ID_RE = re.compile(r'\bid="([^"]+)"')
@@ -107,6 +121,8 @@ def _to_svg(fig, key: str, label: str) -> Chart:
     svg = svg[svg.index("<svg"):]
     # The RDF metadata block carries the generator and namespace URLs; a report needs neither.
     svg = re.sub(r"\s*<metadata>.*?</metadata>", "", svg, flags=re.S)
+    # matplotlib writes rotate(-0 x y) on every label: a no-op each renderer would still parse
+    svg = re.sub(r' transform="rotate\(-0 [^)]*\)"', "", svg)
     svg = _flatten(svg)
     standalone = svg
     size = re.search(r'<svg[^>]*\bwidth="([0-9.]+)pt"[^>]*\bheight="([0-9.]+)pt"', svg)
@@ -122,7 +138,6 @@ def _to_svg(fig, key: str, label: str) -> Chart:
     svg = re.sub(r'\s+xmlns(:xlink)?="[^"]*"', "", svg, count=2)
     svg = svg.replace("xlink:href=", "href=")
     svg = svg.replace("<svg ", f'<svg class="chart" role="img" aria-label="{escape(label)}" ', 1)
-    fig.clear()
     uri = "data:image/svg+xml;base64," + base64.b64encode(standalone.encode("utf-8")).decode()
     return Chart(svg=Markup(svg.strip()), data_uri=uri, width_pt=width_pt, height_pt=height_pt,
                  label=label)
@@ -243,11 +258,14 @@ class Panel:
 #: The tallest figure (inches): short figures fill the space left on a page, so a long list of
 #: groups is split into several (a figure cannot break across pages).
 MAX_HEIGHT = 4.6
-_TOP, _BOTTOM, _GAP = 0.32, 0.36, 0.3  # legend; x axis; title space above each panel
+_TOP, _BOTTOM, _GAP = 0.5, 0.42, 0.32  # legend (two lines); x axis; title space above a panel
+_TOP_NO_LEGEND = 0.1
+#: Margin either side of the rate axes, so that a marker at 0 or 1 is drawn whole.
+RATE_PAD = 0.04
 
 
 def _row_height(rows: int) -> float:
-    return 0.17 if rows <= 30 else 0.108
+    return 0.17  # inches: a 9 pt label (0.125 in) with air; the same for any number of rows
 
 
 def _pack(panels: Sequence[Panel]) -> list[list[tuple[Panel, int, int, bool]]]:
@@ -282,21 +300,53 @@ def group_rates(key: str, panels: Sequence[Panel], *, level: float | None,
     """Selection rate by group (bars, interval whiskers, the four-fifths line) beside TPR
     and FPR (markers with whiskers), one panel per attribute, as few figures as fit a page.
 
-    Groups below the minimum size are hatched and marked †; the reference group is dark.
+    Groups below the minimum size are hatched and marked †; the reference group is dark. The
+    legend is drawn once, on the first figure of the variant (the others say so in their
+    label); the rate axes run a little past 0 and 1 so that no marker is cut.
     """
-    return [_group_figure(f"{key}-{i}", figure, level=level, title=title)
-            for i, figure in enumerate(_pack(panels))]
+    figures = _pack(panels)
+    return [_group_figure(f"{key}-{i}", figure, level=level, title=title, legend=i == 0,
+                          small_anywhere=any(not p.eligible[j] for p in panels
+                                             for j in range(len(p.groups))))
+            for i, figure in enumerate(figures)]
 
 
-def _group_figure(key: str, pieces: Sequence[tuple[Panel, int, int, bool]], *,
-                  level: float | None, title: str) -> Chart:
-    import matplotlib
+_SEL = {"plain": {"facecolor": PALETTE["sky"]}, "ref": {"facecolor": PALETTE["blue"]},
+        "small": {"facecolor": "#ffffff", "hatch": "////"}}
+_TPR = {"marker": "o", "color": PALETTE["vermillion"]}
+_FPR = {"marker": "s", "color": PALETTE["green"], "markerfacecolor": "#ffffff"}
+
+
+def _group_legend(level: float | None, small: bool) -> list:
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
+    handles = [Line2D([], [], color="#000000", linestyle=(0, (4, 2)), linewidth=1.0,
+                      label="ratio line (× reference rate)"),
+               Patch(edgecolor="#000000", linewidth=0.5, label="reference group",
+                     **_SEL["ref"]),
+               Patch(edgecolor="#000000", linewidth=0.5, label="other groups",
+                     **_SEL["plain"])]
+    if small:
+        handles.append(Patch(edgecolor="#000000", linewidth=0.5, label="† too small",
+                             **_SEL["small"]))
+    if level:
+        handles.append(Line2D([], [], color="#000000", linestyle="-", linewidth=0.9,
+                              label=f"{level:.0%} interval"))
+    handles.append(Line2D([], [], linestyle="none", markersize=4.5, label="TPR", **_TPR))
+    handles.append(Line2D([], [], linestyle="none", markersize=4.2, label="FPR", **_FPR))
+    return handles
+
+
+def _group_figure(key: str, pieces: Sequence[tuple[Panel, int, int, bool]], *,
+                  level: float | None, title: str, legend: bool = True,
+                  small_anywhere: bool = False) -> Chart:
+    import matplotlib
+    from matplotlib.ticker import NullLocator
+
     rows = sum(stop - start for _, start, stop, _ in pieces)
     row = _row_height(rows)
-    tick_size = 7 if row >= 0.15 else 6
+    tick_size = MIN_FONT_PT
     all_labels = []
     for p, start, stop, _ in pieces:
         for i in range(start, stop):
@@ -305,22 +355,8 @@ def _group_figure(key: str, pieces: Sequence[tuple[Panel, int, int, bool]], *,
     left = 0.12 + max((text_width(lb, tick_size) for lb in all_labels), default=0.5)
     left = min(left, 0.45 * WIDTH)
     heights = [(stop - start) * row for _, start, stop, _ in pieces]
-    height = _TOP + _BOTTOM + sum(heights) + _GAP * len(pieces)
-
-    handles = [Line2D([], [], color="#000000", linestyle=(0, (4, 2)), linewidth=1.0,
-                      label="ratio line (× reference rate)"),
-               Patch(facecolor="#4d4d4d", edgecolor="#000000", linewidth=0.5,
-                     label="reference group")]
-    if any(not p.eligible[i] for p, a, b, _ in pieces for i in range(a, b)):
-        handles.append(Patch(facecolor="white", edgecolor="#000000", hatch="////",
-                             linewidth=0.5, label="† too small"))
-    if level:
-        handles.append(Line2D([], [], color="#000000", linestyle="-", linewidth=0.9,
-                              label=f"{level:.0%} interval"))
-    handles.append(Line2D([], [], marker="o", color="#000000", linestyle="none",
-                          markersize=3.6, label="TPR"))
-    handles.append(Line2D([], [], marker="s", color="#000000", markerfacecolor="white",
-                          linestyle="none", markersize=3.4, label="FPR"))
+    top = _TOP if legend else _TOP_NO_LEGEND
+    height = top + _BOTTOM + sum(heights) + _GAP * len(pieces)
 
     with matplotlib.rc_context(_RC):
         fig = _figure(height)
@@ -329,7 +365,7 @@ def _group_figure(key: str, pieces: Sequence[tuple[Panel, int, int, bool]], *,
                             gridspec_kw={"width_ratios": [1.15, 1], "height_ratios": ratios,
                                          "hspace": 0.0, "wspace": 0.16})
         fig.subplots_adjust(left=left / WIDTH, right=0.985, bottom=_BOTTOM / height,
-                            top=1 - (_TOP - _GAP * 0.15) / height)
+                            top=1 - (top - _GAP * 0.15) / height)
         for r, (p, start, stop, continued) in enumerate(pieces):
             ax1, ax2 = axes[r]
             k = stop - start
@@ -351,11 +387,9 @@ def _group_figure(key: str, pieces: Sequence[tuple[Panel, int, int, bool]], *,
                       "ref" if p.reference is not None and i == p.reference else "plain")
                 kinds[kk][0].append(sel_c[j])
                 kinds[kk][1].append(j)
-            style = {"plain": {"facecolor": "#b3b3b3"}, "ref": {"facecolor": "#4d4d4d"},
-                     "small": {"facecolor": "white", "hatch": "////"}}
             for kk, (ws, ys_) in kinds.items():
                 _bars(ax1, ws, ys_, 0.66, edgecolor="#000000", linewidth=0.5, zorder=2,
-                      **style[kk])
+                      **_SEL[kk])
             _whiskers(ax1, sel, y, color="#000000", linewidth=0.9, zorder=3)
             ref_rate = (p.selection[p.reference].value if p.reference is not None else None)
             if p.ratio_line is not None and _finite(ref_rate):
@@ -366,71 +400,110 @@ def _group_figure(key: str, pieces: Sequence[tuple[Panel, int, int, bool]], *,
             y_f = [v + off for v in y]
             tpr = [p.tpr[i] for i in idx]
             fpr = [p.fpr[i] for i in idx]
-            _whiskers(ax2, tpr, y_t, color="#000000", linewidth=0.8, zorder=2)
-            _whiskers(ax2, fpr, y_f, color="#000000", linewidth=0.8, zorder=2)
-            ax2.plot(_centres(tpr), y_t, marker="o", color="#000000", markersize=3.4,
-                     linestyle="none", zorder=3)
-            ax2.plot(_centres(fpr), y_f, marker="s", color="#000000", markerfacecolor="white",
-                     markersize=3.2, linestyle="none", zorder=3)
+            _whiskers(ax2, tpr, y_t, color=_TPR["color"], linewidth=0.8, zorder=2)
+            _whiskers(ax2, fpr, y_f, color=_FPR["color"], linewidth=0.8, zorder=2)
+            ax2.plot(_centres(tpr), y_t, markersize=4.2, linestyle="none", zorder=3,
+                     clip_on=False, **_TPR)
+            ax2.plot(_centres(fpr), y_f, markersize=4.0, linestyle="none", zorder=3,
+                     clip_on=False, **_FPR)
             labels = all_labels[sum(b - a for _, a, b, _ in pieces[:r]):][:k]
             for ax in (ax1, ax2):
-                ax.set_xlim(0, 1.0)
+                ax.set_xlim(-RATE_PAD, 1.0 + RATE_PAD)
                 ax.set_ylim(k - 0.5, -0.5)
-                ax.set_xticks([0, 0.25, 0.5, 0.75, 1.0])
+                ax.set_xticks([0, 0.25, 0.5, 0.75, 1.0], labels=["0", "0.25", "0.5", "0.75",
+                                                                 "1"])
                 ax.grid(axis="x", color="#d9d9d9", linewidth=0.5, zorder=0)
                 ax.set_axisbelow(True)
-                ax.tick_params(axis="y", left=False)
                 if r < len(pieces) - 1:
                     ax.tick_params(axis="x", labelbottom=False)
             ax1.set_yticks(y, labels=labels, fontsize=tick_size)
-            ax2.set_yticks(y, labels=[])
+            ax2.yaxis.set_major_locator(NullLocator())  # the labels are on the left panel
             line = (f"; line at {p.ratio_line:g} × {ref_rate:.3f} = {p.ratio_line * ref_rate:.3f}"
                     if p.ratio_line is not None and _finite(ref_rate) else "")
             ax1.set_title(_short(p.title, 60) + (" (continued)" if continued else "") + line,
-                          loc="left", fontsize=7.5, fontweight="bold", pad=3)
-        axes[-1][0].set_xlabel("selection rate (share of favorable decisions)")
-        axes[-1][1].set_xlabel("true positive rate ●, false positive rate □")
-        fig.legend(handles=handles, loc="upper left", ncols=len(handles), frameon=False,
-                   bbox_to_anchor=(0.005, 1 - 0.03 / height), fontsize=6.8,
-                   borderaxespad=0, handlelength=2.0, columnspacing=1.1, handletextpad=0.5)
-        return _to_svg(fig, key, f"Selection, true and false positive rates by group: {title}")
+                          loc="left", fontsize=9.5, fontweight="bold", pad=3)
+        axes[-1][0].set_xlabel("selection rate")
+        axes[-1][1].set_xlabel("TPR ●, FPR □")
+        if legend:
+            handles = _group_legend(level, small_anywhere)
+            fig.legend(handles=handles, loc="upper left", ncols=(len(handles) + 1) // 2,
+                       frameon=False, bbox_to_anchor=(0.005, 1 - 0.03 / height),
+                       borderaxespad=0, handlelength=2.0, columnspacing=1.1,
+                       handletextpad=0.5, labelspacing=0.3)
+        label = f"Selection, true and false positive rates by group: {title}"
+        return _to_svg(fig, key, label if legend else label + " (legend as in the first chart)")
 
 
 def tradeoff(key: str, *, names: Sequence[str], ranks: Sequence[int | None],
              x: Sequence[float | None], y: Sequence[float | None], passing: Sequence[bool],
              selected: int | None, frontier: Sequence[int], x_label: str, y_label: str,
-             x_threshold: float | None, y_threshold: float | None) -> Chart:
+             x_threshold: float | None, y_threshold: float | None,
+             blocked: Sequence[bool] | None = None,
+             x_ci: Sequence[tuple[float | None, float | None] | None] | None = None,
+             y_ci: Sequence[tuple[float | None, float | None] | None] | None = None
+             ) -> Chart | None:
     """Performance against fairness for every variant, with the Pareto frontier.
 
     Points are labelled with their leaderboard rank (the names are in the table below).
-    Filled circles pass every error-severity gate, crosses do not; the selected variant is ringed.
+    Blue circles pass every error-severity gate, vermilion crosses do not; orange hollow
+    diamonds may not be selected whatever they score (``blocked``: they decide with the
+    protected attribute and the policy forbids it); the selected variant is ringed. ``x_ci`` and
+    ``y_ci`` (intervals per variant) are drawn as whiskers. None when fewer than two variants
+    have both figures: one point shows no trade-off (the report says so instead).
     """
     import matplotlib
     from matplotlib.lines import Line2D
 
-    height = 3.6
+    pts = [(i, xv, yv) for i, (xv, yv) in enumerate(zip(x, y)) if _finite(xv) and _finite(yv)]
+    if len(pts) < 2:
+        return None
+    blocked = list(blocked) if blocked is not None else [False] * len(names)
+    height = 4.1
     with matplotlib.rc_context(_RC):
         fig = _figure(height)
         ax = fig.subplots()
-        fig.subplots_adjust(left=0.7 / WIDTH, right=0.98, bottom=0.45 / height,
-                            top=1 - 0.42 / height)
-        pts = [(i, xv, yv) for i, (xv, yv) in enumerate(zip(x, y)) if _finite(xv) and _finite(yv)]
-        ok = [(p[1], p[2]) for p in pts if passing[p[0]]]
-        bad = [(p[1], p[2]) for p in pts if not passing[p[0]]]
-        if ok:
-            ax.plot([p[0] for p in ok], [p[1] for p in ok], marker="o", markersize=5,
-                    color="#000000", linestyle="none", zorder=3)
-        if bad:
-            ax.plot([p[0] for p in bad], [p[1] for p in bad], marker="x", markersize=5.5,
-                    markeredgewidth=1.2, color="#000000", linestyle="none", zorder=3)
+        fig.subplots_adjust(left=0.75 / WIDTH, right=0.98, bottom=0.5 / height,
+                            top=1 - 0.95 / height)
+        for cis, horizontal in ((x_ci, True), (y_ci, False)):
+            if not cis:
+                continue
+            segs_x: list[float] = []
+            segs_y: list[float] = []
+            for i, xv, yv in pts:
+                ci = cis[i] if i < len(cis) else None
+                if ci is None or not (_finite(ci[0]) and _finite(ci[1])):
+                    continue
+                if horizontal:
+                    segs_x += [ci[0], ci[1], math.nan]  # type: ignore[list-item]
+                    segs_y += [yv, yv, math.nan]
+                else:
+                    segs_x += [xv, xv, math.nan]
+                    segs_y += [ci[0], ci[1], math.nan]  # type: ignore[list-item]
+            if segs_x:
+                ax.plot(segs_x, segs_y, color="#999999", linewidth=0.7, zorder=2)
+        groups = {
+            "ok": ([p for p in pts if passing[p[0]] and not blocked[p[0]]],
+                   {"marker": "o", "markersize": 6, "color": PALETTE["blue"]}),
+            "bad": ([p for p in pts if not passing[p[0]] and not blocked[p[0]]],
+                    {"marker": "x", "markersize": 6.5, "markeredgewidth": 1.5,
+                     "color": PALETTE["vermillion"]}),
+            "blocked": ([p for p in pts if blocked[p[0]]],
+                        {"marker": "D", "markersize": 6, "markeredgewidth": 1.4,
+                         "color": PALETTE["orange"], "markerfacecolor": "none"}),
+        }
+        for members, style in groups.values():
+            if members:
+                ax.plot([p[1] for p in members], [p[2] for p in members], linestyle="none",
+                        zorder=3, clip_on=False, **style)
         for i, xv, yv in pts:
             label = str(ranks[i]) if ranks[i] is not None else _short(names[i], 12)
             # clear of the ring around the selected variant
             ax.annotate(label, (xv, yv), xytext=(7, 5) if i == selected else (4, 3),
-                        textcoords="offset points", fontsize=7)
+                        textcoords="offset points", fontsize=MIN_FONT_PT)
         if selected is not None and _finite(x[selected]) and _finite(y[selected]):
-            ax.plot([x[selected]], [y[selected]], marker="o", markersize=11, color="#000000",
-                    markerfacecolor="none", markeredgewidth=1.0, linestyle="none", zorder=4)
+            ax.plot([x[selected]], [y[selected]], marker="o", markersize=13, color="#000000",
+                    markerfacecolor="none", markeredgewidth=1.0, linestyle="none", zorder=4,
+                    clip_on=False)
         fr = sorted((x[i], y[i]) for i in frontier if _finite(x[i]) and _finite(y[i]))
         if len(fr) >= 2:
             ax.plot([p[0] for p in fr], [p[1] for p in fr], color="#000000", linewidth=0.9,
@@ -439,35 +512,40 @@ def tradeoff(key: str, *, names: Sequence[str], ranks: Sequence[int | None],
             ax.axvline(x_threshold, color="#666666", linestyle=(0, (1, 1.5)), linewidth=1.0)
         if y_threshold is not None:
             ax.axhline(y_threshold, color="#666666", linestyle=(0, (1, 1.5)), linewidth=1.0)
-        handles = [
-            Line2D([], [], marker="o", color="#000000", linestyle="none", markersize=5,
-                   label="passes every error gate"),
-            Line2D([], [], marker="x", color="#000000", linestyle="none", markersize=5.5,
-                   markeredgewidth=1.2, label="fails a gate"),
-            Line2D([], [], color="#000000", linestyle=(0, (4, 2)), linewidth=0.9,
-                   label="Pareto frontier"),
-        ]
+        handles = []
+        labels = {"ok": "passes every error gate", "bad": "fails a gate",
+                  "blocked": "may not be selected (decides with the protected attribute)"}
+        for kind, (members, style) in groups.items():
+            if members:  # only the kinds drawn
+                handles.append(Line2D([], [], linestyle="none", label=labels[kind], **style))
         if selected is not None:
-            handles.insert(2, Line2D([], [], marker="o", color="#000000", markerfacecolor="none",
-                                     markersize=10, linestyle="none", label="selected"))
+            handles.append(Line2D([], [], marker="o", color="#000000", markerfacecolor="none",
+                                  markersize=11, linestyle="none", label="selected"))
+        handles.append(Line2D([], [], color="#000000", linestyle=(0, (4, 2)), linewidth=0.9,
+                              label="Pareto frontier"))
+        if x_ci or y_ci:
+            handles.append(Line2D([], [], color="#999999", linewidth=0.8, label="interval"))
         if x_threshold is not None or y_threshold is not None:
             handles.append(Line2D([], [], color="#666666", linestyle=(0, (1, 1.5)),
                                   linewidth=1.0, label="gate threshold"))
-        fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.7 / WIDTH - 0.01, 0.995),
-                   ncols=5, frameon=False, fontsize=6.8, handletextpad=0.4, columnspacing=1.0,
-                   borderaxespad=0)
+        fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.01, 0.995),
+                   ncols=2, frameon=False, handletextpad=0.4, columnspacing=1.5,
+                   borderaxespad=0, labelspacing=0.25)
+        # the plot starts just below the legend's rows (9 pt text, 0.25 line spacing)
+        legend_rows = (len(handles) + 1) // 2
+        fig.subplots_adjust(top=1 - (0.12 + 0.19 * legend_rows) / height)
         ax.set_xlabel(safe_text(x_label))
         ax.set_ylabel(safe_text(y_label))
         ax.grid(color="#e0e0e0", linewidth=0.5)
         ax.set_axisbelow(True)
-        if pts:
-            xs = [p[1] for p in pts] + ([x_threshold] if x_threshold is not None else [])
-            ys = [p[2] for p in pts] + ([y_threshold] if y_threshold is not None else [])
-            dx = (max(xs) - min(xs)) or 0.05
-            dy = (max(ys) - min(ys)) or 0.02
-            ax.set_xlim(min(xs) - 0.08 * dx, max(xs) + 0.12 * dx)
-            ax.set_ylim(min(ys) - 0.1 * dy, max(ys) + 0.12 * dy)
+        xs = [p[1] for p in pts] + ([x_threshold] if x_threshold is not None else [])
+        ys = [p[2] for p in pts] + ([y_threshold] if y_threshold is not None else [])
+        dx = (max(xs) - min(xs)) or 0.05
+        dy = (max(ys) - min(ys)) or 0.02
+        ax.set_xlim(min(xs) - 0.08 * dx, max(xs) + 0.12 * dx)
+        ax.set_ylim(min(ys) - 0.1 * dy, max(ys) + 0.12 * dy)
         return _to_svg(fig, key, f"{y_label} against {x_label}, every variant")
 
 
-__all__ = ["MAX_HEIGHT", "WIDTH", "Chart", "Interval", "Panel", "group_rates", "tradeoff"]
+__all__ = ["GREYS", "MAX_HEIGHT", "MIN_FONT_PT", "PALETTE", "RATE_PAD", "WIDTH", "Chart",
+           "Interval", "Panel", "group_rates", "tradeoff"]

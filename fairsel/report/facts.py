@@ -99,10 +99,18 @@ def scoring(result: AuditResult) -> dict[str, Any]:
 
 
 def gate_columns(result: AuditResult) -> list[dict[str, Any]]:
-    seen: dict[int, str] = {}
+    """One per gate: its label (G1, ...), metric, rule, severity and the attributes judged."""
+    seen: dict[int, Any] = {}
     for g in result.gates:
-        seen.setdefault(g.gate, g.metric)
-    return [{"index": i, "metric": m, "label": f"G{i + 1}"} for i, m in sorted(seen.items())]
+        seen.setdefault(g.gate, g)
+    out = []
+    for i, g in sorted(seen.items()):
+        rule = (f"≥ {g.min:g}" if g.min is not None else "") + \
+            (" and " if g.min is not None and g.max is not None else "") + \
+            (f"≤ {g.max:g}" if g.max is not None else "")
+        out.append({"index": i, "metric": g.metric, "label": f"G{i + 1}", "rule": rule,
+                    "severity": g.severity, "attributes": list(g.by_attribute)})
+    return out
 
 
 def allows_group_specific_decisions(result: AuditResult) -> bool:

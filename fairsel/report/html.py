@@ -184,12 +184,22 @@ def _environment(user_folder: Path | None):
     for name in _REMOVED_GLOBALS:
         env.globals.pop(name, None)
     env.filters["breakable"] = breakable
+    env.filters["variant_name"] = variant_name
     return env
 
 
 def breakable(name: object) -> str:
     """Let a long metric name wrap after its underscores (a zero-width space; still escaped)."""
     return str(name).replace("_", "_\u200b")
+
+
+def variant_name(name: object) -> str:
+    """Let a variant name wrap where its parts meet — after ``+``, before ``[``, after ``_``
+    and ``,`` (a zero-width space; still escaped) — instead of in the middle of a word."""
+    text = str(name)
+    for a, b in (("+", "+\u200b"), ("[", "\u200b["), ("_", "_\u200b"), (",", ",\u200b")):
+        text = text.replace(a, b)
+    return text
 
 
 def _template_error(exc: BaseException, user_folder: Path) -> UsageError:

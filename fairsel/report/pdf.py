@@ -14,6 +14,19 @@ WeasyPrint subsets fonts with HarfBuzz's subsetting library when it is installed
 fontTools otherwise; fontTools stamps the font with ``SOURCE_DATE_EPOCH`` or the clock, so that
 variable is set to the audit's time while rendering, and WeasyPrint's warning about the
 fallback (which needs no action from a fairsel user) is dropped.
+
+Speed: fontTools' subsetter decompiles a font's GSUB and GPOS tables (hundreds of kerning
+lookups in DejaVu) before it drops them, which WeasyPrint asks it to do; that was most of the
+subsetting time. While rendering, the fontTools path deletes those tables unread first
+(:func:`_lean_fonttools_subset`): the embedded fonts hold the glyphs the text is drawn with,
+without the glyphs only GSUB substitutions would reach (WeasyPrint shapes the text itself and
+embeds glyph ids, so those were never drawn).
+
+WeasyPrint draws an SVG ``<text>`` one letter at a time (a Pango layout per letter, so that
+per-letter ``x``/``dx``/``rotate`` lists work); the charts' labels have none of those, and the
+letters of 650 labels were half the time of a 60-page PDF. While rendering, a ``<text>`` with
+a single position and no per-letter attribute is laid out and drawn as one line
+(:func:`_whole_line_svg_text`); any other falls back to WeasyPrint's own code.
 """
 
 from __future__ import annotations
@@ -21,7 +34,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -31,13 +44,70 @@ from fairsel.results import AuditResult
 
 def _import_weasyprint():
     """Import WeasyPrint without its DeprecationWarning about a missing HarfBuzz-Subset (the
-    fontTools fallback it announces makes the same PDF here; see the module's docstring)."""
+    fontTools fallback it announces makes the same PDF here; see the module's docstring), and
+    with its C libraries found from one read of the linker cache (:func:`_one_ldconfig`)."""
+    import sys
     import warnings
 
-    with warnings.catch_warnings():
+    if "weasyprint" in sys.modules:
+        return
+    with warnings.catch_warnings(), _one_ldconfig():
         warnings.filterwarnings("ignore", message="HarfBuzz-Subset will be required",
                                 category=DeprecationWarning)
         import weasyprint  # noqa: F401
+
+
+def _ldconfig_abi() -> str:
+    """The ABI tag ``ldconfig -p`` prints for this interpreter's libraries (as ctypes does)."""
+    import struct
+
+    machine = os.uname().machine + ("-32" if struct.calcsize("l") == 4 else "-64")
+    return {"x86_64-64": "libc6,x86-64", "ppc64-64": "libc6,64bit", "sparc64-64": "libc6,64bit",
+            "s390x-64": "libc6,64bit", "ia64-64": "libc6,IA-64"}.get(machine, "libc6")
+
+
+@contextmanager
+def _one_ldconfig() -> Iterator[None]:
+    """While WeasyPrint loads its C libraries (Linux): ``ctypes.util.find_library`` answers from
+    one read of ``ldconfig -p``.
+
+    WeasyPrint tries up to six names per library and cffi asks ``find_library`` about each name
+    it cannot open, which runs ``ldconfig``, ``gcc`` and ``ld`` every time: 68 processes per
+    ``fairsel render --format pdf`` (0.3-0.5 s, more on a busy machine). The answer is the one
+    ctypes' own ldconfig lookup gives; a name the cache does not list is reported missing, and
+    WeasyPrint's next name, the library's soname, is then opened directly by the loader (which
+    also searches ``LD_LIBRARY_PATH``). Elsewhere (no ldconfig, not Linux), nothing changes.
+    """
+    import ctypes.util
+    import re
+    import subprocess
+    import sys
+
+    if not sys.platform.startswith("linux") or not os.path.exists("/sbin/ldconfig"):
+        yield
+        return
+    try:
+        listing = subprocess.run(["/sbin/ldconfig", "-p"], stdin=subprocess.DEVNULL,
+                                 capture_output=True, env={"LC_ALL": "C", "LANG": "C"},
+                                 timeout=20, check=False).stdout
+    except (OSError, subprocess.SubprocessError):
+        listing = b""
+    if not listing:
+        yield
+        return
+    abi = _ldconfig_abi()
+    original = ctypes.util.find_library
+
+    def find_library(name: str) -> str | None:
+        pattern = os.fsencode(r"\s+(lib%s\.[^\s]+)\s+\(%s" % (re.escape(name), abi))
+        found = re.search(pattern, listing)
+        return os.fsdecode(found.group(1)) if found else None
+
+    ctypes.util.find_library = find_library
+    try:
+        yield
+    finally:
+        ctypes.util.find_library = original
 
 
 def data_only_fetcher():
@@ -97,17 +167,189 @@ class _QuietFontFallback(logging.Filter):
         return not str(record.msg).startswith("Using fontTools instead of HarfBuzz-Subset")
 
 
+#: Tables WeasyPrint has fontTools drop from every embedded font (weasyprint/pdf/fonts.py).
+_DROPPED_BY_WEASYPRINT = ("GSUB", "GPOS")
+
+
+def _lean_fonttools_subset(self, to_unicode, hinting):
+    """WeasyPrint's ``Font._fonttools_subset`` (same options), with the font opened lazily
+    and the layout tables WeasyPrint drops anyway deleted before subsetting, so fontTools
+    never decompiles them (0.1-0.3 s per font)."""
+    import io
+
+    from fontTools import subset
+    from fontTools.ttLib import TTFont, TTLibError
+
+    options = subset.Options(
+        retain_gids=True, passthrough_tables=True, ignore_missing_glyphs=True,
+        hinting=hinting, desubroutinize=True, notdef_outline=bool(self.missing))
+    options.drop_tables += ["GSUB", "GPOS", "SVG"]
+    subsetter = subset.Subsetter(options)
+    subsetter.populate(gids=to_unicode)
+    try:
+        ttfont = TTFont(io.BytesIO(self.file_content), fontNumber=self.index, lazy=True)
+        for tag in _DROPPED_BY_WEASYPRINT:
+            if tag in ttfont:
+                del ttfont[tag]
+        subsetter.subset(ttfont)
+        out = io.BytesIO()
+        ttfont.save(out)
+    except TTLibError as exc:
+        logging.getLogger("weasyprint").debug("fontTools could not subset %s: %s",
+                                              self.family, exc)
+        return
+    self.file_content = out.getvalue()
+
+
+@contextmanager
+def _lean_font_subsetting() -> Iterator[None]:
+    """Use :func:`_lean_fonttools_subset` while rendering (WeasyPrint's own elsewhere); a
+    WeasyPrint without that method is left as it is."""
+    try:
+        from weasyprint.pdf.fonts import Font
+    except ImportError:  # pragma: no cover - another WeasyPrint layout
+        yield
+        return
+    original = Font.__dict__.get("_fonttools_subset")
+    if original is None:  # pragma: no cover
+        yield
+        return
+    Font._fonttools_subset = _lean_fonttools_subset
+    try:
+        yield
+    finally:
+        Font._fonttools_subset = original
+
+
+#: SVG text attributes that place letters one by one: a <text> with any of them is WeasyPrint's.
+_PER_LETTER = ("dx", "dy", "rotate", "textLength", "lengthAdjust")
+
+
+def _whole_line_svg_text(original):
+    """A drop-in for ``weasyprint.svg.text.text`` that draws a simple ``<text>`` (one x, one y,
+    no per-letter attribute, no letter spacing) as one laid-out line, and hands any other to
+    ``original``. Positions, anchoring (via ``node.text_bounding_box``) and fill/stroke are
+    computed as WeasyPrint does, from the whole line's width instead of the sum of letters'."""
+    from math import inf
+
+    from weasyprint.css.properties import INITIAL_VALUES
+    from weasyprint.draw.text import draw_emojis, draw_first_line
+    from weasyprint.matrix import Matrix
+    from weasyprint.svg.bounding_box import extend_bounding_box
+    from weasyprint.svg.text import Style, TextBox
+    from weasyprint.svg.utils import normalize, size
+    from weasyprint.text.line_break import split_first_line
+
+    def text(svg, node, font_size):
+        attrib = node.attrib
+        if (not node.text or any(k in attrib for k in _PER_LETTER)
+                or node.get("letter-spacing") not in (None, "", "normal", "0")
+                or any(len(normalize(attrib.get(k, "")).split()) > 1 for k in ("x", "y"))):
+            return original(svg, node, font_size)
+        style = Style()
+        style.update(INITIAL_VALUES)
+        style.font_config = svg.font_config
+        style["font_family"] = [f.strip("\"'") for f in
+                                node.get("font-family", "sans-serif").split(",")]
+        style["font_style"] = node.get("font-style", "normal")
+        weight = node.get("font-weight", 400)
+        weight = {"normal": 400, "bold": 700}.get(weight, weight)
+        try:
+            style["font_weight"] = int(weight)
+        except (TypeError, ValueError):
+            style["font_weight"] = 400
+        style["font_size"] = font_size
+        if node.get("direction") in ("ltr", "rtl"):
+            style["direction"] = node.get("direction")
+        layout, _, _, width, height, baseline = split_first_line(
+            node.text, style, svg.context, inf, 0)
+        if "x" in attrib:
+            svg.cursor_d_position[0] = 0
+            x = size(normalize(attrib["x"]).strip(), font_size, svg.inner_width)
+        else:
+            x = svg.cursor_position[0]
+        if "y" in attrib:
+            svg.cursor_d_position[1] = 0
+            y = size(normalize(attrib["y"]).strip(), font_size, svg.inner_height)
+        else:
+            y = svg.cursor_position[1]
+        ascent, descent = font_size * .8, font_size * .2  # as WeasyPrint
+        anchor = node.get("display-anchor")
+        baseline_kind = node.get("dominant-baseline", node.get("alignment-baseline"))
+        if anchor == "middle":
+            y_align = -height / 2
+        elif anchor == "top":
+            y_align = 0
+        elif anchor == "bottom":
+            y_align = -height
+        elif baseline_kind in ("central", "middle"):
+            y_align = (ascent + descent) / 2 - descent
+        elif baseline_kind in ("text-before-edge", "before_edge", "top", "hanging", "text-top"):
+            y_align = ascent
+        elif baseline_kind in ("text-after-edge", "after_edge", "bottom", "text-bottom"):
+            y_align = -descent
+        else:
+            y_align = 0
+        svg.cursor_position = x + width, y
+        x_position = x + svg.cursor_d_position[0]
+        y_position = y + svg.cursor_d_position[1] + y_align
+        node.text_bounding_box = extend_bounding_box(
+            node.text_bounding_box, ((x_position, y_position - baseline),
+                                     (x_position + width, y_position - baseline + height)))
+        svg.stream.push_state()
+        fill, stroke = svg.set_graphical_state(node, font_size)
+        svg.stream.begin_text()
+        layout.reactivate(style)
+        svg.fill_stroke(fill, stroke, text=True)
+        text_box = TextBox(layout, style)
+        text_box.baseline = baseline
+        emojis = draw_first_line(svg.stream, text_box, "none", "none",
+                                 Matrix(a=1, d=-1, e=x_position, f=y_position))
+        svg.stream.end_text()
+        svg.stream.pop_state()
+        draw_emojis(svg.stream, style, x, y, emojis)
+
+    return text
+
+
+@contextmanager
+def _whole_line_text() -> Iterator[None]:
+    """Use :func:`_whole_line_svg_text` for SVG ``<text>`` while rendering; a WeasyPrint whose
+    SVG module is laid out otherwise is left as it is."""
+    try:
+        import weasyprint.svg as svg_module
+
+        original = svg_module.TAGS["text"]
+        fast = _whole_line_svg_text(original)
+    except (ImportError, AttributeError, KeyError):  # pragma: no cover - another WeasyPrint
+        yield
+        return
+    if getattr(svg_module, "text", None) is not original:  # pragma: no cover
+        yield
+        return
+    svg_module.TAGS["text"] = svg_module.text = fast
+    try:
+        yield
+    finally:
+        svg_module.TAGS["text"] = svg_module.text = original
+
+
 @contextmanager
 def reproducible(when: datetime) -> Iterator[None]:
-    """While rendering: ``SOURCE_DATE_EPOCH`` is ``when`` (fontTools stamps subset fonts with it)
-    and WeasyPrint's font-fallback warning is dropped; both restored afterwards."""
+    """While rendering: ``SOURCE_DATE_EPOCH`` is ``when`` (fontTools stamps subset fonts with it),
+    WeasyPrint's font-fallback warning is dropped, fonts are subset without decompiling the
+    tables WeasyPrint drops and simple SVG text is drawn line by line, not letter by letter;
+    all restored afterwards."""
     logger = logging.getLogger("weasyprint")
     quiet = _QuietFontFallback()
     before = os.environ.get("SOURCE_DATE_EPOCH")
     os.environ["SOURCE_DATE_EPOCH"] = str(max(0, int(when.timestamp())))
     logger.addFilter(quiet)
     try:
-        yield
+        with ExitStack() as fast:
+            fast.enter_context(_lean_font_subsetting())
+            fast.enter_context(_whole_line_text())
+            yield
     finally:
         logger.removeFilter(quiet)
         if before is None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from fairsel.metrics import FAIRNESS_METRICS
-from fairsel.report.facts import estimate_of, headline_metric, higher_is_better, is_fairness
+from fairsel.report.facts import allows_group_specific_decisions, estimate_of, headline_metric, higher_is_better, is_fairness
 from fairsel.report.fmt import is_finite, num
 from fairsel.report.section import SectionView
 from fairsel.report.tables import ordered_variants
@@ -50,20 +50,29 @@ def tradeoff_view(result: AuditResult, *, with_charts: bool) -> dict[str, Any]:
         return None
 
     chart = None
-    if with_charts and variants:
+    plotted = sum(1 for a, b in zip(xs, ys) if is_finite(a) and is_finite(b))
+    if with_charts and plotted >= 2:
+        allow = allows_group_specific_decisions(result)
+
+        def cis(metric: str) -> list:
+            return [(e.ci if (e := estimate_of(v, metric)) is not None else None)
+                    for v in variants]
+
         chart = charts.tradeoff(
             "tradeoff", names=[v.name for v in variants], ranks=[v.rank for v in variants],
             x=xs, y=ys, passing=[v.status in ("PASS", "WARN") for v in variants], selected=sel,
             frontier=front,
             x_label=f"{fm} ({'higher' if x_higher else 'lower'} is fairer; worst over attributes)",
             y_label=f"{obj} ({'higher' if higher_is_better(obj) else 'lower'} is better)",
-            x_threshold=thr(fm), y_threshold=thr(obj))
+            x_threshold=thr(fm), y_threshold=thr(obj),
+            blocked=[v.uses_protected_at_decision and not allow for v in variants],
+            x_ci=cis(fm), y_ci=cis(obj))
     rows = [{"rank": v.rank if v.rank is not None else "—", "name": v.name,
              "x": num(xs[i]), "y": num(ys[i]), "frontier": i in front,
              "selected": i == sel, "status": v.status}
             for i, v in enumerate(variants)]
     return {"x_metric": fm, "y_metric": obj, "chart": chart, "rows": rows,
-            "x_higher": x_higher}
+            "x_higher": x_higher, "plotted": plotted}
 
 
 VIEW = SectionView("tradeoff",

@@ -111,17 +111,20 @@ def test_rendering_twice_gives_identical_html():
     assert first.count("<svg ") >= 2
 
 
-def test_charts_are_black_and_white(injected_html):
-    """Series differ by shape and fill, never by hue: every colour in the SVG is a grey."""
-    colours = set(re.findall(r"#([0-9a-fA-F]{6})\b", injected_html.split("<body>", 1)[1]))
+def test_charts_use_the_colour_blind_safe_palette(injected_html):
+    """Every colour in the charts is an Okabe–Ito colour or a grey (issue 12: colour-blind-safe
+    palette); the series still differ by shape and fill for a black-and-white print."""
+    from fairsel.report.charts import PALETTE
+
+    allowed = {c.lower().lstrip("#") for c in PALETTE.values()}
     svg_colours = set()
     for svg in re.findall(r"<svg .*?</svg>", injected_html, flags=re.S):
-        svg_colours |= set(re.findall(r"(?:fill|stroke): ?#([0-9a-fA-F]{6})", svg))
+        svg_colours |= {c.lower() for c in
+                        re.findall(r"(?:fill|stroke): ?#([0-9a-fA-F]{6})", svg)}
     assert svg_colours, "no colour found in the charts"
-    for c in svg_colours:
-        r, g, b = (int(c[i:i + 2], 16) for i in (0, 2, 4))
-        assert r == g == b, f"#{c} is not a grey"
-    assert colours >= svg_colours
+    hues = {c for c in svg_colours if len({c[0:2], c[2:4], c[4:6]}) > 1}
+    assert hues <= allowed, f"colours outside the palette: {sorted(hues - allowed)}"
+    assert len(hues) >= 3, "the charts should use the palette, not only greys"
 
 
 def test_write_html_writes_the_file(tmp_path, injected):

@@ -255,3 +255,127 @@ def test_importing_weasyprint_through_fairsel_raises_no_harfbuzz_warning(tmp_pat
                           text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
+
+
+# --- speed (issue 12): SVG text line by line, lean font subsetting, both only while rendering
+
+
+def _svg_text_calls(svg_body: str, *, fast: bool, monkeypatch) -> list[str]:
+    """The strings WeasyPrint lays out while drawing an SVG image made of ``svg_body``."""
+    import base64
+    from datetime import datetime, timezone
+
+    from fairsel.report.pdf import _import_weasyprint, reproducible
+
+    _import_weasyprint()
+    import weasyprint.text.line_break as lb
+    from weasyprint import HTML
+
+    seen: list[str] = []
+    real = lb.split_first_line
+
+    def spy(text, *args, **kwargs):
+        seen.append(text)
+        return real(text, *args, **kwargs)
+
+    monkeypatch.setattr(lb, "split_first_line", spy)
+    svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="200" height="40">{svg_body}</svg>')
+    uri = "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
+    html = f'<p><img src="{uri}"></p>'
+    if fast:
+        with reproducible(datetime(2026, 1, 1, tzinfo=timezone.utc)):
+            HTML(string=html).render().write_pdf()
+    else:
+        HTML(string=html).render().write_pdf()
+    return seen
+
+
+def test_simple_svg_text_is_laid_out_once_not_letter_by_letter(monkeypatch):
+    body = '<text x="10" y="20" style="font-size: 9px">rate by group</text>'
+    slow = _svg_text_calls(body, fast=False, monkeypatch=monkeypatch)
+    fast = _svg_text_calls(body, fast=True, monkeypatch=monkeypatch)
+    assert slow.count("r") >= 2 and "rate by group" in slow  # WeasyPrint's own: per letter
+    assert fast == ["rate by group"]
+    # a <text> with per-letter positions is still WeasyPrint's own code
+    dx = _svg_text_calls('<text x="10" y="20" dx="1 2 3">abc</text>', fast=True,
+                         monkeypatch=monkeypatch)
+    assert dx.count("a") == 1 and dx.count("b") == 1
+
+
+def test_speed_patches_are_undone_after_rendering():
+    from fairsel.report.pdf import _import_weasyprint
+
+    _import_weasyprint()
+    import weasyprint.svg as svg_module
+    from weasyprint.pdf.fonts import Font
+
+    before = (svg_module.TAGS["text"], svg_module.text, Font.__dict__["_fonttools_subset"])
+    assert render_pdf(make_result(n_variants=1)).startswith(b"%PDF-")
+    after = (svg_module.TAGS["text"], svg_module.text, Font.__dict__["_fonttools_subset"])
+    assert after == before
+
+
+def test_fonts_subset_by_fonttools_carry_no_layout_tables_and_text_still_reads(monkeypatch):
+    from fontTools.ttLib import TTFont
+
+    import weasyprint.pdf.fonts as fonts
+
+    monkeypatch.setattr(fonts, "harfbuzz_subset", None)  # the fontTools path
+    pdf = render_pdf(make_result(n_variants=1))
+    reader = pypdf.PdfReader(io.BytesIO(pdf))
+    embedded = []
+    for page in reader.pages[:3]:
+        for font in (page["/Resources"].get("/Font") or {}).values():
+            font = font.get_object()
+            for desc in font.get("/DescendantFonts", []):
+                stream = desc.get_object()["/FontDescriptor"].get_object().get("/FontFile2")
+                if stream is not None:
+                    embedded.append(TTFont(io.BytesIO(stream.get_object().get_data())))
+    assert embedded, "no embedded TrueType font found"
+    for f in embedded:
+        assert "GSUB" not in f and "GPOS" not in f and "glyf" in f
+    text = squash(" ".join(p.extract_text() or "" for p in reader.pages))
+    assert "Executive summary" in text or SECTIONS[0][1] in text
+
+
+@pytest.mark.skipif(not Path("/sbin/ldconfig").exists(), reason="needs glibc's ldconfig")
+def test_weasyprint_finds_its_libraries_with_one_process():
+    """cffi asked ctypes.util.find_library about every library name WeasyPrint tries, which
+    ran ldconfig, gcc and ld each time (68 processes); now one ldconfig read answers."""
+    import subprocess
+    import sys
+
+    code = ("import subprocess\n"
+            "n = [0]\n"
+            "real = subprocess.Popen.__init__\n"
+            "def count(self, *a, **k):\n"
+            "    n[0] += 1\n"
+            "    return real(self, *a, **k)\n"
+            "subprocess.Popen.__init__ = count\n"
+            "import ctypes.util\n"
+            "before = ctypes.util.find_library\n"
+            "from fairsel.report.pdf import _import_weasyprint\n"
+            "_import_weasyprint()\n"
+            "import weasyprint.text.ffi as ffi\n"
+            "assert ffi.pango is not None and ffi.gobject is not None\n"
+            "assert ctypes.util.find_library is before\n"
+            "print(n[0])\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[3],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert int(proc.stdout.split()[-1]) <= 1
+
+
+def test_one_ldconfig_answers_as_ctypes_does():
+    import ctypes.util
+
+    from fairsel.report.pdf import _one_ldconfig
+
+    original = ctypes.util.find_library
+    names = ["c", "m", "gobject-2.0", "no-such-library-fairsel"]
+    expected = [original(n) for n in names]
+    with _one_ldconfig():
+        got = [ctypes.util.find_library(n) for n in names]
+    assert ctypes.util.find_library is original
+    assert got[-1] is None and expected[-1] is None
+    assert got[:-1] == expected[:-1]

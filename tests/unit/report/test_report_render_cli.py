@@ -83,3 +83,16 @@ def test_render_refuses_a_missing_template_folder(audited, tmp_path):
     assert res.exit_code == 2, res.stderr
     assert f"--templates: '{tmp_path / 'nope'}' does not exist" in res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_render_pdf_leaves_stderr_clean(audited, tmp_path):
+    """No WeasyPrint or fontTools warning (font subsetting, HarfBuzz) leaks to the terminal:
+    stderr holds fairsel's own progress lines only."""
+    res = run_cli("render", str(audited / "results.json"), "--format", "pdf", "--output",
+                  str(tmp_path))
+    assert res.exit_code == 0, res.stderr
+    assert (tmp_path / "report.pdf").read_bytes().startswith(b"%PDF-")
+    stray = [line for line in res.stderr.splitlines()
+             if line.strip() and not line.startswith("fairsel:")]
+    assert not stray, stray
+    assert "warn" not in res.stderr.lower() and "fonttools" not in res.stderr.lower()
