@@ -129,6 +129,8 @@ def keyfigures_view(result: AuditResult) -> dict[str, Any]:
         "performance": {"metric": obj, "value": num(perf.value if perf else None),
                         "ci": ci_text(perf.ci) if perf else ""},
         "disparity_metric": fm, "disparities": disparities,
+        "headline": (None if head is None or len(head.by_attribute) < 2 else
+                     {"value": num(head.value), "ci": ci_text(head.ci)}),
         "gates": [_gate_row(g, scope(g)) for g in gates],
         "warnings": [gate_summary(g) for g in gates if g.status == "WARN"],
         "blocking": [f"{g.status}: {gate_summary(g)}" for g in gates if g.status in _BLOCKING],
