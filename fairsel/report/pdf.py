@@ -171,6 +171,20 @@ class _QuietFontFallback(logging.Filter):
 _DROPPED_BY_WEASYPRINT = ("GSUB", "GPOS")
 
 
+#: The WeasyPrint releases the speed-ups below were written and tested against (they replace
+#: private functions); on any other release WeasyPrint's own code runs, unchanged.
+_PATCHED_FOR = ("70.",)
+
+
+def _patchable() -> bool:
+    """Whether the installed WeasyPrint is one the speed-ups were written for."""
+    try:
+        import weasyprint
+    except ImportError:  # pragma: no cover
+        return False
+    return str(getattr(weasyprint, "__version__", "")).startswith(_PATCHED_FOR)
+
+
 def _lean_fonttools_subset(self, to_unicode, hinting):
     """WeasyPrint's ``Font._fonttools_subset`` (same options), with the font opened lazily
     and the layout tables WeasyPrint drops anyway deleted before subsetting, so fontTools
@@ -208,6 +222,9 @@ def _lean_font_subsetting() -> Iterator[None]:
     try:
         from weasyprint.pdf.fonts import Font
     except ImportError:  # pragma: no cover - another WeasyPrint layout
+        yield
+        return
+    if not _patchable():  # pragma: no cover - another WeasyPrint release
         yield
         return
     original = Font.__dict__.get("_fonttools_subset")
@@ -261,8 +278,11 @@ def _whole_line_svg_text(original):
         style["font_size"] = font_size
         if node.get("direction") in ("ltr", "rtl"):
             style["direction"] = node.get("direction")
-        layout, _, _, width, height, baseline = split_first_line(
-            node.text, style, svg.context, inf, 0)
+        try:
+            layout, _, _, width, height, baseline = split_first_line(
+                node.text, style, svg.context, inf, 0)
+        except Exception:  # noqa: BLE001 — internals not as expected: WeasyPrint's own way
+            return original(svg, node, font_size)
         if "x" in attrib:
             svg.cursor_d_position[0] = 0
             x = size(normalize(attrib["x"]).strip(), font_size, svg.inner_width)
@@ -316,6 +336,9 @@ def _whole_line_svg_text(original):
 def _whole_line_text() -> Iterator[None]:
     """Use :func:`_whole_line_svg_text` for SVG ``<text>`` while rendering; a WeasyPrint whose
     SVG module is laid out otherwise is left as it is."""
+    if not _patchable():  # pragma: no cover - another WeasyPrint release
+        yield
+        return
     try:
         import weasyprint.svg as svg_module
 

@@ -379,3 +379,22 @@ def test_one_ldconfig_answers_as_ctypes_does():
     assert ctypes.util.find_library is original
     assert got[-1] is None and expected[-1] is None
     assert got[:-1] == expected[:-1]
+
+
+def test_speed_patches_stay_off_on_a_weasyprint_they_were_not_written_for(monkeypatch):
+    """The speed-ups replace private WeasyPrint functions: on another release WeasyPrint's own
+    code must run, and the PDF must still be written."""
+    from fairsel.report import pdf as pdf_module
+
+    pdf_module._import_weasyprint()
+    import weasyprint
+    import weasyprint.svg as svg_module
+    from weasyprint.pdf.fonts import Font
+
+    monkeypatch.setattr(weasyprint, "__version__", "99.0")
+    seen = []
+    with pdf_module._whole_line_text(), pdf_module._lean_font_subsetting():
+        seen.append((svg_module.TAGS["text"], Font.__dict__["_fonttools_subset"]))
+    assert seen[0][0] is svg_module.TAGS["text"] and seen[0][0].__module__ == "weasyprint.svg.text"
+    assert seen[0][1] is not pdf_module._lean_fonttools_subset
+    assert render_pdf(make_result(n_variants=1)).startswith(b"%PDF-")
