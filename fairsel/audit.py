@@ -251,11 +251,12 @@ class FoldOutput:
     details: dict[str, Any] = field(default_factory=dict)
     stage: str = "fit"
     error: str | None = None
+    model: Any = None  # the fitted fold model, kept only when the audit explains variants
 
 
 def fold_variants(cand, mitigations, *, X, y: np.ndarray, train: np.ndarray, test: np.ndarray,
                   data: AuditData, scores: np.ndarray | None, seed: int, fold: int,
-                  min_group_size: int = 30) -> list[FoldOutput]:
+                  min_group_size: int = 30, keep_models: bool = False) -> list[FoldOutput]:
     """Every variant of one candidate on one fold: the base, then each mitigation.
 
     Everything fitted here sees the fold's training rows only: reweighing weights, the
@@ -268,17 +269,21 @@ def fold_variants(cand, mitigations, *, X, y: np.ndarray, train: np.ndarray, tes
     once per fold and shared by every threshold and post-processing variant. The thresholds
     are then applied to the scores of the model fitted on all training rows. A mitigation
     that fails becomes that variant's error; the base and the other variants go on.
+    With ``keep_models``, each output keeps the model it was fitted with (for explanations).
     """
     from fairsel.mitigation import settings, variant_name
     from fairsel.mitigation.groups import mitigation_groups
 
     trainable = scores is None
+    model = None
     if trainable:
-        s_test = cand.fit_score(X.iloc[train], y[train], X.iloc[test])
+        model = cand.fit(X.iloc[train], y[train])
+        s_test = cand.score(model, X.iloc[test])
     else:
         s_test = scores[test]
     outputs = [FoldOutput(name=cand.name, y_score=s_test,
-                          y_pred=(s_test >= cand.threshold).astype(np.int8))]
+                          y_pred=(s_test >= cand.threshold).astype(np.int8),
+                          model=model if keep_models else None)]
     cache: dict[str, Any] = {}
 
     def fitting_scores() -> tuple[np.ndarray, str]:
@@ -312,6 +317,8 @@ def fold_variants(cand, mitigations, *, X, y: np.ndarray, train: np.ndarray, tes
                              error=f"{type(exc).__name__}: {exc}")
         out.mitigation = label
         out.uses_protected_at_decision = info.uses_protected_at_decision
+        if not keep_models:
+            out.model = None
         outputs.append(out)
     return outputs
 
@@ -350,12 +357,13 @@ def _reweighing(cand, opts, *, groups, X, y, train, test, **_) -> FoldOutput:
 
     table = reweighing_table(y[train], groups.codes[train], n_groups=groups.n_groups)
     weights = table[groups.codes[train], y[train].astype(np.int64)]
-    s = cand.fit_score(X.iloc[train], y[train], X.iloc[test], sample_weight=weights)
+    model = cand.fit(X.iloc[train], y[train], sample_weight=weights)
+    s = cand.score(model, X.iloc[test])
     cells = {lab: {"favorable": None if np.isnan(w1) else round(float(w1), 6),
                    "unfavorable": None if np.isnan(w0) else round(float(w0), 6)}
              for lab, (w0, w1) in zip(groups.labels, table)}
     return FoldOutput(name="", y_score=s, y_pred=(s >= cand.threshold).astype(np.int8),
-                      details={"weights": cells})
+                      details={"weights": cells}, model=model)
 
 
 def _threshold(cand, opts, *, groups, y, train, test, s_test, fitting_scores, min_group_size,
@@ -539,7 +547,8 @@ def run_audit(policy: Policy, *, progress: Progress | None = None, jobs: int = 1
         try:
             out = fold_variants(cands[ci], policy.mitigation, X=X, y=data.y, train=train,
                                 test=test, data=data, scores=fixed_scores.get(ci),
-                                seed=policy.seed, fold=k, min_group_size=policy.min_group_size)
+                                seed=policy.seed, fold=k, min_group_size=policy.min_group_size,
+                                keep_models=policy.explain_settings is not None)
             return ci, k, test, out, None
         except Exception as exc:  # noqa: BLE001 — a failure is data, the others go on
             return ci, k, test, None, f"{type(exc).__name__}: {exc}"
@@ -572,6 +581,7 @@ def run_audit(policy: Policy, *, progress: Progress | None = None, jobs: int = 1
     # assemble out-of-fold predictions per variant (base first, then its mitigations)
     order: list[tuple[int, str]] = []
     arrays: dict[str, dict[str, Any]] = {}
+    models: dict[str, dict[int, Any]] = {}  # variant -> fold -> fitted model (explanations)
     failed: dict[str, str] = {}
     for ci, k, test, out, err in outputs:
         cand = cands[ci]
@@ -594,6 +604,8 @@ def run_audit(policy: Policy, *, progress: Progress | None = None, jobs: int = 1
                 continue
             arrays[fo.name]["score"][test] = fo.y_score
             arrays[fo.name]["pred"][test] = fo.y_pred
+            if fo.model is not None:
+                models.setdefault(fo.name, {})[k] = fo.model
             for key, val in fo.details.items():
                 arrays[fo.name]["details"].setdefault(key, {})[str(k)] = val
     for ci, cand in enumerate(cands):  # a candidate failing in every fold still gets a row
@@ -678,6 +690,15 @@ def run_audit(policy: Policy, *, progress: Progress | None = None, jobs: int = 1
     variants = [v.model_copy(update={"rank": position.get(v.name)}) for v in variants]
     verdict = _verdict(variants, ranking.selected, gates)
 
+    explanations = None
+    if policy.explain_settings is not None:
+        t_explain = time.perf_counter()
+        progress.stage("explaining variants")
+        explanations = run_explanations(policy, data, X, folds, ranking, variants, arrays,
+                                        models, screen)
+        timings["explain"] = time.perf_counter() - t_explain
+    del models
+
     finished = _now()
     timings["total"] = time.perf_counter() - t0
     provenance = Provenance(
@@ -699,9 +720,62 @@ def run_audit(policy: Policy, *, progress: Progress | None = None, jobs: int = 1
         confidence=policy.metrics.confidence.model_dump(mode="json"),
         min_group_size=policy.min_group_size, variants=variants, gates=gates,
         failures=failures, ranking=ranking, provenance=provenance,
-        analysis=Analysis(proxies=screen))
+        analysis=Analysis(proxies=screen, explanations=explanations))
     return AuditRun(result=result, row_ids=data.row_ids, folds=folds, y_true=data.y,
                     predictions=preds)
+
+
+#: Mitigations that act after the margin (on the scores, by group): their variants are
+#: explained by their base model.
+_AFTER_MARGIN = {"threshold": "group thresholds", "postprocessing": "post-processing"}
+
+
+def run_explanations(policy: Policy, data: AuditData, X, folds: np.ndarray, ranking, variants,
+                     arrays: dict[str, dict[str, Any]], models: dict[str, dict[int, Any]],
+                     screen):
+    """SHAP explanations of the selected and best-ranked variants (policy key ``explain``),
+    each fold's model on a sample of its own test rows."""
+    from fairsel.analysis.explain import (
+        GroupCodes,
+        VariantInput,
+        choose_variants,
+        explain_variants,
+    )
+
+    spec = policy.explain_settings
+    assert spec is not None
+    by_name = {v.name: v for v in variants}
+    inputs, skipped = [], []
+    for name in choose_variants(ranking.selected, ranking.order, spec.variants):
+        v = by_name[name]
+        kind = (v.mitigation or "").split("[", 1)[0]
+        source, note = name, None
+        if kind in _AFTER_MARGIN:
+            source = v.base or name
+            note = (f"{_AFTER_MARGIN[kind]} act on the scores of '{source}' by group, after its "
+                    f"margin: the margin explained is that of '{source}'; the decisions "
+                    "(unfavorable or not) are this variant's")
+        if v.status == "ERROR":
+            skipped.append((name, "the variant failed; there is no model to explain"))
+        elif kind == "reductions":
+            skipped.append((name, "a randomised mixture of models (fairlearn's reductions): "
+                                  "no single margin to explain"))
+        elif source not in models:
+            skipped.append((name, "a fixed candidate (saved model or precomputed predictions): "
+                                  "fairsel fits no model per fold to explain"))
+        else:
+            inputs.append(VariantInput(variant=name, model_of=source, note=note,
+                                       models=models[source], y_pred=arrays[name]["pred"]))
+    groups = [GroupCodes(name=p.name, labels=p.labels, codes=p.codes(data.atoms),
+                         reference=p.reference) for p in data.partitions]
+    flags = {c: "proxy" for c in policy.data.proxies}
+    if screen is not None:
+        flags.update({f: "proxy" for a in screen.attributes for f in a.flagged})
+    flags.update({c: "protected" for c in data.protected_as_features})
+    return explain_variants(inputs, skipped, X=X, folds=folds, atoms=data.atoms,
+                            n_atoms=data.n_atoms, groups=groups, features=data.features,
+                            flags=flags, seed=policy.seed, n_variants=spec.variants,
+                            rows=spec.rows)
 
 
 def check_declared_proxies(policy: Policy, data: AuditData) -> None:
