@@ -24,6 +24,7 @@ from fairsel.metrics.disparity import compared_rates
 from fairsel.mitigation import MITIGATIONS
 from fairsel.policy.schema import MitigationPolicySpec
 from fairsel.report.proxies_view import PROXIES_SECTION, features_note, proxies_view
+from fairsel.report.explain_view import EXPLAIN_SECTION, explain_view
 from fairsel.report.tables import (TESTED_RATE_NAMES, gate_thresholds, leaderboard_columns,
                                    ordered_variants, safe_result)
 from fairsel.results import AuditResult, Estimate, GateResult, VariantResult, figure_text
@@ -757,6 +758,8 @@ def report_sections(result: AuditResult) -> list[tuple[str, str]]:
             out.append(MITIGATED_SECTION)
         if sid == "tradeoff" and result.analysis.proxies is not None:
             out.append(PROXIES_SECTION)
+        if sid == "tradeoff" and result.analysis.explanations is not None:
+            out.append(EXPLAIN_SECTION)
     return out
 
 
@@ -1493,6 +1496,7 @@ def _build_context(result: AuditResult, *, with_charts: bool) -> dict[str, Any]:
         "candidates": candidates,
         "tradeoff": _tradeoff(result, with_charts=with_charts),
         "proxies": proxies_view(result),
+        "explain": explain_view(result, with_charts=with_charts),
         "gates": _gates(result),
         "significance": _significance(result),
         "limitations": _limitations(result),

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from fairsel.gates import PROXY_GATES
 from fairsel.report.proxies_view import flag_lines
+from fairsel.report.explain_view import summary_line
 from fairsel.report.tables import (
     fmt,
     fmt_ci,
@@ -93,6 +94,9 @@ def summary_markdown(result: AuditResult) -> str:
             else "WARN"
         lines += ["", "Proxy flags:", ""]
         lines += [f"- {level} proxy: {_md(f)}" for f in flags]
+    why = summary_line(result)
+    if why:
+        lines += ["", f"Explanations: {_md(why)}"]
     if result.failures:
         lines += ["", "Failures:", ""]
         lines += [f"- **{_md(f.variant)}** at {_md(f.stage)} (fold {f.fold}): {_md(f.message)}"
