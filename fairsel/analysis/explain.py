@@ -443,8 +443,9 @@ def summarise(spec: VariantInput, *, rows: np.ndarray, weights: np.ndarray, valu
         wsum = np.bincount(codes, weights=w, minlength=n_groups)
         msum = np.bincount(codes, weights=w * margin, minlength=n_groups)
         bsum = np.bincount(codes, weights=w * base, minlength=n_groups)
-        vsum = np.zeros((n_groups, len(features)))
-        np.add.at(vsum, codes, values * w[:, None])
+        onehot = np.zeros((n_groups, len(codes)))
+        onehot[codes, np.arange(len(codes))] = w
+        vsum = onehot @ values  # weighted sums per group, one product (no np.add.at)
         with np.errstate(invalid="ignore", divide="ignore"):
             mmean, bmean = msum / wsum, bsum / wsum
             vmean = vsum / wsum[:, None]

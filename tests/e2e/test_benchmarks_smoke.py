@@ -72,3 +72,12 @@ def test_bench_predictions_runs_and_agrees_with_fairlearn():
     assert re.search(r"tpr \w+: fairsel CI [\d.]+–[\d.]+; fairlearn CI", proc.stdout)
     result = _result_line(proc.stdout)
     assert ("PASS" in result.split()[-1]) == (proc.returncode == 0)
+
+
+def test_bench_explain_runs_and_agrees_with_shap():
+    proc = _run("bench_explain.py", "--rows", "3000", "--explain", "200", "--repeat", "1")
+    # 0 = every ratio within its target, 1 = a ratio missed (possible at a tiny size)
+    assert proc.returncode in (0, 1), proc.stdout + proc.stderr
+    assert _result_line(proc.stdout).startswith("RESULT: bench_explain rows=3000 explain=200 ")
+    agree = [ln for ln in proc.stdout.splitlines() if "values agree:" in ln]
+    assert len(agree) == 2 and all(ln.endswith("values agree: yes") for ln in agree)
