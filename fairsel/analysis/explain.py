@@ -204,9 +204,10 @@ def row_cost(fitted, n_features: int) -> float | None:
         trees = getattr(est, "estimators_", [est])
         trees = np.ravel(trees) if kind == "GradientBoostingClassifier" else trees
         return float(sum(t.tree_.n_leaves * max(t.tree_.max_depth, 1) ** 2 for t in trees))
-    if kind in ("LGBMClassifier", "HistGradientBoostingClassifier") or (
-            hasattr(est, "coef_") and hasattr(est, "decision_function")):
+    if kind == "LGBMClassifier" or (hasattr(est, "coef_") and hasattr(est, "decision_function")):
         return None
+    # otherwise (HistGradientBoosting too, whose categorical splits shap may not read): the
+    # permutation explainer's bound
     return float(PERMUTATIONS * (2 * n_features + 1) * PERMUTATION_BACKGROUND) * 150
 
 
@@ -235,24 +236,9 @@ def explain_rows(fitted, X_rows, background, features: Sequence[str], *,
         how, units = "tree", "log-odds"
         if pos == 0:  # LightGBM's raw score is of classes_[1]
             values, base, margin = -values, -base, -margin
-    elif kind in _TREE_LOG_ODDS or kind in _TREE_PROBABILITY:
-        import shap
-
-        explainer = shap.TreeExplainer(est)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            raw, base = _class_values(explainer.shap_values(xt, check_additivity=False),
-                                      explainer.expected_value, pos)
-        values = raw
-        if kind in _TREE_PROBABILITY:
-            margin = est.predict_proba(xt)[:, pos]
-            units = "probability"
-        else:
-            margin = est.decision_function(xt)
-            margin = margin if pos == 1 else -margin
-            units = "log-odds"
-        if values.ndim == 2 and pos == 0 and kind in _TREE_LOG_ODDS:
-            values, base = -values, -base
+    elif (kind in _TREE_LOG_ODDS or kind in _TREE_PROBABILITY) \
+            and (tree := _tree_values(est, xt, pos)) is not None:
+        values, base, margin, units = tree
         how = "tree"
     elif hasattr(est, "coef_") and hasattr(est, "decision_function") \
             and np.asarray(est.coef_).shape[0] == 1:
@@ -269,20 +255,8 @@ def explain_rows(fitted, X_rows, background, features: Sequence[str], *,
             values, base, margin = -values, -base, -margin
         how, units = "linear", "log-odds"
     else:
-        import shap
-
         bg = _dense(prepare.transform(background)) if prepare is not None else _dense(background)
-
-        def f(x: np.ndarray) -> np.ndarray:
-            return _logit(est.predict_proba(x)[:, pos])
-
-        masker = shap.maskers.Independent(bg, max_samples=PERMUTATION_BACKGROUND)
-        explainer = shap.PermutationExplainer(f, masker, seed=seed)
-        p = xt.shape[1]
-        out = explainer(xt, max_evals=PERMUTATIONS * (2 * p + 1), silent=True)
-        values = np.asarray(out.values, dtype=np.float64)
-        base = np.asarray(out.base_values, dtype=np.float64)
-        margin = f(xt)
+        values, base, margin = _permutation_values(est, xt, bg, pos, seed)
         how, units = "permutation", "log-odds"
     values = np.asarray(values, dtype=np.float64).reshape(len(xt), -1)
     # one-hot parts back to their policy column: one matrix product
@@ -292,6 +266,50 @@ def explain_rows(fitted, X_rows, background, features: Sequence[str], *,
     return RowExplanation(values=values @ to_cols, base=base_rows,
                           margin=np.asarray(margin, dtype=np.float64), explainer=how,
                           units=units)
+
+
+def _tree_values(est, xt: np.ndarray, pos: int):
+    """shap's TreeExplainer on a scikit-learn tree model: (values, base, margin, units), or
+    None where shap cannot read the trees or its values do not add up to the model's output
+    (HistGradientBoosting's native categorical splits), which then go to the permutation
+    explainer."""
+    import shap
+
+    kind = type(est).__name__
+    try:
+        explainer = shap.TreeExplainer(est)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            values, base = _class_values(explainer.shap_values(xt, check_additivity=False),
+                                         explainer.expected_value, pos)
+    except Exception:  # noqa: BLE001 — a model shap's tree reader does not know
+        return None
+    if kind in _TREE_PROBABILITY:
+        margin, units = est.predict_proba(xt)[:, pos], "probability"
+    else:
+        margin, units = est.decision_function(xt), "log-odds"
+        if pos == 0:  # one log-odds output, of classes_[1]
+            values, base, margin = -values, -base, -margin
+    # shap reads some trees wrongly without a word (HistGradientBoosting's categorical
+    # splits): values that do not add up to the model's own output are not used
+    if len(xt) and np.max(np.abs(base + values.reshape(len(xt), -1).sum(1) - margin)) > 1e-6:
+        return None
+    return values, base, margin, units
+
+
+def _permutation_values(est, xt: np.ndarray, bg: np.ndarray, pos: int, seed: int):
+    """shap's permutation explainer on the logit of the model's probability, with a bounded
+    background: (values, base, margin)."""
+    import shap
+
+    def f(x: np.ndarray) -> np.ndarray:
+        return _logit(est.predict_proba(x)[:, pos])
+
+    masker = shap.maskers.Independent(bg, max_samples=PERMUTATION_BACKGROUND)
+    explainer = shap.PermutationExplainer(f, masker, seed=seed)
+    out = explainer(xt, max_evals=PERMUTATIONS * (2 * xt.shape[1] + 1), silent=True)
+    return (np.asarray(out.values, dtype=np.float64),
+            np.asarray(out.base_values, dtype=np.float64), f(xt))
 
 
 @dataclass(frozen=True)
@@ -534,9 +552,15 @@ def explain_variants(inputs: Sequence[VariantInput], skipped: Sequence[tuple[str
     def resample(n: int) -> Sample:
         return sample_rows(folds, atoms, n_atoms, budget=n, seed=seed)
 
-    explained = [explain_variant(spec, X=X, folds=folds, sample=sample, groups=groups,
-                                 features=features, flags=flags, seed=seed, resample=resample)
-                 for spec in inputs]
+    explained, failed = [], []
+    for spec in inputs:
+        try:
+            explained.append(explain_variant(spec, X=X, folds=folds, sample=sample,
+                                             groups=groups, features=features, flags=flags,
+                                             seed=seed, resample=resample))
+        except Exception as exc:  # noqa: BLE001 — a variant that cannot be explained is data
+            failed.append((spec.variant, f"the explanation failed: {type(exc).__name__}: "
+                                         f"{str(exc)[:300]}"))
     return Explanations(
         variants=n_variants, rows=rows, top_features=TOP_FEATURES,
         sampling=("stratified by fold and protected-group cell (every combination of the "
@@ -544,4 +568,4 @@ def explain_variants(inputs: Sequence[VariantInput], skipped: Sequence[tuple[str
                   "small cells are kept whole, drawn with the policy's seed; means are "
                   "weighted back to the data's counts"),
         explained=explained,
-        skipped=[SkippedExplanation(variant=v, reason=r) for v, r in skipped])
+        skipped=[SkippedExplanation(variant=v, reason=r) for v, r in [*skipped, *failed]])

@@ -247,3 +247,23 @@ def test_a_large_forest_is_explained_on_fewer_rows(tmp_path, monkeypatch):
     x = result.analysis.explanations.explained[0]
     assert x.rows == 60 and x.units == "probability" and "costly" in x.row_cap
     assert x.additivity_error < 1e-9
+
+
+@pytest.mark.parametrize("estimator, explainer, units", [
+    ("random_forest", "tree", "probability"), ("extra_trees", "tree", "probability"),
+    ("decision_tree", "tree", "probability"), ("gradient_boosting", "tree", "log-odds"),
+    # shap misreads its native categorical splits (values that do not add up): permutation
+    ("hist_gradient_boosting", "permutation", "log-odds"),
+])
+def test_every_registered_tree_model_adds_up_to_its_margin(tmp_path, estimator, explainer,
+                                                          units):
+    cand = (f"  - {{name: m, kind: sklearn, estimator: {estimator}, "
+            f"params: {{{'max_iter' if estimator.startswith('hist') else 'n_estimators'}: 10}}}}"
+            if estimator not in ("decision_tree",) else
+            f"  - {{name: m, kind: sklearn, estimator: {estimator}}}")
+    data, X, folds, models = _fold_models(tmp_path, cand)
+    sample = sample_rows(folds, data.atoms, data.n_atoms, budget=30, seed=3)
+    ex = explain_out_of_fold(models, X=X, folds=folds, sample=sample, features=data.features,
+                             seed=3)
+    assert ex.explainer == explainer and ex.units == units
+    np.testing.assert_allclose(ex.base + ex.values.sum(1), ex.margin, atol=1e-6)
