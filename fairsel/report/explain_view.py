@@ -31,7 +31,10 @@ _EXPLAINERS = {
 
 
 def _signed(x: float) -> str:
-    return f"{x:+.3f}" if abs(x) >= 0.0005 or x == 0 else f"{x:+.2g}"
+    """A contribution with its sign, as the report writes changes (``+0.012``, ``−0.034``),
+    with two significant digits where three decimals would show nothing (``−0.00041``)."""
+    text = f"{x:+.3f}" if abs(x) >= 0.0005 or x == 0 else f"{x:+.2g}"
+    return text.replace("-", "−")
 
 
 def _reasons(x: VariantExplanation, attributes: set[str]) -> list[dict[str, Any]]:
