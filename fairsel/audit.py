@@ -251,7 +251,9 @@ class FoldOutput:
     details: dict[str, Any] = field(default_factory=dict)
     stage: str = "fit"
     error: str | None = None
-    model: Any = None  # the fitted fold model, kept only when the audit explains variants
+    # the fitted fold model, kept only when the audit explains variants (or, for a model too
+    # large to keep, the reason it was not)
+    model: Any = None
 
 
 def fold_variants(cand, mitigations, *, X, y: np.ndarray, train: np.ndarray, test: np.ndarray,
@@ -283,7 +285,7 @@ def fold_variants(cand, mitigations, *, X, y: np.ndarray, train: np.ndarray, tes
         s_test = scores[test]
     outputs = [FoldOutput(name=cand.name, y_score=s_test,
                           y_pred=(s_test >= cand.threshold).astype(np.int8),
-                          model=model if keep_models else None)]
+                          model=_kept(model) if keep_models else None)]
     cache: dict[str, Any] = {}
 
     def fitting_scores() -> tuple[np.ndarray, str]:
@@ -317,10 +319,18 @@ def fold_variants(cand, mitigations, *, X, y: np.ndarray, train: np.ndarray, tes
                              error=f"{type(exc).__name__}: {exc}")
         out.mitigation = label
         out.uses_protected_at_decision = info.uses_protected_at_decision
-        if not keep_models:
-            out.model = None
+        out.model = _kept(out.model) if keep_models else None
         outputs.append(out)
     return outputs
+
+
+def _kept(model):
+    """A fold model to keep for explanations, or the reason it is not kept (too large)."""
+    if model is None:
+        return None
+    from fairsel.analysis.explain import too_large_to_keep
+
+    return too_large_to_keep(model) or model
 
 
 def _applies(spec, cand, trainable: bool) -> bool:
@@ -604,7 +614,7 @@ def run_audit(policy: Policy, *, progress: Progress | None = None, jobs: int = 1
                 continue
             arrays[fo.name]["score"][test] = fo.y_score
             arrays[fo.name]["pred"][test] = fo.y_pred
-            if fo.model is not None:
+            if fo.model is not None:  # a fitted model, or why it was not kept
                 models.setdefault(fo.name, {})[k] = fo.model
             for key, val in fo.details.items():
                 arrays[fo.name]["details"].setdefault(key, {})[str(k)] = val
@@ -763,6 +773,8 @@ def run_explanations(policy: Policy, data: AuditData, X, folds: np.ndarray, rank
         elif source not in models:
             skipped.append((name, "a fixed candidate (saved model or precomputed predictions): "
                                   "fairsel fits no model per fold to explain"))
+        elif dropped := next((m for m in models[source].values() if isinstance(m, str)), None):
+            skipped.append((name, dropped))
         else:
             inputs.append(VariantInput(variant=name, model_of=source, note=note,
                                        models=models[source], y_pred=arrays[name]["pred"]))

@@ -194,6 +194,28 @@ _TREE_LOG_ODDS = ("GradientBoostingClassifier", "HistGradientBoostingClassifier"
 _TREE_PROBABILITY = ("RandomForestClassifier", "ExtraTreesClassifier", "DecisionTreeClassifier")
 
 
+#: The most tree nodes a kept fold model may have (about 40 bytes each): an audit keeps every
+#: variant's fold models until the ranking says which to explain, and a deep forest fitted on
+#: a million rows would not fit in memory five times over.
+MAX_KEPT_NODES = 10_000_000
+
+
+def too_large_to_keep(fitted) -> str | None:
+    """Why a fitted fold model is not kept for explanation (its trees' size), or None."""
+    _, est = _split(fitted)
+    trees = getattr(est, "estimators_", None)
+    if trees is None and hasattr(est, "tree_"):
+        trees = [est]
+    if trees is None:
+        return None
+    nodes = sum(int(t.tree_.node_count) for t in np.ravel(trees))
+    if nodes <= MAX_KEPT_NODES:
+        return None
+    return (f"its fold models are too large to keep until the ranking is known ({nodes:,} "
+            f"tree nodes, more than {MAX_KEPT_NODES:,}); explain a smaller model, or the data "
+            "with fewer rows")
+
+
 def row_cost(fitted, n_features: int) -> float | None:
     """What explaining one row costs under this model, in the units of :data:`COST_BUDGET`
     (None: cheap whatever the rows). Tree SHAP of a scikit-learn ensemble costs about

@@ -267,3 +267,19 @@ def test_every_registered_tree_model_adds_up_to_its_margin(tmp_path, estimator, 
                              seed=3)
     assert ex.explainer == explainer and ex.units == units
     np.testing.assert_allclose(ex.base + ex.values.sum(1), ex.margin, atol=1e-6)
+
+
+def test_fold_models_too_large_to_keep_are_not_kept_and_the_variant_says_why(tmp_path,
+                                                                              monkeypatch):
+    from fairsel.analysis import explain
+
+    monkeypatch.setattr(explain, "MAX_KEPT_NODES", 50)
+    write_tiny_data(tmp_path)
+    cands = "\n".join([LOGREG, "  - {name: rf, kind: sklearn, estimator: random_forest, "
+                               "params: {n_estimators: 5}}"])
+    result = run_audit(load_policy(tiny_policy(
+        tmp_path, candidates=cands, extra="explain: {rows: 60}\nproxies: false"))).result
+    e = result.analysis.explanations
+    assert [x.variant for x in e.explained] == ["logreg"]
+    assert [s.variant for s in e.skipped] == ["rf"]
+    assert "too large to keep" in e.skipped[0].reason and "tree nodes" in e.skipped[0].reason
