@@ -491,8 +491,10 @@ class VariantExplanation(_Frozen):
         "the mitigation acts after the margin (group thresholds, post-processing)."))
     note: str | None = Field(None, description="Why the base model is explained, or null.")
     explainer: Literal["tree", "linear", "permutation"] = Field(description=(
-        "shap's TreeExplainer (LightGBM, tree ensembles), LinearExplainer (linear models, "
-        "background: the fold's training rows) or PermutationExplainer (any other model, "
+        "Tree SHAP (LightGBM's own, as shap's TreeExplainer calls it; shap's TreeExplainer for "
+        "scikit-learn trees), shap's linear explainer's values (linear models, background: the "
+        "fold's training rows) or permutation SHAP as shap's PermutationExplainer (any other "
+        "model, "
         "a bounded background of the fold's training rows)."))
     units: Literal["log-odds", "probability"] = Field(description=(
         "The units of the margin and of every SHAP value: log-odds of the favorable outcome, "

@@ -26,7 +26,8 @@ GROUPS_DRAWN = 6
 _EXPLAINERS = {
     "tree": "Tree SHAP (shap's TreeExplainer; LightGBM's own implementation of it)",
     "linear": "shap's linear explainer (coefficient × distance from the training rows' mean)",
-    "permutation": "shap's permutation explainer (a background of the fold's training rows)",
+    "permutation": "permutation SHAP (as shap's permutation explainer: random feature orders "
+                   "walked both ways, a background of 50 of the fold's training rows)",
 }
 
 

@@ -283,3 +283,47 @@ def test_fold_models_too_large_to_keep_are_not_kept_and_the_variant_says_why(tmp
     assert [x.variant for x in e.explained] == ["logreg"]
     assert [s.variant for s in e.skipped] == ["rf"]
     assert "too large to keep" in e.skipped[0].reason and "tree nodes" in e.skipped[0].reason
+
+
+def test_permutation_values_are_exact_for_an_additive_model():
+    """On a model whose logit is linear, every order gives coef × (x − background mean)."""
+    from sklearn.linear_model import LogisticRegression
+
+    from fairsel.analysis.explain import _permutation_values
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(300, 5))
+    y = (X @ [1.0, -2.0, 0.5, 0.0, 1.5] + rng.normal(size=300) > 0).astype(int)
+    est = LogisticRegression().fit(X, y)
+    bg, xt = X[:40], X[200:230]
+    values, base, margin = _permutation_values(est, xt, bg, 1, seed=0)
+    np.testing.assert_allclose(values, (xt - bg.mean(0)) * est.coef_[0], atol=1e-8)
+    np.testing.assert_allclose(base + values.sum(1), margin, atol=1e-9)
+    np.testing.assert_allclose(margin, est.decision_function(xt), atol=1e-8)
+
+
+def test_permutation_values_match_shaps_permutation_explainer_in_expectation():
+    """On a model with interactions, the values agree with shap's PermutationExplainer run
+    with many permutations (both estimate the same Shapley values of the same masker)."""
+    import shap
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from fairsel.analysis import explain
+
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(400, 3))
+    y = ((X[:, 0] * X[:, 1] + X[:, 2]) + 0.3 * rng.normal(size=400) > 0).astype(int)
+    est = HistGradientBoostingClassifier(max_iter=30).fit(X, y)
+    bg, xt = X[:20], X[300:310]
+    # with 3 features, 6 orders: enough walks visit each to give the exact Shapley values
+    old = explain.PERMUTATIONS
+    try:
+        explain.PERMUTATIONS = 200
+        values, base, _ = explain._permutation_values(est, xt, bg, 1, seed=0)
+    finally:
+        explain.PERMUTATIONS = old
+    f = lambda x: explain._logit(est.predict_proba(x)[:, 1])  # noqa: E731
+    ref = shap.PermutationExplainer(f, shap.maskers.Independent(bg, max_samples=20), seed=0)
+    out = ref(xt, max_evals=2000, silent=True)
+    np.testing.assert_allclose(values, out.values, atol=0.05)
+    np.testing.assert_allclose(base, out.base_values, atol=1e-9)
