@@ -299,12 +299,14 @@ def _tree_values(est, xt: np.ndarray, pos: int):
     None where shap cannot read the trees or its values do not add up to the model's output
     (HistGradientBoosting's native categorical splits), which then go to the permutation
     explainer."""
-    import shap
-
     kind = type(est).__name__
     categorical = getattr(est, "is_categorical_", None)
     if categorical is not None and np.any(categorical):
         return None  # shap reads HistGradientBoosting's categorical splits wrongly
+    with warnings.catch_warnings():  # shap's import warns about matplotlib's colormap API
+        warnings.simplefilter("ignore")
+        import shap
+
     try:
         explainer = shap.TreeExplainer(est)
         with warnings.catch_warnings():

@@ -73,3 +73,19 @@ def test_no_section_without_explanations(explained):
     assert explain_view(bare) is None and summary_line(bare) is None
     assert EXPLAIN_SECTION not in report_sections(bare)
     assert '<section id="explain"' not in render_html(bare, with_charts=False)
+
+
+def test_feature_names_from_the_data_are_text_in_tables_and_charts(explained):
+    """A column named like markup or TeX is shown as text, never run or typeset."""
+    import json
+
+    hostile = "<script>alert(1)</script>$x^2$"
+    data = json.loads(explained.model_dump_json())
+    text = json.dumps(data["analysis"]["explanations"]).replace('"income"', json.dumps(hostile))
+    data["analysis"]["explanations"] = json.loads(text)
+    result = type(explained).model_validate(data)
+    x = result.analysis.explanations.explained[0]
+    assert hostile in x.importance
+    html = render_html(result, with_charts=True)
+    assert "<script>alert(1)" not in html
+    assert escape(hostile, quote=False) in html or "&lt;script&gt;alert(1)" in html
