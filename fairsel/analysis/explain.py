@@ -263,7 +263,7 @@ def explain_rows(fitted, X_rows, background, features: Sequence[str], *,
         if pos == 0:  # LightGBM's raw score is of classes_[1]
             values, base, margin = -values, -base, -margin
     elif (kind in _TREE_LOG_ODDS or kind in _TREE_PROBABILITY) \
-            and (tree := _tree_values(est, xt, pos)) is not None:
+            and (tree := _one_thread(_tree_values, est, xt, pos)) is not None:
         values, base, margin, units = tree
         how = "tree"
     elif hasattr(est, "coef_") and hasattr(est, "decision_function") \
@@ -282,7 +282,7 @@ def explain_rows(fitted, X_rows, background, features: Sequence[str], *,
         how, units = "linear", "log-odds"
     else:
         bg = _dense(prepare.transform(background)) if prepare is not None else _dense(background)
-        values, base, margin = _permutation_values(est, xt, bg, pos, seed)
+        values, base, margin = _one_thread(_permutation_values, est, xt, bg, pos, seed)
         how, units = "permutation", "log-odds"
     values = np.asarray(values, dtype=np.float64).reshape(len(xt), -1)
     # one-hot parts back to their policy column: one matrix product
@@ -292,6 +292,15 @@ def explain_rows(fitted, X_rows, background, features: Sequence[str], *,
     return RowExplanation(values=values @ to_cols, base=base_rows,
                           margin=np.asarray(margin, dtype=np.float64), explainer=how,
                           units=units)
+
+
+def _one_thread(fn, *args):
+    """``fn(*args)`` with one OpenMP/BLAS thread, as the fits (threads only contend here);
+    not around the cheap explainers, where the limit's own cost (milliseconds) would show."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        return fn(*args)
 
 
 def _tree_values(est, xt: np.ndarray, pos: int):
@@ -452,18 +461,15 @@ def explain_out_of_fold(models: dict[int, Any], *, X, folds: np.ndarray, sample:
     n, p = len(rows), len(features)
     values, base, margin = np.zeros((n, p)), np.zeros(n), np.zeros(n)
     how, units = "tree", "log-odds"
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1):  # as the fits: OpenMP threads only contend here
-        for k in sorted(models):
-            at = np.flatnonzero(row_fold == k)
-            if not len(at):
-                continue
-            bg_rows = _draw(np.flatnonzero(folds != k), LINEAR_BACKGROUND, seed + k)
-            ex = explain_rows(models[k], X.iloc[rows[at]], X.iloc[bg_rows], features,
-                              seed=seed + k)
-            values[at], base[at], margin[at] = ex.values, ex.base, ex.margin
-            how, units = ex.explainer, ex.units
+    for k in sorted(models):
+        at = np.flatnonzero(row_fold == k)
+        if not len(at):
+            continue
+        bg_rows = _draw(np.flatnonzero(folds != k), LINEAR_BACKGROUND, seed + k)
+        ex = explain_rows(models[k], X.iloc[rows[at]], X.iloc[bg_rows], features,
+                          seed=seed + k)
+        values[at], base[at], margin[at] = ex.values, ex.base, ex.margin
+        how, units = ex.explainer, ex.units
     keep = np.isin(row_fold, list(models))
     return OutOfFold(rows=rows[keep], weights=w[keep], fold=row_fold[keep], values=values[keep],
                      base=base[keep], margin=margin[keep], explainer=how, units=units)
