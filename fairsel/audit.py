@@ -261,6 +261,8 @@ class _Grid:
     min_group_size: int
     #: Candidates trained without the proxy screen's flagged features (no mitigation of theirs).
     proxy_free: frozenset = frozenset()
+    #: Keep each fold's fitted models in the outputs (for the explanations).
+    keep_models: bool = False
 
 
 def _grid_task(grid: _Grid, ci: int, k: int):
@@ -271,7 +273,7 @@ def _grid_task(grid: _Grid, ci: int, k: int):
         out = fold_variants(grid.cands[ci], [] if ci in grid.proxy_free else grid.mitigations,
                             X=grid.X, y=grid.data.y, train=train, test=test, data=grid.data,
                             scores=grid.fixed_scores.get(ci), seed=grid.seed, fold=k,
-                            min_group_size=grid.min_group_size)
+                            min_group_size=grid.min_group_size, keep_models=grid.keep_models)
         if ci in grid.proxy_free:
             out[0].mitigation = PROXY_FREE
         return ci, k, test, out, None
@@ -291,11 +293,14 @@ class FoldOutput:
     details: dict[str, Any] = field(default_factory=dict)
     stage: str = "fit"
     error: str | None = None
+    # the fitted fold model, kept only when the audit explains variants (or, for a model too
+    # large to keep, the reason it was not)
+    model: Any = None
 
 
 def fold_variants(cand, mitigations, *, X, y: np.ndarray, train: np.ndarray, test: np.ndarray,
                   data: AuditData, scores: np.ndarray | None, seed: int, fold: int,
-                  min_group_size: int = 30) -> list[FoldOutput]:
+                  min_group_size: int = 30, keep_models: bool = False) -> list[FoldOutput]:
     """Every variant of one candidate on one fold: the base, then each mitigation.
 
     Everything fitted here sees the fold's training rows only: reweighing weights, the
@@ -308,17 +313,21 @@ def fold_variants(cand, mitigations, *, X, y: np.ndarray, train: np.ndarray, tes
     once per fold and shared by every threshold and post-processing variant. The thresholds
     are then applied to the scores of the model fitted on all training rows. A mitigation
     that fails becomes that variant's error; the base and the other variants go on.
+    With ``keep_models``, each output keeps the model it was fitted with (for explanations).
     """
     from fairsel.mitigation import settings, variant_name
     from fairsel.mitigation.groups import mitigation_groups
 
     trainable = scores is None
+    model = None
     if trainable:
-        s_test = cand.fit_score(X.iloc[train], y[train], X.iloc[test])
+        model = cand.fit(X.iloc[train], y[train])
+        s_test = cand.score(model, X.iloc[test])
     else:
         s_test = scores[test]
     outputs = [FoldOutput(name=cand.name, y_score=s_test,
-                          y_pred=(s_test >= cand.threshold).astype(np.int8))]
+                          y_pred=(s_test >= cand.threshold).astype(np.int8),
+                          model=_kept(model) if keep_models else None)]
     cache: dict[str, Any] = {}
 
     def fitting_scores() -> tuple[np.ndarray, str]:
@@ -352,8 +361,18 @@ def fold_variants(cand, mitigations, *, X, y: np.ndarray, train: np.ndarray, tes
                              error=f"{type(exc).__name__}: {exc}")
         out.mitigation = label
         out.uses_protected_at_decision = info.uses_protected_at_decision
+        out.model = _kept(out.model) if keep_models else None
         outputs.append(out)
     return outputs
+
+
+def _kept(model):
+    """A fold model to keep for explanations, or the reason it is not kept (too large)."""
+    if model is None:
+        return None
+    from fairsel.analysis.explain import too_large_to_keep
+
+    return too_large_to_keep(model) or model
 
 
 def _applies(spec, cand, trainable: bool) -> bool:
@@ -390,12 +409,13 @@ def _reweighing(cand, opts, *, groups, X, y, train, test, **_) -> FoldOutput:
 
     table = reweighing_table(y[train], groups.codes[train], n_groups=groups.n_groups)
     weights = table[groups.codes[train], y[train].astype(np.int64)]
-    s = cand.fit_score(X.iloc[train], y[train], X.iloc[test], sample_weight=weights)
+    model = cand.fit(X.iloc[train], y[train], sample_weight=weights)
+    s = cand.score(model, X.iloc[test])
     cells = {lab: {"favorable": None if np.isnan(w1) else round(float(w1), 6),
                    "unfavorable": None if np.isnan(w0) else round(float(w0), 6)}
              for lab, (w0, w1) in zip(groups.labels, table)}
     return FoldOutput(name="", y_score=s, y_pred=(s >= cand.threshold).astype(np.int8),
-                      details={"weights": cells})
+                      details={"weights": cells}, model=model)
 
 
 def _threshold(cand, opts, *, groups, y, train, test, s_test, fitting_scores, min_group_size,
@@ -595,7 +615,8 @@ def _run_audit(policy: Policy, *, runner: Runner, progress: Progress, strict: bo
     grid = _Grid(cands=cands, mitigations=policy.mitigation, X=X, data=data, folds=folds,
                  fixed_scores=fixed_scores, seed=policy.seed,
                  min_group_size=policy.min_group_size,
-                 proxy_free=frozenset(origin))
+                 proxy_free=frozenset(origin),
+                 keep_models=policy.explain_settings is not None)
     outputs = runner.run(_grid_task, grid, tasks,
                          fallback=lambda t, err: (*t, np.flatnonzero(folds == t[1]), None, err))
 
@@ -609,6 +630,7 @@ def _run_audit(policy: Policy, *, runner: Runner, progress: Progress, strict: bo
     # assemble out-of-fold predictions per variant (base first, then its mitigations)
     order: list[tuple[int, str]] = []
     arrays: dict[str, dict[str, Any]] = {}
+    models: dict[str, dict[int, Any]] = {}  # variant -> fold -> fitted model (explanations)
     failed: dict[str, str] = {}
     for ci, k, test, out, err in outputs:
         cand = cands[ci]
@@ -631,6 +653,8 @@ def _run_audit(policy: Policy, *, runner: Runner, progress: Progress, strict: bo
                 continue
             arrays[fo.name]["score"][test] = fo.y_score
             arrays[fo.name]["pred"][test] = fo.y_pred
+            if fo.model is not None:  # a fitted model, or why it was not kept
+                models.setdefault(fo.name, {})[k] = fo.model
             for key, val in fo.details.items():
                 arrays[fo.name]["details"].setdefault(key, {})[str(k)] = val
     for ci, cand in enumerate(cands):  # a candidate failing in every fold still gets a row
@@ -727,6 +751,15 @@ def _run_audit(policy: Policy, *, runner: Runner, progress: Progress, strict: bo
         slices = run_slice_search(X, data, policy, ranking, variants, preds)
         timings["slices"] = time.perf_counter() - t_slices
 
+    explanations = None
+    if policy.explain_settings is not None:
+        t_explain = time.perf_counter()
+        progress.stage("explaining variants")
+        explanations = run_explanations(policy, data, X, folds, ranking, variants, arrays,
+                                        models, screen)
+        timings["explain"] = time.perf_counter() - t_explain
+    del models
+
     finished = _now()
     timings["total"] = time.perf_counter() - t0
     provenance = Provenance(
@@ -749,7 +782,8 @@ def _run_audit(policy: Policy, *, runner: Runner, progress: Progress, strict: bo
         confidence=policy.metrics.confidence.model_dump(mode="json"),
         min_group_size=policy.min_group_size, variants=variants, gates=gates,
         failures=failures, ranking=ranking, provenance=provenance,
-        analysis=Analysis(proxies=screen, slices=slices), compliance=compliance)
+        analysis=Analysis(proxies=screen, slices=slices, explanations=explanations),
+        compliance=compliance)
     return AuditRun(result=result, row_ids=data.row_ids, folds=folds, y_true=data.y,
                     predictions=preds)
 
@@ -758,6 +792,61 @@ def _backend(policy: Policy, jobs: int) -> Backend:
     """Where the grid runs when the caller does not say: the policy's ``execution``."""
     ex = policy.execution
     return Backend(name=ex.backend, address=ex.address, jobs=jobs)
+
+
+#: Mitigations that act after the margin (on the scores, by group): their variants are
+#: explained by their base model.
+_AFTER_MARGIN = {"threshold": "group thresholds", "postprocessing": "post-processing"}
+
+
+def run_explanations(policy: Policy, data: AuditData, X, folds: np.ndarray, ranking, variants,
+                     arrays: dict[str, dict[str, Any]], models: dict[str, dict[int, Any]],
+                     screen):
+    """SHAP explanations of the selected and best-ranked variants (policy key ``explain``),
+    each fold's model on a sample of its own test rows."""
+    from fairsel.analysis.explain import (
+        GroupCodes,
+        VariantInput,
+        choose_variants,
+        explain_variants,
+    )
+
+    spec = policy.explain_settings
+    assert spec is not None
+    by_name = {v.name: v for v in variants}
+    inputs, skipped = [], []
+    for name in choose_variants(ranking.selected, ranking.order, spec.variants):
+        v = by_name[name]
+        kind = (v.mitigation or "").split("[", 1)[0]
+        source, note = name, None
+        if kind in _AFTER_MARGIN:
+            source = v.base or name
+            note = (f"{_AFTER_MARGIN[kind]} act on the scores of '{source}' by group, after its "
+                    f"margin: the margin explained is that of '{source}'; the decisions "
+                    "(unfavorable or not) are this variant's")
+        if v.status == "ERROR":
+            skipped.append((name, "the variant failed; there is no model to explain"))
+        elif kind == "reductions":
+            skipped.append((name, "a randomised mixture of models (fairlearn's reductions): "
+                                  "no single margin to explain"))
+        elif source not in models:
+            skipped.append((name, "a fixed candidate (saved model or precomputed predictions): "
+                                  "fairsel fits no model per fold to explain"))
+        elif dropped := next((m for m in models[source].values() if isinstance(m, str)), None):
+            skipped.append((name, dropped))
+        else:
+            inputs.append(VariantInput(variant=name, model_of=source, note=note,
+                                       models=models[source], y_pred=arrays[name]["pred"]))
+    groups = [GroupCodes(name=p.name, labels=p.labels, codes=p.codes(data.atoms),
+                         reference=p.reference) for p in data.partitions]
+    flags = {c: "proxy" for c in policy.data.proxies}
+    if screen is not None:
+        flags.update({f: "proxy" for a in screen.attributes for f in a.flagged})
+    flags.update({c: "protected" for c in data.protected_as_features})
+    return explain_variants(inputs, skipped, X=X, folds=folds, atoms=data.atoms,
+                            n_atoms=data.n_atoms, groups=groups, features=data.features,
+                            flags=flags, seed=policy.seed, n_variants=spec.variants,
+                            rows=spec.rows)
 
 
 def check_declared_proxies(policy: Policy, data: AuditData) -> None:

@@ -500,12 +500,146 @@ class SliceAnalysis(_Frozen):
         "(slices.variants in all)"))
 
 
+class GroupContributions(_Frozen):
+    """One group's mean margin and mean SHAP value per feature, in the explained sample."""
+
+    group: str = Field(description="The group.")
+    rows: int = Field(description="Sampled rows of the group that were explained.")
+    mean_margin: float | None = Field(description=(
+        "The group's mean margin (the model's own output in the explanation's units), "
+        "weighted back to the group's rows; null with no sampled row."))
+    mean_shap: dict[str, float] = Field(default_factory=dict, description=(
+        "feature -> the group's mean SHAP value (weighted), for the variant's top features by "
+        "mean |SHAP| and '(other features)' summing the rest."))
+
+
+class AttributeContributions(_Frozen):
+    """Every group of one protected attribute (or intersection)."""
+
+    attribute: str = Field(description="The protected attribute or intersection.")
+    groups: list[GroupContributions] = Field(description="One entry per group.")
+
+
+class DisparityAttribution(_Frozen):
+    """The gap between a group's and its reference's mean margin, decomposed per feature."""
+
+    attribute: str = Field(description="The protected attribute or intersection.")
+    group: str = Field(description="The group compared.")
+    reference: str = Field(description=(
+        "The group it is compared with: the declared reference (protected[].reference), else "
+        "the group with the highest mean margin."))
+    gap: float = Field(description=(
+        "mean margin of group − mean margin of reference (negative: the group's scores are "
+        "lower), from the models' own outputs."))
+    baseline: float = Field(description=(
+        "The part of the gap from the fold models' expected values (the groups' rows are "
+        "spread unevenly over the folds); 0 with one model."))
+    contributions: dict[str, float] = Field(description=(
+        "feature -> its share of the gap (mean SHAP of group − of reference), largest "
+        "magnitude first; baseline plus these sum to the gap (SHAP's additivity)."))
+
+
+class ReasonCount(_Frozen):
+    """How often one feature is among the reasons for unfavorable decisions of a group."""
+
+    feature: str = Field(description="The feature.")
+    main: float = Field(description=(
+        "Share (weighted) of the group's unfavorable decisions in the sample whose main "
+        "reason (the most negative SHAP value) is this feature."))
+    top: float = Field(description="Share whose top 4 reasons include this feature.")
+    flag: Literal["protected", "proxy"] | None = Field(None, description=(
+        "protected: the feature is a protected attribute's column; proxy: it is declared "
+        "in data.proxies or flagged by the proxy screen; null otherwise."))
+
+
+class GroupReasons(_Frozen):
+    """The adverse-action reasons of one group's unfavorable decisions."""
+
+    attribute: str = Field(description="The protected attribute or intersection.")
+    group: str = Field(description="The group.")
+    unfavorable: int = Field(description="Unfavorable decisions of the group in the sample.")
+    flagged: float = Field(description=(
+        "Share (weighted) of them with a protected attribute or a proxy among the top 4 "
+        "reasons."))
+    reasons: list[ReasonCount] = Field(description=(
+        "Features that are the main reason of at least one decision, most frequent first "
+        "(up to 10), plus every flagged feature among the top 4 reasons."))
+
+
+class VariantExplanation(_Frozen):
+    """SHAP values of one variant's fold models on their own test rows, summarised."""
+
+    variant: str = Field(description="The explained variant.")
+    model: str = Field(description=(
+        "The variant whose fold models are explained: the variant itself, or its base when "
+        "the mitigation acts after the margin (group thresholds, post-processing)."))
+    note: str | None = Field(None, description="Why the base model is explained, or null.")
+    explainer: Literal["tree", "linear", "permutation"] = Field(description=(
+        "Tree SHAP (LightGBM's own, as shap's TreeExplainer calls it; shap's TreeExplainer for "
+        "scikit-learn trees), shap's linear explainer's values (linear models, background: the "
+        "fold's training rows) or permutation SHAP as shap's PermutationExplainer (any other "
+        "model, "
+        "a bounded background of the fold's training rows)."))
+    units: Literal["log-odds", "probability"] = Field(description=(
+        "The units of the margin and of every SHAP value: log-odds of the favorable outcome, "
+        "or probability for models without a log-odds output (random forests, single trees)."))
+    rows: int = Field(description="Rows explained, each by the model of its own test fold.")
+    rows_by_fold: list[int] = Field(description="Rows explained per fold.")
+    row_cap: str | None = Field(None, description=(
+        "Why fewer rows than explain.rows were explained (a model costly to explain per row: "
+        "a large forest, the permutation explainer), or null."))
+    additivity_error: float = Field(description=(
+        "The largest |margin − expected value − sum of SHAP values| over the rows explained "
+        "(0 up to rounding: SHAP values add up to the model's output)."))
+    importance: dict[str, float] = Field(description=(
+        "feature -> weighted mean |SHAP| over the sample (global importance), largest first; "
+        "every feature."))
+    groups: list[AttributeContributions] = Field(description=(
+        "Per protected attribute and intersection, each group's mean margin and mean SHAP "
+        "per feature."))
+    disparities: list[DisparityAttribution] = Field(description=(
+        "Per attribute and intersection, each group against the reference: the gap in mean "
+        "margin decomposed per feature."))
+    reasons: list[GroupReasons] = Field(description=(
+        "Per attribute and group, the adverse-action reasons of its unfavorable decisions."))
+
+
+class SkippedExplanation(_Frozen):
+    """A variant that was to be explained and could not be."""
+
+    variant: str = Field(description="The variant.")
+    reason: str = Field(description="Why it is not explained.")
+
+
+class Explanations(_Frozen):
+    """SHAP explanations out of fold (policy key ``explain``)."""
+
+    variants: int = Field(description="explain.variants: how many of the ranking's best "
+                                      "variants are explained (the selected one always is).")
+    rows: int = Field(description="explain.rows: the most rows explained per variant, in all "
+                                  "folds together.")
+    top_features: int = Field(description=(
+        "How many features per group are kept (by global importance); the rest are summed "
+        "as '(other features)'."))
+    sampling: str = Field(description=(
+        "How the rows are drawn: stratified by fold and protected-group cell, small cells "
+        "kept whole, with the policy's seed; means are weighted back to the data's counts."))
+    explained: list[VariantExplanation] = Field(description="One entry per explained variant "
+                                                            "(the selected one first).")
+    skipped: list[SkippedExplanation] = Field(default_factory=list, description=(
+        "Variants that were to be explained and could not be (fixed candidates, "
+        "randomised mixtures, failed variants)."))
+
+
 class Analysis(_Frozen):
     """The analysis layer's findings (each part null when the policy turns it off)."""
 
     proxies: ProxyScreen | None = Field(None, description="the proxy screen (policy: proxies)")
     slices: SliceAnalysis | None = Field(None, description=(
         "worst-slice discovery (policy: slices)"))
+    explanations: Explanations | None = Field(None, description=(
+        "SHAP explanations of the selected and best-ranked variants, out of fold (policy: "
+        "explain; shap's version is in provenance.packages)"))
 
 
 class ImpactRow(_Frozen):
@@ -678,8 +812,8 @@ class AuditResult(_Frozen):
     ranking: Ranking = Field(description="The ranking and the selected variant.")
     provenance: Provenance = Field(description="Hashes, versions and times.")
     analysis: Analysis = Field(default_factory=Analysis, description=(
-        "why a model is unfair, where it fails (worst slices) and what stands in for a protected "
-        "attribute (the proxy screen)"))
+        "why a model is unfair (SHAP explanations), where it fails (worst slices) and what "
+        "stands in for a protected attribute (the proxy screen)"))
     compliance: ComplianceResult | None = Field(None, description=(
         "The compliance template's figures (policy key compliance), or null without one."))
 

@@ -362,6 +362,18 @@ class SlicesSpec(Spec):
         "the next ones of the ranking, this many in all (default 3)."))
 
 
+class ExplainSpec(Spec):
+    """SHAP explanations out of fold: which features drive each variant's scores and gaps."""
+
+    variants: int = Field(3, ge=0, le=20, description=(
+        "How many of the ranking's best variants are explained (default 3); the selected "
+        "one always is, first (0: the selected one only)."))
+    rows: int = Field(2000, ge=10, le=200_000, description=(
+        "The most rows explained per variant, in all folds together (default 2,000), drawn "
+        "with the seed, stratified by fold and protected group so that small groups are "
+        "represented; each row is explained by the model of the fold it was a test row of."))
+
+
 class RankingSpec(Spec):
     """How passing variants are ordered and one is selected."""
 
@@ -568,6 +580,13 @@ class Policy(Spec):
         "Where the audit's fits run (default: the local backend); not recorded in "
         "results.json, whose figures are the same on every backend."))
 
+    explain: ExplainSpec | bool = Field(default_factory=ExplainSpec, description=(
+        "SHAP explanations (on by default): for the selected variant and the best-ranked "
+        "others, each fold's model explains a sample of that fold's test rows; the report "
+        "shows global importance, per-group contributions, the gap between groups decomposed "
+        "per feature, and the main reasons of unfavorable decisions. false turns it off; true "
+        "takes the defaults."))
+
     _path: Path = PrivateAttr(default=Path("policy.yaml"))
     _text: str = PrivateAttr(default="")
     _sha256: str = PrivateAttr(default="")
@@ -612,6 +631,12 @@ class Policy(Spec):
         if self.slices is True:
             return SlicesSpec()
         return self.slices or None
+
+    def explain_settings(self) -> ExplainSpec | None:
+        """The explanations' settings, or None when ``explain: false``."""
+        if self.explain is True:
+            return ExplainSpec()
+        return self.explain or None
 
     @property
     def title(self) -> str:

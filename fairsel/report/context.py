@@ -28,6 +28,7 @@ from fairsel.report.fmt import (ABBREVIATIONS, DT_MARK, THRESHOLDS, ci_text, num
 from fairsel.report.mitigated_view import MITIGATED_SECTION
 from fairsel.report.compliance_view import compliance_section, compliance_view
 from fairsel.report.proxies_view import PROXIES_SECTION, proxies_view
+from fairsel.report.explain_view import EXPLAIN_SECTION, explain_view
 from fairsel.report.slices_view import SLICES_SECTION, slices_view
 from fairsel.report.section import BuildOptions, SectionView
 from fairsel.report.tables import gate_thresholds, safe_result
@@ -51,10 +52,13 @@ VIEWS: tuple[SectionView, ...] = (
     mitigated_view.VIEW,
     candidates_view.VIEW,
     tradeoff_view.VIEW,
-    SectionView("proxies", lambda result, o: proxies_view(result), PROXIES_SECTION[1],
-                present=lambda result: result.analysis.proxies is not None),
+    SectionView("explain", lambda result, o: explain_view(result, with_charts=o.with_charts),
+                EXPLAIN_SECTION[1],
+                present=lambda result: result.analysis.explanations is not None),
     SectionView("slices", lambda result, o: slices_view(result), SLICES_SECTION[1],
                 present=lambda result: result.analysis.slices is not None),
+    SectionView("proxies", lambda result, o: proxies_view(result), PROXIES_SECTION[1],
+                present=lambda result: result.analysis.proxies is not None),
     gates_view.VIEW,
     gates_view.SIGNIFICANCE_VIEW,
     limitations_view.VIEW,

@@ -11,6 +11,7 @@ from pathlib import Path
 from fairsel.gates import PROXY_GATES
 from fairsel.report.proxies_view import flag_lines
 from fairsel.report.slices_view import top_line
+from fairsel.report.explain_view import summary_line
 from fairsel.report.tables import (
     fmt,
     fmt_ci,
@@ -97,6 +98,9 @@ def summary_markdown(result: AuditResult) -> str:
     worst = top_line(result.analysis.slices)
     if worst:
         lines += ["", f"Where it fails: {_md(worst)}"]
+    why = summary_line(result)
+    if why:
+        lines += ["", f"Explanations: {_md(why)}"]
     if result.failures:
         lines += ["", "Failures:", ""]
         lines += [f"- **{_md(f.variant)}** at {_md(f.stage)} (fold {f.fold}): {_md(f.message)}"

@@ -86,3 +86,12 @@ def test_bench_dask_runs_and_the_backends_agree():
     assert result.startswith("RESULT: bench_dask rows=2000 tasks=5 ")
     assert "identical=yes" in result
     assert ("PASS" in result) == (proc.returncode == 0)
+
+
+def test_bench_explain_runs_and_agrees_with_shap():
+    proc = _run("bench_explain.py", "--rows", "3000", "--explain", "200", "--repeat", "1")
+    # 0 = every ratio within its target, 1 = a ratio missed (possible at a tiny size)
+    assert proc.returncode in (0, 1), proc.stdout + proc.stderr
+    assert _result_line(proc.stdout).startswith("RESULT: bench_explain rows=3000 explain=200 ")
+    agree = [ln for ln in proc.stdout.splitlines() if "values agree:" in ln]
+    assert len(agree) == 2 and all(ln.endswith("values agree: yes") for ln in agree)

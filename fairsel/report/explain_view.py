@@ -1,0 +1,145 @@
+"""The "Why the model decides as it does" section's view model, and the explanation line of
+summary.md.
+
+A pure function of ``result.analysis.explanations`` (results.json): per explained variant,
+the global importance (chart and table), each group's mean contribution per feature (chart,
+for the attributes, not their intersections), the gap between each group and its reference
+decomposed per feature (a waterfall for the widest gap of each attribute, and a table), and
+the main reasons of unfavorable decisions per group, with protected attributes and proxies
+flagged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fairsel.report.tables import fmt
+from fairsel.results import AuditResult, Explanations, VariantExplanation
+
+#: The section's id and title (it follows the Proxies section, or the trade-off).
+EXPLAIN_SECTION: tuple[str, str] = ("explain", "Why the model decides as it does")
+#: Features shown in the importance chart and table, and steps of a waterfall.
+SHOWN = 10
+#: Groups of one attribute drawn in the per-group chart (the largest by rows explained).
+GROUPS_DRAWN = 6
+
+_EXPLAINERS = {
+    "tree": "Tree SHAP (shap's TreeExplainer; LightGBM's own implementation of it)",
+    "linear": "shap's linear explainer (coefficient × distance from the training rows' mean)",
+    "permutation": "permutation SHAP (as shap's permutation explainer: random feature orders "
+                   "walked both ways, a background of 50 of the fold's training rows)",
+}
+
+
+def _signed(x: float) -> str:
+    """A contribution with its sign, as the report writes changes (``+0.012``, ``−0.034``),
+    with two significant digits where three decimals would show nothing (``−0.00041``)."""
+    text = f"{x:+.3f}" if abs(x) >= 0.0005 or x == 0 else f"{x:+.2g}"
+    return text.replace("-", "−")
+
+
+def _reasons(x: VariantExplanation, attributes: set[str]) -> list[dict[str, Any]]:
+    rows = []
+    for r in x.reasons:
+        if r.attribute not in attributes:
+            continue
+        top = [f"{c.feature} {c.main:.0%}" + (f" ⚑ {c.flag}" if c.flag else "")
+               for c in r.reasons if c.main > 0][:3]
+        flagged = [f"{c.feature} ({c.flag}, in the top 4 of {c.top:.0%})"
+                   for c in r.reasons if c.flag and c.top > 0]
+        rows.append({"attribute": r.attribute, "group": r.group,
+                     "unfavorable": f"{r.unfavorable:,}", "main": ", ".join(top) or "—",
+                     "flagged_share": f"{r.flagged:.0%}", "flagged": "; ".join(flagged),
+                     "has_flag": r.flagged > 0})
+    return rows
+
+
+def _variant(x: VariantExplanation, index: int, attributes: set[str], *,
+             with_charts: bool) -> dict[str, Any]:
+    from fairsel.report import explain_charts
+
+    top = list(x.importance.items())[:SHOWN]
+    importance_chart = None
+    if with_charts and top:
+        importance_chart = explain_charts.importance(
+            f"explain-imp-{index}", features=[f for f, _ in top], values=[v for _, v in top],
+            units=x.units)
+    group_charts = []
+    if with_charts and index == 0:  # the selected (first) variant: each attribute's groups
+        for a in x.groups:
+            if a.attribute not in attributes:
+                continue
+            groups = sorted([g for g in a.groups if g.rows], key=lambda g: -g.rows)
+            groups = groups[:GROUPS_DRAWN]
+            feats = [f for f, _ in top[:8]]
+            if len(groups) < 2 or not feats:
+                continue
+            group_charts.append(explain_charts.group_contributions(
+                f"explain-grp-{index}-{len(group_charts)}", attribute=a.attribute,
+                features=feats, groups=[g.group for g in groups],
+                values=[[g.mean_shap.get(f, 0.0) for f in feats] for g in groups],
+                units=x.units))
+    gaps = []
+    for a in sorted(attributes):
+        ds = [d for d in x.disparities if d.attribute == a]
+        if not ds:
+            continue
+        d = max(ds, key=lambda d: abs(d.gap))
+        steps = list(d.contributions.items())
+        shown = steps[:SHOWN]
+        rest = sum(v for _, v in steps[SHOWN:])
+        chart_steps = [(f, v) for f, v in shown]
+        if steps[SHOWN:]:
+            chart_steps.append((f"{len(steps) - SHOWN} more", rest))
+        if d.baseline:
+            chart_steps.insert(0, ("expected values (folds)", d.baseline))
+        chart = None
+        title = f"{d.group} − {d.reference} ({a})"
+        if with_charts:
+            chart = explain_charts.waterfall(f"explain-gap-{index}-{len(gaps)}", title=title,
+                                             steps=chart_steps, gap=d.gap, units=x.units)
+        gaps.append({"title": title, "gap": _signed(d.gap), "chart": chart,
+                     "steps": [{"feature": f, "value": _signed(v)} for f, v in chart_steps],
+                     "lower": d.gap < 0, "group": d.group, "reference": d.reference,
+                     "first": shown[0][0] if shown else None,
+                     "first_value": _signed(shown[0][1]) if shown else None})
+    return {
+        "variant": x.variant, "model": x.model, "note": x.note, "units": x.units,
+        "explainer": _EXPLAINERS[x.explainer], "rows": f"{x.rows:,}",
+        "rows_by_fold": ", ".join(f"{n:,}" for n in x.rows_by_fold), "row_cap": x.row_cap,
+        "additivity": f"{x.additivity_error:.1g}",
+        "importance": [{"feature": f, "value": fmt(v)} for f, v in top],
+        "importance_chart": importance_chart, "group_charts": group_charts, "gaps": gaps,
+        "reasons": _reasons(x, attributes),
+    }
+
+
+def explain_view(result: AuditResult, *, with_charts: bool = True) -> dict[str, Any] | None:
+    """The section's view model, or None when no explanation ran (``explain: false``)."""
+    e: Explanations | None = result.analysis.explanations
+    if e is None:
+        return None
+    attributes = {a.attribute for a in result.data.attributes if a.kind == "attribute"}
+    return {
+        "rows": f"{e.rows:,}", "variants": e.variants, "sampling": e.sampling,
+        "top_features": e.top_features,
+        "explained": [_variant(x, i, attributes, with_charts=with_charts)
+                      for i, x in enumerate(e.explained)],
+        "skipped": [{"variant": s.variant, "reason": s.reason} for s in e.skipped],
+    }
+
+
+def summary_line(result: AuditResult) -> str | None:
+    """One line for summary.md: the widest gap of the first explained variant and the feature
+    contributing most to it, or None without explanations."""
+    e = result.analysis.explanations
+    if e is None or not e.explained:
+        return None
+    x = e.explained[0]
+    if not x.disparities:
+        return None
+    d = max(x.disparities, key=lambda d: abs(d.gap))
+    feature, value = next(iter(d.contributions.items()))
+    return (f"{x.variant}: the widest gap in mean {x.units} is {d.group} vs {d.reference} "
+            f"({d.attribute}, {_signed(d.gap)}); {feature} contributes most "
+            f"({_signed(value)})")

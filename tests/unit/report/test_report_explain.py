@@ -1,0 +1,91 @@
+"""The "Why the model decides as it does" section and summary.md's explanation line,
+rendered from results alone."""
+
+from __future__ import annotations
+
+from html import escape
+
+import pytest
+
+from fairsel.audit import run_audit
+from fairsel.policy import load_policy
+from fairsel.report.context import report_sections
+from fairsel.report.explain_view import EXPLAIN_SECTION, explain_view, summary_line
+from fairsel.report.html import render_html
+from fairsel.report.machine import summary_markdown
+from fairsel.results import Analysis
+from tests.unit.test_registries import tiny_policy, write_tiny_data
+
+
+@pytest.fixture(scope="module")
+def explained(tmp_path_factory):
+    """A tiny audit with LightGBM and logistic regression explained, purpose a declared
+    proxy and sex a feature (so reasons can be flagged)."""
+    folder = tmp_path_factory.mktemp("explain")
+    write_tiny_data(folder)
+    cands = ("  - {name: gbm, kind: lightgbm, params: {n_estimators: 30, num_leaves: 7}}\n"
+             "  - {name: logreg, kind: sklearn, estimator: logistic_regression}")
+    path = tiny_policy(folder, candidates=cands, extra="proxies: false",
+                       features="[income, age_years, housing, purpose, sex]")
+    path.write_text(path.read_text().replace("features: [income, age_years, housing, purpose, "
+                                             "sex]}", "features: [income, age_years, housing, "
+                                             "purpose, sex], proxies: [purpose]}"))
+    return run_audit(load_policy(path)).result
+
+
+def test_section_shows_every_explained_variant_with_its_figures(explained):
+    e = explained.analysis.explanations
+    view = explain_view(explained)
+    assert [v["variant"] for v in view["explained"]] == [x.variant for x in e.explained]
+    first, x = view["explained"][0], e.explained[0]
+    assert [r["feature"] for r in first["importance"]] == list(x.importance)[:10]
+    assert first["importance_chart"] is not None and first["group_charts"]
+    # one waterfall per attribute (not per intersection), for its widest gap
+    assert [g["title"].rsplit("(", 1)[1] for g in first["gaps"]] == ["region)", "sex)"]
+    html = render_html(explained, with_charts=True)
+    assert '<section id="explain"' in html and html.count('aria-label="Disparity attribution') \
+        == sum(len(v["gaps"]) for v in view["explained"])
+    for v in view["explained"]:
+        assert f"<h3>{escape(v['variant'])}</h3>" in html
+    assert EXPLAIN_SECTION in report_sections(explained)
+
+
+def test_protected_and_proxy_reasons_are_flagged(explained):
+    x = explained.analysis.explanations.explained[0]
+    flags = {c.feature: c.flag for r in x.reasons for c in r.reasons if c.flag}
+    assert flags.get("sex") == "protected"  # sex drives the tiny data's outcome
+    assert set(flags) <= {"sex", "purpose"} and set(flags.values()) <= {"protected", "proxy"}
+    rows = explain_view(explained)["explained"][0]["reasons"]
+    assert any(r["has_flag"] and "sex (protected" in r["flagged"] for r in rows)
+
+
+def test_summary_names_the_widest_gap(explained):
+    line = summary_line(explained)
+    x = explained.analysis.explanations.explained[0]
+    d = max(x.disparities, key=lambda d: abs(d.gap))
+    assert line.startswith(f"{x.variant}: the widest gap") and d.group in line
+    assert next(iter(d.contributions)) in line
+    assert any(ln.startswith("Explanations: ") for ln in summary_markdown(explained).splitlines())
+
+
+def test_no_section_without_explanations(explained):
+    bare = explained.model_copy(update={"analysis": Analysis(proxies=None, explanations=None)})
+    assert explain_view(bare) is None and summary_line(bare) is None
+    assert EXPLAIN_SECTION not in report_sections(bare)
+    assert '<section id="explain"' not in render_html(bare, with_charts=False)
+
+
+def test_feature_names_from_the_data_are_text_in_tables_and_charts(explained):
+    """A column named like markup or TeX is shown as text, never run or typeset."""
+    import json
+
+    hostile = "<script>alert(1)</script>$x^2$"
+    data = json.loads(explained.model_dump_json())
+    text = json.dumps(data["analysis"]["explanations"]).replace('"income"', json.dumps(hostile))
+    data["analysis"]["explanations"] = json.loads(text)
+    result = type(explained).model_validate(data)
+    x = result.analysis.explanations.explained[0]
+    assert hostile in x.importance
+    html = render_html(result, with_charts=True)
+    assert "<script>alert(1)" not in html
+    assert escape(hostile, quote=False) in html or "&lt;script&gt;alert(1)" in html
