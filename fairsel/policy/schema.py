@@ -632,6 +632,7 @@ class Policy(Spec):
             return SlicesSpec()
         return self.slices or None
 
+    @property
     def explain_settings(self) -> ExplainSpec | None:
         """The explanations' settings, or None when ``explain: false``."""
         if self.explain is True:
