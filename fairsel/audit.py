@@ -21,6 +21,7 @@ from fairsel.candidates import (
     prepare_frame,
 )
 from fairsel.candidates.estimators import usable_cores
+from fairsel.candidates.search import check_search, expand_policy
 from fairsel.candidates.score_type import (
     check_probabilities,
     in_unit_interval,
@@ -46,12 +47,15 @@ from fairsel.results import (
     Failure,
     GateResult,
     GroupSize,
+    Holdout,
     Provenance,
+    Selection,
+    TrialInfo,
     ValidationSummary,
     VariantResult,
     Verdict,
 )
-from fairsel.splits import make_folds
+from fairsel.splits import holdout_mask, make_folds
 
 #: The libraries whose versions results.json records: every one that can train, score or
 #: mitigate a variant (aif360's post-processing, fairlearn's reductions), and the data stack.
@@ -144,7 +148,11 @@ def plan(policy: Policy, *, deep: bool = True) -> AuditPlan:
             continue
         if cand.kind in ("sklearn", "lightgbm"):
             try:
-                for loc, msg in check_params(cand.kind, cand.estimator, cand.params, deep=deep):
+                found = check_params(cand.kind, cand.estimator, cand.params, deep=deep)
+                if not found and cand.search is not None:
+                    found = check_search(cand.kind, cand.estimator, cand.params, cand.search,
+                                         deep=deep)
+                for loc, msg in found:
                     bad(("candidates", i, *loc), f"candidate '{cand.name}': {msg}")
             except ImportError as exc:
                 bad(("candidates", i, "kind"), f"candidate '{cand.name}' needs {exc.name}, "
@@ -516,8 +524,15 @@ def run_audit(policy: Policy, *, progress: Progress | None = None, jobs: int = 1
     started, t0 = _now(), time.perf_counter()
     timings: dict[str, float] = {}
     plan(policy)
+    original = policy
+    policy, trials = expand_policy(policy)  # every search trial becomes a candidate
     progress.stage("reading data")
-    data = load_data(policy)
+    data = full = load_data(policy)
+    hold = None
+    if policy.validation.holdout is not None:  # kept out of every fit and choice until the end
+        hold = holdout_mask(full.y, policy.validation.holdout, clusters=full.clusters,
+                            seed=policy.seed, where=str(full.path))
+        data = _rows(full, ~hold)
     folds = make_folds(data.y, scheme=policy.validation.scheme, n_folds=policy.validation.folds,
                        clusters=data.clusters, seed=policy.seed, where=str(data.path))
     n_folds = int(folds.max()) + 1
@@ -526,7 +541,11 @@ def run_audit(policy: Policy, *, progress: Progress | None = None, jobs: int = 1
     preds: list[VariantPredictions] = []
 
     t_fit = time.perf_counter()
-    X, cands, fixed_scores, score_types = build_candidates(policy, data)
+    X, cands, fixed_scores, score_types = build_candidates(policy, full)
+    X_full, fixed_full = X, fixed_scores
+    if hold is not None:
+        X = X.iloc[np.flatnonzero(~hold)]
+        fixed_scores = {ci: s[~hold] for ci, s in fixed_scores.items()}
     # a fixed candidate without mitigations has nothing to do per fold: its out-of-fold
     # scores are its scores (the folds only split them for the per-fold figures)
     whole = {ci for ci in fixed_scores
@@ -544,6 +563,20 @@ def run_audit(policy: Policy, *, progress: Progress | None = None, jobs: int = 1
         except Exception as exc:  # noqa: BLE001 — a failure is data, the others go on
             return ci, k, test, None, f"{type(exc).__name__}: {exc}"
 
+    # search.prune: a trial is judged on its first folds, the same way on every backend
+    searches = {c.name: c.search for c in original.candidates if c.search is not None}
+    prune_after = {ci: max(1, n_folds // 2) - 1 for ci, c in enumerate(cands)
+                   if c.name in trials and searches[trials[c.name].of].prune}
+    pruned: dict[int, str] = {}
+
+    def _prune(ci: int, outputs: list) -> None:
+        first = [o for o in outputs if o[0] == ci and 0 <= o[1] <= prune_after[ci]]
+        margin = searches[trials[cands[ci].name].of].prune_margin
+        reason = prune_reason(first, policy, data, folds, margin=margin)
+        if reason is not None:
+            pruned[ci] = reason
+            progress.note(f"trial '{cands[ci].name}' pruned: {reason}")
+
     workers = worker_count(jobs, len(tasks))
     if workers < jobs:
         progress.note(f"--jobs {jobs}: using {workers} worker process(es) "
@@ -559,8 +592,17 @@ def run_audit(policy: Policy, *, progress: Progress | None = None, jobs: int = 1
     else:
         outputs = []
         for t in tasks:
+            if t[0] in pruned:  # the trial's first folds already missed a gate widely
+                progress.advance()
+                continue
             outputs.append(run_task(*t))
             progress.advance()
+            if t[1] == prune_after.get(t[0]):
+                _prune(t[0], outputs)
+    for ci in prune_after:  # the same decisions when every fold ran (a pool of workers)
+        if ci not in pruned:
+            _prune(ci, outputs)
+    outputs = [o for o in outputs if o[0] not in pruned]
 
     for ci in sorted(whole):  # in candidate order, as the tasks are
         s_all = fixed_scores[ci]
@@ -572,7 +614,7 @@ def run_audit(policy: Policy, *, progress: Progress | None = None, jobs: int = 1
     # assemble out-of-fold predictions per variant (base first, then its mitigations)
     order: list[tuple[int, str]] = []
     arrays: dict[str, dict[str, Any]] = {}
-    failed: dict[str, str] = {}
+    failed: dict[str, str] = {cands[ci].name: f"pruned: {why}" for ci, why in pruned.items()}
     for ci, k, test, out, err in outputs:
         cand = cands[ci]
         if err is not None:
@@ -635,7 +677,8 @@ def run_audit(policy: Policy, *, progress: Progress | None = None, jobs: int = 1
                     base=cand.name if info.mitigation else None,
                     uses_protected_at_decision=bool(data.protected_as_features)
                     or info.uses_protected_at_decision,
-                    protected_as_features=data.protected_as_features, details=a["details"])
+                    protected_as_features=data.protected_as_features, details=a["details"],
+                    trial=_trial_info(trials.get(cand.name), pruned.get(ci)))
         if name in failed or cand.name in failed:
             variants.append(VariantResult(**base, status="ERROR", performance={}, fairness={},
                                           attributes=[], folds=[]))
@@ -676,7 +719,19 @@ def run_audit(policy: Policy, *, progress: Progress | None = None, jobs: int = 1
     ranking = rank(variants, gates, policy, higher_is_better=hib, fairness_names=fairness_names)
     position = {name: i + 1 for i, name in enumerate(ranking.order)}
     variants = [v.model_copy(update={"rank": position.get(v.name)}) for v in variants]
-    verdict = _verdict(variants, ranking.selected, gates)
+    selection = Selection(variants=len(variants), trials=len(trials), pruned=len(pruned),
+                          optimistic=hold is None and len(variants) > OPTIMISTIC_AFTER,
+                          note=None if hold is not None or len(variants) <= OPTIMISTIC_AFTER
+                          else optimism_note(len(variants), ranking.selected))
+    if hold is None:
+        verdict = _verdict(variants, ranking.selected, gates)
+    else:
+        progress.stage("measuring on the holdout")
+        holdout = measure_holdout(
+            policy, full, hold, X_full, cands, fixed_full, score_types, ranking, screen=screen,
+            confidence=confidence, fairness_names=fairness_names, trials=trials, n_folds=n_folds)
+        selection = selection.model_copy(update={"holdout": holdout})
+        verdict = _holdout_verdict(holdout, ranking.selected)
 
     finished = _now()
     timings["total"] = time.perf_counter() - t0
@@ -688,8 +743,8 @@ def run_audit(policy: Policy, *, progress: Progress | None = None, jobs: int = 1
         timings={k: round(v, 4) for k, v in timings.items()})
     result = AuditResult(
         name=policy.name, title=policy.title, description=policy.description, verdict=verdict,
-        policy=policy.model_dump(mode="json"), policy_text=policy.text,
-        data=_data_summary(data, policy),
+        policy=original.model_dump(mode="json"), policy_text=policy.text,
+        data=_data_summary(full, policy),
         validation=ValidationSummary(scheme=policy.validation.scheme, folds=n_folds,
                                      groups=policy.validation.groups,
                                      fold_sizes=np.bincount(folds, minlength=n_folds).tolist(),
@@ -699,7 +754,7 @@ def run_audit(policy: Policy, *, progress: Progress | None = None, jobs: int = 1
         confidence=policy.metrics.confidence.model_dump(mode="json"),
         min_group_size=policy.min_group_size, variants=variants, gates=gates,
         failures=failures, ranking=ranking, provenance=provenance,
-        analysis=Analysis(proxies=screen))
+        analysis=Analysis(proxies=screen), selection=selection)
     return AuditRun(result=result, row_ids=data.row_ids, folds=folds, y_true=data.y,
                     predictions=preds)
 
@@ -809,3 +864,174 @@ def stop_workers() -> None:
         reusable_executor._executor = None
     if executor is not None:
         executor.shutdown(wait=True)
+
+
+# ---------------------------------------------------------------------------- search and holdout
+
+#: Above this many compared variants, a selection without a holdout is flagged optimistic.
+OPTIMISTIC_AFTER = 10
+
+
+def optimism_note(n_variants: int, selected: str | None) -> str:
+    """The sentence results.json and the report give when the selected figures flatter it."""
+    who = f"'{selected}' was" if selected else "the best variants were"
+    return (f"{n_variants} variants were compared and {who} chosen by the same "
+            "cross-validated figures it is reported with, so they are optimistic: expect lower "
+            "figures on new data. Set validation → holdout (e.g. 0.2) to measure the selected "
+            "variant once on rows no fit or choice has seen.")
+
+
+def _trial_info(trial, pruned: str | None) -> TrialInfo | None:
+    if trial is None:
+        return None
+    return TrialInfo(of=trial.of, number=trial.number, params=trial.params,
+                     pruned=pruned is not None, pruned_reason=pruned)
+
+
+def _rows(data: AuditData, keep: np.ndarray) -> AuditData:
+    """The audit data restricted to the rows ``keep`` (a boolean mask)."""
+    import dataclasses
+
+    idx = np.flatnonzero(keep)
+    return dataclasses.replace(
+        data, X=data.X.iloc[idx], y=data.y[idx], row_ids=data.row_ids[idx],
+        atoms=data.atoms[idx], clusters=None if data.clusters is None else data.clusters[idx])
+
+
+def prune_reason(first: list, policy: Policy, data: AuditData, folds: np.ndarray, *,
+                 margin: float) -> str | None:
+    """Why a trial stops after its first folds, or None to go on.
+
+    ``first`` holds the trial's task outputs of those folds. A trial is pruned when every
+    variant it makes (the base and each mitigation) misses some error-severity gate by more
+    than ``margin`` on the pooled predictions of those folds (point estimates, no interval):
+    a mitigation that could still repair it keeps it going.
+    """
+    from fairsel.metrics import Confidence as _Confidence
+
+    gates = [g for g in policy.gates if g.severity == "error" and not g.attributes]
+    if not gates or not first or any(o[4] is not None for o in first):
+        return None
+    per_variant: dict[str, list] = {}
+    for _, _, test, outs, _ in first:
+        for fo in outs:
+            per_variant.setdefault(fo.name, []).append((test, fo))
+    reasons = []
+    for name, parts in per_variant.items():
+        if any(fo.error is not None for _, fo in parts):
+            return None
+        rows = np.concatenate([t for t, _ in parts])
+        vm = evaluate_variant(data.y[rows], np.concatenate([fo.y_pred for _, fo in parts]),
+                              np.concatenate([fo.y_score for _, fo in parts]),
+                              atoms=data.atoms[rows], n_atoms=data.n_atoms,
+                              partitions=data.partitions, folds=np.zeros(len(rows), np.int64),
+                              n_folds=1, min_group_size=policy.min_group_size,
+                              confidence=_Confidence(method="none"), seed=policy.seed,
+                              label=name)
+        miss = None
+        for g in gates:
+            est = vm.performance.get(g.metric) or vm.fairness.get(g.metric)
+            x = None if est is None else est.value
+            if x is None:
+                continue
+            if g.min is not None and x < g.min - margin:
+                miss = f"{g.metric} {x:.4f} on folds 0-{int(folds[rows].max())}, below {g.min:g} by more than {margin:g}"
+            elif g.max is not None and x > g.max + margin:
+                miss = f"{g.metric} {x:.4f} on folds 0-{int(folds[rows].max())}, above {g.max:g} by more than {margin:g}"
+            if miss:
+                break
+        if miss is None:
+            return None
+        reasons.append(miss if name == first[0][3][0].name else f"{name}: {miss}")
+    return "; ".join(reasons)
+
+
+def _holdout_choice(ranking) -> list[str]:
+    """The selected variant and the runner-up within the ranking's tolerance (if any)."""
+    if ranking.selected is None:
+        return []
+    near = [n for n in ranking.order if n in ranking.passed_over
+            and ranking.passed_over[n].reason == "less_fair"]
+    return [ranking.selected, *near[:1]]
+
+
+def measure_holdout(policy: Policy, full: AuditData, hold: np.ndarray, X, cands, fixed_scores,
+                    score_types, ranking, *, screen, confidence, fairness_names, trials,
+                    n_folds: int) -> Holdout:
+    """Refit the selected variant (and the runner-up) on every non-holdout row, score the
+    holdout rows once, and measure and gate those figures (intervals included)."""
+    train, test = np.flatnonzero(~hold), np.flatnonzero(hold)
+    names = _holdout_choice(ranking)
+    owner = {}
+    for name in names:
+        owner[name] = next(ci for ci, c in enumerate(cands)
+                           if name == c.name or name.startswith(c.name + "+"))
+    variants: list[VariantResult] = []
+    y_h = full.y[test]
+    for ci in dict.fromkeys(owner.values()):
+        cand = cands[ci]
+        outs = fold_variants(cand, policy.mitigation, X=X, y=full.y, train=train, test=test,
+                             data=full, scores=fixed_scores.get(ci), seed=policy.seed,
+                             fold=n_folds, min_group_size=policy.min_group_size)
+        for fo in outs:
+            if fo.name not in owner:
+                continue
+            base = dict(name=fo.name, candidate=cand.name, kind=cand.kind,
+                        mitigation=fo.mitigation, base=cand.name if fo.mitigation else None,
+                        uses_protected_at_decision=bool(full.protected_as_features)
+                        or fo.uses_protected_at_decision,
+                        protected_as_features=full.protected_as_features,
+                        details={k: {"holdout": v} for k, v in fo.details.items()},
+                        trial=_trial_info(trials.get(cand.name), None))
+            if fo.error is not None:
+                variants.append(VariantResult(**base, status="ERROR", performance={},
+                                              fairness={}, attributes=[], folds=[]))
+                continue
+            stype = score_types[ci][0]
+            if stype == "probability" and not in_unit_interval(fo.y_score):
+                stype = "score"
+            vm = evaluate_variant(y_h, fo.y_pred, fo.y_score, atoms=full.atoms[test],
+                                  n_atoms=full.n_atoms, partitions=full.partitions,
+                                  folds=np.zeros(len(test), np.int64), n_folds=1,
+                                  clusters=None if full.clusters is None else full.clusters[test],
+                                  min_group_size=policy.min_group_size, confidence=confidence,
+                                  seed=policy.seed, label=f"{fo.name}@holdout",
+                                  probability=stype == "probability")
+            variants.append(VariantResult(**base, status="PASS", performance=vm.performance,
+                                          fairness=vm.fairness, attributes=vm.attributes,
+                                          folds=vm.folds, score_type=stype))
+    variants.sort(key=lambda v: names.index(v.name))
+    sig = policy.metrics.significance
+    variants = add_significance(variants, min_group_size=policy.min_group_size, test=sig.test,
+                                adjust=sig.adjust)
+    gates = evaluate_gates(variants, policy, fairness_names)
+    settings = policy.proxy_screen
+    gates += proxy_gates(screen, variants, severity=settings.severity if settings else "warn",
+                         first_index=len(policy.gates))
+    variants = [v if v.status == "ERROR" else v.model_copy(
+        update={"status": variant_status([g for g in gates if g.variant == v.name])})
+        for v in variants]
+    return Holdout(fraction=float(policy.validation.holdout), rows=int(len(test)),
+                   favorable_rate=float(y_h.mean()), variants=variants, gates=gates)
+
+
+def _holdout_verdict(holdout: Holdout, selected: str | None) -> Verdict:
+    """The verdict judged on the holdout figures of the variant cross-validation selected."""
+    v = next((v for v in holdout.variants if v.name == selected), None)
+    if v is None:
+        return _verdict([], None, [])
+    where = f"on the holdout ({holdout.rows} rows)"
+    if v.status in ("PASS", "WARN"):
+        verdict = _verdict([v], selected, holdout.gates)
+        return verdict.model_copy(update={"message": verdict.message.replace(
+            "every error-severity gate", f"every error-severity gate {where}", 1)})
+    if v.status == "INSUFFICIENT":
+        return Verdict(status="INSUFFICIENT", exit_code=5, selected=None, message=(
+            f"'{selected}', selected by cross-validation, cannot be shown to pass {where}: a "
+            "required gate could not be decided (groups too small or a class missing)"))
+    failing = [g for g in holdout.gates if g.variant == selected and g.status != "PASS"
+               and g.severity == "error"]
+    return Verdict(status="FAIL" if v.status == "FAIL" else "ERROR",
+                   exit_code=1 if v.status == "FAIL" else 4, selected=None, message=(
+        f"'{selected}', selected by cross-validation, does not pass every error-severity gate "
+        f"{where}: {'; '.join(map(gate_summary, failing)) or 'it could not be refitted'}"))
