@@ -241,7 +241,7 @@ def test_trial_params_are_in_results_and_the_policy_as_written(tmp_path):
     ("num_leaves: [7, 1]", "search → params → num_leaves[1]", "value 1 of 'num_leaves' is refused"),
     ("learning_rate: {low: 0.3, high: 0.01}", "search → params → learning_rate → high",
      "high (0.01) must be above low (0.3)"),
-    ("n_estimators: [5]", "search → params → n_estimators", "both fixed (params) and searched"),
+    ("n_estimators: [5]", "search → params → n_estimators", "'n_estimators' is both fixed (params) and searched"),
 ])
 def test_search_parameters_are_checked_before_any_fit(tmp_path, space, where, message):
     from fairsel.audit import plan
