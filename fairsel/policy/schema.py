@@ -122,7 +122,7 @@ class ValidationSpec(Spec):
 CandidateKind = Literal["sklearn", "lightgbm", "saved_model", "predictions", "mlflow"]
 
 
-class ParamRange(Spec):
+class ParamRangeSpec(Spec):
     """A numeric range a search draws a parameter from."""
 
     low: float = Field(description="The smallest value (inclusive).")
@@ -146,7 +146,7 @@ class SearchSpec(Spec):
         "How many trials (default 20, at most 1000); each is a candidate named "
         "<name>#NN (gbm#07), cross-validated in the same folds, mitigated, gated and ranked "
         "with every other variant."))
-    params: dict[str, list[Any] | ParamRange] = Field(min_length=1, description=(
+    params: dict[str, list[Any] | ParamRangeSpec] = Field(min_length=1, description=(
         "parameter -> its values: a list of choices ([15, 31, 63]), or a range {low, high, "
         "log, integer}. Names and values are checked like params before any fit (each choice, "
         "and both ends of a range); the candidate's params hold the fixed ones, and a "
