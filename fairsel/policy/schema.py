@@ -418,6 +418,10 @@ class ReportSpec(Spec):
     signoff: list[SignoffSpec] = Field(default_factory=list, description=(
         "Sign-off blocks of the report's document control page, one per signatory. Default: "
         "blocks for the usual roles (Model owner, Independent validator, Approver)."))
+    leaderboard_top: int = Field(20, ge=1, description=(
+        "How many variants the report's leaderboard lists, best ranked first (default 20); "
+        "the rest are summarised in one line (counts by status, pruned trials, the range of "
+        "the objective). leaderboard.csv and results.json always hold every variant."))
     templates: str | None = Field(None, description=(
         "A folder of report templates whose files replace the shipped ones (e.g. "
         "_cover.html.j2, report.css); rendered in Jinja2's sandbox. Default: the shipped "

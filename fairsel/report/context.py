@@ -24,6 +24,7 @@ from fairsel.metrics.disparity import compared_rates
 from fairsel.mitigation import MITIGATIONS
 from fairsel.policy.schema import MitigationPolicySpec
 from fairsel.report.proxies_view import PROXIES_SECTION, features_note, proxies_view
+from fairsel.report.search_view import search_view
 from fairsel.report.tables import (TESTED_RATE_NAMES, gate_thresholds, leaderboard_columns,
                                    ordered_variants, safe_result)
 from fairsel.results import AuditResult, Estimate, GateResult, VariantResult, figure_text
@@ -1489,6 +1490,7 @@ def _build_context(result: AuditResult, *, with_charts: bool) -> dict[str, Any]:
         "data": _data(result),
         "method": _method(result),
         "leaderboard": _leaderboard(result),
+        "search": search_view(result),
         "mitigated": mitigated,
         "candidates": candidates,
         "tradeoff": _tradeoff(result, with_charts=with_charts),
