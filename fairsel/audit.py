@@ -577,6 +577,18 @@ def run_audit(policy: Policy, *, progress: Progress | None = None, jobs: int = 1
             pruned[ci] = reason
             progress.note(f"trial '{cands[ci].name}' pruned: {reason}")
 
+    # optuna searches ask each trial's setting from the figures of the trials before: their
+    # folds run here, in trial order, and join the grid's outputs; the grid runs the rest
+    searched: list = []
+    for name, cis in _optuna_trials(cands, trials, searches).items():
+        progress.note(f"searching '{name}' with optuna ({len(cis)} trials)")
+        searched += run_optuna(searches[name], name, cis, cands, trials, run_task, n_folds,
+                               policy=policy, data=data, prune_after=prune_after,
+                               prune=_prune, pruned=pruned, confidence=_confidence(policy))
+        progress.advance(len(cis) * n_folds)
+    done = {o[0] for o in searched}
+    tasks = [t for t in tasks if t[0] not in done]
+
     workers = worker_count(jobs, len(tasks))
     if workers < jobs:
         progress.note(f"--jobs {jobs}: using {workers} worker process(es) "
@@ -600,8 +612,9 @@ def run_audit(policy: Policy, *, progress: Progress | None = None, jobs: int = 1
             if t[1] == prune_after.get(t[0]):
                 _prune(t[0], outputs)
     for ci in prune_after:  # the same decisions when every fold ran (a pool of workers)
-        if ci not in pruned:
+        if ci not in pruned and ci not in done:
             _prune(ci, outputs)
+    outputs = sorted(searched + outputs, key=lambda o: (o[0], o[1]))
     outputs = [o for o in outputs if o[0] not in pruned]
 
     for ci in sorted(whole):  # in candidate order, as the tasks are
@@ -666,8 +679,7 @@ def run_audit(policy: Policy, *, progress: Progress | None = None, jobs: int = 1
                                 y_true=data.y, predictions=preds))
 
     t_metrics = time.perf_counter()
-    conf = policy.metrics.confidence
-    confidence = Confidence(method=conf.method, level=conf.level, resamples=conf.resamples)
+    confidence = _confidence(policy)
     variants: list[VariantResult] = []
     progress.stage("measuring", total=len(order))
     for ci, name in order:
@@ -907,27 +919,14 @@ def prune_reason(first: list, policy: Policy, data: AuditData, folds: np.ndarray
     than ``margin`` on the pooled predictions of those folds (point estimates, no interval):
     a mitigation that could still repair it keeps it going.
     """
-    from fairsel.metrics import Confidence as _Confidence
-
     gates = [g for g in policy.gates if g.severity == "error" and not g.attributes]
-    if not gates or not first or any(o[4] is not None for o in first):
+    parts = _by_variant(first)
+    if not gates or not parts:
         return None
-    per_variant: dict[str, list] = {}
-    for _, _, test, outs, _ in first:
-        for fo in outs:
-            per_variant.setdefault(fo.name, []).append((test, fo))
     reasons = []
-    for name, parts in per_variant.items():
-        if any(fo.error is not None for _, fo in parts):
-            return None
-        rows = np.concatenate([t for t, _ in parts])
-        vm = evaluate_variant(data.y[rows], np.concatenate([fo.y_pred for _, fo in parts]),
-                              np.concatenate([fo.y_score for _, fo in parts]),
-                              atoms=data.atoms[rows], n_atoms=data.n_atoms,
-                              partitions=data.partitions, folds=np.zeros(len(rows), np.int64),
-                              n_folds=1, min_group_size=policy.min_group_size,
-                              confidence=_Confidence(method="none"), seed=policy.seed,
-                              label=name)
+    for name, p in parts.items():
+        vm = _pooled(p, data, policy, name, Confidence(method="none"))
+        seen = f"on folds 0-{int(folds[np.concatenate([t for t, _ in p])].max())}"
         miss = None
         for g in gates:
             est = vm.performance.get(g.metric) or vm.fairness.get(g.metric)
@@ -935,14 +934,14 @@ def prune_reason(first: list, policy: Policy, data: AuditData, folds: np.ndarray
             if x is None:
                 continue
             if g.min is not None and x < g.min - margin:
-                miss = f"{g.metric} {x:.4f} on folds 0-{int(folds[rows].max())}, below {g.min:g} by more than {margin:g}"
+                miss = f"{g.metric} {x:.4f} {seen}, below {g.min:g} by more than {margin:g}"
             elif g.max is not None and x > g.max + margin:
-                miss = f"{g.metric} {x:.4f} on folds 0-{int(folds[rows].max())}, above {g.max:g} by more than {margin:g}"
+                miss = f"{g.metric} {x:.4f} {seen}, above {g.max:g} by more than {margin:g}"
             if miss:
                 break
         if miss is None:
             return None
-        reasons.append(miss if name == first[0][3][0].name else f"{name}: {miss}")
+        reasons.append(miss if name == next(iter(parts)) else f"{name}: {miss}")
     return "; ".join(reasons)
 
 
@@ -1035,3 +1034,138 @@ def _holdout_verdict(holdout: Holdout, selected: str | None) -> Verdict:
                    exit_code=1 if v.status == "FAIL" else 4, selected=None, message=(
         f"'{selected}', selected by cross-validation, does not pass every error-severity gate "
         f"{where}: {'; '.join(map(gate_summary, failing)) or 'it could not be refitted'}"))
+
+
+def _confidence(policy: Policy) -> Confidence:
+    conf = policy.metrics.confidence
+    return Confidence(method=conf.method, level=conf.level, resamples=conf.resamples)
+
+
+def _optuna_trials(cands, trials, searches) -> dict[str, list[int]]:
+    """``{searched candidate: [index of each of its trials]}`` for the optuna searches."""
+    out: dict[str, list[int]] = {}
+    for ci, c in enumerate(cands):
+        t = trials.get(c.name)
+        if t is not None and searches[t.of].method == "optuna":
+            out.setdefault(t.of, []).append(ci)
+    return out
+
+
+def run_optuna(search, name: str, cis: list[int], cands: list, trials: dict, run_task,
+               n_folds: int, *, policy: Policy, data: AuditData, prune_after: dict[int, int],
+               prune, pruned: dict[int, str], confidence: Confidence) -> list:
+    """Run one optuna search: each trial's setting asked of the study, its folds run with
+    ``run_task`` (as the grid would), pruned after its first folds if it must be, and its
+    objective (:func:`search_objective`) told back. Updates ``cands`` and ``trials`` in place
+    with the settings; returns the trials' task outputs."""
+    import dataclasses
+
+    from fairsel.candidates.search import ask, optuna_study, tell
+
+    study = optuna_study(name, policy.seed)
+    outputs: list = []
+    for ci in cis:
+        trial, params = ask(study, search)
+        cands[ci] = dataclasses.replace(cands[ci], params={**cands[ci].params, **params})
+        trials[cands[ci].name] = dataclasses.replace(trials[cands[ci].name], params=params)
+        mine: list = []
+        for k in range(n_folds):
+            mine.append(run_task(ci, k))
+            if k == prune_after.get(ci):
+                prune(ci, mine)
+                if ci in pruned:
+                    break
+        outputs += mine
+        value = None if ci in pruned else search_objective(
+            mine, search.objective, policy=policy, data=data, confidence=confidence)
+        tell(study, trial, value)
+    return outputs
+
+
+def _pooled(parts: list, data: AuditData, policy: Policy, label: str,
+            confidence: Confidence):
+    """One variant's metrics on the rows of some folds: ``parts`` is ``[(test rows, output)]``."""
+    rows = np.concatenate([t for t, _ in parts])
+    return evaluate_variant(data.y[rows], np.concatenate([fo.y_pred for _, fo in parts]),
+                            np.concatenate([fo.y_score for _, fo in parts]),
+                            atoms=data.atoms[rows], n_atoms=data.n_atoms,
+                            partitions=data.partitions, folds=np.zeros(len(rows), np.int64),
+                            n_folds=1, clusters=None if data.clusters is None
+                            else data.clusters[rows], min_group_size=policy.min_group_size,
+                            confidence=confidence, seed=policy.seed, label=label)
+
+
+def _by_variant(outputs: list) -> dict[str, list] | None:
+    """A trial's task outputs as ``{variant: [(test rows, output)]}``; None if any failed."""
+    out: dict[str, list] = {}
+    for _, _, test, outs, err in outputs:
+        if err is not None:
+            return None
+        for fo in outs:
+            if fo.error is not None:
+                return None
+            out.setdefault(fo.name, []).append((test, fo))
+    return out
+
+
+#: What a trial that passes no error gate scores below (objective values lie in [-1, 1]).
+_FAILING = -10.0
+
+
+def search_objective(outputs: list, kind: str, *, policy: Policy, data: AuditData,
+                     confidence: Confidence) -> float | None:
+    """The value optuna maximises for one trial (None when a fold failed).
+
+    ``performance``: the best ``ranking.objective`` among the trial's variants (in its better
+    direction). ``ranking``: the ranking's own rule as one number — a variant failing an
+    error-severity gate (or one the policy may not select) scores ``_FAILING`` plus its
+    objective; a selectable one scores its objective rounded down to ``ranking.tolerance``
+    plus the tolerance times its fairness by ``ranking.fairness_tiebreak`` (in [0, 1), fairer
+    higher), so among trials within one tolerance step the fairer wins, and a step up always
+    wins. The trial scores its best variant's value.
+    """
+    import math
+
+    parts = _by_variant(outputs)
+    if not parts:
+        return None
+    r = policy.ranking
+    obj_sign = 1.0 if METRICS.get(r.objective).higher_is_better else -1.0
+    fairness_names = set(FAIRNESS_NAMES)
+    if kind == "performance":
+        best = -math.inf
+        for name, p in parts.items():
+            vm = _pooled(p, data, policy, name, Confidence(method="none"))
+            est = vm.performance.get(r.objective) or vm.fairness.get(r.objective)
+            if est is not None and est.value is not None:
+                best = max(best, obj_sign * est.value)
+        return best if math.isfinite(best) else _FAILING
+    variants = []
+    for name, p in parts.items():
+        vm = _pooled(p, data, policy, name, confidence)
+        variants.append(VariantResult(
+            name=name, candidate=name, kind="search", status="PASS",
+            uses_protected_at_decision=bool(data.protected_as_features)
+            or p[0][1].uses_protected_at_decision, performance=vm.performance,
+            fairness=vm.fairness, attributes=vm.attributes, folds=[]))
+    sig = policy.metrics.significance
+    variants = add_significance(variants, min_group_size=policy.min_group_size,
+                                test=sig.test, adjust=sig.adjust)
+    gates = evaluate_gates(variants, policy, fairness_names)
+    tie_hib = METRICS.get(r.fairness_tiebreak).higher_is_better
+    allow = policy.mitigation_policy.allow_group_specific_decisions
+    best = -math.inf
+    for v in variants:
+        est = v.performance.get(r.objective) or v.fairness.get(r.objective)
+        obj = obj_sign * est.value if est is not None and est.value is not None else -1.0
+        status = variant_status([g for g in gates if g.variant == v.name])
+        if status not in ("PASS", "WARN") or (v.uses_protected_at_decision and not allow):
+            best = max(best, _FAILING + obj)
+            continue
+        tie = v.fairness.get(r.fairness_tiebreak)
+        fair = 0.0 if tie is None or tie.value is None else float(tie.value)
+        fair = min(max(fair if tie_hib else 1.0 - fair, 0.0), 0.999)
+        step = r.tolerance
+        best = max(best, obj + fair * 1e-6 if step <= 0 else
+                   math.floor(obj / step) * step + fair * step)
+    return best

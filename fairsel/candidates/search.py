@@ -86,17 +86,62 @@ def settings(name: str, search, seed: int) -> list[dict[str, Any]]:
 def expand(spec, seed: int) -> list[tuple[Any, Trial]]:
     """A candidate with ``search`` → its trials, each ``(candidate spec, Trial)``.
 
-    A candidate without a search is returned as it is, with no trial. Optuna searches are
-    expanded as the audit runs (their settings depend on the figures of earlier trials), so
-    this returns no trial for them.
+    A candidate without a search gives no trial. An optuna search gives its trials with the
+    fixed params only: their settings depend on the figures of the trials before, and are
+    asked of optuna as the audit runs them (:func:`optuna_study`, :func:`ask`).
     """
     search = spec.search
-    if search is None or search.method == "optuna":
+    if search is None:
         return []
+    if search.method == "optuna":
+        return [trial_spec(spec, i, {}) for i in range(1, search.trials + 1)]
     out = []
     for i, params in enumerate(settings(spec.name, search, seed), start=1):
         out.append(trial_spec(spec, i, params))
     return out
+
+
+def optuna_study(name: str, seed: int):
+    """An in-memory optuna study maximising the search objective, its TPE sampler seeded by
+    the policy's seed and the candidate's name (the same policy gives the same trials)."""
+    try:
+        import optuna
+    except ImportError as exc:  # plan() refuses method optuna without optuna; a safety net
+        raise ImportError(f"search method 'optuna' needs optuna ({OPTUNA_HINT})") from exc
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sampler = optuna.samplers.TPESampler(seed=int(trial_rng(seed, name).integers(2**31)))
+    return optuna.create_study(direction="maximize", sampler=sampler)
+
+
+def ask(study, search) -> tuple[Any, dict[str, Any]]:
+    """The next trial of an optuna study and its setting of the space."""
+    from optuna.distributions import (
+        CategoricalDistribution,
+        FloatDistribution,
+        IntDistribution,
+    )
+
+    dists = {}
+    for name, values in search.params.items():
+        if not _is_range(values):
+            dists[name] = CategoricalDistribution(list(values))
+        elif values.integer:
+            dists[name] = IntDistribution(int(values.low), int(values.high), log=values.log)
+        else:
+            dists[name] = FloatDistribution(float(values.low), float(values.high), log=values.log)
+    trial = study.ask(dists)
+    params = {n: (_value(v) if isinstance(v, float) else v) for n, v in trial.params.items()}
+    return trial, params
+
+
+def tell(study, trial, value: float | None) -> None:
+    """Report a trial's objective (None: it was pruned) to the study."""
+    import optuna
+
+    if value is None:
+        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+    else:
+        study.tell(trial, float(value))
 
 
 def trial_spec(spec, number: int, params: dict[str, Any]) -> tuple[Any, Trial]:
@@ -117,7 +162,7 @@ def expand_policy(policy):
     candidate), and ``{trial name: Trial}``. The policy itself is returned when nothing is
     searched.
     """
-    if not any(c.search is not None and c.search.method != "optuna" for c in policy.candidates):
+    if not any(c.search is not None for c in policy.candidates):
         return policy, {}
     cands, trials, renamed = [], {}, {}
     for spec in policy.candidates:

@@ -250,3 +250,53 @@ def test_search_parameters_are_checked_before_any_fit(tmp_path, space, where, me
     with pytest.raises(PolicyError) as err:
         plan(policy)
     assert f"candidates[0] → {where}: candidate 'gbm': {message}" in str(err.value)
+
+
+OPTUNA_8 = RANDOM_50.replace("method: random", "method: optuna").replace("trials: 50",
+                                                                           "trials: 8")
+
+
+def test_optuna_trials_are_seeded_and_drawn_from_the_space(tmp_path):
+    pytest.importorskip("optuna")
+    _noise_data(tmp_path, rows=400)
+    runs = [run_audit(load_policy(_policy(tmp_path, search=OPTUNA_8, seed=s))).result
+            for s in (5, 5, 6)]
+    params = [[v.trial.params for v in r.variants] for r in runs]
+    assert params[0] == params[1] and params[0] != params[2]
+    for p in params[0]:
+        assert 2 <= p["max_depth"] <= 12 and isinstance(p["max_depth"], int)
+        assert 0.2 <= p["max_features"] <= 1.0 and p["criterion"] in ("gini", "entropy")
+    assert [v.name for v in runs[0].variants] == [f"tree#{i:02d}" for i in range(1, 9)]
+    assert runs[0].selection.trials == 8
+
+
+def test_optuna_is_told_the_ranking_rule(tmp_path):
+    """search.objective ranking: a variant failing an error gate scores below every passing
+    one, however good its performance; performance alone prefers it."""
+    from fairsel.audit import FoldOutput, search_objective
+    from fairsel.data import load_data
+    from fairsel.metrics import Confidence
+
+    _noise_data(tmp_path, rows=400)
+    policy = load_policy(_policy(tmp_path, search=OPTUNA_8,
+                                 gates="[{metric: disparate_impact, min: 0.8}]"))
+    data = load_data(policy)
+    rng = np.random.default_rng(0)
+    m = data.attributes[0].codes(data.atoms) == data.attributes[0].labels.index("m")
+    # favorable decisions only for group m (disparate impact 0), yet the outcome ranks well
+    accurate_unfair = 0.3 * data.y + 0.3 * m + 0.1 + 0.05 * rng.random(len(m))
+    # the same decisions in both groups, with noisier scores
+    fair_weaker = np.clip(0.2 * data.y + 0.4 + 0.6 * rng.random(len(m)), 0, 1)
+
+    def outputs(scores):
+        rows = np.arange(len(scores))
+        return [(0, 0, rows, [FoldOutput(name="t", y_score=scores,
+                                         y_pred=(scores >= 0.5).astype(np.int8))], None)]
+
+    kw = dict(policy=policy, data=data, confidence=Confidence(method="none"))
+    unfair_r = search_objective(outputs(accurate_unfair), "ranking", **kw)
+    fair_r = search_objective(outputs(fair_weaker), "ranking", **kw)
+    assert unfair_r < -5 < fair_r  # fails disparate_impact: below every passing trial
+    unfair_p = search_objective(outputs(accurate_unfair), "performance", **kw)
+    fair_p = search_objective(outputs(fair_weaker), "performance", **kw)
+    assert unfair_p > fair_p > 0.5
