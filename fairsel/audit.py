@@ -21,6 +21,7 @@ from fairsel.candidates import (
     prepare_frame,
 )
 from fairsel.candidates.estimators import usable_cores
+from fairsel.candidates.prepared import fit_score
 from fairsel.candidates.search import check_search, expand_policy
 from fairsel.candidates.score_type import (
     check_probabilities,
@@ -282,7 +283,7 @@ def fold_variants(cand, mitigations, *, X, y: np.ndarray, train: np.ndarray, tes
 
     trainable = scores is None
     if trainable:
-        s_test = cand.fit_score(X.iloc[train], y[train], X.iloc[test])
+        s_test = fit_score(cand, X, y, train, test, fold=fold)
     else:
         s_test = scores[test]
     outputs = [FoldOutput(name=cand.name, y_score=s_test,
@@ -311,7 +312,7 @@ def fold_variants(cand, mitigations, *, X, y: np.ndarray, train: np.ndarray, tes
             groups = mitigation_groups(data.atoms, data.attributes, names)
             out = _MITIGATE[spec.kind](
                 cand, settings(spec), groups=groups, X=X, y=y, train=train, test=test,
-                s_test=s_test, fitting_scores=fitting_scores, seed=seed,
+                s_test=s_test, fitting_scores=fitting_scores, seed=seed, fold=fold,
                 min_group_size=min_group_size)
             out.name = name
             out.details = {"groups": " × ".join(groups.attributes), **out.details}
@@ -353,12 +354,12 @@ def _labelled(labels: tuple[str, ...], values) -> dict[str, Any]:
     return {lab: v for lab, v in zip(labels, values)}
 
 
-def _reweighing(cand, opts, *, groups, X, y, train, test, **_) -> FoldOutput:
+def _reweighing(cand, opts, *, groups, X, y, train, test, fold, **_) -> FoldOutput:
     from fairsel.mitigation.reweighing import reweighing_table
 
     table = reweighing_table(y[train], groups.codes[train], n_groups=groups.n_groups)
     weights = table[groups.codes[train], y[train].astype(np.int64)]
-    s = cand.fit_score(X.iloc[train], y[train], X.iloc[test], sample_weight=weights)
+    s = fit_score(cand, X, y, train, test, fold=fold, sample_weight=weights)
     cells = {lab: {"favorable": None if np.isnan(w1) else round(float(w1), 6),
                    "unfavorable": None if np.isnan(w0) else round(float(w0), 6)}
              for lab, (w0, w1) in zip(groups.labels, table)}
