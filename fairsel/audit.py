@@ -465,6 +465,30 @@ def _count_distinct(codes: np.ndarray) -> int:
     return int(len(np.unique(codes)))
 
 
+def split_rows(policy: Policy, full: AuditData) -> tuple[AuditData, np.ndarray | None,
+                                                          np.ndarray]:
+    """The holdout (``validation.holdout``) and the folds of the other rows.
+
+    Returns ``(data, hold, folds)``: the rows cross-validated (every row without a holdout),
+    the holdout mask over ``full`` (None without one), and the fold of each cross-validated
+    row. ``fairsel validate`` and ``run_audit`` both call it, so they refuse the same splits.
+
+    Raises
+    ------
+    DataError
+        The holdout or the folds cannot be made (an outcome missing on a side, too few
+        clusters).
+    """
+    data, hold = full, None
+    if policy.validation.holdout is not None:  # kept out of every fit and choice until the end
+        hold = holdout_mask(full.y, policy.validation.holdout, clusters=full.clusters,
+                            seed=policy.seed, where=str(full.path))
+        data = _rows(full, ~hold)
+    folds = make_folds(data.y, scheme=policy.validation.scheme, n_folds=policy.validation.folds,
+                       clusters=data.clusters, seed=policy.seed, where=str(data.path))
+    return data, hold, folds
+
+
 def build_candidates(policy: Policy, data: AuditData):
     """Every candidate built, and every fixed one scored: all a candidate can be refused for
     without training.
@@ -528,14 +552,8 @@ def run_audit(policy: Policy, *, progress: Progress | None = None, jobs: int = 1
     original = policy
     policy, trials = expand_policy(policy)  # every search trial becomes a candidate
     progress.stage("reading data")
-    data = full = load_data(policy)
-    hold = None
-    if policy.validation.holdout is not None:  # kept out of every fit and choice until the end
-        hold = holdout_mask(full.y, policy.validation.holdout, clusters=full.clusters,
-                            seed=policy.seed, where=str(full.path))
-        data = _rows(full, ~hold)
-    folds = make_folds(data.y, scheme=policy.validation.scheme, n_folds=policy.validation.folds,
-                       clusters=data.clusters, seed=policy.seed, where=str(data.path))
+    full = load_data(policy)
+    data, hold, folds = split_rows(policy, full)
     n_folds = int(folds.max()) + 1
     timings["load_and_split"] = time.perf_counter() - t0
     failures: list[Failure] = []
