@@ -758,11 +758,13 @@ def run_audit(policy: Policy, *, progress: Progress | None = None, jobs: int = 1
         verdict = _verdict(variants, ranking.selected, gates)
     else:
         progress.stage("measuring on the holdout")
+        t_holdout = time.perf_counter()
         holdout = measure_holdout(
             policy, full, hold, X_full, cands, fixed_full, score_types, ranking, screen=screen,
             confidence=confidence, fairness_names=fairness_names, trials=trials, n_folds=n_folds)
         selection = selection.model_copy(update={"holdout": holdout})
         verdict = _holdout_verdict(holdout, ranking.selected)
+        timings["holdout"] = time.perf_counter() - t_holdout
 
     finished = _now()
     timings["total"] = time.perf_counter() - t0

@@ -373,7 +373,8 @@ class Provenance(_Frozen):
     finished: str = Field(description="End time, ISO 8601 UTC (volatile).")
     duration_seconds: float = Field(description="Wall time of the audit, seconds (volatile).")
     timings: dict[str, float] = Field(default_factory=dict, description=(
-        "stage -> seconds (load_and_split, fit, metrics, total) (volatile)."))
+        "stage -> seconds (load_and_split, fit, metrics, proxies, holdout when they run, total) "
+        "(volatile)."))
 
 
 class ProxyFeature(_Frozen):
