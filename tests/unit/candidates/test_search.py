@@ -181,6 +181,12 @@ def test_no_signal_fifty_trials_look_better_than_chance_and_the_holdout_says_cha
     assert h_auc.ci[0] < 0.5 < h_auc.ci[1], h_auc
     assert cv_auc - h_auc.value > 0.03  # the cross-validated figure flattered the winner
     assert held.verdict.selected == chosen and "on the holdout (200 rows)" in held.verdict.message
+    # the runner-up within the tolerance is refitted and measured on the holdout too
+    near = [n for n in held.ranking.order if n in held.ranking.passed_over
+            and held.ranking.passed_over[n].reason == "less_fair"]
+    assert near, "50 noise trials: some lie within the tolerance of the best"
+    assert [v.name for v in sel.holdout.variants] == [chosen, near[0]]
+    assert {g.variant for g in sel.holdout.gates} <= {chosen, near[0]}
 
 
 def test_the_verdict_is_judged_on_the_holdout_figures(tmp_path):
