@@ -112,7 +112,7 @@ def plain_loop(data: Path, trials: list[dict], folds, seed: int) -> tuple[float,
     import pandas as pd
     from sklearn.metrics import roc_auc_score
 
-    t, c = time.perf_counter(), time.process_time()
+    t, cpu0 = time.perf_counter(), time.process_time()
     df = pd.read_parquet(data)
     y = (df.pop("approved") == "yes").to_numpy(np.int8)
     X = df.drop(columns=["application_id", "sex", "race", "branch"])
@@ -133,7 +133,7 @@ def plain_loop(data: Path, trials: list[dict], folds, seed: int) -> tuple[float,
             model.fit(X[~test], y[~test])
             scores[test] = model.predict_proba(X[test])[:, 1]
         aucs[trial["name"]] = float(roc_auc_score(y, scores))
-    return time.perf_counter() - t, time.process_time() - c, aucs
+    return time.perf_counter() - t, time.process_time() - cpu0, aucs
 
 
 def main(argv: list[str] | None = None) -> int:
