@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
+from pathlib import Path
 
 
 def load_average() -> str:
@@ -12,3 +15,15 @@ def load_average() -> str:
             f" on {os.cpu_count()} CPUs"
     except OSError:
         return "load average unknown"
+
+
+@contextlib.contextmanager
+def work_folder(keep: Path | None, prefix: str):
+    """The benchmark's working folder: ``keep`` (created, kept), or a temporary one removed
+    at the end."""
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        yield keep
+        return
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        yield Path(tmp)

@@ -21,6 +21,9 @@ from fairsel.candidates import (
     make_candidate,
     prepare_frame,
 )
+from fairsel.candidates.estimators import usable_cores
+from fairsel.candidates.prepared import fit_score
+from fairsel.candidates.search import check_search, expand_policy
 from fairsel.candidates.score_type import (
     check_probabilities,
     in_unit_interval,
@@ -48,12 +51,15 @@ from fairsel.results import (
     Failure,
     GateResult,
     GroupSize,
+    Holdout,
     Provenance,
+    Selection,
+    TrialInfo,
     ValidationSummary,
     VariantResult,
     Verdict,
 )
-from fairsel.splits import make_folds
+from fairsel.splits import holdout_mask, make_folds
 
 #: The libraries whose versions results.json records: every one that can train, score or
 #: mitigate a variant (aif360's post-processing, fairlearn's reductions), and the data stack.
@@ -149,7 +155,11 @@ def plan(policy: Policy, *, deep: bool = True) -> AuditPlan:
             continue
         if cand.kind in ("sklearn", "lightgbm"):
             try:
-                for loc, msg in check_params(cand.kind, cand.estimator, cand.params, deep=deep):
+                found = check_params(cand.kind, cand.estimator, cand.params, deep=deep)
+                if not found and cand.search is not None:
+                    found = check_search(cand.kind, cand.estimator, cand.params, cand.search,
+                                         deep=deep)
+                for loc, msg in found:
                     bad(("candidates", i, *loc), f"candidate '{cand.name}': {msg}")
             except ImportError as exc:
                 bad(("candidates", i, "kind"), f"candidate '{cand.name}' needs {exc.name}, "
@@ -321,8 +331,7 @@ def fold_variants(cand, mitigations, *, X, y: np.ndarray, train: np.ndarray, tes
     trainable = scores is None
     model = None
     if trainable:
-        model = cand.fit(X.iloc[train], y[train])
-        s_test = cand.score(model, X.iloc[test])
+        s_test = fit_score(cand, X, y, train, test, fold=fold)
     else:
         s_test = scores[test]
     outputs = [FoldOutput(name=cand.name, y_score=s_test,
@@ -352,7 +361,7 @@ def fold_variants(cand, mitigations, *, X, y: np.ndarray, train: np.ndarray, tes
             groups = mitigation_groups(data.atoms, data.attributes, names)
             out = _MITIGATE[spec.kind](
                 cand, settings(spec), groups=groups, X=X, y=y, train=train, test=test,
-                s_test=s_test, fitting_scores=fitting_scores, seed=seed,
+                s_test=s_test, fitting_scores=fitting_scores, seed=seed, fold=fold,
                 min_group_size=min_group_size)
             out.name = name
             out.details = {"groups": " × ".join(groups.attributes), **out.details}
@@ -404,13 +413,12 @@ def _labelled(labels: tuple[str, ...], values) -> dict[str, Any]:
     return {lab: v for lab, v in zip(labels, values)}
 
 
-def _reweighing(cand, opts, *, groups, X, y, train, test, **_) -> FoldOutput:
+def _reweighing(cand, opts, *, groups, X, y, train, test, fold, **_) -> FoldOutput:
     from fairsel.mitigation.reweighing import reweighing_table
 
     table = reweighing_table(y[train], groups.codes[train], n_groups=groups.n_groups)
     weights = table[groups.codes[train], y[train].astype(np.int64)]
-    model = cand.fit(X.iloc[train], y[train], sample_weight=weights)
-    s = cand.score(model, X.iloc[test])
+    s = fit_score(cand, X, y, train, test, fold=fold, sample_weight=weights)
     cells = {lab: {"favorable": None if np.isnan(w1) else round(float(w1), 6),
                    "unfavorable": None if np.isnan(w0) else round(float(w0), 6)}
              for lab, (w0, w1) in zip(groups.labels, table)}
@@ -516,6 +524,30 @@ def _count_distinct(codes: np.ndarray) -> int:
     return int(len(np.unique(codes)))
 
 
+def split_rows(policy: Policy, full: AuditData) -> tuple[AuditData, np.ndarray | None,
+                                                          np.ndarray]:
+    """The holdout (``validation.holdout``) and the folds of the other rows.
+
+    Returns ``(data, hold, folds)``: the rows cross-validated (every row without a holdout),
+    the holdout mask over ``full`` (None without one), and the fold of each cross-validated
+    row. ``fairsel validate`` and ``run_audit`` both call it, so they refuse the same splits.
+
+    Raises
+    ------
+    DataError
+        The holdout or the folds cannot be made (an outcome missing on a side, too few
+        clusters).
+    """
+    data, hold = full, None
+    if policy.validation.holdout is not None:  # kept out of every fit and choice until the end
+        hold = holdout_mask(full.y, policy.validation.holdout, clusters=full.clusters,
+                            seed=policy.seed, where=str(full.path))
+        data = _rows(full, ~hold)
+    folds = make_folds(data.y, scheme=policy.validation.scheme, n_folds=policy.validation.folds,
+                       clusters=data.clusters, seed=policy.seed, where=str(data.path))
+    return data, hold, folds
+
+
 def build_candidates(policy: Policy, data: AuditData):
     """Every candidate built, and every fixed one scored: all a candidate can be refused for
     without training.
@@ -587,17 +619,22 @@ def _run_audit(policy: Policy, *, runner: Runner, progress: Progress, strict: bo
     started, t0 = _now(), time.perf_counter()
     timings: dict[str, float] = {}
     plan(policy)
+    original = policy
+    policy, trials = expand_policy(policy)  # every search trial becomes a candidate
     progress.stage("reading data")
-    data = load_data(policy)
-    folds = make_folds(data.y, scheme=policy.validation.scheme, n_folds=policy.validation.folds,
-                       clusters=data.clusters, seed=policy.seed, where=str(data.path))
+    full = load_data(policy)
+    data, hold, folds = split_rows(policy, full)
     n_folds = int(folds.max()) + 1
     timings["load_and_split"] = time.perf_counter() - t0
     failures: list[Failure] = []
     preds: list[VariantPredictions] = []
 
     t_fit = time.perf_counter()
-    X, cands, fixed_scores, score_types = build_candidates(policy, data)
+    X, cands, fixed_scores, score_types = build_candidates(policy, full)
+    X_full, fixed_full = X, fixed_scores
+    if hold is not None:
+        X = X.iloc[np.flatnonzero(~hold)]
+        fixed_scores = {ci: s[~hold] for ci, s in fixed_scores.items()}
     screen, origin = None, {}
     settings = policy.proxy_screen
     if settings is not None and settings.exclude_flagged:  # the screen decides the features
@@ -612,13 +649,57 @@ def _run_audit(policy: Policy, *, runner: Runner, progress: Progress, strict: bo
              if not any(_applies(spec, cands[ci], False) for spec in policy.mitigation)}
     tasks = [(ci, k) for ci in range(len(cands)) if ci not in whole for k in range(n_folds)]
     progress.stage("cross-validating candidates", total=len(tasks))
+
     grid = _Grid(cands=cands, mitigations=policy.mitigation, X=X, data=data, folds=folds,
                  fixed_scores=fixed_scores, seed=policy.seed,
                  min_group_size=policy.min_group_size,
                  proxy_free=frozenset(origin),
                  keep_models=policy.explain_settings is not None)
+
+    def run_task(ci: int, k: int):
+        return _grid_task(grid, ci, k)
+
+    # search.prune: a trial is judged on its first folds, the same way on every backend
+    searches = {c.name: c.search for c in original.candidates if c.search is not None}
+    prune_after = {ci: max(1, n_folds // 2) - 1 for ci, c in enumerate(cands)
+                   if c.name in trials and searches[trials[c.name].of].prune}
+    pruned: dict[int, str] = {}
+
+    def _prune(ci: int, outputs: list) -> None:
+        first = [o for o in outputs if o[0] == ci and 0 <= o[1] <= prune_after[ci]]
+        margin = searches[trials[cands[ci].name].of].prune_margin
+        reason = prune_reason(first, policy, data, folds, margin=margin)
+        if reason is not None:
+            pruned[ci] = reason
+            progress.note(f"trial '{cands[ci].name}' pruned: {reason}")
+
+    # optuna searches ask each trial's setting from the figures of the trials before: their
+    # folds run here, in trial order, and join the grid's outputs; the grid runs the rest
+    searched: list = []
+    for name, cis in _optuna_trials(cands, trials, searches).items():
+        progress.note(f"searching '{name}' with optuna ({len(cis)} trials)")
+        searched += run_optuna(searches[name], name, cis, cands, trials, run_task, n_folds,
+                               policy=policy, data=data, prune_after=prune_after,
+                               prune=_prune, pruned=pruned, confidence=_confidence(policy))
+        progress.advance(len(cis) * n_folds)
+    done = {o[0] for o in searched}
+    tasks = [t for t in tasks if t[0] not in done]
+
+    seen: list = []
+
+    def judged(task: tuple, result) -> None:  # a trial is pruned as soon as its first folds ran
+        seen.append(result)
+        if task[1] == prune_after.get(task[0]):
+            _prune(task[0], seen)
+
     outputs = runner.run(_grid_task, grid, tasks,
-                         fallback=lambda t, err: (*t, np.flatnonzero(folds == t[1]), None, err))
+                         fallback=lambda t, err: (*t, np.flatnonzero(folds == t[1]), None, err),
+                         skip=lambda t: t[0] in pruned, on_result=judged)
+    for ci in prune_after:  # the same decisions when every fold ran (a pool of workers)
+        if ci not in pruned and ci not in done:
+            _prune(ci, outputs)
+    outputs = sorted(searched + outputs, key=lambda o: (o[0], o[1]))
+    outputs = [o for o in outputs if o[0] not in pruned]
 
     for ci in sorted(whole):  # in candidate order, as the tasks are
         s_all = fixed_scores[ci]
@@ -631,7 +712,7 @@ def _run_audit(policy: Policy, *, runner: Runner, progress: Progress, strict: bo
     order: list[tuple[int, str]] = []
     arrays: dict[str, dict[str, Any]] = {}
     models: dict[str, dict[int, Any]] = {}  # variant -> fold -> fitted model (explanations)
-    failed: dict[str, str] = {}
+    failed: dict[str, str] = {cands[ci].name: f"pruned: {why}" for ci, why in pruned.items()}
     for ci, k, test, out, err in outputs:
         cand = cands[ci]
         if err is not None:
@@ -685,8 +766,7 @@ def _run_audit(policy: Policy, *, runner: Runner, progress: Progress, strict: bo
                                 y_true=data.y, predictions=preds))
 
     t_metrics = time.perf_counter()
-    conf = policy.metrics.confidence
-    confidence = Confidence(method=conf.method, level=conf.level, resamples=conf.resamples)
+    confidence = _confidence(policy)
     variants: list[VariantResult] = []
     progress.stage("measuring", total=len(order))
     for ci, name in order:
@@ -697,7 +777,8 @@ def _run_audit(policy: Policy, *, runner: Runner, progress: Progress, strict: bo
                     base=cand_name if info.mitigation else None,
                     uses_protected_at_decision=bool(data.protected_as_features)
                     or info.uses_protected_at_decision,
-                    protected_as_features=data.protected_as_features, details=a["details"])
+                    protected_as_features=data.protected_as_features, details=a["details"],
+                    trial=_trial_info(trials.get(cand.name), pruned.get(ci)))
         if name in failed or cand.name in failed:
             variants.append(VariantResult(**base, status="ERROR", performance={}, fairness={},
                                           attributes=[], folds=[]))
@@ -740,7 +821,21 @@ def _run_audit(policy: Policy, *, runner: Runner, progress: Progress, strict: bo
     ranking = rank(variants, gates, policy, higher_is_better=hib, fairness_names=fairness_names)
     position = {name: i + 1 for i, name in enumerate(ranking.order)}
     variants = [v.model_copy(update={"rank": position.get(v.name)}) for v in variants]
-    verdict = _verdict(variants, ranking.selected, gates)
+    selection = Selection(variants=len(variants), trials=len(trials), pruned=len(pruned),
+                          optimistic=hold is None and len(variants) > OPTIMISTIC_AFTER,
+                          note=None if hold is not None or len(variants) <= OPTIMISTIC_AFTER
+                          else optimism_note(len(variants), ranking.selected))
+    if hold is None:
+        verdict = _verdict(variants, ranking.selected, gates)
+    else:
+        progress.stage("measuring on the holdout")
+        t_holdout = time.perf_counter()
+        holdout = measure_holdout(
+            policy, full, hold, X_full, cands, fixed_full, score_types, ranking, screen=screen,
+            confidence=confidence, fairness_names=fairness_names, trials=trials, n_folds=n_folds)
+        selection = selection.model_copy(update={"holdout": holdout})
+        verdict = _holdout_verdict(holdout, ranking.selected)
+        timings["holdout"] = time.perf_counter() - t_holdout
     compliance = compliance_result(policy, variants, ranking, partitions=data.partitions,
                                    atoms=data.atoms, higher_is_better=hib,
                                    predictions={p.name: (p.y_score, p.y_pred) for p in preds})
@@ -771,8 +866,8 @@ def _run_audit(policy: Policy, *, runner: Runner, progress: Progress, strict: bo
     result = AuditResult(
         name=policy.name, title=policy.title, description=policy.description, verdict=verdict,
         # where the grid ran is not part of the result: the same on every backend
-        policy=policy.model_dump(mode="json", exclude={"execution"}), policy_text=policy.text,
-        data=_data_summary(data, policy),
+        policy=original.model_dump(mode="json", exclude={"execution"}), policy_text=policy.text,
+        data=_data_summary(full, policy),
         validation=ValidationSummary(scheme=policy.validation.scheme, folds=n_folds,
                                      groups=policy.validation.groups,
                                      fold_sizes=np.bincount(folds, minlength=n_folds).tolist(),
@@ -783,7 +878,7 @@ def _run_audit(policy: Policy, *, runner: Runner, progress: Progress, strict: bo
         min_group_size=policy.min_group_size, variants=variants, gates=gates,
         failures=failures, ranking=ranking, provenance=provenance,
         analysis=Analysis(proxies=screen, slices=slices, explanations=explanations),
-        compliance=compliance)
+        compliance=compliance, selection=selection)
     return AuditRun(result=result, row_ids=data.row_ids, folds=folds, y_true=data.y,
                     predictions=preds)
 
@@ -973,3 +1068,321 @@ def _verdict(variants: list[VariantResult], selected: str | None,
                                "decided (groups too small or a class missing)")
     return Verdict(status="FAIL", exit_code=1, selected=None,
                    message="no variant passes every error-severity gate")
+
+
+def worker_count(jobs: int, tasks: int) -> int:
+    """``--jobs`` clamped to the usable cores and to the number of tasks (at least 1)."""
+    return max(1, min(int(jobs), usable_cores(), int(tasks)))
+
+
+def stop_workers() -> None:
+    """End joblib's worker processes now, rather than minutes after the audit.
+
+    joblib keeps its process pool for reuse (idle workers live for minutes, holding the
+    caller's stdout and stderr, so a CI step reading those pipes would wait for them). An audit
+    uses the pool once: after it (on success or failure) its workers are shut down and joined;
+    on Ctrl-C or SIGTERM joblib has already killed them. loky's resource tracker ends with the
+    interpreter (it exits when this process's end of its pipe closes).
+    """
+    try:
+        from joblib.externals.loky import reusable_executor
+    except ImportError:  # pragma: no cover - joblib without loky
+        return
+    with reusable_executor._executor_lock:
+        executor = reusable_executor._executor
+        reusable_executor._executor = None
+    if executor is not None:
+        executor.shutdown(wait=True)
+
+
+# ---------------------------------------------------------------------------- search and holdout
+
+#: Above this many compared variants, a selection without a holdout is flagged optimistic.
+OPTIMISTIC_AFTER = 10
+
+
+def optimism_note(n_variants: int, selected: str | None) -> str:
+    """The sentence results.json and the report give when the selected figures flatter it."""
+    who = f"'{selected}' was" if selected else "the best variants were"
+    return (f"{n_variants} variants were compared and {who} chosen by the same "
+            "cross-validated figures it is reported with, so they are optimistic: expect lower "
+            "figures on new data. Set validation → holdout (e.g. 0.2) to measure the selected "
+            "variant once on rows no fit or choice has seen.")
+
+
+def _trial_info(trial, pruned: str | None) -> TrialInfo | None:
+    if trial is None:
+        return None
+    return TrialInfo(of=trial.of, number=trial.number, params=trial.params,
+                     pruned=pruned is not None, pruned_reason=pruned)
+
+
+def _rows(data: AuditData, keep: np.ndarray) -> AuditData:
+    """The audit data restricted to the rows ``keep`` (a boolean mask)."""
+    import dataclasses
+
+    idx = np.flatnonzero(keep)
+    return dataclasses.replace(
+        data, X=data.X.iloc[idx], y=data.y[idx], row_ids=data.row_ids[idx],
+        atoms=data.atoms[idx], clusters=None if data.clusters is None else data.clusters[idx])
+
+
+def prune_reason(first: list, policy: Policy, data: AuditData, folds: np.ndarray, *,
+                 margin: float) -> str | None:
+    """Why a trial stops after its first folds, or None to go on.
+
+    ``first`` holds the trial's task outputs of those folds. A trial is pruned when every
+    variant it makes (the base and each mitigation) misses some error-severity gate by more
+    than ``margin`` on the pooled predictions of those folds (point estimates, no interval):
+    a mitigation that could still repair it keeps it going.
+    """
+    gates = [g for g in policy.gates if g.severity == "error" and not g.attributes]
+    parts = _by_variant(first)
+    if not gates or not parts:
+        return None
+    reasons = []
+    for name, p in parts.items():
+        vm = _pooled(p, data, policy, name, Confidence(method="none"))
+        seen = f"on folds 0-{int(folds[np.concatenate([t for t, _ in p])].max())}"
+        miss = None
+        for g in gates:
+            est = vm.performance.get(g.metric) or vm.fairness.get(g.metric)
+            x = None if est is None else est.value
+            if x is None:
+                continue
+            if g.min is not None and x < g.min - margin:
+                miss = f"{g.metric} {x:.4f} {seen}, below {g.min:g} by more than {margin:g}"
+            elif g.max is not None and x > g.max + margin:
+                miss = f"{g.metric} {x:.4f} {seen}, above {g.max:g} by more than {margin:g}"
+            if miss:
+                break
+        if miss is None:
+            return None
+        reasons.append(miss if name == next(iter(parts)) else f"{name}: {miss}")
+    return "; ".join(reasons)
+
+
+def _holdout_choice(ranking) -> list[str]:
+    """The selected variant and the runner-up within the ranking's tolerance (if any)."""
+    if ranking.selected is None:
+        return []
+    near = [n for n in ranking.order if n in ranking.passed_over
+            and ranking.passed_over[n].reason == "less_fair"]
+    return [ranking.selected, *near[:1]]
+
+
+def measure_holdout(policy: Policy, full: AuditData, hold: np.ndarray, X, cands, fixed_scores,
+                    score_types, ranking, *, screen, confidence, fairness_names, trials,
+                    n_folds: int) -> Holdout:
+    """Refit the selected variant (and the runner-up) on every non-holdout row, score the
+    holdout rows once, and measure and gate those figures (intervals included)."""
+    train, test = np.flatnonzero(~hold), np.flatnonzero(hold)
+    names = _holdout_choice(ranking)
+    owner = {}
+    for name in names:
+        owner[name] = next(ci for ci, c in enumerate(cands)
+                           if name == c.name or name.startswith(c.name + "+"))
+    variants: list[VariantResult] = []
+    y_h = full.y[test]
+    for ci in dict.fromkeys(owner.values()):
+        cand = cands[ci]
+        outs = fold_variants(cand, policy.mitigation, X=X, y=full.y, train=train, test=test,
+                             data=full, scores=fixed_scores.get(ci), seed=policy.seed,
+                             fold=n_folds, min_group_size=policy.min_group_size)
+        for fo in outs:
+            if fo.name not in owner:
+                continue
+            base = dict(name=fo.name, candidate=cand.name, kind=cand.kind,
+                        mitigation=fo.mitigation, base=cand.name if fo.mitigation else None,
+                        uses_protected_at_decision=bool(full.protected_as_features)
+                        or fo.uses_protected_at_decision,
+                        protected_as_features=full.protected_as_features,
+                        details={k: {"holdout": v} for k, v in fo.details.items()},
+                        trial=_trial_info(trials.get(cand.name), None))
+            if fo.error is not None:
+                variants.append(VariantResult(**base, status="ERROR", performance={},
+                                              fairness={}, attributes=[], folds=[]))
+                continue
+            stype = score_types[ci][0]
+            if stype == "probability" and not in_unit_interval(fo.y_score):
+                stype = "score"
+            vm = evaluate_variant(y_h, fo.y_pred, fo.y_score, atoms=full.atoms[test],
+                                  n_atoms=full.n_atoms, partitions=full.partitions,
+                                  folds=np.zeros(len(test), np.int64), n_folds=1,
+                                  clusters=None if full.clusters is None else full.clusters[test],
+                                  min_group_size=policy.min_group_size, confidence=confidence,
+                                  seed=policy.seed, label=f"{fo.name}@holdout",
+                                  probability=stype == "probability")
+            variants.append(VariantResult(**base, status="PASS", performance=vm.performance,
+                                          fairness=vm.fairness, attributes=vm.attributes,
+                                          folds=vm.folds, score_type=stype))
+    variants.sort(key=lambda v: names.index(v.name))
+    sig = policy.metrics.significance
+    variants = add_significance(variants, min_group_size=policy.min_group_size, test=sig.test,
+                                adjust=sig.adjust)
+    gates = evaluate_gates(variants, policy, fairness_names)
+    settings = policy.proxy_screen
+    gates += proxy_gates(screen, variants, severity=settings.severity if settings else "warn",
+                         first_index=len(policy.gates))
+    variants = [v if v.status == "ERROR" else v.model_copy(
+        update={"status": variant_status([g for g in gates if g.variant == v.name])})
+        for v in variants]
+    return Holdout(fraction=float(policy.validation.holdout), rows=int(len(test)),
+                   favorable_rate=float(y_h.mean()), variants=variants, gates=gates)
+
+
+def _holdout_verdict(holdout: Holdout, selected: str | None) -> Verdict:
+    """The verdict judged on the holdout figures of the variant cross-validation selected."""
+    v = next((v for v in holdout.variants if v.name == selected), None)
+    if v is None:
+        return _verdict([], None, [])
+    where = f"on the holdout ({holdout.rows} rows)"
+    if v.status in ("PASS", "WARN"):
+        verdict = _verdict([v], selected, holdout.gates)
+        return verdict.model_copy(update={"message": verdict.message.replace(
+            "every error-severity gate", f"every error-severity gate {where}", 1)})
+    if v.status == "INSUFFICIENT":
+        return Verdict(status="INSUFFICIENT", exit_code=5, selected=None, message=(
+            f"'{selected}', selected by cross-validation, cannot be shown to pass {where}: a "
+            "required gate could not be decided (groups too small or a class missing)"))
+    failing = [g for g in holdout.gates if g.variant == selected and g.status != "PASS"
+               and g.severity == "error"]
+    return Verdict(status="FAIL" if v.status == "FAIL" else "ERROR",
+                   exit_code=1 if v.status == "FAIL" else 4, selected=None, message=(
+        f"'{selected}', selected by cross-validation, does not pass every error-severity gate "
+        f"{where}: {'; '.join(map(gate_summary, failing)) or 'it could not be refitted'}"))
+
+
+def _confidence(policy: Policy) -> Confidence:
+    conf = policy.metrics.confidence
+    return Confidence(method=conf.method, level=conf.level, resamples=conf.resamples)
+
+
+def _optuna_trials(cands, trials, searches) -> dict[str, list[int]]:
+    """``{searched candidate: [index of each of its trials]}`` for the optuna searches."""
+    out: dict[str, list[int]] = {}
+    for ci, c in enumerate(cands):
+        t = trials.get(c.name)
+        if t is not None and searches[t.of].method == "optuna":
+            out.setdefault(t.of, []).append(ci)
+    return out
+
+
+def run_optuna(search, name: str, cis: list[int], cands: list, trials: dict, run_task,
+               n_folds: int, *, policy: Policy, data: AuditData, prune_after: dict[int, int],
+               prune, pruned: dict[int, str], confidence: Confidence) -> list:
+    """Run one optuna search: each trial's setting asked of the study, its folds run with
+    ``run_task`` (as the grid would), pruned after its first folds if it must be, and its
+    objective (:func:`search_objective`) told back. Updates ``cands`` and ``trials`` in place
+    with the settings; returns the trials' task outputs."""
+    import dataclasses
+
+    from fairsel.candidates.search import ask, optuna_study, tell
+
+    study = optuna_study(name, policy.seed)
+    outputs: list = []
+    for ci in cis:
+        trial, params = ask(study, search)
+        cands[ci] = dataclasses.replace(cands[ci], params={**cands[ci].params, **params})
+        trials[cands[ci].name] = dataclasses.replace(trials[cands[ci].name], params=params)
+        mine: list = []
+        for k in range(n_folds):
+            mine.append(run_task(ci, k))
+            if k == prune_after.get(ci):
+                prune(ci, mine)
+                if ci in pruned:
+                    break
+        outputs += mine
+        value = None if ci in pruned else search_objective(
+            mine, search.objective, policy=policy, data=data, confidence=confidence)
+        tell(study, trial, value)
+    return outputs
+
+
+def _pooled(parts: list, data: AuditData, policy: Policy, label: str,
+            confidence: Confidence):
+    """One variant's metrics on the rows of some folds: ``parts`` is ``[(test rows, output)]``."""
+    rows = np.concatenate([t for t, _ in parts])
+    return evaluate_variant(data.y[rows], np.concatenate([fo.y_pred for _, fo in parts]),
+                            np.concatenate([fo.y_score for _, fo in parts]),
+                            atoms=data.atoms[rows], n_atoms=data.n_atoms,
+                            partitions=data.partitions, folds=np.zeros(len(rows), np.int64),
+                            n_folds=1, clusters=None if data.clusters is None
+                            else data.clusters[rows], min_group_size=policy.min_group_size,
+                            confidence=confidence, seed=policy.seed, label=label)
+
+
+def _by_variant(outputs: list) -> dict[str, list] | None:
+    """A trial's task outputs as ``{variant: [(test rows, output)]}``; None if any failed."""
+    out: dict[str, list] = {}
+    for _, _, test, outs, err in outputs:
+        if err is not None:
+            return None
+        for fo in outs:
+            if fo.error is not None:
+                return None
+            out.setdefault(fo.name, []).append((test, fo))
+    return out
+
+
+#: What a trial that passes no error gate scores below (objective values lie in [-1, 1]).
+_FAILING = -10.0
+
+
+def search_objective(outputs: list, kind: str, *, policy: Policy, data: AuditData,
+                     confidence: Confidence) -> float | None:
+    """The value optuna maximises for one trial (None when a fold failed).
+
+    ``performance``: the best ``ranking.objective`` among the trial's variants (in its better
+    direction). ``ranking``: the ranking's own rule as one number — a variant failing an
+    error-severity gate (or one the policy may not select) scores ``_FAILING`` plus its
+    objective; a selectable one scores its objective rounded down to ``ranking.tolerance``
+    plus the tolerance times its fairness by ``ranking.fairness_tiebreak`` (in [0, 1), fairer
+    higher), so among trials within one tolerance step the fairer wins, and a step up always
+    wins. The trial scores its best variant's value.
+    """
+    import math
+
+    parts = _by_variant(outputs)
+    if not parts:
+        return None
+    r = policy.ranking
+    obj_sign = 1.0 if METRICS.get(r.objective).higher_is_better else -1.0
+    fairness_names = set(FAIRNESS_NAMES)
+    if kind == "performance":
+        best = -math.inf
+        for name, p in parts.items():
+            vm = _pooled(p, data, policy, name, Confidence(method="none"))
+            est = vm.performance.get(r.objective) or vm.fairness.get(r.objective)
+            if est is not None and est.value is not None:
+                best = max(best, obj_sign * est.value)
+        return best if math.isfinite(best) else _FAILING
+    variants = []
+    for name, p in parts.items():
+        vm = _pooled(p, data, policy, name, confidence)
+        variants.append(VariantResult(
+            name=name, candidate=name, kind="search", status="PASS",
+            uses_protected_at_decision=bool(data.protected_as_features)
+            or p[0][1].uses_protected_at_decision, performance=vm.performance,
+            fairness=vm.fairness, attributes=vm.attributes, folds=[]))
+    sig = policy.metrics.significance
+    variants = add_significance(variants, min_group_size=policy.min_group_size,
+                                test=sig.test, adjust=sig.adjust)
+    gates = evaluate_gates(variants, policy, fairness_names)
+    tie_hib = METRICS.get(r.fairness_tiebreak).higher_is_better
+    allow = policy.mitigation_policy.allow_group_specific_decisions
+    best = -math.inf
+    for v in variants:
+        est = v.performance.get(r.objective) or v.fairness.get(r.objective)
+        obj = obj_sign * est.value if est is not None and est.value is not None else -1.0
+        status = variant_status([g for g in gates if g.variant == v.name])
+        if status not in ("PASS", "WARN") or (v.uses_protected_at_decision and not allow):
+            best = max(best, _FAILING + obj)
+            continue
+        tie = v.fairness.get(r.fairness_tiebreak)
+        fair = 0.0 if tie is None or tie.value is None else float(tie.value)
+        fair = min(max(fair if tie_hib else 1.0 - fair, 0.0), 0.999)
+        step = r.tolerance
+        best = max(best, obj + fair * 1e-6 if step <= 0 else
+                   math.floor(obj / step) * step + fair * step)
+    return best

@@ -488,18 +488,15 @@ def validate(policy_path: Path) -> None:
     """Check the policy, the data and every candidate as the audit would, without training."""
 
     def go() -> int:
-        from fairsel.audit import build_candidates
+        from fairsel.audit import build_candidates, split_rows
         from fairsel.data import load_data
         from fairsel.report.io import check_output_path
-        from fairsel.splits import make_folds
 
         # the policy's output folder, as audit checks it (without --output): nothing created
         policy, _, _, out_dir = _checked_policy(policy_path)
         check_output_path(out_dir)
         data = load_data(policy)
-        folds = make_folds(data.y, scheme=policy.validation.scheme,
-                           n_folds=policy.validation.folds, clusters=data.clusters,
-                           seed=policy.seed, where=str(data.path))
+        _, _, folds = split_rows(policy, data)  # the holdout and the folds, as audit makes them
         build_candidates(policy, data)  # saved models and predictions files, as audit does
         _err(f"{policy_path}: valid — {data.n_rows} rows used of {data.rows_read}, "
              f"{len(data.features)} features, {len(policy.candidates)} candidate(s), "

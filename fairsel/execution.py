@@ -108,12 +108,17 @@ class Runner:
         self.client, self.local_cluster = client, local_cluster
 
     def run(self, fn: Callable[..., R], shared: Any, tasks: Sequence[tuple], *,
-            fallback: Callable[[tuple, str], R]) -> list[R]:
+            fallback: Callable[[tuple, str], R],
+            skip: Callable[[tuple], bool] | None = None,
+            on_result: Callable[[tuple, R], None] | None = None) -> list[R]:
         """``fn(shared, *task)`` for every task, the results in task order.
 
         ``progress.advance()`` is called as each task completes (the caller has started the
         stage with the number of tasks). ``fallback(task, message)`` makes the result of a
         task that raised on a Dask worker (a worker killed more often than Dask retries).
+        In this process (one worker), ``skip(task)`` true leaves a task out (a pruned
+        trial's later folds) and ``on_result(task, result)`` sees each result as it comes;
+        on workers every task runs and the caller judges the results afterwards.
         """
         if not tasks:
             return []
@@ -127,7 +132,13 @@ class Runner:
         if workers == 1:
             out = []
             for t in tasks:
-                out.append(fn(shared, *t))
+                if skip is not None and skip(t):
+                    progress.advance()
+                    continue
+                r = fn(shared, *t)
+                out.append(r)
+                if on_result is not None:
+                    on_result(t, r)
                 progress.advance()
             return out
         from joblib import Parallel, delayed

@@ -192,6 +192,21 @@ class Failure(_Frozen):
     message: str = Field(description="The error, as raised.")
 
 
+class TrialInfo(_Frozen):
+    """The search trial a candidate is (candidates[].search)."""
+
+    of: str = Field(description="The searched candidate (candidates[].name).")
+    number: int = Field(description="The trial's number, from 1 (gbm#07 is trial 7).")
+    params: dict[str, Any] = Field(description=(
+        "The searched parameters' values in this trial (the candidate's fixed params apply "
+        "too)."))
+    pruned: bool = Field(False, description=(
+        "Whether the trial was stopped after its first folds (search.prune): it missed an "
+        "error-severity gate there by more than search.prune_margin; never selected."))
+    pruned_reason: str | None = Field(None, description=(
+        "The gate and the figure that pruned it, or null."))
+
+
 class VariantResult(_Frozen):
     """A candidate or a mitigated variant of it, with everything measured about it."""
 
@@ -233,6 +248,9 @@ class VariantResult(_Frozen):
     details: dict[str, Any] = Field(default_factory=dict, description=(
         "What a mitigation fitted, per key and fold (e.g. reweighing weights, group "
         "thresholds): key -> fold -> value."))
+    trial: TrialInfo | None = Field(None, description=(
+        "The search trial its candidate is (params, pruned), or null for a candidate the "
+        "policy lists with fixed params."))
 
 
 class GroupSize(_Frozen):
@@ -355,7 +373,8 @@ class Provenance(_Frozen):
     finished: str = Field(description="End time, ISO 8601 UTC (volatile).")
     duration_seconds: float = Field(description="Wall time of the audit, seconds (volatile).")
     timings: dict[str, float] = Field(default_factory=dict, description=(
-        "stage -> seconds (load_and_split, fit, metrics, total) (volatile)."))
+        "stage -> seconds (load_and_split, fit, metrics, proxies, holdout when they run, total) "
+        "(volatile)."))
 
 
 class ProxyFeature(_Frozen):
@@ -781,6 +800,39 @@ class ComplianceResult(_Frozen):
     lending: LendingReview | None = Field(None, description="lending's review, else null.")
 
 
+class Holdout(_Frozen):
+    """The final test split (validation.holdout) and the figures measured once on it."""
+
+    fraction: float = Field(description="validation.holdout: the share of rows asked for.")
+    rows: int = Field(description=(
+        "Rows in the holdout: kept out of every fit and choice (the other rows are "
+        "data.rows_used minus these)."))
+    favorable_rate: float = Field(description="Share of holdout rows with the favorable "
+                                              "outcome.")
+    variants: list[VariantResult] = Field(description=(
+        "The selected variant and the runner-up within ranking.tolerance, each refitted on "
+        "all non-holdout rows and measured on the holdout rows (one fold: folds holds it), "
+        "with intervals; status from the gates below."))
+    gates: list[GateResult] = Field(description="Every gate judged on the holdout figures.")
+
+
+class Selection(_Frozen):
+    """How far the selected variant's figures can be trusted after choosing among many."""
+
+    variants: int = Field(description="Variants compared by the ranking (trials and "
+                                      "mitigated variants included).")
+    trials: int = Field(description="Search trials among the candidates (0 without search).")
+    pruned: int = Field(0, description="Trials pruned after their first folds.")
+    optimistic: bool = Field(description=(
+        "true when more than 10 variants were compared without a holdout: the selected "
+        "variant's cross-validated figures were used to choose it, so they flatter it."))
+    note: str | None = Field(None, description=(
+        "What optimistic means here, as the report states it; null when not optimistic."))
+    holdout: Holdout | None = Field(None, description=(
+        "The holdout's figures (validation.holdout), or null without a holdout. With a "
+        "holdout the verdict is judged on them."))
+
+
 class AuditResult(_Frozen):
     """Everything an audit found; the reports are a function of this alone."""
 
@@ -816,6 +868,9 @@ class AuditResult(_Frozen):
         "stands in for a protected attribute (the proxy screen)"))
     compliance: ComplianceResult | None = Field(None, description=(
         "The compliance template's figures (policy key compliance), or null without one."))
+    selection: Selection | None = Field(None, description=(
+        "How many variants were compared, whether the selected one's figures are optimistic, "
+        "and the holdout's figures (null in results written before this field existed)."))
 
     def variant(self, name: str) -> VariantResult:
         for v in self.variants:

@@ -358,3 +358,60 @@ def group_folds(groups: np.ndarray, n_folds: int) -> np.ndarray:
     """GroupKFold(n_folds): the largest groups first, each to the lightest fold."""
     codes, n_groups = _cluster_codes(groups)
     return _group_assign(np.bincount(codes, minlength=n_groups), n_folds)[codes]
+
+
+# ---------------------------------------------------------------------------- holdout
+
+#: Clusters are stratified by their share of favorable outcomes in this many bins.
+_HOLDOUT_SHARE_BINS = 5
+
+
+def holdout_mask(y: np.ndarray, fraction: float, *, clusters: np.ndarray | None = None,
+                 seed: int = 0, where: str = "data") -> np.ndarray:
+    """Which rows form the final test split (``validation.holdout``): a boolean mask.
+
+    Grouped and stratified like the folds: the units are the clusters (rows when there are
+    none), and the units of each stratum — the outcome for rows; for clusters, their share of
+    favorable outcomes in :data:`_HOLDOUT_SHARE_BINS` bins — are shuffled with ``seed`` and
+    taken in that order while their middle row falls within ``fraction`` of the stratum's rows.
+    No cluster is on both sides. O(n) plus a sort of the units, no Python loop over them.
+
+    Raises
+    ------
+    DataError
+        The holdout or the rows left for cross-validation would miss an outcome.
+    """
+    favorable = _outcome_mask(np.asarray(y))
+    n = len(favorable)
+    if clusters is None:
+        codes, n_units = np.arange(n, dtype=np.int64), n
+        size = np.ones(n, dtype=np.float64)
+        stratum = favorable.astype(np.int64)
+    else:
+        codes, n_units = _cluster_codes(clusters)
+        size = np.bincount(codes, minlength=n_units).astype(np.float64)
+        fav = np.bincount(codes, weights=favorable, minlength=n_units)
+        stratum = np.rint(fav / size * (_HOLDOUT_SHARE_BINS - 1)).astype(np.int64)
+    key = np.random.default_rng([int(seed), 4241]).random(n_units)
+    order = np.lexsort((key, stratum))
+    s_sorted, z_sorted = stratum[order], size[order]
+    cum = np.cumsum(z_sorted)
+    starts = np.searchsorted(s_sorted, s_sorted, side="left")  # first unit of each one's stratum
+    before = cum[starts] - z_sorted[starts]  # rows of the strata before it
+    total = np.bincount(s_sorted, weights=z_sorted)[s_sorted]
+    mid = cum - before - z_sorted / 2.0
+    chosen = np.zeros(n_units, dtype=bool)
+    chosen[order] = mid < fraction * total
+    mask = chosen[codes]
+    for side, rows in (("holdout", mask), ("rows left for cross-validation", ~mask)):
+        n_fav = int(np.count_nonzero(favorable[rows]))
+        n_rows = int(np.count_nonzero(rows))
+        if n_fav == 0 or n_fav == n_rows:
+            raise DataError(
+                f"{where}: validation → holdout {fraction:g} leaves the {side} "
+                f"({n_rows} row(s)) with only one outcome; "
+                + ("use more rows, or a larger holdout" if side == "holdout" else
+                   "use a smaller holdout") + (" (clusters of validation → groups are kept "
+                                               "whole: a finer cluster column helps)"
+                                               if clusters is not None else ""))
+    return mask

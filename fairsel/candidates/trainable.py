@@ -22,6 +22,18 @@ from fairsel.candidates.estimators import (
 )
 
 
+@contextlib.contextmanager
+def fitting():
+    """Where fairsel fits: one level of parallelism (folds, via --jobs), so OpenMP and BLAS
+    inside a fit get one thread; scikit-learn's user and future warnings are muted."""
+    from threadpoolctl import threadpool_limits
+
+    with warnings.catch_warnings(), threadpool_limits(limits=1):
+        warnings.filterwarnings("ignore", category=UserWarning)
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        yield
+
+
 def prepare_frame(X: pd.DataFrame, categorical: list[str]) -> pd.DataFrame:
     """Stateless clean-up done once before the folds: categories as text, missing as a level."""
     X = X.copy()
@@ -64,21 +76,31 @@ class TrainableCandidate:
             est.set_params(categorical_features=list(range(len(self.categorical))))
         return Pipeline([("prepare", pre), ("model", est)])
 
-    def fit(self, X: pd.DataFrame, y: np.ndarray, *, sample_weight: np.ndarray | None = None):
-        pipe = self.build()
+    def fit_params(self, sample_weight: np.ndarray | None = None,
+                   prefix: str = "") -> dict[str, Any]:
+        """The estimator's fit arguments (``prefix`` "model__" for the pipeline)."""
         fit_params: dict[str, Any] = {}
         if sample_weight is not None:
-            fit_params["model__sample_weight"] = sample_weight
+            fit_params[prefix + "sample_weight"] = sample_weight
         if self.entry.native_categorical == "categorical_feature" and self.categorical:
-            fit_params["model__categorical_feature"] = list(range(len(self.categorical)))
-        from threadpoolctl import threadpool_limits
+            fit_params[prefix + "categorical_feature"] = list(range(len(self.categorical)))
+        return fit_params
 
-        # one level of parallelism (folds, via --jobs): OpenMP/BLAS inside a fit get one thread
-        with warnings.catch_warnings(), threadpool_limits(limits=1):
-            warnings.filterwarnings("ignore", category=UserWarning)
-            warnings.filterwarnings("ignore", category=FutureWarning)
-            pipe.fit(X, y, **fit_params)
+    def fit(self, X: pd.DataFrame, y: np.ndarray, *, sample_weight: np.ndarray | None = None):
+        pipe = self.build()
+        with fitting():
+            pipe.fit(X, y, **self.fit_params(sample_weight, "model__"))
         return pipe
+
+    def fit_score_prepared(self, x_train, y_train: np.ndarray, x_test, *,
+                           sample_weight: np.ndarray | None = None) -> np.ndarray:
+        """Scores of ``x_test`` by the estimator fitted on ``x_train``, both already through
+        this candidate's preparation (:func:`make_preprocessor`, fitted on the training rows):
+        the same model and scores as :meth:`fit_score` on the raw rows."""
+        model = self.build().named_steps["model"]
+        with fitting():
+            model.fit(x_train, y_train, **self.fit_params(sample_weight))
+        return self.score(model, x_test)
 
     @staticmethod
     def score(fitted, X: pd.DataFrame) -> np.ndarray:

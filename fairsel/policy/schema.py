@@ -109,9 +109,61 @@ class ValidationSpec(Spec):
         "A cluster column (branch, hospital, household) whose rows always stay in one fold; "
         "the bootstrap then resamples clusters, not rows. Default: none (rows are "
         "independent)."))
+    holdout: float | None = Field(None, gt=0, le=0.5, description=(
+        "A share of the rows (above 0, at most 0.5) kept out of every fit and every choice "
+        "as a final test split, grouped (validation.groups kept whole) and stratified by "
+        "outcome like the folds. Cross-validation, the search, mitigation and the ranking use "
+        "the other rows; the selected variant (and the runner-up within ranking.tolerance) is "
+        "then refitted on all of them and measured once on the holdout, with intervals and "
+        "gates, and the verdict is judged on those holdout figures. Default: none (with more "
+        "than 10 variants the selected one's figures are then flagged optimistic)."))
 
 
 CandidateKind = Literal["sklearn", "lightgbm", "saved_model", "predictions", "mlflow"]
+
+
+class ParamRangeSpec(Spec):
+    """A numeric range a search draws a parameter from."""
+
+    low: float = Field(description="The smallest value (inclusive).")
+    high: float = Field(description="The largest value (inclusive); above low.")
+    log: bool = Field(False, description=(
+        "true: draw uniformly on a log scale (low must be above 0), as for learning rates."))
+    integer: bool = Field(False, description=(
+        "true: whole numbers only (low and high must be whole numbers); e.g. "
+        "min_child_samples."))
+
+
+class SearchSpec(Spec):
+    """A search space: the candidate becomes one trial candidate per parameter setting."""
+
+    method: Literal["random", "grid", "optuna"] = Field("random", description=(
+        "random (default): trials draws from the space, seeded by the policy's seed; grid: "
+        "every combination of the listed values (ranges are not allowed; trials caps the "
+        "count, in grid order); optuna: optuna's TPE sampler steered by search.objective "
+        "(needs the optional extra: pip install \"fairsel[search]\")."))
+    trials: int = Field(20, ge=1, le=1000, description=(
+        "How many trials (default 20, at most 1000); each is a candidate named "
+        "<name>#NN (gbm#07), cross-validated in the same folds, mitigated, gated and ranked "
+        "with every other variant."))
+    params: dict[str, list[Any] | ParamRangeSpec] = Field(min_length=1, description=(
+        "parameter -> its values: a list of choices ([15, 31, 63]), or a range {low, high, "
+        "log, integer}. Names and values are checked like params before any fit (each choice, "
+        "and both ends of a range); the candidate's params hold the fixed ones, and a "
+        "parameter may not be in both."))
+    objective: Literal["performance", "ranking"] = Field("performance", description=(
+        "What optuna maximises: performance (default) = ranking.objective on the trial's "
+        "pooled out-of-fold predictions; ranking = the ranking's own rule: a trial failing "
+        "an error-severity gate scores below every passing one, and among passing ones "
+        "within ranking.tolerance of the best the fairer by ranking.fairness_tiebreak wins. "
+        "Random and grid search ignore it (every trial is ranked by the ranking anyway)."))
+    prune: bool = Field(False, description=(
+        "true: a trial whose first folds (half of them, rounded down, at least one) already "
+        "miss an error-severity gate by more than prune_margin stops there; it is reported "
+        "as pruned (with the gate and figure) and never selected. Default false."))
+    prune_margin: float = Field(0.05, ge=0, description=(
+        "How far (in the gated metric's units, default 0.05) a trial's figure on its first "
+        "folds must lie beyond an error gate's threshold for the trial to be pruned."))
 
 
 class CandidateSpec(Spec):
@@ -161,6 +213,10 @@ class CandidateSpec(Spec):
     trusted_types: list[str] = Field(default_factory=list, description=(
         "kind saved_model, skops files: fully qualified type names to load besides skops' "
         "trusted list (default: none; any other type is refused)."))
+    search: SearchSpec | None = Field(None, description=(
+        "kinds sklearn and lightgbm: a search space; the candidate is replaced by its trials "
+        "(<name>#01, <name>#02, ...), each with params plus one setting of the space. "
+        "Default: none (the candidate is trained with params alone)."))
     score_type: Literal["probability", "score"] | None = Field(
         None, description=(
             "What the candidate's scores are. 'probability': the probability of the favorable "
@@ -174,8 +230,8 @@ class CandidateSpec(Spec):
 
 #: Which optional candidate keys each kind may use (others are an error naming the key).
 CANDIDATE_KEYS: dict[str, set[str]] = {
-    "sklearn": {"estimator", "params", "threshold", "score_type"},
-    "lightgbm": {"params", "threshold", "score_type"},
+    "sklearn": {"estimator", "params", "threshold", "score_type", "search"},
+    "lightgbm": {"params", "threshold", "score_type", "search"},
     "saved_model": {"path", "threshold", "trusted", "sha256", "trusted_types", "score_type"},
     "predictions": {"path", "score_column", "decision_column", "higher_is_favorable",
                     "threshold", "score_type"},
@@ -429,6 +485,10 @@ class ReportSpec(Spec):
     signoff: list[SignoffSpec] = Field(default_factory=list, description=(
         "Sign-off blocks of the report's document control page, one per signatory. Default: "
         "blocks for the usual roles (Model owner, Independent validator, Approver)."))
+    leaderboard_top: int = Field(20, ge=1, description=(
+        "How many variants the report's leaderboard lists, best ranked first (default 20); "
+        "the rest are summarised in one line (counts by status, pruned trials, the range of "
+        "the objective). leaderboard.csv and results.json always hold every variant."))
     templates: str | None = Field(None, description=(
         "A folder of report templates whose files replace the shipped ones (e.g. "
         "_cover.html.j2, report.css); rendered in Jinja2's sandbox. Default: the shipped "

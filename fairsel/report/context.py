@@ -30,6 +30,7 @@ from fairsel.report.compliance_view import compliance_section, compliance_view
 from fairsel.report.proxies_view import PROXIES_SECTION, proxies_view
 from fairsel.report.explain_view import EXPLAIN_SECTION, explain_view
 from fairsel.report.slices_view import SLICES_SECTION, slices_view
+from fairsel.report.search_view import search_view
 from fairsel.report.section import BuildOptions, SectionView
 from fairsel.report.tables import gate_thresholds, safe_result
 from fairsel.report.tradeoff_view import pareto_front
@@ -52,6 +53,7 @@ VIEWS: tuple[SectionView, ...] = (
     mitigated_view.VIEW,
     candidates_view.VIEW,
     tradeoff_view.VIEW,
+    SectionView("search", lambda result, o: search_view(result)),
     SectionView("explain", lambda result, o: explain_view(result, with_charts=o.with_charts),
                 EXPLAIN_SECTION[1],
                 present=lambda result: result.analysis.explanations is not None),

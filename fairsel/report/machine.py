@@ -12,6 +12,7 @@ from fairsel.gates import PROXY_GATES
 from fairsel.report.proxies_view import flag_lines
 from fairsel.report.slices_view import top_line
 from fairsel.report.explain_view import summary_line
+from fairsel.report.search_view import leaderboard_top, rest_summary
 from fairsel.report.tables import (
     fmt,
     fmt_ci,
@@ -65,9 +66,12 @@ def summary_markdown(result: AuditResult) -> str:
              f"{_md(result.verdict.message)}", ""]
     for r in result.ranking.reasons:
         lines.append(f"- {_md(r)}")
+    if result.selection is not None and result.selection.optimistic:
+        lines += ["", f"⚠️ Optimistic: {_md(result.selection.note or '')}"]
+    top = leaderboard_top(result)
     lines += ["", "| rank | variant | status | " + " | ".join(_md(m) for m in perf + fair) + " |",
               "|---:|---|---|" + "---:|" * len(perf + fair)]
-    for v in ordered_variants(result):
+    for v in ordered_variants(result)[:top]:
         name = f"**{_md(v.name)}** (selected)" if v.name == result.ranking.selected else _md(v.name)
         if v.uses_protected_at_decision:
             name += " ⚑"
@@ -76,6 +80,9 @@ def summary_markdown(result: AuditResult) -> str:
         vals += [fmt(v.fairness[m].value, near=near.get(m, ())) if m in v.fairness else "—"
                  for m in fair]
         lines.append(f"| {v.rank or ''} | {name} | {v.status} | " + " | ".join(vals) + " |")
+    rest = rest_summary(result, top)
+    if rest:
+        lines += ["", _md(rest)]
     if any(v.uses_protected_at_decision for v in result.variants):
         lines += ["", "⚑ decides with the protected attribute (disparate treatment)"]
     # the proxy gates judge the data, identically for every variant: one line per flag below

@@ -276,7 +276,8 @@ ALL_KEYS = sorted(set().union(*CANDIDATE_KEYS.values()))
 KIND_KEY = [(k, key) for k in CANDIDATE_KEYS for key in ALL_KEYS if key not in CANDIDATE_KEYS[k]]
 KEY_VALUE = {"estimator": "logistic_regression", "params": "{C: 1.0}", "path": "x",
              "score_column": "s", "decision_column": "d", "higher_is_favorable": "false",
-             "threshold": "0.4", "trusted": "true", "sha256": "abc", "trusted_types": "[x]"}
+             "threshold": "0.4", "trusted": "true", "sha256": "abc", "trusted_types": "[x]",
+             "search": "{params: {C: [1, 2]}}"}
 
 
 @pytest.mark.parametrize(("kind", "key"), KIND_KEY, ids=[f"{k}-{key}" for k, key in KIND_KEY])

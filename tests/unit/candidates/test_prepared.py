@@ -1,0 +1,64 @@
+"""Each fold's prepared features are shared between candidates, with the pipeline's scores."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fairsel.candidates import prepared
+from fairsel.candidates.estimators import ESTIMATORS, LIGHTGBM
+from fairsel.candidates.trainable import TrainableCandidate, prepare_frame
+
+
+def _frame(seed: int = 0, rows: int = 600) -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame({"a": rng.normal(size=rows), "b": rng.normal(size=rows),
+                      "c": rng.choice(["x", "y", "z"], size=rows)})
+    X.loc[::17, "a"] = np.nan
+    y = ((X["b"] + (X["c"] == "x")) > 0.5).to_numpy(np.int8)
+    return prepare_frame(X, ["c"]), y
+
+
+def _cand(kind: str, params: dict) -> TrainableCandidate:
+    entry = LIGHTGBM if kind == "lightgbm" else ESTIMATORS.get(kind)
+    return TrainableCandidate(name="t", kind="lightgbm" if kind == "lightgbm" else "sklearn",
+                              entry=entry, params=params, seed=3, threshold=0.5,
+                              numeric=["a", "b"], categorical=["c"])
+
+
+@pytest.mark.parametrize("kind, params", [("lightgbm", {"n_estimators": 20, "num_leaves": 7}),
+                                          ("logistic_regression", {"C": 0.3})])
+def test_scores_equal_the_pipelines_and_the_fold_is_prepared_once(monkeypatch, kind, params):
+    X, y = _frame()
+    train, test = np.arange(450), np.arange(450, 600)
+    made = []
+    from fairsel.candidates import estimators
+
+    original = estimators.make_preprocessor
+
+    def counting(*a, **k):
+        made.append(1)
+        return original(*a, **k)
+
+    # prepared.py imports make_preprocessor when it prepares: it gets the counting one
+    monkeypatch.setattr(estimators, "make_preprocessor", counting)
+    w = np.linspace(0.5, 1.5, len(train))
+    for p in (params, {**params, "random_state": 9}):
+        cand = _cand(kind, p)
+        want = cand.fit_score(X.iloc[train], y[train], X.iloc[test], sample_weight=w)
+        got = prepared.fit_score(cand, X, y, train, test, fold=0, sample_weight=w)
+        assert np.array_equal(got, want)
+    assert len(made) == 1  # the shared preparation: once for both candidates
+
+
+def test_another_frame_or_fold_is_prepared_anew():
+    X, y = _frame()
+    cand = _cand("lightgbm", {"n_estimators": 5})
+    train, test = np.arange(400), np.arange(400, 600)
+    a = prepared.fit_score(cand, X, y, train, test, fold=0)
+    X2, y2 = _frame(seed=1)
+    b = prepared.fit_score(cand, X2, y2, train, test, fold=0)  # same fold number, new frame
+    assert np.array_equal(b, cand.fit_score(X2.iloc[train], y2[train], X2.iloc[test]))
+    assert not np.array_equal(a, b)
+    assert all(v[0]() is X2 for v in prepared._cache.values())  # the old frame's entry is gone
