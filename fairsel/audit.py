@@ -331,7 +331,7 @@ def fold_variants(cand, mitigations, *, X, y: np.ndarray, train: np.ndarray, tes
     trainable = scores is None
     model = None
     if trainable:
-        s_test = fit_score(cand, X, y, train, test, fold=fold)
+        s_test, model = _fit_and_score(cand, X, y, train, test, fold=fold, keep=keep_models)
     else:
         s_test = scores[test]
     outputs = [FoldOutput(name=cand.name, y_score=s_test,
@@ -362,7 +362,7 @@ def fold_variants(cand, mitigations, *, X, y: np.ndarray, train: np.ndarray, tes
             out = _MITIGATE[spec.kind](
                 cand, settings(spec), groups=groups, X=X, y=y, train=train, test=test,
                 s_test=s_test, fitting_scores=fitting_scores, seed=seed, fold=fold,
-                min_group_size=min_group_size)
+                min_group_size=min_group_size, keep=keep_models)
             out.name = name
             out.details = {"groups": " × ".join(groups.attributes), **out.details}
         except Exception as exc:  # noqa: BLE001 — a failed variant is data, the others go on
@@ -413,12 +413,25 @@ def _labelled(labels: tuple[str, ...], values) -> dict[str, Any]:
     return {lab: v for lab, v in zip(labels, values)}
 
 
-def _reweighing(cand, opts, *, groups, X, y, train, test, fold, **_) -> FoldOutput:
+def _fit_and_score(cand, X, y, train, test, *, fold: int, keep: bool,
+                   sample_weight: np.ndarray | None = None):
+    """``(scores of the test rows, the fitted pipeline or None)``. A model to keep (for the
+    explanations) is the whole pipeline, fitted on the raw rows; otherwise the fold's
+    prepared features are shared (:func:`fairsel.candidates.prepared.fit_score`): the same
+    model and scores either way."""
+    if keep:
+        model = cand.fit(X.iloc[train], y[train], sample_weight=sample_weight)
+        return cand.score(model, X.iloc[test]), model
+    return fit_score(cand, X, y, train, test, fold=fold, sample_weight=sample_weight), None
+
+
+def _reweighing(cand, opts, *, groups, X, y, train, test, fold, keep=False, **_) -> FoldOutput:
     from fairsel.mitigation.reweighing import reweighing_table
 
     table = reweighing_table(y[train], groups.codes[train], n_groups=groups.n_groups)
     weights = table[groups.codes[train], y[train].astype(np.int64)]
-    s = fit_score(cand, X, y, train, test, fold=fold, sample_weight=weights)
+    s, model = _fit_and_score(cand, X, y, train, test, fold=fold, keep=keep,
+                              sample_weight=weights)
     cells = {lab: {"favorable": None if np.isnan(w1) else round(float(w1), 6),
                    "unfavorable": None if np.isnan(w0) else round(float(w0), 6)}
              for lab, (w0, w1) in zip(groups.labels, table)}
