@@ -864,7 +864,7 @@ def _run_audit(policy: Policy, *, runner: Runner, progress: Progress, strict: bo
         t_explain = time.perf_counter()
         progress.stage("explaining variants")
         explanations = run_explanations(policy, data, X, folds, ranking, variants, arrays,
-                                        models, screen)
+                                        models, screen, saved=_saved_models(cands))
         timings["explain"] = time.perf_counter() - t_explain
     del models
 
@@ -907,11 +907,25 @@ def _backend(policy: Policy, jobs: int) -> Backend:
 _AFTER_MARGIN = {"threshold": "group thresholds", "postprocessing": "post-processing"}
 
 
+#: The note of a variant explained by a model trained elsewhere (kind: saved_model).
+SAVED_NOTE = ("a model trained elsewhere (saved_model): the one loaded model explains every "
+              "sampled row (there are no folds); fairsel cannot know whether the model saw "
+              "these rows in its training, so these are not out-of-fold explanations")
+
+
+def _saved_models(cands) -> dict[str, Any]:
+    """The candidates that are models trained elsewhere (kind: saved_model), by name."""
+    from fairsel.candidates.saved import SavedModelCandidate
+
+    return {c.name: c for c in cands if isinstance(c, SavedModelCandidate)}
+
+
 def run_explanations(policy: Policy, data: AuditData, X, folds: np.ndarray, ranking, variants,
                      arrays: dict[str, dict[str, Any]], models: dict[str, dict[int, Any]],
-                     screen):
+                     screen, saved: dict[str, Any] | None = None):
     """SHAP explanations of the selected and best-ranked variants (policy key ``explain``),
-    each fold's model on a sample of its own test rows."""
+    each fold's model on a sample of its own test rows; a model trained elsewhere
+    (``saved``: candidate name -> SavedModelCandidate) explains every sampled row itself."""
     from fairsel.analysis.explain import (
         GroupCodes,
         VariantInput,
@@ -921,6 +935,7 @@ def run_explanations(policy: Policy, data: AuditData, X, folds: np.ndarray, rank
 
     spec = policy.explain_settings
     assert spec is not None
+    saved = saved or {}
     by_name = {v.name: v for v in variants}
     inputs, skipped = [], []
     for name in choose_variants(ranking.selected, ranking.order, spec.variants):
@@ -937,9 +952,13 @@ def run_explanations(policy: Policy, data: AuditData, X, folds: np.ndarray, rank
         elif kind == "reductions":
             skipped.append((name, "a randomised mixture of models (fairlearn's reductions): "
                                   "no single margin to explain"))
+        elif source in saved:
+            note = SAVED_NOTE if note is None else f"{note}. {SAVED_NOTE[0].upper()}{SAVED_NOTE[1:]}"
+            inputs.append(VariantInput(variant=name, model_of=source, note=note, models={},
+                                       y_pred=arrays[name]["pred"], saved=saved[source]))
         elif source not in models:
-            skipped.append((name, "a fixed candidate (saved model or precomputed predictions): "
-                                  "fairsel fits no model per fold to explain"))
+            skipped.append((name, "a fixed candidate without a model (precomputed predictions): "
+                                  "there is no model to explain"))
         elif dropped := next((m for m in models[source].values() if isinstance(m, str)), None):
             skipped.append((name, dropped))
         else:

@@ -1,7 +1,9 @@
 """SHAP explanations out of fold: which features drive a variant's scores, and its gaps.
 
 Each fold's model explains only rows of that fold's test part, so no row is explained by a
-model that saw it in training. The rows are a seeded sample, stratified by (fold, atom) cell —
+model that saw it in training. A model trained elsewhere (``kind: saved_model``) has no fold
+models: the one loaded model explains every sampled row (:func:`explain_whole`), and whether it
+saw them in its training is not known. The rows are a seeded sample, stratified by (fold, atom) cell —
 an atom is the finest cell of the protected attributes — with small cells kept whole; every
 mean is weighted back to the data's counts (weight of a row = rows of its cell / rows drawn
 from it).
@@ -132,7 +134,9 @@ def column_owners(prepare, features: Sequence[str]) -> np.ndarray:
         cols = list(cols)
         enc = trans.steps[-1][1] if hasattr(trans, "steps") else trans
         widths = _one_hot_widths(enc, len(cols))
-        owners[sl] = np.repeat([index[c] for c in cols], widths)
+        # a ColumnTransformer fitted on an array (a saved model) names columns by position
+        owners[sl] = np.repeat([c if isinstance(c, (int, np.integer)) else index[c]
+                                for c in cols], widths)
     if (owners < 0).any():
         raise ValueError("a prepared column could not be traced back to a policy column")
     return owners
@@ -156,10 +160,15 @@ def _one_hot_widths(enc, n_cols: int) -> np.ndarray:
 
 
 def _split(fitted) -> tuple[Any, Any]:
-    """(preprocessing, estimator) of a fitted pipeline, or (None, model)."""
+    """(preprocessing, estimator) of a fitted pipeline, or (None, model). fairsel's own
+    pipelines name their steps "prepare" and "model"; a saved pipeline of a column
+    transformer and an estimator is read the same way, whatever its steps' names."""
     steps = getattr(fitted, "named_steps", None)
     if steps is not None and "model" in steps:
         return steps.get("prepare"), steps["model"]
+    pairs = getattr(fitted, "steps", None)
+    if pairs is not None and len(pairs) == 2 and hasattr(pairs[0][1], "output_indices_"):
+        return pairs[0][1], pairs[1][1]
     return None, fitted
 
 
@@ -228,7 +237,7 @@ def row_cost(fitted, n_features: int) -> float | None:
         trees = getattr(est, "estimators_", [est])
         trees = np.ravel(trees) if kind == "GradientBoostingClassifier" else trees
         return float(sum(t.tree_.n_leaves * max(t.tree_.max_depth, 1) ** 2 for t in trees))
-    if kind == "LGBMClassifier" or (hasattr(est, "coef_") and hasattr(est, "decision_function")):
+    if kind in ("LGBMClassifier", "Booster") or (hasattr(est, "coef_") and hasattr(est, "decision_function")):
         return None
     # otherwise (HistGradientBoosting too, whose categorical splits shap may not read): the
     # permutation explainer's bound
@@ -237,31 +246,38 @@ def row_cost(fitted, n_features: int) -> float | None:
     return float(PERMUTATIONS * 2 * n_features * PERMUTATION_BACKGROUND) * 1200
 
 
+def _booster_values(booster, x, *, negate: bool):
+    """LightGBM's own Tree SHAP of ``x`` (what shap's TreeExplainer computes for a LightGBM
+    model, called directly, without the model dump and parse its constructor does — a fifth
+    of a second per model): (values, base, margin) of the raw score, negated where the raw
+    score is of the unfavorable class."""
+    contrib = np.asarray(booster.predict(x, pred_contrib=True), dtype=np.float64)
+    values, base = contrib[:, :-1], contrib[:, -1]
+    margin = np.asarray(booster.predict(x, raw_score=True), dtype=np.float64)
+    if negate:
+        values, base, margin = -values, -base, -margin
+    return values, base, margin
+
+
 def explain_rows(fitted, X_rows, background, features: Sequence[str], *,
-                 seed: int) -> RowExplanation:
+                 seed: int, positive: int | None = None) -> RowExplanation:
     """SHAP values of ``X_rows`` (a frame of policy columns) under one fitted fold model.
 
     ``background`` holds rows of the model's training fold (the linear and permutation
-    explainers' reference); tree explainers use the trees' own cover instead.
+    explainers' reference); tree explainers use the trees' own cover instead. ``positive``:
+    the index of the favorable class among the model's classes (default: the class 1).
     """
     prepare, est = _split(fitted)
     owners = column_owners(prepare, features)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         xt = _dense(prepare.transform(X_rows)) if prepare is not None else _dense(X_rows)
-    pos = _positive(est)
+    pos = _positive(est) if positive is None else positive
     kind = type(est).__name__
     if kind == "LGBMClassifier":
-        # shap's TreeExplainer computes a LightGBM model's values by LightGBM's own Tree SHAP
-        # (Booster.predict(pred_contrib=True)); called directly, without the model dump and
-        # parse its constructor does (a fifth of a second per fold model)
-        booster = est.booster_
-        contrib = np.asarray(booster.predict(xt, pred_contrib=True), dtype=np.float64)
-        values, base = contrib[:, :-1], contrib[:, -1]
-        margin = booster.predict(xt, raw_score=True)
+        # LightGBM's raw score is of classes_[1]
+        values, base, margin = _booster_values(est.booster_, xt, negate=pos == 0)
         how, units = "tree", "log-odds"
-        if pos == 0:  # LightGBM's raw score is of classes_[1]
-            values, base, margin = -values, -base, -margin
     elif (kind in _TREE_LOG_ODDS or kind in _TREE_PROBABILITY) \
             and (tree := _one_thread(_tree_values, est, xt, pos)) is not None:
         values, base, margin, units = tree
@@ -403,6 +419,30 @@ class VariantInput:
     note: str | None
     models: dict[int, Any]  # fold -> fitted pipeline
     y_pred: np.ndarray  # (n_rows,) the variant's own out-of-fold decisions
+    #: a model trained elsewhere (``kind: saved_model``, a SavedModelCandidate) that explains
+    #: every row instead of fold models
+    saved: Any = None
+
+
+def explain_saved(saved, X_rows, background, features: Sequence[str], *,
+                  seed: int) -> RowExplanation:
+    """SHAP values of ``X_rows`` under a model trained elsewhere (``kind: saved_model``).
+
+    The rows reach the model as its scores do (:class:`~fairsel.candidates.saved.\
+SavedModelCandidate`): a LightGBM booster is explained by its own Tree SHAP on the frame it
+    scores (text columns as its stored categories, so each value is already a policy column's);
+    a scikit-learn model by :func:`explain_rows`, on the rows as loaded, with its favorable class.
+    """
+    if saved.format == "lightgbm":
+        values, base, margin = _booster_values(saved.model, saved.lightgbm_frame(X_rows),
+                                               negate=saved.favorable_is_zero)
+        if values.shape[1] != len(features):
+            raise ValueError(f"the LightGBM model gives {values.shape[1]} contributions for "
+                             f"{len(features)} features")
+        return RowExplanation(values=values, base=base, margin=margin, explainer="tree",
+                              units="log-odds")
+    return explain_rows(saved.model, saved.sklearn_input(X_rows), saved.sklearn_input(background),
+                        features, seed=seed, positive=saved.favorable_index())
 
 
 def explain_variant(spec: VariantInput, *, X, folds: np.ndarray, sample: Sample,
@@ -418,6 +458,8 @@ def explain_variant(spec: VariantInput, *, X, folds: np.ndarray, sample: Sample,
     """
     cap = None
     first = spec.models[min(spec.models)] if spec.models else None
+    if spec.saved is not None:
+        first = spec.saved.model
     cost = row_cost(first, len(features)) if first is not None else None
     if cost and resample is not None and len(sample.rows) * cost > COST_BUDGET:
         limit = max(MIN_ROWS, int(COST_BUDGET // cost))
@@ -427,8 +469,12 @@ def explain_variant(spec: VariantInput, *, X, folds: np.ndarray, sample: Sample,
                    f"the sample's, as the model makes a row costly to explain (Tree SHAP of a "
                    f"forest grows with trees × leaves × depth²; a permutation explainer with "
                    f"the model evaluations)")
-    ex = explain_out_of_fold(spec.models, X=X, folds=folds, sample=sample, features=features,
-                             seed=seed)
+    if spec.saved is not None:
+        ex = explain_whole(spec.saved, X=X, folds=folds, sample=sample, features=features,
+                           seed=seed)
+    else:
+        ex = explain_out_of_fold(spec.models, X=X, folds=folds, sample=sample,
+                                 features=features, seed=seed)
     return summarise(spec, rows=ex.rows, weights=ex.weights, values=ex.values, base=ex.base,
                      margin=ex.margin, groups=groups, features=features, flags=flags,
                      explainer=ex.explainer, units=ex.units,
@@ -473,6 +519,19 @@ def explain_out_of_fold(models: dict[int, Any], *, X, folds: np.ndarray, sample:
     keep = np.isin(row_fold, list(models))
     return OutOfFold(rows=rows[keep], weights=w[keep], fold=row_fold[keep], values=values[keep],
                      base=base[keep], margin=margin[keep], explainer=how, units=units)
+
+
+def explain_whole(saved, *, X, folds: np.ndarray, sample: Sample, features: Sequence[str],
+                  seed: int) -> OutOfFold:
+    """Every sampled row explained by one model trained elsewhere, with a background drawn
+    from all the audit's rows (there are no training folds: whether the model saw any of
+    these rows is not known to fairsel)."""
+    rows = sample.rows
+    bg_rows = _draw(np.arange(len(X)), LINEAR_BACKGROUND, seed)
+    ex = explain_saved(saved, X.iloc[rows], X.iloc[bg_rows], features, seed=seed)
+    return OutOfFold(rows=rows, weights=sample.weights, fold=np.asarray(folds)[rows],
+                     values=ex.values, base=ex.base, margin=ex.margin, explainer=ex.explainer,
+                     units=ex.units)
 
 
 def _draw(rows: np.ndarray, k: int, seed: int) -> np.ndarray:

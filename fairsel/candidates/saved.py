@@ -125,23 +125,44 @@ class SavedModelCandidate:
                 X[c] = X[c].where(X[c] != MISSING_TEXT, np.nan)
         return X
 
+    def sklearn_input(self, X: pd.DataFrame):
+        """``X`` as the scikit-learn model reads it: missing categories as NaN, and an array
+        where the model kept no feature names."""
+        Xr = self._raw_frame(X)
+        if getattr(self.model, "feature_names_in_", None) is None:
+            return Xr.to_numpy()
+        return Xr
+
     def _score_sklearn(self, X: pd.DataFrame) -> np.ndarray:
         model = self.model
         if not hasattr(model, "predict_proba"):
             raise ModelError(f"{self.path}: candidate '{self.name}': the model "
                              f"({type(model).__name__}) has no predict_proba; fairsel needs the "
                              "probability of the favorable outcome")
-        column = favorable_column(list(getattr(model, "classes_", [0, 1])), self.favorable,
-                                  self.name, self.path)
-        Xr = self._raw_frame(X)
-        if getattr(model, "feature_names_in_", None) is None:
-            Xr = Xr.to_numpy()
+        column = self.favorable_index()
+        Xr = self.sklearn_input(X)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=UserWarning)
             proba = np.asarray(model.predict_proba(Xr))
         return proba[:, column]
 
     def _score_lightgbm(self, X: pd.DataFrame) -> np.ndarray:
+        p = self.model.predict(self.lightgbm_frame(X))
+        return 1.0 - p if self.favorable_is_zero else p
+
+    @property
+    def favorable_is_zero(self) -> bool:
+        """A LightGBM booster's P(label = 1) is of the unfavorable outcome (favorable: 0)."""
+        return _is_zero(self.favorable)
+
+    def favorable_index(self) -> int:
+        """Index of the favorable class among a scikit-learn model's ``classes_``."""
+        return favorable_column(list(getattr(self.model, "classes_", [0, 1])), self.favorable,
+                                self.name, self.path)
+
+    def lightgbm_frame(self, X: pd.DataFrame) -> pd.DataFrame:
+        """``X`` as the LightGBM booster reads it: text columns as the pandas categoricals
+        stored in the model file, missing values as NaN."""
         booster = self.model
         cats = list(getattr(booster, "pandas_categorical", None) or [])
         Xr = self._raw_frame(X)
@@ -154,8 +175,7 @@ class SavedModelCandidate:
                 "a DataFrame whose text columns have the category dtype")
         for c, levels in zip(text_cols, cats):
             Xr[c] = pd.Categorical(Xr[c], categories=levels)
-        p = booster.predict(Xr)
-        return 1.0 - p if _is_zero(self.favorable) else p
+        return Xr
 
 
 def _is_zero(value: str | None) -> bool:
