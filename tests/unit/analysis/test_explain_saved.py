@@ -179,3 +179,28 @@ def test_audit_explains_a_saved_model_and_its_group_thresholds_but_not_predictio
         assert set(x.importance) == set(FEATURES)
         for d in x.disparities:
             assert d.baseline + sum(d.contributions.values()) == pytest.approx(d.gap, abs=1e-6)
+
+
+def test_champion_example_explains_both_saved_models_by_their_own_values():
+    """policies/champion.yaml audits a LightGBM text model and a skops pipeline trained
+    elsewhere: both ranked variants are explained on the sample, the LightGBM one with the
+    importance its booster's own pred_contrib gives on the same rows and weights."""
+    root = Path(__file__).resolve().parents[3]
+    policy = load_policy(root / "policies" / "champion.yaml")
+    run = run_audit(policy)
+    e = run.result.analysis.explanations
+    by = {x.variant: x for x in e.explained}
+    assert set(run.result.ranking.order) <= set(by) and not e.skipped
+    assert by["challenger"].explainer == "tree" and by["champion"].explainer == "linear"
+    for x in by.values():
+        assert x.note == SAVED_NOTE and x.units == "log-odds" and x.additivity_error < 1e-9
+        assert x.rows == 2000 and sum(x.rows_by_fold) == 2000
+    data = load_data(policy)
+    X, cands, _, _ = build_candidates(policy, data)
+    challenger = next(c for c in cands if c.name == "challenger")
+    sample = sample_rows(run.folds, data.atoms, data.n_atoms, budget=2000, seed=policy.seed)
+    contrib = challenger.model.predict(challenger.lightgbm_frame(X.iloc[sample.rows]),
+                                       pred_contrib=True)[:, :-1]
+    expected = sample.weights @ np.abs(contrib) / sample.weights.sum()
+    got = by["challenger"].importance
+    np.testing.assert_allclose([got[f] for f in data.features], expected, atol=1e-9)
