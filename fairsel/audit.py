@@ -953,7 +953,8 @@ def run_explanations(policy: Policy, data: AuditData, X, folds: np.ndarray, rank
             skipped.append((name, "a randomised mixture of models (fairlearn's reductions): "
                                   "no single margin to explain"))
         elif source in saved:
-            note = SAVED_NOTE if note is None else f"{note}. {SAVED_NOTE[0].upper()}{SAVED_NOTE[1:]}"
+            note = SAVED_NOTE if note is None else \
+                f"{note}. {SAVED_NOTE[0].upper()}{SAVED_NOTE[1:]}"
             inputs.append(VariantInput(variant=name, model_of=source, note=note, models={},
                                        y_pred=arrays[name]["pred"], saved=saved[source]))
         elif source not in models:

@@ -3,7 +3,9 @@
 Each fold's model explains only rows of that fold's test part, so no row is explained by a
 model that saw it in training. A model trained elsewhere (``kind: saved_model``) has no fold
 models: the one loaded model explains every sampled row (:func:`explain_whole`), and whether it
-saw them in its training is not known. The rows are a seeded sample, stratified by (fold, atom) cell —
+saw them in its training is not known.
+
+The rows are a seeded sample, stratified by (fold, atom) cell —
 an atom is the finest cell of the protected attributes — with small cells kept whole; every
 mean is weighted back to the data's counts (weight of a row = rows of its cell / rows drawn
 from it).
@@ -237,7 +239,8 @@ def row_cost(fitted, n_features: int) -> float | None:
         trees = getattr(est, "estimators_", [est])
         trees = np.ravel(trees) if kind == "GradientBoostingClassifier" else trees
         return float(sum(t.tree_.n_leaves * max(t.tree_.max_depth, 1) ** 2 for t in trees))
-    if kind in ("LGBMClassifier", "Booster") or (hasattr(est, "coef_") and hasattr(est, "decision_function")):
+    if kind in ("LGBMClassifier", "Booster") \
+            or (hasattr(est, "coef_") and hasattr(est, "decision_function")):
         return None
     # otherwise (HistGradientBoosting too, whose categorical splits shap may not read): the
     # permutation explainer's bound
