@@ -444,8 +444,41 @@ SavedModelCandidate`): a LightGBM booster is explained by its own Tree SHAP on t
                              f"{len(features)} features")
         return RowExplanation(values=values, base=base, margin=margin, explainer="tree",
                               units="log-odds")
+    if _split(saved.model)[0] is None and hasattr(saved.model, "steps"):
+        return _raw_permutation(saved, X_rows, background, features, seed=seed)
     return explain_rows(saved.model, saved.sklearn_input(X_rows), saved.sklearn_input(background),
                         features, seed=seed, positive=saved.favorable_index())
+
+
+class _RawFrameModel:
+    """A saved pipeline whose preparation fairsel cannot trace back to the policy's columns,
+    called on rows of raw policy columns (as the permutation explainer mixes them)."""
+
+    def __init__(self, saved, like):
+        self._saved, self._columns, self._dtypes = saved, list(like.columns), like.dtypes
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        import pandas as pd
+
+        frame = pd.DataFrame(x, columns=self._columns).astype(self._dtypes)
+        return np.asarray(self._saved.model.predict_proba(self._saved.sklearn_input(frame)))
+
+
+def _raw_permutation(saved, X_rows, background, features: Sequence[str], *,
+                     seed: int) -> RowExplanation:
+    """Permutation SHAP of a saved pipeline over the policy's own columns (its preparation —
+    more steps than a column transformer and an estimator — cannot be traced back)."""
+    raw = saved._raw_frame(X_rows)[list(features)]
+    bg = saved._raw_frame(background)[list(features)].to_numpy(dtype=object)
+    model = _RawFrameModel(saved, raw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        values, base, margin = _one_thread(_permutation_values, model,
+                                           raw.to_numpy(dtype=object), bg,
+                                           saved.favorable_index(), seed)
+    return RowExplanation(values=np.asarray(values, dtype=np.float64), base=base,
+                          margin=np.asarray(margin, dtype=np.float64), explainer="permutation",
+                          units="log-odds")
 
 
 def explain_variant(spec: VariantInput, *, X, folds: np.ndarray, sample: Sample,

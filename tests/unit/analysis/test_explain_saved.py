@@ -204,3 +204,39 @@ def test_champion_example_explains_both_saved_models_by_their_own_values():
     expected = sample.weights @ np.abs(contrib) / sample.weights.sum()
     got = by["challenger"].importance
     np.testing.assert_allclose([got[f] for f in data.features], expected, atol=1e-9)
+
+
+def test_a_saved_pipeline_whose_preparation_cannot_be_traced_is_permuted_on_its_columns(
+        tmp_path):
+    """Three steps (columns, a feature selection, the estimator): the prepared columns cannot
+    be traced back to the policy's, so permutation SHAP runs on the raw policy columns."""
+    import skops.io as sio
+    from sklearn.compose import ColumnTransformer
+    from sklearn.feature_selection import VarianceThreshold
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    df = tiny_frame(600, seed=11)
+    prep = ColumnTransformer([
+        ("num", SimpleImputer(strategy="median"), ["income", "age_years"]),
+        ("cat", Pipeline([("impute", SimpleImputer(strategy="constant", fill_value="none")),
+                          ("onehot", OneHotEncoder(handle_unknown="ignore",
+                                                   sparse_output=False))]), CATEGORICAL)])
+    model = Pipeline([("columns", prep), ("select", VarianceThreshold()),
+                      ("classifier", LogisticRegression(max_iter=2000))])
+    model.fit(df[FEATURES], df["credit"])
+    sio.dump(model, tmp_path / "model.skops")
+    trusted = sio.get_untrusted_types(file=tmp_path / "model.skops")
+    write_tiny_data(tmp_path)
+    cand, X, _, _, sample, ex = _explained(
+        tmp_path, "  - {name: sk, kind: saved_model, path: model.skops, trusted_types: "
+        + json.dumps(trusted) + "}", n_rows=40)
+    assert ex.explainer == "permutation" and ex.values.shape == (40, len(FEATURES))
+    rows = X.iloc[sample.rows]
+    np.testing.assert_allclose(ex.margin, _logit(cand.score_all(rows)), atol=1e-7)
+    np.testing.assert_allclose(ex.values.sum(1), ex.margin - ex.base, atol=1e-9)
+    # a linear model of the imputed columns: income's value is its own term's change
+    assert np.abs(ex.values[:, FEATURES.index("income")]).mean() > \
+        np.abs(ex.values[:, FEATURES.index("purpose")]).mean()
