@@ -126,6 +126,8 @@ def explain_view(result: AuditResult, *, with_charts: bool = True) -> dict[str, 
         "explained": [_variant(x, i, attributes, with_charts=with_charts)
                       for i, x in enumerate(e.explained)],
         "skipped": [{"variant": s.variant, "reason": s.reason} for s in e.skipped],
+        # a saved model explains every row with one model: the fold sentence does not hold
+        "any_saved": any(x.note and "trained elsewhere" in x.note for x in e.explained),
     }
 
 

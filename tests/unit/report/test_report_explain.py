@@ -89,3 +89,17 @@ def test_feature_names_from_the_data_are_text_in_tables_and_charts(explained):
     html = render_html(result, with_charts=True)
     assert "<script>alert(1)" not in html
     assert escape(hostile, quote=False) in html or "&lt;script&gt;alert(1)" in html
+
+
+
+def test_the_fold_sentence_names_saved_models_only_when_one_is_explained():
+    """champion explains two saved models (one model for every row, trained elsewhere): the
+    report must not claim their rows were explained by models that never saw them."""
+    from fairsel.report.html import render_html
+    from tests.unit.report.test_report_statements import _golden
+
+    for name, saved in (("champion", True), ("lending", False)):
+        html = render_html(_golden(name), with_charts=False)
+        assert "Why the model decides as it does" in html, name
+        assert ("a saved model (trained elsewhere) explains every sampled row" in
+                " ".join(html.split())) is saved, name
