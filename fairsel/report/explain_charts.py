@@ -16,7 +16,7 @@ from fairsel.report.charts import Chart, _figure, _short, _to_svg
 _LEFT, _W = 0.34, 0.6  # axes position: room for feature names on the left
 
 #: Fill and hatch of each group's series (black and white first).
-_STYLES = [("#222222", ""), ("#ffffff", "////"), ("#9a9a9a", ""), ("#ffffff", "...."),
+_STYLES = [("#222222", ""), ("#ffffff", "////"), ("#9a9a9a", ""), ("#ffffff", "||||"),
            ("#ffffff", "xxxx"), ("#cfcfcf", "\\\\\\\\")]
 
 
