@@ -31,3 +31,25 @@ def test_group_contribution_hatches_are_cheap_tiles():
     assert svg.count("<pattern") >= 4  # every hatched series has its tile
     # "...." made tiles of ~32,000 numbers; line hatches need a few hundred each
     assert _pattern_numbers(svg) < 3000
+
+
+def _text_inside_top(svg: str) -> list[str]:
+    """The texts whose glyphs would stick out above the chart (baseline above their size)."""
+    out = []
+    for size, y, text in re.findall(
+            r'<text style="font-size: ([0-9.]+)px[^"]*"[^>]*\by="(-?[0-9.]+)"[^>]*>([^<]*)</text>',
+            svg):
+        if float(y) < float(size):
+            out.append(text)
+    return out
+
+
+def test_group_contribution_legend_is_not_cut_off_at_the_top():
+    for n_groups in (2, 6):
+        groups = [f"g{g}" for g in range(n_groups)]
+        chart = explain_charts.group_contributions(
+            "gc", attribute="race", features=["income", "age"], groups=groups,
+            values=[[0.1, -0.1]] * n_groups, units="log-odds")
+        svg = str(chart.svg)
+        assert ">race</text>" in svg and ">g0</text>" in svg
+        assert _text_inside_top(svg) == [], n_groups
