@@ -9,6 +9,7 @@ data escaped and shortened. The functions take plain numbers and strings built b
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from fairsel.report.charts import Chart, _figure, _short, _to_svg
@@ -16,7 +17,7 @@ from fairsel.report.charts import Chart, _figure, _short, _to_svg
 _LEFT, _W = 0.34, 0.6  # axes position: room for feature names on the left
 
 #: Fill and hatch of each group's series (black and white first).
-_STYLES = [("#222222", ""), ("#ffffff", "////"), ("#9a9a9a", ""), ("#ffffff", "...."),
+_STYLES = [("#222222", ""), ("#ffffff", "////"), ("#9a9a9a", ""), ("#ffffff", "||||"),
            ("#ffffff", "xxxx"), ("#cfcfcf", "\\\\\\\\")]
 
 
@@ -46,9 +47,12 @@ def group_contributions(key: str, *, attribute: str, features: Sequence[str],
                         units: str) -> Chart:
     """Each group's mean SHAP value per feature (``values[g][f]``) as grouped bars."""
     n_f, n_g = len(features), len(groups)
-    height = _height(n_f, per=0.1 + 0.09 * n_g)
+    # room above the axes for the legend: its title and one row of up to 3 groups in 0.54 in,
+    # 0.21 in per further row (the title and first row were cut off at the top before)
+    top = 0.54 + 0.21 * (max(math.ceil(n_g / 3), 1) - 1)
+    height = _height(n_f, per=0.1 + 0.09 * n_g) + top - 0.4
     fig = _figure(height)
-    ax = fig.add_axes((_LEFT, 0.75 / height, _W, 1 - 1.15 / height))
+    ax = fig.add_axes((_LEFT, 0.75 / height, _W, 1 - (0.75 + top) / height))
     band = 0.8 / max(n_g, 1)
     for g in range(n_g):
         fill, hatch = _STYLES[g % len(_STYLES)]
