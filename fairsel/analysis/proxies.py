@@ -191,7 +191,7 @@ def all_features_auc(M: np.ndarray, groups: np.ndarray, folds: np.ndarray, n_fol
 def screen_proxies(X: pd.DataFrame, *, categorical: Sequence[str],
                    attributes: Sequence[AttributeCodes], folds: np.ndarray, seed: int,
                    declared: Sequence[str] = (), max_feature_auc: float = 0.70,
-                   max_all_auc: float = 0.80, max_rows: int = 50_000, bins: int = 10,
+                   max_all_auc: float = 0.80, max_rows: int = 20_000, bins: int = 10,
                    top: int = 10, min_group_size: int = 30) -> ProxyScreen:
     """Screen every feature of ``X`` as a proxy of each protected attribute.
 

@@ -377,7 +377,7 @@ class ProxiesSpec(Spec):
         "audit's folds) exceeds this is flagged."))
     severity: Literal["error", "warn"] = Field("warn", description=(
         "warn (default): a flag makes every variant's proxy gates WARN; error: FAIL."))
-    max_rows: int = Field(50_000, ge=100, description=(
+    max_rows: int = Field(20_000, ge=100, description=(
         "Rows the all-features model is cross-validated on, drawn with the seed when the data "
         "has more (the one-feature figures use every row)."))
     bins: int = Field(10, ge=2, le=100, description="Quantile bins of a numeric feature.")

@@ -19,7 +19,7 @@ def _audit(tmp_path, extra: str = "", features: str = "auto"):
 def test_on_by_default_with_its_gates(tmp_path):
     result = _audit(tmp_path)
     screen = result.analysis.proxies
-    assert screen is not None and screen.max_feature_auc == 0.70 and screen.max_rows == 50_000
+    assert screen is not None and screen.max_feature_auc == 0.70 and screen.max_rows == 20_000
     assert [a.attribute for a in screen.attributes] == ["sex", "region"]
     for a in screen.attributes:
         assert a.rows == 400 and a.all_features_rows == 400
