@@ -21,7 +21,6 @@ from fairsel.candidates import (
     make_candidate,
     prepare_frame,
 )
-from fairsel.candidates.estimators import usable_cores
 from fairsel.candidates.prepared import fit_score
 from fairsel.candidates.search import check_search, expand_policy
 from fairsel.candidates.score_type import (
@@ -1101,31 +1100,6 @@ def _verdict(variants: list[VariantResult], selected: str | None,
                                "decided (groups too small or a class missing)")
     return Verdict(status="FAIL", exit_code=1, selected=None,
                    message="no variant passes every error-severity gate")
-
-
-def worker_count(jobs: int, tasks: int) -> int:
-    """``--jobs`` clamped to the usable cores and to the number of tasks (at least 1)."""
-    return max(1, min(int(jobs), usable_cores(), int(tasks)))
-
-
-def stop_workers() -> None:
-    """End joblib's worker processes now, rather than minutes after the audit.
-
-    joblib keeps its process pool for reuse (idle workers live for minutes, holding the
-    caller's stdout and stderr, so a CI step reading those pipes would wait for them). An audit
-    uses the pool once: after it (on success or failure) its workers are shut down and joined;
-    on Ctrl-C or SIGTERM joblib has already killed them. loky's resource tracker ends with the
-    interpreter (it exits when this process's end of its pipe closes).
-    """
-    try:
-        from joblib.externals.loky import reusable_executor
-    except ImportError:  # pragma: no cover - joblib without loky
-        return
-    with reusable_executor._executor_lock:
-        executor = reusable_executor._executor
-        reusable_executor._executor = None
-    if executor is not None:
-        executor.shutdown(wait=True)
 
 
 # ---------------------------------------------------------------------------- search and holdout
