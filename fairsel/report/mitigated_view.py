@@ -30,6 +30,12 @@ STAGE_TEXT = {
 }
 
 
+#: The label of a variant trained without the proxy screen's flagged features
+#: (``proxies.exclude_flagged``; fairsel.audit.PROXY_FREE, which the report may not import).
+NO_PROXIES = "no_proxies"
+NO_PROXIES_STAGE = "pre-processing: features left out (proxies.exclude_flagged)"
+
+
 def _mitigation_kind(v: VariantResult) -> str:
     """``threshold[equalized_odds]`` → ``threshold``."""
     return (v.mitigation or "").split("[", 1)[0]
@@ -264,12 +270,20 @@ def mitigated_view(result: AuditResult) -> dict[str, Any]:
         info = _kind_info(kind)
         uses = info.uses_protected_at_decision if info else any(
             v.uses_protected_at_decision for v in vs)
+        if uses:
+            needs = f"Yes — {DT_MARK} a decision can depend on the group: disparate treatment"
+        elif kind == NO_PROXIES:
+            needs = ("No — the attribute is used only by the proxy screen, before training, to "
+                     "choose the features left out; training and decisions use the other "
+                     "features alone")
+        else:
+            needs = ("No — the attribute is used only in training, on each fold's training "
+                     "rows; decisions use the features alone")
         kind_rows.append({
-            "kind": kind, "stage": STAGE_TEXT.get(info.stage, info.stage) if info else "—",
+            "kind": kind, "stage": STAGE_TEXT.get(info.stage, info.stage) if info
+            else (NO_PROXIES_STAGE if kind == NO_PROXIES else "—"),
             "uses_protected": uses,
-            "needs": (f"Yes — {DT_MARK} a decision can depend on the group: disparate treatment"
-                      if uses else "No — the attribute is used only in training, on each "
-                                   "fold's training rows; decisions use the features alone"),
+            "needs": needs,
             "summary": info.summary if info else "",
             "variants": [v.name for v in vs],
         })

@@ -143,6 +143,11 @@ def test_exclude_flagged_adds_a_variant_trained_without_the_proxies(planted):
 
     html = render_html(result, with_charts=False)
     assert html.count("It is trained without the features the proxy screen flags") == 2
+    text = " ".join(html.split())
+    # the kind's row never claims the attribute is used in training: only the screen uses it
+    assert "used only by the proxy screen, before training" in text
+    assert "features left out (proxies.exclude_flagged)" in text
+    assert "No — the attribute is used only in training" not in text
 
 
 def test_add_proxy_free_drops_the_flagged_features_and_keeps_fixed_candidates(planted):
