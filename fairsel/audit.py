@@ -14,6 +14,7 @@ import numpy as np
 
 from fairsel import __version__
 from fairsel.analysis.compliance import compliance_result
+from fairsel.analysis.proxies import PROXY_FREE
 from fairsel.candidates import (
     ESTIMATORS,
     CandidateContext,
@@ -1004,8 +1005,6 @@ def run_proxy_screen(X, data: AuditData, folds: np.ndarray, policy: Policy):
                           min_group_size=policy.min_group_size)
 
 
-#: The mitigation label of a variant trained without the flagged proxies (proxies.exclude_flagged).
-PROXY_FREE = "no_proxies"
 
 
 def add_proxy_free(cands: list, score_types: dict[int, tuple[str, str]], screen) -> dict[int, str]:

@@ -35,6 +35,9 @@ MODEL_PARAMS: dict[str, object] = {
     "n_estimators": 50, "learning_rate": 0.1, "num_leaves": 15, "min_child_samples": 20,
     "max_bin": 63, "subsample_for_bin": 50_000, "n_jobs": 1, "verbose": -1,
 }
+#: The mitigation label (and name suffix) of a variant trained without the features the screen
+#: flags (``proxies.exclude_flagged``).
+PROXY_FREE = "no_proxies"
 #: The group label of missing protected values (data.py), left out of the screen.
 UNKNOWN = "unknown"
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from fairsel.metrics import FAIRNESS_METRICS, METRICS
 from fairsel.policy.schema import MitigationPolicySpec
-from fairsel.report.fmt import is_finite
+from fairsel.report.fmt import is_finite, threshold_text
 from fairsel.results import AuditResult, Estimate, VariantResult
 
 
@@ -105,10 +105,8 @@ def gate_columns(result: AuditResult) -> list[dict[str, Any]]:
         seen.setdefault(g.gate, g)
     out = []
     for i, g in sorted(seen.items()):
-        rule = (f"≥ {g.min:g}" if g.min is not None else "") + \
-            (" and " if g.min is not None and g.max is not None else "") + \
-            (f"≤ {g.max:g}" if g.max is not None else "")
-        out.append({"index": i, "metric": g.metric, "label": f"G{i + 1}", "rule": rule,
+        out.append({"index": i, "metric": g.metric, "label": f"G{i + 1}",
+                    "rule": threshold_text(g.min, g.max),
                     "severity": g.severity, "attributes": list(g.by_attribute)})
     return out
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fairsel.analysis.proxies import PROXY_FREE
 from fairsel.metrics import FAIRNESS_METRICS
 from fairsel.mitigation import MITIGATIONS
 from fairsel.report.facts import (allows_group_specific_decisions, estimate_of, gate_columns,
@@ -30,9 +31,6 @@ STAGE_TEXT = {
 }
 
 
-#: The label of a variant trained without the proxy screen's flagged features
-#: (``proxies.exclude_flagged``; fairsel.audit.PROXY_FREE, which the report may not import).
-NO_PROXIES = "no_proxies"
 NO_PROXIES_STAGE = "pre-processing: features left out (proxies.exclude_flagged)"
 
 
@@ -272,7 +270,7 @@ def mitigated_view(result: AuditResult) -> dict[str, Any]:
             v.uses_protected_at_decision for v in vs)
         if uses:
             needs = f"Yes — {DT_MARK} a decision can depend on the group: disparate treatment"
-        elif kind == NO_PROXIES:
+        elif kind == PROXY_FREE:
             needs = ("No — the attribute is used only by the proxy screen, before training, to "
                      "choose the features left out; training and decisions use the other "
                      "features alone")
@@ -281,7 +279,7 @@ def mitigated_view(result: AuditResult) -> dict[str, Any]:
                      "rows; decisions use the features alone")
         kind_rows.append({
             "kind": kind, "stage": STAGE_TEXT.get(info.stage, info.stage) if info
-            else (NO_PROXIES_STAGE if kind == NO_PROXIES else "—"),
+            else (NO_PROXIES_STAGE if kind == PROXY_FREE else "—"),
             "uses_protected": uses,
             "needs": needs,
             "summary": info.summary if info else "",
