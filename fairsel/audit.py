@@ -30,7 +30,7 @@ from fairsel.candidates.score_type import (
     resolve_score_type,
     unavailable_reason,
 )
-from fairsel.data import AuditData, load_data
+from fairsel.data import AuditData, dataset_files, load_data
 from fairsel.errors import ModelError, PolicyError
 from fairsel.execution import Backend, Runner, open_backend
 from fairsel.gates import GROUP_RATE_OF, evaluate_gates, gate_summary, proxy_gates, variant_status
@@ -634,6 +634,9 @@ def _run_audit(policy: Policy, *, runner: Runner, progress: Progress, strict: bo
     plan(policy)
     original = policy
     policy, trials = expand_policy(policy)  # every search trial becomes a candidate
+    files = dataset_files(policy)
+    if files is not None:  # a predictions-only audit of data read in chunks
+        return _run_chunked(policy, original, files, progress=progress, started=started, t0=t0)
     progress.stage("reading data")
     full = load_data(policy)
     data, hold, folds = split_rows(policy, full)
@@ -894,6 +897,54 @@ def _run_audit(policy: Policy, *, runner: Runner, progress: Progress, strict: bo
         compliance=compliance, selection=selection)
     return AuditRun(result=result, row_ids=data.row_ids, folds=folds, y_true=data.y,
                     predictions=preds)
+
+
+def _run_chunked(policy: Policy, original: Policy, files: list, *, progress: Progress,
+                 started: str, t0: float) -> AuditRun:
+    """The audit of a dataset read in chunks (:mod:`fairsel.chunked`): measured there, then
+    judged, ranked and recorded as any audit; no predictions.parquet (the rows are not kept)."""
+    from fairsel.chunked import measure_chunked
+
+    measured = measure_chunked(policy, files, progress=progress, confidence=_confidence(policy))
+    sig = policy.metrics.significance
+    variants = add_significance(measured.variants, min_group_size=policy.min_group_size,
+                                test=sig.test, adjust=sig.adjust,
+                                clustered=policy.validation.groups is not None,
+                                level=policy.metrics.confidence.level)
+    fairness_names = set(FAIRNESS_NAMES)
+    gates = evaluate_gates(variants, policy, fairness_names)
+    variants = [v.model_copy(update={"status": variant_status(
+        [g for g in gates if g.variant == v.name])}) for v in variants]
+    hib = {name: METRICS.get(name).higher_is_better for name in METRICS.names()}
+    ranking = rank(variants, gates, policy, higher_is_better=hib, fairness_names=fairness_names)
+    position = {name: i + 1 for i, name in enumerate(ranking.order)}
+    variants = [v.model_copy(update={"rank": position.get(v.name)}) for v in variants]
+    total = time.perf_counter() - t0
+    provenance = Provenance(
+        policy_path=str(policy.path.resolve()), policy_sha256=policy.sha256,
+        data_sha256=measured.data_sha256, seed=policy.seed, fairsel_version=__version__,
+        python=sys.version.split()[0], platform=platform.platform(),
+        packages=_package_versions(), started=started, finished=_now(),
+        duration_seconds=round(total, 3), timings={"total": round(total, 4)})
+    result = AuditResult(
+        name=policy.name, title=policy.title, description=policy.description,
+        verdict=_verdict(variants, ranking.selected, gates),
+        policy=original.model_dump(mode="json", exclude={"execution"}), policy_text=policy.text,
+        data=measured.data, validation=measured.validation,
+        metrics={"performance": list(policy.metrics.performance),
+                 "fairness": list(policy.metrics.fairness)},
+        confidence=policy.metrics.confidence.model_dump(mode="json"),
+        min_group_size=policy.min_group_size, variants=variants, gates=gates, failures=[],
+        ranking=ranking, provenance=provenance, analysis=Analysis(),
+        compliance=compliance_result(policy, variants, ranking, partitions=[],
+                                     atoms=np.zeros(0, np.int64), higher_is_better=hib,
+                                     predictions={}),
+        selection=Selection(variants=len(variants), trials=0, pruned=0,
+                            optimistic=len(variants) > OPTIMISTIC_AFTER,
+                            note=optimism_note(len(variants), ranking.selected)
+                            if len(variants) > OPTIMISTIC_AFTER else None))
+    empty = np.zeros(0, dtype=np.int64)
+    return AuditRun(result=result, row_ids=empty, folds=empty, y_true=empty)
 
 
 def _backend(policy: Policy, jobs: int) -> Backend:

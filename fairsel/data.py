@@ -484,6 +484,16 @@ def _categories_used(codes: np.ndarray, n_categories: int, chunk: int = 1 << 16)
     return used
 
 
+def _bin_labels(spec) -> list[str]:
+    """The groups of a binned attribute: its labels, or the intervals written as [a, b)."""
+    return list(spec.labels or [f"[{a:g}, {b:g})" for a, b in zip(spec.bins, spec.bins[1:])])
+
+
+def _grown(a: np.ndarray, n: int) -> np.ndarray:
+    """``a`` padded with zeros to length ``n``."""
+    return a if len(a) >= n else np.concatenate([a, np.zeros(n - len(a), dtype=a.dtype)])
+
+
 def _encode_protected(frame: pd.DataFrame, spec, path: Path) -> tuple[np.ndarray, tuple[str, ...]]:
     """Group codes (0 .. len(levels) - 1, narrowest integer type) and the level names.
 
@@ -496,7 +506,7 @@ def _encode_protected(frame: pd.DataFrame, spec, path: Path) -> tuple[np.ndarray
         if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
             raise DataError(f"{path}: protected column '{spec.column}' has bins, so it must be "
                             f"numeric; found values {_describe_values(col, 5)}")
-        labels = spec.labels or [f"[{a:g}, {b:g})" for a, b in zip(spec.bins, spec.bins[1:])]
+        labels = _bin_labels(spec)
         cut = pd.cut(col, bins=spec.bins, right=False, labels=list(range(len(labels))))
         src = cut.cat.codes.to_numpy()
         src_level, levels = np.arange(len(labels)), list(labels)
@@ -808,42 +818,8 @@ def _encode_table(policy: Policy, path: Path, frame: pd.DataFrame, fmt: str) -> 
     else:
         row_ids = np.arange(len(frame))
 
-    attributes: list[Partition] = []
-    code_list, dims = [], []
-    for p in policy.protected:
-        codes, labels = _encode_protected(frame, p, path)
-        code_list.append(codes)
-        dims.append(len(labels))
-        attributes.append(Partition(name=p.display_name, columns=(p.column,), kind="attribute",
-                                    labels=labels, atom_to_group=np.empty(0, dtype=np.int64),
-                                    reference=_reference(p, labels, path)))
-    if sum(dims) > MAX_GROUPS:  # the attributes alone: refused before any atom is built
-        _too_many_groups(policy, attributes, sum(dims), 1)
-    atoms, atom_levels, n_atoms = _atoms(code_list, dims)
-    present = np.flatnonzero(np.bincount(atoms, minlength=n_atoms))
-    partitions: list[Partition] = []
-    for i, a in enumerate(attributes):
-        attributes[i] = Partition(a.name, a.columns, a.kind, a.labels,
-                                  np.asarray(atom_levels[i], dtype=np.int64), a.reference)
-        partitions.append(attributes[i])
-    n_groups = sum(dims)
-    for size in range(2, min(policy.intersection_depth, len(attributes)) + 1):
-        for combo in itertools.combinations(range(len(attributes)), size):
-            # the cells of the combination that some row is in, in the order of their levels
-            # (first attribute slowest), and each atom's cell
-            used, cell = np.unique(np.stack([atom_levels[i][present] for i in combo], axis=1),
-                                   axis=0, return_inverse=True)
-            n_groups += len(used)
-            if n_groups > MAX_GROUPS:
-                _too_many_groups(policy, attributes, n_groups, size)
-            to_group = np.zeros(n_atoms, dtype=np.int64)
-            to_group[present] = cell.ravel()
-            labels = tuple(" × ".join(attributes[i].labels[lv] for i, lv in zip(combo, row))
-                           for row in used.tolist())
-            partitions.append(Partition(
-                name=" × ".join(attributes[i].name for i in combo),
-                columns=tuple(attributes[i].columns[0] for i in combo), kind="intersection",
-                labels=labels, atom_to_group=to_group, reference=None))
+    encoded = [_encode_protected(frame, p, path) for p in policy.protected]
+    atoms, n_atoms, attributes, partitions = _partitions(policy, path, encoded)
 
     clusters = None
     if policy.validation.groups:
@@ -880,3 +856,299 @@ def _encode_table(policy: Policy, path: Path, frame: pd.DataFrame, fmt: str) -> 
         attributes=attributes, partitions=partitions, atoms=np.asarray(atoms, dtype=np.int64),
         n_atoms=n_atoms, clusters=clusters, cluster_column=policy.validation.groups,
         frame_columns=list(frame.columns))
+
+
+def _partitions(policy: Policy, path: Path, encoded: list[tuple[np.ndarray, tuple[str, ...]]]
+                ) -> tuple[np.ndarray, int, list[Partition], list[Partition]]:
+    """(atom of each row, number of atoms, attributes, attributes then intersections) from
+    each protected attribute's (codes, labels); the rows may be rows of the data, or one
+    per distinct combination of values (a dataset read in chunks)."""
+    attributes: list[Partition] = []
+    code_list, dims = [], []
+    for p, (codes, labels) in zip(policy.protected, encoded):
+        code_list.append(codes)
+        dims.append(len(labels))
+        attributes.append(Partition(name=p.display_name, columns=(p.column,), kind="attribute",
+                                    labels=labels, atom_to_group=np.empty(0, dtype=np.int64),
+                                    reference=_reference(p, labels, path)))
+    if sum(dims) > MAX_GROUPS:  # the attributes alone: refused before any atom is built
+        _too_many_groups(policy, attributes, sum(dims), 1)
+    atoms, atom_levels, n_atoms = _atoms(code_list, dims)
+    present = np.flatnonzero(np.bincount(atoms, minlength=n_atoms))
+    partitions: list[Partition] = []
+    for i, a in enumerate(attributes):
+        attributes[i] = Partition(a.name, a.columns, a.kind, a.labels,
+                                  np.asarray(atom_levels[i], dtype=np.int64), a.reference)
+        partitions.append(attributes[i])
+    n_groups = sum(dims)
+    for size in range(2, min(policy.intersection_depth, len(attributes)) + 1):
+        for combo in itertools.combinations(range(len(attributes)), size):
+            # the cells of the combination that some row is in, in the order of their levels
+            # (first attribute slowest), and each atom's cell
+            used, cell = np.unique(np.stack([atom_levels[i][present] for i in combo], axis=1),
+                                   axis=0, return_inverse=True)
+            n_groups += len(used)
+            if n_groups > MAX_GROUPS:
+                _too_many_groups(policy, attributes, n_groups, size)
+            to_group = np.zeros(n_atoms, dtype=np.int64)
+            to_group[present] = cell.ravel()
+            labels = tuple(" × ".join(attributes[i].labels[lv] for i, lv in zip(combo, row))
+                           for row in used.tolist())
+            partitions.append(Partition(
+                name=" × ".join(attributes[i].name for i in combo),
+                columns=tuple(attributes[i].columns[0] for i in combo), kind="intersection",
+                labels=labels, atom_to_group=to_group, reference=None))
+    return atoms, n_atoms, attributes, partitions
+
+
+# ------------------------------------------------------------ datasets read in chunks
+
+#: Rows a chunk holds when ``data → chunk_rows`` is not set.
+CHUNK_ROWS = 1_000_000
+_GLOB = set("*?[")
+
+
+def dataset_files(policy: Policy) -> list[Path] | None:
+    """The Parquet files to read in chunks, or None when the data is one file read whole.
+
+    ``data → path`` a folder (its ``*.parquet`` and ``*.pq`` files) or a glob is read in
+    chunks; so is one Parquet file when ``data → chunk_rows`` is set.
+
+    Raises
+    ------
+    DataError
+        The folder or glob holds no Parquet file, or the glob matches a file that is not one.
+    """
+    raw = policy.data.path
+    path = policy.resolve(raw)
+    if any(c in _GLOB for c in raw):
+        import glob as globbing
+
+        files = sorted(Path(f) for f in globbing.glob(str(path)) if Path(f).is_file())
+        what = f"the glob '{raw}' (data → path)"
+    elif path.is_dir():
+        files = sorted(f for f in path.iterdir() if f.is_file() and not f.name.startswith(".")
+                       and f.suffix.lower() in (".parquet", ".pq"))
+        what = f"the folder {path} (data → path)"
+    elif policy.data.chunk_rows is not None and path.suffix.lower() in (".parquet", ".pq"):
+        return [path]
+    else:
+        return None
+    if not files:
+        raise DataError(f"{path}: {what} holds no Parquet file (*.parquet or *.pq); a dataset "
+                        "read in chunks is a folder or glob of Parquet files")
+    other = [f for f in files if f.suffix.lower() not in (".parquet", ".pq")]
+    if other:
+        raise DataError(f"{other[0]}: {what} matches a file that is not Parquet ({len(other)} "
+                        "in all); a dataset read in chunks is Parquet files only: narrow the "
+                        "glob (data/*.parquet)")
+    return files
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Encoded rows of one chunk: the rows kept, in file order."""
+
+    file: Path
+    rows: np.ndarray  # each kept row's position in the whole dataset (files in name order)
+    y: np.ndarray  # int8, 1 = favorable
+    keys: np.ndarray  # int64: each row's combination of protected groups (ChunkedTable.keys)
+    frame: pd.DataFrame  # the kept rows of the other columns read (scores, ids), index = file row
+    clusters: np.ndarray | None  # uint64 hash of each row's cluster id
+
+
+@dataclass(frozen=True)
+class ChunkedSummary:
+    """What a chunked read knows once every chunk is read (the rows are gone)."""
+
+    files: list[Path]
+    rows_read: int
+    excluded: list[tuple[str, int]]
+    favorable: str
+    attributes: list[Partition]
+    partitions: list[Partition]
+    key_atom: np.ndarray  # the atom of each key
+    n_atoms: int
+    key_rows: np.ndarray  # rows of each key
+    key_favorable: np.ndarray  # favorable outcomes of each key
+    n_chunks: int
+    chunk_rows: int
+
+
+class ChunkedTable:
+    """A Parquet dataset read a chunk at a time, checked and encoded as :func:`load_data`
+    does: the same exclusions (counted per reason, summed over chunks), the same target
+    encoding, the same group names ("unknown" for missing values). ``columns`` are the
+    other columns to read (score or decision columns, the id); only the needed columns are
+    read. Iterate it for :class:`Chunk`; then :meth:`summary`.
+    """
+
+    def __init__(self, policy: Policy, files: list[Path], columns: list[str]) -> None:
+        self.policy, self.files = policy, files
+        spec = policy.data
+        self.chunk_rows = spec.chunk_rows or CHUNK_ROWS
+        self.extra = [c for c in dict.fromkeys(columns) if c]
+        needed = [spec.target, *(p.column for p in policy.protected),
+                  *(f.column for f in spec.exclude_rows), *self.extra,
+                  *([policy.validation.groups] if policy.validation.groups else [])]
+        self.columns = list(dict.fromkeys(needed))
+        self.keys: list[tuple[str, ...]] = []
+        self._key_index: dict[tuple[str, ...], int] = {}
+        self._rows = np.zeros(0)  # rows of each key
+        self._favorable = np.zeros(0)  # favorable outcomes of each key
+        self._excluded: dict[str, int] = {}
+        self._targets: dict[str, int] = {}  # distinct target values (as text) -> rows
+        self.rows_read = 0
+        self.n_chunks = 0
+
+    def _check_columns(self, file: Path) -> None:
+        import pyarrow.parquet as pq
+
+        try:
+            names = list(pq.read_schema(file).names)
+        except Exception as exc:  # noqa: BLE001 — the reader's own words name the problem
+            raise DataError(f"{file}: cannot read the data file as PARQUET: "
+                            f"{str(exc).strip().splitlines()[0] if str(exc).strip() else exc}"
+                            ) from None
+        _check_unique_names(names, file, "data file")
+        spec, policy = self.policy.data, self.policy
+        roles = {spec.target: "data → target",
+                 **{f.column: f"data → exclude_rows[{i}] → column"
+                    for i, f in enumerate(spec.exclude_rows)},
+                 **{p.column: f"protected[{i}] → column" for i, p in enumerate(policy.protected)},
+                 **({policy.validation.groups: "validation → groups, the cluster column"}
+                    if policy.validation.groups else {})}
+        frame = pd.DataFrame(columns=names)
+        for column in self.columns:
+            _require(frame, column, file, roles.get(column, "a column the candidates read"))
+
+    def __iter__(self):
+        import pyarrow.parquet as pq
+
+        spec, policy = self.policy.data, self.policy
+        for file in self.files:
+            self._check_columns(file)
+        offset = 0
+        for file in self.files:
+            pf = pq.ParquetFile(file)
+            start = 0
+            for batch in pf.iter_batches(batch_size=self.chunk_rows, columns=self.columns):
+                frame = batch.to_pandas()
+                frame.index = pd.RangeIndex(start, start + len(frame))  # the file's rows
+                start += len(frame)
+                self.rows_read += len(frame)
+                self.n_chunks += 1
+                chunk = self._encode(file, frame, offset)
+                if chunk is not None:
+                    yield chunk
+            offset += start
+
+    def _encode(self, file: Path, frame: pd.DataFrame, offset: int) -> Chunk | None:
+        """The chunk's kept rows encoded; ``offset``: the dataset row of the file's first."""
+        spec, policy = self.policy.data, self.policy
+        for column, key in [(spec.target, "data → target"),
+                            (policy.validation.groups, "validation → groups"),
+                            *((p.column, f"protected[{i}] → column")
+                              for i, p in enumerate(policy.protected))]:
+            if column:
+                _require_single_values(frame[column], file, key)
+        excluded: list[tuple[str, int]] = []
+        frame = _apply_row_filters(frame, policy, file, excluded)
+        target = frame[spec.target]
+        missing = target.isna().to_numpy()
+        if missing.any():
+            excluded.append((f"missing target value ('{spec.target}')", int(missing.sum())))
+            frame = frame.loc[~missing]
+        for reason, n in excluded:
+            self._excluded[reason] = self._excluded.get(reason, 0) + n
+        if len(frame) == 0:
+            return None
+        roles = {spec.target: "the target", **{p.column: "protected" for p in policy.protected},
+                 policy.validation.groups: "the cluster column"}
+        _check_finite(frame, roles, file, "parquet", frame.index, None)
+        target = frame[spec.target]
+        for value, n in target.value_counts().items():  # a few values: named as text after
+            self._targets[str(value)] = self._targets.get(str(value), 0) + int(n)
+        if len(self._targets) > 2:
+            raise DataError(f"{file}: target column '{spec.target}' must have exactly two "
+                            f"values (favorable {spec.favorable!r} and one other); the data "
+                            f"read so far has {len(self._targets)}: "
+                            + ", ".join(f"{_shown(v)} ({c})" for v, c in
+                                        list(self._targets.items())[:10]))
+        y = _matches(target, spec.favorable).astype(np.int8)
+        encoded = [_encode_protected(frame, p, file) for p in policy.protected]
+        combo = np.zeros(len(frame), dtype=np.int64)
+        for codes, labels in encoded:
+            combo *= len(labels)
+            combo += codes
+        used, inverse = np.unique(combo, return_inverse=True)
+        lut = np.empty(len(used), dtype=np.int64)
+        for j, c in enumerate(used.tolist()):
+            names = []
+            for _, labels in reversed(encoded):
+                c, level = divmod(c, len(labels))
+                names.append(labels[level])
+            key = tuple(reversed(names))
+            index = self._key_index.get(key)
+            if index is None:
+                index = self._key_index[key] = len(self.keys)
+                self.keys.append(key)
+            lut[j] = index
+        keys = lut[inverse.ravel()]
+        n_keys = len(self.keys)
+        self._rows = _grown(self._rows, n_keys) + np.bincount(keys, minlength=n_keys)
+        self._favorable = _grown(self._favorable, n_keys) + np.bincount(keys, weights=y,
+                                                                        minlength=n_keys)
+        clusters = None
+        if policy.validation.groups:
+            clusters = pd.util.hash_array(frame[policy.validation.groups].to_numpy())
+        rows = frame.index.to_numpy(dtype=np.int64) + offset
+        return Chunk(file=file, rows=rows, y=y, keys=keys, frame=frame[self.extra],
+                     clusters=clusters)
+
+    def summary(self) -> ChunkedSummary:
+        """The groups and their sizes, once every chunk is read.
+
+        Raises
+        ------
+        DataError
+            No row is left, the favorable value never occurs or the target has one value, a
+            reference group does not occur.
+        PolicyError
+            More groups than an audit measures.
+        """
+        policy, spec = self.policy, self.policy.data
+        where = self.files[0] if len(self.files) == 1 else self.files[0].parent
+        if not self.keys:
+            raise DataError(f"{where}: no rows are left after excluding "
+                            + "; ".join(f"{n} row(s) for '{r}'" for r, n in self._excluded.items())
+                            + f" (of {self.rows_read}); check data → exclude_rows and the target "
+                            "column")
+        rows, favorable = self._rows, self._favorable
+        values = ", ".join(f"{_shown(v)} ({c})" for v, c in self._targets.items())
+        if not favorable.sum():
+            raise DataError(f"{where}: target column '{spec.target}': the favorable value "
+                            f"{spec.favorable!r} does not occur; the values found are {values} "
+                            "(set data → favorable to one of them)")
+        if len(self._targets) != 2:
+            raise DataError(f"{where}: target column '{spec.target}' must have exactly two "
+                            f"values (favorable {spec.favorable!r} and one other); found only one "
+                            f"value: {values}")
+        encoded = []
+        for i, p in enumerate(policy.protected):
+            names = [key[i] for key in self.keys]
+            if p.bins is not None:
+                levels = list(_bin_labels(p))
+            else:
+                levels = sorted(set(names) - {UNKNOWN}, key=_sort_key)
+            if UNKNOWN in names:
+                levels.append(UNKNOWN)
+            index = {name: j for j, name in enumerate(levels)}
+            encoded.append((np.array([index[n] for n in names], dtype=np.int64), tuple(levels)))
+        key_atom, n_atoms, attributes, partitions = _partitions(policy, where, encoded)
+        return ChunkedSummary(
+            files=self.files, rows_read=self.rows_read,
+            excluded=list(self._excluded.items()), favorable=str(spec.favorable),
+            attributes=attributes, partitions=partitions, key_atom=key_atom, n_atoms=n_atoms,
+            key_rows=rows, key_favorable=favorable, n_chunks=self.n_chunks,
+            chunk_rows=self.chunk_rows)

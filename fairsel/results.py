@@ -283,6 +283,24 @@ class Exclusion(_Frozen):
     count: int = Field(description="Rows excluded for it.")
 
 
+class ChunkedRead(_Frozen):
+    """How a dataset larger than memory was read: in chunks, per-chunk counts merged."""
+
+    files: int = Field(description="Parquet files read (data.path a folder or glob).")
+    chunk_rows: int = Field(description="Rows a chunk holds at most (data.chunk_rows).")
+    chunks: int = Field(description="Chunks read.")
+    folds: str = Field(description="How rows were assigned to folds.")
+    auc: dict[str, str] = Field(description=(
+        "variant -> how its ROC AUCs were computed: exact (the scores fitted in memory) or "
+        "histogram (a score histogram of auc_bins bins per group and outcome)."))
+    auc_bins: int = Field(description="Bins of the score histogram.")
+    auc_max_error: dict[str, float] = Field(description=(
+        "variant -> the largest possible error of any of its ROC AUCs (overall, per group, per "
+        "fold): half the share of positive–negative pairs in one histogram bin; 0 when exact."))
+    skipped: list[str] = Field(default_factory=list, description=(
+        "Analyses that need every row in memory and were not run (proxies, slices, explain)."))
+
+
 class DataSummary(_Frozen):
     """The data audited."""
 
@@ -302,6 +320,9 @@ class DataSummary(_Frozen):
         "The protected attributes and intersections, with their groups' sizes."))
     cluster_column: str | None = Field(description="validation.groups, or null.")
     n_clusters: int | None = Field(description="Distinct clusters in cluster_column, or null.")
+    chunked: ChunkedRead | None = Field(None, description=(
+        "Set when the data was read in chunks (data.path a folder or glob of Parquet files, or "
+        "data.chunk_rows): how, and how exact its ROC AUCs are; null otherwise."))
 
 
 class ValidationSummary(_Frozen):

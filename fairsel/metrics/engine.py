@@ -169,29 +169,20 @@ class _ToGroups:
 class _Bootstrap:
     """Replicates of cell counts: multinomial over rows, or cluster-weighted sums."""
 
-    def __init__(self, counts: np.ndarray, sums: np.ndarray, rng: np.random.Generator, *,
-                 cell: np.ndarray | None = None, values: np.ndarray | None = None,
-                 clusters: np.ndarray | None = None) -> None:
+    def __init__(self, counts: np.ndarray, sums: np.ndarray, rng: np.random.Generator) -> None:
         """``counts`` (cells,) and ``sums`` (cells, m): each cell's rows and sums of ``m`` row
-        quantities. With ``clusters``, ``cell`` and ``values`` (rows, m) give each row's cell
-        and quantities, so that whole clusters can be resampled."""
+        quantities (see :meth:`use_clusters` to resample whole clusters)."""
         self.rng = rng
         self.n_cells = n_cells = len(counts)
         self.counts = counts.astype(np.float64, copy=False)
         self.sums = sums
         self.n = int(self.counts.sum())
-        self.clusters = None
-        if clusters is not None:
-            from scipy import sparse
+        self.clusters: int | None = None
 
-            assert cell is not None and values is not None
-            codes, inv = np.unique(clusters, return_inverse=True)
-            nc = len(codes)
-            ones = np.ones(len(cell))
-            self.m_count = sparse.csr_matrix((ones, (inv, cell)), shape=(nc, n_cells))
-            self.m_values = [sparse.csr_matrix((values[:, j], (inv, cell)), shape=(nc, n_cells))
-                             for j in range(values.shape[1])]
-            self.clusters = nc
+    def use_clusters(self, matrices: ClusterCells) -> None:
+        """Resample whole clusters, given each cluster's cell counts and sums."""
+        self.m_count, self.m_values = matrices.count, list(matrices.values)
+        self.clusters = matrices.count.shape[0]
 
     def draw(self, b: int) -> tuple[np.ndarray, np.ndarray]:
         """``b`` replicates of (cell counts (b, cells), cell sums of the values (b, cells, m)).
@@ -210,6 +201,78 @@ class _Bootstrap:
         w = self.rng.multinomial(nc, np.full(nc, 1.0 / nc), size=b).astype(np.float64)
         sums = np.stack([(m.T @ w.T).T for m in self.m_values], axis=-1)
         return (self.m_count.T @ w.T).T, sums
+
+
+@dataclass(frozen=True)
+class ClusterCells:
+    """Each cluster's cell counts and cell sums (sparse, clusters × cells): the cluster
+    bootstrap's input. Sums over row subsets add, so chunks of rows are merged by ``+``."""
+
+    count: object  # scipy.sparse matrix (clusters, cells)
+    values: tuple  # one matrix (clusters, cells) per summed row quantity
+
+
+def cluster_cells(cluster: np.ndarray, n_clusters: int, cell: np.ndarray, n_cells: int,
+                  values: np.ndarray) -> ClusterCells:
+    """:class:`ClusterCells` of rows (cluster code, cell, ``values`` (rows, m))."""
+    from scipy import sparse
+
+    def matrix(w: np.ndarray):
+        return sparse.csr_matrix((w, (cluster, cell)), shape=(n_clusters, n_cells))
+
+    return ClusterCells(count=matrix(np.ones(len(cell))),
+                        values=tuple(matrix(values[:, j]) for j in range(values.shape[1])))
+
+
+@dataclass(frozen=True)
+class CellCounts:
+    """The sufficient statistics of one variant: all the engine reads from its rows.
+
+    Cells are (atom, y_true, y_pred, score bin), flattened in C order; score bins nest inside
+    the calibration error's bins (``ece_of_bin``). Every field but the AUCs is a sum over
+    rows, so the statistics of chunks of rows add up to those of the whole (which is how a
+    dataset larger than memory is measured: :mod:`fairsel.metrics.cells`).
+    """
+
+    n_atoms: int
+    ece_of_bin: np.ndarray  # (k,) calibration bin of each score bin
+    cnt: np.ndarray  # (n_atoms * 4 * k,) rows per cell
+    s_sum: np.ndarray  # sums of the scores per cell
+    se_sum: np.ndarray  # sums of the squared errors (score - y_true)^2 per cell
+    fold_conf: np.ndarray  # (n_folds, n_atoms, 4) confusion counts (tn, fp, fn, tp) per fold
+    fold_brier: np.ndarray  # (n_folds,)
+    fold_ece: np.ndarray  # (n_folds,)
+    auc: float  # overall ROC AUC
+    auc_groups: tuple  # per partition, (n_groups,) ROC AUC
+    auc_folds: np.ndarray  # (n_folds,)
+    clusters: ClusterCells | None = None  # with a cluster column: the cluster bootstrap's input
+
+    @property
+    def k(self) -> int:
+        return len(self.ece_of_bin)
+
+
+def fold_brier_ece(f_cnt: np.ndarray, f_s_sum: np.ndarray, f_se_sum: np.ndarray, n_atoms: int,
+                   ece_of_bin: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Brier score and calibration error of each fold from its cells (n_folds, cells)."""
+    n_folds, k = len(f_cnt), len(ece_of_bin)
+    to_ece = _to_ece(ece_of_bin)
+    f_cells = f_cnt.reshape(n_folds, n_atoms, 2, 2, k)
+    f_n = f_cnt.sum(axis=1)
+    f_pos = f_cells[:, :, 1].sum(axis=(1, 2)) @ to_ece  # (fold, calibration bin)
+    f_ssum = f_s_sum.reshape(n_folds, n_atoms * 4, k).sum(axis=1) @ to_ece
+    with np.errstate(divide="ignore", invalid="ignore"):
+        brier = np.where(f_n > 0, f_se_sum.sum(axis=1) / np.where(f_n > 0, f_n, 1), np.nan)
+        ece = np.where(f_n > 0, np.abs(f_pos - f_ssum).sum(axis=1) / np.where(f_n > 0, f_n, 1),
+                       np.nan)
+    return brier, ece
+
+
+def _to_ece(ece_of_bin: np.ndarray) -> np.ndarray:
+    k = len(ece_of_bin)
+    to_ece = np.zeros((k, ECE_BINS))
+    to_ece[np.arange(k), ece_of_bin] = 1.0  # score bin -> calibration bin
+    return to_ece
 
 
 def evaluate_variant(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray, *,
@@ -249,9 +312,6 @@ def evaluate_variant(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray
         renumber[present] = np.arange(len(present))
         atoms, n_atoms = renumber[atoms], len(present)
     a2g = [np.asarray(p.atom_to_group)[present] for p in partitions]
-    aggs = [_ToGroups(a2g[i], p.n_groups) for i, p in enumerate(partitions)]
-    agg_all = _ToGroups(np.zeros(n_atoms, dtype=np.int64), 1)
-    with_ci = confidence.method == "bootstrap" and confidence.resamples > 0 and n > 0
 
     # One sort per variant; from here on every row array is in score order: each AUC (overall,
     # per group, per fold) reads it, and the score bins are runs of it. The order of the rows
@@ -296,17 +356,61 @@ def evaluate_variant(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray
     if by_fold:
         f_cnt, f_s_sum, f_se_sum = (x.reshape(n_folds, n_cells) for x in (cnt, s_sum, se_sum))
         cnt, s_sum, se_sum = f_cnt.sum(axis=0), f_s_sum.sum(axis=0), f_se_sum.sum(axis=0)
-    to_ece = np.zeros((k, ECE_BINS))
-    to_ece[np.arange(k), ece_of_bin] = 1.0  # score bin -> calibration bin
-    cells = cnt.reshape(n_atoms, 2, 2, k)
-    conf_atoms = cells.sum(axis=-1).reshape(n_atoms, 4)
+        fold_conf = f_cnt.reshape(n_folds, n_atoms, 2, 2, k).sum(axis=-1).reshape(
+            n_folds, n_atoms, 4)
+        fold_brier, fold_ece = fold_brier_ece(f_cnt, f_s_sum, f_se_sum, n_atoms, ece_of_bin)
+    else:
+        fold_conf = confusion_counts(y_s, p_s, folds_s.astype(np.int64) * n_atoms + atoms_s,
+                                     n_folds * n_atoms).reshape(n_folds, n_atoms, 4)
+        fold_brier = brier_by_group(y_s, s_sorted, folds_s, n_folds)
+        fold_ece = calibration_error_by_group(y_s, s_sorted, folds_s, n_folds)
+    with_ci = confidence.method == "bootstrap" and confidence.resamples > 0 and n > 0
+    by_cluster = None
+    if with_ci and clusters is not None:
+        codes, inv = np.unique(np.asarray(clusters)[order], return_inverse=True)
+        by_cluster = cluster_cells(inv.ravel(), len(codes), code % n_cells if by_fold else code,
+                                   n_cells, np.column_stack([se, s_sorted]))
+    cells = CellCounts(
+        n_atoms=n_atoms, ece_of_bin=ece_of_bin, cnt=cnt, s_sum=s_sum, se_sum=se_sum,
+        fold_conf=fold_conf, fold_brier=fold_brier, fold_ece=fold_ece, auc=auc(None, 1)[0],
+        auc_groups=tuple(auc(_small(a2g[i])[atoms_s], part.n_groups)
+                         for i, part in enumerate(partitions)),
+        auc_folds=auc(folds_s, n_folds), clusters=by_cluster)
+    return evaluate_cells(cells, partitions=partitions, a2g=a2g, min_group_size=min_group_size,
+                          confidence=confidence, seed=seed, label=label, probability=probability)
+
+
+def evaluate_cells(cells: CellCounts, *, partitions: list[Partition],
+                   a2g: list[np.ndarray] | None = None, min_group_size: int = 30,
+                   confidence: Confidence = Confidence(), seed: int = 0, label: str = "",
+                   probability: bool = True) -> VariantMetrics:
+    """Pooled and per-fold metrics of one variant from its cell counts (:class:`CellCounts`).
+
+    Every figure but ROC AUC (given in ``cells``) follows from the counts and sums; the
+    bootstrap resamples the cells (or, with ``cells.clusters``, whole clusters). ``a2g``: each
+    partition's group of every atom of ``cells`` (default: ``partition.atom_to_group``). The
+    other parameters are :func:`evaluate_variant`'s.
+    """
+    n_atoms, k = cells.n_atoms, cells.k
+    cnt, s_sum, se_sum = cells.cnt, cells.s_sum, cells.se_sum
+    n_folds = len(cells.fold_conf)
+    if a2g is None:
+        a2g = [np.asarray(p.atom_to_group) for p in partitions]
+    aggs = [_ToGroups(a2g[i], p.n_groups) for i, p in enumerate(partitions)]
+    agg_all = _ToGroups(np.zeros(n_atoms, dtype=np.int64), 1)
+    n = int(round(float(cnt.sum())))
+    with_ci = confidence.method == "bootstrap" and confidence.resamples > 0 and n > 0
+    n_cells = n_atoms * 4 * k
+    to_ece = _to_ece(cells.ece_of_bin)
+    cells_4 = cnt.reshape(n_atoms, 2, 2, k)
+    conf_atoms = cells_4.sum(axis=-1).reshape(n_atoms, 4)
 
     # ---------- pooled point estimates -----------------------------------------------
     overall_rates = rates_from_counts(conf_atoms.sum(axis=0))
     # Brier and calibration error add up over atoms: per-atom sums, groups sum atoms
     se_atom = se_sum.reshape(n_atoms, 4 * k).sum(axis=1)
-    n_cal = cells.sum(axis=(1, 2)) @ to_ece  # (atom, calibration bin)
-    y_cal = cells[:, 1].sum(axis=1) @ to_ece
+    n_cal = cells_4.sum(axis=(1, 2)) @ to_ece  # (atom, calibration bin)
+    y_cal = cells_4[:, 1].sum(axis=1) @ to_ece
     s_cal = s_sum.reshape(n_atoms, 2, 2, k).sum(axis=(1, 2)) @ to_ece
 
     def brier_ece(agg: _ToGroups) -> dict[str, np.ndarray]:
@@ -317,14 +421,14 @@ def evaluate_variant(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray
                         n > 0, np.abs(agg(y_cal, 0) - agg(s_cal, 0)).sum(axis=1)
                         / np.where(n > 0, n, 1), np.nan)}
 
-    overall_scores = {"roc_auc": auc(None, 1)[0],
+    overall_scores = {"roc_auc": cells.auc,
                       **{k: v[0] for k, v in brier_ece(agg_all).items()}}
     part_counts, part_rates, part_scores, part_eligible, part_fair = [], [], [], [], []
     for i, part in enumerate(partitions):
         counts = aggs[i](conf_atoms, 0)  # (G, 4)
         rates = rates_from_counts(counts)
         scores = {
-            "roc_auc": auc(_small(a2g[i])[atoms_s], part.n_groups),
+            "roc_auc": np.asarray(cells.auc_groups[i], dtype=np.float64),
             **brier_ece(aggs[i]),
         }
         eligible = rate_eligibility(counts, min_group_size)  # rate -> (G,) by its denominator
@@ -343,13 +447,9 @@ def evaluate_variant(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray
     ci_head: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     if with_ci:
         rng = np.random.default_rng(seed_for(seed, "bootstrap:" + label))
-        if clusters is None:
-            boot = _Bootstrap(cnt, np.stack([se_sum, s_sum], axis=-1), rng)
-        else:
-            boot = _Bootstrap(cnt, np.stack([se_sum, s_sum], axis=-1), rng,
-                              cell=code % n_cells if by_fold else code,
-                              values=np.column_stack([se, s_sorted]),
-                              clusters=np.asarray(clusters)[order])
+        boot = _Bootstrap(cnt, np.stack([se_sum, s_sum], axis=-1), rng)
+        if cells.clusters is not None:
+            boot.use_clusters(cells.clusters)
 
         def ece_parts(pos_e: np.ndarray, s_e: np.ndarray, n_a: np.ndarray,
                       agg: _ToGroups) -> np.ndarray:
@@ -409,7 +509,7 @@ def evaluate_variant(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray
         # intervals (fairsel/metrics/intervals.py): Wilson on the effective n for k/n rates,
         # signed group differences for disparities, bootstrap for the score figures
         level = confidence.level
-        clustered = clusters is not None
+        clustered = cells.clusters is not None
         ro = {key: np.concatenate(v) for key, v in reps_overall.items()}
         overall_value = {**overall_rates, **overall_scores}
         overall_conf = conf_atoms.sum(axis=0)
@@ -536,23 +636,9 @@ def evaluate_variant(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray
             by_attribute={a.attribute: a.fairness[m] for a in attributes})
 
     # ---------- per fold -------------------------------------------------------------------
-    if by_fold:
-        f_cells = f_cnt.reshape(n_folds, n_atoms, 2, 2, k)
-        fold_conf = f_cells.sum(axis=-1).reshape(n_folds, n_atoms, 4)
-        f_n = f_cnt.sum(axis=1)
-        f_pos = f_cells[:, :, 1].sum(axis=(1, 2)) @ to_ece  # (fold, calibration bin)
-        f_ssum = f_s_sum.reshape(n_folds, n_atoms * 4, k).sum(axis=1) @ to_ece
-        with np.errstate(divide="ignore", invalid="ignore"):
-            fold_brier = np.where(f_n > 0, f_se_sum.sum(axis=1) / np.where(f_n > 0, f_n, 1), np.nan)
-            fold_ece = np.where(f_n > 0, np.abs(f_pos - f_ssum).sum(axis=1)
-                                / np.where(f_n > 0, f_n, 1), np.nan)
-    else:
-        fold_conf = confusion_counts(y_s, p_s, folds_s.astype(np.int64) * n_atoms + atoms_s,
-                                     n_folds * n_atoms).reshape(n_folds, n_atoms, 4)
-        fold_brier = brier_by_group(y_s, s_sorted, folds_s, n_folds)
-        fold_ece = calibration_error_by_group(y_s, s_sorted, folds_s, n_folds)
+    fold_conf, fold_brier, fold_ece = cells.fold_conf, cells.fold_brier, cells.fold_ece
     fold_rates = rates_from_counts(fold_conf.sum(axis=1))
-    fold_auc = auc(folds_s, n_folds)
+    fold_auc = cells.auc_folds
     # Each fold's figure is computed on the pooled figure's groups (the pooled eligibility
     # mask, broadcast over folds), so that the pooled value and its per-fold spread describe
     # the same comparison; a group whose count in a fold is below min_group_size is kept and

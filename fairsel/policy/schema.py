@@ -42,7 +42,9 @@ class DataSpec(Spec):
     """The table to audit: where it is, its outcome, and which columns the models use."""
 
     path: str = Field(description=(
-        "The data file, CSV or Parquet (by its extension), relative to the policy file."))
+        "The data file, CSV or Parquet (by its extension), relative to the policy file; or, "
+        "for a predictions-only audit, a folder of Parquet files or a glob (data/*.parquet), "
+        "read in chunks (see chunk_rows)."))
     target: str = Field(description="The column holding the true outcome.")
     favorable: Scalar = Field(description=(
         "The target value that is the favorable outcome (credit granted, hired): the positive "
@@ -67,6 +69,14 @@ class DataSpec(Spec):
         "utf-16, ...); a UTF-8 byte-order mark is skipped. A file that does not decode is "
         "refused with the byte offset and line of the first byte that does not. Parquet files "
         "are always UTF-8 and ignore it."))
+    chunk_rows: int | None = Field(None, ge=1, description=(
+        "Read the data in chunks of this many rows and merge per-chunk counts (a "
+        "predictions-only audit of data larger than memory: every candidate of kind "
+        "predictions, its scores a column of the data). A folder or glob of Parquet files in "
+        "data.path is always read this way (default: 1,000,000 rows a chunk); with one file, "
+        "only when this is set. Counts, rates, gates and significance equal those of the whole "
+        "table; ROC AUC is exact up to 20,000,000 rows, else from a fine score histogram whose "
+        "largest error results.json states (data.chunked)."))
     proxies: list[str] = Field(default_factory=list, description=(
         "Features known to stand in for a protected attribute (zip_code, first name): always "
         "reported in the proxy screen, whatever their figures. Each must be a feature."))
