@@ -87,6 +87,28 @@ def check_chunked(policy: Policy) -> None:
             "in memory")))
 
 
+def check_dataset(policy: Policy, files: list[Path]) -> str:
+    """What ``fairsel validate`` checks of a dataset read in chunks, without reading its rows:
+    the policy (:func:`check_chunked`) and every file's columns. Returns a one-line summary.
+
+    Raises
+    ------
+    PolicyError, DataError
+        As the audit would, before reading any row.
+    """
+    import pyarrow.parquet as pq
+
+    check_chunked(policy)
+    table = ChunkedTable(policy, files, [c.score_column or c.decision_column
+                                         for c in policy.candidates])
+    for f in files:
+        table.check_columns(f)
+    rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+    return (f"{rows} rows in {len(files)} Parquet file(s), read in chunks of "
+            f"{table.chunk_rows} rows (values are checked as the audit reads them), "
+            f"{len(policy.candidates)} candidate(s) of kind predictions")
+
+
 def _hash64(x: np.ndarray, seed: int) -> np.ndarray:
     """splitmix64 of ``x`` (uint64) mixed with ``seed``: a fold that no chunk boundary moves."""
     with np.errstate(over="ignore"):
@@ -198,9 +220,11 @@ def measure_chunked(policy: Policy, files: list[Path], *, progress: Progress | N
     progress = progress or NullProgress()
     check_chunked(policy)
     data_path = policy.resolve(policy.data.path)
+    table = ChunkedTable(policy, files, [c.score_column or c.decision_column
+                                         for c in policy.candidates])
+    for f in files:  # every file's columns, before any row is read
+        table.check_columns(f)
     scorers = [_Scorer(c, files, data_path) for c in policy.candidates]
-    columns = [s.column for s in scorers]
-    table = ChunkedTable(policy, files, columns)
     n_folds = policy.validation.folds
     clustered = policy.validation.groups is not None
     with_ci = confidence.method == "bootstrap" and confidence.resamples > 0

@@ -489,12 +489,18 @@ def validate(policy_path: Path) -> None:
 
     def go() -> int:
         from fairsel.audit import build_candidates, split_rows
-        from fairsel.data import load_data
+        from fairsel.data import dataset_files, load_data
         from fairsel.report.io import check_output_path
 
         # the policy's output folder, as audit checks it (without --output): nothing created
         policy, _, _, out_dir = _checked_policy(policy_path)
         check_output_path(out_dir)
+        files = dataset_files(policy)
+        if files is not None:  # a folder or glob, read in chunks by the audit
+            from fairsel.chunked import check_dataset
+
+            _err(f"{policy_path}: valid — {check_dataset(policy, files)}")
+            return 0
         data = load_data(policy)
         _, _, folds = split_rows(policy, data)  # the holdout and the folds, as audit makes them
         build_candidates(policy, data)  # saved models and predictions files, as audit does

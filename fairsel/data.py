@@ -1001,7 +1001,8 @@ class ChunkedTable:
         self.rows_read = 0
         self.n_chunks = 0
 
-    def _check_columns(self, file: Path) -> None:
+    def check_columns(self, file: Path) -> None:
+        """The file reads as Parquet and has every column the audit reads (DataError)."""
         import pyarrow.parquet as pq
 
         try:
@@ -1025,9 +1026,8 @@ class ChunkedTable:
     def __iter__(self):
         import pyarrow.parquet as pq
 
-        spec, policy = self.policy.data, self.policy
         for file in self.files:
-            self._check_columns(file)
+            self.check_columns(file)
         offset = 0
         for file in self.files:
             pf = pq.ParquetFile(file)
@@ -1081,7 +1081,14 @@ class ChunkedTable:
         for codes, labels in encoded:
             combo *= len(labels)
             combo += codes
-        used, inverse = np.unique(combo, return_inverse=True)
+        size = math.prod(len(labels) for _, labels in encoded)
+        if size <= _DENSE_ATOMS:  # the usual case: a table of the combinations, no sort
+            used = np.flatnonzero(np.bincount(combo, minlength=size))
+            rank = np.zeros(size, dtype=np.int64)
+            rank[used] = np.arange(len(used))
+            inverse = rank[combo]
+        else:
+            used, inverse = np.unique(combo, return_inverse=True)
         lut = np.empty(len(used), dtype=np.int64)
         for j, c in enumerate(used.tolist()):
             names = []

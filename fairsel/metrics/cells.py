@@ -39,8 +39,9 @@ from fairsel.partition import Partition
 FINE_BINS = 10 * 2 ** 14
 #: Score bins of the engine's cells (10 · 2^2, so that FINE_BINS // COARSE_BINS bins nest).
 COARSE_BINS = 40
-#: Up to this many rows, ROC AUC is exact (their scores are kept: 14 bytes a row).
-EXACT_AUC_ROWS = 20_000_000
+#: Up to this many rows, ROC AUC is exact (their scores, outcomes, groups and folds are kept,
+#: 14 bytes a row, then sorted once: about 1.5 GB at the peak for 10,000,000 rows).
+EXACT_AUC_ROWS = 10_000_000
 
 
 def _grow(a: np.ndarray, n: int) -> np.ndarray:
@@ -141,7 +142,7 @@ class CellAccumulator:
                 self.kept = None  # too many to keep: ROC AUC from the histogram
             else:
                 self.kept.append((np.array(score, dtype=np.float64), y.astype(np.int8),
-                                  keys.copy(), np.asarray(folds, dtype=np.int64)))
+                                  keys.astype(np.int32), np.asarray(folds, dtype=np.int16)))
 
     def finish(self, key_atom: np.ndarray, partitions: list[Partition]
                ) -> tuple[CellCounts, list[np.ndarray], float | None]:
@@ -204,7 +205,8 @@ class CellAccumulator:
         """Exact ROC AUCs (overall, per group, per fold) from the kept rows: one sort."""
         assert self.kept is not None
         s, y, keys, folds = (np.concatenate([c[j] for c in self.kept]) if self.kept else
-                             np.zeros(0) for j in range(4))
+                             np.zeros(0, dtype=np.int64) for j in range(4))
+        self.kept = []  # the copies above are all that is needed
         order, s_sorted = sort_scores(s)
         y_s = y[order].astype(np.int8)
         atoms_s = key_new[keys[order].astype(np.int64)]

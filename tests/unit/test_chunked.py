@@ -258,3 +258,40 @@ def test_empty_folder(tmp_path: Path) -> None:
         f.unlink()
     with pytest.raises(DataError, match="holds no Parquet file"):
         run_audit(load_policy(chunked_p))
+
+
+def test_clusters_resampled_whole(tmp_path: Path) -> None:
+    """With validation.groups, a cluster's rows share a fold and the bootstrap draws whole
+    clusters from their cell counts summed over the chunks (a cluster spans chunks here)."""
+    t = make_table(4000, seed=4)
+    branch = np.repeat(np.arange(80), 50)  # 80 clusters of 50 rows, in order: cut by chunks
+    t = t.append_column("branch", pa.array(branch))
+    # outcomes alike within a branch: the rows of a cluster are not independent
+    rng = np.random.default_rng(9)
+    y = np.where(rng.random(4000) < 0.9, branch % 2, 1 - branch % 2).astype(np.float64)
+    t = t.set_column(t.schema.get_field_index("approved"), "approved", pa.array(y))
+    whole_p, chunked_p = write(tmp_path, t, files=3, chunk=300)
+    for p in (whole_p, chunked_p):
+        p.write_text(p.read_text().replace("  scheme: stratified_kfold\n",
+                                           "  scheme: stratified_group_kfold\n  groups: branch\n"))
+    whole = run_audit(load_policy(whole_p)).result
+    chunked = run_audit(load_policy(chunked_p)).result
+    assert chunked.data.n_clusters == whole.data.n_clusters == 80
+    gw, gc = _groups(whole), _groups(chunked)
+    assert {k: v[:5] for k, v in gw.items()} == {k: v[:5] for k, v in gc.items()}
+    assert whole.verdict.status == chunked.verdict.status
+    # the fold sizes are multiples of the cluster size: no cluster is split between folds
+    rows = chunked.data.rows_used
+    assert sum(chunked.validation.fold_sizes) == rows
+    # cluster-bootstrap intervals are wider than row-bootstrap ones on the same counts
+    plain_p = tmp_path / "plain.yaml"
+    plain_p.write_text(chunked_p.read_text().replace("  groups: branch\n", "").replace(
+        "stratified_group_kfold", "stratified_kfold"))
+    plain = run_audit(load_policy(plain_p)).result
+
+    def width(r) -> float:
+        lo, hi = r.variants[0].attributes[0].groups[0].rates["base_rate"].ci
+        return hi - lo
+
+    assert width(chunked) > 2 * width(plain) > 0
+    assert chunked.data.chunked.folds.startswith("by a hash of each row's cluster id")
