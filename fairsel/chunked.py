@@ -24,7 +24,7 @@ import numpy as np
 from fairsel.candidates.predictions import _decisions, _numeric
 from fairsel.candidates.score_type import check_probabilities, resolve_score_type, \
     unavailable_reason
-from fairsel.data import Chunk, ChunkedSummary, ChunkedTable
+from fairsel.data import Chunk, ChunkedSummary, ChunkedTable, check_dataset_files
 from fairsel.errors import PolicyError
 from fairsel.fileutil import file_sha256
 from fairsel.metrics.cells import FINE_BINS, CellAccumulator
@@ -99,6 +99,7 @@ def check_dataset(policy: Policy, files: list[Path]) -> str:
     import pyarrow.parquet as pq
 
     check_chunked(policy)
+    check_dataset_files(policy, files)
     table = ChunkedTable(policy, files, [c.score_column or c.decision_column
                                          for c in policy.candidates])
     for f in files:
@@ -219,6 +220,7 @@ def measure_chunked(policy: Policy, files: list[Path], *, progress: Progress | N
     """
     progress = progress or NullProgress()
     check_chunked(policy)
+    check_dataset_files(policy, files)
     data_path = policy.resolve(policy.data.path)
     table = ChunkedTable(policy, files, [c.score_column or c.decision_column
                                          for c in policy.candidates])

@@ -912,37 +912,39 @@ def dataset_files(policy: Policy) -> list[Path] | None:
     """The Parquet files to read in chunks, or None when the data is one file read whole.
 
     ``data → path`` a folder (its ``*.parquet`` and ``*.pq`` files) or a glob is read in
-    chunks; so is one Parquet file when ``data → chunk_rows`` is set.
-
-    Raises
-    ------
-    DataError
-        The folder or glob holds no Parquet file, or the glob matches a file that is not one.
+    chunks; so is one Parquet file when ``data → chunk_rows`` is set. The list may be empty or
+    hold other files: :func:`check_dataset_files` refuses them (after the policy's checks).
     """
     raw = policy.data.path
     path = policy.resolve(raw)
     if any(c in _GLOB for c in raw):
         import glob as globbing
 
-        files = sorted(Path(f) for f in globbing.glob(str(path)) if Path(f).is_file())
-        what = f"the glob '{raw}' (data → path)"
-    elif path.is_dir():
-        files = sorted(f for f in path.iterdir() if f.is_file() and not f.name.startswith(".")
-                       and f.suffix.lower() in (".parquet", ".pq"))
-        what = f"the folder {path} (data → path)"
-    elif policy.data.chunk_rows is not None and path.suffix.lower() in (".parquet", ".pq"):
+        return sorted(Path(f) for f in globbing.glob(str(path)) if Path(f).is_file())
+    if path.is_dir():
+        return sorted(f for f in path.iterdir() if f.is_file() and not f.name.startswith(".")
+                      and f.suffix.lower() in (".parquet", ".pq"))
+    if policy.data.chunk_rows is not None and path.suffix.lower() in (".parquet", ".pq"):
         return [path]
-    else:
-        return None
+    return None
+
+
+def check_dataset_files(policy: Policy, files: list[Path]) -> None:
+    """Raise DataError when the folder or glob holds no Parquet file, or the glob matches a
+    file that is not one."""
+    raw = policy.data.path
+    path = policy.resolve(raw)
+    glob = any(c in _GLOB for c in raw)
+    what = f"the glob '{raw}' (data → path)" if glob else f"the folder {path} (data → path)"
     if not files:
-        raise DataError(f"{path}: {what} holds no Parquet file (*.parquet or *.pq); a dataset "
-                        "read in chunks is a folder or glob of Parquet files")
+        raise DataError(f"{path}: {what} {'matches' if glob else 'holds'} no Parquet file "
+                        "(*.parquet or *.pq); a dataset read in chunks is a folder or glob of "
+                        "Parquet files")
     other = [f for f in files if f.suffix.lower() not in (".parquet", ".pq")]
     if other:
         raise DataError(f"{other[0]}: {what} matches a file that is not Parquet ({len(other)} "
                         "in all); a dataset read in chunks is Parquet files only: narrow the "
                         "glob (data/*.parquet)")
-    return files
 
 
 @dataclass(frozen=True)

@@ -106,3 +106,15 @@ def test_bench_search_runs_and_its_loop_fits_the_same_trials():
     result = _result_line(proc.stdout)
     assert result.startswith("RESULT: bench_search rows=3000 trials=3 ")
     assert "agree=yes" in result
+
+
+def test_bench_chunks_runs_and_cleans_up(tmp_path):
+    folder = tmp_path / "chunks"
+    proc = _run("bench_chunks.py", "--rows", "300000", "--files", "3", "--resamples", "50",
+                "--folder", str(folder), "--delete")
+    assert proc.returncode in (0, 1), proc.stdout + proc.stderr
+    result = _result_line(proc.stdout)
+    assert result.startswith("RESULT: bench_chunks rows=300,000 ")
+    assert re.search(r"peak_rss=[\d.]+GB", result)
+    assert "rows used 300,000 of 300,000" in proc.stdout
+    assert not folder.exists()  # --delete removed the generated folder
