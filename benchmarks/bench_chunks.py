@@ -37,6 +37,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from bench_predictions import write_policy
 
 ROOT = Path(__file__).resolve().parents[1]
 COLUMNS = ["approved", "sex", "race", "score"]
@@ -90,48 +91,6 @@ def generate(folder: Path, rows: int, files: int, seed: int = 0) -> None:
           f"{time.perf_counter() - t:.1f} s")
 
 
-def write_policy(work: Path, folder: Path, resamples: int) -> Path:
-    text = f"""version: 1
-name: bench-chunks
-seed: 1
-data:
-  path: {folder}
-  target: approved
-  favorable: 1
-  id: id            # not read: scores are a column of the data, nothing is joined
-protected:
-  - column: sex
-  - column: race
-intersections: true
-min_group_size: 30
-validation:
-  scheme: stratified_kfold
-  folds: 5
-candidates:
-  - name: vendor
-    kind: predictions
-    path: {folder}
-    score_column: score
-    threshold: 0.5
-metrics:
-  performance: [roc_auc, balanced_accuracy, accuracy]
-  fairness: [disparate_impact, demographic_parity_difference, equal_opportunity_difference,
-             equalized_odds_difference]
-  confidence: {{method: bootstrap, level: 0.95, resamples: {resamples}}}
-gates:
-  - {{metric: disparate_impact, min: 0.8}}
-proxies: false
-slices: false
-explain: false
-report:
-  output: {work / 'out'}
-  formats: [json, junit, markdown]
-"""
-    path = work / "policy.yaml"
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
 def scan_seconds(folder: Path, repeats: int) -> float:
     """Best time of pyarrow's dataset scanner streaming the needed columns (every batch
     decoded, nothing kept)."""
@@ -179,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     data = args.folder / "data"
     try:
         generate(data, args.rows, args.files)
+        # bench_predictions' policy: its data.path, a folder here, is read in chunks
         policy = write_policy(args.folder, data, args.resamples)
         scan = scan_seconds(data, repeats=3)
         print(f"pyarrow scan of {', '.join(COLUMNS)}: {scan:.2f} s (best of 3)")

@@ -1003,6 +1003,28 @@ class ChunkedTable:
         self.rows_read = 0
         self.n_chunks = 0
 
+    def _nullable_ints(self) -> set[str]:
+        """Protected columns of integers that hold a missing value in some file (or whose
+        files do not say): read as floats in every chunk, as pandas reads such a column
+        whole, so that a group is named alike ("1.0") in every chunk."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        out = set()
+        for f in self.files:
+            pf = pq.ParquetFile(f)
+            md = pf.metadata
+            for p in self.policy.protected:
+                j = pf.schema_arrow.get_field_index(p.column)
+                if j < 0 or not pa.types.is_integer(pf.schema_arrow.field(j).type):
+                    continue
+                k = pf.schema_arrow.names.index(p.column)
+                for g in range(md.num_row_groups):
+                    stats = md.row_group(g).column(k).statistics
+                    if stats is None or not stats.has_null_count or stats.null_count > 0:
+                        out.add(p.column)
+        return out
+
     def check_columns(self, file: Path) -> None:
         """The file reads as Parquet and has every column the audit reads (DataError)."""
         import pyarrow.parquet as pq
@@ -1030,6 +1052,7 @@ class ChunkedTable:
 
         for file in self.files:
             self.check_columns(file)
+        as_float = self._nullable_ints()
         offset = 0
         for file in self.files:
             pf = pq.ParquetFile(file)
@@ -1037,6 +1060,8 @@ class ChunkedTable:
             for batch in pf.iter_batches(batch_size=self.chunk_rows, columns=self.columns):
                 frame = batch.to_pandas()
                 frame.index = pd.RangeIndex(start, start + len(frame))  # the file's rows
+                for column in as_float:
+                    frame[column] = frame[column].astype(np.float64)
                 start += len(frame)
                 self.rows_read += len(frame)
                 self.n_chunks += 1

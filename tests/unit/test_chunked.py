@@ -295,3 +295,22 @@ def test_clusters_resampled_whole(tmp_path: Path) -> None:
 
     assert width(chunked) > 2 * width(plain) > 0
     assert chunked.data.chunked.folds.startswith("by a hash of each row's cluster id")
+
+
+def test_integer_groups_with_gaps_named_alike_in_every_chunk(tmp_path: Path) -> None:
+    """An integer protected column with a missing value in one file only is read as pandas
+    reads it whole (floats): its groups are not split into "1" and "1.0" by the chunks."""
+    t = make_table(2000, seed=8)
+    level = np.tile(np.array([1, 2, 3], dtype=object), 667)[:2000]
+    level[1990] = None  # in the last file only
+    t = t.append_column("level", pa.array(level, type=pa.int64()))
+    whole_p, chunked_p = write(tmp_path, t, files=2, chunk=300)
+    for p in (whole_p, chunked_p):
+        p.write_text(p.read_text().replace("  - column: race\n", "  - column: level\n"))
+    whole = run_audit(load_policy(whole_p)).result
+    chunked = run_audit(load_policy(chunked_p)).result
+    groups = [g.group for g in chunked.data.attributes[1].groups]
+    assert groups == [g.group for g in whole.data.attributes[1].groups]
+    assert groups == ["1.0", "2.0", "3.0", "unknown"]
+    assert [a.model_dump() for a in chunked.data.attributes] == \
+        [a.model_dump() for a in whole.data.attributes]
