@@ -911,9 +911,10 @@ _GLOB = set("*?[")
 def dataset_files(policy: Policy) -> list[Path] | None:
     """The Parquet files to read in chunks, or None when the data is one file read whole.
 
-    ``data → path`` a folder (its ``*.parquet`` and ``*.pq`` files) or a glob is read in
-    chunks; so is one Parquet file when ``data → chunk_rows`` is set. The list may be empty or
-    hold other files: :func:`check_dataset_files` refuses them (after the policy's checks).
+    ``data → path`` a folder holding ``*.parquet`` or ``*.pq`` files (those files) or a glob
+    is read in chunks; so is one Parquet file when ``data → chunk_rows`` is set. A glob's list
+    may be empty or hold other files: :func:`check_dataset_files` refuses them (after the
+    policy's checks).
     """
     raw = policy.data.path
     path = policy.resolve(raw)
@@ -921,9 +922,10 @@ def dataset_files(policy: Policy) -> list[Path] | None:
         import glob as globbing
 
         return sorted(Path(f) for f in globbing.glob(str(path)) if Path(f).is_file())
-    if path.is_dir():
-        return sorted(f for f in path.iterdir() if f.is_file() and not f.name.startswith(".")
-                      and f.suffix.lower() in (".parquet", ".pq"))
+    if path.is_dir():  # a folder without Parquet files is refused as a folder by read_table
+        files = sorted(f for f in path.iterdir() if f.is_file() and not f.name.startswith(".")
+                       and f.suffix.lower() in (".parquet", ".pq"))
+        return files or None
     if policy.data.chunk_rows is not None and path.suffix.lower() in (".parquet", ".pq"):
         return [path]
     return None

@@ -252,11 +252,24 @@ def test_bad_score_names_file_and_row(tmp_path: Path) -> None:
         run_audit(load_policy(chunked_p))
 
 
-def test_empty_folder(tmp_path: Path) -> None:
+def test_glob_matching_no_parquet_file(tmp_path: Path) -> None:
+    _, chunked_p = write(tmp_path, make_table(100), files=1, chunk=None)
+    chunked_p.write_text(chunked_p.read_text().replace("path: parts", "path: parts/x-*.parquet"))
+    with pytest.raises(DataError, match=r"the glob 'parts/x-\*\.parquet' \(data → path\) "
+                                        "matches no Parquet file"):
+        run_audit(load_policy(chunked_p))
+    (tmp_path / "parts" / "x-1.csv").write_text("a,b\n1,2\n")
+    chunked_p.write_text(chunked_p.read_text().replace("parts/x-*.parquet", "parts/*"))
+    with pytest.raises(DataError, match=r"x-1\.csv: the glob 'parts/\*' .* matches a file "
+                                        "that is not Parquet"):
+        run_audit(load_policy(chunked_p))
+
+
+def test_folder_without_parquet_is_refused_as_a_folder(tmp_path: Path) -> None:
     _, chunked_p = write(tmp_path, make_table(100), files=1, chunk=None)
     for f in (tmp_path / "parts").iterdir():
         f.unlink()
-    with pytest.raises(DataError, match="holds no Parquet file"):
+    with pytest.raises(DataError, match="is a folder, expected a CSV or Parquet data file"):
         run_audit(load_policy(chunked_p))
 
 
