@@ -31,7 +31,7 @@ from fairsel.candidates.score_type import (
     unavailable_reason,
 )
 from fairsel.data import AuditData, dataset_files, load_data
-from fairsel.errors import ModelError, PolicyError
+from fairsel.errors import DataError, ModelError, PolicyError
 from fairsel.execution import Backend, Runner, open_backend
 from fairsel.gates import GROUP_RATE_OF, evaluate_gates, gate_summary, proxy_gates, variant_status
 from fairsel.metrics import FAIRNESS_NAMES, METRICS, Confidence, evaluate_variant
@@ -636,7 +636,8 @@ def _run_audit(policy: Policy, *, runner: Runner, progress: Progress, strict: bo
     policy, trials = expand_policy(policy)  # every search trial becomes a candidate
     files = dataset_files(policy)
     if files is not None:  # a predictions-only audit of data read in chunks
-        return _run_chunked(policy, original, files, progress=progress, started=started, t0=t0)
+        return _run_chunked(policy, original, files, runner=runner, progress=progress,
+                            started=started, t0=t0)
     progress.stage("reading data")
     full = load_data(policy)
     data, hold, folds = split_rows(policy, full)
@@ -899,13 +900,19 @@ def _run_audit(policy: Policy, *, runner: Runner, progress: Progress, strict: bo
                     predictions=preds)
 
 
-def _run_chunked(policy: Policy, original: Policy, files: list, *, progress: Progress,
-                 started: str, t0: float) -> AuditRun:
-    """The audit of a dataset read in chunks (:mod:`fairsel.chunked`): measured there, then
-    judged, ranked and recorded as any audit; no predictions.parquet (the rows are not kept)."""
+def _run_chunked(policy: Policy, original: Policy, files: list, *, runner: Runner,
+                 progress: Progress, started: str, t0: float) -> AuditRun:
+    """The audit of a dataset read in chunks (:mod:`fairsel.chunked`): each file a task on the
+    audit's backend, measured there, then judged, ranked and recorded as any audit; no
+    predictions.parquet (the rows are not kept)."""
     from fairsel.chunked import measure_chunked
 
-    measured = measure_chunked(policy, files, progress=progress, confidence=_confidence(policy))
+    def lost(task: tuple, message: str):
+        raise DataError(f"{files[task[0]]}: reading the file failed: {message}")
+
+    measured = measure_chunked(
+        policy, files, progress=progress, confidence=_confidence(policy),
+        run=lambda fn, shared, tasks: runner.run(fn, shared, tasks, fallback=lost))
     sig = policy.metrics.significance
     variants = add_significance(measured.variants, min_group_size=policy.min_group_size,
                                 test=sig.test, adjust=sig.adjust,

@@ -16,6 +16,7 @@ every row in memory; they are skipped, and results.json says so (``data.chunked.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from fairsel.candidates.score_type import check_probabilities, resolve_score_typ
 from fairsel.data import Chunk, ChunkedSummary, ChunkedTable, check_dataset_files
 from fairsel.errors import PolicyError
 from fairsel.fileutil import file_sha256
-from fairsel.metrics.cells import FINE_BINS, CellAccumulator
+from fairsel.metrics.cells import EXACT_AUC_ROWS, FINE_BINS, CellAccumulator
 from fairsel.metrics.engine import Confidence, evaluate_cells
 from fairsel.policy import Policy, locate
 from fairsel.progress import NullProgress, Progress
@@ -206,10 +207,64 @@ class _Scorer:
         return (1.0 - s if self.transform == "1 - score" else -s), pred
 
 
+@dataclass(frozen=True)
+class _Shared:
+    """What every file's task needs (sent once to each worker)."""
+
+    policy: Policy
+    files: list[Path]
+    columns: list[str]
+    scorers: list
+    first_rows: list[int]  # the dataset row of each file's first row
+    as_float: set[str]
+    clustered: bool  # cluster-bootstrap cells wanted
+    exact_rows: int  # rows kept for an exact ROC AUC (0: histogram)
+
+
+@dataclass
+class FilePart:
+    """One file's counts: its table's groups and exclusions, each candidate's cells."""
+
+    table: ChunkedTable
+    accs: list[CellAccumulator]
+    fold_sizes: np.ndarray
+    clusters: np.ndarray  # the distinct cluster hashes met (empty without clusters)
+
+
+def read_file(shared: _Shared, i: int) -> FilePart:
+    """Read file ``i`` a chunk at a time and sum its rows' cells (a task of its own)."""
+    policy = shared.policy
+    n_folds = policy.validation.folds
+    table = ChunkedTable(policy, [shared.files[i]], shared.columns,
+                         first_row=shared.first_rows[i], as_float=shared.as_float)
+    accs = [CellAccumulator(n_folds=n_folds, lo=s.lo, hi=s.hi, clustered=shared.clustered,
+                            exact_rows=shared.exact_rows) for s in shared.scorers]
+    fold_sizes = np.zeros(n_folds, dtype=np.int64)
+    clusters = []
+    for chunk in table:
+        folds = fold_of(chunk, n_folds, policy.seed)
+        fold_sizes += np.bincount(folds, minlength=n_folds)
+        if chunk.clusters is not None:
+            clusters.append(np.unique(chunk.clusters))
+        for scorer, acc in zip(shared.scorers, accs):
+            score, pred = scorer.scores(chunk)
+            acc.add(chunk.keys, chunk.y, pred, score, folds, n_keys=len(table.keys),
+                    clusters=chunk.clusters if acc.clustered else None)
+    return FilePart(table=table, accs=accs, fold_sizes=fold_sizes,
+                    clusters=np.unique(np.concatenate(clusters)) if clusters else
+                    np.zeros(0, dtype=np.uint64))
+
+
 def measure_chunked(policy: Policy, files: list[Path], *, progress: Progress | None = None,
-                    confidence: Confidence = Confidence(),
-                    exact_auc_rows: int | None = None) -> ChunkedMeasure:
+                    confidence: Confidence = Confidence(), exact_auc_rows: int | None = None,
+                    run: Callable | None = None) -> ChunkedMeasure:
     """Read the dataset in chunks and measure every candidate (see the module docstring).
+
+    Each file is one task, ``read_file(shared, i)``; ``run(fn, shared, tasks)`` runs them (the
+    audit's backend: in this process, local worker processes or Dask workers; default: here,
+    one after another), and their counts are merged in file order, so every backend gives the
+    same result. ROC AUC is exact when the files hold at most ``exact_auc_rows`` rows (default
+    :data:`fairsel.metrics.cells.EXACT_AUC_ROWS`).
 
     Raises
     ------
@@ -221,37 +276,44 @@ def measure_chunked(policy: Policy, files: list[Path], *, progress: Progress | N
     progress = progress or NullProgress()
     check_chunked(policy)
     check_dataset_files(policy, files)
+    n_folds = policy.validation.folds
+    import pyarrow.parquet as pq
+
+    files = [f.resolve() for f in files]
     data_path = policy.resolve(policy.data.path)
     table = ChunkedTable(policy, files, [c.score_column or c.decision_column
                                          for c in policy.candidates])
     for f in files:  # every file's columns, before any row is read
         table.check_columns(f)
     scorers = [_Scorer(c, files, data_path) for c in policy.candidates]
-    n_folds = policy.validation.folds
-    clustered = policy.validation.groups is not None
-    with_ci = confidence.method == "bootstrap" and confidence.resamples > 0
-    extra = {} if exact_auc_rows is None else {"exact_rows": exact_auc_rows}
-    accs = [CellAccumulator(n_folds=n_folds, lo=s.lo, hi=s.hi, clustered=clustered and with_ci,
-                            **extra) for s in scorers]
-    import pyarrow.parquet as pq
-
-    total = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
-    progress.stage(f"reading {len(files)} Parquet file(s) in chunks", total=total)
+    sizes = [pq.ParquetFile(f).metadata.num_rows for f in files]
+    limit = EXACT_AUC_ROWS if exact_auc_rows is None else exact_auc_rows
+    shared = _Shared(policy=policy, files=files, columns=table.extra, scorers=scorers,
+                     first_rows=np.concatenate([[0], np.cumsum(sizes)[:-1]]).tolist(),
+                     as_float=table.nullable_ints(),
+                     clustered=policy.validation.groups is not None and confidence.method ==
+                     "bootstrap" and confidence.resamples > 0,
+                     exact_rows=limit if sum(sizes) <= limit else 0)
+    progress.stage(f"reading {len(files)} Parquet file(s) in chunks", total=len(files))
+    tasks = [(i,) for i in range(len(files))]
+    if run is None:
+        parts = []
+        for t in tasks:
+            parts.append(read_file(shared, *t))
+            progress.advance()
+    else:
+        parts = run(read_file, shared, tasks)
+    accs = [CellAccumulator(n_folds=n_folds, lo=s.lo, hi=s.hi, clustered=shared.clustered,
+                            exact_rows=shared.exact_rows) for s in scorers]
     fold_sizes = np.zeros(n_folds, dtype=np.int64)
-    clusters: set | None = set() if clustered else None
-    read = 0
-    for chunk in table:
-        folds = fold_of(chunk, n_folds, policy.seed)
-        fold_sizes += np.bincount(folds, minlength=n_folds)
+    clusters: set | None = set() if policy.validation.groups else None
+    for part in parts:  # in file order: the same sums whichever worker read each file
+        key_map = table.merge(part.table)
+        for acc, other in zip(accs, part.accs):
+            acc.merge(other, key_map)
+        fold_sizes += part.fold_sizes
         if clusters is not None:
-            clusters.update(np.unique(chunk.clusters).tolist())
-        for scorer, acc in zip(scorers, accs):
-            score, pred = scorer.scores(chunk)
-            acc.add(chunk.keys, chunk.y, pred, score, folds, n_keys=len(table.keys),
-                    clusters=chunk.clusters if acc.clustered else None)
-        progress.advance(table.rows_read - read)
-        read = table.rows_read
-    progress.advance(table.rows_read - read)
+            clusters.update(part.clusters.tolist())
     summary = table.summary()
     progress.stage("measuring", total=len(scorers))
     variants, methods, errors = [], {}, {}
@@ -277,7 +339,7 @@ def measure_chunked(policy: Policy, files: list[Path], *, progress: Progress | N
         progress.note(f"{name} skipped: it needs every row in memory (data read in chunks)")
     read_info = ChunkedRead(
         files=len(files), chunk_rows=summary.chunk_rows, chunks=summary.n_chunks,
-        folds=CLUSTER_FOLDS_TEXT if clustered else FOLDS_TEXT, auc=methods, auc_bins=FINE_BINS,
+        folds=CLUSTER_FOLDS_TEXT if policy.validation.groups else FOLDS_TEXT, auc=methods, auc_bins=FINE_BINS,
         auc_max_error=errors, skipped=skipped)
     digest = hashlib.sha256()
     for f in files:

@@ -985,10 +985,16 @@ class ChunkedTable:
     encoding, the same group names ("unknown" for missing values). ``columns`` are the
     other columns to read (score or decision columns, the id); only the needed columns are
     read. Iterate it for :class:`Chunk`; then :meth:`summary`.
+
+    One table may read a part of the dataset's files (``first_row``: the dataset row of its
+    first file's first row; ``as_float``: :meth:`nullable_ints` of the whole dataset) and be
+    merged into another (:meth:`merge`): the files are then read as separate tasks.
     """
 
-    def __init__(self, policy: Policy, files: list[Path], columns: list[str]) -> None:
+    def __init__(self, policy: Policy, files: list[Path], columns: list[str], *,
+                 first_row: int = 0, as_float: set[str] | None = None) -> None:
         self.policy, self.files = policy, files
+        self.first_row, self.as_float = first_row, as_float
         spec = policy.data
         self.chunk_rows = spec.chunk_rows or CHUNK_ROWS
         self.extra = [c for c in dict.fromkeys(columns) if c]
@@ -1005,7 +1011,7 @@ class ChunkedTable:
         self.rows_read = 0
         self.n_chunks = 0
 
-    def _nullable_ints(self) -> set[str]:
+    def nullable_ints(self) -> set[str]:
         """Protected columns of integers that hold a missing value in some file (or whose
         files do not say): read as floats in every chunk, as pandas reads such a column
         whole, so that a group is named alike ("1.0") in every chunk."""
@@ -1054,8 +1060,8 @@ class ChunkedTable:
 
         for file in self.files:
             self.check_columns(file)
-        as_float = self._nullable_ints()
-        offset = 0
+        as_float = self.nullable_ints() if self.as_float is None else self.as_float
+        offset = self.first_row
         for file in self.files:
             pf = pq.ParquetFile(file)
             start = 0
@@ -1098,12 +1104,7 @@ class ChunkedTable:
         target = frame[spec.target]
         for value, n in target.value_counts().items():  # a few values: named as text after
             self._targets[str(value)] = self._targets.get(str(value), 0) + int(n)
-        if len(self._targets) > 2:
-            raise DataError(f"{file}: target column '{spec.target}' must have exactly two "
-                            f"values (favorable {spec.favorable!r} and one other); the data "
-                            f"read so far has {len(self._targets)}: "
-                            + ", ".join(f"{_shown(v)} ({c})" for v, c in
-                                        list(self._targets.items())[:10]))
+        self._check_targets(file)
         y = _matches(target, spec.favorable).astype(np.int8)
         encoded = [_encode_protected(frame, p, file) for p in policy.protected]
         combo = np.zeros(len(frame), dtype=np.int64)
@@ -1141,6 +1142,44 @@ class ChunkedTable:
         rows = frame.index.to_numpy(dtype=np.int64) + offset
         return Chunk(file=file, rows=rows, y=y, keys=keys, frame=frame[self.extra],
                      clusters=clusters)
+
+    def merge(self, other: ChunkedTable) -> np.ndarray:
+        """Fold another part's counts into this table; returns the index here of each of
+        ``other``'s keys (to merge its cell counts too).
+
+        Raises
+        ------
+        DataError
+            The parts' target values together are more than two.
+        """
+        key_map = np.empty(len(other.keys), dtype=np.int64)
+        for j, key in enumerate(other.keys):
+            index = self._key_index.get(key)
+            if index is None:
+                index = self._key_index[key] = len(self.keys)
+                self.keys.append(key)
+            key_map[j] = index
+        n = len(self.keys)
+        self._rows, self._favorable = _grown(self._rows, n), _grown(self._favorable, n)
+        self._rows[key_map] += other._rows[:len(key_map)]
+        self._favorable[key_map] += other._favorable[:len(key_map)]
+        for reason, count in other._excluded.items():
+            self._excluded[reason] = self._excluded.get(reason, 0) + count
+        for value, count in other._targets.items():
+            self._targets[value] = self._targets.get(value, 0) + count
+        self._check_targets(other.files[0] if other.files else self.files[0])
+        self.rows_read += other.rows_read
+        self.n_chunks += other.n_chunks
+        return key_map
+
+    def _check_targets(self, file: Path) -> None:
+        if len(self._targets) > 2:
+            spec = self.policy.data
+            raise DataError(f"{file}: target column '{spec.target}' must have exactly two "
+                            f"values (favorable {spec.favorable!r} and one other); the data "
+                            f"read so far has {len(self._targets)}: "
+                            + ", ".join(f"{_shown(v)} ({c})" for v, c in
+                                        list(self._targets.items())[:10]))
 
     def summary(self) -> ChunkedSummary:
         """The groups and their sizes, once every chunk is read.

@@ -144,6 +144,34 @@ class CellAccumulator:
                 self.kept.append((np.array(score, dtype=np.float64), y.astype(np.int8),
                                   keys.astype(np.int32), np.asarray(folds, dtype=np.int16)))
 
+    def merge(self, other: CellAccumulator, key_map: np.ndarray) -> None:
+        """Add another accumulator's sums (of other rows); ``key_map``: the key here of each of
+        ``other``'s keys (:meth:`fairsel.data.ChunkedTable.merge`)."""
+        key_map = np.asarray(key_map, dtype=np.int64)
+        n = int(key_map.max()) + 1 if len(key_map) else 0
+        for name in ("cnt", "s_sum", "se_sum", "hist"):
+            total = _grow(getattr(self, name), n)
+            part = getattr(other, name)
+            total[key_map[:len(part)]] += part  # distinct keys: no index repeats
+            setattr(self, name, total)
+        self.fold_hist += other.fold_hist
+        seen, seen_other = ~np.isnan(self.bin_score), ~np.isnan(other.bin_score)
+        self.mixed |= other.mixed | (seen & seen_other & (self.bin_score != other.bin_score))
+        self.bin_score = np.where(seen, self.bin_score, other.bin_score)
+        k4 = 4 * self.k
+        for uniques, count, values in other.by_cluster:
+            def moved(m):
+                from scipy import sparse
+
+                return sparse.coo_matrix((m.data, (m.row, key_map[m.col // k4] * k4 + m.col % k4)),
+                                         shape=(m.shape[0], (n if n else 1) * k4))
+            self.by_cluster.append((uniques, moved(count), tuple(moved(v) for v in values)))
+        self.n_rows += other.n_rows
+        if self.kept is None or other.kept is None or self.n_rows > self.exact_rows:
+            self.kept = None
+        else:
+            self.kept += [(s, y, key_map[keys].astype(np.int32), f) for s, y, keys, f in other.kept]
+
     def finish(self, key_atom: np.ndarray, partitions: list[Partition]
                ) -> tuple[CellCounts, list[np.ndarray], float | None]:
         """``(cells, a2g, auc_max_error)``: the cells over the atoms that occur, each partition's
