@@ -75,8 +75,9 @@ class DataSpec(Spec):
         "predictions, its scores a column of the data). A folder or glob of Parquet files in "
         "data.path is always read this way (default: 1,000,000 rows a chunk); with one file, "
         "only when this is set. Counts, rates, gates and significance equal those of the whole "
-        "table; ROC AUC is exact up to 10,000,000 rows, else from a fine score histogram whose "
-        "largest error results.json states (data.chunked)."))
+        "table; ROC AUC is exact when the files hold at most 10,000,000 rows, else from a fine "
+        "score histogram whose largest error results.json states (data.chunked). Each file is "
+        "a task on the audit's backend (--jobs, Dask)."))
     proxies: list[str] = Field(default_factory=list, description=(
         "Features known to stand in for a protected attribute (zip_code, first name): always "
         "reported in the proxy screen, whatever their figures. Each must be a feature."))
