@@ -339,8 +339,8 @@ def measure_chunked(policy: Policy, files: list[Path], *, progress: Progress | N
         progress.note(f"{name} skipped: it needs every row in memory (data read in chunks)")
     read_info = ChunkedRead(
         files=len(files), chunk_rows=summary.chunk_rows, chunks=summary.n_chunks,
-        folds=CLUSTER_FOLDS_TEXT if policy.validation.groups else FOLDS_TEXT, auc=methods, auc_bins=FINE_BINS,
-        auc_max_error=errors, skipped=skipped)
+        folds=CLUSTER_FOLDS_TEXT if policy.validation.groups else FOLDS_TEXT, auc=methods,
+        auc_bins=FINE_BINS, auc_max_error=errors, skipped=skipped)
     digest = hashlib.sha256()
     for f in files:
         digest.update(f"{f.name}\0{file_sha256(f)}\n".encode())

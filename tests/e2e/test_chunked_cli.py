@@ -22,7 +22,7 @@ def test_audit_and_validate_a_folder(tmp_path: Path) -> None:
     result = json.loads((out / "results.json").read_text())
     chunked = result["data"]["chunked"]
     assert chunked["files"] == 3 and chunked["chunks"] >= 8
-    assert chunked["auc"] == {"vendor": "exact", "hard": "exact"}
+    assert chunked["auc"] == {"vendor": "exact", "hard": "exact", "flipped": "exact"}
     assert result["verdict"]["exit_code"] == res.exit_code
     assert not (out / "predictions.parquet").exists()  # the rows are not kept
     v = run_cli("validate", "--policy", str(policy))

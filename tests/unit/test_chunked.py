@@ -61,6 +61,8 @@ validation:
 candidates:
   - {{name: vendor, kind: predictions, path: {path}, score_column: score, threshold: 0.5}}
   - {{name: hard, kind: predictions, path: {path}, decision_column: decision}}
+  - {{name: flipped, kind: predictions, path: {path}, score_column: score,
+      higher_is_favorable: false, threshold: 0.4}}
 metrics:
   performance: [roc_auc, balanced_accuracy, accuracy]
   fairness: [disparate_impact, demographic_parity_difference, equal_opportunity_difference,
@@ -144,7 +146,7 @@ def test_chunked_folder_equals_whole_read(tmp_path: Path) -> None:
     assert whole.verdict.status == chunked.verdict.status
     assert whole.verdict.selected == chunked.verdict.selected
     assert whole.ranking.order == chunked.ranking.order
-    assert chunked.data.chunked.auc == {"vendor": "exact", "hard": "exact"}
+    assert chunked.data.chunked.auc == {"vendor": "exact", "hard": "exact", "flipped": "exact"}
 
 
 def test_chunk_size_changes_nothing(tmp_path: Path) -> None:
@@ -210,12 +212,13 @@ def test_histogram_auc_in_results(tmp_path: Path) -> None:
 
     policy = load_policy(chunked_p)
     m = measure_chunked(policy, dataset_files(policy), exact_auc_rows=100)
-    assert m.data.chunked.auc == {"vendor": "histogram", "hard": "histogram"}
+    assert m.data.chunked.auc == {"vendor": "histogram", "hard": "histogram",
+                                  "flipped": "histogram"}
     # scores of three decimals: each histogram bin holds one score, so its pairs are true
     # ties and the histogram AUC is exact (and says so)
-    assert m.data.chunked.auc_max_error == {"vendor": 0.0, "hard": 0.0}
+    assert m.data.chunked.auc_max_error == {"vendor": 0.0, "hard": 0.0, "flipped": 0.0}
     exact = measure_chunked(policy, dataset_files(policy))
-    assert exact.data.chunked.auc == {"vendor": "exact", "hard": "exact"}
+    assert exact.data.chunked.auc == {"vendor": "exact", "hard": "exact", "flipped": "exact"}
     for vh, ve in zip(m.variants, exact.variants):
         assert vh.performance["roc_auc"].value == pytest.approx(ve.performance["roc_auc"].value,
                                                                 abs=1e-12)
