@@ -359,3 +359,17 @@ def test_files_as_tasks_same_result_on_every_backend(tmp_path: Path) -> None:
                                   dashboard_address=None, silence_logs=logging.ERROR) as c:
         on_dask = run_audit(policy, backend=Backend(name="dask", address=c.scheduler_address))
     assert dump(on_dask.result) == here
+
+
+def test_one_file_with_chunk_rows_is_read_in_chunks(tmp_path: Path) -> None:
+    whole_p, _ = write(tmp_path, make_table(2500, seed=12), files=2, chunk=None)
+    one = tmp_path / "one.yaml"
+    one.write_text(whole_p.read_text().replace("  id: id\n", "  id: id\n  chunk_rows: 600\n"))
+    whole = run_audit(load_policy(whole_p)).result
+    chunked = run_audit(load_policy(one)).result
+    assert whole.data.chunked is None
+    assert chunked.data.chunked.files == 1 and chunked.data.chunked.chunks == 5
+    assert {k: v[:5] for k, v in _groups(whole).items()} == \
+        {k: v[:5] for k, v in _groups(chunked).items()}
+    assert [(g.variant, g.metric, g.status) for g in whole.gates] == \
+        [(g.variant, g.metric, g.status) for g in chunked.gates]
