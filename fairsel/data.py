@@ -818,7 +818,10 @@ def _encode_table(policy: Policy, path: Path, frame: pd.DataFrame, fmt: str) -> 
     else:
         row_ids = np.arange(len(frame))
 
-    encoded = [_encode_protected(frame, p, path) for p in policy.protected]
+    encoded = []
+    for p in policy.protected:  # a bad reference is reported before the next attribute's errors
+        encoded.append(_encode_protected(frame, p, path))
+        _reference(p, encoded[-1][1], path)
     atoms, n_atoms, attributes, partitions = _partitions(policy, path, encoded)
 
     clusters = None
