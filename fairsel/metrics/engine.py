@@ -167,16 +167,26 @@ class _ToGroups:
 
 
 class _Bootstrap:
-    """Replicates of cell counts: multinomial over rows, or cluster-weighted sums."""
+    """Replicates of cell counts: multinomial over rows, or cluster-weighted sums.
+
+    Cells are (atom, outcome, decision, score bin), ``k`` score bins each nested in one of the
+    calibration bins (``ece_of_bin``). A replicate gives every cell's count, and the two sums
+    the score figures need at the resolution they read them: squared errors per atom (Brier)
+    and scores per (atom, calibration bin) (calibration error).
+    """
 
     def __init__(self, counts: np.ndarray, sums: np.ndarray, rng: np.random.Generator, *,
-                 cell: np.ndarray | None = None, values: np.ndarray | None = None,
-                 clusters: np.ndarray | None = None) -> None:
-        """``counts`` (cells,) and ``sums`` (cells, m): each cell's rows and sums of ``m`` row
-        quantities. With ``clusters``, ``cell`` and ``values`` (rows, m) give each row's cell
-        and quantities, so that whole clusters can be resampled."""
+                 n_atoms: int, ece_of_bin: np.ndarray, cell: np.ndarray | None = None,
+                 values: np.ndarray | None = None, clusters: np.ndarray | None = None) -> None:
+        """``counts`` (cells,) and ``sums`` (cells, 2): each cell's rows and sums of the
+        squared errors and the scores. With ``clusters``, ``cell`` and ``values`` (rows, 2)
+        give each row's cell and those two quantities, so that whole clusters can be
+        resampled."""
         self.rng = rng
         self.n_cells = n_cells = len(counts)
+        self.n_atoms, self.k = n_atoms, len(ece_of_bin)
+        self.to_ece = np.zeros((self.k, ECE_BINS))
+        self.to_ece[np.arange(self.k), ece_of_bin] = 1.0
         self.counts = counts.astype(np.float64, copy=False)
         self.sums = sums
         self.n = int(self.counts.sum())
@@ -189,27 +199,36 @@ class _Bootstrap:
             nc = len(codes)
             ones = np.ones(len(cell))
             self.m_count = sparse.csr_matrix((ones, (inv, cell)), shape=(nc, n_cells))
-            self.m_values = [sparse.csr_matrix((values[:, j], (inv, cell)), shape=(nc, n_cells))
-                             for j in range(values.shape[1])]
+            # the sums only at the resolution read: a cluster's squared errors per atom and its
+            # scores per (atom, calibration bin) — a fraction of the cells, so of the products
+            atom = cell // (4 * self.k)
+            self.m_se = sparse.csr_matrix((values[:, 0], (inv, atom)), shape=(nc, n_atoms))
+            self.m_s = sparse.csr_matrix(
+                (values[:, 1], (inv, atom * ECE_BINS + ece_of_bin[cell % self.k])),
+                shape=(nc, n_atoms * ECE_BINS))
             self.clusters = nc
 
-    def draw(self, b: int) -> tuple[np.ndarray, np.ndarray]:
-        """``b`` replicates of (cell counts (b, cells), cell sums of the values (b, cells, m)).
+    def draw(self, b: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``b`` replicates of (cell counts (b, cells), squared-error sums per atom
+        (b, atoms), score sums per atom and calibration bin (b, atoms, calibration bins)).
 
         Row bootstrap: a multinomial draw of the cells, each drawn row carrying its cell's mean
         values. Cluster bootstrap: clusters drawn with replacement, their exact sums added.
         """
+        a, k = self.n_atoms, self.k
         if self.clusters is None:
             p = self.counts / max(self.n, 1)
             draws = self.rng.multinomial(self.n, p, size=b).astype(np.float64)
             with np.errstate(divide="ignore", invalid="ignore"):
                 mean = np.where(self.counts[:, None] > 0,
                                 self.sums / np.maximum(self.counts, 1)[:, None], 0.0)
-            return draws, draws[:, :, None] * mean
+            se_atoms = (draws * mean[:, 0]).reshape(b, a, 4 * k).sum(axis=-1)
+            s_e = (draws * mean[:, 1]).reshape(b, a, 2, 2, k).sum(axis=(2, 3)) @ self.to_ece
+            return draws, se_atoms, s_e
         nc = self.clusters
         w = self.rng.multinomial(nc, np.full(nc, 1.0 / nc), size=b).astype(np.float64)
-        sums = np.stack([(m.T @ w.T).T for m in self.m_values], axis=-1)
-        return (self.m_count.T @ w.T).T, sums
+        return ((self.m_count.T @ w.T).T, (self.m_se.T @ w.T).T,
+                (self.m_s.T @ w.T).T.reshape(b, a, ECE_BINS))
 
 
 def evaluate_variant(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray, *,
@@ -344,9 +363,11 @@ def evaluate_variant(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray
     if with_ci:
         rng = np.random.default_rng(seed_for(seed, "bootstrap:" + label))
         if clusters is None:
-            boot = _Bootstrap(cnt, np.stack([se_sum, s_sum], axis=-1), rng)
+            boot = _Bootstrap(cnt, np.stack([se_sum, s_sum], axis=-1), rng,
+                              n_atoms=n_atoms, ece_of_bin=ece_of_bin)
         else:
             boot = _Bootstrap(cnt, np.stack([se_sum, s_sum], axis=-1), rng,
+                              n_atoms=n_atoms, ece_of_bin=ece_of_bin,
                               cell=code % n_cells if by_fold else code,
                               values=np.column_stack([se, s_sorted]),
                               clusters=np.asarray(clusters)[order])
@@ -379,14 +400,12 @@ def evaluate_variant(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray
         while done < total:
             b = min(chunk, total - done)
             done += b
-            draws, sums = boot.draw(b)
+            draws, se_atoms, s_e = boot.draw(b)
             c4 = draws.reshape(b, n_atoms, 2, 2, k)
             conf = c4.sum(axis=-1).reshape(b, n_atoms, 4)
-            se_atoms = sums[..., 0].reshape(b, n_atoms, 4 * k).sum(axis=-1)
-            s_cells = sums[..., 1].reshape(b, n_atoms, 2, 2, k)
             # per-atom quantities every partition sums over (computed once per chunk)
             pos_k, neg_k = c4[:, :, 1].sum(axis=2), c4[:, :, 0].sum(axis=2)  # (b, atom, bin)
-            pos_e, s_e = pos_k @ to_ece, s_cells.sum(axis=(2, 3)) @ to_ece  # (b, atom, ece bin)
+            pos_e = pos_k @ to_ece  # (b, atom, ece bin), like s_e
             n_a = conf.sum(axis=-1)  # (b, atom)
             r_all = rates_from_counts(conf.sum(axis=1))
             with np.errstate(divide="ignore", invalid="ignore"):
