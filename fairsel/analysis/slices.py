@@ -269,6 +269,7 @@ def find_slices(X: pd.DataFrame, *, categorical: Sequence[str], y_true: np.ndarr
     names = list(predictions)
     out: list[VariantSlices] = []
     n_slices = 0
+    composition: dict = {}  # a slice's rows per protected group, shared by metrics and variants
     for start in range(0, len(names), MAX_JOINT):
         batch = names[start:start + MAX_JOINT]
         state, fold = joint_states(y_true, [predictions[v] for v in batch])
@@ -278,7 +279,8 @@ def find_slices(X: pd.DataFrame, *, categorical: Sequence[str], y_true: np.ndarr
                              fold, axes=(0, 0))  # (V, 4)
         for v, name in enumerate(batch):
             out.append(_variant(name, keys, counts[:, v], total[v], columns, protected,
-                                metrics=metrics, top=top, alpha=alpha, level=level))
+                                metrics=metrics, top=top, alpha=alpha, level=level,
+                                composition=composition))
     return SliceAnalysis(depth=depth, bins=bins, min_rows=floor, metrics=list(metrics),
                          alpha=alpha, level=level, features=[c.name for c in columns],
                          slices=n_slices, variants=out)
@@ -286,7 +288,7 @@ def find_slices(X: pd.DataFrame, *, categorical: Sequence[str], y_true: np.ndarr
 
 def _variant(name: str, keys, counts: np.ndarray, total: np.ndarray,
              columns: Sequence[Column], protected, *, metrics, top: int, alpha: float,
-             level: float) -> VariantSlices:
+             level: float, composition: dict | None = None) -> VariantSlices:
     """Test every slice of one variant on every metric; keep the worst significant ones."""
     rest = total[None, :] - counts
     figures = []
@@ -318,20 +320,32 @@ def _variant(name: str, keys, counts: np.ndarray, total: np.ndarray,
         result[m] = [
             _slice(keys[i], columns, protected, metric=m, counts=counts[i],
                    k=(k1[i], n1[i], k0[i], n0[i]), diff=float(diff[i]),
-                   ci=(float(lo[j]), float(hi[j])), p=float(p[i]), adj=float(adj[i]))
+                   ci=(float(lo[j]), float(hi[j])), p=float(p[i]), adj=float(adj[i]),
+                   composition=composition)
             for j, i in enumerate(chosen)]
     return VariantSlices(variant=name, tested=tested, significant=significant, top=result)
 
 
-def _slice(key, columns: Sequence[Column], protected, *, metric: str, counts: np.ndarray,
-           k, diff: float, ci, p: float, adj: float) -> Slice:
-    mask = np.ones(len(columns[0].codes), dtype=bool)
-    for i, lv in key:
-        mask &= columns[i].codes == lv
+def slice_groups(key, columns: Sequence[Column], protected) -> dict[str, dict[str, int]]:
+    """How many of a slice's rows are in each protected group: the rows of its first
+    condition, narrowed by the others, then one bincount per attribute."""
+    (i0, lv0), *rest = key
+    rows = np.flatnonzero(columns[i0].codes == lv0)
+    for i, lv in rest:
+        rows = rows[columns[i].codes[rows] == lv]
     groups = {}
     for name, codes, labels in protected:
-        c = np.bincount(np.asarray(codes)[mask], minlength=len(labels))
+        c = np.bincount(np.asarray(codes)[rows], minlength=len(labels))
         groups[name] = {str(lab): int(c[g]) for g, lab in enumerate(labels)}
+    return groups
+
+
+def _slice(key, columns: Sequence[Column], protected, *, metric: str, counts: np.ndarray,
+           k, diff: float, ci, p: float, adj: float, composition: dict | None = None) -> Slice:
+    cache = {} if composition is None else composition
+    if key not in cache:
+        cache[key] = slice_groups(key, columns, protected)
+    groups = cache[key]
     conds = [columns[i].conditions[lv] for i, lv in key]
     k1, n1, k0, n0 = (int(x) for x in k)
     return Slice(conditions=conds, text=" ∧ ".join(c.text for c in conds), metric=metric,
