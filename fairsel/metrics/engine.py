@@ -166,6 +166,41 @@ class _ToGroups:
         return np.moveaxis(out, 0, axis)
 
 
+def _dense_codes(x: np.ndarray) -> tuple[np.ndarray, int]:
+    """(codes 0..k-1 in the sorted order of the values, k), as ``np.unique(x,
+    return_inverse=True)`` — by a bincount where ``x`` is already small non-negative integers
+    (the data's cluster codes), without sorting a million values."""
+    x = np.asarray(x)
+    if x.dtype.kind in "iu" and len(x) and x.min() >= 0 and x.max() < max(4 * len(x), 1 << 16):
+        present = np.bincount(x) > 0
+        renumber = np.cumsum(present) - 1
+        return renumber[x], int(present.sum())
+    codes, inv = np.unique(x, return_inverse=True)
+    return inv, len(codes)
+
+
+def _cluster_sums(cluster: np.ndarray, col: np.ndarray, weights: np.ndarray | None, nc: int,
+                  width: int):
+    """The (clusters × width) sparse matrix of the rows' ``weights`` (or counts) summed per
+    (cluster, column). Where the dense table is small, one bincount builds it already sorted
+    and without duplicates (SciPy's constructor would sort and merge a million entries)."""
+    from scipy import sparse
+
+    if nc * width <= 1 << 24:
+        key = cluster.astype(np.int64) * width + col
+        table = np.bincount(key, weights=weights, minlength=nc * width)
+        at = np.flatnonzero(np.bincount(key, minlength=nc * width)) if weights is not None \
+            else np.flatnonzero(table)
+        rows = at // width
+        indptr = np.zeros(nc + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=nc), out=indptr[1:])
+        m = sparse.csr_matrix((table[at], at % width, indptr), shape=(nc, width))
+        m.has_sorted_indices = True
+        return m
+    data = np.ones(len(col)) if weights is None else weights
+    return sparse.csr_matrix((data, (cluster, col)), shape=(nc, width))
+
+
 class _Bootstrap:
     """Replicates of cell counts: multinomial over rows, or cluster-weighted sums.
 
@@ -192,20 +227,15 @@ class _Bootstrap:
         self.n = int(self.counts.sum())
         self.clusters = None
         if clusters is not None:
-            from scipy import sparse
-
             assert cell is not None and values is not None
-            codes, inv = np.unique(clusters, return_inverse=True)
-            nc = len(codes)
-            ones = np.ones(len(cell))
-            self.m_count = sparse.csr_matrix((ones, (inv, cell)), shape=(nc, n_cells))
+            inv, nc = _dense_codes(clusters)
+            atom = cell // (4 * self.k)
             # the sums only at the resolution read: a cluster's squared errors per atom and its
             # scores per (atom, calibration bin) — a fraction of the cells, so of the products
-            atom = cell // (4 * self.k)
-            self.m_se = sparse.csr_matrix((values[:, 0], (inv, atom)), shape=(nc, n_atoms))
-            self.m_s = sparse.csr_matrix(
-                (values[:, 1], (inv, atom * ECE_BINS + ece_of_bin[cell % self.k])),
-                shape=(nc, n_atoms * ECE_BINS))
+            self.m_count = _cluster_sums(inv, cell, None, nc, n_cells)
+            self.m_se = _cluster_sums(inv, atom, values[:, 0], nc, n_atoms)
+            self.m_s = _cluster_sums(inv, atom * ECE_BINS + ece_of_bin[cell % self.k],
+                                     values[:, 1], nc, n_atoms * ECE_BINS)
             self.clusters = nc
 
     def draw(self, b: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
