@@ -14,6 +14,7 @@ import numpy as np
 
 from fairsel import __version__
 from fairsel.analysis.compliance import compliance_result
+from fairsel.analysis.features import FeatureCodes
 from fairsel.analysis.proxies import PROXY_FREE
 from fairsel.candidates import (
     ESTIMATORS,
@@ -649,11 +650,12 @@ def _run_audit(policy: Policy, *, runner: Runner, progress: Progress, strict: bo
         X = X.iloc[np.flatnonzero(~hold)]
         fixed_scores = {ci: s[~hold] for ci, s in fixed_scores.items()}
     screen, origin = None, {}
+    codes = FeatureCodes(X)  # the categoricals factorized once, for the proxies and the slices
     settings = policy.proxy_screen
     if settings is not None and settings.exclude_flagged:  # the screen decides the features
         progress.stage("screening proxies")
         t_proxies = time.perf_counter()
-        screen = run_proxy_screen(X, data, folds, policy)
+        screen = run_proxy_screen(X, data, folds, policy, codes)
         timings["proxies"] = time.perf_counter() - t_proxies
         origin = add_proxy_free(cands, score_types, screen)
     # a fixed candidate without mitigations has nothing to do per fold: its out-of-fold
@@ -813,7 +815,7 @@ def _run_audit(policy: Policy, *, runner: Runner, progress: Progress, strict: bo
     t_proxies = time.perf_counter()
     if settings is not None and screen is None:
         progress.stage("screening proxies")
-        screen = run_proxy_screen(X, data, folds, policy)
+        screen = run_proxy_screen(X, data, folds, policy, codes)
         timings["proxies"] = time.perf_counter() - t_proxies
 
     sig = policy.metrics.significance
@@ -856,7 +858,7 @@ def _run_audit(policy: Policy, *, runner: Runner, progress: Progress, strict: bo
     if policy.slice_search is not None:
         progress.stage("searching worst slices")
         t_slices = time.perf_counter()
-        slices = run_slice_search(X, data, policy, ranking, variants, preds)
+        slices = run_slice_search(X, data, policy, ranking, variants, preds, codes)
         timings["slices"] = time.perf_counter() - t_slices
 
     explanations = None
@@ -990,8 +992,9 @@ def check_declared_proxies(policy: Policy, data: AuditData) -> None:
                 "its spelling, and that data.features and data.exclude leave it in)")
 
 
-def run_proxy_screen(X, data: AuditData, folds: np.ndarray, policy: Policy):
-    """The proxy screen of this audit's features, protected attributes and folds."""
+def run_proxy_screen(X, data: AuditData, folds: np.ndarray, policy: Policy, codes=None):
+    """The proxy screen of this audit's features, protected attributes and folds (``codes``:
+    the features' :class:`~fairsel.analysis.features.FeatureCodes`, shared with the slices)."""
     from fairsel.analysis.proxies import AttributeCodes, screen_proxies
 
     spec = policy.proxy_screen
@@ -1002,7 +1005,7 @@ def run_proxy_screen(X, data: AuditData, folds: np.ndarray, policy: Policy):
                           folds=folds, seed=policy.seed, declared=policy.data.proxies,
                           max_feature_auc=spec.max_feature_auc, max_all_auc=spec.max_all_auc,
                           max_rows=spec.max_rows, bins=spec.bins,
-                          min_group_size=policy.min_group_size)
+                          min_group_size=policy.min_group_size, codes=codes)
 
 
 
@@ -1028,7 +1031,7 @@ def add_proxy_free(cands: list, score_types: dict[int, tuple[str, str]], screen)
     return origin
 
 
-def run_slice_search(X, data: AuditData, policy: Policy, ranking, variants, preds):
+def run_slice_search(X, data: AuditData, policy: Policy, ranking, variants, preds, codes=None):
     """Worst-slice discovery for the selected variant and the next of the ranking."""
     from fairsel.analysis.slices import find_slices
 
@@ -1043,7 +1046,7 @@ def run_slice_search(X, data: AuditData, policy: Policy, ranking, variants, pred
                        predictions={n: usable[n].y_pred for n in chosen}, protected=protected,
                        depth=spec.depth, bins=spec.bins, min_support=spec.min_support,
                        min_rows=spec.min_rows, metrics=spec.metrics, top=spec.top,
-                       alpha=spec.alpha, level=policy.metrics.confidence.level)
+                       alpha=spec.alpha, level=policy.metrics.confidence.level, codes=codes)
 
 
 def _score_types(policy: Policy, cands, fixed_scores: dict[int, np.ndarray],

@@ -47,6 +47,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from fairsel.analysis.features import FeatureCodes, categorical_codes
 from fairsel.analysis.proxies import quantile_bins
 from fairsel.metrics.intervals import KN_RATES, wilson
 from fairsel.metrics.significance import adjust_pvalues, two_proportion_pvalues
@@ -96,11 +97,12 @@ def _num(x: float) -> str:
     return f"{x:.4g}"
 
 
-def encode_column(x: pd.Series, *, name: str, categorical: bool, bins: int) -> Column:
+def encode_column(x: pd.Series, *, name: str, categorical: bool, bins: int,
+                  codes_of: FeatureCodes | None = None) -> Column:
     """A feature as level codes with their conditions (categories, or quantile bins; missing
-    values a level of their own)."""
+    values a level of their own). ``codes_of``: the audit's factorized categoricals."""
     if categorical:
-        codes, uniques = pd.factorize(x, use_na_sentinel=True)
+        codes, uniques = categorical_codes(x, codes_of, name)
         k = len(uniques)
         conds = [SliceCondition(feature=name, kind="categorical", value=str(u),
                                 text=f"{name} = {u}") for u in uniques]
@@ -229,7 +231,8 @@ def find_slices(X: pd.DataFrame, *, categorical: Sequence[str], y_true: np.ndarr
                 protected: Sequence[tuple[str, np.ndarray, Sequence[str]]] = (),
                 depth: int = 2, bins: int = 5, min_support: float = 0.01, min_rows: int = 30,
                 metrics: Sequence[str] = tuple(SLICE_METRICS), top: int = 10,
-                alpha: float = 0.05, level: float = 0.95) -> SliceAnalysis:
+                alpha: float = 0.05, level: float = 0.95,
+                codes: FeatureCodes | None = None) -> SliceAnalysis:
     """The worst slices of each variant's out-of-fold decisions.
 
     Parameters
@@ -252,6 +255,8 @@ def find_slices(X: pd.DataFrame, *, categorical: Sequence[str], y_true: np.ndarr
     metrics, top, alpha, level
         The rates compared; slices kept per metric; the level of the adjusted p-values; the
         intervals' confidence level.
+    codes
+        The categorical columns of ``X`` already factorized (shared with the proxy screen).
     """
     if not 1 <= depth <= 3:
         raise ValueError(f"depth must be 1, 2 or 3, not {depth}")
@@ -262,7 +267,7 @@ def find_slices(X: pd.DataFrame, *, categorical: Sequence[str], y_true: np.ndarr
     floor = max(int(np.ceil(min_support * n)), int(min_rows), 1)
     cat = set(categorical)
     own = {name for name, _, _ in protected}
-    columns = [encode_column(X[c], name=c, categorical=c in cat, bins=bins)
+    columns = [encode_column(X[c], name=c, categorical=c in cat, bins=bins, codes_of=codes)
                for c in X.columns if c not in own]
     columns += [protected_column(name, codes, labels) for name, codes, labels in protected]
     columns = [pool_rare(c, floor) for c in columns]
