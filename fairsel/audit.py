@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime as _dt
 import platform
 import sys
@@ -33,7 +34,7 @@ from fairsel.candidates.score_type import (
 )
 from fairsel.data import AuditData, load_data
 from fairsel.errors import ModelError, PolicyError
-from fairsel.execution import Backend, Runner, open_backend
+from fairsel.execution import Backend, Runner, open_backend, usable_cores
 from fairsel.gates import GROUP_RATE_OF, evaluate_gates, gate_summary, proxy_gates, variant_status
 from fairsel.metrics import FAIRNESS_NAMES, METRICS, Confidence, evaluate_variant
 from fairsel.metrics.significance import annotate as add_significance
@@ -780,6 +781,11 @@ def _run_audit(policy: Policy, *, runner: Runner, progress: Progress, strict: bo
         on_predictions(AuditRun(result=None, row_ids=data.row_ids, folds=folds,  # type: ignore[arg-type]
                                 y_true=data.y, predictions=preds))
 
+    # the proxy screen needs no fit: on a free core it runs while the variants are measured
+    background = None
+    if settings is not None and screen is None and analysis_threads() >= 2:
+        background = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="proxies")
+        pending = background.submit(_timed, run_proxy_screen, X, data, folds, policy, codes)
     t_metrics = time.perf_counter()
     confidence = _confidence(policy)
     variants: list[VariantResult] = []
@@ -812,11 +818,16 @@ def _run_audit(policy: Policy, *, runner: Runner, progress: Progress, strict: bo
         progress.advance()
     timings["metrics"] = time.perf_counter() - t_metrics
 
-    t_proxies = time.perf_counter()
-    if settings is not None and screen is None:
+    if background is not None:
+        if not pending.done():
+            progress.stage("screening proxies")
+        try:
+            screen, timings["proxies"] = pending.result()
+        finally:
+            background.shutdown()
+    elif settings is not None and screen is None:
         progress.stage("screening proxies")
-        screen = run_proxy_screen(X, data, folds, policy, codes)
-        timings["proxies"] = time.perf_counter() - t_proxies
+        screen, timings["proxies"] = _timed(run_proxy_screen, X, data, folds, policy, codes)
 
     sig = policy.metrics.significance
     variants = add_significance(variants, min_group_size=policy.min_group_size,
@@ -976,7 +987,22 @@ def run_explanations(policy: Policy, data: AuditData, X, folds: np.ndarray, rank
     return explain_variants(inputs, skipped, X=X, folds=folds, atoms=data.atoms,
                             n_atoms=data.n_atoms, groups=groups, features=data.features,
                             flags=flags, seed=policy.seed, n_variants=spec.variants,
-                            rows=spec.rows)
+                            rows=spec.rows, threads=analysis_threads())
+
+
+def _timed(fn: Callable[..., Any], *args) -> tuple[Any, float]:
+    """``fn(*args)`` and the wall seconds it took."""
+    t = time.perf_counter()
+    return fn(*args), time.perf_counter() - t
+
+
+def analysis_threads() -> int:
+    """Threads for fairsel's own analyses after the fits: the usable cores, at most
+    :data:`ANALYSIS_THREADS`. No fit runs then, so the cores are free. With two or more, the
+    proxy screen runs beside the measuring, and Tree SHAP values are computed on that many
+    threads; the figures do not depend on it (the screen has its own seeded draws and
+    one-thread models, and each SHAP row is computed alone)."""
+    return max(1, min(usable_cores(), ANALYSIS_THREADS))
 
 
 def check_declared_proxies(policy: Policy, data: AuditData) -> None:
@@ -1108,6 +1134,8 @@ def _verdict(variants: list[VariantResult], selected: str | None,
 
 #: Above this many compared variants, a selection without a holdout is flagged optimistic.
 OPTIMISTIC_AFTER = 10
+#: The most threads of fairsel's own row-parallel analyses (:func:`analysis_threads`).
+ANALYSIS_THREADS = 4
 
 
 def optimism_note(n_variants: int, selected: str | None) -> str:
