@@ -1072,7 +1072,8 @@ def run_slice_search(X, data: AuditData, policy: Policy, ranking, variants, pred
                        predictions={n: usable[n].y_pred for n in chosen}, protected=protected,
                        depth=spec.depth, bins=spec.bins, min_support=spec.min_support,
                        min_rows=spec.min_rows, metrics=spec.metrics, top=spec.top,
-                       alpha=spec.alpha, level=policy.metrics.confidence.level, codes=codes)
+                       alpha=spec.alpha, level=policy.metrics.confidence.level, codes=codes,
+                       min_denominator=policy.min_group_size)
 
 
 def _score_types(policy: Policy, cands, fixed_scores: dict[int, np.ndarray],

@@ -232,7 +232,7 @@ def find_slices(X: pd.DataFrame, *, categorical: Sequence[str], y_true: np.ndarr
                 depth: int = 2, bins: int = 5, min_support: float = 0.01, min_rows: int = 30,
                 metrics: Sequence[str] = tuple(SLICE_METRICS), top: int = 10,
                 alpha: float = 0.05, level: float = 0.95,
-                codes: FeatureCodes | None = None) -> SliceAnalysis:
+                codes: FeatureCodes | None = None, min_denominator: int = 0) -> SliceAnalysis:
     """The worst slices of each variant's out-of-fold decisions.
 
     Parameters
@@ -257,6 +257,10 @@ def find_slices(X: pd.DataFrame, *, categorical: Sequence[str], y_true: np.ndarr
         intervals' confidence level.
     codes
         The categorical columns of ``X`` already factorized (shared with the proxy screen).
+    min_denominator
+        The audit's ``min_group_size``: a slice's rate (or the rest's) resting on fewer people
+        than this (its denominator: rows, actual positives or actual negatives) is not tested,
+        so it is never a finding (and is not counted among the tests).
     """
     if not 1 <= depth <= 3:
         raise ValueError(f"depth must be 1, 2 or 3, not {depth}")
@@ -285,7 +289,7 @@ def find_slices(X: pd.DataFrame, *, categorical: Sequence[str], y_true: np.ndarr
         for v, name in enumerate(batch):
             out.append(_variant(name, keys, counts[:, v], total[v], columns, protected,
                                 metrics=metrics, top=top, alpha=alpha, level=level,
-                                composition=composition))
+                                composition=composition, min_denominator=min_denominator))
     return SliceAnalysis(depth=depth, bins=bins, min_rows=floor, metrics=list(metrics),
                          alpha=alpha, level=level, features=[c.name for c in columns],
                          slices=n_slices, variants=out)
@@ -293,7 +297,8 @@ def find_slices(X: pd.DataFrame, *, categorical: Sequence[str], y_true: np.ndarr
 
 def _variant(name: str, keys, counts: np.ndarray, total: np.ndarray,
              columns: Sequence[Column], protected, *, metrics, top: int, alpha: float,
-             level: float, composition: dict | None = None) -> VariantSlices:
+             level: float, composition: dict | None = None,
+             min_denominator: int = 0) -> VariantSlices:
     """Test every slice of one variant on every metric; keep the worst significant ones."""
     rest = total[None, :] - counts
     figures = []
@@ -301,6 +306,8 @@ def _variant(name: str, keys, counts: np.ndarray, total: np.ndarray,
         k1, n1 = _kn(counts, m)
         k0, n0 = _kn(rest, m)
         p, _ = two_proportion_pvalues(k1, n1, k0, n0, test="auto")
+        # a rate on too few people is not tested: it can be no finding
+        p = np.where((n1 >= min_denominator) & (n0 >= min_denominator), p, np.nan)
         figures.append((m, k1, n1, k0, n0, p))
     p_all = np.concatenate([f[5] for f in figures]) if figures else np.empty(0)
     adj_all = adjust_pvalues(p_all, "bh")
