@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime as _dt
 import platform
 import sys
@@ -14,6 +15,7 @@ import numpy as np
 
 from fairsel import __version__
 from fairsel.analysis.compliance import compliance_result
+from fairsel.analysis.features import FeatureCodes
 from fairsel.analysis.proxies import PROXY_FREE
 from fairsel.candidates import (
     ESTIMATORS,
@@ -32,7 +34,7 @@ from fairsel.candidates.score_type import (
 )
 from fairsel.data import AuditData, dataset_files, load_data
 from fairsel.errors import DataError, ModelError, PolicyError
-from fairsel.execution import Backend, Runner, open_backend
+from fairsel.execution import Backend, Runner, open_backend, usable_cores
 from fairsel.gates import GROUP_RATE_OF, evaluate_gates, gate_summary, proxy_gates, variant_status
 from fairsel.metrics import FAIRNESS_NAMES, METRICS, Confidence, evaluate_variant
 from fairsel.metrics.significance import annotate as add_significance
@@ -653,11 +655,12 @@ def _run_audit(policy: Policy, *, runner: Runner, progress: Progress, strict: bo
         X = X.iloc[np.flatnonzero(~hold)]
         fixed_scores = {ci: s[~hold] for ci, s in fixed_scores.items()}
     screen, origin = None, {}
+    codes = FeatureCodes(X)  # the categoricals factorized once, for the proxies and the slices
     settings = policy.proxy_screen
     if settings is not None and settings.exclude_flagged:  # the screen decides the features
         progress.stage("screening proxies")
         t_proxies = time.perf_counter()
-        screen = run_proxy_screen(X, data, folds, policy)
+        screen = run_proxy_screen(X, data, folds, policy, codes)
         timings["proxies"] = time.perf_counter() - t_proxies
         origin = add_proxy_free(cands, score_types, screen)
     # a fixed candidate without mitigations has nothing to do per fold: its out-of-fold
@@ -782,6 +785,11 @@ def _run_audit(policy: Policy, *, runner: Runner, progress: Progress, strict: bo
         on_predictions(AuditRun(result=None, row_ids=data.row_ids, folds=folds,  # type: ignore[arg-type]
                                 y_true=data.y, predictions=preds))
 
+    # the proxy screen needs no fit: on a free core it runs while the variants are measured
+    background = None
+    if settings is not None and screen is None and analysis_threads() >= 2:
+        background = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="proxies")
+        pending = background.submit(_timed, run_proxy_screen, X, data, folds, policy, codes)
     t_metrics = time.perf_counter()
     confidence = _confidence(policy)
     variants: list[VariantResult] = []
@@ -814,11 +822,16 @@ def _run_audit(policy: Policy, *, runner: Runner, progress: Progress, strict: bo
         progress.advance()
     timings["metrics"] = time.perf_counter() - t_metrics
 
-    t_proxies = time.perf_counter()
-    if settings is not None and screen is None:
+    if background is not None:
+        if not pending.done():
+            progress.stage("screening proxies")
+        try:
+            screen, timings["proxies"] = pending.result()
+        finally:
+            background.shutdown()
+    elif settings is not None and screen is None:
         progress.stage("screening proxies")
-        screen = run_proxy_screen(X, data, folds, policy)
-        timings["proxies"] = time.perf_counter() - t_proxies
+        screen, timings["proxies"] = _timed(run_proxy_screen, X, data, folds, policy, codes)
 
     sig = policy.metrics.significance
     variants = add_significance(variants, min_group_size=policy.min_group_size,
@@ -860,7 +873,7 @@ def _run_audit(policy: Policy, *, runner: Runner, progress: Progress, strict: bo
     if policy.slice_search is not None:
         progress.stage("searching worst slices")
         t_slices = time.perf_counter()
-        slices = run_slice_search(X, data, policy, ranking, variants, preds)
+        slices = run_slice_search(X, data, policy, ranking, variants, preds, codes)
         timings["slices"] = time.perf_counter() - t_slices
 
     explanations = None
@@ -1032,7 +1045,22 @@ def run_explanations(policy: Policy, data: AuditData, X, folds: np.ndarray, rank
     return explain_variants(inputs, skipped, X=X, folds=folds, atoms=data.atoms,
                             n_atoms=data.n_atoms, groups=groups, features=data.features,
                             flags=flags, seed=policy.seed, n_variants=spec.variants,
-                            rows=spec.rows)
+                            rows=spec.rows, threads=analysis_threads())
+
+
+def _timed(fn: Callable[..., Any], *args) -> tuple[Any, float]:
+    """``fn(*args)`` and the wall seconds it took."""
+    t = time.perf_counter()
+    return fn(*args), time.perf_counter() - t
+
+
+def analysis_threads() -> int:
+    """Threads for fairsel's own analyses after the fits: the usable cores, at most
+    :data:`ANALYSIS_THREADS`. No fit runs then, so the cores are free. With two or more, the
+    proxy screen runs beside the measuring, and Tree SHAP values are computed on that many
+    threads; the figures do not depend on it (the screen has its own seeded draws and
+    one-thread models, and each SHAP row is computed alone)."""
+    return max(1, min(usable_cores(), ANALYSIS_THREADS))
 
 
 def check_declared_proxies(policy: Policy, data: AuditData) -> None:
@@ -1048,8 +1076,9 @@ def check_declared_proxies(policy: Policy, data: AuditData) -> None:
                 "its spelling, and that data.features and data.exclude leave it in)")
 
 
-def run_proxy_screen(X, data: AuditData, folds: np.ndarray, policy: Policy):
-    """The proxy screen of this audit's features, protected attributes and folds."""
+def run_proxy_screen(X, data: AuditData, folds: np.ndarray, policy: Policy, codes=None):
+    """The proxy screen of this audit's features, protected attributes and folds (``codes``:
+    the features' :class:`~fairsel.analysis.features.FeatureCodes`, shared with the slices)."""
     from fairsel.analysis.proxies import AttributeCodes, screen_proxies
 
     spec = policy.proxy_screen
@@ -1060,7 +1089,7 @@ def run_proxy_screen(X, data: AuditData, folds: np.ndarray, policy: Policy):
                           folds=folds, seed=policy.seed, declared=policy.data.proxies,
                           max_feature_auc=spec.max_feature_auc, max_all_auc=spec.max_all_auc,
                           max_rows=spec.max_rows, bins=spec.bins,
-                          min_group_size=policy.min_group_size)
+                          min_group_size=policy.min_group_size, codes=codes)
 
 
 
@@ -1086,7 +1115,7 @@ def add_proxy_free(cands: list, score_types: dict[int, tuple[str, str]], screen)
     return origin
 
 
-def run_slice_search(X, data: AuditData, policy: Policy, ranking, variants, preds):
+def run_slice_search(X, data: AuditData, policy: Policy, ranking, variants, preds, codes=None):
     """Worst-slice discovery for the selected variant and the next of the ranking."""
     from fairsel.analysis.slices import find_slices
 
@@ -1101,7 +1130,8 @@ def run_slice_search(X, data: AuditData, policy: Policy, ranking, variants, pred
                        predictions={n: usable[n].y_pred for n in chosen}, protected=protected,
                        depth=spec.depth, bins=spec.bins, min_support=spec.min_support,
                        min_rows=spec.min_rows, metrics=spec.metrics, top=spec.top,
-                       alpha=spec.alpha, level=policy.metrics.confidence.level)
+                       alpha=spec.alpha, level=policy.metrics.confidence.level, codes=codes,
+                       min_denominator=policy.min_group_size)
 
 
 def _score_types(policy: Policy, cands, fixed_scores: dict[int, np.ndarray],
@@ -1163,6 +1193,8 @@ def _verdict(variants: list[VariantResult], selected: str | None,
 
 #: Above this many compared variants, a selection without a holdout is flagged optimistic.
 OPTIMISTIC_AFTER = 10
+#: The most threads of fairsel's own row-parallel analyses (:func:`analysis_threads`).
+ANALYSIS_THREADS = 4
 
 
 def optimism_note(n_variants: int, selected: str | None) -> str:

@@ -216,7 +216,10 @@ def gate_summary(g: GateResult) -> str:
             + (f" on {g.attribute}" if g.attribute else "") + f", required {thr}")
     if g.gap:
         text += f" (misses by {figure_text(g.gap, 4)}"
-        text += ", not significant)" if g.status == "WARN" and g.significant is False else ")"
+        # an error-severity gate reads WARN only when its miss is not significant
+        # (require_significance); a warn-severity gate's WARN is its severity, whatever p is
+        text += (", not significant)" if g.status == "WARN" and g.severity == "error"
+                 and g.significant is False else ")")
     return text
 
 

@@ -249,21 +249,24 @@ def row_cost(fitted, n_features: int) -> float | None:
     return float(PERMUTATIONS * 2 * n_features * PERMUTATION_BACKGROUND) * 1200
 
 
-def _booster_values(booster, x, *, negate: bool):
+def _booster_values(booster, x, *, negate: bool, threads: int = 1):
     """LightGBM's own Tree SHAP of ``x`` (what shap's TreeExplainer computes for a LightGBM
     model, called directly, without the model dump and parse its constructor does — a fifth
     of a second per model): (values, base, margin) of the raw score, negated where the raw
-    score is of the unfavorable class."""
-    contrib = np.asarray(booster.predict(x, pred_contrib=True), dtype=np.float64)
+    score is of the unfavorable class. ``threads``: LightGBM's threads for the Tree SHAP (rows
+    are independent: the values do not depend on it)."""
+    contrib = np.asarray(booster.predict(x, pred_contrib=True, num_threads=threads),
+                         dtype=np.float64)
     values, base = contrib[:, :-1], contrib[:, -1]
-    margin = np.asarray(booster.predict(x, raw_score=True), dtype=np.float64)
+    margin = np.asarray(booster.predict(x, raw_score=True, num_threads=threads),
+                        dtype=np.float64)
     if negate:
         values, base, margin = -values, -base, -margin
     return values, base, margin
 
 
 def explain_rows(fitted, X_rows, background, features: Sequence[str], *,
-                 seed: int, positive: int | None = None) -> RowExplanation:
+                 seed: int, positive: int | None = None, threads: int = 1) -> RowExplanation:
     """SHAP values of ``X_rows`` (a frame of policy columns) under one fitted fold model.
 
     ``background`` holds rows of the model's training fold (the linear and permutation
@@ -279,7 +282,8 @@ def explain_rows(fitted, X_rows, background, features: Sequence[str], *,
     kind = type(est).__name__
     if kind == "LGBMClassifier":
         # LightGBM's raw score is of classes_[1]
-        values, base, margin = _booster_values(est.booster_, xt, negate=pos == 0)
+        values, base, margin = _booster_values(est.booster_, xt, negate=pos == 0,
+                                               threads=threads)
         how, units = "tree", "log-odds"
     elif (kind in _TREE_LOG_ODDS or kind in _TREE_PROBABILITY) \
             and (tree := _one_thread(_tree_values, est, xt, pos)) is not None:
@@ -428,7 +432,7 @@ class VariantInput:
 
 
 def explain_saved(saved, X_rows, background, features: Sequence[str], *,
-                  seed: int) -> RowExplanation:
+                  seed: int, threads: int = 1) -> RowExplanation:
     """SHAP values of ``X_rows`` under a model trained elsewhere (``kind: saved_model``).
 
     The rows reach the model as its scores do (:class:`~fairsel.candidates.saved.\
@@ -438,7 +442,7 @@ SavedModelCandidate`): a LightGBM booster is explained by its own Tree SHAP on t
     """
     if saved.format == "lightgbm":
         values, base, margin = _booster_values(saved.model, saved.lightgbm_frame(X_rows),
-                                               negate=saved.favorable_is_zero)
+                                               negate=saved.favorable_is_zero, threads=threads)
         if values.shape[1] != len(features):
             raise ValueError(f"the LightGBM model gives {values.shape[1]} contributions for "
                              f"{len(features)} features")
@@ -447,7 +451,7 @@ SavedModelCandidate`): a LightGBM booster is explained by its own Tree SHAP on t
     if _split(saved.model)[0] is None and hasattr(saved.model, "steps"):
         return _raw_permutation(saved, X_rows, background, features, seed=seed)
     return explain_rows(saved.model, saved.sklearn_input(X_rows), saved.sklearn_input(background),
-                        features, seed=seed, positive=saved.favorable_index())
+                        features, seed=seed, positive=saved.favorable_index(), threads=threads)
 
 
 class _RawFrameModel:
@@ -484,7 +488,7 @@ def _raw_permutation(saved, X_rows, background, features: Sequence[str], *,
 def explain_variant(spec: VariantInput, *, X, folds: np.ndarray, sample: Sample,
                     groups: Sequence[GroupCodes], features: Sequence[str],
                     flags: dict[str, str], seed: int, top_features: int = TOP_FEATURES,
-                    resample: Callable[[int], Sample] | None = None):
+                    resample: Callable[[int], Sample] | None = None, threads: int = 1):
     """Explain one variant on ``sample``: each row by the model of its own test fold.
 
     ``flags`` maps a feature to "protected" or "proxy" (for the adverse-action reasons).
@@ -507,10 +511,10 @@ def explain_variant(spec: VariantInput, *, X, folds: np.ndarray, sample: Sample,
                    f"the model evaluations)")
     if spec.saved is not None:
         ex = explain_whole(spec.saved, X=X, folds=folds, sample=sample, features=features,
-                           seed=seed)
+                           seed=seed, threads=threads)
     else:
         ex = explain_out_of_fold(spec.models, X=X, folds=folds, sample=sample,
-                                 features=features, seed=seed)
+                                 features=features, seed=seed, threads=threads)
     return summarise(spec, rows=ex.rows, weights=ex.weights, values=ex.values, base=ex.base,
                      margin=ex.margin, groups=groups, features=features, flags=flags,
                      explainer=ex.explainer, units=ex.units,
@@ -533,7 +537,7 @@ class OutOfFold:
 
 
 def explain_out_of_fold(models: dict[int, Any], *, X, folds: np.ndarray, sample: Sample,
-                        features: Sequence[str], seed: int) -> OutOfFold:
+                        features: Sequence[str], seed: int, threads: int = 1) -> OutOfFold:
     """The sample's rows explained by fold: the model of fold k (fitted on the other folds'
     rows) explains the sampled rows of fold k, with a background drawn from its own training
     rows; rows of a fold without a model (the fold failed) are left out."""
@@ -549,7 +553,7 @@ def explain_out_of_fold(models: dict[int, Any], *, X, folds: np.ndarray, sample:
             continue
         bg_rows = _draw(np.flatnonzero(folds != k), LINEAR_BACKGROUND, seed + k)
         ex = explain_rows(models[k], X.iloc[rows[at]], X.iloc[bg_rows], features,
-                          seed=seed + k)
+                          seed=seed + k, threads=threads)
         values[at], base[at], margin[at] = ex.values, ex.base, ex.margin
         how, units = ex.explainer, ex.units
     keep = np.isin(row_fold, list(models))
@@ -558,13 +562,14 @@ def explain_out_of_fold(models: dict[int, Any], *, X, folds: np.ndarray, sample:
 
 
 def explain_whole(saved, *, X, folds: np.ndarray, sample: Sample, features: Sequence[str],
-                  seed: int) -> OutOfFold:
+                  seed: int, threads: int = 1) -> OutOfFold:
     """Every sampled row explained by one model trained elsewhere, with a background drawn
     from all the audit's rows (there are no training folds: whether the model saw any of
     these rows is not known to fairsel)."""
     rows = sample.rows
     bg_rows = _draw(np.arange(len(X)), LINEAR_BACKGROUND, seed)
-    ex = explain_saved(saved, X.iloc[rows], X.iloc[bg_rows], features, seed=seed)
+    ex = explain_saved(saved, X.iloc[rows], X.iloc[bg_rows], features, seed=seed,
+                       threads=threads)
     return OutOfFold(rows=rows, weights=sample.weights, fold=np.asarray(folds)[rows],
                      values=ex.values, base=ex.base, margin=ex.margin, explainer=ex.explainer,
                      units=ex.units)
@@ -709,9 +714,11 @@ def choose_variants(selected: str | None, order: Sequence[str], n: int) -> list[
 def explain_variants(inputs: Sequence[VariantInput], skipped: Sequence[tuple[str, str]], *,
                      X, folds: np.ndarray, atoms: np.ndarray, n_atoms: int,
                      groups: Sequence[GroupCodes], features: Sequence[str],
-                     flags: dict[str, str], seed: int, n_variants: int, rows: int):
+                     flags: dict[str, str], seed: int, n_variants: int, rows: int,
+                     threads: int = 1):
     """Every explained variant on one shared sample of rows (so their figures compare), as
-    :class:`~fairsel.results.Explanations`."""
+    :class:`~fairsel.results.Explanations`. ``threads``: for LightGBM's Tree SHAP, whose rows
+    are independent (the figures are the same whatever the count)."""
     from fairsel.results import Explanations, SkippedExplanation
 
     sample = sample_rows(folds, atoms, n_atoms, budget=rows, seed=seed)
@@ -723,7 +730,7 @@ def explain_variants(inputs: Sequence[VariantInput], skipped: Sequence[tuple[str
         try:
             explained.append(explain_variant(spec, X=X, folds=folds, sample=sample,
                                              groups=groups, features=features, flags=flags,
-                                             seed=seed, resample=resample))
+                                             seed=seed, resample=resample, threads=threads))
         except Exception as exc:  # noqa: BLE001 — a variant that cannot be explained is data
             failed.append((spec.variant, f"the explanation failed: {type(exc).__name__}: "
                                          f"{str(exc)[:300]}"))

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from fairsel.analysis.features import FeatureCodes, categorical_codes
 from fairsel.results import ProxyAttribute, ProxyFeature, ProxyScreen
 
 #: LightGBM's parameters for the all-features model: small, fixed, one thread.
@@ -52,10 +53,12 @@ class AttributeCodes:
     columns: tuple[str, ...]
 
 
-def encode_feature(x: pd.Series, *, categorical: bool, bins: int) -> tuple[np.ndarray, int]:
-    """(codes 0..K-1, K): categories, or quantile bins of a numeric (missing: its own code)."""
+def encode_feature(x: pd.Series, *, categorical: bool, bins: int,
+                   codes_of: FeatureCodes | None = None) -> tuple[np.ndarray, int]:
+    """(codes 0..K-1, K): categories, or quantile bins of a numeric (missing: its own code).
+    ``codes_of``: the audit's factorized categoricals (``x`` is then one of its columns)."""
     if categorical:
-        codes, uniques = pd.factorize(x, use_na_sentinel=True)
+        codes, uniques = categorical_codes(x, codes_of, x.name)
         k = len(uniques)
         codes = np.where(codes < 0, k, codes)
         return codes.astype(np.int64), k + int((codes == k).any())
@@ -195,7 +198,8 @@ def screen_proxies(X: pd.DataFrame, *, categorical: Sequence[str],
                    attributes: Sequence[AttributeCodes], folds: np.ndarray, seed: int,
                    declared: Sequence[str] = (), max_feature_auc: float = 0.70,
                    max_all_auc: float = 0.80, max_rows: int = 20_000, bins: int = 10,
-                   top: int = 10, min_group_size: int = 30) -> ProxyScreen:
+                   top: int = 10, min_group_size: int = 30,
+                   codes: FeatureCodes | None = None) -> ProxyScreen:
     """Screen every feature of ``X`` as a proxy of each protected attribute.
 
     Parameters
@@ -223,11 +227,14 @@ def screen_proxies(X: pd.DataFrame, *, categorical: Sequence[str],
         An attribute with fewer than two groups of at least this many rows flags nothing: its
         figures are noise (a 40-row audit), so its proxy gates read INSUFFICIENT, with the
         group sizes as the reason (``insufficient``).
+    codes
+        The categorical columns of ``X`` already factorized (shared with the slice search).
     """
     folds = np.asarray(folds, dtype=np.int64)
     n_folds = int(folds.max()) + 1 if len(folds) else 0
     cat = set(categorical)
-    encoded = {c: encode_feature(X[c], categorical=c in cat, bins=bins) for c in X.columns}
+    encoded = {c: encode_feature(X[c], categorical=c in cat, bins=bins, codes_of=codes)
+               for c in X.columns}
     rng = np.random.default_rng(seed)
     sample = np.arange(len(folds)) if len(folds) <= max_rows else \
         np.sort(rng.choice(len(folds), size=max_rows, replace=False))

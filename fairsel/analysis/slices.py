@@ -47,6 +47,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from fairsel.analysis.features import FeatureCodes, categorical_codes
 from fairsel.analysis.proxies import quantile_bins
 from fairsel.metrics.intervals import KN_RATES, wilson
 from fairsel.metrics.significance import adjust_pvalues, two_proportion_pvalues
@@ -96,11 +97,12 @@ def _num(x: float) -> str:
     return f"{x:.4g}"
 
 
-def encode_column(x: pd.Series, *, name: str, categorical: bool, bins: int) -> Column:
+def encode_column(x: pd.Series, *, name: str, categorical: bool, bins: int,
+                  codes_of: FeatureCodes | None = None) -> Column:
     """A feature as level codes with their conditions (categories, or quantile bins; missing
-    values a level of their own)."""
+    values a level of their own). ``codes_of``: the audit's factorized categoricals."""
     if categorical:
-        codes, uniques = pd.factorize(x, use_na_sentinel=True)
+        codes, uniques = categorical_codes(x, codes_of, name)
         k = len(uniques)
         conds = [SliceCondition(feature=name, kind="categorical", value=str(u),
                                 text=f"{name} = {u}") for u in uniques]
@@ -229,7 +231,8 @@ def find_slices(X: pd.DataFrame, *, categorical: Sequence[str], y_true: np.ndarr
                 protected: Sequence[tuple[str, np.ndarray, Sequence[str]]] = (),
                 depth: int = 2, bins: int = 5, min_support: float = 0.01, min_rows: int = 30,
                 metrics: Sequence[str] = tuple(SLICE_METRICS), top: int = 10,
-                alpha: float = 0.05, level: float = 0.95) -> SliceAnalysis:
+                alpha: float = 0.05, level: float = 0.95,
+                codes: FeatureCodes | None = None, min_denominator: int = 0) -> SliceAnalysis:
     """The worst slices of each variant's out-of-fold decisions.
 
     Parameters
@@ -252,6 +255,12 @@ def find_slices(X: pd.DataFrame, *, categorical: Sequence[str], y_true: np.ndarr
     metrics, top, alpha, level
         The rates compared; slices kept per metric; the level of the adjusted p-values; the
         intervals' confidence level.
+    codes
+        The categorical columns of ``X`` already factorized (shared with the proxy screen).
+    min_denominator
+        The audit's ``min_group_size``: a slice's rate (or the rest's) resting on fewer people
+        than this (its denominator: rows, actual positives or actual negatives) is not tested,
+        so it is never a finding (and is not counted among the tests).
     """
     if not 1 <= depth <= 3:
         raise ValueError(f"depth must be 1, 2 or 3, not {depth}")
@@ -262,13 +271,14 @@ def find_slices(X: pd.DataFrame, *, categorical: Sequence[str], y_true: np.ndarr
     floor = max(int(np.ceil(min_support * n)), int(min_rows), 1)
     cat = set(categorical)
     own = {name for name, _, _ in protected}
-    columns = [encode_column(X[c], name=c, categorical=c in cat, bins=bins)
+    columns = [encode_column(X[c], name=c, categorical=c in cat, bins=bins, codes_of=codes)
                for c in X.columns if c not in own]
     columns += [protected_column(name, codes, labels) for name, codes, labels in protected]
     columns = [pool_rare(c, floor) for c in columns]
     names = list(predictions)
     out: list[VariantSlices] = []
     n_slices = 0
+    composition: dict = {}  # a slice's rows per protected group, shared by metrics and variants
     for start in range(0, len(names), MAX_JOINT):
         batch = names[start:start + MAX_JOINT]
         state, fold = joint_states(y_true, [predictions[v] for v in batch])
@@ -278,7 +288,8 @@ def find_slices(X: pd.DataFrame, *, categorical: Sequence[str], y_true: np.ndarr
                              fold, axes=(0, 0))  # (V, 4)
         for v, name in enumerate(batch):
             out.append(_variant(name, keys, counts[:, v], total[v], columns, protected,
-                                metrics=metrics, top=top, alpha=alpha, level=level))
+                                metrics=metrics, top=top, alpha=alpha, level=level,
+                                composition=composition, min_denominator=min_denominator))
     return SliceAnalysis(depth=depth, bins=bins, min_rows=floor, metrics=list(metrics),
                          alpha=alpha, level=level, features=[c.name for c in columns],
                          slices=n_slices, variants=out)
@@ -286,7 +297,8 @@ def find_slices(X: pd.DataFrame, *, categorical: Sequence[str], y_true: np.ndarr
 
 def _variant(name: str, keys, counts: np.ndarray, total: np.ndarray,
              columns: Sequence[Column], protected, *, metrics, top: int, alpha: float,
-             level: float) -> VariantSlices:
+             level: float, composition: dict | None = None,
+             min_denominator: int = 0) -> VariantSlices:
     """Test every slice of one variant on every metric; keep the worst significant ones."""
     rest = total[None, :] - counts
     figures = []
@@ -294,6 +306,8 @@ def _variant(name: str, keys, counts: np.ndarray, total: np.ndarray,
         k1, n1 = _kn(counts, m)
         k0, n0 = _kn(rest, m)
         p, _ = two_proportion_pvalues(k1, n1, k0, n0, test="auto")
+        # a rate on too few people is not tested: it can be no finding
+        p = np.where((n1 >= min_denominator) & (n0 >= min_denominator), p, np.nan)
         figures.append((m, k1, n1, k0, n0, p))
     p_all = np.concatenate([f[5] for f in figures]) if figures else np.empty(0)
     adj_all = adjust_pvalues(p_all, "bh")
@@ -318,20 +332,32 @@ def _variant(name: str, keys, counts: np.ndarray, total: np.ndarray,
         result[m] = [
             _slice(keys[i], columns, protected, metric=m, counts=counts[i],
                    k=(k1[i], n1[i], k0[i], n0[i]), diff=float(diff[i]),
-                   ci=(float(lo[j]), float(hi[j])), p=float(p[i]), adj=float(adj[i]))
+                   ci=(float(lo[j]), float(hi[j])), p=float(p[i]), adj=float(adj[i]),
+                   composition=composition)
             for j, i in enumerate(chosen)]
     return VariantSlices(variant=name, tested=tested, significant=significant, top=result)
 
 
-def _slice(key, columns: Sequence[Column], protected, *, metric: str, counts: np.ndarray,
-           k, diff: float, ci, p: float, adj: float) -> Slice:
-    mask = np.ones(len(columns[0].codes), dtype=bool)
-    for i, lv in key:
-        mask &= columns[i].codes == lv
+def slice_groups(key, columns: Sequence[Column], protected) -> dict[str, dict[str, int]]:
+    """How many of a slice's rows are in each protected group: the rows of its first
+    condition, narrowed by the others, then one bincount per attribute."""
+    (i0, lv0), *rest = key
+    rows = np.flatnonzero(columns[i0].codes == lv0)
+    for i, lv in rest:
+        rows = rows[columns[i].codes[rows] == lv]
     groups = {}
     for name, codes, labels in protected:
-        c = np.bincount(np.asarray(codes)[mask], minlength=len(labels))
+        c = np.bincount(np.asarray(codes)[rows], minlength=len(labels))
         groups[name] = {str(lab): int(c[g]) for g, lab in enumerate(labels)}
+    return groups
+
+
+def _slice(key, columns: Sequence[Column], protected, *, metric: str, counts: np.ndarray,
+           k, diff: float, ci, p: float, adj: float, composition: dict | None = None) -> Slice:
+    cache = {} if composition is None else composition
+    if key not in cache:
+        cache[key] = slice_groups(key, columns, protected)
+    groups = cache[key]
     conds = [columns[i].conditions[lv] for i, lv in key]
     k1, n1, k0, n0 = (int(x) for x in k)
     return Slice(conditions=conds, text=" ∧ ".join(c.text for c in conds), metric=metric,

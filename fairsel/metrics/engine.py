@@ -166,41 +166,99 @@ class _ToGroups:
         return np.moveaxis(out, 0, axis)
 
 
-class _Bootstrap:
-    """Replicates of cell counts: multinomial over rows, or cluster-weighted sums."""
+def _dense_codes(x: np.ndarray) -> tuple[np.ndarray, int]:
+    """(codes 0..k-1 in the sorted order of the values, k), as ``np.unique(x,
+    return_inverse=True)`` — by a bincount where ``x`` is already small non-negative integers
+    (the data's cluster codes), without sorting a million values."""
+    x = np.asarray(x)
+    if x.dtype.kind in "iu" and len(x) and x.min() >= 0 and x.max() < max(4 * len(x), 1 << 16):
+        present = np.bincount(x) > 0
+        renumber = np.cumsum(present) - 1
+        return renumber[x], int(present.sum())
+    codes, inv = np.unique(x, return_inverse=True)
+    return inv.ravel(), len(codes)
 
-    def __init__(self, counts: np.ndarray, sums: np.ndarray, rng: np.random.Generator) -> None:
-        """``counts`` (cells,) and ``sums`` (cells, m): each cell's rows and sums of ``m`` row
-        quantities (see :meth:`use_clusters` to resample whole clusters)."""
+
+def _sparse_sums(row: np.ndarray, col: np.ndarray, weights: np.ndarray | None, n_rows: int,
+                 width: int):
+    """The (n_rows × width) sparse matrix of ``weights`` (or counts) summed per (row, col).
+    Where the dense table is small, one bincount builds it already sorted and without
+    duplicates (SciPy's constructor would sort and merge a million entries)."""
+    from scipy import sparse
+
+    if n_rows * width <= 1 << 24:
+        key = row.astype(np.int64) * width + col
+        table = np.bincount(key, weights=weights, minlength=n_rows * width)
+        at = np.flatnonzero(np.bincount(key, minlength=n_rows * width)) if weights is not None \
+            else np.flatnonzero(table)
+        indptr = np.zeros(n_rows + 1, dtype=np.int64)
+        np.cumsum(np.bincount(at // width, minlength=n_rows), out=indptr[1:])
+        m = sparse.csr_matrix((table[at], at % width, indptr), shape=(n_rows, width))
+        m.has_sorted_indices = True
+        return m
+    data = np.ones(len(col)) if weights is None else weights
+    return sparse.csr_matrix((data, (row, col)), shape=(n_rows, width))
+
+
+class _Bootstrap:
+    """Replicates of cell counts: multinomial over rows, or cluster-weighted sums.
+
+    Cells are (atom, outcome, decision, score bin), ``k`` score bins each nested in one of the
+    calibration bins (``ece_of_bin``). A replicate gives every cell's count, and the two sums
+    the score figures need at the resolution they read them: squared errors per atom (Brier)
+    and scores per (atom, calibration bin) (calibration error).
+    """
+
+    def __init__(self, counts: np.ndarray, sums: np.ndarray, rng: np.random.Generator, *,
+                 n_atoms: int, ece_of_bin: np.ndarray) -> None:
+        """``counts`` (cells,) and ``sums`` (cells, 2): each cell's rows and sums of the
+        squared errors and the scores (see :meth:`use_clusters` to resample whole
+        clusters)."""
         self.rng = rng
-        self.n_cells = n_cells = len(counts)
+        self.n_cells = len(counts)
+        self.n_atoms, self.k = n_atoms, len(ece_of_bin)
+        self.ece_of_bin = np.asarray(ece_of_bin)
+        self.to_ece = _to_ece(self.ece_of_bin)
         self.counts = counts.astype(np.float64, copy=False)
         self.sums = sums
         self.n = int(self.counts.sum())
         self.clusters: int | None = None
 
     def use_clusters(self, matrices: ClusterCells) -> None:
-        """Resample whole clusters, given each cluster's cell counts and sums."""
-        self.m_count, self.m_values = matrices.count, list(matrices.values)
+        """Resample whole clusters, given each cluster's cell counts and sums (squared errors,
+        scores). The sums are first added up to the resolution read — per atom, and per (atom,
+        calibration bin) — a fraction of the cells, so of each replicate's products."""
+        cell = np.arange(self.n_cells)
+        atom = cell // (4 * self.k)
+        to_atom = _sparse_sums(cell, atom, None, self.n_cells, self.n_atoms)
+        to_ece = _sparse_sums(cell, atom * ECE_BINS + self.ece_of_bin[cell % self.k], None,
+                              self.n_cells, self.n_atoms * ECE_BINS)
+        se, s = matrices.values
+        self.m_count = matrices.count
+        self.m_se, self.m_s = (se @ to_atom).tocsr(), (s @ to_ece).tocsr()
         self.clusters = matrices.count.shape[0]
 
-    def draw(self, b: int) -> tuple[np.ndarray, np.ndarray]:
-        """``b`` replicates of (cell counts (b, cells), cell sums of the values (b, cells, m)).
+    def draw(self, b: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``b`` replicates of (cell counts (b, cells), squared-error sums per atom
+        (b, atoms), score sums per atom and calibration bin (b, atoms, calibration bins)).
 
         Row bootstrap: a multinomial draw of the cells, each drawn row carrying its cell's mean
         values. Cluster bootstrap: clusters drawn with replacement, their exact sums added.
         """
+        a, k = self.n_atoms, self.k
         if self.clusters is None:
             p = self.counts / max(self.n, 1)
             draws = self.rng.multinomial(self.n, p, size=b).astype(np.float64)
             with np.errstate(divide="ignore", invalid="ignore"):
                 mean = np.where(self.counts[:, None] > 0,
                                 self.sums / np.maximum(self.counts, 1)[:, None], 0.0)
-            return draws, draws[:, :, None] * mean
+            se_atoms = (draws * mean[:, 0]).reshape(b, a, 4 * k).sum(axis=-1)
+            s_e = (draws * mean[:, 1]).reshape(b, a, 2, 2, k).sum(axis=(2, 3)) @ self.to_ece
+            return draws, se_atoms, s_e
         nc = self.clusters
-        w = self.rng.multinomial(nc, np.full(nc, 1.0 / nc), size=b).astype(np.float64)
-        sums = np.stack([(m.T @ w.T).T for m in self.m_values], axis=-1)
-        return (self.m_count.T @ w.T).T, sums
+        wt = self.rng.multinomial(nc, np.full(nc, 1.0 / nc), size=b).astype(np.float64).T
+        return ((self.m_count.T @ wt).T, (self.m_se.T @ wt).T,
+                (self.m_s.T @ wt).T.reshape(b, a, ECE_BINS))
 
 
 @dataclass(frozen=True)
@@ -215,13 +273,9 @@ class ClusterCells:
 def cluster_cells(cluster: np.ndarray, n_clusters: int, cell: np.ndarray, n_cells: int,
                   values: np.ndarray) -> ClusterCells:
     """:class:`ClusterCells` of rows (cluster code, cell, ``values`` (rows, m))."""
-    from scipy import sparse
-
-    def matrix(w: np.ndarray):
-        return sparse.csr_matrix((w, (cluster, cell)), shape=(n_clusters, n_cells))
-
-    return ClusterCells(count=matrix(np.ones(len(cell))),
-                        values=tuple(matrix(values[:, j]) for j in range(values.shape[1])))
+    return ClusterCells(count=_sparse_sums(cluster, cell, None, n_clusters, n_cells),
+                        values=tuple(_sparse_sums(cluster, cell, values[:, j], n_clusters,
+                                                  n_cells) for j in range(values.shape[1])))
 
 
 @dataclass(frozen=True)
@@ -367,8 +421,8 @@ def evaluate_variant(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray
     with_ci = confidence.method == "bootstrap" and confidence.resamples > 0 and n > 0
     by_cluster = None
     if with_ci and clusters is not None:
-        codes, inv = np.unique(np.asarray(clusters)[order], return_inverse=True)
-        by_cluster = cluster_cells(inv.ravel(), len(codes), code % n_cells if by_fold else code,
+        inv, n_clusters = _dense_codes(np.asarray(clusters)[order])
+        by_cluster = cluster_cells(inv, n_clusters, code % n_cells if by_fold else code,
                                    n_cells, np.column_stack([se, s_sorted]))
     cells = CellCounts(
         n_atoms=n_atoms, ece_of_bin=ece_of_bin, cnt=cnt, s_sum=s_sum, se_sum=se_sum,
@@ -447,7 +501,8 @@ def evaluate_cells(cells: CellCounts, *, partitions: list[Partition],
     ci_head: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     if with_ci:
         rng = np.random.default_rng(seed_for(seed, "bootstrap:" + label))
-        boot = _Bootstrap(cnt, np.stack([se_sum, s_sum], axis=-1), rng)
+        boot = _Bootstrap(cnt, np.stack([se_sum, s_sum], axis=-1), rng, n_atoms=n_atoms,
+                          ece_of_bin=cells.ece_of_bin)
         if cells.clusters is not None:
             boot.use_clusters(cells.clusters)
 
@@ -479,14 +534,12 @@ def evaluate_cells(cells: CellCounts, *, partitions: list[Partition],
         while done < total:
             b = min(chunk, total - done)
             done += b
-            draws, sums = boot.draw(b)
+            draws, se_atoms, s_e = boot.draw(b)
             c4 = draws.reshape(b, n_atoms, 2, 2, k)
             conf = c4.sum(axis=-1).reshape(b, n_atoms, 4)
-            se_atoms = sums[..., 0].reshape(b, n_atoms, 4 * k).sum(axis=-1)
-            s_cells = sums[..., 1].reshape(b, n_atoms, 2, 2, k)
             # per-atom quantities every partition sums over (computed once per chunk)
             pos_k, neg_k = c4[:, :, 1].sum(axis=2), c4[:, :, 0].sum(axis=2)  # (b, atom, bin)
-            pos_e, s_e = pos_k @ to_ece, s_cells.sum(axis=(2, 3)) @ to_ece  # (b, atom, ece bin)
+            pos_e = pos_k @ to_ece  # (b, atom, ece bin), like s_e
             n_a = conf.sum(axis=-1)  # (b, atom)
             r_all = rates_from_counts(conf.sum(axis=1))
             with np.errstate(divide="ignore", invalid="ignore"):

@@ -284,3 +284,18 @@ def test_evaluate_gates_judges_every_gate_on_every_variant_in_policy_order():
 def test_variant_status(statuses, expected):
     gates = [gate_result("v", s, severity=sev, index=i) for i, (s, sev) in enumerate(statuses)]
     assert variant_status(gates) == expected
+
+
+def test_summary_says_not_significant_only_where_that_is_why_the_gate_warns():
+    from fairsel.gates import gate_summary
+
+    common = dict(gate=0, metric="disparate_impact", variant="v", min=0.8, max=None,
+                  decision="point", observed=0.7, gap=0.1, p_adjusted=0.4, significant=False,
+                  attribute="sex", message="")
+    # require_significance on an error gate: the miss is not significant, so it only warns
+    required = GateResult(**common, severity="error", status="WARN")
+    assert "not significant" in gate_summary(required)
+    # a warn-severity gate warns because of its severity: p plays no part in its status
+    warn_gate = GateResult(**common, severity="warn", status="WARN")
+    assert "not significant" not in gate_summary(warn_gate)
+    assert "misses by 0.1000" in gate_summary(warn_gate)

@@ -118,6 +118,18 @@ def test_lightgbm_values_equal_pred_contrib_and_no_row_is_explained_by_its_train
         np.testing.assert_allclose(ex.margin[at], booster.predict(xt, raw_score=True))
 
 
+def test_tree_shap_threads_change_no_value(tmp_path):
+    """The audit computes Tree SHAP with the free cores' threads: each row is computed alone,
+    so the values are the same bits as with one thread."""
+    data, X, folds, models = _fold_models(tmp_path, LGBM)
+    sample = sample_rows(folds, data.atoms, data.n_atoms, budget=300, seed=3)
+    one, two = (explain_out_of_fold(models, X=X, folds=folds, sample=sample,
+                                    features=data.features, seed=3, threads=t) for t in (1, 2))
+    assert len(one.rows) > 100 and one.explainer == "tree"
+    for a, b in ((one.values, two.values), (one.base, two.base), (one.margin, two.margin)):
+        assert np.array_equal(a, b)
+
+
 def test_linear_values_are_shaps_linear_explainer_summed_back_to_the_columns(tmp_path):
     import shap
 

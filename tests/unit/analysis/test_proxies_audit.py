@@ -80,3 +80,36 @@ def test_a_tampered_screen_figure_is_refused(tmp_path):
     with pytest.raises(UsageError, match=r"analysis\.proxies\.attributes\[0\]\.features\[0\]"
                                          r"\.auc: 1\.7 is not a rate"):
         load_results(path)
+
+
+def test_the_screen_beside_the_measuring_gives_the_same_result(tmp_path, monkeypatch):
+    """With a free core the screen runs in a thread while the variants are measured; the
+    results (timings aside) are those of the one-thread audit, and the thread is gone after."""
+    import threading
+
+    import fairsel.audit as audit
+
+    def without_timings(result):
+        data = json.loads(result.model_dump_json())
+        data["provenance"].pop("timings")
+        for k in ("started", "finished", "duration_seconds"):
+            data["provenance"].pop(k, None)
+        return data
+
+    runs = {}
+    for threads in (1, 2):
+        monkeypatch.setattr(audit, "analysis_threads", lambda t=threads: t)
+        started = []
+        real = audit.run_proxy_screen
+
+        def spy(*args, real=real, started=started):
+            started.append(threading.current_thread().name)
+            return real(*args)
+
+        monkeypatch.setattr(audit, "run_proxy_screen", spy)
+        runs[threads] = _audit(tmp_path)
+        assert len(started) == 1
+        assert started[0].startswith("proxies") == (threads == 2)
+    assert without_timings(runs[1]) == without_timings(runs[2])
+    assert runs[2].analysis.proxies is not None
+    assert not [t for t in threading.enumerate() if t.name.startswith("proxies")]

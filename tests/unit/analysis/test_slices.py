@@ -238,3 +238,20 @@ def test_a_triple_with_the_rows_of_duplicate_pairs_is_dropped_too():
     # every pair and the triple have the rows of a single condition (the pairs, dropped
     # themselves, still tell the triple it is a duplicate)
     assert sorted(len(k) for k in keys) == [1] * 6
+
+
+def test_a_rate_on_fewer_than_min_group_size_people_is_not_tested():
+    """min_group_size counts a rate's denominator (issue 9): a slice whose FNR rests on a few
+    actual positives may hold many rows, yet it is never tested, so never a finding."""
+    X, y, preds = _frame()
+    kw = dict(categorical=["colour", "shape"], y_true=y, predictions={"a": preds["a"]},
+              metrics=["fnr", "fpr"], top=1000, alpha=0.999999, bins=4)
+    loose = sl.find_slices(X, **kw)
+    floor = 200
+    strict = sl.find_slices(X, **kw, min_denominator=floor)
+    small = [s for t in loose.variants[0].top.values() for s in t
+             if s.n < floor or s.rest_n < floor]
+    assert small  # the fixture has slices whose rate rests on fewer than 200 people
+    kept = [s for t in strict.variants[0].top.values() for s in t]
+    assert kept and all(s.n >= floor and s.rest_n >= floor for s in kept)
+    assert strict.variants[0].tested < loose.variants[0].tested
