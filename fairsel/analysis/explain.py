@@ -229,6 +229,15 @@ def too_large_to_keep(fitted) -> str | None:
             "with fewer rows")
 
 
+def kind_of(fitted) -> str:
+    """"tree" for a model Tree SHAP explains, else "permutation" (for :func:`row_cost`'s
+    reason; linear models and LightGBM cost nothing worth capping)."""
+    _, est = _split(fitted)
+    kind = type(est).__name__
+    return "tree" if kind in _TREE_PROBABILITY or kind == "GradientBoostingClassifier" \
+        else "permutation"
+
+
 def row_cost(fitted, n_features: int) -> float | None:
     """What explaining one row costs under this model, in the units of :data:`COST_BUDGET`
     (None: cheap whatever the rows). Tree SHAP of a scikit-learn ensemble costs about
@@ -503,12 +512,15 @@ def explain_variant(spec: VariantInput, *, X, folds: np.ndarray, sample: Sample,
     cost = row_cost(first, len(features)) if first is not None else None
     if cost and resample is not None and len(sample.rows) * cost > COST_BUDGET:
         limit = max(MIN_ROWS, int(COST_BUDGET // cost))
+        n_sample = len(sample.rows)
         if limit < len(sample.rows):
             sample = resample(limit)
+            why = ("Tree SHAP of a forest costs trees × leaves × depth² per row"
+                   if kind_of(first) == "tree" else
+                   "the permutation explainer evaluates the model many times per row")
             cap = (f"explained on {len(sample.rows):,} rows (drawn the same way) rather than "
-                   f"the sample's, as the model makes a row costly to explain (Tree SHAP of a "
-                   f"forest grows with trees × leaves × depth²; a permutation explainer with "
-                   f"the model evaluations)")
+                   f"the sample's {n_sample:,}, as the model makes a row costly to explain: "
+                   f"{why}")
     if spec.saved is not None:
         ex = explain_whole(spec.saved, X=X, folds=folds, sample=sample, features=features,
                            seed=seed, threads=threads)

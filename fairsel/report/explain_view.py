@@ -24,7 +24,8 @@ SHOWN = 10
 GROUPS_DRAWN = 6
 
 _EXPLAINERS = {
-    "tree": "Tree SHAP (shap's TreeExplainer; LightGBM's own implementation of it)",
+    "tree": "Tree SHAP (LightGBM's own implementation for a LightGBM model, shap's "
+            "TreeExplainer for a scikit-learn tree model)",
     "linear": "shap's linear explainer (coefficient × distance from the training rows' mean)",
     "permutation": "permutation SHAP (as shap's permutation explainer: random feature orders "
                    "walked both ways, a background of 50 of the fold's training rows)",

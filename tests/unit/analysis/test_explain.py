@@ -259,6 +259,10 @@ def test_a_large_forest_is_explained_on_fewer_rows(tmp_path, monkeypatch):
     x = result.analysis.explanations.explained[0]
     assert x.rows == 60 and x.units == "probability" and "costly" in x.row_cap
     assert x.additivity_error < 1e-9
+    # the reason given is the forest's (Tree SHAP), with the sample's size: one sentence,
+    # not the two explainers' reasons run together
+    assert "Tree SHAP of a forest costs" in x.row_cap and "permutation" not in x.row_cap
+    assert "rather than the sample's 300" in x.row_cap
 
 
 @pytest.mark.parametrize("estimator, explainer, units", [
