@@ -200,6 +200,50 @@ def _sparse_sums(row: np.ndarray, col: np.ndarray, weights: np.ndarray | None, n
     return sparse.csr_matrix((data, (row, col)), shape=(n_rows, width))
 
 
+class _ClusterSizes:
+    """How a rate's denominator is spread over the clusters, for the design effect a group's
+    rate should at least have: ``1 + (m̄ − 1)·ρ``, ``m̄ = Σ_c n_c² / Σ_c n_c`` the group's mean
+    cluster size (as its rows see it) and ``ρ`` the intra-cluster correlation read from all
+    rows' design effect (Kish). A group's own bootstrap design effect is noisy; this floor
+    steadies it without charging a group spread thinly over many clusters the design effect of
+    all rows (a rate on 30 people in 30 branches is not as clustered as one on 3,000)."""
+
+    def __init__(self, count, n_atoms: int, k: int) -> None:
+        cells = count.shape[1]
+        cell = np.arange(cells)
+        to_conf = _sparse_sums(cell, cell // k, None, cells, n_atoms * 4)
+        self.conf = (count @ to_conf).tocsc()  # (clusters, atom × [tn fp fn tp])
+        self.n_atoms = n_atoms
+
+    def _mbar(self, key: str, atom_to_group: np.ndarray, n_groups: int) -> np.ndarray:
+        if key == "f1":  # TP + (FP + FN) / 2: its rows are the TP, FP and FN ones
+            den, weight = (1, 2, 3), np.array([0.0, 0.5, 0.5, 1.0])
+        else:
+            den, weight = KN_RATES[key][1], np.ones(4)
+        atom = np.repeat(np.arange(self.n_atoms), len(den))
+        col = atom * 4 + np.tile(den, self.n_atoms)
+        to_group = _sparse_sums(col, np.asarray(atom_to_group)[atom],
+                                np.tile(weight[list(den)], self.n_atoms), self.n_atoms * 4,
+                                n_groups)
+        d = self.conf @ to_group  # (clusters, groups)
+        total = np.asarray(d.sum(axis=0)).ravel()
+        squares = np.asarray(d.multiply(d).sum(axis=0)).ravel()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(total > 0, squares / np.where(total > 0, total, 1), 1.0)
+
+    def icc(self, key: str, deff_all: float) -> float:
+        """ρ of a rate from all rows' design effect: (deff − 1) / (m̄ − 1), in [0, 1]."""
+        mbar = float(self._mbar(key, np.zeros(self.n_atoms, dtype=np.int64), 1)[0])
+        if not np.isfinite(deff_all) or mbar <= 1.0:
+            return 0.0
+        return float(np.clip((deff_all - 1.0) / (mbar - 1.0), 0.0, 1.0))
+
+    def expected_deff(self, key: str, atom_to_group: np.ndarray, n_groups: int,
+                      rho: float) -> np.ndarray:
+        """Each group's ``1 + (m̄ − 1)·ρ`` (1 for an empty group)."""
+        return np.maximum(1.0 + (self._mbar(key, atom_to_group, n_groups) - 1.0) * rho, 1.0)
+
+
 class _Bootstrap:
     """Replicates of cell counts: multinomial over rows, or cluster-weighted sums.
 
@@ -566,13 +610,15 @@ def evaluate_cells(cells: CellCounts, *, partitions: list[Partition],
         ro = {key: np.concatenate(v) for key, v in reps_overall.items()}
         overall_value = {**overall_rates, **overall_scores}
         overall_conf = conf_atoms.sum(axis=0)
-        fallback_deff: dict[str, np.ndarray] = {}
         o_bands = {}
+        icc: dict[str, float] = {}
+        sizes = _ClusterSizes(cells.clusters.count, n_atoms, k) if clustered else None
         for key in (*KN_RATES, "f1"):
             band = rate_band(overall_conf, key, level, reps=ro[key], clustered=clustered)
             o_bands[key] = band
-            fallback_deff[key] = (design_effect(band.value, band.n, ro[key]) if clustered
-                                  else np.float64(1.0))
+            if sizes is not None:
+                icc[key] = sizes.icc(key, float(np.ravel(
+                    design_effect(band.value, band.n, ro[key]))[0]))
         for key in GROUP_RATES + SCORE_RATES:
             ci_overall[key] = ((o_bands[key].lo, o_bands[key].hi) if key in KN_RATES else
                                figure_interval(key, overall_value[key], ro[key], level, o_bands))
@@ -580,7 +626,9 @@ def evaluate_cells(cells: CellCounts, *, partitions: list[Partition],
         for i, part in enumerate(partitions):
             rg = {key: np.concatenate(v) for key, v in reps_group[i].items()}
             bands = {key: rate_band(part_counts[i], key, level, reps=rg[key], clustered=clustered,
-                                    fallback_deff=fallback_deff[key]) for key in (*KN_RATES, "f1")}
+                                    fallback_deff=1.0 if sizes is None else
+                                    sizes.expected_deff(key, a2g[i], part.n_groups, icc[key]))
+                     for key in (*KN_RATES, "f1")}
             value = {**part_rates[i], **part_scores[i]}
             for key in GROUP_RATES + SCORE_RATES:
                 ci_group[i][key] = ((bands[key].lo, bands[key].hi) if key in KN_RATES else

@@ -210,3 +210,56 @@ def test_headline_interval_is_the_worst_attribute_per_replicate(boot):
             assert hi <= max(c[1] for c in per) + 1e-12, metric
         else:
             assert lo >= min(c[0] for c in per) - 1e-12, metric
+
+
+def test_a_groups_design_effect_floor_follows_its_own_cluster_sizes():
+    """A group's rate is floored at 1 + (m̄ − 1)·ρ (Kish), m̄ its own mean cluster size: a
+    group of one row per cluster is not charged the design effect of all rows."""
+    from fairsel.metrics.engine import _ClusterSizes, cluster_cells
+
+    k = 1
+    # group 0: 20 clusters of 10 rows; group 1: one row in each of 20 other clusters
+    cluster = np.concatenate([np.repeat(np.arange(20), 10), np.arange(20, 40)])
+    atom = np.concatenate([np.zeros(200, int), np.ones(20, int)])
+    y = np.arange(len(atom)) % 2
+    p = (np.arange(len(atom)) // 2) % 2
+    cell = ((atom * 2 + y) * 2 + p) * k
+    cc = cluster_cells(cluster, 40, cell, 2 * 4 * k, np.zeros((len(cell), 2)))
+    sizes = _ClusterSizes(cc.count, 2, k)
+    groups = np.array([0, 1])
+    # rows (selection rate): m̄ = Σ n_c² / Σ n_c
+    assert sizes._mbar("selection_rate", groups, 2).tolist() == pytest.approx([10.0, 1.0])
+    allrows = (20 * 100 + 20 * 1) / 220
+    assert sizes._mbar("selection_rate", np.zeros(2, int), 1)[0] == pytest.approx(allrows)
+    # TPR: its denominator is the actual positives (half of each big cluster, 5 rows)
+    assert sizes._mbar("tpr", groups, 2)[0] == pytest.approx(5.0)
+    rho = sizes.icc("selection_rate", deff_all=4.0)
+    assert rho == pytest.approx(3.0 / (allrows - 1))
+    floor = sizes.expected_deff("selection_rate", groups, 2, rho)
+    assert floor[0] == pytest.approx(1 + 9 * rho) and floor[1] == 1.0
+    assert floor[1] < 4.0  # the old floor (all rows' design effect) would have been 4
+
+
+def test_thinly_spread_small_groups_get_intervals_near_their_binomial_width():
+    """Clusters that are homogeneous in the outcome inflate all rows' design effect; a small
+    group with one row per cluster keeps an interval near the binomial (Wilson) one."""
+    rng = np.random.default_rng(4)
+    n_clusters, size = 200, 30
+    c = np.repeat(np.arange(n_clusters), size)
+    p = np.repeat(rng.integers(0, 2, n_clusters), size)  # decisions shared by a cluster
+    y = p.copy()
+    s = np.clip(0.3 + 0.4 * p + rng.normal(0, 0.05, len(c)), 0, 1)
+    g = np.zeros(len(c), int)
+    g[::size] = 1  # group 1: the first row of each cluster (200 rows, one per cluster)
+    atoms, n_atoms, parts = build_partitions(g, np.zeros(len(c), int), ("big", "spread"),
+                                             ("x",), intersections=False)
+    res = evaluate_variant(y, p, s, atoms=atoms, n_atoms=n_atoms, partitions=parts,
+                           folds=np.zeros(len(y), int), n_folds=1, clusters=c,
+                           confidence=Confidence(resamples=1000), seed=3)
+    spread = res.attributes[0].groups[1].rates["selection_rate"]
+    rate, n = spread.value, 200
+    z = 1.959964
+    wilson_half = z * np.sqrt(rate * (1 - rate) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    half = (spread.ci[1] - spread.ci[0]) / 2
+    assert half < 1.6 * wilson_half  # all rows' design effect (~30) would make it ~5× wider
+    assert half >= 0.99 * wilson_half  # never narrower than Wilson on the rows
