@@ -447,6 +447,10 @@ def max_pair_interval(p: Pairs, level: float) -> tuple[float, float]:
             lo = mid
         else:
             top = mid
+    # where c is constant around the root (the usual case) the root is max(d − c·se) exactly
+    exact = float(np.max(d - critical(top) * s_low))
+    if lo <= exact <= top:
+        lo = exact
     return lo, max(hi, lo)
 
 

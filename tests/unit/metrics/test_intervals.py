@@ -216,6 +216,7 @@ def _bench_coverage():
     (50, 2, "mid", True, "zero"),
     (200, 4, "mid", False, "gap"),  # several groups near the largest gap (was 0.994–0.997)
     (20, 10, "mid", True, "zero"),  # clusters of 5 in groups of 20 (DPD was 0.877)
+    (200, 2, "mid", False, "gap"),  # a small gap, where the upper end cannot miss
 ])
 def test_coverage_small_version_of_bench_coverage(rows, groups, regime, clusters, truth):
     """A small run of benchmarks/bench_coverage.py (400 audits, 100 resamples): every metric's
