@@ -1,8 +1,13 @@
 """Coverage of fairsel's 95% intervals, by simulating audits with a known truth.
 
-Each simulated audit draws ``groups`` groups of ``rows`` rows from a known model and runs
-fairsel's own metric engine on them (``fairsel.metrics.evaluate_variant``, the function the CLI
-calls), then checks whether each reported 95% interval contains the true value:
+Each simulated audit draws ``groups`` groups of ``rows`` rows from a known model, computes
+their intervals with the metric engine's own interval code, and checks whether each 95%
+interval contains the true value.  The audits are drawn in batches as confusion counts (the
+rows' counts have exactly that binomial distribution) and go through the steps that
+``fairsel.metrics.evaluate_variant`` (the function the CLI calls) takes after its counts
+(:func:`audit_intervals`); before the grid, :func:`check_against_engine` runs
+``evaluate_variant`` itself on some of the audits, expanded back to rows, and requires the
+same intervals (``--check``).  The model:
 
 * rows: the true outcome ``y ~ Bernoulli(0.5)``; the decision ``~ Bernoulli(tpr_g)`` when
   ``y = 1`` and ``~ Bernoulli(fpr_g)`` when ``y = 0``, so group g's true selection rate is
