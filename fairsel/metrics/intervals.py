@@ -32,14 +32,20 @@ clusters); this module turns them into intervals.  Three rules:
     against ``c₀``, the (1 − α) quantile of the largest ``|t|`` of 1,000 normal draws of the
     groups (standard errors at the pooled rate); where it accepts, ``L = 0`` — so a true
     disparity of 0 is covered exactly as often as that test accepts (1 − α).  Where it rejects,
-    ``L = max_S (d̂ − c·se₀)``, ``c`` the (1 − α) quantile of ``max_S (t* − slack)`` over the
-    same draws, never below z: ``slack`` is a pair's distance below the top in the shrunk
-    configuration, in standard errors, less a margin of 1 (pairs within one standard error of
-    the top count as tied) — a critical value calibrated at a plug-in configuration (generalized
-    moment selection) rather than at the least favourable one where every pair of S is tied.
-    One-sided at level α: the upper end of a maximum over near-ties seldom falls short (the
-    maximum of several estimates is biased upwards), so the lower end may spend all of α; with
-    one dominant pair ``c = z`` and the interval is the ordinary two-sided one of a difference.
+    ``L`` is the smallest ``x`` with ``max_S (d̂ − c(x)·se₀) ≤ x`` (a bisection: ``c`` grows
+    with ``x``), ``c(x)`` the (1 − α + u(x)) quantile of ``max_S (t* − slack)`` over the same
+    draws: ``slack`` is a pair's distance below the top in the shrunk configuration, in
+    standard errors, less a margin of 1 (pairs within one standard error of the top count as
+    tied) — a critical value calibrated at a plug-in configuration (generalized moment
+    selection) rather than at the least favourable one where every pair of S is tied.  ``u(x)``
+    is how often the upper end can fall short of a true disparity ``x``, and the lower end
+    spends the rest of α: at most ``α/2 − Φ(z − 2x/se)`` (one pair and its reverse: |d̂| + z·se
+    falls short only when ``x > z·se``, so near the boundary u = 0 and the lower end is
+    one-sided at level α), and at most how often every positive pair's draw is below −z at the
+    configuration (near-ties: the maximum of several estimates seldom falls short).  Its floor
+    is exact, not simulated: the parts' (rates') largest pairs taken as tied and independent,
+    ``Φ⁻¹((1 − α + u)^(1/parts))``, which is ``c`` itself where no other pair reaches it — with
+    one dominant pair far from 0 the interval is the ordinary ``d̂ ± z·se`` of a difference.
 
   The draws are seeded from the data (an audit's intervals are reproducible).  The estimate
   always lies inside (``L ≤ max d̂ ≤ U``); a ratio whose smallest rate is 0/n uses that rate's
@@ -90,7 +96,9 @@ METHOD_TEXT = (
     "signed group differences with score-interval standard errors — upper end the largest "
     "d + z·se; lower end 0 where the simultaneous test of equal rates accepts, else the largest "
     "d − c·se, c the critical value of the largest t calibrated by normal simulation at the "
-    "group rates shrunk towards each other (James–Stein), one-sided; ratios on the log scale. "
+    "group rates shrunk towards each other (James–Stein), at the level α less how often the "
+    "upper end can fall short (never, near 0: there the lower end is one-sided at α); ratios "
+    "on the log scale. "
     "ROC AUC, Brier score, balanced accuracy, F1: percentile bootstrap; calibration error: "
     "basic bootstrap cut at 0. Every interval contains its estimate; coverage is checked by "
     "simulation (benchmarks/bench_coverage.py).")
@@ -105,7 +113,8 @@ def interval_text(name: str, family: str) -> str:
     if family == "fairness":
         return ("signed group differences (score standard errors), upper end max(d + z·se), "
                 "lower end 0 where the test of equal rates accepts, else max(d − c·se), c the "
-                "critical value of the largest t at the shrunk group rates (normal simulation)"
+                "critical value of the largest t at the shrunk group rates (normal simulation), "
+                "at α less how often the upper end can fall short (0 near the boundary)"
                 + ("; on log rates (Wilson centres)" if name.endswith("ratio")
                    or name == "disparate_impact" else ""))
     if name in _KN_METRIC:
@@ -307,6 +316,9 @@ class Pairs:
 DRAWS = 1000
 #: Pairs whose shrunk slack is within this many standard errors of the top count as tied.
 TIE_MARGIN = 1.0
+#: Steps of the bisection for the lower end (its precision: the largest difference / 2**steps).
+BISECTIONS = 30
+_NORMAL = NormalDist()
 
 
 def shrink_factor(centre: np.ndarray, se: np.ndarray, part: np.ndarray,
@@ -337,10 +349,11 @@ def max_pair_interval(p: Pairs, level: float) -> tuple[float, float]:
 
     Upper end ``max(d̂ + z·se)``.  Lower end: 0 when the simultaneous test of equal rates
     accepts (largest ``t = d̂/se₀`` at most ``c₀``, the (1 − α) quantile of the largest ``|t|``
-    of normal draws); otherwise ``max(d̂ − c·se₀)``, ``c`` the (1 − α) quantile of
-    ``max(t* − slack)`` over the pairs that may be the largest, the slack of a pair its distance
-    below the top in the James–Stein-shrunk configuration less :data:`TIE_MARGIN` standard
-    errors, never below z.  See the module docstring.
+    of normal draws); otherwise the smallest ``x`` with ``max(d̂ − c(x)·se₀) ≤ x``, ``c(x)``
+    the (1 − α + u(x)) quantile of ``max(t* − slack)`` over the pairs that may be the largest
+    (the slack of a pair its distance below the top in the James–Stein-shrunk configuration
+    less :data:`TIE_MARGIN` standard errors), ``u(x)`` a bound on how often the upper end falls
+    short of a true ``x`` (0 near the boundary).  See the module docstring.
     """
     if len(p.a) == 0:
         return np.nan, np.nan
@@ -388,9 +401,56 @@ def max_pair_interval(p: Pairs, level: float) -> tuple[float, float]:
     if np.max(d / s0) <= max(z, _quantile_of_max(np.abs(t0), level)):  # accepts: 0 stays in
         return 0.0, max(hi, 0.0)
     t, _ = studentized(se_low_item)
+    # the floor of the critical value: the largest pair of each part (rate) counted as tied
+    # with the other parts' (each part is shrunk by its own factor, so their slack is not read
+    # from the shrunk configuration); those pairs share no group, so the floor is exact
+    pa = p.part[a]
+    parts = np.unique(pa)
+    tops = np.array([np.flatnonzero(pa == q)[np.argmax(d[pa == q])] for q in parts])
     t -= np.maximum(0.0, (shrunk.max() - shrunk) / s_low - TIE_MARGIN).astype(np.float32)
-    c = max(z, _quantile_of_max(t, level))
-    lo = max(0.0, float(np.max(d - c * s_low)))
+    m_all = np.sort(t.max(axis=1))
+    others = np.ones(len(d), dtype=bool)
+    others[tops] = False
+    m_others = np.sort(t[:, others].max(axis=1)) if others.any() else np.full(DRAWS, -np.inf)
+    # how often the upper end falls short at the configuration: every positive pair's t* below
+    # −z (a reversed pair, d < 0, is the folding bounded below) — the parts' top pairs all
+    # below −z (exact: Φ(−z)^parts), times how often the other positive pairs are then below
+    # too (1 where they never reach it, as with one dominant pair)
+    short = t[:, tops].max(axis=1) < -z
+    rest = others & (d >= 0)
+    frac = (float(np.mean(t[short][:, rest].max(axis=1) < -z))
+            if rest.any() and short.any() else 1.0)
+    p_config = (alpha / 2) ** len(parts) * frac
+    s_top = float(s[np.argmax(d)])
+
+    def critical(x: float) -> float:
+        """The lower end's critical value for a true disparity ``x``: the lower end may miss
+        as often as α less what the upper end does.  The upper end misses ``x`` at most as
+        often as for one pair and its reverse (|d̂| + z·se < x: α/2 − Φ(z − 2x/se), 0 while
+        x < z·se — at the boundary the upper end cannot miss), and at most as often as at the
+        configuration."""
+        p_up = min(p_config, max(0.0, alpha / 2 - _NORMAL.cdf(z - 2 * x / s_top)))
+        floor = _NORMAL.inv_cdf((1 - alpha + p_up) ** (1 / len(parts)))
+        k = min(DRAWS - 1, int(np.ceil((1 - alpha + p_up) * DRAWS)) - 1)
+        # where no other pair reaches the floor, the floor is the critical value (one dominant
+        # pair: the ordinary interval of a difference, without simulation noise)
+        return floor if m_others[k] <= floor else max(floor, float(m_all[k]))
+
+    # lower end: the smallest x whose critical value no longer puts max(d − c(x)·se) above x
+    # (c grows with x, so that difference falls: bisection)
+    if float(np.max(d - critical(0.0) * s_low)) <= 0.0:
+        return 0.0, max(hi, 0.0)
+    lo, top = 0.0, float(np.max(d))
+    for _ in range(BISECTIONS):
+        mid = (lo + top) / 2
+        if float(np.max(d - critical(mid) * s_low)) > mid:
+            lo = mid
+        else:
+            top = mid
+    # where c is constant around the root (the usual case) the root is max(d − c·se) exactly
+    exact = float(np.max(d - critical(top) * s_low))
+    if lo <= exact <= top:
+        lo = exact
     return lo, max(hi, lo)
 
 

@@ -216,6 +216,7 @@ def _bench_coverage():
     (50, 2, "mid", True, "zero"),
     (200, 4, "mid", False, "gap"),  # several groups near the largest gap (was 0.994–0.997)
     (20, 10, "mid", True, "zero"),  # clusters of 5 in groups of 20 (DPD was 0.877)
+    (200, 2, "mid", False, "gap"),  # a small gap, where the upper end cannot miss
 ])
 def test_coverage_small_version_of_bench_coverage(rows, groups, regime, clusters, truth):
     """A small run of benchmarks/bench_coverage.py (400 audits, 100 resamples): every metric's
@@ -226,6 +227,18 @@ def test_coverage_small_version_of_bench_coverage(rows, groups, regime, clusters
     cov = bench.run_setting(bench.Setting(rows, groups, regime, clusters, truth), 400, 100, 0)
     for metric, value in cov.items():
         assert (0.91 <= value <= 0.99) if rows >= 50 else value >= 0.88, (metric, value, cov)
+
+
+def test_bench_coverage_runs_the_engines_interval_code():
+    """benchmarks/bench_coverage.py computes intervals in batches, outside evaluate_variant:
+    on the same simulated data the engine itself gives the same intervals (to 1e-9 without
+    clusters, the check raises otherwise; with clusters the two bootstraps differ by their
+    Monte Carlo noise only)."""
+    bench = _bench_coverage()
+    for s in (bench.Setting(50, 4, "edge", False, "gap"), bench.Setting(20, 10, "mid", False, "zero")):
+        assert bench.check_against_engine(s, 8, 100, 3) < 1e-9
+    noise = bench.check_against_engine(bench.Setting(50, 2, "mid", True, "gap"), 4, 2000, 3)
+    assert noise < 0.2
 
 
 # ---------------------------------------------------------------- the disparity method itself
@@ -278,6 +291,37 @@ def test_lower_end_is_zero_exactly_where_the_test_of_equal_rates_accepts():
     lo, hi = max_pair_interval(_pairs(rates, np.full(10, 0.02)), 0.95)
     assert 0.1 < lo < 0.2 < hi
     assert max_pair_interval(_pairs(rates, np.full(10, 0.02)), 0.95) == (lo, hi)
+
+
+def test_near_the_boundary_the_lower_end_is_one_sided():
+    """Two groups 2.5 standard errors apart: the upper end |d̂| + z·se cannot fall short of a
+    true gap near the lower end (under z·se), so the lower end spends all of α: d̂ − 1.645·se,
+    not the two-sided d̂ − 1.96·se."""
+    from fairsel.metrics.intervals import max_pair_interval
+
+    s = np.hypot(0.02, 0.02)
+    lo, hi = max_pair_interval(_pairs([0.5 + 2.5 * s, 0.5], [0.02, 0.02]), 0.95)
+    assert lo == pytest.approx(2.5 * s - 1.644854 * s, abs=1e-6)
+    assert hi == pytest.approx(2.5 * s + 1.959964 * s, abs=1e-6)
+
+
+def test_two_groups_at_a_small_true_gap_are_covered_at_the_nominal_level():
+    """The folded difference of two groups one standard error apart: the upper end never
+    falls short there, so the interval covers the true gap in about 95 % of draws (the
+    two-sided lower end covered 97.5 %); and a gap of 5 standard errors, where both ends can
+    miss, still at least 93 %."""
+    from fairsel.metrics.intervals import max_pair_interval
+
+    rng = np.random.default_rng(11)
+    se = np.array([0.02, 0.02])
+    s = np.hypot(*se)
+    for gap, low, high in ((1.0 * s, 0.935, 0.965), (5.0 * s, 0.935, 0.965)):
+        hits = []
+        for _ in range(3000):
+            rates = np.array([0.5 + gap, 0.5]) + rng.normal(0, se)
+            lo, hi = max_pair_interval(_pairs(rates, se), 0.95)
+            hits.append(lo <= gap <= hi)
+        assert low <= np.mean(hits) <= high, (gap / s, np.mean(hits))
 
 
 def test_near_ties_lower_the_critical_value_below_the_simultaneous_one():
