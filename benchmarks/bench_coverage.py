@@ -169,16 +169,16 @@ def audit_intervals(counts: np.ndarray, cl_counts: np.ndarray | None, resamples:
 
     The steps of :func:`fairsel.metrics.evaluate_variant` after its counts (engine.py, the
     "intervals" block): each rate's :func:`rate_band` (Wilson; with clusters on the effective
-    size, the design effects from the cluster bootstrap's replicates and the all-rows design
-    effect as their floor), the disparity by :func:`disparity` over the groups
+    size, the design effects from the cluster bootstrap's replicates, floored at the one
+    expected from the group's own cluster sizes), the disparity by :func:`disparity` over the groups
     :func:`rate_eligibility` admits, its interval by :func:`disparity_pairs` and
     :func:`disparity_interval`.  Vectorised over audits where the code is (the bands); the
     disparity intervals one audit at a time.  :func:`check_against_engine` runs the engine
     itself on the same data and compares."""
     from fairsel.metrics.counts import rate_eligibility, rates_from_counts
     from fairsel.metrics.disparity import FAIRNESS_METRICS, disparity
-    from fairsel.metrics.intervals import (RateBand, design_effect, disparity_interval,
-                                           disparity_pairs, rate_band)
+    from fairsel.metrics.intervals import (KN_RATES, RateBand, design_effect,
+                                           disparity_interval, disparity_pairs, rate_band)
 
     keys = ("selection_rate", "tpr", "fpr")
     clustered = cl_counts is not None
@@ -191,8 +191,16 @@ def audit_intervals(counts: np.ndarray, cl_counts: np.ndarray | None, resamples:
     for key in keys:
         fb = np.float64(1.0)
         if clustered:
+            # the engine's floor (engine._ClusterSizes): 1 + (m̄ − 1)·ρ, m̄ a group's mean
+            # cluster size over the rate's denominator, ρ from all rows' design effect
             ob = rate_band(counts.sum(axis=1), key, level, reps=rep_all[key], clustered=True)
-            fb = design_effect(ob.value, ob.n, rep_all[key])[:, None]
+            deff_all = design_effect(ob.value, ob.n, rep_all[key])
+            d = cl_counts[..., list(KN_RATES[key][1])].sum(axis=-1)  # (audits, groups, clusters)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                m_g = np.where(d.sum(-1) > 0, (d * d).sum(-1) / d.sum(-1), 1.0)
+                m_all = (d * d).sum((1, 2)) / d.sum((1, 2))
+                rho = np.where(m_all > 1, np.clip((deff_all - 1) / (m_all - 1), 0, 1), 0.0)
+            fb = np.maximum(1 + (m_g - 1) * rho[:, None], 1.0)
         bands[key] = rate_band(counts, key, level, reps=None if reps is None else reps[key],
                                clustered=clustered, fallback_deff=fb)
     rates = rates_from_counts(counts)

@@ -7,8 +7,10 @@ clusters); this module turns them into intervals.  Three rules:
 * **A rate k/n** (selection rate, TPR, FPR, FNR, TNR, precision, accuracy, base rate) gets the
   Wilson score interval for k of n.  With clusters the sample size is the *effective* one,
   ``n / deff``, where the design effect ``deff = max(1, bootstrap variance / (p(1−p)/n))``
-  comes from the cluster bootstrap (a rate of 0/n or n/n, whose bootstrap variance is 0,
-  borrows the design effect of the same rate over all rows).  So no rate is ever narrower than
+  comes from the cluster bootstrap, never below the one the group's own cluster sizes imply,
+  ``1 + (m̄ − 1)·ρ`` (Kish: ``m̄ = Σ n_c² / Σ n_c`` over the clusters of the rate's
+  denominator, ``ρ`` the intra-cluster correlation read from the same rate over all rows) —
+  which is also what a rate of 0/n or n/n, whose bootstrap variance is 0, uses.  So no rate is ever narrower than
   the score interval for k of n, and 0/n or n/n is never a point: 5/5 reads [0.566, 1].
 * **A disparity** (a worst case over groups: largest minus smallest rate, smallest over largest,
   or the worst group against a reference; a headline is the worst case over attributes too) is a
@@ -91,7 +93,9 @@ REFLECTED = ("calibration_error",)
 
 METHOD_TEXT = (
     "Rates k/n: Wilson score interval for k of n (with clusters, on the effective sample size "
-    "n / design effect, the design effect from the cluster bootstrap), so 0/n and n/n are never "
+    "n / design effect, the design effect from the cluster bootstrap, at least 1 + (m − 1)·ρ "
+    "for a group of mean cluster size m, ρ the rate's intra-cluster correlation over all rows), "
+    "so 0/n and n/n are never "
     "a point. Disparities (worst case over groups, or against the reference): built on the "
     "signed group differences with score-interval standard errors — upper end the largest "
     "d + z·se; lower end 0 where the simultaneous test of equal rates accepts, else the largest "
@@ -234,7 +238,9 @@ def rate_band(counts: np.ndarray, rate: str, level: float, *, reps: np.ndarray |
     with np.errstate(divide="ignore", invalid="ignore"):
         value = np.where(n > 0, k / np.where(n > 0, n, 1), np.nan)
     n_eff = n
-    if clustered and reps is not None:  # never below the design effect of all rows (steadier)
+    # never below ``fallback_deff``: the design effect the group's cluster sizes imply
+    # (engine._ClusterSizes), steadier than a small group's own bootstrap estimate
+    if clustered and reps is not None:
         n_eff = n / np.maximum(design_effect(value, n, reps, fallback_deff), fallback_deff)
     lo, hi = wilson(value * n_eff, n_eff, level)
     z = z_value(level)
