@@ -56,7 +56,7 @@ def _reasons(x: VariantExplanation, attributes: set[str]) -> list[dict[str, Any]
 
 
 def _variant(x: VariantExplanation, index: int, attributes: set[str], *,
-             with_charts: bool) -> dict[str, Any]:
+             with_charts: bool, min_rows: int = 0) -> dict[str, Any]:
     from fairsel.report import explain_charts
 
     top = list(x.importance.items())[:SHOWN]
@@ -81,8 +81,9 @@ def _variant(x: VariantExplanation, index: int, attributes: set[str], *,
                 values=[[g.mean_shap.get(f, 0.0) for f in feats] for g in groups],
                 units=x.units))
     gaps = []
+    shown_pairs = comparable(x, attributes, min_rows)
     for a in sorted(attributes):
-        ds = [d for d in x.disparities if d.attribute == a]
+        ds = [d for d in shown_pairs if d.attribute == a]
         if not ds:
             continue
         d = max(ds, key=lambda d: abs(d.gap))
@@ -124,7 +125,8 @@ def explain_view(result: AuditResult, *, with_charts: bool = True) -> dict[str, 
     return {
         "rows": f"{e.rows:,}", "variants": e.variants, "sampling": e.sampling,
         "top_features": e.top_features,
-        "explained": [_variant(x, i, attributes, with_charts=with_charts)
+        "explained": [_variant(x, i, attributes, with_charts=with_charts,
+                               min_rows=result.min_group_size)
                       for i, x in enumerate(e.explained)],
         "skipped": [{"variant": s.variant, "reason": s.reason} for s in e.skipped],
         # a saved model explains every row with one model: the fold sentence does not hold
@@ -132,16 +134,29 @@ def explain_view(result: AuditResult, *, with_charts: bool = True) -> dict[str, 
     }
 
 
+def comparable(x, attributes: set[str], min_rows: int) -> list:
+    """The disparity attributions worth showing: of an attribute the report draws (not an
+    intersection), between two groups each explained on at least ``min_rows`` rows (the
+    audit's min_group_size: a mean margin over a handful of rows is noise)."""
+    rows = {(a.attribute, g.group): g.rows for a in x.groups for g in a.groups}
+    return [d for d in x.disparities if d.attribute in attributes
+            and rows.get((d.attribute, d.group), 0) >= min_rows
+            and rows.get((d.attribute, d.reference), 0) >= min_rows]
+
+
 def summary_line(result: AuditResult) -> str | None:
-    """One line for summary.md: the widest gap of the first explained variant and the feature
+    """One line for summary.md: the widest gap of the first explained variant (between groups
+    the report shows, each explained on at least min_group_size rows) and the feature
     contributing most to it, or None without explanations."""
     e = result.analysis.explanations
     if e is None or not e.explained:
         return None
     x = e.explained[0]
-    if not x.disparities:
+    attributes = {a.attribute for a in result.data.attributes if a.kind == "attribute"}
+    ds = comparable(x, attributes, result.min_group_size)
+    if not ds:
         return None
-    d = max(x.disparities, key=lambda d: abs(d.gap))
+    d = max(ds, key=lambda d: abs(d.gap))
     feature, value = next(iter(d.contributions.items()))
     return (f"{x.variant}: the widest gap in mean {x.units} is {d.group} vs {d.reference} "
             f"({d.attribute}, {_signed(d.gap)}); {feature} contributes most "

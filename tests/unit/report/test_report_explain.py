@@ -10,7 +10,12 @@ import pytest
 from fairsel.audit import run_audit
 from fairsel.policy import load_policy
 from fairsel.report.context import report_sections
-from fairsel.report.explain_view import EXPLAIN_SECTION, explain_view, summary_line
+from fairsel.report.explain_view import (
+    EXPLAIN_SECTION,
+    comparable,
+    explain_view,
+    summary_line,
+)
 from fairsel.report.html import render_html
 from fairsel.report.machine import summary_markdown
 from fairsel.results import Analysis
@@ -62,10 +67,34 @@ def test_protected_and_proxy_reasons_are_flagged(explained):
 def test_summary_names_the_widest_gap(explained):
     line = summary_line(explained)
     x = explained.analysis.explanations.explained[0]
-    d = max(x.disparities, key=lambda d: abs(d.gap))
+    shown = {a.attribute for a in explained.data.attributes if a.kind == "attribute"}
+    d = max(comparable(x, shown, explained.min_group_size), key=lambda d: abs(d.gap))
     assert line.startswith(f"{x.variant}: the widest gap") and d.group in line
     assert next(iter(d.contributions)) in line
     assert any(ln.startswith("Explanations: ") for ln in summary_markdown(explained).splitlines())
+
+
+def test_gaps_between_groups_explained_on_few_rows_are_never_shown(explained):
+    """A group explained on fewer than min_group_size rows gives no headline gap (reviewer:
+    hiring's summary named a gap between groups of 9 and 1 rows)."""
+    e = explained.analysis.explanations
+    x = e.explained[0]
+    d = max((d for d in x.disparities if d.attribute in ("sex", "region")),
+            key=lambda d: abs(d.gap))
+    # make that gap's group tiny and its gap the widest of all
+    groups = [a.model_copy(update={"groups": [
+        g.model_copy(update={"rows": 3}) if (a.attribute, g.group) == (d.attribute, d.group)
+        else g for g in a.groups]}) for a in x.groups]
+    widest = d.model_copy(update={"gap": 50.0})
+    x2 = x.model_copy(update={"groups": groups, "disparities": [
+        widest if o is d else o for o in x.disparities]})
+    result = explained.model_copy(update={"analysis": explained.analysis.model_copy(update={
+        "explanations": e.model_copy(update={"explained": [x2, *e.explained[1:]]})})})
+    line = summary_line(result)
+    assert line is None or f"{d.group} vs {d.reference}" not in line
+    gaps = explain_view(result, with_charts=False)["explained"][0]["gaps"]
+    assert not any(g["group"] == d.group and g["reference"] == d.reference for g in gaps)
+    assert summary_line(explained) is not None  # the untouched audit still has its line
 
 
 def test_no_section_without_explanations(explained):
