@@ -105,8 +105,11 @@ def _variant(x: VariantExplanation, index: int, attributes: set[str], *,
                      "lower": d.gap < 0, "group": d.group, "reference": d.reference,
                      "first": shown[0][0] if shown else None,
                      "first_value": _signed(shown[0][1]) if shown else None})
+    note = x.note[0].upper() + x.note[1:] if x.note else x.note  # a sentence of its own
     return {
-        "variant": x.variant, "model": x.model, "note": x.note, "units": x.units,
+        "variant": x.variant, "model": x.model, "note": note, "units": x.units,
+        # one model trained elsewhere explains every row: the folds play no part
+        "saved": _saved(x),
         "explainer": _EXPLAINERS[x.explainer], "rows": f"{x.rows:,}",
         "rows_by_fold": ", ".join(f"{n:,}" for n in x.rows_by_fold), "row_cap": x.row_cap,
         "additivity": f"{x.additivity_error:.1g}",
@@ -130,8 +133,13 @@ def explain_view(result: AuditResult, *, with_charts: bool = True) -> dict[str, 
                       for i, x in enumerate(e.explained)],
         "skipped": [{"variant": s.variant, "reason": s.reason} for s in e.skipped],
         # a saved model explains every row with one model: the fold sentence does not hold
-        "any_saved": any(x.note and "trained elsewhere" in x.note for x in e.explained),
+        "any_saved": any(_saved(x) for x in e.explained),
     }
+
+
+def _saved(x: VariantExplanation) -> bool:
+    """Whether one model trained elsewhere (kind: saved_model) explained the variant."""
+    return bool(x.note and "trained elsewhere" in x.note)
 
 
 def comparable(x, attributes: set[str], min_rows: int) -> list:

@@ -132,3 +132,9 @@ def test_the_fold_sentence_names_saved_models_only_when_one_is_explained():
         assert "Why the model decides as it does" in html, name
         assert ("a saved model (trained elsewhere) explains every sampled row" in
                 " ".join(html.split())) is saved, name
+        text = " ".join(html.split())
+        # a saved model's rows are not split by fold: no "per fold" count (reviewer: champion
+        # read "per fold: 365, 376, …" next to "there are no folds"), and its note is a sentence
+        assert ("rows explained by the one model" in text) is saved, name
+        if saved:
+            assert "(per fold:" not in text and " a model trained elsewhere" not in text
