@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from fairsel.policy.compliance import TEMPLATES
+from fairsel.report.facts import decisions_phrase
 from fairsel.report.tables import fmt
 from fairsel.results import (
     AdverseImpactTable,
@@ -187,6 +188,7 @@ def compliance_view(result: AuditResult) -> dict[str, Any] | None:
         "template": c.template, "title": c.title, "variant": variant,
         "why_variant": ("the selected variant" if variant and variant == result.ranking.selected
                         else "the best-ranked variant (none was selected)"),
+        "decisions": decisions_phrase(result, variant),
         "info": _info(result), "gates": _template_gates(result, variant),
         "refusal": refusal_text(c.template),
         "ll144": ll144_view(c.ll144) if c.ll144 else None,

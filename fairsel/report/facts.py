@@ -59,6 +59,19 @@ def headline_metric(result: AuditResult) -> str:
 FIXED_KINDS = ("predictions", "saved_model")
 
 
+def decisions_phrase(result: AuditResult, variant: str | None = None) -> str:
+    """How the decisions a section reads were made, in words true for them: "pooled
+    out-of-fold decisions" for candidates trained in the audit, not for scores or models made
+    before it (of ``variant``, or of every variant)."""
+    kinds = {v.kind for v in result.variants if variant is None or v.name == variant}
+    if kinds and kinds <= set(FIXED_KINDS):
+        return "decisions over all the rows pooled (from scores made before the audit)"
+    if kinds & set(FIXED_KINDS):
+        return ("pooled decisions (out of fold for the candidates trained in the audit, as "
+                "given for the others)")
+    return "pooled out-of-fold decisions"
+
+
 def scoring(result: AuditResult) -> dict[str, Any]:
     """How the figures were scored, in words true for this result: out of fold for trained
     candidates; scores made before the audit, or models trained before it, are used as they

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fairsel.report.facts import decisions_phrase
 from fairsel.report.tables import fmt, fmt_ci
 from fairsel.results import AuditResult, Slice, SliceAnalysis
 
@@ -70,6 +71,7 @@ def slices_view(result: AuditResult) -> dict[str, Any] | None:
         "features": len(a.features), "slices": f"{a.slices:,}",
         "metrics": ", ".join(METRIC_NAMES[m] for m in a.metrics),
         "headline": top_line(a),
+        "decisions": decisions_phrase(result),
         # the first variant (the selected one) on every metric, the others on the first: the
         # rest is in results.json
         "variants": [{

@@ -126,6 +126,9 @@ CARD = {"intended_use": "Pre-screening <b>by</b> loan officers & analysts",
 @pytest.mark.parametrize("name", EXAMPLES)
 def test_model_card_fields_on_the_cover_only_when_set_and_escaped(name: str):
     result = _golden(name)
+    policy = dict(result.policy)
+    bare = {k: v for k, v in (policy.get("report") or {}).items() if k not in CARD}
+    result = result.model_copy(update={"policy": {**policy, "report": bare}})
     plain = _cover(render_html(result, with_charts=False))
     for label in ("Intended use", "Out of scope", "Model owner", "Data period"):
         assert label not in plain
@@ -140,6 +143,13 @@ def test_model_card_fields_on_the_cover_only_when_set_and_escaped(name: str):
     assert "Out of scope Mortgages; final automated decisions" in cover
     assert "Data period Applications 2023-01 to 2024-06" in cover
     assert "Model owner" not in cover  # blank: not shown
+
+
+def test_shipped_lending_and_hiring_examples_fill_the_model_card():
+    for name in ("lending", "hiring"):
+        cover = _cover(render_html(_golden(name), with_charts=False))
+        for label in ("Intended use", "Out of scope", "Model owner", "Data period"):
+            assert label in cover, (name, label)
 
 
 def test_model_card_fields_are_policy_keys():
