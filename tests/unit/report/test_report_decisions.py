@@ -25,3 +25,16 @@ def test_out_of_fold_is_said_only_of_candidates_trained_in_the_audit(name):
     elif not kinds & fixed:
         if result.analysis.slices is not None:
             assert "on the pooled out-of-fold decisions" in text
+
+
+def test_an_audit_with_no_model_to_explain_does_not_describe_fold_models():
+    """recidivism scores came from a vendor: nothing is explained, so the section must not
+    describe the fold models fairsel trains (reviewer: p14)."""
+    result = _golden("recidivism")
+    e = result.analysis.explanations
+    assert e is not None and not e.explained and e.skipped
+    text = " ".join(render_html(result, with_charts=False).split())
+    assert "Each fold's model fairsel trains" not in text
+    assert "No variant could be explained" in text
+    assert "Each fold's model fairsel trains" in " ".join(
+        render_html(_golden("lending"), with_charts=False).split())
