@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from fairsel.analysis.features import FeatureCodes, categorical_codes
+from fairsel.mitigation import PROXY_FREE as _PROXY_FREE
 from fairsel.results import ProxyAttribute, ProxyFeature, ProxyScreen
 
 #: LightGBM's parameters for the all-features model: small, fixed, one thread.
@@ -37,8 +38,9 @@ MODEL_PARAMS: dict[str, object] = {
     "max_bin": 63, "subsample_for_bin": 50_000, "n_jobs": 1, "verbose": -1,
 }
 #: The mitigation label (and name suffix) of a variant trained without the features the screen
-#: flags (``proxies.exclude_flagged``).
-PROXY_FREE = "no_proxies"
+#: flags (``proxies.exclude_flagged``); defined in fairsel.mitigation, so that the report reads
+#: it without importing this module (and pandas).
+PROXY_FREE = _PROXY_FREE
 #: The group label of missing protected values (data.py), left out of the screen.
 UNKNOWN = "unknown"
 

@@ -26,6 +26,9 @@ from typing import Any
 from fairsel.registry import Registry
 
 CONSTRAINTS = ("demographic_parity", "equal_opportunity", "equalized_odds")
+#: The mitigation label (and name suffix ``+no_proxies``) of a variant trained without the
+#: features the proxy screen flags (fairsel.analysis.proxies, ``proxies.exclude_flagged``).
+PROXY_FREE = "no_proxies"
 
 
 @dataclass(frozen=True)
@@ -166,4 +169,4 @@ def check_spec(spec) -> list[tuple[tuple, str]]:
 
 
 __all__ = ["CONSTRAINTS", "METHOD_CONSTRAINTS", "METHOD_KEYS", "MITIGATIONS", "MitigationInfo",
-           "check_spec", "settings", "variant_name"]
+           "PROXY_FREE", "check_spec", "settings", "variant_name"]

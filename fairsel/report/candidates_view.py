@@ -8,7 +8,8 @@ from typing import Any
 
 from fairsel.metrics import FAIRNESS_METRICS
 from fairsel.metrics.disparity import compared_rates
-from fairsel.report.facts import allows_group_specific_decisions, fraction_text, headline_metric
+from fairsel.report.facts import (allows_group_specific_decisions, fraction_text, gate_text,
+                                  headline_metric)
 from fairsel.report.fmt import (DT_MARK, FLAG_TEXT, STATUS_SYMBOL, ci_text, count, is_finite, num,
                                 threshold_text)
 from fairsel.report.section import SectionView
@@ -137,10 +138,12 @@ def candidate_view(result: AuditResult, v: VariantResult, index: int, *,
         })
     thr = None
     for g in result.policy.get("gates", []) or []:
-        if g.get("metric") == metric:
+        # a relative_to_overall gate bounds a ratio, not the per-fold values shown here
+        if g.get("metric") == metric and not g.get("relative_to_overall"):
             thr = threshold_text(g.get("min"), g.get("max"))
             break
-    gates = [{"metric": g.metric, "status": g.status, "symbol": STATUS_SYMBOL.get(g.status, ""),
+    gates = [{"metric": gate_text(result, g)["subject"], "status": g.status,
+              "symbol": STATUS_SYMBOL.get(g.status, ""),
               "observed": num(g.observed), "ci": ci_text(g.ci),
               "required": threshold_text(g.min, g.max), "severity": g.severity,
               "attribute": g.attribute or "—"}

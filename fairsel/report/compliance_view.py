@@ -13,7 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from fairsel.policy.compliance import TEMPLATES
-from fairsel.report.facts import decisions_phrase
+from fairsel.report.facts import decisions_phrase, gate_spec, is_relative
+from fairsel.report.fmt import gate_subject, threshold_text
 from fairsel.report.tables import fmt
 from fairsel.results import (
     AdverseImpactTable,
@@ -78,13 +79,11 @@ def _template_gates(result: AuditResult, variant: str | None) -> list[dict[str, 
     out = []
     for i in c.template_gates if c else []:
         g = next((g for g in result.gates if g.gate == i and g.variant == variant), None)
-        spec = (result.policy.get("gates") or [])[i] if i < len(result.policy.get("gates") or []) else {}
-        bounds = " and ".join(([f"≥ {spec['min']:g}"] if spec.get("min") is not None else [])
-                              + ([f"≤ {spec['max']:g}"] if spec.get("max") is not None else []))
-        what = spec.get("metric", g.metric if g else "?")
-        if spec.get("relative_to_overall"):
-            what += " of every group / overall"
-        out.append({"id": f"G{i + 1}", "metric": what, "threshold": bounds,
+        spec = gate_spec(result, i)
+        what = gate_subject(str(spec.get("metric", g.metric if g else "?")),
+                            is_relative(result, i))
+        out.append({"id": f"G{i + 1}", "metric": what,
+                    "threshold": threshold_text(spec.get("min"), spec.get("max")),
                     "severity": spec.get("severity", "error"),
                     "status": g.status if g else "—", "message": g.message if g else ""})
     return out

@@ -8,8 +8,8 @@ from typing import Any
 
 from fairsel.metrics import FAIRNESS_METRICS, METRICS
 from fairsel.policy.schema import MitigationPolicySpec
-from fairsel.report.fmt import is_finite, threshold_text
-from fairsel.results import AuditResult, Estimate, VariantResult
+from fairsel.report.fmt import gate_rule, gate_subject, is_finite, threshold_text
+from fairsel.results import AuditResult, Estimate, GateResult, VariantResult
 
 
 def higher_is_better(metric: str) -> bool:
@@ -111,15 +111,47 @@ def scoring(result: AuditResult) -> dict[str, Any]:
     return {"method": method, "pooled": pooled, "features_unused": only_scores}
 
 
+def gate_spec(result: AuditResult, index: int) -> dict[str, Any]:
+    """Gate ``index`` as the policy in results.json wrote it (empty if it is not there)."""
+    gates = result.policy.get("gates") or [] if isinstance(result.policy, dict) else []
+    spec = gates[index] if 0 <= index < len(gates) else {}
+    return spec if isinstance(spec, dict) else {}
+
+
+def is_relative(result: AuditResult, index: int) -> bool:
+    """Whether gate ``index`` judges each group's figure over the overall one
+    (``relative_to_overall``): its value is then a ratio, not the metric."""
+    return bool(gate_spec(result, index).get("relative_to_overall"))
+
+
+def gate_text(result: AuditResult, g: GateResult) -> dict[str, str]:
+    """How a judged gate is labelled everywhere: ``subject`` (the metric, or the ratio a
+    ``relative_to_overall`` gate compares), ``required`` (its bounds) and ``rule`` (both)."""
+    rel = is_relative(result, g.gate)
+    return {"subject": gate_subject(g.metric, rel), "required": threshold_text(g.min, g.max),
+            "rule": gate_rule(g.metric, g.min, g.max, rel)}
+
+
+def straddles(g: GateResult) -> float | None:
+    """The threshold of ``g`` (its min or its max) that lies strictly inside its interval, or
+    None: the gate's status could be the other one. The one check of the key figures and the
+    summary's "uncertain" finding."""
+    if not g.ci or g.ci[0] is None or g.ci[1] is None:
+        return None
+    return next((t for t in (g.min, g.max) if t is not None and g.ci[0] < t < g.ci[1]), None)
+
+
 def gate_columns(result: AuditResult) -> list[dict[str, Any]]:
-    """One per gate: its label (G1, ...), metric, rule, severity and the attributes judged."""
+    """One per gate: its label (G1, ...), metric (the ratio for a relative gate), rule,
+    severity and the attributes judged."""
     seen: dict[int, Any] = {}
     for g in result.gates:
         seen.setdefault(g.gate, g)
     out = []
     for i, g in sorted(seen.items()):
-        out.append({"index": i, "metric": g.metric, "label": f"G{i + 1}",
-                    "rule": threshold_text(g.min, g.max),
+        text = gate_text(result, g)
+        out.append({"index": i, "metric": g.metric, "subject": text["subject"],
+                    "label": f"G{i + 1}", "rule": text["rule"], "required": text["required"],
                     "severity": g.severity, "attributes": list(g.by_attribute)})
     return out
 

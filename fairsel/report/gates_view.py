@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fairsel.report.facts import gate_text
 from fairsel.report.fmt import STATUS_SYMBOL, ci_text, num, p_text, threshold_text
 from fairsel.report.section import SectionView
 from fairsel.report.tables import TESTED_RATE_NAMES, ordered_variants
@@ -26,6 +27,7 @@ def gates_view(result: AuditResult) -> list[dict[str, Any]]:
         attrs = list(dict.fromkeys(a for g in gs for a in g.by_attribute))
         out.append({
             "index": idx, "label": f"G{idx + 1}", "metric": first.metric,
+            "rule": gate_text(result, first)["rule"],
             "threshold": threshold_text(first.min, first.max), "severity": first.severity,
             "decision": first.decision, "attributes": attrs,
             "has_p": any(g.p_adjusted is not None for g in gs),

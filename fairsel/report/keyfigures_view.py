@@ -13,8 +13,9 @@ from typing import Any
 
 from fairsel.gates import gate_summary
 from fairsel.metrics import FAIRNESS_METRICS
-from fairsel.report.facts import best_ranked, estimate_of, headline_metric, is_fairness
-from fairsel.report.fmt import STATUS_SYMBOL, ci_text, is_finite, num, threshold_text
+from fairsel.report.facts import (best_ranked, estimate_of, gate_text, headline_metric,
+                                  is_fairness, straddles)
+from fairsel.report.fmt import STATUS_SYMBOL, ci_text, is_finite, num
 from fairsel.report.section import SectionView
 from fairsel.results import AuditResult, GateResult, VariantResult
 
@@ -37,26 +38,29 @@ def fairness_metric(result: AuditResult) -> str:
     return tiebreak if is_fairness(tiebreak) else headline_metric(result)
 
 
-def straddles(g: GateResult) -> float | None:
-    """The threshold of ``g`` that lies strictly inside its interval, or None."""
-    if not g.ci or g.ci[0] is None or g.ci[1] is None:
-        return None
-    return next((t for t in (g.min, g.max) if t is not None and g.ci[0] < t < g.ci[1]), None)
-
-
-def _gate_row(g: GateResult, scope: str) -> dict[str, Any]:
-    return {"label": f"G{g.gate + 1}", "metric": g.metric, "scope": scope,
+def _gate_row(result: AuditResult, g: GateResult, scope: str) -> dict[str, Any]:
+    text = gate_text(result, g)
+    return {"label": f"G{g.gate + 1}", "metric": text["subject"], "scope": scope,
             "attribute": g.attribute or "—",
             "value": num(g.observed, 4), "ci": ci_text(g.ci, 4),
-            "required": threshold_text(g.min, g.max), "severity": g.severity,
+            "required": text["required"], "severity": g.severity,
             "status": g.status, "symbol": STATUS_SYMBOL.get(g.status, ""),
             "straddles": straddles(g) is not None}
 
 
-def _straddle_item(g: GateResult) -> str:
+def _summary(result: AuditResult, g: GateResult) -> str:
+    """:func:`fairsel.gates.gate_summary` with the gate named as the report names it (a
+    ``relative_to_overall`` gate's value is the ratio to the overall figure)."""
+    head = f"gate {g.gate + 1} {g.metric}"
+    text = gate_summary(g)
+    subject = gate_text(result, g)["subject"]
+    return f"gate {g.gate + 1} {subject}{text[len(head):]}" if text.startswith(head) else text
+
+
+def _straddle_item(result: AuditResult, g: GateResult) -> str:
     """``G1 disparate_impact on sex: [0.7829, 0.9056] contains 0.8`` (the gate's value and
     status are in the gates table beside it)."""
-    return (f"G{g.gate + 1} {g.metric}" + (f" on {g.attribute}" if g.attribute else "")
+    return (f"G{g.gate + 1} {gate_text(result, g)['subject']}" + (f" on {g.attribute}" if g.attribute else "")
             + f": [{num(g.ci[0], 4)}, {num(g.ci[1], 4)}] contains {straddles(g):g}")
 
 
@@ -131,10 +135,10 @@ def keyfigures_view(result: AuditResult) -> dict[str, Any]:
         "disparity_metric": fm, "disparities": disparities,
         "headline": (None if head is None or len(head.by_attribute) < 2 else
                      {"value": num(head.value), "ci": ci_text(head.ci)}),
-        "gates": [_gate_row(g, scope(g)) for g in gates],
-        "warnings": [gate_summary(g) for g in gates if g.status == "WARN"],
-        "blocking": [f"{g.status}: {gate_summary(g)}" for g in gates if g.status in _BLOCKING],
-        "straddling": [_straddle_item(g) for g in gates if straddles(g) is not None],
+        "gates": [_gate_row(result, g, scope(g)) for g in gates],
+        "warnings": [_summary(result, g) for g in gates if g.status == "WARN"],
+        "blocking": [f"{g.status}: {_summary(result, g)}" for g in gates if g.status in _BLOCKING],
+        "straddling": [_straddle_item(result, g) for g in gates if straddles(g) is not None],
         "decision": ("gates are judged on the point estimate"
                      if all(g.decision == "point" for g in gates) else
                      "decision: ci_bound judges a gate on the interval's side that must clear "

@@ -10,7 +10,7 @@ from fairsel.metrics import FAIRNESS_METRICS, METRICS
 from fairsel.metrics.counts import RATE_FORMULAS
 from fairsel.mitigation import MITIGATIONS
 from fairsel.report.facts import scoring
-from fairsel.report.fmt import pct, threshold_text
+from fairsel.report.fmt import gate_subject, pct, threshold_text
 from fairsel.report.section import SectionView
 from fairsel.report.tables import leaderboard_columns
 from fairsel.results import AuditResult
@@ -109,7 +109,8 @@ def method_view(result: AuditResult) -> dict[str, Any]:
                                  "(as fairlearn's between-groups convention)"})
     gates = []
     for i, g in enumerate(result.policy.get("gates", []) or []):
-        gates.append({"index": i, "metric": g.get("metric"),
+        gates.append({"index": i, "metric": gate_subject(str(g.get("metric")),
+                                                         bool(g.get("relative_to_overall"))),
                       "threshold": threshold_text(g.get("min"), g.get("max")),
                       "severity": g.get("severity", "error"),
                       "attributes": ", ".join(g["attributes"]) if g.get("attributes") else "all"})

@@ -7,13 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fairsel.analysis.proxies import PROXY_FREE
 from fairsel.metrics import FAIRNESS_METRICS
-from fairsel.mitigation import MITIGATIONS
+from fairsel.mitigation import MITIGATIONS, PROXY_FREE
 from fairsel.report.facts import (allows_group_specific_decisions, estimate_of, gate_columns,
                                   higher_is_better, is_fairness, mitigated_variants)
-from fairsel.report.fmt import (DT_MARK, STATUS_SYMBOL, column_heads, is_finite, num, signed,
-                                threshold_text)
+from fairsel.report.fmt import DT_MARK, STATUS_SYMBOL, column_heads, is_finite, num, signed
 from fairsel.report.section import SectionView
 from fairsel.report.tables import leaderboard_columns, ordered_variants
 from fairsel.results import AuditResult, GateResult, VariantResult
@@ -210,9 +208,9 @@ def _comparison(result: AuditResult, v: VariantResult, base: VariantResult | Non
         spec = policy_gates[c["index"]] if c["index"] < len(policy_gates) else {}
         first = gv or gb
         gates.append({
-            "label": c["label"], "metric": c["metric"],
+            "label": c["label"], "metric": c["metric"], "subject": c["subject"],
             "scope": ", ".join(spec.get("attributes") or []) or "all attributes",
-            "required": threshold_text(first.min, first.max), "severity": first.severity,
+            "required": c["required"], "severity": first.severity,
             # Four decimals, as in the Gates section: a gate is decided on the unrounded value.
             "base": num(gb.observed, 4) if gb else "—",
             "base_status": gb.status if gb else None,

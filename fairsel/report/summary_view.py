@@ -7,9 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 from fairsel.metrics import FAIRNESS_METRICS
-from fairsel.report.facts import (best_ranked, estimate_of, fraction_text, headline_metric,
-                                  higher_is_better, rate_eligible)
-from fairsel.report.fmt import STATUS_SYMBOL, ci_text, is_finite, num, pct, threshold_text
+from fairsel.report.facts import (best_ranked, estimate_of, fraction_text, gate_text,
+                                  headline_metric, higher_is_better, rate_eligible, straddles)
+from fairsel.report.fmt import STATUS_SYMBOL, ci_text, is_finite, num, pct
 from fairsel.report.section import SectionView
 from fairsel.report.tables import ordered_variants
 from fairsel.results import AuditResult, VariantResult
@@ -26,10 +26,11 @@ def closest_variant(result: AuditResult) -> dict[str, Any] | None:
             continue
         thr = g.min if g.min is not None else g.max
         rel = (g.gap / abs(thr)) if (g.gap is not None and thr) else None
+        text = gate_text(result, g)
         rows.append({
-            "metric": g.metric, "status": g.status, "severity": g.severity,
+            "metric": text["subject"], "status": g.status, "severity": g.severity,
             "observed": num(g.observed, 4), "ci": ci_text(g.ci),
-            "required": threshold_text(g.min, g.max),
+            "required": text["required"],
             "attribute": g.attribute or "",
             "gap": num(g.gap, 4),
             "relative": pct(rel) if rel is not None else "—",
@@ -119,21 +120,29 @@ def _findings(result: AuditResult, focus: VariantResult | None) -> list[str]:
                 + (f" ({lvl}interval {num(h.ci[0])} to {num(h.ci[1])})"
                    if h.ci and h.ci[0] is not None and h.ci[1] is not None else "") + ".")
 
-    # 2. A gate decided by a point estimate whose interval straddles the threshold.
-    if focus is not None:
-        for g in result.gates:
-            if g.variant != focus.name or not g.ci or g.ci[0] is None or g.ci[1] is None:
-                continue
-            thr = g.min if g.min is not None else g.max
-            if thr is None or not (g.ci[0] < thr < g.ci[1]):
-                continue
+    # 2. Every gate whose interval straddles a threshold (the key figures' check).
+    uncertain = ([g for g in sorted(result.gates, key=lambda g: g.gate)
+                  if g.variant == focus.name and straddles(g) is not None]
+                 if focus is not None else [])
+    if uncertain:
+        def one(g) -> str:
+            return (f"G{g.gate + 1} {gate_text(result, g)['subject']} ({num(g.ci[0])} to "
+                    f"{num(g.ci[1])}, threshold {straddles(g):g}, reads {g.status} on the point "
+                    f"estimate {num(g.observed)})")
+        tail = ("(the policy decides on the point estimate; decision: ci_bound would be "
+                "stricter)." if all(g.decision == "point" for g in uncertain) else ".")
+        if len(uncertain) == 1:
+            g = uncertain[0]
             found["uncertain"] = (
-                f"The {lvl}interval of {g.metric} for '{focus.name}' ({num(g.ci[0])} to "
-                f"{num(g.ci[1])}) contains the threshold {thr:g}: the gate reads {g.status} on the "
-                f"point estimate {num(g.observed)}, but the data cannot rule out the other side "
-                + ("(the policy decides on the point estimate; decision: ci_bound would be stricter)."
-                   if g.decision == "point" else "."))
-            break
+                f"The {lvl}interval of {gate_text(result, g)['subject']} for '{focus.name}' "
+                f"({num(g.ci[0])} to {num(g.ci[1])}) contains the threshold {straddles(g):g}: "
+                f"the gate reads {g.status} on the point estimate {num(g.observed)}, but the "
+                f"data cannot rule out the other side {tail}")
+        else:
+            found["uncertain"] = (
+                f"The {lvl}intervals of {len(uncertain)} gates for '{focus.name}' contain their "
+                f"thresholds: {'; '.join(one(g) for g in uncertain)}. The data cannot rule out "
+                f"the other side of any of them {tail}")
 
     # 3. What fairness costs: the selected model against the best-scoring one.
     obj = result.ranking.objective

@@ -9,7 +9,8 @@ from pydantic import BaseModel
 
 from fairsel.gates import PROXY_GATES
 from fairsel.metrics.significance import TESTED_RATES
-from fairsel.results import AuditResult, VariantResult, figure_text
+from fairsel.report.fmt import num
+from fairsel.results import AuditResult, VariantResult
 
 TESTED_RATE_NAMES: tuple[str, ...] = tuple(TESTED_RATES)
 
@@ -90,8 +91,9 @@ def safe_result(result: AuditResult) -> AuditResult:
 
 def fmt(x: float | None, digits: int = 3, near=()) -> str:
     """A figure for a table: ``digits`` decimals, more when it would round onto one of the
-    thresholds ``near`` (:func:`fairsel.results.figure_text`); an em dash when undefined."""
-    return "—" if x is None else figure_text(x, digits, near=near)
+    thresholds ``near`` (at most six: :func:`fairsel.report.fmt.num`); an em dash when
+    undefined."""
+    return num(x, digits, near=near)
 
 
 def gate_thresholds(result: AuditResult) -> dict[str, tuple[float, ...]]:

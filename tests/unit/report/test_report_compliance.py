@@ -114,7 +114,7 @@ def test_lending_air_and_alternatives(lending):
 def test_generic_shows_its_gates_with_their_outcome(generic):
     view = compliance_view(generic)
     assert [g["id"] for g in view["gates"]] == ["G1", "G2", "G3", "G4"]
-    assert view["gates"][3]["metric"] == "balanced_accuracy of every group / overall"
+    assert view["gates"][3]["metric"] == "balanced_accuracy ÷ overall"
     by_gate = {g.gate: g.status for g in generic.gates if g.variant == view["variant"]}
     assert [g["status"] for g in view["gates"]] == [by_gate[i] for i in range(4)]
     assert view["ll144"] is None and view["lending"] is None and view["refusal"] == ""
@@ -151,3 +151,34 @@ def test_ll144_view_states_exclusions_unknowns_and_small_shares():
     assert rows["a"]["note"] == "most selected" and rows["a"]["ratio"] == "1.000"
     assert view["excluded"] == ["b (race: n = 1, 0.03% of the data)"]
     assert view["unknown"] == ["race: 20"] and view["median"] is None
+
+
+def test_relative_gate_is_labelled_as_a_ratio_wherever_its_rule_is_printed(generic):
+    """G4 of the generic template (balanced_accuracy ≥ 0.95 × overall) judges a ratio; the
+    leaderboard legend, the method's gate table, the gates section, each candidate's gate
+    table and the key figures name it as one, never as the metric alone."""
+    import re
+
+    from fairsel.report.candidates_view import candidates_view
+    from fairsel.report.facts import gate_columns
+    from fairsel.report.fmt import gate_rule
+    from fairsel.report.gates_view import gates_view
+    from fairsel.report.keyfigures_view import keyfigures_view
+    from fairsel.report.method_view import method_view
+
+    assert gate_rule("balanced_accuracy", 0.95, None, True) == "balanced_accuracy ÷ overall ≥ 0.95"
+    assert gate_rule("disparate_impact", 0.8, None) == "disparate_impact ≥ 0.8"
+    ratio = "balanced_accuracy ÷ overall"
+    assert gate_columns(generic)[3]["rule"] == ratio + " ≥ 0.95"
+    assert all("÷" not in c["rule"] for c in gate_columns(generic)[:3])
+    assert [g["metric"] for g in method_view(generic)["gates"]][3] == ratio
+    assert [g for g in gates_view(generic) if g["index"] == 3][0]["rule"] == ratio + " ≥ 0.95"
+    for c in candidates_view(generic, with_charts=False):
+        metrics = [g["metric"] for g in c["gates"]]
+        assert ratio in metrics and "balanced_accuracy" not in metrics
+    kf = keyfigures_view(generic)
+    assert kf["gates"][3]["metric"] == ratio
+    html = re.sub(r"<[^>]+>|\u200b", "", render_html(generic, with_charts=False))
+    assert f"G4 = {ratio} ≥ 0.95" in html  # the leaderboard's legend
+    assert f"G4: {ratio} ≥ 0.95" in html   # the gates section's caption
+    assert "G4 = balanced_accuracy ≥" not in html and "G4: balanced_accuracy ≥" not in html

@@ -220,3 +220,39 @@ def test_a_passed_over_name_without_its_variant_is_left_out():
     fairer = keyfigures_view(odd)["fairer"]
     assert "ghost" not in str(fairer)
     assert fairer[0]["variants"].startswith("'logreg+threshold[equalized_odds]' (0.918), ")
+
+
+def test_summary_uncertain_finding_uses_the_key_figures_check():
+    """The summary's "uncertain" finding names every gate the key figures mark ◆ — a gate
+    whose interval straddles its max (not only its min), and more than the first one."""
+    from fairsel.report.facts import straddles
+    from fairsel.report.keyfigures_view import keyfigures_view
+    from fairsel.report.summary_view import _findings
+    from tests.unit.report.factory import make_result
+
+    base = make_result(n_variants=2)
+    focus = base.ranking.selected or base.ranking.order[0]
+    gates, k = [], 0
+    for g in base.gates:
+        if g.variant == focus and k == 0:  # straddles its max only (min far below)
+            g = g.model_copy(update={"min": 0.2, "max": 0.9, "observed": 0.88,
+                                     "ci": (0.85, 0.95)})
+            k += 1
+        elif g.variant == focus and k == 1:  # straddles its min
+            g = g.model_copy(update={"min": 0.8, "max": None, "observed": 0.81,
+                                     "ci": (0.75, 0.86)})
+            k += 1
+        elif g.variant == focus:  # clear of its thresholds
+            g = g.model_copy(update={"ci": None})
+        gates.append(g)
+    result = base.model_copy(update={"gates": gates})
+    mine = [g for g in result.gates if g.variant == focus]
+    marked = [f"G{g.gate + 1}" for g in mine if straddles(g) is not None]
+    assert len(marked) == 2
+    kf = keyfigures_view(result)
+    assert [r["label"] for r in kf["gates"] if r["straddles"]] == marked
+    text = " ".join(_findings(result, result.variant(focus)))
+    assert "intervals of 2 gates" in text
+    for label in marked:
+        assert f"{label} " in text
+    assert "threshold 0.9" in text and "threshold 0.8" in text
