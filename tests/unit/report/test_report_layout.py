@@ -181,3 +181,24 @@ def test_tradeoff_legend_lists_only_the_kinds_drawn():
     assert ">selected<" not in all_fail
     mixed = str(_trade().svg)
     assert "fails a gate" in mixed and "passes every error gate" in mixed
+
+
+@pytest.mark.parametrize("name", ["lending", "mitigation", "hiring"])
+def test_leaderboard_figures_and_gate_outcomes_are_two_tables(name):
+    """Beside five or six gate columns the leaderboard's eight figures had a sliver of the page
+    each and ran into each other ("0.7720.6260.839", reviewer): the gate outcomes are a table
+    of their own, one row per listed variant."""
+    from tests.unit.report.test_report_statements import _golden
+
+    result = _golden(name)
+    html = render_html(result, with_charts=False)
+    board = html.split('<section id="leaderboard"', 1)[1].split("</section>", 1)[0]
+    figures = board.split('<table class="grid leaderboard">', 1)[1].split("</table>", 1)[0]
+    gates = board.split('<table class="grid leaderboard-gates">', 1)[1].split("</table>", 1)[0]
+    assert 'class="gate"' not in figures and "gate-head" not in figures
+    head = figures.split("</thead>", 1)[0]
+    assert len(re.findall(r"<th[ >]", head)) <= 3 + 8  # #, variant, status, at most 8 figures
+    shown = figures.count("<tr data-variant=")
+    assert shown and gates.count("<tr data-gates-variant=") == shown
+    n_gates = len({g.gate for g in result.gates})
+    assert gates.split("</thead>", 1)[0].count("gate-head") == n_gates
