@@ -56,23 +56,27 @@ def rank(variants: list[VariantResult], gates: list[GateResult], policy: Policy,
         selected = chosen.name
         top = max(selectable, key=lambda v: (obj(v), [-ord(c) for c in v.name]))
         reasons.append(f"{len(passing)} of {len(variants)} variant(s) pass every error-severity gate")
+        blocked = [v.name for v in passing if v not in selectable]
+        if blocked:
+            reasons.append(f"{len(blocked)} of them are not selectable because they decide with "
+                           "the protected attribute (mitigation_policy → "
+                           "allow_group_specific_decisions: false): " + ", ".join(blocked))
+        # "among them" must be the variants it was chosen among: the selectable ones
+        among = (f"among the {len(selectable)} selectable one(s)" if blocked else "among them")
         if chosen is top:
-            reasons.append(f"'{chosen.name}' has the best {r.objective} among them "
+            reasons.append(f"'{chosen.name}' has the best {r.objective} {among} "
                            f"({sign * obj(chosen):.4f})")
         else:
             reasons.append(
-                f"'{top.name}' has the best {r.objective} ({sign * obj(top):.4f}); '{chosen.name}' "
+                f"'{top.name}' has the best {r.objective}"
+                f"{' ' + among if blocked else ''} ({sign * obj(top):.4f}); "
+                f"'{chosen.name}' "
                 f"is within the tolerance of {r.tolerance:g} ({sign * obj(chosen):.4f}) and fairer "
                 f"by {r.fairness_tiebreak} ({_fmt(_value(chosen, r.fairness_tiebreak, tie_is_fair))} "
                 f"against {_fmt(_value(top, r.fairness_tiebreak, tie_is_fair))})")
         if len(near) > 1 and chosen is top:
             reasons.append(f"{len(near) - 1} other variant(s) within {r.tolerance:g} of it are "
                            f"no fairer by {r.fairness_tiebreak}")
-        blocked = [v.name for v in passing if v not in selectable]
-        if blocked:
-            reasons.append("not selectable because they decide with the protected attribute "
-                           "(mitigation_policy → allow_group_specific_decisions: false): "
-                           + ", ".join(blocked))
     else:
         reasons.append("no variant passes every error-severity gate" if not passing else
                        "the variants that pass all decide with the protected attribute, which "

@@ -153,29 +153,43 @@ def _findings(result: AuditResult, focus: VariantResult | None) -> list[str]:
         best_v, best = max(scored, key=lambda t: (t[1] if hib else -t[1], t[0].name))
         sel = result.variant(result.ranking.selected)
         sel_e = estimate_of(sel, obj)
-        if best_v.name != sel.name and sel_e and is_finite(sel_e.value):
-            # the ranking's own reason (results.json before 1.0 had none: then no reason)
-            passed = result.ranking.passed_over.get(best_v.name)
-            why = f", not selected because {passed.text}" if passed else ""
+        # every variant with that best figure (a post-processed variant keeps its base's
+        # scores, so its AUC ties with it): naming one of them would be arbitrary
+        tied = sorted((v for v, x in scored if x == best), key=lambda v: v.name)
+        if sel.name not in {v.name for v in tied} and sel_e and is_finite(sel_e.value):
+            # the ranking's own reasons (results.json before 1.0 had none: then no reason)
+            by_reason: dict[str, list[str]] = {}
+            for v in tied:
+                passed = result.ranking.passed_over.get(v.name)
+                by_reason.setdefault(passed.text if passed else "", []).append(f"'{v.name}'")
+            whys = [f"{' and '.join(ns) if len(ns) <= 2 else ', '.join(ns)} not selected because "
+                    f"{text.replace('it ', 'each ', 1) if len(ns) > 1 else text}"
+                    for text, ns in by_reason.items() if text]
+            why = f"; {'; '.join(whys)}" if whys else ""
+            who = (f"the best-scoring '{tied[0].name}'" if len(tied) == 1 else
+                   f"the {len(tied)} variants tied for the best {obj}")
             found["cost"] = (
-                f"Choosing '{sel.name}' rather than the best-scoring '{best_v.name}' ({obj} "
-                f"{num(best)}{why}) costs {num(abs(best - sel_e.value))} of {obj}.")
+                f"Choosing '{sel.name}' rather than {who} ({obj} {num(best)}{why}) costs "
+                f"{num(abs(best - sel_e.value))} of {obj}.")
         elif best_v.name == sel.name:
             found["cost"] = (f"'{sel.name}' also has the best {obj} of all variants ({num(best)}): "
                          "the selection costs no performance.")
 
-    # 4. Where the no-pass case fails most often.
+    # 4. What the no-pass case fails on: every error gate some variant misses, most first.
     if not result.ranking.selected:
-        fails: dict[str, int] = {}
+        fails: dict[int, set[str]] = {}
         for g in result.gates:
             if g.severity == "error" and g.status in ("FAIL", "INSUFFICIENT"):
-                fails[g.metric] = fails.get(g.metric, 0) + 1
+                fails.setdefault(g.gate, set()).add(g.variant)
         n_var = sum(1 for v in result.variants if v.status != "ERROR")
-        for metric, c in sorted(fails.items(), key=lambda t: (-t[1], t[0])):
-            found["blocking"] = (f"{c} of {n_var} variant(s) fail or cannot pass the gate on "
-                                 f"{metric}: it is what stands between the candidates and "
-                                 "deployment.")
-            break
+        if fails:
+            gate_of = {g.gate: g for g in result.gates}
+            parts = [f"G{i + 1} {gate_text(result, gate_of[i])['subject']} ({len(vs)} of {n_var})"
+                     for i, vs in sorted(fails.items(), key=lambda t: (-len(t[1]), t[0]))]
+            found["blocking"] = (
+                f"Variants fail or cannot pass {'this error gate' if len(parts) == 1 else 'these error gates'}: "
+                f"{'; '.join(parts)}. {'It is' if len(parts) == 1 else 'They are'} what stands "
+                "between the candidates and deployment.")
 
     # 5. Groups too small to judge, and missing protected values.
     small = sorted({(a.attribute, g.group, g.n) for a in result.data.attributes
