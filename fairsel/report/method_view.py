@@ -9,7 +9,7 @@ from typing import Any
 from fairsel.metrics import FAIRNESS_METRICS, METRICS
 from fairsel.metrics.counts import RATE_FORMULAS
 from fairsel.mitigation import MITIGATIONS
-from fairsel.report.facts import scoring
+from fairsel.report.facts import gate_columns, scoring
 from fairsel.report.fmt import gate_subject, pct, threshold_text
 from fairsel.report.section import SectionView
 from fairsel.report.tables import leaderboard_columns
@@ -108,12 +108,26 @@ def method_view(result: AuditResult) -> dict[str, Any]:
                          "rule": "no reference: smallest group rate against the largest "
                                  "(as fairlearn's between-groups convention)"})
     gates = []
-    for i, g in enumerate(result.policy.get("gates", []) or []):
+    policy_gates = result.policy.get("gates", []) or []
+    template = set(result.compliance.template_gates) if result.compliance else set()
+    for i, g in enumerate(policy_gates):
         gates.append({"index": i, "metric": gate_subject(str(g.get("metric")),
                                                          bool(g.get("relative_to_overall"))),
                       "threshold": threshold_text(g.get("min"), g.get("max")),
                       "severity": g.get("severity", "error"),
-                      "attributes": ", ".join(g["attributes"]) if g.get("attributes") else "all"})
+                      "attributes": ", ".join(g["attributes"]) if g.get("attributes") else "all",
+                      "source": "compliance template" if i in template else "policy"})
+    # the gates the audit adds after the policy's (the proxy screen's bounds): every gate a
+    # page names (G4, G5 ...) is defined here too
+    for c in gate_columns(result):
+        if c["index"] < len(policy_gates):
+            continue
+        proxy = c["metric"].startswith("proxy_")
+        gates.append({"index": c["index"], "metric": c["subject"], "threshold": c["required"],
+                      "severity": c["severity"],
+                      "attributes": ", ".join(c["attributes"]) or "all",
+                      "source": ("proxy screen (policy key proxies)" if proxy
+                                 else "compliance template")})
     rk = result.ranking
     return {
         "scheme": val.scheme, "scheme_text": SCHEME_TEXT.get(val.scheme, val.scheme),

@@ -38,3 +38,25 @@ def test_an_audit_with_no_model_to_explain_does_not_describe_fold_models():
     assert "No variant could be explained" in text
     assert "Each fold's model fairsel trains" in " ".join(
         render_html(_golden("lending"), with_charts=False).split())
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_the_method_defines_every_gate_a_page_names(name):
+    """lending's pages judge G4 and G5 (the proxy screen's bounds) and G5 makes its verdict
+    WARN: the method's gate table must define them too (reviewer: lending p8)."""
+    import re
+
+    from fairsel.report.context import build_context
+
+    result = _golden(name)
+    rows = build_context(result, with_charts=False)["method"]["gates"]
+    assert sorted(r["index"] for r in rows) == sorted({g.gate for g in result.gates} |
+                                                     set(range(len(result.policy.get("gates") or []))))
+    for r in rows:
+        if r["index"] >= len(result.policy.get("gates") or []):
+            assert r["source"] != "policy"
+    html = render_html(result, with_charts=False)
+    method = html.split('<section id="method"', 1)[1].split("</section>", 1)[0]
+    named = {int(n) for n in re.findall(r"\bG(\d+)\b", html)}
+    defined = {int(n) for n in re.findall(r"<td>G(\d+)</td>", method)}
+    assert named <= defined, (named - defined)
