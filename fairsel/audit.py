@@ -34,7 +34,7 @@ from fairsel.candidates.score_type import (
 )
 from fairsel.data import AuditData, dataset_files, load_data
 from fairsel.errors import DataError, ModelError, PolicyError
-from fairsel.execution import Backend, Runner, open_backend, usable_cores
+from fairsel.execution import Backend, Runner, open_backend, usable_cores, worker_count
 from fairsel.gates import GROUP_RATE_OF, evaluate_gates, gate_summary, proxy_gates, variant_status
 from fairsel.metrics import FAIRNESS_NAMES, METRICS, Confidence, evaluate_variant
 from fairsel.metrics.significance import annotate as add_significance
@@ -668,6 +668,13 @@ def _run_audit(policy: Policy, *, runner: Runner, progress: Progress, strict: bo
     whole = {ci for ci in fixed_scores
              if not any(_applies(spec, cands[ci], False) for spec in policy.mitigation)}
     tasks = [(ci, k) for ci in range(len(cands)) if ci not in whole for k in range(n_folds)]
+    # the proxy screen needs no fit: where the fits leave a core free (--jobs below the
+    # cores, this process's backend) it runs beside them, else beside the measuring
+    background = pending = None
+    if settings is not None and screen is None and analysis_threads() >= 2 \
+            and runner.client is None \
+            and worker_count(runner.backend.jobs, max(len(tasks), 1)) < usable_cores():
+        background, pending = _start_screen(X, data, folds, policy, codes)
     progress.stage("cross-validating candidates", total=len(tasks))
 
     grid = _Grid(cands=cands, mitigations=policy.mitigation, X=X, data=data, folds=folds,
@@ -785,11 +792,9 @@ def _run_audit(policy: Policy, *, runner: Runner, progress: Progress, strict: bo
         on_predictions(AuditRun(result=None, row_ids=data.row_ids, folds=folds,  # type: ignore[arg-type]
                                 y_true=data.y, predictions=preds))
 
-    # the proxy screen needs no fit: on a free core it runs while the variants are measured
-    background = None
-    if settings is not None and screen is None and analysis_threads() >= 2:
-        background = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="proxies")
-        pending = background.submit(_timed, run_proxy_screen, X, data, folds, policy, codes)
+    if background is None and settings is not None and screen is None \
+            and analysis_threads() >= 2:
+        background, pending = _start_screen(X, data, folds, policy, codes)
     t_metrics = time.perf_counter()
     confidence = _confidence(policy)
     variants: list[VariantResult] = []
@@ -1048,6 +1053,14 @@ def run_explanations(policy: Policy, data: AuditData, X, folds: np.ndarray, rank
                             rows=spec.rows, threads=analysis_threads())
 
 
+def _start_screen(X, data: AuditData, folds: np.ndarray, policy: Policy, codes):
+    """The proxy screen started in a thread of its own: (executor, future of (screen,
+    seconds)). Its models use one thread and its draws are seeded: the same screen."""
+    background = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="proxies")
+    return background, background.submit(_timed, run_proxy_screen, X, data, folds, policy,
+                                         codes)
+
+
 def _timed(fn: Callable[..., Any], *args) -> tuple[Any, float]:
     """``fn(*args)`` and the wall seconds it took."""
     t = time.perf_counter()
@@ -1056,9 +1069,10 @@ def _timed(fn: Callable[..., Any], *args) -> tuple[Any, float]:
 
 def analysis_threads() -> int:
     """Threads for fairsel's own analyses after the fits: the usable cores, at most
-    :data:`ANALYSIS_THREADS`. No fit runs then, so the cores are free. With two or more, the
-    proxy screen runs beside the measuring, and Tree SHAP values are computed on that many
-    threads; the figures do not depend on it (the screen has its own seeded draws and
+    :data:`ANALYSIS_THREADS`. With two or more, the proxy screen (which needs no fit) runs in
+    a thread beside the fits when they leave a core free (``--jobs`` below the cores), else
+    beside the measuring; and Tree SHAP values, computed after the fits, use that many
+    threads. The figures do not depend on it (the screen has its own seeded draws and
     one-thread models, and each SHAP row is computed alone)."""
     return max(1, min(usable_cores(), ANALYSIS_THREADS))
 

@@ -275,8 +275,8 @@ def exit_code_for(result, fail_on: str) -> int:
               help="Exit 1 on failed error gates only, or on warnings too.")
 @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
               help="Folds fitted in parallel worker processes, at most one per core and per "
-                   "task (estimators then use one thread each). The analyses after the fits "
-                   "use the free cores, at most 4 threads.")
+                   "task (estimators then use one thread each). fairsel's own analyses use the "
+                   "cores the fits leave free, at most 4 threads.")
 @click.option("--backend", type=click.Choice(["local", "dask"]), default=None,
               help="Where the fits run: local (fairsel's processes, --jobs) or dask (one task per "
                    "candidate and fold; needs fairsel[dask]). Default: the policy's "

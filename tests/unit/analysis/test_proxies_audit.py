@@ -82,8 +82,8 @@ def test_a_tampered_screen_figure_is_refused(tmp_path):
         load_results(path)
 
 
-def test_the_screen_beside_the_measuring_gives_the_same_result(tmp_path, monkeypatch):
-    """With a free core the screen runs in a thread while the variants are measured; the
+def test_the_screen_in_a_thread_beside_the_fits_gives_the_same_result(tmp_path, monkeypatch):
+    """With a free core the screen runs in a thread beside the fits (or the measuring); the
     results (timings aside) are those of the one-thread audit, and the thread is gone after."""
     import threading
 
@@ -97,6 +97,15 @@ def test_the_screen_beside_the_measuring_gives_the_same_result(tmp_path, monkeyp
         return data
 
     runs = {}
+    import fairsel.execution as execution
+
+    calls = []
+    real_start, real_run = audit._start_screen, execution.Runner.run
+    monkeypatch.setattr(audit, "_start_screen",
+                        lambda *a: (calls.append("screen"), real_start(*a))[1])
+    monkeypatch.setattr(execution.Runner, "run",
+                        lambda self, *a, **k: (calls.append("fits"), real_run(self, *a, **k))[1])
+    monkeypatch.setattr(audit, "usable_cores", lambda: 2)
     for threads in (1, 2):
         monkeypatch.setattr(audit, "analysis_threads", lambda t=threads: t)
         started = []
@@ -111,5 +120,7 @@ def test_the_screen_beside_the_measuring_gives_the_same_result(tmp_path, monkeyp
         assert len(started) == 1
         assert started[0].startswith("proxies") == (threads == 2)
     assert without_timings(runs[1]) == without_timings(runs[2])
+    # one worker on two cores: the screen is started before the fits, beside them
+    assert calls == ["fits", "screen", "fits"]
     assert runs[2].analysis.proxies is not None
     assert not [t for t in threading.enumerate() if t.name.startswith("proxies")]
