@@ -415,14 +415,11 @@ def _labelled(labels: tuple[str, ...], values) -> dict[str, Any]:
 
 def _fit_and_score(cand, X, y, train, test, *, fold: int, keep: bool,
                    sample_weight: np.ndarray | None = None):
-    """``(scores of the test rows, the fitted pipeline or None)``. A model to keep (for the
-    explanations) is the whole pipeline, fitted on the raw rows; otherwise the fold's
-    prepared features are shared (:func:`fairsel.candidates.prepared.fit_score`): the same
-    model and scores either way."""
-    if keep:
-        model = cand.fit(X.iloc[train], y[train], sample_weight=sample_weight)
-        return cand.score(model, X.iloc[test]), model
-    return fit_score(cand, X, y, train, test, fold=fold, sample_weight=sample_weight), None
+    """``(scores of the test rows, the fitted pipeline or None)``, the fold's prepared
+    features shared between candidates (:func:`fairsel.candidates.prepared.fit_score`); a
+    model to keep (for the explanations) is the pipeline of that shared preparation and the
+    estimator: the same model and scores either way."""
+    return fit_score(cand, X, y, train, test, fold=fold, sample_weight=sample_weight, keep=keep)
 
 
 def _reweighing(cand, opts, *, groups, X, y, train, test, fold, keep=False, **_) -> FoldOutput:

@@ -47,8 +47,9 @@ def test_scores_equal_the_pipelines_and_the_fold_is_prepared_once(monkeypatch, k
     for p in (params, {**params, "random_state": 9}):
         cand = _cand(kind, p)
         want = cand.fit_score(X.iloc[train], y[train], X.iloc[test], sample_weight=w)
-        got = prepared.fit_score(cand, X, y, train, test, fold=0, sample_weight=w)
+        got, model = prepared.fit_score(cand, X, y, train, test, fold=0, sample_weight=w)
         assert np.array_equal(got, want)
+        assert model is None  # nothing kept unless asked
     assert len(made) == 1  # the shared preparation: once for both candidates
 
 
@@ -56,9 +57,48 @@ def test_another_frame_or_fold_is_prepared_anew():
     X, y = _frame()
     cand = _cand("lightgbm", {"n_estimators": 5})
     train, test = np.arange(400), np.arange(400, 600)
-    a = prepared.fit_score(cand, X, y, train, test, fold=0)
+    a, _ = prepared.fit_score(cand, X, y, train, test, fold=0)
     X2, y2 = _frame(seed=1)
-    b = prepared.fit_score(cand, X2, y2, train, test, fold=0)  # same fold number, new frame
+    b, _ = prepared.fit_score(cand, X2, y2, train, test, fold=0)  # same fold number, new frame
     assert np.array_equal(b, cand.fit_score(X2.iloc[train], y2[train], X2.iloc[test]))
     assert not np.array_equal(a, b)
     assert all(v[0]() is X2 for v in prepared._cache.values())  # the old frame's entry is gone
+
+
+@pytest.mark.parametrize("kind, params", [("lightgbm", {"n_estimators": 20, "num_leaves": 7}),
+                                          ("logistic_regression", {"C": 0.3})])
+def test_a_kept_model_is_the_pipeline_from_the_shared_preparation(monkeypatch, kind, params):
+    """keep=True (the audit explains variants) still prepares the fold once for every
+    candidate, and keeps the pipeline a whole fit gives: the same scores, the same SHAP."""
+    from fairsel.analysis.explain import explain_rows
+    from fairsel.candidates import estimators, trainable
+
+    X, y = _frame(seed=2)
+    train, test = np.arange(450), np.arange(450, 600)
+    made = []
+    original = estimators.make_preprocessor
+
+    def counting(*a, **k):
+        made.append(1)
+        return original(*a, **k)
+
+    monkeypatch.setattr(estimators, "make_preprocessor", counting)
+    monkeypatch.setattr(trainable, "make_preprocessor", counting)  # what cand.fit builds
+    w = np.linspace(0.5, 1.5, len(train))
+    kept = []
+    for p in (params, {**params, "random_state": 9}):
+        cand = _cand(kind, p)
+        got, model = prepared.fit_score(cand, X, y, train, test, fold=0, sample_weight=w,
+                                        keep=True)
+        kept.append(model)
+        whole = cand.fit(X.iloc[train], y[train], sample_weight=w)
+        assert list(model.named_steps) == ["prepare", "model"]
+        assert np.array_equal(got, cand.score(whole, X.iloc[test]))
+        assert np.array_equal(cand.score(model, X.iloc[test]), got)
+        a = explain_rows(model, X.iloc[test[:40]], X.iloc[train[:100]], ["a", "b", "c"], seed=1)
+        b = explain_rows(whole, X.iloc[test[:40]], X.iloc[train[:100]], ["a", "b", "c"], seed=1)
+        assert np.array_equal(a.values, b.values) and np.array_equal(a.margin, b.margin)
+    # the two whole fits above (the reference) prepare for themselves; the kept models
+    # share one preparation: fitting them as whole pipelines would count two more
+    assert len(made) == 2 + 1
+    assert kept[0].named_steps["prepare"] is kept[1].named_steps["prepare"]
