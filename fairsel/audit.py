@@ -275,12 +275,14 @@ class _Grid:
     keep_models: bool = False
 
 
-def _grid_task(grid: _Grid, ci: int, k: int):
+def _grid_task(grid: _Grid, ci: int, k: int, cand: Any = None):
     """One task of the grid: every variant of candidate ``ci`` on fold ``k``, as
-    ``(ci, k, test rows, [FoldOutput] or None, error or None)``; a failure is data."""
+    ``(ci, k, test rows, [FoldOutput] or None, error or None)``; a failure is data.
+    ``cand``: the candidate itself, when it was set after ``grid`` was sent to the workers
+    (an optuna trial's setting)."""
     train, test = np.flatnonzero(grid.folds != k), np.flatnonzero(grid.folds == k)
     try:
-        out = fold_variants(grid.cands[ci], [] if ci in grid.proxy_free else grid.mitigations,
+        out = fold_variants(grid.cands[ci] if cand is None else cand, [] if ci in grid.proxy_free else grid.mitigations,
                             X=grid.X, y=grid.data.y, train=train, test=test, data=grid.data,
                             scores=grid.fixed_scores.get(ci), seed=grid.seed, fold=k,
                             min_group_size=grid.min_group_size, keep_models=grid.keep_models)
@@ -666,16 +668,15 @@ def _run_audit(policy: Policy, *, runner: Runner, progress: Progress, strict: bo
                  proxy_free=frozenset(origin),
                  keep_models=policy.explain_settings is not None)
 
-    def run_task(ci: int, k: int):
-        return _grid_task(grid, ci, k)
-
     # search.prune: a trial is judged on its first folds, the same way on every backend
     searches = {c.name: c.search for c in original.candidates if c.search is not None}
     prune_after = {ci: max(1, n_folds // 2) - 1 for ci, c in enumerate(cands)
                    if c.name in trials and searches[trials[c.name].of].prune}
     pruned: dict[int, str] = {}
+    judged: set[int] = set()
 
     def _prune(ci: int, outputs: list) -> None:
+        judged.add(ci)
         first = [o for o in outputs if o[0] == ci and 0 <= o[1] <= prune_after[ci]]
         margin = searches[trials[cands[ci].name].of].prune_margin
         reason = prune_reason(first, policy, data, folds, margin=margin)
@@ -683,31 +684,37 @@ def _run_audit(policy: Policy, *, runner: Runner, progress: Progress, strict: bo
             pruned[ci] = reason
             progress.note(f"trial '{cands[ci].name}' pruned: {reason}")
 
+    def run_grid(tasks: list[tuple]) -> list:
+        """The tasks' outputs from the backend, each trial to prune judged on its first
+        folds: as they come in this process (its later folds are then skipped), after
+        they all ran on workers; the same decisions either way."""
+        seen: list = []
+
+        def on_result(task: tuple, result) -> None:
+            seen.append(result)
+            if task[1] == prune_after.get(task[0]):
+                _prune(task[0], seen)
+
+        out = runner.run(_grid_task, grid, tasks,
+                         fallback=lambda t, err: (t[0], t[1], np.flatnonzero(folds == t[1]),
+                                                  None, err),
+                         skip=lambda t: t[0] in pruned, on_result=on_result)
+        for ci in dict.fromkeys(t[0] for t in tasks):
+            if ci in prune_after and ci not in judged:
+                _prune(ci, out)
+        return out
+
     # optuna searches ask each trial's setting from the figures of the trials before: their
-    # folds run here, in trial order, and join the grid's outputs; the grid runs the rest
+    # trials run in batches (ask a batch, run its folds on the backend, tell in trial
+    # order); the grid runs the rest
     searched: list = []
     for name, cis in _optuna_trials(cands, trials, searches).items():
         progress.note(f"searching '{name}' with optuna ({len(cis)} trials)")
-        searched += run_optuna(searches[name], name, cis, cands, trials, run_task, n_folds,
-                               policy=policy, data=data, prune_after=prune_after,
-                               prune=_prune, pruned=pruned, confidence=_confidence(policy))
-        progress.advance(len(cis) * n_folds)
+        searched += run_optuna(searches[name], name, cis, cands, trials, run_grid, n_folds,
+                               policy=policy, data=data, pruned=pruned,
+                               confidence=_confidence(policy))
     done = {o[0] for o in searched}
-    tasks = [t for t in tasks if t[0] not in done]
-
-    seen: list = []
-
-    def judged(task: tuple, result) -> None:  # a trial is pruned as soon as its first folds ran
-        seen.append(result)
-        if task[1] == prune_after.get(task[0]):
-            _prune(task[0], seen)
-
-    outputs = runner.run(_grid_task, grid, tasks,
-                         fallback=lambda t, err: (*t, np.flatnonzero(folds == t[1]), None, err),
-                         skip=lambda t: t[0] in pruned, on_result=judged)
-    for ci in prune_after:  # the same decisions when every fold ran (a pool of workers)
-        if ci not in pruned and ci not in done:
-            _prune(ci, outputs)
+    outputs = run_grid([t for t in tasks if t[0] not in done])
     outputs = sorted(searched + outputs, key=lambda o: (o[0], o[1]))
     outputs = [o for o in outputs if o[0] not in pruned]
 
@@ -1271,34 +1278,37 @@ def _optuna_trials(cands, trials, searches) -> dict[str, list[int]]:
     return out
 
 
-def run_optuna(search, name: str, cis: list[int], cands: list, trials: dict, run_task,
-               n_folds: int, *, policy: Policy, data: AuditData, prune_after: dict[int, int],
-               prune, pruned: dict[int, str], confidence: Confidence) -> list:
-    """Run one optuna search: each trial's setting asked of the study, its folds run with
-    ``run_task`` (as the grid would), pruned after its first folds if it must be, and its
-    objective (:func:`search_objective`) told back. Updates ``cands`` and ``trials`` in place
-    with the settings; returns the trials' task outputs."""
+def run_optuna(search, name: str, cis: list[int], cands: list, trials: dict, run_grid,
+               n_folds: int, *, policy: Policy, data: AuditData, pruned: dict[int, str],
+               confidence: Confidence) -> list:
+    """Run one optuna search in batches of :data:`~fairsel.candidates.search.OPTUNA_BATCH`
+    trials: the batch's settings asked of the study, all its (trial, fold) tasks run at once
+    with ``run_grid`` (on the backend's workers, pruned as the grid prunes), then each trial's
+    objective (:func:`search_objective`; None if pruned) told back in trial order. The batch
+    size does not depend on the backend, so the same policy and seed give the same trials in
+    this process, on ``--jobs N`` and on Dask. Updates ``cands`` and ``trials`` in place with
+    the settings; returns the trials' task outputs."""
     import dataclasses
 
-    from fairsel.candidates.search import ask, optuna_study, tell
+    from fairsel.candidates.search import OPTUNA_BATCH, ask, optuna_study, tell
 
     study = optuna_study(name, policy.seed)
     outputs: list = []
-    for ci in cis:
-        trial, params = ask(study, search)
-        cands[ci] = dataclasses.replace(cands[ci], params={**cands[ci].params, **params})
-        trials[cands[ci].name] = dataclasses.replace(trials[cands[ci].name], params=params)
-        mine: list = []
-        for k in range(n_folds):
-            mine.append(run_task(ci, k))
-            if k == prune_after.get(ci):
-                prune(ci, mine)
-                if ci in pruned:
-                    break
-        outputs += mine
-        value = None if ci in pruned else search_objective(
-            mine, search.objective, policy=policy, data=data, confidence=confidence)
-        tell(study, trial, value)
+    for at in range(0, len(cis), OPTUNA_BATCH):
+        batch, asked = cis[at:at + OPTUNA_BATCH], []
+        for ci in batch:
+            trial, params = ask(study, search)
+            cands[ci] = dataclasses.replace(cands[ci], params={**cands[ci].params, **params})
+            trials[cands[ci].name] = dataclasses.replace(trials[cands[ci].name], params=params)
+            asked.append(trial)
+        # the candidate travels with its tasks: workers hold the grid as it was sent
+        got = run_grid([(ci, k, cands[ci]) for ci in batch for k in range(n_folds)])
+        outputs += got
+        for ci, trial in zip(batch, asked):
+            mine = [o for o in got if o[0] == ci]
+            value = None if ci in pruned else search_objective(
+                mine, search.objective, policy=policy, data=data, confidence=confidence)
+            tell(study, trial, value)
     return outputs
 
 
