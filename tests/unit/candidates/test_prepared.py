@@ -27,22 +27,30 @@ def _cand(kind: str, params: dict) -> TrainableCandidate:
                               numeric=["a", "b"], categorical=["c"])
 
 
+def _count_preparations(monkeypatch, *modules) -> list:
+    """A list that grows by one each time ``make_preprocessor`` of ``modules`` is called."""
+    from fairsel.candidates.estimators import make_preprocessor
+
+    made: list = []
+
+    def counting(*a, **k):
+        made.append(1)
+        return make_preprocessor(*a, **k)
+
+    for module in modules:
+        monkeypatch.setattr(module, "make_preprocessor", counting)
+    return made
+
+
 @pytest.mark.parametrize("kind, params", [("lightgbm", {"n_estimators": 20, "num_leaves": 7}),
                                           ("logistic_regression", {"C": 0.3})])
 def test_scores_equal_the_pipelines_and_the_fold_is_prepared_once(monkeypatch, kind, params):
     X, y = _frame()
     train, test = np.arange(450), np.arange(450, 600)
-    made = []
     from fairsel.candidates import estimators
 
-    original = estimators.make_preprocessor
-
-    def counting(*a, **k):
-        made.append(1)
-        return original(*a, **k)
-
     # prepared.py imports make_preprocessor when it prepares: it gets the counting one
-    monkeypatch.setattr(estimators, "make_preprocessor", counting)
+    made = _count_preparations(monkeypatch, estimators)
     w = np.linspace(0.5, 1.5, len(train))
     for p in (params, {**params, "random_state": 9}):
         cand = _cand(kind, p)
@@ -75,15 +83,7 @@ def test_a_kept_model_is_the_pipeline_from_the_shared_preparation(monkeypatch, k
 
     X, y = _frame(seed=2)
     train, test = np.arange(450), np.arange(450, 600)
-    made = []
-    original = estimators.make_preprocessor
-
-    def counting(*a, **k):
-        made.append(1)
-        return original(*a, **k)
-
-    monkeypatch.setattr(estimators, "make_preprocessor", counting)
-    monkeypatch.setattr(trainable, "make_preprocessor", counting)  # what cand.fit builds
+    made = _count_preparations(monkeypatch, estimators, trainable)  # trainable: cand.fit's
     w = np.linspace(0.5, 1.5, len(train))
     kept = []
     for p in (params, {**params, "random_state": 9}):
