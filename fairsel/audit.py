@@ -273,6 +273,8 @@ class _Grid:
     proxy_free: frozenset = frozenset()
     #: Keep each fold's fitted models in the outputs (for the explanations).
     keep_models: bool = False
+    #: Candidates whose fold preparation another fit shares (:func:`shared_preparations`).
+    shared: frozenset = frozenset()
 
 
 def _grid_task(grid: _Grid, ci: int, k: int, cand: Any = None):
@@ -285,7 +287,8 @@ def _grid_task(grid: _Grid, ci: int, k: int, cand: Any = None):
         out = fold_variants(grid.cands[ci] if cand is None else cand, [] if ci in grid.proxy_free else grid.mitigations,
                             X=grid.X, y=grid.data.y, train=train, test=test, data=grid.data,
                             scores=grid.fixed_scores.get(ci), seed=grid.seed, fold=k,
-                            min_group_size=grid.min_group_size, keep_models=grid.keep_models)
+                            min_group_size=grid.min_group_size, keep_models=grid.keep_models,
+                            share=ci in grid.shared)
         if ci in grid.proxy_free:
             out[0].mitigation = PROXY_FREE
         return ci, k, test, out, None
@@ -312,7 +315,8 @@ class FoldOutput:
 
 def fold_variants(cand, mitigations, *, X, y: np.ndarray, train: np.ndarray, test: np.ndarray,
                   data: AuditData, scores: np.ndarray | None, seed: int, fold: int,
-                  min_group_size: int = 30, keep_models: bool = False) -> list[FoldOutput]:
+                  min_group_size: int = 30, keep_models: bool = False,
+                  share: bool = True) -> list[FoldOutput]:
     """Every variant of one candidate on one fold: the base, then each mitigation.
 
     Everything fitted here sees the fold's training rows only: reweighing weights, the
@@ -326,6 +330,8 @@ def fold_variants(cand, mitigations, *, X, y: np.ndarray, train: np.ndarray, tes
     are then applied to the scores of the model fitted on all training rows. A mitigation
     that fails becomes that variant's error; the base and the other variants go on.
     With ``keep_models``, each output keeps the model it was fitted with (for explanations).
+    ``share`` false: no other fit prepares this candidate's folds the same way (the
+    prepared rows are not kept for one).
     """
     from fairsel.mitigation import settings, variant_name
     from fairsel.mitigation.groups import mitigation_groups
@@ -333,7 +339,8 @@ def fold_variants(cand, mitigations, *, X, y: np.ndarray, train: np.ndarray, tes
     trainable = scores is None
     model = None
     if trainable:
-        s_test, model = _fit_and_score(cand, X, y, train, test, fold=fold, keep=keep_models)
+        s_test, model = _fit_and_score(cand, X, y, train, test, fold=fold, keep=keep_models,
+                                       share=share)
     else:
         s_test = scores[test]
     outputs = [FoldOutput(name=cand.name, y_score=s_test,
@@ -364,7 +371,7 @@ def fold_variants(cand, mitigations, *, X, y: np.ndarray, train: np.ndarray, tes
             out = _MITIGATE[spec.kind](
                 cand, settings(spec), groups=groups, X=X, y=y, train=train, test=test,
                 s_test=s_test, fitting_scores=fitting_scores, seed=seed, fold=fold,
-                min_group_size=min_group_size, keep=keep_models)
+                min_group_size=min_group_size, keep=keep_models, share=share)
             out.name = name
             out.details = {"groups": " × ".join(groups.attributes), **out.details}
         except Exception as exc:  # noqa: BLE001 — a failed variant is data, the others go on
@@ -384,6 +391,26 @@ def _kept(model):
     from fairsel.analysis.explain import too_large_to_keep
 
     return too_large_to_keep(model) or model
+
+
+def shared_preparations(cands, mitigations, *, proxy_free=frozenset()) -> frozenset:
+    """The indices of the candidates whose fold preparation is shared: another fit on the
+    same fold prepares its features the same way (a trial of the same search, the
+    candidate's own reweighed variant). Only theirs is kept between fits
+    (:mod:`fairsel.candidates.prepared`): at a million rows a fold's prepared rows take
+    about 100 MB, which no other fit would read."""
+    from collections import Counter
+
+    from fairsel.candidates.prepared import preparation_key
+
+    keys = {ci: preparation_key(c) for ci, c in enumerate(cands)}
+    fits: Counter = Counter()
+    for ci, key in keys.items():
+        if key is not None:  # the base, and each reweighed variant refits on the same rows
+            fits[key] += 1 + (0 if ci in proxy_free else sum(
+                spec.kind == "reweighing" and _applies(spec, cands[ci], True)
+                for spec in mitigations))
+    return frozenset(ci for ci, key in keys.items() if key is not None and fits[key] > 1)
 
 
 def _applies(spec, cand, trainable: bool) -> bool:
@@ -415,21 +442,23 @@ def _labelled(labels: tuple[str, ...], values) -> dict[str, Any]:
     return {lab: v for lab, v in zip(labels, values)}
 
 
-def _fit_and_score(cand, X, y, train, test, *, fold: int, keep: bool,
+def _fit_and_score(cand, X, y, train, test, *, fold: int, keep: bool, share: bool = True,
                    sample_weight: np.ndarray | None = None):
     """``(scores of the test rows, the fitted pipeline or None)``, the fold's prepared
     features shared between candidates (:func:`fairsel.candidates.prepared.fit_score`); a
     model to keep (for the explanations) is the pipeline of that shared preparation and the
     estimator: the same model and scores either way."""
-    return fit_score(cand, X, y, train, test, fold=fold, sample_weight=sample_weight, keep=keep)
+    return fit_score(cand, X, y, train, test, fold=fold, sample_weight=sample_weight, keep=keep,
+                     share=share)
 
 
-def _reweighing(cand, opts, *, groups, X, y, train, test, fold, keep=False, **_) -> FoldOutput:
+def _reweighing(cand, opts, *, groups, X, y, train, test, fold, keep=False, share=True,
+                **_) -> FoldOutput:
     from fairsel.mitigation.reweighing import reweighing_table
 
     table = reweighing_table(y[train], groups.codes[train], n_groups=groups.n_groups)
     weights = table[groups.codes[train], y[train].astype(np.int64)]
-    s, model = _fit_and_score(cand, X, y, train, test, fold=fold, keep=keep,
+    s, model = _fit_and_score(cand, X, y, train, test, fold=fold, keep=keep, share=share,
                               sample_weight=weights)
     cells = {lab: {"favorable": None if np.isnan(w1) else round(float(w1), 6),
                    "unfavorable": None if np.isnan(w0) else round(float(w0), 6)}
@@ -666,7 +695,9 @@ def _run_audit(policy: Policy, *, runner: Runner, progress: Progress, strict: bo
                  fixed_scores=fixed_scores, seed=policy.seed,
                  min_group_size=policy.min_group_size,
                  proxy_free=frozenset(origin),
-                 keep_models=policy.explain_settings is not None)
+                 keep_models=policy.explain_settings is not None,
+                 shared=shared_preparations(cands, policy.mitigation,
+                                            proxy_free=frozenset(origin)))
 
     # search.prune: a trial is judged on its first folds, the same way on every backend
     searches = {c.name: c.search for c in original.candidates if c.search is not None}

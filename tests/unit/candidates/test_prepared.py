@@ -102,3 +102,34 @@ def test_a_kept_model_is_the_pipeline_from_the_shared_preparation(monkeypatch, k
     # share one preparation: fitting them as whole pipelines would count two more
     assert len(made) == 2 + 1
     assert kept[0].named_steps["prepare"] is kept[1].named_steps["prepare"]
+
+
+def test_a_fold_no_other_fit_shares_is_not_kept():
+    X, y = _frame(seed=3)
+    cand = _cand("lightgbm", {"n_estimators": 5})
+    train, test = np.arange(400), np.arange(400, 600)
+    prepared._cache.clear()
+    alone, _ = prepared.fit_score(cand, X, y, train, test, fold=0, share=False)
+    assert prepared._cache == {}
+    shared, _ = prepared.fit_score(cand, X, y, train, test, fold=0)
+    assert len(prepared._cache) == 1 and np.array_equal(alone, shared)
+
+
+def test_which_candidates_share_their_fold_preparation():
+    """Trials of one search, or a candidate and its reweighed variant, share; a linear and a
+    tree candidate (different preparations) or a candidate on fewer features do not."""
+    from types import SimpleNamespace
+
+    from fairsel.audit import shared_preparations
+
+    gbm = [_cand("lightgbm", {"num_leaves": n}) for n in (7, 15)]
+    logreg = _cand("logistic_regression", {})
+    fewer = TrainableCandidate(name="t", kind="lightgbm", entry=LIGHTGBM, params={}, seed=3,
+                               threshold=0.5, numeric=["a"], categorical=["c"])
+    fixed = SimpleNamespace(name="fixed", trainable=False)
+    assert shared_preparations([*gbm, logreg, fewer, fixed], []) == {0, 1}
+    assert shared_preparations([gbm[0], logreg], []) == frozenset()
+    reweighing = SimpleNamespace(kind="reweighing", candidates=None)
+    assert shared_preparations([gbm[0], logreg], [reweighing]) == {0, 1}
+    # a proxy-free candidate gets no mitigation: alone with its features
+    assert shared_preparations([gbm[0], fewer], [reweighing], proxy_free={1}) == {0}
