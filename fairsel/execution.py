@@ -193,7 +193,6 @@ class Runner:
             self.progress.advance()
         return [out[i] for i in range(len(tasks))]
 
-
     def _scatter(self, shared: Any, *, fresh: bool) -> Any:
         """The Dask future of ``shared``: scattered on its first run (or anew with
         ``fresh``), reused while the same object is run again."""
