@@ -746,6 +746,7 @@ def _run_audit(policy: Policy, *, runner: Runner, progress: Progress, strict: bo
                                confidence=_confidence(policy))
     done = {o[0] for o in searched}
     outputs = run_grid([t for t in tasks if t[0] not in done])
+    runner.release()  # the grid is done: no worker waits through the measuring
     outputs = sorted(searched + outputs, key=lambda o: (o[0], o[1]))
     outputs = [o for o in outputs if o[0] not in pruned]
 

@@ -193,6 +193,14 @@ class Runner:
             self.progress.advance()
         return [out[i] for i in range(len(tasks))]
 
+    def release(self) -> None:
+        """Free what runs keep for the next one (the local pool's worker processes, the
+        data scattered to Dask) once the caller has no more to run; closing the backend
+        does it too."""
+        self._scattered = None
+        if self.client is None:
+            stop_workers()
+
     def _scatter(self, shared: Any, *, fresh: bool) -> Any:
         """The Dask future of ``shared``: scattered on its first run (or anew with
         ``fresh``), reused while the same object is run again."""

@@ -352,3 +352,25 @@ def test_a_task_that_kills_every_worker_it_runs_on_becomes_a_failed_result():
                         backend=Backend(name="dask", address=c.scheduler_address))
     assert out[0][:2] == ("failed", ())
     assert out[0][2] == "the task was lost with its Dask workers 3 times (on Dask)"
+
+
+def test_the_local_pool_serves_every_run_until_released():
+    """Consecutive runs (an optuna search's batches) reuse one pool of worker processes;
+    release() (the audit's grid is done) and closing the backend end them."""
+    from joblib.externals.loky import reusable_executor
+
+    from fairsel.candidates.estimators import usable_cores
+    from fairsel.execution import open_backend
+
+    if usable_cores() < 2:
+        pytest.skip("one usable core: runs stay in this process")
+    with open_backend(Backend(jobs=2)) as runner:
+        assert runner.run(np.multiply, 3, [(1,), (2,)], fallback=None) == [3, 6]
+        pool = reusable_executor._executor
+        assert pool is not None  # kept for the next run
+        assert runner.run(np.multiply, 2, [(1,), (2,)], fallback=None) == [2, 4]
+        assert reusable_executor._executor is pool
+        runner.release()
+        assert reusable_executor._executor is None
+        assert runner.run(np.multiply, 1, [(5,), (6,)], fallback=None) == [5, 6]
+    assert reusable_executor._executor is None  # closed with the backend
