@@ -13,7 +13,9 @@ seed as ``random_state``) and the categories as LightGBM's native categorical fe
 
 Target: fairsel's wall time (the whole ``fairsel audit`` process: start-up, reading, splitting,
 every fit, metrics with intervals for every trial, gates, ranking, writing results.json and
-predictions.parquet) within 1.3× of the loop's (reading and fitting), median of 3 runs each.
+predictions.parquet) within 1.3× of the loop's (reading and fitting), median of 3 runs each,
+the runs interleaved (fairsel, loop, fairsel, loop, ...) so that a change of the machine's load
+during the benchmark falls on both sides.
 The trials agree when each trial's pooled AUC matches between the two to 0.01 (fairsel prepares
 the features through its own pipeline, so tiny differences are expected, not identical models).
 
@@ -136,6 +138,23 @@ def plain_loop(data: Path, trials: list[dict], folds, seed: int) -> tuple[float,
     return time.perf_counter() - t, time.process_time() - cpu0, aucs
 
 
+def _trials_and_folds(work: Path) -> tuple[list[dict], object]:
+    """Each trial's name and parameters (fixed and searched) from results.json, and each
+    row's fold (in the data file's row order) from predictions.parquet."""
+    import pandas as pd
+
+    results = json.loads((work / "out" / "results.json").read_text(encoding="utf-8"))
+    fixed = results["policy"]["candidates"][0]["params"]
+    trials = [{"name": v["name"], "params": {**fixed, **v["trial"]["params"]}}
+              for v in results["variants"] if v.get("trial") and not v["mitigation"]]
+    preds = pd.read_parquet(work / "out" / "predictions.parquet",
+                            columns=["row_id", "fold", "candidate"])
+    first = preds[preds["candidate"] == trials[0]["name"]]
+    row_order = pd.read_parquet(work / "lending.parquet", columns=["application_id"])
+    folds = first.set_index("row_id")["fold"].reindex(row_order["application_id"]).to_numpy()
+    return trials, folds
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rows", type=int, default=200_000, help="rows (default 200,000)")
@@ -147,8 +166,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--keep", type=Path, default=None, help="work in this folder and keep it")
     args = ap.parse_args(argv)
-
-    import pandas as pd
 
     from fairsel.synthetic import make_lending
 
@@ -164,7 +181,12 @@ def main(argv: list[str] | None = None) -> int:
         policy.write_text(POLICY.format(seed=args.seed, folds=args.folds, trees=args.trees,
                                         trials=args.trials, resamples=args.resamples),
                           encoding="utf-8")
-        fairsel_walls, fairsel_cpus = [], []
+        # interleaved (fairsel, loop, fairsel, loop, ...): on a shared machine the load
+        # drifts, and running all of one side first would hand the drift to the ratio.
+        # The loop needs the trials and folds of a first fairsel run.
+        fairsel_walls, fairsel_cpus, loop_walls, loop_cpus = [], [], [], []
+        trials = folds = None
+        loop_auc: dict = {}
         for i in range(args.repeats):
             wall, cpu, code, err = run_fairsel(policy, work / "out")
             if code not in (0, 1, 5):
@@ -174,23 +196,15 @@ def main(argv: list[str] | None = None) -> int:
             fairsel_walls.append(wall)
             fairsel_cpus.append(cpu)
             print(f"  fairsel audit run {i + 1}: {wall:8.2f} s wall, {cpu:8.2f} s CPU "
-                  f"(exit {code})")
-        results = json.loads((work / "out" / "results.json").read_text(encoding="utf-8"))
-        fixed = results["policy"]["candidates"][0]["params"]
-        trials = [{"name": v["name"], "params": {**fixed, **v["trial"]["params"]}}
-                  for v in results["variants"] if v.get("trial") and not v["mitigation"]]
-        preds = pd.read_parquet(work / "out" / "predictions.parquet",
-                                columns=["row_id", "fold", "candidate"])
-        first = preds[preds["candidate"] == trials[0]["name"]]
-        row_order = pd.read_parquet(work / "lending.parquet", columns=["application_id"])
-        folds = (first.set_index("row_id")["fold"]
-                 .reindex(row_order["application_id"]).to_numpy())
-        loop_walls, loop_cpus, loop_auc = [], [], {}
-        for i in range(args.repeats):
+                  f"(exit {code}; {_load()})")
+            if trials is None:
+                trials, folds = _trials_and_folds(work)
             wall, cpu, loop_auc = plain_loop(work / "lending.parquet", trials, folds, args.seed)
             loop_walls.append(wall)
             loop_cpus.append(cpu)
-            print(f"  plain LightGBM loop run {i + 1}: {wall:8.2f} s wall, {cpu:8.2f} s CPU")
+            print(f"  plain LightGBM loop run {i + 1}: {wall:8.2f} s wall, {cpu:8.2f} s CPU "
+                  f"({_load()})")
+        results = json.loads((work / "out" / "results.json").read_text(encoding="utf-8"))
         print(f"machine: {_load()} (after)")
         fs_auc = {v["name"]: v["performance"]["roc_auc"]["value"] for v in results["variants"]}
         worst = max(abs(fs_auc[n] - a) for n, a in loop_auc.items())

@@ -275,17 +275,22 @@ class _Grid:
     proxy_free: frozenset = frozenset()
     #: Keep each fold's fitted models in the outputs (for the explanations).
     keep_models: bool = False
+    #: Candidates whose fold preparation another fit shares (:func:`shared_preparations`).
+    shared: frozenset = frozenset()
 
 
-def _grid_task(grid: _Grid, ci: int, k: int):
+def _grid_task(grid: _Grid, ci: int, k: int, cand: Any = None):
     """One task of the grid: every variant of candidate ``ci`` on fold ``k``, as
-    ``(ci, k, test rows, [FoldOutput] or None, error or None)``; a failure is data."""
+    ``(ci, k, test rows, [FoldOutput] or None, error or None)``; a failure is data.
+    ``cand``: the candidate itself, when it was set after ``grid`` was sent to the workers
+    (an optuna trial's setting)."""
     train, test = np.flatnonzero(grid.folds != k), np.flatnonzero(grid.folds == k)
     try:
-        out = fold_variants(grid.cands[ci], [] if ci in grid.proxy_free else grid.mitigations,
+        out = fold_variants(grid.cands[ci] if cand is None else cand, [] if ci in grid.proxy_free else grid.mitigations,
                             X=grid.X, y=grid.data.y, train=train, test=test, data=grid.data,
                             scores=grid.fixed_scores.get(ci), seed=grid.seed, fold=k,
-                            min_group_size=grid.min_group_size, keep_models=grid.keep_models)
+                            min_group_size=grid.min_group_size, keep_models=grid.keep_models,
+                            share=ci in grid.shared)
         if ci in grid.proxy_free:
             out[0].mitigation = PROXY_FREE
         return ci, k, test, out, None
@@ -312,7 +317,8 @@ class FoldOutput:
 
 def fold_variants(cand, mitigations, *, X, y: np.ndarray, train: np.ndarray, test: np.ndarray,
                   data: AuditData, scores: np.ndarray | None, seed: int, fold: int,
-                  min_group_size: int = 30, keep_models: bool = False) -> list[FoldOutput]:
+                  min_group_size: int = 30, keep_models: bool = False,
+                  share: bool = True) -> list[FoldOutput]:
     """Every variant of one candidate on one fold: the base, then each mitigation.
 
     Everything fitted here sees the fold's training rows only: reweighing weights, the
@@ -326,6 +332,8 @@ def fold_variants(cand, mitigations, *, X, y: np.ndarray, train: np.ndarray, tes
     are then applied to the scores of the model fitted on all training rows. A mitigation
     that fails becomes that variant's error; the base and the other variants go on.
     With ``keep_models``, each output keeps the model it was fitted with (for explanations).
+    ``share`` false: no other fit prepares this candidate's folds the same way (the
+    prepared rows are not kept for one).
     """
     from fairsel.mitigation import settings, variant_name
     from fairsel.mitigation.groups import mitigation_groups
@@ -333,7 +341,8 @@ def fold_variants(cand, mitigations, *, X, y: np.ndarray, train: np.ndarray, tes
     trainable = scores is None
     model = None
     if trainable:
-        s_test, model = _fit_and_score(cand, X, y, train, test, fold=fold, keep=keep_models)
+        s_test, model = _fit_and_score(cand, X, y, train, test, fold=fold, keep=keep_models,
+                                       share=share)
     else:
         s_test = scores[test]
     outputs = [FoldOutput(name=cand.name, y_score=s_test,
@@ -364,7 +373,7 @@ def fold_variants(cand, mitigations, *, X, y: np.ndarray, train: np.ndarray, tes
             out = _MITIGATE[spec.kind](
                 cand, settings(spec), groups=groups, X=X, y=y, train=train, test=test,
                 s_test=s_test, fitting_scores=fitting_scores, seed=seed, fold=fold,
-                min_group_size=min_group_size, keep=keep_models)
+                min_group_size=min_group_size, keep=keep_models, share=share)
             out.name = name
             out.details = {"groups": " × ".join(groups.attributes), **out.details}
         except Exception as exc:  # noqa: BLE001 — a failed variant is data, the others go on
@@ -384,6 +393,26 @@ def _kept(model):
     from fairsel.analysis.explain import too_large_to_keep
 
     return too_large_to_keep(model) or model
+
+
+def shared_preparations(cands, mitigations, *, proxy_free=frozenset()) -> frozenset:
+    """The indices of the candidates whose fold preparation is shared: another fit on the
+    same fold prepares its features the same way (a trial of the same search, the
+    candidate's own reweighed variant). Only theirs is kept between fits
+    (:mod:`fairsel.candidates.prepared`): at a million rows a fold's prepared rows take
+    about 100 MB, which no other fit would read."""
+    from collections import Counter
+
+    from fairsel.candidates.prepared import preparation_key
+
+    keys = {ci: preparation_key(c) for ci, c in enumerate(cands)}
+    fits: Counter = Counter()
+    for ci, key in keys.items():
+        if key is not None:  # the base, and each reweighed variant refits on the same rows
+            fits[key] += 1 + (0 if ci in proxy_free else sum(
+                spec.kind == "reweighing" and _applies(spec, cands[ci], True)
+                for spec in mitigations))
+    return frozenset(ci for ci, key in keys.items() if key is not None and fits[key] > 1)
 
 
 def _applies(spec, cand, trainable: bool) -> bool:
@@ -415,24 +444,23 @@ def _labelled(labels: tuple[str, ...], values) -> dict[str, Any]:
     return {lab: v for lab, v in zip(labels, values)}
 
 
-def _fit_and_score(cand, X, y, train, test, *, fold: int, keep: bool,
+def _fit_and_score(cand, X, y, train, test, *, fold: int, keep: bool, share: bool = True,
                    sample_weight: np.ndarray | None = None):
-    """``(scores of the test rows, the fitted pipeline or None)``. A model to keep (for the
-    explanations) is the whole pipeline, fitted on the raw rows; otherwise the fold's
-    prepared features are shared (:func:`fairsel.candidates.prepared.fit_score`): the same
-    model and scores either way."""
-    if keep:
-        model = cand.fit(X.iloc[train], y[train], sample_weight=sample_weight)
-        return cand.score(model, X.iloc[test]), model
-    return fit_score(cand, X, y, train, test, fold=fold, sample_weight=sample_weight), None
+    """``(scores of the test rows, the fitted pipeline or None)``, the fold's prepared
+    features shared between candidates (:func:`fairsel.candidates.prepared.fit_score`); a
+    model to keep (for the explanations) is the pipeline of that shared preparation and the
+    estimator: the same model and scores either way."""
+    return fit_score(cand, X, y, train, test, fold=fold, sample_weight=sample_weight, keep=keep,
+                     share=share)
 
 
-def _reweighing(cand, opts, *, groups, X, y, train, test, fold, keep=False, **_) -> FoldOutput:
+def _reweighing(cand, opts, *, groups, X, y, train, test, fold, keep=False, share=True,
+                **_) -> FoldOutput:
     from fairsel.mitigation.reweighing import reweighing_table
 
     table = reweighing_table(y[train], groups.codes[train], n_groups=groups.n_groups)
     weights = table[groups.codes[train], y[train].astype(np.int64)]
-    s, model = _fit_and_score(cand, X, y, train, test, fold=fold, keep=keep,
+    s, model = _fit_and_score(cand, X, y, train, test, fold=fold, keep=keep, share=share,
                               sample_weight=weights)
     cells = {lab: {"favorable": None if np.isnan(w1) else round(float(w1), 6),
                    "unfavorable": None if np.isnan(w0) else round(float(w0), 6)}
@@ -681,18 +709,19 @@ def _run_audit(policy: Policy, *, runner: Runner, progress: Progress, strict: bo
                  fixed_scores=fixed_scores, seed=policy.seed,
                  min_group_size=policy.min_group_size,
                  proxy_free=frozenset(origin),
-                 keep_models=policy.explain_settings is not None)
-
-    def run_task(ci: int, k: int):
-        return _grid_task(grid, ci, k)
+                 keep_models=policy.explain_settings is not None,
+                 shared=shared_preparations(cands, policy.mitigation,
+                                            proxy_free=frozenset(origin)))
 
     # search.prune: a trial is judged on its first folds, the same way on every backend
     searches = {c.name: c.search for c in original.candidates if c.search is not None}
     prune_after = {ci: max(1, n_folds // 2) - 1 for ci, c in enumerate(cands)
                    if c.name in trials and searches[trials[c.name].of].prune}
     pruned: dict[int, str] = {}
+    judged: set[int] = set()
 
     def _prune(ci: int, outputs: list) -> None:
+        judged.add(ci)
         first = [o for o in outputs if o[0] == ci and 0 <= o[1] <= prune_after[ci]]
         margin = searches[trials[cands[ci].name].of].prune_margin
         reason = prune_reason(first, policy, data, folds, margin=margin)
@@ -700,31 +729,38 @@ def _run_audit(policy: Policy, *, runner: Runner, progress: Progress, strict: bo
             pruned[ci] = reason
             progress.note(f"trial '{cands[ci].name}' pruned: {reason}")
 
+    def run_grid(tasks: list[tuple]) -> list:
+        """The tasks' outputs from the backend, each trial to prune judged on its first
+        folds: as they come in this process (its later folds are then skipped), after
+        they all ran on workers; the same decisions either way."""
+        seen: list = []
+
+        def on_result(task: tuple, result) -> None:
+            seen.append(result)
+            if task[1] == prune_after.get(task[0]):
+                _prune(task[0], seen)
+
+        out = runner.run(_grid_task, grid, tasks,
+                         fallback=lambda t, err: (t[0], t[1], np.flatnonzero(folds == t[1]),
+                                                  None, err),
+                         skip=lambda t: t[0] in pruned, on_result=on_result)
+        for ci in dict.fromkeys(t[0] for t in tasks):
+            if ci in prune_after and ci not in judged:
+                _prune(ci, out)
+        return out
+
     # optuna searches ask each trial's setting from the figures of the trials before: their
-    # folds run here, in trial order, and join the grid's outputs; the grid runs the rest
+    # trials run in batches (ask a batch, run its folds on the backend, tell in trial
+    # order); the grid runs the rest
     searched: list = []
     for name, cis in _optuna_trials(cands, trials, searches).items():
         progress.note(f"searching '{name}' with optuna ({len(cis)} trials)")
-        searched += run_optuna(searches[name], name, cis, cands, trials, run_task, n_folds,
-                               policy=policy, data=data, prune_after=prune_after,
-                               prune=_prune, pruned=pruned, confidence=_confidence(policy))
-        progress.advance(len(cis) * n_folds)
+        searched += run_optuna(searches[name], name, cis, cands, trials, run_grid, n_folds,
+                               policy=policy, data=data, pruned=pruned,
+                               confidence=_confidence(policy))
     done = {o[0] for o in searched}
-    tasks = [t for t in tasks if t[0] not in done]
-
-    seen: list = []
-
-    def judged(task: tuple, result) -> None:  # a trial is pruned as soon as its first folds ran
-        seen.append(result)
-        if task[1] == prune_after.get(task[0]):
-            _prune(task[0], seen)
-
-    outputs = runner.run(_grid_task, grid, tasks,
-                         fallback=lambda t, err: (*t, np.flatnonzero(folds == t[1]), None, err),
-                         skip=lambda t: t[0] in pruned, on_result=judged)
-    for ci in prune_after:  # the same decisions when every fold ran (a pool of workers)
-        if ci not in pruned and ci not in done:
-            _prune(ci, outputs)
+    outputs = run_grid([t for t in tasks if t[0] not in done])
+    runner.release()  # the grid is done: no worker waits through the measuring
     outputs = sorted(searched + outputs, key=lambda o: (o[0], o[1]))
     outputs = [o for o in outputs if o[0] not in pruned]
 
@@ -1378,34 +1414,37 @@ def _optuna_trials(cands, trials, searches) -> dict[str, list[int]]:
     return out
 
 
-def run_optuna(search, name: str, cis: list[int], cands: list, trials: dict, run_task,
-               n_folds: int, *, policy: Policy, data: AuditData, prune_after: dict[int, int],
-               prune, pruned: dict[int, str], confidence: Confidence) -> list:
-    """Run one optuna search: each trial's setting asked of the study, its folds run with
-    ``run_task`` (as the grid would), pruned after its first folds if it must be, and its
-    objective (:func:`search_objective`) told back. Updates ``cands`` and ``trials`` in place
-    with the settings; returns the trials' task outputs."""
+def run_optuna(search, name: str, cis: list[int], cands: list, trials: dict, run_grid,
+               n_folds: int, *, policy: Policy, data: AuditData, pruned: dict[int, str],
+               confidence: Confidence) -> list:
+    """Run one optuna search in batches of :data:`~fairsel.candidates.search.OPTUNA_BATCH`
+    trials: the batch's settings asked of the study, all its (trial, fold) tasks run at once
+    with ``run_grid`` (on the backend's workers, pruned as the grid prunes), then each trial's
+    objective (:func:`search_objective`; None if pruned) told back in trial order. The batch
+    size does not depend on the backend, so the same policy and seed give the same trials in
+    this process, on ``--jobs N`` and on Dask. Updates ``cands`` and ``trials`` in place with
+    the settings; returns the trials' task outputs."""
     import dataclasses
 
-    from fairsel.candidates.search import ask, optuna_study, tell
+    from fairsel.candidates.search import OPTUNA_BATCH, ask, optuna_study, tell
 
     study = optuna_study(name, policy.seed)
     outputs: list = []
-    for ci in cis:
-        trial, params = ask(study, search)
-        cands[ci] = dataclasses.replace(cands[ci], params={**cands[ci].params, **params})
-        trials[cands[ci].name] = dataclasses.replace(trials[cands[ci].name], params=params)
-        mine: list = []
-        for k in range(n_folds):
-            mine.append(run_task(ci, k))
-            if k == prune_after.get(ci):
-                prune(ci, mine)
-                if ci in pruned:
-                    break
-        outputs += mine
-        value = None if ci in pruned else search_objective(
-            mine, search.objective, policy=policy, data=data, confidence=confidence)
-        tell(study, trial, value)
+    for at in range(0, len(cis), OPTUNA_BATCH):
+        batch, asked = cis[at:at + OPTUNA_BATCH], []
+        for ci in batch:
+            trial, params = ask(study, search)
+            cands[ci] = dataclasses.replace(cands[ci], params={**cands[ci].params, **params})
+            trials[cands[ci].name] = dataclasses.replace(trials[cands[ci].name], params=params)
+            asked.append(trial)
+        # the candidate travels with its tasks: workers hold the grid as it was sent
+        got = run_grid([(ci, k, cands[ci]) for ci in batch for k in range(n_folds)])
+        outputs += got
+        for ci, trial in zip(batch, asked):
+            mine = [o for o in got if o[0] == ci]
+            value = None if ci in pruned else search_objective(
+                mine, search.objective, policy=policy, data=data, confidence=confidence)
+            tell(study, trial, value)
     return outputs
 
 

@@ -5,7 +5,7 @@ the list of tasks; it gets back one result per task, in the order of the tasks, 
 backend ran them and in whatever order they finished. Nothing here knows what a task computes.
 
 * ``local``: in this process (one worker), or a joblib process pool clamped to the usable
-  cores and to the number of tasks, shut down when the grid is done.
+  cores and to the number of tasks, shut down when the backend closes (at the audit's end).
 * ``dask``: a ``distributed.Client``. With no address (or ``local``) a
   ``distributed.LocalCluster`` sized to the machine is started (one single-threaded worker
   process per usable core, on the loopback interface; no dashboard) and closed at the end.
@@ -88,7 +88,12 @@ def open_backend(backend: Backend, progress: Progress | None = None) -> Iterator
         raise UsageError(f"execution backend '{backend.name}' is unknown; expected one of "
                          f"{', '.join(BACKENDS)}")
     if backend.name == "local":
-        yield Runner(backend, progress)
+        try:
+            # the local pool's worker processes serve every run (an optuna search's
+            # batches) and end with the backend
+            yield Runner(backend, progress)
+        finally:
+            stop_workers()
         return
     client, cluster = _connect(backend)
     try:
@@ -106,6 +111,7 @@ class Runner:
                  local_cluster: bool = False) -> None:
         self.backend, self.progress = backend, progress
         self.client, self.local_cluster = client, local_cluster
+        self._scattered: tuple[Any, Any] | None = None  # (shared data, its Dask future)
 
     def run(self, fn: Callable[..., R], shared: Any, tasks: Sequence[tuple], *,
             fallback: Callable[[tuple, str], R],
@@ -143,16 +149,13 @@ class Runner:
             return out
         from joblib import Parallel, delayed
 
-        try:
-            out = []
-            # results arrive in task order as they complete: progress counts them
-            for r in Parallel(n_jobs=workers, prefer="processes", return_as="generator")(
-                    delayed(fn)(shared, *t) for t in tasks):
-                out.append(r)
-                progress.advance()
-            return out
-        finally:
-            stop_workers()
+        out = []
+        # results arrive in task order as they complete: progress counts them
+        for r in Parallel(n_jobs=workers, prefer="processes", return_as="generator")(
+                delayed(fn)(shared, *t) for t in tasks):
+            out.append(r)
+            progress.advance()
+        return out
 
     def _run_dask(self, fn, shared, tasks, fallback) -> list:
         from distributed import as_completed
@@ -165,10 +168,11 @@ class Runner:
         out: dict[int, Any] = {}
         pending = list(range(len(tasks)))
         for attempt in range(RETRIES + 1):
-            # the shared data travels once to the workers; each task carries only its
-            # arguments. Scattered data cannot be recomputed: when the workers holding it
-            # die, the tasks waiting on it are cancelled, and are submitted again here
-            [ref] = client.scatter([shared], broadcast=False, hash=False)
+            # the shared data travels once to the workers (once for every run of the same
+            # object: an optuna search's batches); each task carries only its arguments.
+            # Scattered data cannot be recomputed: when the workers holding it die, the
+            # tasks waiting on it are cancelled, and are submitted again here
+            ref = self._scatter(shared, fresh=attempt > 0)
             futures = {i: client.submit(fn, ref, *tasks[i], pure=False, retries=RETRIES)
                        for i in pending}
             for fut in as_completed(list(futures.values())):
@@ -188,6 +192,23 @@ class Runner:
                                         f"{RETRIES + 1} times (on Dask)")
             self.progress.advance()
         return [out[i] for i in range(len(tasks))]
+
+    def release(self) -> None:
+        """Free what runs keep for the next one (the local pool's worker processes, the
+        data scattered to Dask) once the caller has no more to run; closing the backend
+        does it too."""
+        self._scattered = None
+        if self.client is None:
+            stop_workers()
+
+    def _scatter(self, shared: Any, *, fresh: bool) -> Any:
+        """The Dask future of ``shared``: scattered on its first run (or anew with
+        ``fresh``), reused while the same object is run again."""
+        if not fresh and self._scattered is not None and self._scattered[0] is shared:
+            return self._scattered[1]
+        [ref] = self.client.scatter([shared], broadcast=False, hash=False)
+        self._scattered = (shared, ref)
+        return ref
 
 
 def stop_workers() -> None:

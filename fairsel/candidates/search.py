@@ -10,7 +10,8 @@ alone, so the same policy and seed give the same trials.
   uniformly (on a log scale with ``log: true``; rounded with ``integer: true``);
 * ``grid``: every combination of the listed values, in order, the first ``trials`` of them;
 * ``optuna``: settings proposed by optuna's TPE sampler from the figures of the trials before
-  (:func:`optuna_sampler`; optuna is the optional extra ``fairsel[search]``).
+  (:func:`optuna_study`; optuna is the optional extra ``fairsel[search]``), asked in batches
+  of :data:`OPTUNA_BATCH` trials that run in parallel on the audit's backend.
 
 Every name and value is checked before any fit (:func:`check_search`), as fixed ``params`` are.
 """
@@ -27,6 +28,10 @@ import numpy as np
 
 #: The optional extra that installs optuna.
 OPTUNA_HINT = 'pip install "fairsel[search]"'
+#: Trials an optuna search asks at once, runs together on the backend's workers, then tells
+#: in trial order. Fixed, not the number of workers: the same policy and seed give the same
+#: trials in one process, on ``--jobs N`` and on a Dask cluster of any size.
+OPTUNA_BATCH = 4
 
 
 @dataclass(frozen=True)

@@ -65,16 +65,20 @@ class TrainableCandidate:
     def accepts_weights(self) -> bool:
         return self.entry.accepts_weights
 
+    def estimator(self):
+        """A fresh, unfitted estimator (the pipeline's ``model`` step)."""
+        est, _ = self.entry.make(self.params, self.seed)
+        est.set_params(**bounded_threads(self.params))
+        if self.entry.native_categorical == "categorical_features" and self.categorical:
+            est.set_params(categorical_features=list(range(len(self.categorical))))
+        return est
+
     def build(self):
         """A fresh, unfitted pipeline (preparation + estimator)."""
         from sklearn.pipeline import Pipeline
 
-        est, _ = self.entry.make(self.params, self.seed)
-        est.set_params(**bounded_threads(self.params))
         pre = make_preprocessor(self.entry, self.numeric, self.categorical)
-        if self.entry.native_categorical == "categorical_features" and self.categorical:
-            est.set_params(categorical_features=list(range(len(self.categorical))))
-        return Pipeline([("prepare", pre), ("model", est)])
+        return Pipeline([("prepare", pre), ("model", self.estimator())])
 
     def fit_params(self, sample_weight: np.ndarray | None = None,
                    prefix: str = "") -> dict[str, Any]:
@@ -92,15 +96,23 @@ class TrainableCandidate:
             pipe.fit(X, y, **self.fit_params(sample_weight, "model__"))
         return pipe
 
-    def fit_score_prepared(self, x_train, y_train: np.ndarray, x_test, *,
-                           sample_weight: np.ndarray | None = None) -> np.ndarray:
-        """Scores of ``x_test`` by the estimator fitted on ``x_train``, both already through
-        this candidate's preparation (:func:`make_preprocessor`, fitted on the training rows):
-        the same model and scores as :meth:`fit_score` on the raw rows."""
-        model = self.build().named_steps["model"]
+    def fit_prepared(self, x_train, y_train: np.ndarray, *,
+                     sample_weight: np.ndarray | None = None):
+        """The estimator fitted on ``x_train``, rows already through this candidate's
+        preparation (:func:`make_preprocessor`, fitted on the training rows): the same model
+        as the ``model`` step of :meth:`fit` on the raw rows."""
+        model = self.estimator()
         with fitting():
             model.fit(x_train, y_train, **self.fit_params(sample_weight))
-        return self.score(model, x_test)
+        return model
+
+    @staticmethod
+    def pipeline_of(prepare, model):
+        """The fitted pipeline of a fitted preparation and the estimator fitted on its output
+        (what :meth:`fit` returns, its steps named "prepare" and "model")."""
+        from sklearn.pipeline import Pipeline
+
+        return Pipeline([("prepare", prepare), ("model", model)])
 
     @staticmethod
     def score(fitted, X: pd.DataFrame) -> np.ndarray:

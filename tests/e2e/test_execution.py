@@ -101,6 +101,38 @@ def test_dask_local_and_jobs_2_give_byte_identical_results(tmp_path, cluster):
             == (outs["dask"] / "predictions.parquet").read_bytes())
 
 
+OPTUNA_SEARCH = """    search:
+      method: optuna
+      trials: 6
+      params:
+        num_leaves: [3, 7, 15]
+        learning_rate: {low: 0.05, high: 0.3, log: true}
+"""
+
+
+def test_an_optuna_search_on_dask_gives_the_trials_and_results_of_one_process(tmp_path,
+                                                                              cluster):
+    """Optuna's batches run on the Dask workers (each task carrying its trial's setting)
+    and give the trials and results.json of a run in one process."""
+    pytest.importorskip("optuna")
+    policy = write_policy(tmp_path)
+    text = policy.read_text(encoding="utf-8").replace(
+        "  - {name: gbm, kind: lightgbm, params: {n_estimators: 20, num_leaves: 7}}\n",
+        "  - name: gbm\n    kind: lightgbm\n    params: {n_estimators: 20}\n" + OPTUNA_SEARCH)
+    assert "method: optuna" in text
+    policy.write_text(text, encoding="utf-8")
+    outs = {}
+    for name, extra in [("local", []),
+                        ("dask", ["--backend", "dask", "--scheduler", cluster.scheduler_address])]:
+        outs[name] = tmp_path / name
+        res = run_cli("audit", "--policy", str(policy), "--output", str(outs[name]), *extra)
+        assert res.exit_code in (0, 1), res.stderr
+    texts = {k: stable_text(v / "results.json") for k, v in outs.items()}
+    assert texts["local"] == texts["dask"]
+    trials = [v["trial"]["params"] for v in json.loads(texts["dask"])["variants"] if v["trial"]]
+    assert len(trials) == 6 and len({str(t) for t in trials}) == 6
+
+
 def test_a_failing_task_on_dask_is_an_error_and_the_others_go_on(tmp_path, cluster):
     # lbfgs cannot fit an l1 penalty: logreg fails in every fold, on the workers
     policy = write_policy(tmp_path, logreg_params=", params: {solver: lbfgs, penalty: l1}",
@@ -320,3 +352,25 @@ def test_a_task_that_kills_every_worker_it_runs_on_becomes_a_failed_result():
                         backend=Backend(name="dask", address=c.scheduler_address))
     assert out[0][:2] == ("failed", ())
     assert out[0][2] == "the task was lost with its Dask workers 3 times (on Dask)"
+
+
+def test_the_local_pool_serves_every_run_until_released():
+    """Consecutive runs (an optuna search's batches) reuse one pool of worker processes;
+    release() (the audit's grid is done) and closing the backend end them."""
+    from joblib.externals.loky import reusable_executor
+
+    from fairsel.candidates.estimators import usable_cores
+    from fairsel.execution import open_backend
+
+    if usable_cores() < 2:
+        pytest.skip("one usable core: runs stay in this process")
+    with open_backend(Backend(jobs=2)) as runner:
+        assert runner.run(np.multiply, 3, [(1,), (2,)], fallback=None) == [3, 6]
+        pool = reusable_executor._executor
+        assert pool is not None  # kept for the next run
+        assert runner.run(np.multiply, 2, [(1,), (2,)], fallback=None) == [2, 4]
+        assert reusable_executor._executor is pool
+        runner.release()
+        assert reusable_executor._executor is None
+        assert runner.run(np.multiply, 1, [(5,), (6,)], fallback=None) == [5, 6]
+    assert reusable_executor._executor is None  # closed with the backend

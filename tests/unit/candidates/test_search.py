@@ -306,3 +306,60 @@ def test_optuna_is_told_the_ranking_rule(tmp_path):
     unfair_p = search_objective(outputs(accurate_unfair), "performance", **kw)
     fair_p = search_objective(outputs(fair_weaker), "performance", **kw)
     assert unfair_p > fair_p > 0.5
+
+
+def _stable(result) -> dict:
+    """An AuditResult as results.json holds it, without its volatile fields."""
+    from fairsel.results import VOLATILE_FIELDS
+
+    data = result.model_dump(mode="json")
+    for dotted in VOLATILE_FIELDS:
+        *head, last = dotted.split(".")
+        d = data
+        for h in head:
+            d = d.get(h, {}) if isinstance(d, dict) else {}
+        if isinstance(d, dict):
+            d.pop(last, None)
+    return data
+
+
+def test_optuna_trials_run_in_batches_through_the_backend(tmp_path, monkeypatch):
+    """An optuna search asks OPTUNA_BATCH trials, runs all their folds in one call of the
+    backend's runner (each task carrying its trial's candidate), then asks the next batch."""
+    pytest.importorskip("optuna")
+    from fairsel.candidates.search import OPTUNA_BATCH
+    from fairsel.execution import Runner
+
+    calls: list[list[tuple]] = []
+    original = Runner.run
+
+    def recording(self, fn, shared, tasks, **kw):
+        calls.append(list(tasks))
+        return original(self, fn, shared, tasks, **kw)
+
+    monkeypatch.setattr(Runner, "run", recording)
+    _noise_data(tmp_path, rows=400)
+    res = run_audit(load_policy(_policy(tmp_path, search=OPTUNA_8))).result
+    assert OPTUNA_BATCH < 8
+    batches = [c for c in calls if c]
+    sizes = [len({t[0] for t in c}) for c in batches]
+    assert sizes == [OPTUNA_BATCH] * (8 // OPTUNA_BATCH)
+    assert all(len(c) == OPTUNA_BATCH * 4 for c in batches)  # every fold of the batch at once
+    by_name = {v.name: v.trial.params for v in res.variants}
+    for c in batches:  # each task carries its trial's setting, as results.json reports it
+        for _, _, cand in c:
+            assert {k: cand.params[k] for k in by_name[cand.name]} == by_name[cand.name]
+
+
+def test_optuna_gives_the_same_trials_and_results_with_jobs_2(tmp_path):
+    """Same policy and seed: the same trials and results in one process and on a pool of
+    2 workers (the batch size does not depend on the workers)."""
+    pytest.importorskip("optuna")
+    _noise_data(tmp_path, rows=400)
+    policy = load_policy(_policy(tmp_path, search=OPTUNA_8, seed=7))
+    one, two = (_stable(run_audit(policy, jobs=j).result) for j in (1, 2))
+    assert [v["trial"]["params"] for v in one["variants"]] == \
+        [v["trial"]["params"] for v in two["variants"]]
+    assert one == two
+    # the trials differ: optuna was told the batches' figures, not handed one setting
+    assert len({str(v["trial"]["params"]) for v in one["variants"]}) == 8
