@@ -417,6 +417,10 @@ def main(argv: list[str] | None = None) -> int:
               "process waited for a CPU: the machine was contended)")
         print(f"  non-fit share (wall - fit) / wall      {share:9.1%}   target < "
               f"{TARGET_NONFIT_SHARE:.0%}")
+        if args.jobs == 1:  # one fit at a time in this process: its CPU is about its wall
+            print(f"  for context, CPU beyond the fits       {run['cpu'] - fit:9.2f} s   "
+                  f"({(run['cpu'] - fit) / run['cpu']:.1%} of the process's CPU: the proxy "
+                  "screen runs in a thread beside the fits, Tree SHAP on the free cores)")
         print(f"  peak RSS (ru_maxrss of the process)    {_gb(run['maxrss']):>9}")
         print(f"  peak RSS (sampled, process tree sum)   {_gb(run['tree_peak']):>9}   "
               f"target < {_gb(TARGET_PEAK_BYTES)}")
