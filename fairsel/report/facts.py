@@ -132,6 +132,15 @@ def gate_text(result: AuditResult, g: GateResult) -> dict[str, str]:
             "rule": gate_rule(g.metric, g.min, g.max, rel)}
 
 
+def gate_scope(result: AuditResult, g: GateResult) -> str:
+    """What a gate judges: the attributes it names, every attribute (a gate judged per
+    attribute), or "overall" (a performance figure of all rows)."""
+    named = gate_spec(result, g.gate).get("attributes") or []
+    if named:
+        return ", ".join(named)
+    return "all attributes" if g.by_attribute else "overall"
+
+
 def straddles(g: GateResult) -> float | None:
     """The threshold of ``g`` (its min or its max) that lies strictly inside its interval, or
     None: the gate's status could be the other one. The one check of the key figures and the

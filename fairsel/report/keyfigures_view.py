@@ -13,7 +13,7 @@ from typing import Any
 
 from fairsel.gates import gate_summary
 from fairsel.metrics import FAIRNESS_METRICS
-from fairsel.report.facts import (best_ranked, estimate_of, gate_text, headline_metric,
+from fairsel.report.facts import (best_ranked, estimate_of, gate_scope, gate_text, headline_metric,
                                   is_fairness, straddles)
 from fairsel.report.fmt import STATUS_SYMBOL, ci_text, is_finite, num
 from fairsel.report.section import SectionView
@@ -112,11 +112,8 @@ def keyfigures_view(result: AuditResult) -> dict[str, Any]:
             disparities.append({"attribute": attr, "kind": kinds.get(attr, "attribute"),
                                 "value": num(e.value), "ci": ci_text(e.ci),
                                 "worst": attr == head.attribute})
-    policy_gates = result.policy.get("gates", []) or []
-
     def scope(g: GateResult) -> str:
-        spec = policy_gates[g.gate] if g.gate < len(policy_gates) else {}
-        return ", ".join(spec.get("attributes") or []) or "all attributes"
+        return gate_scope(result, g)
     gates = sorted((g for g in result.gates if g.variant == focus.name), key=lambda g: g.gate)
     if selected:
         note = f"the selected variant '{focus.name}' ({focus.status}, rank {focus.rank})"

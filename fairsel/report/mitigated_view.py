@@ -10,7 +10,7 @@ from typing import Any
 from fairsel.metrics import FAIRNESS_METRICS
 from fairsel.mitigation import MITIGATIONS, PROXY_FREE
 from fairsel.report.facts import (allows_group_specific_decisions, estimate_of, gate_columns,
-                                  higher_is_better, is_fairness, mitigated_variants)
+                                  gate_scope, higher_is_better, is_fairness, mitigated_variants)
 from fairsel.report.fmt import DT_MARK, STATUS_SYMBOL, column_heads, is_finite, num, signed
 from fairsel.report.section import SectionView
 from fairsel.report.tables import leaderboard_columns, ordered_variants
@@ -198,18 +198,16 @@ def _comparison(result: AuditResult, v: VariantResult, base: VariantResult | Non
         metrics.append({"metric": m, "family": "fairness" if is_fairness(m) else "performance",
                         "objective": m == obj, "base": num(bv), "variant": num(xv),
                         **_change(m, bv, xv)})
-    policy_gates = result.policy.get("gates", []) or []
     gates = []
     for c in gate_cols:
         gb = by_gate.get((base.name, c["index"])) if base is not None else None
         gv = by_gate.get((v.name, c["index"]))
         if gb is None and gv is None:
             continue
-        spec = policy_gates[c["index"]] if c["index"] < len(policy_gates) else {}
         first = gv or gb
         gates.append({
             "label": c["label"], "metric": c["metric"], "subject": c["subject"],
-            "scope": ", ".join(spec.get("attributes") or []) or "all attributes",
+            "scope": gate_scope(result, first),
             "required": c["required"], "severity": first.severity,
             # Four decimals, as in the Gates section: a gate is decided on the unrounded value.
             "base": num(gb.observed, 4) if gb else "—",

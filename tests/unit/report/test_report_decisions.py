@@ -60,3 +60,15 @@ def test_the_method_defines_every_gate_a_page_names(name):
     named = {int(n) for n in re.findall(r"\bG(\d+)\b", html)}
     defined = {int(n) for n in re.findall(r"<td>G(\d+)</td>", method)}
     assert named <= defined, (named - defined)
+
+
+def test_a_performance_gate_judges_all_rows_not_attributes():
+    """A roc_auc gate reads "overall" on page 1 as in the method (reviewer: "all attributes"
+    on p1 against "overall" on p9)."""
+    from fairsel.report.context import build_context
+
+    result = _golden("mitigation")
+    kf = build_context(result, with_charts=False)["keyfigures"]
+    scopes = {g["metric"]: g["scope"] for g in kf["gates"]}
+    assert scopes["roc_auc"] == "overall"
+    assert scopes["disparate_impact"] != "overall"
