@@ -113,12 +113,16 @@ def _findings(result: AuditResult, focus: VariantResult | None) -> list[str]:
             def share(v, g) -> str:
                 fr = fraction_text(g, rate)
                 return f"{num(v)} ({fr})" if fr else num(v)
+            # the attribute's own interval, as its gate reads it (the headline's covers every
+            # attribute's groups and may differ: one estimate, one interval on a page)
+            own = attr.fairness.get(head_metric)
+            ci = own.ci if own is not None and own.ci else h.ci
             found["disparity"] = (
                 f"Under '{focus.name}', the widest gap is on {h.attribute}: members of group "
                 f"'{lo_g}' (n = {lo.n:,}) {rate_name} at a rate of {share(lo_v, lo)} against "
                 f"{share(hi_v, hi)} for '{hi_g}' (n = {hi.n:,}); {head_metric} is {num(h.value)}"
-                + (f" ({lvl}interval {num(h.ci[0])} to {num(h.ci[1])})"
-                   if h.ci and h.ci[0] is not None and h.ci[1] is not None else "") + ".")
+                + (f" ({lvl}interval {num(ci[0])} to {num(ci[1])})"
+                   if ci and ci[0] is not None and ci[1] is not None else "") + ".")
 
     # 2. Every gate whose interval straddles a threshold (the key figures' check).
     uncertain = ([g for g in sorted(result.gates, key=lambda g: g.gate)

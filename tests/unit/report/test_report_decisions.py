@@ -72,3 +72,24 @@ def test_a_performance_gate_judges_all_rows_not_attributes():
     scopes = {g["metric"]: g["scope"] for g in kf["gates"]}
     assert scopes["roc_auc"] == "overall"
     assert scopes["disparate_impact"] != "overall"
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_the_summary_quotes_the_same_interval_as_the_gate_on_that_attribute(name):
+    """hiring's page 1 gave [0.474, 0.981] and [0.474, 0.991] for one estimate (reviewer): the
+    widest-gap finding now quotes the attribute's own interval, as its gate does."""
+    from fairsel.report.context import build_context
+    from fairsel.report.fmt import num
+
+    result = _golden(name)
+    sel = result.ranking.selected or result.ranking.order[0]
+    v = result.variant(sel)
+    findings = build_context(result, with_charts=False)["summary"]["findings"]
+    gap = next((f for f in findings if "the widest gap is on" in f), None)
+    if gap is None:
+        pytest.skip("no widest-gap finding in this example")
+    attr_name = gap.split("the widest gap is on ", 1)[1].split(":", 1)[0]
+    attr = next(a for a in v.attributes if a.attribute == attr_name)
+    metric = next(m for m in attr.fairness if f"; {m} is " in gap)
+    ci = attr.fairness[metric].ci
+    assert f"interval {num(ci[0])} to {num(ci[1])}" in gap
