@@ -65,15 +65,24 @@ def _group_extremes(attr, rate: str = "selection_rate", kind: str = "difference"
     return tuple(sorted((ref, other), key=lambda t: (t[0], t[1])))
 
 
-#: What a group's rate measures, in words, for the "widest gap" finding.
+#: What a group's rate measures, in words, for the "widest gap" finding ({o}: the favorable
+#: outcome, with the policy's data → favorable_label when it has one).
 _RATE_WORDS = {
-    "selection_rate": "receive a favorable decision",
-    "tpr": "are correctly granted the favorable outcome when they qualify",
-    "fnr": "are wrongly refused the favorable outcome although they qualify",
-    "fpr": "are wrongly granted the favorable outcome",
-    "precision": "turn out to qualify when granted the favorable outcome",
+    "selection_rate": "receive the favorable decision",
+    "tpr": "receive the favorable decision when their outcome was the favorable one{o}",
+    "fnr": "receive the unfavorable decision although their outcome was the favorable one{o}",
+    "fpr": "receive the favorable decision although their outcome was not the favorable one{o}",
+    "precision": "turn out to have the favorable outcome{o} when given the favorable decision",
     "accuracy": "are decided correctly",
 }
+
+
+def _rate_words(result: AuditResult, rate: str) -> str:
+    label = (result.policy.get("data") or {}).get("favorable_label")
+    words = _RATE_WORDS.get(rate)
+    if words is None:
+        return f"have a {rate}"
+    return words.format(o=f" ({label})" if label else "")
 
 
 def widest_gap(attr, metric: str):
@@ -108,7 +117,7 @@ def _findings(result: AuditResult, focus: VariantResult | None) -> list[str]:
         gap = widest_gap(attr, head_metric) if attr else None
         if gap and h.value is not None:
             rate, ((lo_v, lo_g, lo), (hi_v, hi_g, hi)) = gap
-            rate_name = _RATE_WORDS.get(rate, f"have a {rate}")
+            rate_name = _rate_words(result, rate)
 
             def share(v, g) -> str:
                 fr = fraction_text(g, rate)

@@ -93,3 +93,15 @@ def test_the_summary_quotes_the_same_interval_as_the_gate_on_that_attribute(name
     metric = next(m for m in attr.fairness if f"; {m} is " in gap)
     ci = attr.fairness[metric].ci
     assert f"interval {num(ci[0])} to {num(ci[1])}" in gap
+
+
+def test_the_widest_gap_is_told_in_the_datas_own_words():
+    """recidivism's favorable outcome is 'did not reoffend within two years': its FNR finding
+    says so, never "refused ... although they qualify" (reviewer: recidivism p5)."""
+    from fairsel.report.context import build_context
+
+    findings = " ".join(build_context(_golden("recidivism"), with_charts=False)["summary"]
+                        ["findings"])
+    assert "although their outcome was the favorable one (did not reoffend within two years)" \
+        in findings
+    assert "qualify" not in findings and "refused" not in findings
