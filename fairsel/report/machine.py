@@ -65,7 +65,16 @@ def summary_markdown(result: AuditResult) -> str:
              f"**Verdict: {result.verdict.status}** {icon.get(result.verdict.status, '')} — "
              f"{_md(result.verdict.message)}", ""]
     for r in result.ranking.reasons:
-        lines.append(f"- {_md(r)}")
+        if r not in result.verdict.message:  # a FAIL's one reason is its verdict: said once
+            lines.append(f"- {_md(r)}")
+    # the report's page-1 findings (widest gap, every gate whose interval straddles its
+    # threshold, what the choice costs), in the same words
+    from fairsel.report.summary_view import summary_view
+
+    findings = summary_view(result)["findings"]
+    if findings:
+        lines += ([] if lines[-1] == "" else [""]) + ["Findings:", ""] \
+            + [f"- {_md(f)}" for f in findings]
     if result.selection is not None and result.selection.optimistic:
         lines += ["", f"⚠️ Optimistic: {_md(result.selection.note or '')}"]
     top = leaderboard_top(result)

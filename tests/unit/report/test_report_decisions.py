@@ -105,3 +105,19 @@ def test_the_widest_gap_is_told_in_the_datas_own_words():
     assert "although their outcome was the favorable one (did not reoffend within two years)" \
         in findings
     assert "qualify" not in findings and "refused" not in findings
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_summary_md_says_its_verdict_once_and_carries_the_page_1_findings(name):
+    """A FAIL run's summary.md printed "no variant passes every error-severity gate" twice and
+    no straddling gate (reviewer): the reasons skip the verdict's own sentence, and the
+    report's findings (widest gap, uncertain gates, cost of the choice) follow."""
+    from fairsel.report.context import build_context
+    from fairsel.report.machine import _md, summary_markdown
+
+    result = _golden(name)
+    md = summary_markdown(result)
+    assert md.count(_md(result.verdict.message)) == 1
+    for f in build_context(result, with_charts=False)["summary"]["findings"]:
+        assert f"- {_md(f)}" in md
+    assert "\n\n\n" not in md
