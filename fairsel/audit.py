@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import concurrent.futures
 import datetime as _dt
 import platform
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -698,11 +698,11 @@ def _run_audit(policy: Policy, *, runner: Runner, progress: Progress, strict: bo
     tasks = [(ci, k) for ci in range(len(cands)) if ci not in whole for k in range(n_folds)]
     # the proxy screen needs no fit: where the fits leave a core free (--jobs below the
     # cores, this process's backend) it runs beside them, else beside the measuring
-    background = pending = None
+    background = None
     if settings is not None and screen is None and analysis_threads() >= 2 \
             and runner.client is None \
             and worker_count(runner.backend.jobs, max(len(tasks), 1)) < usable_cores():
-        background, pending = _start_screen(X, data, folds, policy, codes)
+        background = _start_screen(X, data, folds, policy, codes)
     progress.stage("cross-validating candidates", total=len(tasks))
 
     grid = _Grid(cands=cands, mitigations=policy.mitigation, X=X, data=data, folds=folds,
@@ -830,7 +830,7 @@ def _run_audit(policy: Policy, *, runner: Runner, progress: Progress, strict: bo
 
     if background is None and settings is not None and screen is None \
             and analysis_threads() >= 2:
-        background, pending = _start_screen(X, data, folds, policy, codes)
+        background = _start_screen(X, data, folds, policy, codes)
     t_metrics = time.perf_counter()
     confidence = _confidence(policy)
     variants: list[VariantResult] = []
@@ -864,12 +864,9 @@ def _run_audit(policy: Policy, *, runner: Runner, progress: Progress, strict: bo
     timings["metrics"] = time.perf_counter() - t_metrics
 
     if background is not None:
-        if not pending.done():
+        if not background.done():
             progress.stage("screening proxies")
-        try:
-            screen, timings["proxies"] = pending.result()
-        finally:
-            background.shutdown()
+        screen, timings["proxies"] = background.result()
     elif settings is not None and screen is None:
         progress.stage("screening proxies")
         screen, timings["proxies"] = _timed(run_proxy_screen, X, data, folds, policy, codes)
@@ -1089,12 +1086,38 @@ def run_explanations(policy: Policy, data: AuditData, X, folds: np.ndarray, rank
                             rows=spec.rows, threads=analysis_threads())
 
 
-def _start_screen(X, data: AuditData, folds: np.ndarray, policy: Policy, codes):
-    """The proxy screen started in a thread of its own: (executor, future of (screen,
-    seconds)). Its models use one thread and its draws are seeded: the same screen."""
-    background = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="proxies")
-    return background, background.submit(_timed, run_proxy_screen, X, data, folds, policy,
-                                         codes)
+class _Background:
+    """``fn(*args)`` (with its wall seconds) in a daemon thread of its own, which ends with the
+    call: an audit that fails on the way leaves no thread behind it."""
+
+    def __init__(self, name: str, fn: Callable[..., Any], *args) -> None:
+        self._out: tuple[Any, float] | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(fn, *args), name=name,
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self, fn: Callable[..., Any], *args) -> None:
+        try:
+            self._out = _timed(fn, *args)
+        except BaseException as exc:  # noqa: BLE001 — raised again where the result is read
+            self._error = exc
+
+    def done(self) -> bool:
+        return not self._thread.is_alive()
+
+    def result(self) -> tuple[Any, float]:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._out is not None
+        return self._out
+
+
+def _start_screen(X, data: AuditData, folds: np.ndarray, policy: Policy, codes) -> _Background:
+    """The proxy screen started in a thread of its own. Its models use one thread and its
+    draws are seeded: the same screen as in the audit's own thread."""
+    return _Background("proxies", run_proxy_screen, X, data, folds, policy, codes)
 
 
 def _timed(fn: Callable[..., Any], *args) -> tuple[Any, float]:

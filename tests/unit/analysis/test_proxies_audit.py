@@ -112,15 +112,33 @@ def test_the_screen_in_a_thread_beside_the_fits_gives_the_same_result(tmp_path, 
         real = audit.run_proxy_screen
 
         def spy(*args, real=real, started=started):
-            started.append(threading.current_thread().name)
+            started.append(threading.current_thread())
             return real(*args)
 
         monkeypatch.setattr(audit, "run_proxy_screen", spy)
         runs[threads] = _audit(tmp_path)
         assert len(started) == 1
-        assert started[0].startswith("proxies") == (threads == 2)
+        assert started[0].name.startswith("proxies") == (threads == 2)
+        if threads == 2:  # the screen's thread ends with it: nothing is left behind
+            assert not started[0].is_alive()
     assert without_timings(runs[1]) == without_timings(runs[2])
     # one worker on two cores: the screen is started before the fits, beside them
     assert calls == ["fits", "screen", "fits"]
     assert runs[2].analysis.proxies is not None
-    assert not [t for t in threading.enumerate() if t.name.startswith("proxies")]
+
+
+def test_an_error_in_the_screens_thread_reaches_the_audit(tmp_path, monkeypatch):
+    """The screen in its thread fails as it would in the audit's own: the error is raised
+    where its result is read, not lost with the thread."""
+    import pytest
+
+    import fairsel.audit as audit
+
+    monkeypatch.setattr(audit, "analysis_threads", lambda: 2)
+
+    def broken(*args):
+        raise RuntimeError("screen broke")
+
+    monkeypatch.setattr(audit, "run_proxy_screen", broken)
+    with pytest.raises(RuntimeError, match="screen broke"):
+        _audit(tmp_path)
