@@ -220,6 +220,10 @@ def stop_workers() -> None:
     on Ctrl-C or SIGTERM joblib has already killed them. loky's resource tracker ends with the
     interpreter (it exits when this process's end of its pipe closes).
     """
+    import sys
+
+    if "joblib.externals.loky.reusable_executor" not in sys.modules:
+        return  # no pool was ever started: nothing to end (and no import of loky for it)
     try:
         from joblib.externals.loky import reusable_executor
     except ImportError:  # pragma: no cover - joblib without loky
