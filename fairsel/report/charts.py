@@ -511,23 +511,57 @@ def tradeoff(key: str, *, names: Sequence[str], ranks: Sequence[int | None],
         ax = fig.subplots()
         fig.subplots_adjust(left=0.75 / WIDTH, right=0.98, bottom=0.5 / height,
                             top=1 - 0.95 / height)
+        # the axes' ranges first: the whiskers are drawn within them, capped where they end
+        # inside and with an arrowhead where they run on beyond (a whisker that reached the
+        # frame read as a gridline)
+        xs = [p[1] for p in pts] + ([x_threshold] if x_threshold is not None else [])
+        ys = [p[2] for p in pts] + ([y_threshold] if y_threshold is not None else [])
+        dx = (max(xs) - min(xs)) or 0.05
+        dy = (max(ys) - min(ys)) or 0.02
+
+        def reach(values: list[float], cis, d: float) -> tuple[float, float]:
+            """The points' range grown to take in their intervals, by at most ``d`` a side."""
+            ends = [e for c in (cis or []) if c is not None for e in c if _finite(e)]
+            lo = min([*values, *(max(e, min(values) - d) for e in ends)])
+            hi = max([*values, *(min(e, max(values) + d) for e in ends)])
+            return lo, hi
+        x0, x1 = reach(xs, x_ci, dx)
+        y0, y1 = reach(ys, y_ci, dy)
+        xlim = (x0 - 0.04 * (x1 - x0 or dx), x1 + 0.06 * (x1 - x0 or dx))
+        ylim = (y0 - 0.05 * (y1 - y0 or dy), y1 + 0.06 * (y1 - y0 or dy))
+        beyond = False
         for cis, horizontal in ((x_ci, True), (y_ci, False)):
             if not cis:
                 continue
+            lim, other = (xlim, ylim) if horizontal else (ylim, xlim)
+            cap = 0.012 * (other[1] - other[0])
             segs_x: list[float] = []
             segs_y: list[float] = []
+            arrows: list[tuple[float, float, str]] = []
             for i, xv, yv in pts:
                 ci = cis[i] if i < len(cis) else None
                 if ci is None or not (_finite(ci[0]) and _finite(ci[1])):
                     continue
-                if horizontal:
-                    segs_x += [ci[0], ci[1], math.nan]  # type: ignore[list-item]
-                    segs_y += [yv, yv, math.nan]
-                else:
-                    segs_x += [xv, xv, math.nan]
-                    segs_y += [ci[0], ci[1], math.nan]  # type: ignore[list-item]
+                lo, hi = max(ci[0], lim[0]), min(ci[1], lim[1])  # type: ignore[type-var]
+                at = yv if horizontal else xv
+                ends = [(lo, ci[0] < lim[0], "<" if horizontal else "v"),  # type: ignore[operator]
+                        (hi, ci[1] > lim[1], ">" if horizontal else "^")]  # type: ignore[operator]
+                line = [(lo, at), (hi, at)]
+                for end, cut, mark in ends:
+                    if cut:
+                        arrows.append((end, at, mark))
+                        beyond = True
+                    else:
+                        line += [(math.nan, math.nan), (end, at - cap), (end, at + cap)]
+                for a, b in line + [(math.nan, math.nan)]:
+                    segs_x.append(a if horizontal else b)
+                    segs_y.append(b if horizontal else a)
             if segs_x:
                 ax.plot(segs_x, segs_y, color="#999999", linewidth=0.7, zorder=2)
+            for end, at, mark in arrows:
+                ax.plot([end if horizontal else at], [at if horizontal else end], marker=mark,
+                        markersize=4, color="#999999", linestyle="none", zorder=2,
+                        clip_on=False)
         groups = {
             "ok": ([p for p in pts if passing[p[0]] and not blocked[p[0]]],
                    {"marker": "o", "markersize": 6, "color": PALETTE["blue"]}),
@@ -571,7 +605,9 @@ def tradeoff(key: str, *, names: Sequence[str], ranks: Sequence[int | None],
         handles.append(Line2D([], [], color="#000000", linestyle=(0, (4, 2)), linewidth=0.9,
                               label="Pareto frontier"))
         if x_ci or y_ci:
-            handles.append(Line2D([], [], color="#999999", linewidth=0.8, label="interval"))
+            handles.append(Line2D([], [], color="#999999", linewidth=0.8,
+                                  label="interval (▸ runs on beyond the plot)" if beyond
+                                  else "interval"))
         if x_threshold is not None or y_threshold is not None:
             handles.append(Line2D([], [], color="#666666", linestyle=(0, (1, 1.5)),
                                   linewidth=1.0, label="gate threshold"))
@@ -585,12 +621,8 @@ def tradeoff(key: str, *, names: Sequence[str], ranks: Sequence[int | None],
         ax.set_ylabel(safe_text(y_label))
         ax.grid(color="#e0e0e0", linewidth=0.5)
         ax.set_axisbelow(True)
-        xs = [p[1] for p in pts] + ([x_threshold] if x_threshold is not None else [])
-        ys = [p[2] for p in pts] + ([y_threshold] if y_threshold is not None else [])
-        dx = (max(xs) - min(xs)) or 0.05
-        dy = (max(ys) - min(ys)) or 0.02
-        ax.set_xlim(min(xs) - 0.08 * dx, max(xs) + 0.12 * dx)
-        ax.set_ylim(min(ys) - 0.1 * dy, max(ys) + 0.12 * dy)
+        ax.set_xlim(*xlim)
+        ax.set_ylim(*ylim)
         return _to_svg(fig, key, f"{y_label} against {x_label}, every variant")
 
 

@@ -94,12 +94,17 @@ def test_tradeoff_marks_variants_that_may_not_be_selected():
 
 
 def test_tradeoff_draws_intervals_and_keeps_the_legend_clear_of_the_plot():
-    chart = _trade(x_ci=[(0.6, 0.8), (0.8, 0.9), None], y_ci=[(0.78, 0.82), None, None])
+    # the axes take in the intervals up to one range of the points a side; (0.0, 0.8) runs on
+    # past that: it ends in an arrowhead, and the legend says what the arrowhead means (a
+    # whisker reaching the frame read as a gridline)
+    chart = _trade(x_ci=[(0.0, 0.8), (0.8, 0.9), None], y_ci=[(0.78, 0.82), None, None])
     svg = str(chart.svg)
-    assert ">interval<" in svg
+    assert ">interval (▸ runs on beyond the plot)<" in svg
     grey_paths = re.findall(r'<path d="([^"]*)"[^>]*stroke: #999999', svg)
     assert grey_paths, "the intervals should be drawn"
-    assert ">interval<" not in str(_trade().svg)
+    inside = str(_trade(x_ci=[(0.69, 0.71), (0.84, 0.86), None]).svg)
+    assert ">interval<" in inside and "beyond the plot" not in inside
+    assert ">interval" not in str(_trade().svg)
 
 
 def test_legend_counts_and_palette_in_a_rendered_report():
