@@ -481,6 +481,39 @@ def _group_figure(key: str, pieces: Sequence[tuple[Panel, int, int, bool]], *,
         return _to_svg(fig, key, label if legend else label + " (legend as in the first chart)")
 
 
+#: Where a point's label may go, in points from the point (right-above first).
+_LABEL_SPOTS = ((4, 3), (4, -11), (-4, 3), (-4, -11), (4, 12), (-4, 12), (4, -20), (-4, -20))
+
+
+def _place_labels(fig, ax, labels: list[tuple[str, float, float, bool]]) -> None:
+    """Each point's label at the first spot around it that no earlier label covers (labels
+    of near points were drawn over each other: "5 6 8" read as one)."""
+    scale = fig.dpi / 72.0
+    taken: list[tuple[float, float, float, float]] = []
+    for text, xv, yv, ringed in labels:
+        px, py = ax.transData.transform((xv, yv))
+        w, h = (0.62 * MIN_FONT_PT * len(text) + 1) * scale, MIN_FONT_PT * scale
+        chosen = None
+        for dx, dy in _LABEL_SPOTS:
+            if ringed:  # clear of the ring around the selected variant
+                dx, dy = dx + (3 if dx > 0 else -3), dy + (2 if dy > 0 else -2)
+            x0 = px + dx * scale - (w if dx < 0 else 0)
+            y0 = py + dy * scale
+            box = (x0, y0, x0 + w, y0 + h)
+            if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3]
+                       for b in taken):
+                chosen = (dx, dy, box)
+                break
+        if chosen is None:  # every spot taken: the first, as before
+            dx, dy = _LABEL_SPOTS[0]
+            chosen = (dx, dy, (px + dx * scale, py + dy * scale,
+                               px + dx * scale + w, py + dy * scale + h))
+        dx, dy, box = chosen
+        taken.append(box)
+        ax.annotate(text, (xv, yv), xytext=(dx, dy), textcoords="offset points",
+                    fontsize=MIN_FONT_PT, ha="right" if dx < 0 else "left")
+
+
 def tradeoff(key: str, *, names: Sequence[str], ranks: Sequence[int | None],
              x: Sequence[float | None], y: Sequence[float | None], passing: Sequence[bool],
              selected: int | None, frontier: Sequence[int], x_label: str, y_label: str,
@@ -576,11 +609,6 @@ def tradeoff(key: str, *, names: Sequence[str], ranks: Sequence[int | None],
             if members:
                 ax.plot([p[1] for p in members], [p[2] for p in members], linestyle="none",
                         zorder=3, clip_on=False, **style)
-        for i, xv, yv in pts:
-            label = str(ranks[i]) if ranks[i] is not None else _short(names[i], 12)
-            # clear of the ring around the selected variant
-            ax.annotate(label, (xv, yv), xytext=(7, 5) if i == selected else (4, 3),
-                        textcoords="offset points", fontsize=MIN_FONT_PT)
         if selected is not None and _finite(x[selected]) and _finite(y[selected]):
             ax.plot([x[selected]], [y[selected]], marker="o", markersize=13, color="#000000",
                     markerfacecolor="none", markeredgewidth=1.0, linestyle="none", zorder=4,
@@ -623,6 +651,8 @@ def tradeoff(key: str, *, names: Sequence[str], ranks: Sequence[int | None],
         ax.set_axisbelow(True)
         ax.set_xlim(*xlim)
         ax.set_ylim(*ylim)
+        _place_labels(fig, ax, [(str(ranks[i]) if ranks[i] is not None else _short(names[i], 12),
+                                 xv, yv, i == selected) for i, xv, yv in pts])
         return _to_svg(fig, key, f"{y_label} against {x_label}, every variant")
 
 

@@ -207,3 +207,22 @@ def test_leaderboard_figures_and_gate_outcomes_are_two_tables(name):
     assert shown and gates.count("<tr data-gates-variant=") == shown
     n_gates = len({g.gate for g in result.gates})
     assert gates.split("</thead>", 1)[0].count("gate-head") == n_gates
+
+
+def test_labels_of_near_points_go_to_different_spots():
+    """Rank labels of points drawn close together were printed over each other ("5 6 8"):
+    each takes the first spot around its point no earlier label covers."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    charts._place_labels(fig, ax, [("5", 0.5, 0.5, False), ("6", 0.501, 0.5, False),
+                                   ("8", 0.5, 0.501, False), ("1", 0.1, 0.1, True)])
+    spots = [t.xyann for t in ax.texts]
+    plt.close(fig)
+    assert len(set(spots[:3])) == 3  # three near points, three different spots
+    assert spots[3] != (4, 3)  # the ringed (selected) point's label clears its ring
