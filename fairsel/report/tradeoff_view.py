@@ -38,6 +38,13 @@ def tradeoff_view(result: AuditResult, *, with_charts: bool) -> dict[str, Any]:
     ys = [(estimate_of(v, obj).value if estimate_of(v, obj) else None) for v in variants]
     x_higher = FAIRNESS_METRICS[fm].higher_is_fairer if fm in FAIRNESS_METRICS else True
     front = pareto_front(xs, ys, x_higher=x_higher, y_higher=higher_is_better(obj))
+    # the frontier of the variants that may be selected: a variant deciding with the protected
+    # attribute may beat the selected one on both axes, yet the policy forbids choosing it
+    allow = allows_group_specific_decisions(result)
+    blocked = [v.uses_protected_at_decision and not allow for v in variants]
+    front_sel = pareto_front([None if b else x for x, b in zip(xs, blocked)], ys,
+                             x_higher=x_higher, y_higher=higher_is_better(obj)) \
+        if any(blocked) else None
     sel = next((i for i, v in enumerate(variants) if v.name == result.ranking.selected), None)
 
     def thr(metric: str) -> float | None:
@@ -52,8 +59,6 @@ def tradeoff_view(result: AuditResult, *, with_charts: bool) -> dict[str, Any]:
     chart = None
     plotted = sum(1 for a, b in zip(xs, ys) if is_finite(a) and is_finite(b))
     if with_charts and plotted >= 2:
-        allow = allows_group_specific_decisions(result)
-
         def cis(metric: str) -> list:
             return [(e.ci if (e := estimate_of(v, metric)) is not None else None)
                     for v in variants]
@@ -65,13 +70,16 @@ def tradeoff_view(result: AuditResult, *, with_charts: bool) -> dict[str, Any]:
             x_label=f"{fm} ({'higher' if x_higher else 'lower'} is fairer; worst over attributes)",
             y_label=f"{obj} ({'higher' if higher_is_better(obj) else 'lower'} is better)",
             x_threshold=thr(fm), y_threshold=thr(obj),
-            blocked=[v.uses_protected_at_decision and not allow for v in variants],
+            blocked=blocked,
             x_ci=cis(fm), y_ci=cis(obj))
     rows = [{"rank": v.rank if v.rank is not None else "—", "name": v.name,
              "x": num(xs[i]), "y": num(ys[i]), "frontier": i in front,
+             "frontier_selectable": (None if front_sel is None or blocked[i]
+                                     else i in front_sel),
              "selected": i == sel, "status": v.status}
             for i, v in enumerate(variants)]
     return {"x_metric": fm, "y_metric": obj, "chart": chart, "rows": rows,
+            "any_blocked": front_sel is not None,
             "x_higher": x_higher, "plotted": plotted}
 
 

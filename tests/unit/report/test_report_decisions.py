@@ -121,3 +121,20 @@ def test_summary_md_says_its_verdict_once_and_carries_the_page_1_findings(name):
     for f in build_context(result, with_charts=False)["summary"]["findings"]:
         assert f"- {_md(f)}" in md
     assert "\n\n\n" not in md
+
+
+def test_the_frontier_among_the_selectable_variants_is_shown_where_some_may_not_be():
+    """mitigation's selected variant is off the frontier only because variants the policy
+    forbids sit on it (reviewer p52): the table also gives the selectable variants' frontier."""
+    from fairsel.report.context import build_context
+
+    result = _golden("mitigation")
+    t = build_context(result, with_charts=False)["tradeoff"]
+    assert t["any_blocked"]
+    rows = {r["name"]: r for r in t["rows"]}
+    for v in result.variants:
+        if v.uses_protected_at_decision:
+            assert rows[v.name]["frontier_selectable"] is None
+    assert any(r["frontier_selectable"] for r in t["rows"])
+    assert "Among the selectable" in render_html(result, with_charts=False)
+    assert not build_context(_golden("lending"), with_charts=False)["tradeoff"]["any_blocked"]
