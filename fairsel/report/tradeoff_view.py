@@ -42,7 +42,8 @@ def tradeoff_view(result: AuditResult, *, with_charts: bool) -> dict[str, Any]:
     # attribute may beat the selected one on both axes, yet the policy forbids choosing it
     allow = allows_group_specific_decisions(result)
     blocked = [v.uses_protected_at_decision and not allow for v in variants]
-    front_sel = pareto_front([None if b else x for x, b in zip(xs, blocked)], ys,
+    eligible = [not b and v.status in ("PASS", "WARN") for v, b in zip(variants, blocked)]
+    front_sel = pareto_front([x if e else None for x, e in zip(xs, eligible)], ys,
                              x_higher=x_higher, y_higher=higher_is_better(obj)) \
         if any(blocked) else None
     sel = next((i for i, v in enumerate(variants) if v.name == result.ranking.selected), None)
@@ -74,7 +75,7 @@ def tradeoff_view(result: AuditResult, *, with_charts: bool) -> dict[str, Any]:
             x_ci=cis(fm), y_ci=cis(obj))
     rows = [{"rank": v.rank if v.rank is not None else "—", "name": v.name,
              "x": num(xs[i]), "y": num(ys[i]), "frontier": i in front,
-             "frontier_selectable": (None if front_sel is None or blocked[i]
+             "frontier_selectable": (None if front_sel is None or not eligible[i]
                                      else i in front_sel),
              "selected": i == sel, "status": v.status}
             for i, v in enumerate(variants)]

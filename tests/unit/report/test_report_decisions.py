@@ -133,8 +133,9 @@ def test_the_frontier_among_the_selectable_variants_is_shown_where_some_may_not_
     assert t["any_blocked"]
     rows = {r["name"]: r for r in t["rows"]}
     for v in result.variants:
-        if v.uses_protected_at_decision:
+        if v.uses_protected_at_decision or v.status not in ("PASS", "WARN"):
             assert rows[v.name]["frontier_selectable"] is None
+    assert rows[result.ranking.selected]["frontier_selectable"] is True
     assert any(r["frontier_selectable"] for r in t["rows"])
     assert "Among the selectable" in render_html(result, with_charts=False)
     assert not build_context(_golden("lending"), with_charts=False)["tradeoff"]["any_blocked"]
