@@ -286,7 +286,8 @@ def _grid_task(grid: _Grid, ci: int, k: int, cand: Any = None):
     (an optuna trial's setting)."""
     train, test = np.flatnonzero(grid.folds != k), np.flatnonzero(grid.folds == k)
     try:
-        out = fold_variants(grid.cands[ci] if cand is None else cand, [] if ci in grid.proxy_free else grid.mitigations,
+        out = fold_variants(grid.cands[ci] if cand is None else cand,
+                            [] if ci in grid.proxy_free else grid.mitigations,
                             X=grid.X, y=grid.data.y, train=train, test=test, data=grid.data,
                             scores=grid.fixed_scores.get(ci), seed=grid.seed, fold=k,
                             min_group_size=grid.min_group_size, keep_models=grid.keep_models,
@@ -699,8 +700,8 @@ def _run_audit(policy: Policy, *, runner: Runner, progress: Progress, strict: bo
     # the proxy screen needs no fit: where the fits leave a core free (--jobs below the
     # cores, this process's backend) it runs beside them, else beside the measuring
     background = None
-    if settings is not None and screen is None and analysis_threads() >= 2 \
-            and runner.client is None \
+    threaded_screen = settings is not None and screen is None and analysis_threads() >= 2
+    if threaded_screen and runner.client is None \
             and worker_count(runner.backend.jobs, max(len(tasks), 1)) < usable_cores():
         background = _start_screen(X, data, folds, policy, codes)
     progress.stage("cross-validating candidates", total=len(tasks))
@@ -828,8 +829,7 @@ def _run_audit(policy: Policy, *, runner: Runner, progress: Progress, strict: bo
         on_predictions(AuditRun(result=None, row_ids=data.row_ids, folds=folds,  # type: ignore[arg-type]
                                 y_true=data.y, predictions=preds))
 
-    if background is None and settings is not None and screen is None \
-            and analysis_threads() >= 2:
+    if threaded_screen and background is None:
         background = _start_screen(X, data, folds, policy, codes)
     t_metrics = time.perf_counter()
     confidence = _confidence(policy)
@@ -871,24 +871,13 @@ def _run_audit(policy: Policy, *, runner: Runner, progress: Progress, strict: bo
         progress.stage("screening proxies")
         screen, timings["proxies"] = _timed(run_proxy_screen, X, data, folds, policy, codes)
 
-    sig = policy.metrics.significance
-    variants = add_significance(variants, min_group_size=policy.min_group_size,
-                                test=sig.test, adjust=sig.adjust,
-                                clustered=data.clusters is not None,
-                                level=policy.metrics.confidence.level)
-    fairness_names = set(FAIRNESS_NAMES)
-    gates = evaluate_gates(variants, policy, fairness_names)
     dropped = frozenset(f for a in screen.attributes for f in a.flagged) if origin else None
-    gates += proxy_gates(screen, variants, severity=settings.severity if settings else "warn",
-                         first_index=len(policy.gates),
-                         without={cands[ci].name: dropped for ci in origin} if dropped else None)
-    variants = [v if v.status == "ERROR" else v.model_copy(
-        update={"status": variant_status([g for g in gates if g.variant == v.name])})
-        for v in variants]
-    hib = {name: METRICS.get(name).higher_is_better for name in METRICS.names()}
-    ranking = rank(variants, gates, policy, higher_is_better=hib, fairness_names=fairness_names)
-    position = {name: i + 1 for i, name in enumerate(ranking.order)}
-    variants = [v.model_copy(update={"rank": position.get(v.name)}) for v in variants]
+    variants, gates, ranking, hib, fairness_names = _judge_and_rank(
+        variants, policy, clustered=data.clusters is not None,
+        extra_gates=lambda vs: proxy_gates(
+            screen, vs, severity=settings.severity if settings else "warn",
+            first_index=len(policy.gates),
+            without={cands[ci].name: dropped for ci in origin} if dropped else None))
     selection = Selection(variants=len(variants), trials=len(trials), pruned=len(pruned),
                           optimistic=hold is None and len(variants) > OPTIMISTIC_AFTER,
                           note=None if hold is not None or len(variants) <= OPTIMISTIC_AFTER
@@ -951,6 +940,29 @@ def _run_audit(policy: Policy, *, runner: Runner, progress: Progress, strict: bo
                     predictions=preds)
 
 
+def _judge_and_rank(variants: list[VariantResult], policy: Policy, *, clustered: bool,
+                    extra_gates: Callable[[list[VariantResult]], list] | None = None):
+    """Significance tests, the gates (the policy's, then ``extra_gates``), each variant's
+    status and the ranking: ``(variants with status and rank, gates, ranking,
+    higher_is_better, fairness_names)``. One order of steps for every audit."""
+    sig = policy.metrics.significance
+    variants = add_significance(variants, min_group_size=policy.min_group_size,
+                                test=sig.test, adjust=sig.adjust, clustered=clustered,
+                                level=policy.metrics.confidence.level)
+    fairness_names = set(FAIRNESS_NAMES)
+    gates = evaluate_gates(variants, policy, fairness_names)
+    if extra_gates is not None:
+        gates += extra_gates(variants)
+    variants = [v if v.status == "ERROR" else v.model_copy(
+        update={"status": variant_status([g for g in gates if g.variant == v.name])})
+        for v in variants]
+    hib = {name: METRICS.get(name).higher_is_better for name in METRICS.names()}
+    ranking = rank(variants, gates, policy, higher_is_better=hib, fairness_names=fairness_names)
+    position = {name: i + 1 for i, name in enumerate(ranking.order)}
+    variants = [v.model_copy(update={"rank": position.get(v.name)}) for v in variants]
+    return variants, gates, ranking, hib, fairness_names
+
+
 def _run_chunked(policy: Policy, original: Policy, files: list, *, runner: Runner,
                  progress: Progress, started: str, t0: float) -> AuditRun:
     """The audit of a dataset read in chunks (:mod:`fairsel.chunked`): each file a task on the
@@ -964,19 +976,8 @@ def _run_chunked(policy: Policy, original: Policy, files: list, *, runner: Runne
     measured = measure_chunked(
         policy, files, progress=progress, confidence=_confidence(policy),
         run=lambda fn, shared, tasks: runner.run(fn, shared, tasks, fallback=lost))
-    sig = policy.metrics.significance
-    variants = add_significance(measured.variants, min_group_size=policy.min_group_size,
-                                test=sig.test, adjust=sig.adjust,
-                                clustered=policy.validation.groups is not None,
-                                level=policy.metrics.confidence.level)
-    fairness_names = set(FAIRNESS_NAMES)
-    gates = evaluate_gates(variants, policy, fairness_names)
-    variants = [v.model_copy(update={"status": variant_status(
-        [g for g in gates if g.variant == v.name])}) for v in variants]
-    hib = {name: METRICS.get(name).higher_is_better for name in METRICS.names()}
-    ranking = rank(variants, gates, policy, higher_is_better=hib, fairness_names=fairness_names)
-    position = {name: i + 1 for i, name in enumerate(ranking.order)}
-    variants = [v.model_copy(update={"rank": position.get(v.name)}) for v in variants]
+    variants, gates, ranking, hib, _ = _judge_and_rank(
+        measured.variants, policy, clustered=policy.validation.groups is not None)
     total = time.perf_counter() - t0
     provenance = Provenance(
         policy_path=str(policy.path.resolve()), policy_sha256=policy.sha256,
