@@ -51,7 +51,10 @@ for script in "${scripts[@]}"; do
     log="$logs/$name.log"
     echo "=== $name  ($(date '+%H:%M:%S'), load average: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?'))"
     start=$SECONDS
-    "$PYTHON" -u "$script" 2>&1 | tee "$log"
+    args=()
+    # bench_chunks writes a 100M-row Parquet folder (about 0.5 GB) to /tmp: remove it afterwards.
+    [[ "$name" == bench_chunks ]] && args=(--delete)
+    "$PYTHON" -u "$script" "${args[@]}" 2>&1 | tee "$log"
     code=${PIPESTATUS[0]}
     took=$((SECONDS - start))
     result="$(grep -E '^RESULT:' "$log" | tail -n 1)"
