@@ -43,6 +43,33 @@ def fraction_text(g, rate: str) -> str:
     return f"{fr[0]:,}/{fr[1]:,}" if fr else ""
 
 
+#: The group that missing protected values form (fairsel.data.UNKNOWN).
+UNKNOWN_GROUP = "unknown"
+
+
+def missing_in(attribute: str, group: str) -> list[str]:
+    """The protected attributes whose value is missing in ``group`` of ``attribute``: the group
+    is, or for an intersection (``sex × race``) has a part that is, "unknown"."""
+    parts = group.split(" × ")
+    if UNKNOWN_GROUP not in parts:
+        return []
+    names = attribute.split(" × ")
+    if len(names) != len(parts):
+        return [attribute]
+    return [n for n, p in zip(names, parts) if p == UNKNOWN_GROUP]
+
+
+def missing_note(attribute: str, group: str) -> str:
+    """``"'unknown' here is missing data (race/ethnicity not recorded), not a demographic
+    group"`` for a group of missing values, "" for any other: a sentence that names such a
+    group as one side of a gap says what it is."""
+    names = missing_in(attribute, group)
+    if not names:
+        return ""
+    return (f"'{UNKNOWN_GROUP}' here is missing data ({' and '.join(names)} not recorded), "
+            "not a demographic group")
+
+
 def headline_metric(result: AuditResult) -> str:
     """The disparity the report leads with: the first fairness gate's, else the tie-break's."""
     for g in result.policy.get("gates", []) or []:

@@ -8,7 +8,8 @@ from typing import Any
 
 from fairsel.metrics import FAIRNESS_METRICS
 from fairsel.report.facts import (best_ranked, estimate_of, fraction_text, gate_text,
-                                  headline_metric, higher_is_better, rate_eligible, straddles)
+                                  headline_metric, higher_is_better, missing_note, rate_eligible,
+                                  straddles)
 from fairsel.report.fmt import STATUS_SYMBOL, ci_text, is_finite, num, pct
 from fairsel.report.section import SectionView
 from fairsel.report.tables import ordered_variants
@@ -126,10 +127,13 @@ def _findings(result: AuditResult, focus: VariantResult | None) -> list[str]:
             # attribute's groups and may differ: one estimate, one interval on a page)
             own = attr.fairness.get(head_metric)
             ci = own.ci if own is not None and own.ci else h.ci
+            def who(g, row) -> str:
+                note = missing_note(h.attribute, g)
+                return f"'{g}' (n = {row.n:,}{'; ' + note if note else ''})"
             found["disparity"] = (
                 f"Under '{focus.name}', the widest gap is on {h.attribute}: members of group "
-                f"'{lo_g}' (n = {lo.n:,}) {rate_name} at a rate of {share(lo_v, lo)} against "
-                f"{share(hi_v, hi)} for '{hi_g}' (n = {hi.n:,}); {head_metric} is {num(h.value)}"
+                f"{who(lo_g, lo)} {rate_name} at a rate of {share(lo_v, lo)} against "
+                f"{share(hi_v, hi)} for {who(hi_g, hi)}; {head_metric} is {num(h.value)}"
                 + (f" ({lvl}interval {num(ci[0])} to {num(ci[1])})"
                    if ci and ci[0] is not None and ci[1] is not None else "") + ".")
 
