@@ -44,7 +44,7 @@ def _reasons(x: VariantExplanation, attributes: set[str]) -> list[dict[str, Any]
     for r in x.reasons:
         if r.attribute not in attributes:
             continue
-        top = [f"{c.feature} {c.main:.0%}" + (f" ⚑ {c.flag}" if c.flag else "")
+        top = [f"{c.feature} {c.main:.0%}" + (f" ({c.flag})" if c.flag else "")
                for c in r.reasons if c.main > 0][:3]
         flagged = [f"{c.feature} ({c.flag}, in the top 4 of {c.top:.0%})"
                    for c in r.reasons if c.flag and c.top > 0]

@@ -246,14 +246,14 @@ def mitigated_view(result: AuditResult) -> dict[str, Any]:
     dt = [v.name for v in ordered_variants(result) if v.uses_protected_at_decision]
     if not allow:
         policy_text = ("The policy forbids group-specific decisions (mitigation_policy → "
-                       f"allow_group_specific_decisions: false): a variant marked {DT_MARK} is "
-                       "measured, gated and reported but not selectable"
-                       + ("." if dt else "; no variant here is marked."))
+                       "allow_group_specific_decisions: false): a variant that decides with "
+                       "the protected attribute is measured, gated and reported but not "
+                       "selectable" + ("." if dt else "; no variant here does."))
     elif dt:
         policy_text = ("The policy allows group-specific decisions (mitigation_policy → "
-                       f"allow_group_specific_decisions: true): a variant marked {DT_MARK} can be "
-                       "selected; check that deciding with the protected attribute is lawful "
-                       "for this use.")
+                       "allow_group_specific_decisions: true): a variant that decides with the "
+                       "protected attribute can be selected; check that doing so is lawful for "
+                       "this use.")
     else:
         policy_text = ""
     kinds: dict[str, list[VariantResult]] = {}
@@ -265,7 +265,7 @@ def mitigated_view(result: AuditResult) -> dict[str, Any]:
         uses = info.uses_protected_at_decision if info else any(
             v.uses_protected_at_decision for v in vs)
         if uses:
-            needs = f"Yes — {DT_MARK} a decision can depend on the group: disparate treatment"
+            needs = "Yes — a decision can depend on the group: disparate treatment"
         elif kind == PROXY_FREE:
             needs = ("No — the attribute is used only by the proxy screen, before training, to "
                      "choose the features left out; training and decisions use the other "

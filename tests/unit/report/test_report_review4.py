@@ -3,8 +3,11 @@ the example that showed it, so that it cannot come back."""
 
 from __future__ import annotations
 
+import pytest
+
 from fairsel.report.context import build_context
 from fairsel.report.facts import missing_in, missing_note
+from fairsel.report.fmt import DT_MARK, FOUR_FIFTHS_MARK, MARK_LEGENDS
 from tests.unit.report.test_report_statements import _golden
 
 
@@ -29,3 +32,67 @@ def test_which_attribute_is_missing_in_a_group():
     assert missing_note("sex", "female") == ""
     assert missing_note("sex × race", "unknown × unknown").startswith(
         "'unknown' here is missing data (sex and race not recorded)")
+
+
+EXAMPLES = ("branches", "champion", "hiring", "lending", "mitigation", "recidivism")
+
+
+def _sections(html: str) -> dict[str, str]:
+    """Each report section's text (tags stripped, spaces collapsed), by its id."""
+    import re
+
+    from tests.unit.report.test_report_statements import _text
+
+    parts = re.split(r'(?=<section id=")', html)
+    out = {}
+    for part in parts[1:]:
+        sid = re.match(r'<section id="([^"]+)"', part).group(1)
+        out[sid] = _text(part)
+    return out
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_every_mark_a_section_uses_is_defined_in_that_section_with_one_meaning(name):
+    """⚑ meant three things (disparate treatment, a proxy flag, an impact ratio under 0.8):
+    each meaning has its own mark (a proxy flag is written in words), and every section that
+    sets a mark carries its legend."""
+    import re
+
+    from fairsel.report.html import render_html
+
+    sections = _sections(render_html(_golden(name), with_charts=False))
+    used = 0
+    for sid, text in sections.items():
+        for mark, legend in MARK_LEGENDS.items():
+            if mark not in text:
+                continue
+            used += 1
+            assert f"{mark} {legend}" in text, (name, sid, mark)
+            # no other meaning is given to the mark anywhere in the section
+            for m in re.finditer(re.escape(mark) + r" marks ", text):
+                assert text[m.start():].startswith(f"{mark} {legend}"), (name, sid, mark)
+    assert all(m not in t for t in sections.values() for m in ("⚑ proxy", "⚑ below",
+                                                               "⚑ over the bound"))
+    if name in ("hiring", "lending", "mitigation"):  # examples that use a mark
+        assert used, name
+
+
+def test_the_four_fifths_mark_is_not_the_disparate_treatment_mark():
+    from fairsel.report.html import render_html
+
+    assert FOUR_FIFTHS_MARK != DT_MARK and set(MARK_LEGENDS) == {DT_MARK, FOUR_FIFTHS_MARK}
+    r = _golden("lending")
+    review = r.compliance.lending
+    table = review.tables[0]
+    row = next(x for x in table.rows if x.group != table.reference)
+    low = row.model_copy(update={"air": 0.7, "below_four_fifths": True})
+    table = table.model_copy(update={"rows": [low if x is row else x for x in table.rows]})
+    review = review.model_copy(update={"tables": [table, *review.tables[1:]]})
+    r = r.model_copy(update={"compliance": r.compliance.model_copy(update={"lending": review})})
+    lending = build_context(r, with_charts=False)["compliance"]["lending"]
+    flags = [x["flag"] for t in lending["tables"] for x in t["rows"]]
+    assert flags.count(f"{FOUR_FIFTHS_MARK} below 0.8") == 1 and not any(DT_MARK in f for f in flags)
+    assert lending["flagged"] == [f"{row.group} ({table.attribute})"]
+    section = _sections(render_html(r, with_charts=False))["compliance"]
+    assert f"{FOUR_FIFTHS_MARK} {MARK_LEGENDS[FOUR_FIFTHS_MARK]}" in section
+    assert f"Below four-fifths: {row.group} ({table.attribute})" in section
