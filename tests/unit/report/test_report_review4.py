@@ -96,3 +96,30 @@ def test_the_four_fifths_mark_is_not_the_disparate_treatment_mark():
     section = _sections(render_html(r, with_charts=False))["compliance"]
     assert f"{FOUR_FIFTHS_MARK} {MARK_LEGENDS[FOUR_FIFTHS_MARK]}" in section
     assert f"Below four-fifths: {row.group} ({table.attribute})" in section
+
+
+def test_reason_shares_are_not_shown_from_fewer_than_min_group_size_decisions():
+    """Branches: hgb's 'white' group has 8 unfavorable decisions in the sample, and its main
+    reasons read "income 77%"; a share of so few decisions is shown as no share, marked."""
+    from fairsel.report.explain_view import FEW_MARK
+    from fairsel.report.html import render_html
+
+    r = _golden("branches")
+    ctx = build_context(r, with_charts=False)["explain"]
+    hgb = next(v for v in ctx["explained"] if v["variant"] == "hgb")
+    rows = {(x["attribute"], x["group"]): x for x in hgb["reasons"]}
+    white = rows[("race", "white")]
+    assert white["unfavorable"] == "8" and white["few"] == FEW_MARK
+    assert "%" not in white["main"] and white["main"].startswith("income")
+    # a group with enough decisions keeps its shares, unmarked
+    big = next(x for v in ctx["explained"] for x in v["reasons"]
+               if int(x["unfavorable"].replace(",", "")) >= r.min_group_size)
+    assert "%" in big["main"] and not big["few"]
+    # every row on fewer decisions than min_group_size is marked, no other
+    for v in ctx["explained"]:
+        for x in v["reasons"]:
+            few = int(x["unfavorable"].replace(",", "")) < r.min_group_size
+            assert bool(x["few"]) == few and ("%" in x["main"]) != few, x
+    text = _sections(render_html(r, with_charts=False))["explain"]
+    assert (f"8 {FEW_MARK} income" in text and f"{FEW_MARK} fewer than 30 unfavorable decisions "
+            "(min_group_size): the reasons are listed most frequent first, without shares") in text
