@@ -91,6 +91,30 @@ _DETAIL_LABELS = {
 }
 
 
+#: aif360's calibrated equalized odds records a mix rate per side: what the figure is.
+_MIX_RATES = ("privileged_mix_rate", "unprivileged_mix_rate")
+MIX_RATE_NOTE = (
+    "Mix rate (aif360's calibrated equalized odds): the share of a side's rows whose score is "
+    "replaced by that side's base rate, chosen so that the two sides' costs (false positive "
+    "and false negative rates, as the cost constraint weighs them) meet; only the side whose "
+    "cost is lower is mixed (the other reads 0). aif360 computes it as the gap in costs over "
+    "what mixing every row could close.")
+MIX_ABOVE_ONE_NOTE = (
+    "A mix rate above 1 is aif360's ratio as computed, not a share: even replacing every row "
+    "cannot close the gap, so in that fold every row of the side takes its base rate (as at "
+    "1) and the constraint is not met on the fitting rows (“constraint met on fit: no”).")
+
+
+def _mix_rate_notes(details: dict[str, Any]) -> list[str]:
+    """What the mix rates mean, where a variant records them (and why one above 1 is shown)."""
+    found = [v for k in _MIX_RATES if isinstance(details.get(k), dict)
+             for v in details[k].values()]
+    if not found:
+        return []
+    above = any(is_finite(x) and x > 1 for x in found)
+    return [MIX_RATE_NOTE + (" " + MIX_ABOVE_ONE_NOTE if above else "")]
+
+
 #: Details shown as a group × fold table, or as the variant's heading (not as settings rows).
 _GROUP_DETAILS = ("thresholds", "threshold_status", "weights", "groups")
 
@@ -181,7 +205,8 @@ def _fitted(v: VariantResult) -> dict[str, Any] | None:
     if weights is not None:
         settings["rows"].insert(0, weights)
     return {"folds": [int(f) + 1 for f in folds], "groups": ", ".join(units),
-            "table": _threshold_table(details, folds), "settings": settings}
+            "table": _threshold_table(details, folds), "settings": settings,
+            "notes": _mix_rate_notes(details)}
 
 
 def _comparison(result: AuditResult, v: VariantResult, base: VariantResult | None,

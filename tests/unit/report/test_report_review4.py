@@ -123,3 +123,30 @@ def test_reason_shares_are_not_shown_from_fewer_than_min_group_size_decisions():
     text = _sections(render_html(r, with_charts=False))["explain"]
     assert (f"8 {FEW_MARK} income" in text and f"{FEW_MARK} fewer than 30 unfavorable decisions "
             "(min_group_size): the reasons are listed most frequent first, without shares") in text
+
+
+def test_a_mix_rate_above_one_is_explained_where_it_is_shown():
+    """Mitigation: aif360's calibrated equalized odds records a privileged mix rate of 1.249
+    in a fold; the report says what the figure is and why it exceeds 1 (aif360's ratio of
+    cost gaps: every row of the side is mixed and the constraint is not met)."""
+    from fairsel.report.html import render_html
+    from fairsel.report.mitigated_view import MIX_ABOVE_ONE_NOTE, MIX_RATE_NOTE
+
+    r = _golden("mitigation")
+    name = "logreg+postprocessing[calibrated_equalized_odds]"
+    mix = r.variant(name).details["privileged_mix_rate"]
+    assert max(mix.values()) > 1  # the example shows one above 1
+    text = _sections(render_html(r, with_charts=False))["mitigated"]
+    assert "privileged mix rate" in text
+    assert f"{MIX_RATE_NOTE} {MIX_ABOVE_ONE_NOTE}" in text
+    # every mix rate within [0, 1]: what it is, and no claim about a value above 1
+    capped = {k: {f: min(x, 1.0) for f, x in v.items()} if k.endswith("mix_rate") else v
+              for k, v in r.variant(name).details.items()}
+    variants = [v.model_copy(update={"details": capped}) if v.name == name else v
+                for v in r.variants]
+    text = _sections(render_html(r.model_copy(update={"variants": variants}),
+                                 with_charts=False))["mitigated"]
+    assert MIX_RATE_NOTE in text and "above 1" not in text
+    # a variant without mix rates gets no note
+    assert MIX_RATE_NOTE not in _sections(render_html(_golden("lending"),
+                                                      with_charts=False)).get("mitigated", "")
