@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fairsel.gates import PROXY_GATES
 from fairsel.metrics import FAIRNESS_METRICS, METRICS
 from fairsel.policy.schema import MitigationPolicySpec
 from fairsel.report.fmt import gate_rule, gate_subject, is_finite, threshold_text
@@ -159,9 +160,37 @@ def gate_text(result: AuditResult, g: GateResult) -> dict[str, str]:
             "rule": gate_rule(g.metric, g.min, g.max, rel)}
 
 
+#: What the proxy screen's gates judge: the data, not a model.
+SCREENED = "the features in the data"
+
+
+def scores_without_features(result: AuditResult) -> list[str]:
+    """The candidates whose scores were made before the audit (kind: predictions): the audit
+    cannot see which features, if any, they used."""
+    return sorted({v.candidate for v in result.variants if v.kind == "predictions"})
+
+
+def proxy_gates_note(result: AuditResult) -> str:
+    """What the proxy screen's gates say, and do not say, in words true for this result: they
+    judge the features in the data, once, with one figure for every variant; not a model's
+    use of them, and nothing about a score made elsewhere."""
+    text = (f"The proxy gates ({', '.join(PROXY_GATES)}) judge {SCREENED} (the policy's "
+            "features, screened once, one figure for every variant): how well they recover "
+            "each protected attribute, not whether or how a model uses them.")
+    fixed = scores_without_features(result)
+    if fixed:
+        names = ", ".join(f"'{n}'" for n in fixed)
+        text += (f" The scores of {names} were made before the audit from features it cannot "
+                 "see: for them these gates say nothing about the score.")
+    return text
+
+
 def gate_scope(result: AuditResult, g: GateResult) -> str:
     """What a gate judges: the attributes it names, every attribute (a gate judged per
-    attribute), or "overall" (a performance figure of all rows)."""
+    attribute), or "overall" (a performance figure of all rows); a proxy gate judges the
+    data's features, not the variant."""
+    if g.metric in PROXY_GATES:
+        return f"{SCREENED}, all attributes"
     named = gate_spec(result, g.gate).get("attributes") or []
     if named:
         return ", ".join(named)

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fairsel.report.facts import gate_text
+from fairsel.gates import PROXY_GATES
+from fairsel.report.facts import gate_text, proxy_gates_note
 from fairsel.report.fmt import STATUS_SYMBOL, ci_text, num, p_text, threshold_text
 from fairsel.report.section import SectionView
 from fairsel.report.tables import TESTED_RATE_NAMES, ordered_variants
@@ -31,6 +32,7 @@ def gates_view(result: AuditResult) -> list[dict[str, Any]]:
             "threshold": threshold_text(first.min, first.max), "severity": first.severity,
             "decision": first.decision, "attributes": attrs,
             "has_p": any(g.p_adjusted is not None for g in gs),
+            "note": proxy_gates_note(result) if first.metric in PROXY_GATES else "",
             # Four decimals: a gate is decided on the unrounded value, and 0.7999 must not
             # read as "0.800" beside a FAIL.
             "rows": [{"variant": g.variant, "observed": num(g.observed, 4), "ci": ci_text(g.ci),

@@ -150,3 +150,32 @@ def test_a_mix_rate_above_one_is_explained_where_it_is_shown():
     # a variant without mix rates gets no note
     assert MIX_RATE_NOTE not in _sections(render_html(_golden("lending"),
                                                       with_charts=False)).get("mitigated", "")
+
+
+def test_the_proxy_gates_say_they_judge_the_data_not_a_vendor_score():
+    """Recidivism: one vendor score (kind: predictions) and proxy gates that "PASS" on
+    priors_count, a feature the audit cannot know the score used. The gates and the Proxies
+    section say what was screened (the features in the data) and claim nothing of the score."""
+    from fairsel.report.facts import SCREENED
+    from fairsel.report.html import render_html
+
+    r = _golden("recidivism")
+    assert {v.kind for v in r.variants} == {"predictions"}
+    sections = _sections(render_html(r, with_charts=False))
+    said = ("The proxy gates (proxy_feature_auc, proxy_all_auc) judge the features in the data "
+            "(the policy's features, screened once, one figure for every variant): how well "
+            "they recover each protected attribute, not whether or how a model uses them. The "
+            "scores of 'compas_decile' were made before the audit from features it cannot see: "
+            "for them these gates say nothing about the score.")
+    assert said in sections["gates"] and said in sections["proxies"]
+    assert "features the models see" not in sections["proxies"]
+    assert "recovered from the features in the data, even when" in sections["proxies"]
+    key = build_context(r, with_charts=False)["keyfigures"]
+    proxy_rows = [g for g in key["gates"] if g["metric"].startswith("proxy_")]
+    assert proxy_rows and all(g["scope"] == f"{SCREENED}, all attributes" for g in proxy_rows)
+    # trained candidates: the models see the features, and no sentence about scores
+    trained = _sections(render_html(_golden("lending"), with_charts=False))
+    assert "recovered from the features in the data, which the trained models see" in \
+        trained["proxies"]
+    assert "made before the audit" not in trained["proxies"]
+    assert "not whether or how a model uses them." in trained["gates"]
