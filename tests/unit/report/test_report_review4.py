@@ -179,3 +179,20 @@ def test_the_proxy_gates_say_they_judge_the_data_not_a_vendor_score():
         trained["proxies"]
     assert "made before the audit" not in trained["proxies"]
     assert "not whether or how a model uses them." in trained["gates"]
+
+
+def test_the_data_section_claims_nothing_about_a_vendor_scores_inputs():
+    """Recidivism: "no feature of this data was used" read as a claim about the vendor's
+    score (which may well use priors_count), and "protected attributes used as features:
+    none" is not known for a score made elsewhere."""
+    from fairsel.report.html import render_html
+
+    text = _sections(render_html(_golden("recidivism"), with_charts=False))["data"]
+    assert "no feature of this data was used" not in text
+    assert ("Features none: the scores were made before the audit, from inputs it cannot see "
+            "(the policy lists priors_count: the proxy screen and the slices read it as data, "
+            "not as the score's inputs)") in text
+    assert ("Protected attributes used as features not known: the scores were made before the "
+            "audit") in text
+    trained = _sections(render_html(_golden("lending"), with_charts=False))["data"]
+    assert "Protected attributes used as features none" in trained
