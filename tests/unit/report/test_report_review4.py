@@ -21,6 +21,15 @@ def test_a_headline_naming_the_missing_value_group_says_it_is_missing_data():
             "recorded), not a demographic group)") in head, head
     # the other side is a real group: no note there
     assert "'female × Two or More Races' (n = 93)" in head
+    # and the gap between groups whose values were recorded is told too (rates from the
+    # golden: 36/93 against 590/1,028)
+    assert ("Among groups whose values were all recorded, the widest gap in selection rate is "
+            "'female × Two or More Races' at 0.387 (36/93) against 'male × White' at 0.574 "
+            f"(590/1,028): a ratio of {36 / 93 / (590 / 1028):.3f} (point estimates; the figure "
+            "and its gates count the missing-value group as a group).") in head, head
+    # a headline between recorded groups gets neither sentence
+    mit = build_context(_golden("mitigation"), with_charts=False)["summary"]["findings"][0]
+    assert "widest gap" in mit and "missing" not in mit and "Among groups" not in mit
 
 
 def test_which_attribute_is_missing_in_a_group():
