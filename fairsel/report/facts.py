@@ -180,7 +180,7 @@ def proxy_gates_note(result: AuditResult) -> str:
     fixed = scores_without_features(result)
     if fixed:
         names = ", ".join(f"'{n}'" for n in fixed)
-        text += (f" The scores of {names} were made before the audit from features it cannot "
+        text += (f" The scores of {names} were made before the audit from inputs it cannot "
                  "see: for them these gates say nothing about the score.")
     return text
 
