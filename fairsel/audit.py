@@ -940,15 +940,23 @@ def _run_audit(policy: Policy, *, runner: Runner, progress: Progress, strict: bo
                     predictions=preds)
 
 
+def _significance(variants: list[VariantResult], policy: Policy, *,
+                  clustered: bool) -> list[VariantResult]:
+    """The variants with their significance tests, under the policy's settings: one call for
+    the cross-validated figures and the holdout's, so that a clustered audit tests both with
+    the clusters' design effects at the confidence level of its intervals."""
+    sig = policy.metrics.significance
+    return add_significance(variants, min_group_size=policy.min_group_size, test=sig.test,
+                            adjust=sig.adjust, clustered=clustered,
+                            level=policy.metrics.confidence.level)
+
+
 def _judge_and_rank(variants: list[VariantResult], policy: Policy, *, clustered: bool,
                     extra_gates: Callable[[list[VariantResult]], list] | None = None):
     """Significance tests, the gates (the policy's, then ``extra_gates``), each variant's
     status and the ranking: ``(variants with status and rank, gates, ranking,
     higher_is_better, fairness_names)``. One order of steps for every audit."""
-    sig = policy.metrics.significance
-    variants = add_significance(variants, min_group_size=policy.min_group_size,
-                                test=sig.test, adjust=sig.adjust, clustered=clustered,
-                                level=policy.metrics.confidence.level)
+    variants = _significance(variants, policy, clustered=clustered)
     fairness_names = set(FAIRNESS_NAMES)
     gates = evaluate_gates(variants, policy, fairness_names)
     if extra_gates is not None:
@@ -1387,9 +1395,7 @@ def measure_holdout(policy: Policy, full: AuditData, hold: np.ndarray, X, cands,
                                           fairness=vm.fairness, attributes=vm.attributes,
                                           folds=vm.folds, score_type=stype))
     variants.sort(key=lambda v: names.index(v.name))
-    sig = policy.metrics.significance
-    variants = add_significance(variants, min_group_size=policy.min_group_size, test=sig.test,
-                                adjust=sig.adjust)
+    variants = _significance(variants, policy, clustered=full.clusters is not None)
     gates = evaluate_gates(variants, policy, fairness_names)
     settings = policy.proxy_screen
     gates += proxy_gates(screen, variants, severity=settings.severity if settings else "warn",

@@ -1,4 +1,8 @@
-"""Proxy screen: how recoverable each protected attribute is from the features.
+"""Proxy screen: how recoverable each protected attribute is from the features in the data.
+
+It judges the data (the policy's features), once for the whole audit: what the features reveal
+about each attribute, not whether a model uses them (a score made elsewhere, ``kind:
+predictions``, may use none of them; the audit cannot see its inputs).
 
 For each protected attribute (rows of a known group only: "unknown" is not a group to recover)
 and each feature other than the attribute's own column(s):
@@ -207,8 +211,9 @@ def screen_proxies(X: pd.DataFrame, *, categorical: Sequence[str],
     Parameters
     ----------
     X
-        The feature frame as the candidates see it (categoricals as text, no protected
-        attribute unless the policy makes it a feature).
+        The feature frame of the data as the trained candidates see it (categoricals as text,
+        no protected attribute unless the policy makes it a feature); a score made elsewhere
+        may use none of these features.
     categorical
         The categorical columns of ``X``; the others are numeric.
     attributes

@@ -10,8 +10,8 @@ from fairsel.metrics import FAIRNESS_METRICS
 from fairsel.metrics.disparity import compared_rates
 from fairsel.report.facts import (allows_group_specific_decisions, fraction_text, gate_text,
                                   headline_metric)
-from fairsel.report.fmt import (DT_MARK, FLAG_TEXT, STATUS_SYMBOL, ci_text, count, is_finite, num,
-                                threshold_text)
+from fairsel.report.fmt import (DT_MARK, FLAG_TEXT, MARK_LEGENDS, STATUS_SYMBOL, ci_text, count,
+                                is_finite, num, threshold_text)
 from fairsel.report.section import SectionView
 from fairsel.report.tables import leaderboard_columns, ordered_variants
 from fairsel.results import AuditResult, VariantResult
@@ -157,7 +157,7 @@ def candidate_view(result: AuditResult, v: VariantResult, index: int, *,
         "selected": v.name == result.ranking.selected,
         "uses_protected": v.uses_protected_at_decision,
         "blocked": v.uses_protected_at_decision and not allows_group_specific_decisions(result),
-        "mark": DT_MARK,
+        "mark": DT_MARK, "mark_legend": MARK_LEGENDS[DT_MARK],
         "protected_as_features": list(v.protected_as_features),
         "performance": perf_rows, "fairness": fair_rows, "attr_names": attr_names,
         "score_type": v.score_type,

@@ -14,7 +14,7 @@ from typing import Any
 
 from fairsel.policy.compliance import TEMPLATES
 from fairsel.report.facts import decisions_phrase, gate_spec, is_relative
-from fairsel.report.fmt import gate_subject, threshold_text
+from fairsel.report.fmt import FOUR_FIFTHS_MARK, MARK_LEGENDS, gate_subject, threshold_text
 from fairsel.report.tables import fmt
 from fairsel.results import (
     AdverseImpactTable,
@@ -125,6 +125,7 @@ def ll144_view(s: Ll144Summary) -> dict[str, Any]:
         "excluded": excluded, "excluded_cells": cells,
         "selection": [_impact_table(t, s.min_share) for t in s.selection],
         "scoring": [_impact_table(t, s.min_share) for t in s.scoring],
+        "mark": FOUR_FIFTHS_MARK, "mark_legend": MARK_LEGENDS[FOUR_FIFTHS_MARK],
     }
 
 
@@ -134,7 +135,9 @@ def _air_table(t: AdverseImpactTable, alpha: float) -> dict[str, Any]:
         rows.append({
             "group": r.group, "n": f"{r.n:,}", "rate": fmt(r.selection_rate, 3),
             "air": "reference" if r.group == t.reference else _ratio(r.air),
-            "flag": "⚑ below 0.8" if r.below_four_fifths else ("" if r.air is None else "—"),
+            "flag": f"{FOUR_FIFTHS_MARK} below 0.8" if r.below_four_fifths
+            else ("" if r.air is None else "—"),
+            "below": r.below_four_fifths,
             "test": r.test or "—",
             "p": "—" if r.p is None else fmt(r.p, 3, near=(alpha,)),
             "p_adj": "—" if r.p_adjusted is None else fmt(r.p_adjusted, 3, near=(alpha,)),
@@ -160,7 +163,8 @@ def lending_view(review: LendingReview, result: AuditResult) -> dict[str, Any]:
         "objective": objective, "best": fmt(review.best_objective, 4),
         "tolerance": f"{review.tolerance:g}", "metrics": metrics, "alternatives": alts,
         "flagged": [f"{r['group']} ({t['attribute']})" for t in tables for r in t["rows"]
-                    if r["flag"].startswith("⚑")],
+                    if r["below"]],
+        "mark": FOUR_FIFTHS_MARK, "mark_legend": MARK_LEGENDS[FOUR_FIFTHS_MARK],
     }
 
 

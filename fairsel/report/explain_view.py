@@ -39,19 +39,33 @@ def _signed(x: float) -> str:
     return text.replace("-", "−")
 
 
-def _reasons(x: VariantExplanation, attributes: set[str]) -> list[dict[str, Any]]:
+#: The mark of a group whose reasons rest on fewer than min_group_size unfavorable decisions.
+FEW_MARK = "‡"
+
+
+def _reasons(x: VariantExplanation, attributes: set[str],
+             min_decisions: int = 0) -> list[dict[str, Any]]:
+    """One row per group: its main reasons with their shares, or, where the shares would rest
+    on fewer than ``min_decisions`` (the audit's min_group_size) unfavorable decisions, the
+    reasons in order without shares and marked :data:`FEW_MARK` (issue 9's rule for a rate
+    on a small denominator: reported, never read as a share)."""
     rows = []
     for r in x.reasons:
         if r.attribute not in attributes:
             continue
-        top = [f"{c.feature} {c.main:.0%}" + (f" ⚑ {c.flag}" if c.flag else "")
+        few = r.unfavorable < min_decisions
+
+        def share(v: float) -> str:
+            return "" if few else f" {v:.0%}"
+        top = [f"{c.feature}{share(c.main)}" + (f" ({c.flag})" if c.flag else "")
                for c in r.reasons if c.main > 0][:3]
-        flagged = [f"{c.feature} ({c.flag}, in the top 4 of {c.top:.0%})"
-                   for c in r.reasons if c.flag and c.top > 0]
+        flagged = [f"{c.feature} ({c.flag}" + ("" if few else f", in the top 4 of {c.top:.0%}")
+                   + ")" for c in r.reasons if c.flag and c.top > 0]
         rows.append({"attribute": r.attribute, "group": r.group,
                      "unfavorable": f"{r.unfavorable:,}", "main": ", ".join(top) or "—",
-                     "flagged_share": f"{r.flagged:.0%}", "flagged": "; ".join(flagged),
-                     "has_flag": r.flagged > 0})
+                     "flagged_share": "in the top 4" if few else f"{r.flagged:.0%}",
+                     "flagged": "; ".join(flagged), "has_flag": r.flagged > 0,
+                     "few": FEW_MARK if few else ""})
     return rows
 
 
@@ -115,7 +129,8 @@ def _variant(x: VariantExplanation, index: int, attributes: set[str], *,
         "additivity": f"{x.additivity_error:.1g}",
         "importance": [{"feature": f, "value": fmt(v)} for f, v in top],
         "importance_chart": importance_chart, "group_charts": group_charts, "gaps": gaps,
-        "reasons": _reasons(x, attributes),
+        "reasons": _reasons(x, attributes, min_rows),
+        "few": FEW_MARK, "min_decisions": f"{min_rows:,}",
     }
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fairsel.gates import PROXY_GATES
 from fairsel.metrics import FAIRNESS_METRICS, METRICS
 from fairsel.policy.schema import MitigationPolicySpec
 from fairsel.report.fmt import gate_rule, gate_subject, is_finite, threshold_text
@@ -41,6 +42,33 @@ def fraction_text(g, rate: str) -> str:
     """``"2/22"``: the count a rate counts over the count it divides by ("" when not a fraction)."""
     fr = g.fractions.get(rate)
     return f"{fr[0]:,}/{fr[1]:,}" if fr else ""
+
+
+#: The group that missing protected values form (fairsel.data.UNKNOWN).
+UNKNOWN_GROUP = "unknown"
+
+
+def missing_in(attribute: str, group: str) -> list[str]:
+    """The protected attributes whose value is missing in ``group`` of ``attribute``: the group
+    is, or for an intersection (``sex × race``) has a part that is, "unknown"."""
+    parts = group.split(" × ")
+    if UNKNOWN_GROUP not in parts:
+        return []
+    names = attribute.split(" × ")
+    if len(names) != len(parts):
+        return [attribute]
+    return [n for n, p in zip(names, parts) if p == UNKNOWN_GROUP]
+
+
+def missing_note(attribute: str, group: str) -> str:
+    """``"'unknown' here is missing data (race/ethnicity not recorded), not a demographic
+    group"`` for a group of missing values, "" for any other: a sentence that names such a
+    group as one side of a gap says what it is."""
+    names = missing_in(attribute, group)
+    if not names:
+        return ""
+    return (f"'{UNKNOWN_GROUP}' here is missing data ({' and '.join(names)} not recorded), "
+            "not a demographic group")
 
 
 def headline_metric(result: AuditResult) -> str:
@@ -132,9 +160,37 @@ def gate_text(result: AuditResult, g: GateResult) -> dict[str, str]:
             "rule": gate_rule(g.metric, g.min, g.max, rel)}
 
 
+#: What the proxy screen's gates judge: the data, not a model.
+SCREENED = "the features in the data"
+
+
+def scores_without_features(result: AuditResult) -> list[str]:
+    """The candidates whose scores were made before the audit (kind: predictions): the audit
+    cannot see which features, if any, they used."""
+    return sorted({v.candidate for v in result.variants if v.kind == "predictions"})
+
+
+def proxy_gates_note(result: AuditResult) -> str:
+    """What the proxy screen's gates say, and do not say, in words true for this result: they
+    judge the features in the data, once, with one figure for every variant; not a model's
+    use of them, and nothing about a score made elsewhere."""
+    text = (f"The proxy gates ({', '.join(PROXY_GATES)}) judge {SCREENED} (the policy's "
+            "features, screened once, one figure for every variant): how well they recover "
+            "each protected attribute, not whether or how a model uses them.")
+    fixed = scores_without_features(result)
+    if fixed:
+        names = ", ".join(f"'{n}'" for n in fixed)
+        text += (f" The scores of {names} were made before the audit from inputs it cannot "
+                 "see: for them these gates say nothing about the score.")
+    return text
+
+
 def gate_scope(result: AuditResult, g: GateResult) -> str:
     """What a gate judges: the attributes it names, every attribute (a gate judged per
-    attribute), or "overall" (a performance figure of all rows)."""
+    attribute), or "overall" (a performance figure of all rows); a proxy gate judges the
+    data's features, not the variant."""
+    if g.metric in PROXY_GATES:
+        return f"{SCREENED}, all attributes"
     named = gate_spec(result, g.gate).get("attributes") or []
     if named:
         return ", ".join(named)

@@ -18,6 +18,16 @@ from fairsel.results import AuditResult, figure_text
 
 #: The mark of a variant that decides with the protected attribute (disparate treatment).
 DT_MARK = "⚑"
+#: The mark of an impact ratio (LL144) or adverse impact ratio (lending) below four-fifths.
+FOUR_FIFTHS_MARK = "▼"
+
+#: Every mark a section sets beside a name or a figure, with the one meaning it has across the
+#: report. A section that uses a mark defines it with ``"<mark> <legend>"`` (its legend), so
+#: that no mark reads as another's (a proxy flag is written in words: it has no mark).
+MARK_LEGENDS = {
+    DT_MARK: "marks a variant that decides with the protected attribute (disparate treatment)",
+    FOUR_FIFTHS_MARK: "marks an impact ratio below 0.8 (the four-fifths rule of thumb)",
+}
 
 
 STATUS_SYMBOL = {"PASS": "✓", "WARN": "!", "FAIL": "✗", "INSUFFICIENT": "?", "ERROR": "‼"}

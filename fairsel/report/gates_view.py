@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fairsel.report.facts import gate_text
+from fairsel.gates import PROXY_GATES
+from fairsel.report.facts import gate_text, proxy_gates_note
 from fairsel.report.fmt import STATUS_SYMBOL, ci_text, num, p_text, threshold_text
 from fairsel.report.section import SectionView
 from fairsel.report.tables import TESTED_RATE_NAMES, ordered_variants
@@ -19,6 +20,8 @@ def gates_view(result: AuditResult) -> list[dict[str, Any]]:
         by_gate.setdefault(g.gate, []).append(g)
     pos = {n: i for i, n in enumerate(result.ranking.order)}
     out = []
+    # the proxy gates' note once, on the first of them
+    first_proxy = min((i for i, gs in by_gate.items() if gs[0].metric in PROXY_GATES), default=None)
     for idx in sorted(by_gate):
         gs = sorted(by_gate[idx], key=lambda g: (pos.get(g.variant, 10**9), g.variant))
         first = gs[0]
@@ -31,6 +34,7 @@ def gates_view(result: AuditResult) -> list[dict[str, Any]]:
             "threshold": threshold_text(first.min, first.max), "severity": first.severity,
             "decision": first.decision, "attributes": attrs,
             "has_p": any(g.p_adjusted is not None for g in gs),
+            "note": proxy_gates_note(result) if idx == first_proxy else "",
             # Four decimals: a gate is decided on the unrounded value, and 0.7999 must not
             # read as "0.800" beside a FAIL.
             "rows": [{"variant": g.variant, "observed": num(g.observed, 4), "ci": ci_text(g.ci),

@@ -91,6 +91,30 @@ _DETAIL_LABELS = {
 }
 
 
+#: aif360's calibrated equalized odds records a mix rate per side: what the figure is.
+_MIX_RATES = ("privileged_mix_rate", "unprivileged_mix_rate")
+MIX_RATE_NOTE = (
+    "Mix rate (aif360's calibrated equalized odds): the share of a side's rows whose score is "
+    "replaced by that side's base rate, chosen so that the two sides' costs (false positive "
+    "and false negative rates, as the cost constraint weighs them) meet; only the side whose "
+    "cost is lower is mixed (the other reads 0). aif360 computes it as the gap in costs over "
+    "what mixing every row could close.")
+MIX_ABOVE_ONE_NOTE = (
+    "A mix rate above 1 is aif360's ratio as computed, not a share: even replacing every row "
+    "cannot close the gap, so in that fold every row of the side takes its base rate (as at "
+    "1) and the constraint is not met on the fitting rows (“constraint met on fit: no”).")
+
+
+def _mix_rate_notes(details: dict[str, Any]) -> list[str]:
+    """What the mix rates mean, where a variant records them (and why one above 1 is shown)."""
+    found = [v for k in _MIX_RATES if isinstance(details.get(k), dict)
+             for v in details[k].values()]
+    if not found:
+        return []
+    above = any(is_finite(x) and x > 1 for x in found)
+    return [MIX_RATE_NOTE + (" " + MIX_ABOVE_ONE_NOTE if above else "")]
+
+
 #: Details shown as a group × fold table, or as the variant's heading (not as settings rows).
 _GROUP_DETAILS = ("thresholds", "threshold_status", "weights", "groups")
 
@@ -181,7 +205,8 @@ def _fitted(v: VariantResult) -> dict[str, Any] | None:
     if weights is not None:
         settings["rows"].insert(0, weights)
     return {"folds": [int(f) + 1 for f in folds], "groups": ", ".join(units),
-            "table": _threshold_table(details, folds), "settings": settings}
+            "table": _threshold_table(details, folds), "settings": settings,
+            "notes": _mix_rate_notes(details)}
 
 
 def _comparison(result: AuditResult, v: VariantResult, base: VariantResult | None,
@@ -246,14 +271,14 @@ def mitigated_view(result: AuditResult) -> dict[str, Any]:
     dt = [v.name for v in ordered_variants(result) if v.uses_protected_at_decision]
     if not allow:
         policy_text = ("The policy forbids group-specific decisions (mitigation_policy → "
-                       f"allow_group_specific_decisions: false): a variant marked {DT_MARK} is "
-                       "measured, gated and reported but not selectable"
-                       + ("." if dt else "; no variant here is marked."))
+                       "allow_group_specific_decisions: false): a variant that decides with "
+                       "the protected attribute is measured, gated and reported but not "
+                       "selectable" + ("." if dt else "; no variant here does."))
     elif dt:
         policy_text = ("The policy allows group-specific decisions (mitigation_policy → "
-                       f"allow_group_specific_decisions: true): a variant marked {DT_MARK} can be "
-                       "selected; check that deciding with the protected attribute is lawful "
-                       "for this use.")
+                       "allow_group_specific_decisions: true): a variant that decides with the "
+                       "protected attribute can be selected; check that doing so is lawful for "
+                       "this use.")
     else:
         policy_text = ""
     kinds: dict[str, list[VariantResult]] = {}
@@ -265,7 +290,7 @@ def mitigated_view(result: AuditResult) -> dict[str, Any]:
         uses = info.uses_protected_at_decision if info else any(
             v.uses_protected_at_decision for v in vs)
         if uses:
-            needs = f"Yes — {DT_MARK} a decision can depend on the group: disparate treatment"
+            needs = "Yes — a decision can depend on the group: disparate treatment"
         elif kind == PROXY_FREE:
             needs = ("No — the attribute is used only by the proxy screen, before training, to "
                      "choose the features left out; training and decisions use the other "

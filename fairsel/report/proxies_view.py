@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fairsel.report.facts import SCREENED, proxy_gates_note, scores_without_features
 from fairsel.report.tables import fmt
 from fairsel.results import AuditResult, ProxyAttribute, ProxyScreen
 
@@ -120,4 +121,8 @@ def proxies_view(result: AuditResult) -> dict[str, Any] | None:
         "attributes": [_attribute(a, screen) for a in screen.attributes],
         "flags": flag_lines(screen),
         "declared_lines": declared_lines(screen),
+        # trained candidates see these features; a score made elsewhere may use none of them
+        "features": (SCREENED if scores_without_features(result)
+                     else f"{SCREENED}, which the trained models see"),
+        "gates_note": proxy_gates_note(result),
     }

@@ -8,7 +8,8 @@ from typing import Any
 
 from fairsel.metrics import FAIRNESS_METRICS
 from fairsel.report.facts import (best_ranked, estimate_of, fraction_text, gate_text,
-                                  headline_metric, higher_is_better, rate_eligible, straddles)
+                                  headline_metric, higher_is_better, missing_in, missing_note,
+                                  rate_eligible, straddles)
 from fairsel.report.fmt import STATUS_SYMBOL, ci_text, is_finite, num, pct
 from fairsel.report.section import SectionView
 from fairsel.report.tables import ordered_variants
@@ -38,13 +39,16 @@ def closest_variant(result: AuditResult) -> dict[str, Any] | None:
     return {"name": v.name, "rank": v.rank, "status": v.status, "rows": rows}
 
 
-def _group_extremes(attr, rate: str = "selection_rate", kind: str = "difference"):
+def _group_extremes(attr, rate: str = "selection_rate", kind: str = "difference",
+                    recorded: bool = False):
     """The two groups of ``attr`` whose ``rate`` makes the disparity, as ``(value, group, g)``
     pairs ordered (lower, higher), or None: the lowest and highest eligible rate without a
     reference; with one, the reference and the eligible group farthest from it (the largest
-    difference, or the smallest folded ratio). Only eligible rates take part, as in the figure.
+    difference, or the smallest folded ratio). Only eligible rates take part, as in the figure;
+    with ``recorded``, only groups with every attribute recorded (no "unknown" part).
     """
-    eligible = set(attr.eligible_groups)
+    eligible = {g for g in attr.eligible_groups
+                if not (recorded and missing_in(attr.attribute, g))}
     vals = [(g.rates[rate].value, g.group, g) for g in attr.groups
             if rate_eligible(eligible, g, rate)]
     if len(vals) < 2:
@@ -77,6 +81,11 @@ _RATE_WORDS = {
 }
 
 
+#: A rate's short name in a sentence.
+_RATE_NAMES = {"selection_rate": "selection rate", "tpr": "true positive rate",
+               "fnr": "false negative rate", "fpr": "false positive rate"}
+
+
 def _rate_words(result: AuditResult, rate: str) -> str:
     label = (result.policy.get("data") or {}).get("favorable_label")
     words = _RATE_WORDS.get(rate)
@@ -85,15 +94,16 @@ def _rate_words(result: AuditResult, rate: str) -> str:
     return words.format(o=f" ({label})" if label else "")
 
 
-def widest_gap(attr, metric: str):
+def widest_gap(attr, metric: str, recorded: bool = False):
     """(rate, extremes) of the rate behind ``metric``'s figure on ``attr`` (for a metric of two
-    rates, equalized odds, the one with the wider gap), or None."""
+    rates, equalized odds, the one with the wider gap), or None; with ``recorded``, among the
+    groups with every attribute recorded."""
     spec = FAIRNESS_METRICS[metric]
     best = None
     for rate in spec.rates:
         if rate == "avg_odds":  # a mean of two rates: no one pair of groups tells it
             return None
-        ext = _group_extremes(attr, rate, spec.kind)
+        ext = _group_extremes(attr, rate, spec.kind, recorded)
         if ext is None:
             continue
         (lo_v, *_), (hi_v, *_) = ext
@@ -126,12 +136,29 @@ def _findings(result: AuditResult, focus: VariantResult | None) -> list[str]:
             # attribute's groups and may differ: one estimate, one interval on a page)
             own = attr.fairness.get(head_metric)
             ci = own.ci if own is not None and own.ci else h.ci
+            def who(g, row) -> str:
+                note = missing_note(h.attribute, g)
+                return f"'{g}' (n = {row.n:,}{'; ' + note if note else ''})"
             found["disparity"] = (
                 f"Under '{focus.name}', the widest gap is on {h.attribute}: members of group "
-                f"'{lo_g}' (n = {lo.n:,}) {rate_name} at a rate of {share(lo_v, lo)} against "
-                f"{share(hi_v, hi)} for '{hi_g}' (n = {hi.n:,}); {head_metric} is {num(h.value)}"
+                f"{who(lo_g, lo)} {rate_name} at a rate of {share(lo_v, lo)} against "
+                f"{share(hi_v, hi)} for {who(hi_g, hi)}; {head_metric} is {num(h.value)}"
                 + (f" ({lvl}interval {num(ci[0])} to {num(ci[1])})"
                    if ci and ci[0] is not None and ci[1] is not None else "") + ".")
+            # the figure (and its gate) counts the missing-value group as a group (no row is
+            # lost); a reviewer also reads the gap between groups whose values were recorded
+            if missing_in(h.attribute, lo_g) or missing_in(h.attribute, hi_g):
+                known = widest_gap(attr, head_metric, recorded=True)
+                if known:
+                    k_rate, ((klo_v, klo_g, klo), (khi_v, khi_g, khi)) = known
+                    kind = FAIRNESS_METRICS[head_metric].kind
+                    size = (f"a ratio of {num(klo_v / khi_v)}" if kind == "ratio" and khi_v > 0
+                            else f"a difference of {num(khi_v - klo_v)}")
+                    found["disparity"] += (
+                        f" Among groups whose values were all recorded, the widest gap in "
+                        f"{_RATE_NAMES.get(k_rate, k_rate)} is '{klo_g}' at {share(klo_v, klo)} "
+                        f"against '{khi_g}' at {share(khi_v, khi)}: {size} (point estimates; "
+                        f"the figure and its gates count the missing-value group as a group).")
 
     # 2. Every gate whose interval straddles a threshold (the key figures' check).
     uncertain = ([g for g in sorted(result.gates, key=lambda g: g.gate)

@@ -39,7 +39,7 @@ def test_section_lists_each_attribute_with_its_figures(flagged):
     html = render_html(flagged, with_charts=False)
     assert '<section id="proxies"' in html
     for line in flag_lines(screen):
-        assert f"⚑ {escape(line, quote=False)}" in html
+        assert f"<li>{escape(line, quote=False)}</li>" in html
     assert ("proxies", "Proxies") in report_sections(flagged)
 
 

@@ -121,7 +121,7 @@ def test_scores_made_elsewhere_are_not_called_out_of_fold():
     assert "favorable outcome: 0" not in text
     # the policy's features are not listed as the score's
     assert "Features none: the scores were made before the audit" in text
-    assert "(the policy lists priors_count)" in text
+    assert "(the policy lists priors_count: the proxy screen and the slices read it as data" in text
     # without a label, the value with its column, no invented meaning
     assert "the favorable outcome is two_year_recid = 0," in _text(
         render_html(_precomputed(None), with_charts=False))
