@@ -1544,9 +1544,7 @@ def search_objective(outputs: list, kind: str, *, policy: Policy, data: AuditDat
             uses_protected_at_decision=bool(data.protected_as_features)
             or p[0][1].uses_protected_at_decision, performance=vm.performance,
             fairness=vm.fairness, attributes=vm.attributes, folds=[]))
-    sig = policy.metrics.significance
-    variants = add_significance(variants, min_group_size=policy.min_group_size,
-                                test=sig.test, adjust=sig.adjust)
+    variants = _significance(variants, policy, clustered=data.clusters is not None)
     gates = evaluate_gates(variants, policy, fairness_names)
     tie_hib = METRICS.get(r.fairness_tiebreak).higher_is_better
     allow = policy.mitigation_policy.allow_group_specific_decisions
