@@ -542,7 +542,7 @@ def _data_summary(data: AuditData, policy: Policy) -> DataSummary:
             flags = []
             if n[g] < policy.min_group_size:
                 flags.append("small")
-            if label == "unknown":
+            if part.is_missing(g):
                 flags.append("unknown")
             groups.append(GroupSize(group=label, n=int(n[g]), favorable=int(fav[g]),
                                     favorable_rate=float(fav[g] / n[g]) if n[g] else None,

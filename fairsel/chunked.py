@@ -367,7 +367,7 @@ def _summary(policy: Policy, s: ChunkedSummary, path: Path, read: ChunkedRead, *
         groups = [GroupSize(group=label, n=int(n[g]), favorable=int(fav[g]),
                             favorable_rate=float(fav[g] / n[g]) if n[g] else None,
                             flags=(["small"] if n[g] < policy.min_group_size else [])
-                            + (["unknown"] if label == "unknown" else []))
+                            + (["unknown"] if part.is_missing(g) else []))
                   for g, label in enumerate(part.labels)]
         attrs.append(AttributeSummary(
             attribute=part.name, columns=list(part.columns), kind=part.kind,  # type: ignore[arg-type]

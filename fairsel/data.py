@@ -22,11 +22,9 @@ import pandas as pd
 
 from fairsel.errors import DataError, PolicyError, did_you_mean
 from fairsel.fileutil import file_sha256
-from fairsel.partition import Partition
+from fairsel.partition import UNKNOWN, Partition
 from fairsel.policy import Policy, locate
 from fairsel.policy.limits import MAX_GROUPS
-
-UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True)

@@ -82,7 +82,7 @@ class GroupRow(_Frozen):
     fn: int = Field(description="False negatives: favorable outcome, unfavorable decision.")
     flags: list[str] = Field(default_factory=list, description=(
         "Any of: empty (no rows), small (fewer rows than min_group_size), "
-        "no_favorable_outcome, no_unfavorable_outcome, unknown (the missing-value group)."))
+        "no_favorable_outcome, no_unfavorable_outcome, unknown (a missing-value group: 'unknown', or an intersection cell with an 'unknown' part)."))
     rates: dict[str, Estimate] = Field(default_factory=dict, description=(
         "rate -> estimate: selection_rate, base_rate, tpr, fpr, fnr, tnr, precision, accuracy, "
         "balanced_accuracy, f1, roc_auc, brier_score, calibration_error (fairsel list "
@@ -261,7 +261,7 @@ class GroupSize(_Frozen):
     favorable: int = Field(description="Rows whose true outcome is favorable.")
     favorable_rate: float | None = Field(description="favorable / n (null for an empty group).")
     flags: list[str] = Field(default_factory=list, description=(
-        "Any of: small (fewer rows than min_group_size), unknown (the missing-value group)."))
+        "Any of: small (fewer rows than min_group_size), unknown (a missing-value group: 'unknown', or an intersection cell with an 'unknown' part)."))
 
 
 class AttributeSummary(_Frozen):

@@ -18,14 +18,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from fairsel.data import UNKNOWN
-from fairsel.partition import Partition
+from fairsel.partition import Partition, is_missing_group
 from fairsel.results import ImpactRow, ImpactTable, Ll144Summary
 
 
 def is_unknown(label: str) -> bool:
-    """A category that is, or (for an intersection) has a part that is, unknown."""
-    return UNKNOWN in label.split(" × ")
+    """A category that is, or (for an intersection) has a part that is, unknown
+    (:func:`fairsel.partition.is_missing_group`)."""
+    return is_missing_group(label)
 
 
 def impact_rows(labels: Sequence[str], n: Sequence[int], selected: Sequence[int], *,

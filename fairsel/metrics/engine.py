@@ -691,7 +691,7 @@ def evaluate_cells(cells: CellCounts, *, partitions: list[Partition],
                 flags.append("no_favorable_outcome")
             if n and tn + fp == 0:
                 flags.append("no_unfavorable_outcome")
-            if label_g == "unknown":
+            if part.is_missing(g):
                 flags.append("unknown")
             group_rates: dict[str, Estimate] = {}
             for key in GROUP_RATES + SCORE_RATES:

@@ -8,6 +8,7 @@ from typing import Any
 
 from fairsel.gates import PROXY_GATES
 from fairsel.metrics import FAIRNESS_METRICS, METRICS
+from fairsel.partition import SEP, UNKNOWN, is_missing_group
 from fairsel.policy.schema import MitigationPolicySpec
 from fairsel.report.fmt import gate_rule, gate_subject, is_finite, threshold_text
 from fairsel.results import AuditResult, Estimate, GateResult, VariantResult
@@ -44,17 +45,18 @@ def fraction_text(g, rate: str) -> str:
     return f"{fr[0]:,}/{fr[1]:,}" if fr else ""
 
 
-#: The group that missing protected values form (fairsel.data.UNKNOWN).
-UNKNOWN_GROUP = "unknown"
+#: The group that missing protected values form (fairsel.partition.UNKNOWN).
+UNKNOWN_GROUP = UNKNOWN
 
 
 def missing_in(attribute: str, group: str) -> list[str]:
     """The protected attributes whose value is missing in ``group`` of ``attribute``: the group
-    is, or for an intersection (``sex × race``) has a part that is, "unknown"."""
-    parts = group.split(" × ")
-    if UNKNOWN_GROUP not in parts:
+    is, or for an intersection (``sex × race``) has a part that is, "unknown"
+    (:func:`fairsel.partition.is_missing_group`)."""
+    if not is_missing_group(group):
         return []
-    names = attribute.split(" × ")
+    parts = group.split(SEP)
+    names = attribute.split(SEP)
     if len(names) != len(parts):
         return [attribute]
     return [n for n, p in zip(names, parts) if p == UNKNOWN_GROUP]
