@@ -10,8 +10,9 @@ from fairsel.metrics import FAIRNESS_METRICS
 from fairsel.metrics.disparity import compared_rates
 from fairsel.report.facts import (allows_group_specific_decisions, fraction_text, gate_text,
                                   headline_metric)
-from fairsel.report.fmt import (DT_MARK, FLAG_TEXT, MARK_LEGENDS, STATUS_SYMBOL, ci_text, count,
-                                is_finite, num, threshold_text)
+from fairsel.report.fmt import (DT_MARK, FEW_MARK, FLAG_TEXT, MARK_LEGENDS, SMALL_MARK,
+                                STATUS_SYMBOL, ci_text, count, is_finite, mark_legend, num,
+                                threshold_text)
 from fairsel.report.section import SectionView
 from fairsel.report.tables import leaderboard_columns, ordered_variants
 from fairsel.results import AuditResult, VariantResult
@@ -158,6 +159,8 @@ def candidate_view(result: AuditResult, v: VariantResult, index: int, *,
         "uses_protected": v.uses_protected_at_decision,
         "blocked": v.uses_protected_at_decision and not allows_group_specific_decisions(result),
         "mark": DT_MARK, "mark_legend": MARK_LEGENDS[DT_MARK],
+        "small_legend": mark_legend(SMALL_MARK, result.min_group_size),
+        "few_legend": mark_legend(FEW_MARK, result.min_group_size),
         "protected_as_features": list(v.protected_as_features),
         "performance": perf_rows, "fairness": fair_rows, "attr_names": attr_names,
         "score_type": v.score_type,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from fairsel.report.facts import scoring
-from fairsel.report.fmt import FLAG_TEXT, count, num, pct
+from fairsel.report.fmt import FLAG_TEXT, SMALL_MARK, count, mark_legend, num, pct
 from fairsel.report.proxies_view import features_note
 from fairsel.report.section import SectionView
 from fairsel.results import AuditResult
@@ -42,6 +42,7 @@ def data_view(result: AuditResult) -> dict[str, Any]:
         "cluster_column": d.cluster_column,
         "n_clusters": count(d.n_clusters) if d.n_clusters is not None else None,
         "attributes": attrs, "min_group_size": result.min_group_size,
+        "small_legend": mark_legend(SMALL_MARK, result.min_group_size),
     }
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fairsel.report.fmt import FEW_MARK, mark_legend
 from fairsel.report.tables import fmt
 from fairsel.results import AuditResult, Explanations, VariantExplanation
 
@@ -39,8 +40,6 @@ def _signed(x: float) -> str:
     return text.replace("-", "−")
 
 
-#: The mark of a group whose reasons rest on fewer than min_group_size unfavorable decisions.
-FEW_MARK = "‡"
 
 
 def _reasons(x: VariantExplanation, attributes: set[str],
@@ -130,7 +129,8 @@ def _variant(x: VariantExplanation, index: int, attributes: set[str], *,
         "importance": [{"feature": f, "value": fmt(v)} for f, v in top],
         "importance_chart": importance_chart, "group_charts": group_charts, "gaps": gaps,
         "reasons": _reasons(x, attributes, min_rows),
-        "few": FEW_MARK, "min_decisions": f"{min_rows:,}",
+        "few": FEW_MARK, "few_legend": mark_legend(FEW_MARK, min_rows),
+        "min_decisions": f"{min_rows:,}",
     }
 
 

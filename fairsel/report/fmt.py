@@ -20,6 +20,11 @@ from fairsel.results import AuditResult, figure_text
 DT_MARK = "⚑"
 #: The mark of an impact ratio (LL144) or adverse impact ratio (lending) below four-fifths.
 FOUR_FIFTHS_MARK = "▼"
+#: The mark of a group with fewer rows than min_group_size (shown, never compared).
+SMALL_MARK = "†"
+#: The mark of a figure resting on fewer than min_group_size people: a rate's denominator, or
+#: the unfavorable decisions a group's reasons are drawn from.
+FEW_MARK = "‡"
 
 #: Every mark a section sets beside a name or a figure, with the one meaning it has across the
 #: report. A section that uses a mark defines it with ``"<mark> <legend>"`` (its legend), so
@@ -27,7 +32,17 @@ FOUR_FIFTHS_MARK = "▼"
 MARK_LEGENDS = {
     DT_MARK: "marks a variant that decides with the protected attribute (disparate treatment)",
     FOUR_FIFTHS_MARK: "marks an impact ratio below 0.8 (the four-fifths rule of thumb)",
+    SMALL_MARK: "marks a group of fewer than {n} rows (min_group_size): shown, never compared",
+    FEW_MARK: ("marks a figure resting on fewer than {n} people (min_group_size): reported "
+               "with its count, never compared"),
 }
+
+
+def mark_legend(mark: str, min_group_size: int | None = None) -> str:
+    """``"<mark> <legend>"``: the one sentence that defines ``mark`` wherever a section sets it
+    (:data:`MARK_LEGENDS`; the small-group marks name the audit's ``min_group_size``)."""
+    legend = MARK_LEGENDS[mark]
+    return f"{mark} {legend.format(n=f'{min_group_size:,}') if '{n}' in legend else legend}"
 
 
 STATUS_SYMBOL = {"PASS": "✓", "WARN": "!", "FAIL": "✗", "INSUFFICIENT": "?", "ERROR": "‼"}

@@ -147,6 +147,12 @@ def _fold_settings(details: dict[str, Any], folds: list[str]) -> dict[str, Any]:
     return {"constants": constants, "rows": rows}
 
 
+#: How a fitted group threshold that is not the group's own reads in its cell: in words, since
+#: the report's marks each have one meaning (fmt.MARK_LEGENDS) and † and ‡ mean a small group
+#: and a figure on few people.
+THRESHOLD_WORDS = {"pooled": "(pooled)", "default": "(default)"}
+
+
 def _threshold_table(details: dict[str, Any], folds: list[str]) -> dict[str, Any] | None:
     """Fitted group thresholds, one row per group and one column per fold, or None."""
     thr = details.get("thresholds")
@@ -169,11 +175,12 @@ def _threshold_table(details: dict[str, Any], folds: list[str]) -> dict[str, Any
                 text = num(x)
                 if is_finite(x):
                     finite.append(x)
-            cells.append({"text": text, "mark": {"pooled": "†", "default": "‡"}.get(st or "", "")})
+            cells.append({"text": text, "mark": THRESHOLD_WORDS.get(st or "", "")})
         rows.append({"group": g, "cells": cells,
                      "range": num(max(finite) - min(finite)) if len(finite) >= 2 else "—"})
     marks = {c["mark"] for r in rows for c in r["cells"]}
-    return {"rows": rows, "pooled": "†" in marks, "default": "‡" in marks,
+    return {"rows": rows, "pooled": THRESHOLD_WORDS["pooled"] in marks,
+            "default": THRESHOLD_WORDS["default"] in marks,
             "none": any(c["text"] == "none" for r in rows for c in r["cells"])}
 
 

@@ -218,10 +218,14 @@ def test_the_fitted_thresholds_are_shown_per_group_and_fold(forbidden, forbidden
             for r in table["rows"]}
     assert rows == {"female × under_25": ["0.413", "0.395"],
                     "male × 25_and_over": ["0.587", "0.601"],
-                    "male × under_25": ["none †", "0.500 ‡"]}
+                    "male × under_25": ["none (pooled)", "0.500 (default)"]}
     assert [r["range"] for r in table["rows"]] == ["0.018", "0.014", "—"]
     article = _article(forbidden_html, comp["anchor"])
-    assert "none: no favorable decision" in article and "† pooled" in article
+    flat = re.sub(r"\s+", " ", article)
+    assert "none: no favorable decision" in flat and "(pooled): the group was too small" in flat
+    assert "(default): the candidate's own threshold" in flat
+    # † and ‡ keep their one meaning (a small group, a figure on few people): not used here
+    assert "†" not in article.split("fitted in each fold")[1] and "‡" not in article
     assert re.search(r"male × 25_and_over</td><td class=\"num\">0.587</td>"
                      r"<td class=\"num\">0.601</td>", article)
     settings = {s["label"]: s["cells"] for s in comp["fitted"]["settings"]["rows"]}

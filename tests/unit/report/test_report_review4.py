@@ -7,7 +7,8 @@ import pytest
 
 from fairsel.report.context import build_context
 from fairsel.report.facts import missing_in, missing_note
-from fairsel.report.fmt import DT_MARK, FOUR_FIFTHS_MARK, MARK_LEGENDS
+from fairsel.report.fmt import (DT_MARK, FEW_MARK, FOUR_FIFTHS_MARK, MARK_LEGENDS, SMALL_MARK,
+                                mark_legend)
 from tests.unit.report.test_report_statements import _golden
 
 
@@ -64,32 +65,39 @@ def _sections(html: str) -> dict[str, str]:
 def test_every_mark_a_section_uses_is_defined_in_that_section_with_one_meaning(name):
     """⚑ meant three things (disparate treatment, a proxy flag, an impact ratio under 0.8):
     each meaning has its own mark (a proxy flag is written in words), and every section that
-    sets a mark carries its legend."""
+    sets a mark carries its legend. † and ‡ (a small group, a figure on few people) meant
+    "pooled" and "default threshold" in the mitigation threshold table (review5): they are in
+    MARK_LEGENDS too, and a section defines a mark only by its one legend."""
     import re
 
     from fairsel.report.html import render_html
 
-    sections = _sections(render_html(_golden(name), with_charts=False))
+    result = _golden(name)
+    sections = _sections(render_html(result, with_charts=False))
     used = 0
     for sid, text in sections.items():
-        for mark, legend in MARK_LEGENDS.items():
+        for mark in MARK_LEGENDS:
             if mark not in text:
                 continue
             used += 1
-            assert f"{mark} {legend}" in text, (name, sid, mark)
-            # no other meaning is given to the mark anywhere in the section
+            legend = mark_legend(mark, result.min_group_size)
+            assert legend in text, (name, sid, mark)
+            # no other meaning is given to the mark anywhere in the section: no other
+            # "<mark> marks ...", no "marked <mark>" or "(<mark>)" gloss
             for m in re.finditer(re.escape(mark) + r" marks ", text):
-                assert text[m.start():].startswith(f"{mark} {legend}"), (name, sid, mark)
+                assert text[m.start():].startswith(legend), (name, sid, mark)
+            assert f"marked {mark}" not in text and f"({mark})" not in text, (name, sid, mark)
     assert all(m not in t for t in sections.values() for m in ("⚑ proxy", "⚑ below",
                                                                "⚑ over the bound"))
-    if name in ("hiring", "lending", "mitigation"):  # examples that use a mark
-        assert used, name
+    # every example has a candidate's group table, which defines ‡ (and † where a group is small)
+    assert used, name
 
 
 def test_the_four_fifths_mark_is_not_the_disparate_treatment_mark():
     from fairsel.report.html import render_html
 
-    assert FOUR_FIFTHS_MARK != DT_MARK and set(MARK_LEGENDS) == {DT_MARK, FOUR_FIFTHS_MARK}
+    marks = (DT_MARK, FOUR_FIFTHS_MARK, SMALL_MARK, FEW_MARK)
+    assert len(set(marks)) == 4 and set(MARK_LEGENDS) == set(marks)
     r = _golden("lending")
     review = r.compliance.lending
     table = review.tables[0]
@@ -130,8 +138,10 @@ def test_reason_shares_are_not_shown_from_fewer_than_min_group_size_decisions():
             few = int(x["unfavorable"].replace(",", "")) < r.min_group_size
             assert bool(x["few"]) == few and ("%" in x["main"]) != few, x
     text = _sections(render_html(r, with_charts=False))["explain"]
-    assert (f"8 {FEW_MARK} income" in text and f"{FEW_MARK} fewer than 30 unfavorable decisions "
-            "(min_group_size): the reasons are listed most frequent first, without shares") in text
+    assert (f"8 {FEW_MARK} income" in text and f"{FEW_MARK} marks a figure resting on fewer than "
+            "30 people (min_group_size): reported with its count, never compared: here a "
+            "group's unfavorable decisions (the count shown), so its reasons are listed most "
+            "frequent first, without shares") in text
 
 
 def test_a_mix_rate_above_one_is_explained_where_it_is_shown():
@@ -205,3 +215,13 @@ def test_the_data_section_claims_nothing_about_a_vendor_scores_inputs():
             "audit") in text
     trained = _sections(render_html(_golden("lending"), with_charts=False))["data"]
     assert "Protected attributes used as features none" in trained
+
+
+def test_the_small_group_marks_have_one_legend_each_with_the_audit_minimum():
+    """† and ‡ are defined by MARK_LEGENDS with the audit's min_group_size, in every section
+    that sets them (review5: the mitigation table used them for 'pooled' and 'default')."""
+    assert mark_legend(SMALL_MARK, 30) == ("† marks a group of fewer than 30 rows "
+                                           "(min_group_size): shown, never compared")
+    assert mark_legend(FEW_MARK, 1000).startswith("‡ marks a figure resting on fewer than 1,000 "
+                                                  "people (min_group_size)")
+    assert mark_legend(DT_MARK) == f"{DT_MARK} {MARK_LEGENDS[DT_MARK]}"
