@@ -69,7 +69,7 @@ def _reasons(x: VariantExplanation, attributes: set[str],
 
 
 def _variant(x: VariantExplanation, index: int, attributes: set[str], *,
-             with_charts: bool, min_rows: int = 0) -> dict[str, Any]:
+             with_charts: bool, min_rows: int = 0, saved: bool = False) -> dict[str, Any]:
     from fairsel.report import explain_charts
 
     top = list(x.importance.items())[:SHOWN]
@@ -122,7 +122,7 @@ def _variant(x: VariantExplanation, index: int, attributes: set[str], *,
     return {
         "variant": x.variant, "model": x.model, "note": note, "units": x.units,
         # one model trained elsewhere explains every row: the folds play no part
-        "saved": _saved(x),
+        "saved": saved,
         "explainer": _EXPLAINERS[x.explainer], "rows": f"{x.rows:,}",
         "rows_by_fold": ", ".join(f"{n:,}" for n in x.rows_by_fold), "row_cap": x.row_cap,
         "additivity": f"{x.additivity_error:.1g}",
@@ -140,21 +140,24 @@ def explain_view(result: AuditResult, *, with_charts: bool = True) -> dict[str, 
     if e is None:
         return None
     attributes = {a.attribute for a in result.data.attributes if a.kind == "attribute"}
+    saved = [_saved(x, result) for x in e.explained]
     return {
         "rows": f"{e.rows:,}", "variants": e.variants, "sampling": e.sampling,
         "top_features": e.top_features,
         "explained": [_variant(x, i, attributes, with_charts=with_charts,
-                               min_rows=result.min_group_size)
+                               min_rows=result.min_group_size, saved=saved[i])
                       for i, x in enumerate(e.explained)],
         "skipped": [{"variant": s.variant, "reason": s.reason} for s in e.skipped],
         # a saved model explains every row with one model: the fold sentence does not hold
-        "any_saved": any(_saved(x) for x in e.explained),
+        "any_saved": any(saved),
     }
 
 
-def _saved(x: VariantExplanation) -> bool:
-    """Whether one model trained elsewhere (kind: saved_model) explained the variant."""
-    return bool(x.note and "trained elsewhere" in x.note)
+def _saved(x: VariantExplanation, result: AuditResult) -> bool:
+    """Whether one model trained elsewhere explained the variant: the variant whose model is
+    explained (``model``: the variant itself, or its base) is of ``kind: saved_model`` in
+    results.json. Read from that structured field, not from the wording of ``note``."""
+    return any(v.name == x.model and v.kind == "saved_model" for v in result.variants)
 
 
 def comparable(x, attributes: set[str], min_rows: int) -> list:

@@ -138,3 +138,34 @@ def test_the_fold_sentence_names_saved_models_only_when_one_is_explained():
         assert ("rows explained by the one model" in text) is saved, name
         if saved:
             assert "(per fold:" not in text and " a model trained elsewhere" not in text
+
+
+def test_a_saved_model_is_recognised_by_its_kind_not_by_the_wording_of_its_note():
+    """review5: explain_view told a saved model by the phrase 'trained elsewhere' in the
+    explanation's note. It reads results.json's structured field instead: the kind of the
+    variant whose model is explained (``explained[].model`` → ``variants[].kind``)."""
+    from fairsel.report.explain_view import explain_view
+    from tests.unit.report.test_report_statements import _golden
+
+    champion = _golden("champion")
+    e = champion.analysis.explanations
+    kinds = {v.name: v.kind for v in champion.variants}
+    assert any(kinds[x.model] == "saved_model" for x in e.explained)
+    # the same result with every note reworded: the saved models are still told apart
+    reworded = champion.model_copy(update={"analysis": champion.analysis.model_copy(update={
+        "explanations": e.model_copy(update={"explained": [
+            x.model_copy(update={"note": "one loaded model explains every sampled row"
+                                 if x.note else None}) for x in e.explained]})})})
+    view = explain_view(reworded, with_charts=False)
+    assert [v["saved"] for v in view["explained"]] == \
+        [kinds[x.model] == "saved_model" for x in e.explained]
+    assert view["any_saved"]
+    # and a note that happens to say 'trained elsewhere' does not make a trained model saved
+    lending = _golden("lending")
+    le = lending.analysis.explanations
+    odd = lending.model_copy(update={"analysis": lending.analysis.model_copy(update={
+        "explanations": le.model_copy(update={"explained": [
+            x.model_copy(update={"note": "the vendor says it was trained elsewhere"})
+            for x in le.explained]})})})
+    view = explain_view(odd, with_charts=False)
+    assert not view["any_saved"] and not any(v["saved"] for v in view["explained"])
