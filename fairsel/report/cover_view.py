@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from fairsel.gates import gate_summary
+from fairsel.report.facts import NO_ERROR_GATE, has_error_gate, warnings_of
 from fairsel.report.fmt import STATUS_SYMBOL, utc_text
 from fairsel.report.section import SectionView
 from fairsel.results import AuditResult
@@ -53,9 +54,11 @@ def model_card(result: AuditResult) -> list[dict[str, str]]:
 def verdict_line(result: AuditResult) -> str:
     v = result.verdict
     if v.selected:
-        warns = [g for g in result.gates if g.variant == v.selected and g.status != "PASS"]
-        return (f"{v.status}: '{v.selected}' is selected for deployment; it passes every "
-                "error-severity gate" + (f", with {len(warns)} warning(s): "
+        warns = warnings_of(result, v.selected)
+        passes = ("it passes every error-severity gate" if has_error_gate(result) else
+                  NO_ERROR_GATE)
+        return (f"{v.status}: '{v.selected}' is selected for deployment; {passes}"
+                + (f", with {len(warns)} warning(s): "
                                          + "; ".join(map(gate_summary, warns)) + "."
                                          if v.status == "WARN" and warns else "."))
     return f"{v.status}: no model can be selected — {v.message}."

@@ -9,7 +9,7 @@ from typing import Any
 from fairsel.metrics import FAIRNESS_METRICS
 from fairsel.report.facts import (best_ranked, estimate_of, fraction_text, gate_text,
                                   headline_metric, higher_is_better, missing_in, missing_note,
-                                  rate_eligible, straddles)
+                                  rate_eligible, ranking_reasons, straddles, verdict_message)
 from fairsel.report.fmt import STATUS_SYMBOL, ci_text, is_finite, num, pct
 from fairsel.report.section import SectionView
 from fairsel.report.tables import ordered_variants
@@ -232,13 +232,16 @@ def _findings(result: AuditResult, focus: VariantResult | None) -> list[str]:
                 "between the candidates and deployment.")
 
     # 5. Groups too small to judge, and missing protected values.
-    small = sorted({(a.attribute, g.group, g.n) for a in result.data.attributes
-                    for g in a.groups if "small" in g.flags and a.kind == "attribute"},
-                   key=lambda t: (t[0], t[1]))
+    # every small group counts, an intersection's cells too (named after the attributes' own)
+    small = sorted({(a.kind != "attribute", a.attribute, g.group, g.n)
+                    for a in result.data.attributes for g in a.groups if "small" in g.flags})
     if small:
-        names = ", ".join(f"'{g}' of {a} (n = {n:,})" for a, g, n in small[:4])
+        names = ", ".join(f"'{g}' of {a} (n = {n:,})" for _, a, g, n in small[:4])
         more = f" and {len(small) - 4} more" if len(small) > 4 else ""
-        found["small"] = (f"{len(small)} group(s) have fewer than {result.min_group_size} rows — "
+        cells = sum(1 for t in small if t[0])
+        of_which = f" ({cells} of them intersection cells)" if cells else ""
+        found["small"] = (f"{len(small)} group(s){of_which} have fewer than "
+                          f"{result.min_group_size} rows — "
                      f"{names}{more}: their rates are shown but they take no part in the "
                      "disparity figures, so the gates say nothing about them.")
     unknown = [(a.attribute, g.n) for a in result.data.attributes if a.kind == "attribute"
@@ -270,11 +273,11 @@ def summary_view(result: AuditResult) -> dict[str, Any]:
     return {
         "status": result.verdict.status,
         "symbol": STATUS_SYMBOL.get(result.verdict.status, ""),
-        "message": result.verdict.message,
+        "message": verdict_message(result),
         "selected": sel,
         "no_pass": sel is None,
         "closest": closest,
-        "reasons": list(result.ranking.reasons),
+        "reasons": ranking_reasons(result),
         "findings": findings,
         "n_variants": len(result.variants),
         "n_passing": len(passing),
