@@ -55,8 +55,13 @@ def _info(result: AuditResult) -> list[tuple[str, str]]:
     c = result.compliance
     info = c.info if c else {}
     kind = info.get("data_kind")
-    kind_text = {"historical": "historical data (real use of the tool)",
-                 "test": "test data"}.get(kind or "", NOT_STATED)
+    # LL144's 'historical data' is data from the tool's real use; a lending review's is past
+    # applications and their outcomes (reviewer: the German credit data of 1994 read as the
+    # real use of a model trained in this audit)
+    historical = ("historical data (real use of the tool)"
+                  if c and c.template == "hiring_ll144" else
+                  "historical data (past applications and their recorded outcomes)")
+    kind_text = {"historical": historical, "test": "test data"}.get(kind or "", NOT_STATED)
     if kind == "test" and info.get("test_data_reason"):
         kind_text += f": {info['test_data_reason']}"
     rep = result.policy.get("report", {}) or {}

@@ -291,3 +291,12 @@ def ranking_reasons(result: AuditResult) -> list[str]:
     return [f"the policy sets no error-severity gate: no gate blocks any of the {n} variant(s)"
             if r.endswith(" pass every error-severity gate") else r
             for r in result.ranking.reasons]
+
+
+def failed_error_gates(result: AuditResult, variant: str) -> str:
+    """The error-severity gates ``variant`` fails or cannot pass, each as
+    :func:`fairsel.gates.gate_summary` tells it ("gate 1 disparate_impact = 0.7999 on sex ×
+    age, required ≥ 0.8 (misses by 0.0001)"), joined with " and " ("" when none)."""
+    return " and ".join(gate_summary(g) for g in result.gates
+                     if g.variant == variant and g.severity == "error"
+                     and g.status in ("FAIL", "INSUFFICIENT", "ERROR"))

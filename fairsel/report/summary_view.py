@@ -9,7 +9,8 @@ from typing import Any
 from fairsel.metrics import FAIRNESS_METRICS
 from fairsel.report.facts import (best_ranked, estimate_of, fraction_text, gate_text,
                                   headline_metric, higher_is_better, missing_in, missing_note,
-                                  rate_eligible, ranking_reasons, straddles, verdict_message)
+                                  rate_eligible, ranking_reasons, straddles, verdict_message,
+                                  failed_error_gates)
 from fairsel.report.fmt import STATUS_SYMBOL, ci_text, is_finite, num, pct
 from fairsel.report.section import SectionView
 from fairsel.report.tables import ordered_variants
@@ -201,7 +202,12 @@ def _findings(result: AuditResult, focus: VariantResult | None) -> list[str]:
             by_reason: dict[str, list[str]] = {}
             for v in tied:
                 passed = result.ranking.passed_over.get(v.name)
-                by_reason.setdefault(passed.text if passed else "", []).append(f"'{v.name}'")
+                text = passed.text if passed else ""
+                if passed is not None and passed.reason == "not_passing":
+                    # which gates: a reviewer acts on the gate, not on "every gate"
+                    failed = failed_error_gates(result, v.name)
+                    text += f" — {failed}" if failed else ""
+                by_reason.setdefault(text, []).append(f"'{v.name}'")
             whys = [f"{' and '.join(ns) if len(ns) <= 2 else ', '.join(ns)} not selected because "
                     f"{text.replace('it ', 'each ', 1) if len(ns) > 1 else text}"
                     for text, ns in by_reason.items() if text]

@@ -63,3 +63,40 @@ def test_a_policy_without_error_gates_is_not_said_to_be_passed():
     assert "it passes every error-severity gate" in verdict_line(lending)
     assert build_context(lending, with_charts=False)["summary"]["message"] == \
         lending.verdict.message
+
+
+def test_a_variant_passed_over_for_failing_names_the_gates_it_fails():
+    """Lending and mitigation, executive summary: "'logreg' not selected because it does not
+    pass every error-severity gate" — which gate, by how much? Lending's logreg misses the
+    disparate-impact gate by 0.0001 (0.7999): the reviewer must see that to judge the choice."""
+    lending = [f for f in _findings("lending") if f.startswith("Choosing")]
+    assert lending == [
+        "Choosing 'forest' rather than the best-scoring 'logreg' (roc_auc 0.781; 'logreg' not "
+        "selected because it does not pass every error-severity gate — gate 1 disparate_impact "
+        "= 0.7999 on sex × age, required ≥ 0.8 (misses by 0.0001) and gate 2 "
+        "equal_opportunity_difference = 0.1311 on sex × age, required ≤ 0.1 (misses by 0.0311)) "
+        "costs 0.009 of roc_auc."]
+    mit = next(f for f in _findings("mitigation") if f.startswith("Choosing"))
+    assert ("'logreg' not selected because it does not pass every error-severity gate — gate 1 "
+            "disparate_impact = 0.7855 on sex, required ≥ 0.8 (misses by 0.0145);") in mit
+    # the gates named are the variant's failing error gates, and only those
+    r = _golden("mitigation")
+    failing = [g.gate + 1 for g in r.gates if g.variant == "logreg" and g.severity == "error"
+               and g.status != "PASS"]
+    assert failing == [1]
+
+
+def test_the_lending_review_does_not_call_past_applications_the_tools_real_use():
+    """Lending, page 6: "Historical or test data: historical data (real use of the tool)" for
+    the German credit data of 1994, on which the audited models were trained in this audit,
+    never used. 'Real use of the tool' is Local Law 144's meaning of historical data."""
+    lending = build_context(_golden("lending"), with_charts=False)["compliance"]
+    text = str(lending)
+    assert "real use of the tool" not in text
+    assert "historical data (past applications and their recorded outcomes)" in text
+    # the LL144 summary keeps the law's meaning for a hiring policy that declares it
+    r = _golden("hiring")
+    info = dict(r.compliance.info, data_kind="historical")
+    r = r.model_copy(update={"compliance": r.compliance.model_copy(update={"info": info})})
+    assert "historical data (real use of the tool)" in str(
+        build_context(r, with_charts=False)["compliance"])
