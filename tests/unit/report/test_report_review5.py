@@ -100,3 +100,22 @@ def test_the_lending_review_does_not_call_past_applications_the_tools_real_use()
     r = r.model_copy(update={"compliance": r.compliance.model_copy(update={"info": info})})
     assert "historical data (real use of the tool)" in str(
         build_context(r, with_charts=False)["compliance"])
+
+
+def test_the_two_intervals_of_the_worst_disparity_are_told_apart():
+    """Mitigation, page 1: 'sex × race 0.598 [0.443, 0.921] (the worst); worst over
+    attributes 0.598 [0.443, 0.919] (its interval covers every attribute's groups)' beside
+    gate G3 0.5978 [0.4432, 0.9212]: one figure, two intervals, and nothing says which one the
+    gate reads."""
+    from fairsel.report.html import render_html
+    from tests.unit.report.test_report_statements import _text
+
+    r = _golden("mitigation")
+    g3 = next(g for g in r.gates if g.variant == r.ranking.selected and g.gate == 2)
+    head = r.variant(r.ranking.selected).fairness["disparate_impact"]
+    own = head.by_attribute[g3.attribute]
+    assert tuple(g3.ci) == tuple(own.ci) != tuple(head.ci)  # the gate reads the attribute's
+    text = _text(render_html(r, with_charts=False))
+    assert ("worst over attributes 0.598 [0.443, 0.919] (one interval for the worst of every "
+            "attribute's groups at once; a gate reads its attribute's own interval, as above)"
+            ) in text
