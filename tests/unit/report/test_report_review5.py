@@ -119,3 +119,18 @@ def test_the_two_intervals_of_the_worst_disparity_are_told_apart():
     assert ("worst over attributes 0.598 [0.443, 0.919] (one interval for the worst of every "
             "attribute's groups at once; a gate reads its attribute's own interval, as above)"
             ) in text
+
+
+def test_the_ll144_note_names_every_missing_value_group_the_gates_count():
+    """Hiring, page 6: "the gates read fairsel's own disparate impact (…, the unknown group
+    included)", while the headline gap on page 5 runs to 'male × unknown', an intersection
+    cell: the note names both kinds of missing-value group (one rule: review5 item 2)."""
+    from fairsel.report.html import render_html
+    from tests.unit.report.test_report_review4 import _sections
+
+    r = _golden("hiring")
+    flagged = {g.group for a in r.data.attributes for g in a.groups if "unknown" in g.flags}
+    assert "male × unknown" in flagged and "unknown" in flagged
+    text = _sections(render_html(r, with_charts=False))["compliance"]
+    assert ("every group whose rate rests on at least min_group_size rows, missing-value groups "
+            "included: “unknown” and every intersection cell with an “unknown” part") in text
