@@ -300,3 +300,9 @@ def failed_error_gates(result: AuditResult, variant: str) -> str:
     return " and ".join(gate_summary(g) for g in result.gates
                      if g.variant == variant and g.severity == "error"
                      and g.status in ("FAIL", "INSUFFICIENT", "ERROR"))
+
+
+def reason_for(text: str, n: int) -> str:
+    """A ranking reason ("it decides using …", results.json's ``passed_over[].text``) said of
+    ``n`` variants at once: "each decides using …" when there are several."""
+    return text.replace("it ", "each ", 1) if n > 1 and text.startswith("it ") else text

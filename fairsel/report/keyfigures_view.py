@@ -14,7 +14,7 @@ from typing import Any
 from fairsel.gates import gate_summary
 from fairsel.metrics import FAIRNESS_METRICS
 from fairsel.report.facts import (best_ranked, estimate_of, gate_scope, gate_text, headline_metric,
-                                  is_fairness, straddles)
+                                  is_fairness, reason_for, straddles)
 from fairsel.report.fmt import STATUS_SYMBOL, ci_text, is_finite, num
 from fairsel.report.section import SectionView
 from fairsel.results import AuditResult, GateResult, VariantResult
@@ -88,7 +88,8 @@ def _fairer_passed_over(result: AuditResult, focus: VariantResult,
     groups: dict[str, list[str]] = {}  # one line per reason, its variants fairest first
     for x, name, text in rows:
         groups.setdefault(text, []).append(f"'{name}' ({num(x)})")
-    return [{"variants": ", ".join(names), "reason": text} for text, names in groups.items()]
+    return [{"variants": ", ".join(names), "reason": reason_for(text, len(names))}
+            for text, names in groups.items()]
 
 
 def keyfigures_view(result: AuditResult) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from fairsel.metrics import FAIRNESS_METRICS
 from fairsel.report.facts import (best_ranked, estimate_of, fraction_text, gate_text,
                                   headline_metric, higher_is_better, missing_in, missing_note,
                                   rate_eligible, ranking_reasons, straddles, verdict_message,
-                                  failed_error_gates)
+                                  failed_error_gates, reason_for)
 from fairsel.report.fmt import STATUS_SYMBOL, ci_text, is_finite, num, pct
 from fairsel.report.section import SectionView
 from fairsel.report.tables import ordered_variants
@@ -209,7 +209,7 @@ def _findings(result: AuditResult, focus: VariantResult | None) -> list[str]:
                     text += f" — {failed}" if failed else ""
                 by_reason.setdefault(text, []).append(f"'{v.name}'")
             whys = [f"{' and '.join(ns) if len(ns) <= 2 else ', '.join(ns)} not selected because "
-                    f"{text.replace('it ', 'each ', 1) if len(ns) > 1 else text}"
+                    f"{reason_for(text, len(ns))}"
                     for text, ns in by_reason.items() if text]
             why = f"; {'; '.join(whys)}" if whys else ""
             who = (f"the best-scoring '{tied[0].name}'" if len(tied) == 1 else

@@ -105,7 +105,7 @@ def test_fairer_variants_passed_over_are_named_with_the_real_reason():
     assert (lead + "'logreg+threshold[equalized_odds]' (0.918), 'gbm+threshold[equalized_odds]' "
             "(0.913), 'logreg+threshold[demographic_parity]' (0.895), "
             "'gbm+threshold[demographic_parity]' (0.876), "
-            "'logreg+postprocessing[reject_option]' (0.648) — because it decides using the "
+            "'logreg+postprocessing[reject_option]' (0.648) — because each decides using the "
             "protected attribute, which the policy forbids") in kf
     assert ("allow_group_specific_decisions: false); 'logreg+reductions[demographic_parity]' "
             "(0.699) — because its roc_auc (0.6843) is more than 0.02 from the best.") in kf

@@ -134,3 +134,15 @@ def test_the_ll144_note_names_every_missing_value_group_the_gates_count():
     text = _sections(render_html(r, with_charts=False))["compliance"]
     assert ("every group whose rate rests on at least min_group_size rows, missing-value groups "
             "included: “unknown” and every intersection cell with an “unknown” part") in text
+
+
+def test_a_reason_shared_by_several_passed_over_variants_reads_for_each():
+    """Mitigation, page 1: five variants '… — because it decides using the protected
+    attribute'. Said of several variants, the reason reads 'each decides', as the executive
+    summary already says it."""
+    kf = build_context(_golden("mitigation"), with_charts=False)["keyfigures"]
+    forbidden = next(f for f in kf["fairer"] if "protected attribute" in f["reason"])
+    assert forbidden["variants"].count("'") == 10  # five variants
+    assert forbidden["reason"].startswith("each decides using the protected attribute")
+    single = next(f for f in kf["fairer"] if f["variants"].count("'") == 2)
+    assert not single["reason"].startswith("each ")
