@@ -10,6 +10,7 @@ from pathlib import Path
 
 from fairsel.gates import PROXY_GATES
 from fairsel.report.facts import ranking_reasons, verdict_message
+from fairsel.report.fmt import DT_MARK, mark_legend
 from fairsel.report.proxies_view import flag_lines
 from fairsel.report.slices_view import top_line
 from fairsel.report.explain_view import summary_line
@@ -84,7 +85,7 @@ def summary_markdown(result: AuditResult) -> str:
     for v in ordered_variants(result)[:top]:
         name = f"**{_md(v.name)}** (selected)" if v.name == result.ranking.selected else _md(v.name)
         if v.uses_protected_at_decision:
-            name += " ⚑"
+            name += f" {DT_MARK}"
         vals = [fmt(v.performance[m].value, near=near.get(m, ())) if m in v.performance else "—"
                 for m in perf]
         vals += [fmt(v.fairness[m].value, near=near.get(m, ())) if m in v.fairness else "—"
@@ -94,7 +95,7 @@ def summary_markdown(result: AuditResult) -> str:
     if rest:
         lines += ["", _md(rest)]
     if any(v.uses_protected_at_decision for v in result.variants):
-        lines += ["", "⚑ decides with the protected attribute (disparate treatment)"]
+        lines += ["", mark_legend(DT_MARK)]  # the report's one legend of the mark
     # the proxy gates judge the data, identically for every variant: one line per flag below
     failing = [g for g in result.gates if g.status in ("FAIL", "WARN", "INSUFFICIENT", "ERROR")
                and g.metric not in PROXY_GATES]

@@ -351,7 +351,8 @@ def test_summary_marks_variants_that_decide_with_the_protected_attribute():
     text = summary_markdown(marked)
     rows = [ln for ln in text.splitlines() if ln.startswith("| ") and "⚑" in ln]
     assert len(rows) == 1
-    assert "⚑ decides with the protected attribute (disparate treatment)" in text
+    assert "⚑ marks a variant that decides with the protected attribute (disparate treatment)" \
+        in text
 
 
 def test_atomic_write_text_gives_the_mode_of_any_other_output(tmp_path: Path):

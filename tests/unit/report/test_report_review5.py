@@ -146,3 +146,14 @@ def test_a_reason_shared_by_several_passed_over_variants_reads_for_each():
     assert forbidden["reason"].startswith("each decides using the protected attribute")
     single = next(f for f in kf["fairer"] if f["variants"].count("'") == 2)
     assert not single["reason"].startswith("each ")
+
+
+def test_summary_md_gives_the_mark_its_one_legend():
+    """summary.md (mitigation): '⚑ decides with the protected attribute' was a second wording
+    of the mark's legend (fmt.MARK_LEGENDS holds the one)."""
+    from fairsel.report.fmt import DT_MARK, mark_legend
+    from fairsel.report.machine import summary_markdown
+
+    md = summary_markdown(_golden("mitigation"))
+    assert mark_legend(DT_MARK) in md
+    assert [line for line in md.splitlines() if line.startswith(DT_MARK)] == [mark_legend(DT_MARK)]
