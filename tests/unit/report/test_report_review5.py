@@ -157,3 +157,18 @@ def test_summary_md_gives_the_mark_its_one_legend():
     md = summary_markdown(_golden("mitigation"))
     assert mark_legend(DT_MARK) in md
     assert [line for line in md.splitlines() if line.startswith(DT_MARK)] == [mark_legend(DT_MARK)]
+
+
+def test_the_lending_tests_say_how_their_p_values_were_adjusted():
+    """Lending, page 6: under_25 reads p 0.027 and adjusted p 1.000, 'significant when its
+    adjusted p-value is at most 0.05' — adjusted how, over what? The reviewer cannot tell a
+    multiple-testing correction from an error without the method and the family's size."""
+    from fairsel.report.html import render_html
+    from tests.unit.report.test_report_review4 import _sections
+
+    r = _golden("lending")
+    n = sum(len(g.significance or {}) for v in r.variants for a in v.attributes for g in a.groups)
+    assert n == 42 and r.policy["metrics"]["significance"]["adjust"] == "holm"
+    text = _sections(render_html(r, with_charts=False))["compliance"]
+    assert ("significant when its adjusted p-value is at most 0.05; adjusted by Holm's method "
+            "over the audit's 42 tests: every variant × group × tested rate.") in text
