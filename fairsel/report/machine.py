@@ -67,7 +67,7 @@ def summary_markdown(result: AuditResult) -> str:
              f"**Verdict: {result.verdict.status}** {icon.get(result.verdict.status, '')} — "
              f"{_md(verdict_message(result))}", ""]
     for r in ranking_reasons(result):
-        if r not in result.verdict.message:  # a FAIL's one reason is its verdict: said once
+        if r not in verdict_message(result):  # a FAIL's one reason is its verdict: said once
             lines.append(f"- {_md(r)}")
     # the report's page-1 findings (widest gap, every gate whose interval straddles its
     # threshold, what the choice costs), in the same words
