@@ -341,7 +341,7 @@ class Pairs:
 #: audit's intervals are reproducible).
 DRAWS = 1000
 #: Pairs whose shrunk slack is within this many standard errors of the top count as tied.
-TIE_MARGIN = 1.0
+TIE_MARGIN = 0.75
 #: The lower end's search: rounds of a grid of candidates, each inside the last bracket (its
 #: precision: the largest difference / (SEARCH_GRID + 1)**SEARCH_ROUNDS, about 1e-6 of it).
 SEARCH_ROUNDS = 4
