@@ -429,3 +429,22 @@ def test_continuity_correction_keeps_a_borderline_test_of_equal_rates_accepting(
     assert intervals.max_pair_interval(pairs, 0.95)[0] == 0.0
     monkeypatch.setattr(intervals, "CONTINUITY", 0.0)
     assert intervals.max_pair_interval(pairs, 0.95)[0] > 0.0
+
+
+def test_the_test_of_equal_rates_is_calibrated_over_every_pair(monkeypatch):
+    """Ten groups far apart: only the pairs near the top may be the largest (S), but the test
+    of equal rates takes its critical value from the largest |t| over all 90 ordered pairs — S
+    is chosen by the data, and a critical value over it alone made the test lenient."""
+    from fairsel.metrics import intervals
+
+    widths = []
+    real = intervals._quantile_of_max
+
+    def spy(t, level):
+        widths.append(t.shape[1])
+        return real(t, level)
+
+    monkeypatch.setattr(intervals, "_quantile_of_max", spy)
+    pairs = _pairs(np.linspace(0.9, 0.1, 10), np.full(10, 0.005))
+    intervals.max_pair_interval(pairs, 0.95)
+    assert widths[0] == 90  # the test of equal rates: every ordered pair
