@@ -30,27 +30,38 @@ clusters); this module turns them into intervals.  Three rules:
     the pairs that may be the largest there (``B·d̂ + κ·se ≥ max B·d̂``, κ = z plus the Bonferroni
     critical value over all pairs);
   - **upper end** ``U = max_S (d̂ + z·se)``;
-  - **lower end**: first the simultaneous test of equal rates over S, ``max t = d̂ / se_pooled``
-    against ``c₀``, the (1 − α) quantile of the largest ``|t|`` of 1,000 normal draws of the
-    groups (standard errors at the pooled rate); where it accepts, ``L = 0`` — so a true
-    disparity of 0 is covered exactly as often as that test accepts (1 − α).  Where it rejects,
-    ``L`` is the smallest ``x`` with ``max_S (d̂ − c(x)·se₀) ≤ x`` (a bisection: ``c`` grows
-    with ``x``), ``c(x)`` the (1 − α + u(x)) quantile of ``max_S (t* − slack)`` over the same
-    draws: ``slack`` is a pair's distance below the top in the shrunk configuration, in
-    standard errors, less a margin of 1 (pairs within one standard error of the top count as
-    tied) — a critical value calibrated at a plug-in configuration (generalized moment
-    selection) rather than at the least favourable one where every pair of S is tied.  ``u(x)``
+  - **lower end**: first the simultaneous test of equal rates over every pair, ``max t =
+    (d̂ − cc) / se_pooled`` against ``c₀``, the (1 − α) quantile of the largest ``|t|`` of 1,000
+    normal draws of the groups (standard errors at the pooled rate; ``cc`` a continuity
+    correction of half Yates's, ``¼(1/n_g + 1/n_h)``, which keeps the test at its level where
+    rates move in steps of 1/n); where it accepts, ``L = 0`` — so a true disparity of 0 is
+    covered as often as that test accepts (1 − α).  Where it rejects, ``L`` is the smallest
+    ``x`` that the test of "the disparity is at most x" does not reject: no pair of S with
+    ``(d̂ − x − cc) / se(x) > c(x)``.  ``se(x)`` is **score type**: the pair's standard error at
+    its two rates re-estimated under the constraint ``θ_g − θ_h = x`` (maximum likelihood:
+    Farrington–Manning's closed form for differences, Miettinen–Nurminen's for log ratios;
+    :func:`constrained_pair_se`), not at the estimates — with standard errors at the
+    estimates a low estimate of a rate near 0 or 1 inflates the very standard error that
+    judges it, and the interval over-covered there (EOpD up to 1.000 at TPR 0.97).
+    ``c(x)`` is the (1 − α + u(x)) quantile of ``max_S (t* − slack)`` over the same draws:
+    ``slack`` is a pair's distance below the top in the shrunk configuration, in standard
+    errors, less a margin of 0.75 (pairs that close to the top count as tied) — a critical
+    value calibrated at a plug-in configuration (generalized moment selection) rather than at
+    the least favourable one where every pair of S is tied.  ``u(x)``
     is how often the upper end can fall short of a true disparity ``x``, and the lower end
     spends the rest of α: at most ``α/2 − Φ(z − 2x/se)`` (one pair and its reverse: |d̂| + z·se
     falls short only when ``x > z·se``, so near the boundary u = 0 and the lower end is
     one-sided at level α), and at most how often every positive pair's draw is below −z at the
     configuration (near-ties: the maximum of several estimates seldom falls short).  Its floor
     is exact, not simulated: the parts' (rates') largest pairs taken as tied and independent,
-    ``Φ⁻¹((1 − α + u)^(1/parts))``, which is ``c`` itself where no other pair reaches it — with
-    one dominant pair far from 0 the interval is the ordinary ``d̂ ± z·se`` of a difference.
+    ``Φ⁻¹((1 − α + u)^(1/parts))``, which is ``c`` itself where no other pair reaches it.  The
+    smallest such ``x`` is found on a grid refined four times (precision about 1e-6 of the
+    largest difference).  Pairs that are no two k/n rates (average odds) keep the standard
+    errors at the estimates and no continuity correction.
 
   The draws are seeded from the data (an audit's intervals are reproducible).  The estimate
-  always lies inside (``L ≤ max d̂ ≤ U``); a ratio whose smallest rate is 0/n uses that rate's
+  always lies inside (``L ≤ max d̂ ≤ U``: the lower end is searched below it, and the interval
+  is widened to it otherwise); a ratio whose smallest rate is 0/n uses that rate's
   Wilson centre on the log scale and is then widened to its estimate (0).  With many groups
   whose differences are within the data's resolution the interval remains conservative (a
   configuration of several pairs truly tied at the top cannot be told from one of pairs just
@@ -66,6 +77,7 @@ Coverage of these rules is measured by simulation in ``benchmarks/bench_coverage
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 import zlib
 from collections.abc import Mapping
@@ -97,12 +109,14 @@ METHOD_TEXT = (
     "for a group of mean cluster size m, ρ the rate's intra-cluster correlation over all rows), "
     "so 0/n and n/n are never "
     "a point. Disparities (worst case over groups, or against the reference): built on the "
-    "signed group differences with score-interval standard errors — upper end the largest "
-    "d + z·se; lower end 0 where the simultaneous test of equal rates accepts, else the largest "
-    "d − c·se, c the critical value of the largest t calibrated by normal simulation at the "
-    "group rates shrunk towards each other (James–Stein), at the level α less how often the "
-    "upper end can fall short (never, near 0: there the lower end is one-sided at α); ratios "
-    "on the log scale. "
+    "signed group differences d — upper end the largest d + z·se; lower end 0 where the "
+    "simultaneous test of equal rates (continuity-corrected) accepts, else the smallest gap x "
+    "that a score-type test no longer rejects: every (d − x)/se(x) at most c, se(x) at the "
+    "group rates re-estimated under the constraint that their gap is x "
+    "(Farrington–Manning; Miettinen–Nurminen for ratios), c the critical value of the "
+    "largest t calibrated by normal simulation at the group rates shrunk towards each other "
+    "(James–Stein), at the level α less how often the upper end can fall short (never, near "
+    "0: there the lower end is one-sided at α); ratios on the log scale. "
     "ROC AUC, Brier score, balanced accuracy, F1: percentile bootstrap; calibration error: "
     "basic bootstrap cut at 0. Every interval contains its estimate; coverage is checked by "
     "simulation (benchmarks/bench_coverage.py).")
@@ -115,10 +129,12 @@ _KN_METRIC = {"recall": "tpr", **{r: r for r in KN_RATES}}
 def interval_text(name: str, family: str) -> str:
     """One line on how the interval of metric ``name`` is computed (``fairsel list metrics``)."""
     if family == "fairness":
-        return ("signed group differences (score standard errors), upper end max(d + z·se), "
-                "lower end 0 where the test of equal rates accepts, else max(d − c·se), c the "
-                "critical value of the largest t at the shrunk group rates (normal simulation), "
-                "at α less how often the upper end can fall short (0 near the boundary)"
+        return ("signed group differences, upper end max(d + z·se), lower end 0 where the "
+                "test of equal rates accepts, else the smallest gap x a score-type test "
+                "accepts: (d − x)/se(x) ≤ c for every pair, se(x) at the rates constrained to "
+                "the gap x (Farrington–Manning; Miettinen–Nurminen for ratios), c the critical "
+                "value of the largest t at the shrunk group rates (normal simulation), at α "
+                "less how often the upper end can fall short (0 near the boundary)"
                 + ("; on log rates (Wilson centres)" if name.endswith("ratio")
                    or name == "disparate_impact" else ""))
     if name in _KN_METRIC:
@@ -302,6 +318,23 @@ class Pairs:
     part: np.ndarray
     a: np.ndarray
     b: np.ndarray
+    #: (items,) the rate k/n on its own scale and its effective size, for the standard errors
+    #: at rates constrained to a candidate gap (:func:`constrained_pair_se`); NaN where the
+    #: item is no k/n rate (average odds), whose pairs keep ``se``
+    rate: np.ndarray | None = None
+    n_eff: np.ndarray | None = None
+    #: (items,) the rate's denominator in rows: its step 1/n sets the continuity correction
+    n: np.ndarray | None = None
+    #: (items,) True where ``centre`` is the logarithm of ``rate`` (a ratio's pairs)
+    log: np.ndarray | None = None
+
+    def field(self, name: str) -> np.ndarray:
+        """``rate``, ``n_eff``, ``n`` or ``log``, NaN (False) where not given."""
+        v = getattr(self, name)
+        if v is not None:
+            return v
+        return np.zeros(len(self.centre), bool) if name == "log" else np.full(len(self.centre),
+                                                                             np.nan)
 
     @staticmethod
     def concat(parts: list[Pairs]) -> Pairs | None:
@@ -314,16 +347,21 @@ class Pairs:
                      np.concatenate([p.se_null for p in parts]),
                      np.concatenate([p.part + o for p, o in zip(parts, part_offsets)]),
                      np.concatenate([p.a + o for p, o in zip(parts, offsets)]),
-                     np.concatenate([p.b + o for p, o in zip(parts, offsets)]))
+                     np.concatenate([p.b + o for p, o in zip(parts, offsets)]),
+                     *(np.concatenate([p.field(f) for p in parts])
+                       for f in ("rate", "n_eff", "n", "log")))
 
 
 #: Normal draws of the calibration (per disparity; the seed is taken from the data, so an
 #: audit's intervals are reproducible).
 DRAWS = 1000
-#: Pairs whose shrunk slack is within this many standard errors of the top count as tied.
-TIE_MARGIN = 1.0
-#: Steps of the bisection for the lower end (its precision: the largest difference / 2**steps).
-BISECTIONS = 30
+#: Pairs whose shrunk slack is within this many standard errors of the top count as tied
+#: (1.0 before the score-type standard errors: with them it over-covered with 4–10 groups).
+TIE_MARGIN = 0.75
+#: The lower end's search: rounds of a grid of candidates, each inside the last bracket (its
+#: precision: the largest difference / (SEARCH_GRID + 1)**SEARCH_ROUNDS, about 1e-6 of it).
+SEARCH_ROUNDS = 4
+SEARCH_GRID = 31
 _NORMAL = NormalDist()
 
 
@@ -343,6 +381,62 @@ def shrink_factor(centre: np.ndarray, se: np.ndarray, part: np.ndarray,
     return np.clip(f, 0.0, 1.0)
 
 
+def constrained_pair_se(p1: np.ndarray, n1: np.ndarray, p2: np.ndarray, n2: np.ndarray,
+                        x: float, log: np.ndarray) -> np.ndarray:
+    """Standard error of ``θ₁ − θ₂`` at the rates constrained to a true gap ``x`` (score type).
+
+    The two rates ``k/n`` are replaced by their maximum-likelihood estimates under the
+    hypothesis ``p₁ − p₂ = x`` (Farrington–Manning's closed form, the cubic's root in [0, 1]) or,
+    where ``log`` (a ratio's pairs, ``θ = log p``), ``p₁ = eˣ·p₂`` (Miettinen–Nurminen's
+    quadratic), and the standard error is the one those rates imply: ``√(Σ p(1 − p)/n)``, or
+    ``√(Σ (1 − p)/(n·p))`` on the log scale.  Inverting a test whose standard error sits at the
+    hypothesis rather than at the estimates is what keeps a rate near 0 or 1 from studentizing
+    its own noise: a low estimate of a rate near 1 no longer inflates the standard error that
+    judges it.  ``n`` may be an effective (real) size.  NaN where an input is.
+    """
+    p1, n1, p2, n2 = (np.asarray(v, dtype=np.float64) for v in (p1, n1, p2, n2))
+    log = np.asarray(log, dtype=bool)
+    out = np.full(np.broadcast_shapes(p1.shape, p2.shape, np.shape(x), log.shape), np.nan)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if not log.all():  # differences: Farrington & Manning (1990), p1 − p2 = x, θ = n2/n1
+            th = n2 / n1
+            a_ = 1 + th
+            b_ = -(1 + th + p1 + th * p2 + x * (th + 2))
+            c_ = x * x + x * (2 * p1 + th + 1) + p1 + th * p2
+            d_ = -p1 * x * (1 + x)
+            v = b_ ** 3 / (3 * a_) ** 3 - b_ * c_ / (6 * a_ * a_) + d_ / (2 * a_)
+            u = np.sign(v) * np.sqrt(np.maximum(b_ * b_ / (3 * a_) ** 2 - c_ / (3 * a_), 0.0))
+            ratio = np.where(u != 0, v / u ** 3, 0.0)
+            w = (np.pi + np.arccos(np.clip(ratio, -1.0, 1.0))) / 3
+            q1 = np.clip(2 * u * np.cos(w) - b_ / (3 * a_), 0.0, 1.0)
+            q2 = np.clip(q1 - x, 0.0, 1.0)
+            out = np.where(log, out, np.sqrt(q1 * (1 - q1) / n1 + q2 * (1 - q2) / n2))
+        if log.any():  # log ratios: Miettinen & Nurminen (1985), p1 = φ·p2
+            phi = np.exp(x)
+            k1, k2 = p1 * n1, p2 * n2
+            qa = (n1 + n2) * phi
+            qb = -(n1 * phi + k1 + n2 + k2 * phi)
+            r2 = np.clip((-qb - np.sqrt(np.maximum(qb * qb - 4 * qa * (k1 + k2), 0.0)))
+                         / (2 * qa), 1e-12, 1.0)
+            r1 = np.clip(phi * r2, 1e-12, 1.0)
+            out = np.where(log, np.sqrt((1 - r1) / (n1 * r1) + (1 - r2) / (n2 * r2)), out)
+    return np.where(np.isfinite(p1 + p2 + n1 + n2), out, np.nan)
+
+
+#: The continuity correction of the tests the lower end inverts, as a fraction of Yates's
+#: half a step of each rate, ``½(1/n₁ + 1/n₂)`` (on the log scale ``½(1/(n₁p₁) + 1/(n₂p₂))``).
+CONTINUITY = 0.5
+
+
+def continuity(p1: np.ndarray, n1: np.ndarray, p2: np.ndarray, n2: np.ndarray,
+               log: np.ndarray) -> np.ndarray:
+    """Per pair, the continuity correction subtracted from ``d − x`` (0 where the pair is no two
+    k/n rates)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cc = np.where(log, 0.5 * (1 / (n1 * p1) + 1 / (n2 * p2)), 0.5 * (1 / n1 + 1 / n2))
+    return np.where(np.isfinite(cc), CONTINUITY * cc, 0.0)
+
+
 def _quantile_of_max(t: np.ndarray, level: float) -> float:
     """The ``level`` quantile of each draw's largest pair statistic."""
     m = t.max(axis=1)
@@ -353,13 +447,16 @@ def _quantile_of_max(t: np.ndarray, level: float) -> float:
 def max_pair_interval(p: Pairs, level: float) -> tuple[float, float]:
     """Interval of ``D = max over pairs of (θ_a − θ_b)``, a non-negative worst case.
 
-    Upper end ``max(d̂ + z·se)``.  Lower end: 0 when the simultaneous test of equal rates
-    accepts (largest ``t = d̂/se₀`` at most ``c₀``, the (1 − α) quantile of the largest ``|t|``
-    of normal draws); otherwise the smallest ``x`` with ``max(d̂ − c(x)·se₀) ≤ x``, ``c(x)``
-    the (1 − α + u(x)) quantile of ``max(t* − slack)`` over the pairs that may be the largest
-    (the slack of a pair its distance below the top in the James–Stein-shrunk configuration
-    less :data:`TIE_MARGIN` standard errors), ``u(x)`` a bound on how often the upper end falls
-    short of a true ``x`` (0 near the boundary).  See the module docstring.
+    Upper end ``max(d̂ + z·se)``.  Lower end: 0 when the simultaneous test of equal rates over
+    every pair accepts (largest ``t = (d̂ − cc)/se₀`` at most ``c₀``, the (1 − α) quantile of
+    the largest ``|t|`` of normal draws, ``cc`` :func:`continuity`); otherwise the smallest
+    ``x`` with no pair of S at ``(d̂ − x − cc) / se(x) > c(x)``, ``se(x)`` at the rates
+    constrained to the gap ``x`` (:func:`constrained_pair_se`; the estimates' where a pair is
+    no two k/n rates), ``c(x)`` the (1 − α + u(x)) quantile of ``max(t* − slack)`` over the
+    pairs that may be the largest (the slack of a pair its distance below the top in the
+    James–Stein-shrunk configuration less :data:`TIE_MARGIN` standard errors), ``u(x)`` a
+    bound on how often the upper end falls short of a true ``x`` (0 near the boundary).  See
+    the module docstring.
     """
     if len(p.a) == 0:
         return np.nan, np.nan
@@ -380,33 +477,41 @@ def max_pair_interval(p: Pairs, level: float) -> tuple[float, float]:
     if not keep.any():
         return np.nan, np.nan
     a, b, d, s, s_low = p.a[keep], p.b[keep], d[keep], s[keep], s_low[keep]
+    rate, n_eff, n_rows, log = (p.field(f) for f in ("rate", "n_eff", "n", "log"))
     n_pairs = max(1, (len(d) + 1) // 2)  # ordered pairs come in both orientations
     kappa = z + NormalDist().inv_cdf(1 - alpha / (2 * n_pairs))
     # the shrunk configuration: each part's differences times its James–Stein factor
     shrunk = shrink_factor(p.centre, p.se, p.part, np.unique(np.r_[a, b]))[p.part[a]] * d
     # pairs that may be the largest (generous: where every group is alike, all of them)
     sel = np.flatnonzero(shrunk + kappa * s >= shrunk.max())
-    a, b, d, s, s_low, shrunk = a[sel], b[sel], d[sel], s[sel], s_low[sel], shrunk[sel]
-    hi = float(np.max(d + z * s))
+    hi = float(np.max((d + z * s)[sel]))
     items, inv = np.unique(np.r_[a, b], return_inverse=True)
-    ia, ib = inv[:len(a)], inv[len(a):]
+    ia_all, ib_all = inv[:len(a)], inv[len(a):]
     # seeded from the differences rounded to 1e-6 (a last-digit change on another platform
     # does not change the draws)
     key = np.ascontiguousarray(np.round(d, 6) + 0.0)
     rng = np.random.default_rng(zlib.crc32(key.tobytes()))
     zs = rng.standard_normal((DRAWS, len(items)), dtype=np.float32)
 
-    def studentized(se_item: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(draws, pairs) pair noise over its standard error, and the pairs' standard errors."""
-        sp = np.sqrt(se_item[a] ** 2 + se_item[b] ** 2)
+    def studentized(se_item: np.ndarray, ia: np.ndarray, ib: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray]:
+        """(draws, pairs) pair noise over its standard error, and the pairs' standard errors,
+        for the pairs ``(items[ia], items[ib])``."""
+        sp = np.sqrt(se_item[items[ia]] ** 2 + se_item[items[ib]] ** 2)
         e = zs * se_item[items].astype(np.float32)
         return (e[:, ia] - e[:, ib]) / sp.astype(np.float32), sp
 
-    # the simultaneous test of equal rates, standard errors at the pooled rate (exact there)
-    t0, s0 = studentized(np.where(p.se_null > 0, p.se_null, p.se))
-    if np.max(d / s0) <= max(z, _quantile_of_max(np.abs(t0), level)):  # accepts: 0 stays in
+    # the simultaneous test of equal rates over every pair (not only those that look largest:
+    # chosen by the data, they would make the test too lenient), standard errors at the pooled
+    # rate (exact there)
+    t0, s0 = studentized(np.where(p.se_null > 0, p.se_null, p.se), ia_all, ib_all)
+    cc_all = continuity(rate[a], n_rows[a], rate[b], n_rows[b], log[a])
+    if np.max((d - cc_all) / s0) <= max(z, _quantile_of_max(np.abs(t0), level)):  # accepts
         return 0.0, max(hi, 0.0)
-    t, _ = studentized(se_low_item)
+    cc = cc_all[sel]
+    a, b, d, s, s_low, shrunk = a[sel], b[sel], d[sel], s[sel], s_low[sel], shrunk[sel]
+    ia, ib = ia_all[sel], ib_all[sel]
+    t, _ = studentized(se_low_item, ia, ib)
     # the floor of the critical value: the largest pair of each part (rate) counted as tied
     # with the other parts' (each part is shrunk by its own factor, so their slack is not read
     # from the shrunk configuration); those pairs share no group, so the floor is exact
@@ -442,21 +547,34 @@ def max_pair_interval(p: Pairs, level: float) -> tuple[float, float]:
         # pair: the ordinary interval of a difference, without simulation noise)
         return floor if m_others[k] <= floor else max(floor, float(m_all[k]))
 
-    # lower end: the smallest x whose critical value no longer puts max(d − c(x)·se) above x
-    # (c grows with x, so that difference falls: bisection)
-    if float(np.max(d - critical(0.0) * s_low)) <= 0.0:
+    c_near = critical(0.0)  # c(x) while x ≤ z·se of the top pair (the upper end cannot miss)
+    gap = d - cc  # a pair can reject "at most x" only where its gap exceeds x
+
+    def rejects(xs: np.ndarray) -> np.ndarray:
+        """For each candidate ``x`` (ascending), whether the test of "the disparity is at most
+        x" rejects: some pair's ``(d − x − cc) / se(x)`` above ``c(x)``, ``se(x)`` the pair's
+        standard error at rates constrained to the gap ``x`` (score type,
+        :func:`constrained_pair_se`; ``s_low`` for a pair that is no two k/n rates)."""
+        j = np.flatnonzero(gap > xs[0])
+        if len(j) == 0:
+            return np.zeros(len(xs), dtype=bool)
+        c = np.array([c_near if x <= z * s_top else critical(float(x)) for x in xs])
+        sx = constrained_pair_se(rate[a[j], None], n_eff[a[j], None], rate[b[j], None],
+                                 n_eff[b[j], None], xs[None, :], log[a[j], None])
+        sx = np.where(np.isfinite(sx) & (sx > 0), sx, s_low[j, None])
+        return np.any(gap[j, None] - xs[None, :] > c[None, :] * sx, axis=0)
+
+    # lower end: the smallest x the test no longer rejects (the statistic falls with x and c
+    # grows with it): a grid search, each round on a finer grid inside the last bracket
+    if not rejects(np.zeros(1))[0]:
         return 0.0, max(hi, 0.0)
     lo, top = 0.0, float(np.max(d))
-    for _ in range(BISECTIONS):
-        mid = (lo + top) / 2
-        if float(np.max(d - critical(mid) * s_low)) > mid:
-            lo = mid
-        else:
-            top = mid
-    # where c is constant around the root (the usual case) the root is max(d − c·se) exactly
-    exact = float(np.max(d - critical(top) * s_low))
-    if lo <= exact <= top:
-        lo = exact
+    for _ in range(SEARCH_ROUNDS):
+        xs = np.linspace(lo, top, SEARCH_GRID + 2)[1:-1]
+        rej = rejects(xs)
+        first = int(np.argmin(rej)) if not rej.all() else len(xs)
+        lo = float(xs[first - 1]) if first > 0 else lo
+        top = float(xs[first]) if first < len(xs) else top
     return lo, max(hi, lo)
 
 
@@ -503,6 +621,7 @@ def disparity_pairs(bands: Mapping[str, RateBand], rates: tuple[str, ...], kind:
             w = np.where(usable, band.n_eff, 0.0)
             pooled = np.nansum(w * np.where(usable, band.value, 0.0)) / max(w.sum(), 1e-300)
             se_null = np.sqrt(pooled * (1 - pooled) / band.n_eff)
+        kn_rate = r != "avg_odds"  # (TPR + FPR) / 2 is no k/n: its pairs keep ``se``
         if kind == "ratio":  # the log scale; a rate of 0/n takes its Wilson centre (finite)
             centre = np.where(band.value > 0, band.value, band.centre)
             usable &= centre > 0
@@ -510,9 +629,15 @@ def disparity_pairs(bands: Mapping[str, RateBand], rates: tuple[str, ...], kind:
                 items = _items(np.log(centre), band.se / centre, se_null / pooled, usable,
                                reference)
         else:
+            centre = band.value
             items = _items(band.value, band.se, se_null, usable, reference)
         if items is not None:
-            parts.append(items)
+            nan = np.full(len(centre), np.nan)
+            parts.append(dataclasses.replace(
+                items, rate=np.asarray(centre if kn_rate else nan, dtype=np.float64),
+                n_eff=np.asarray(band.n_eff if kn_rate else nan, dtype=np.float64),
+                n=np.asarray(band.n if kn_rate else nan, dtype=np.float64),
+                log=np.full(len(centre), kind == "ratio")))
     return Pairs.concat(parts)
 
 

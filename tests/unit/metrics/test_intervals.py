@@ -217,6 +217,7 @@ def _bench_coverage():
     (200, 4, "mid", False, "gap"),  # several groups near the largest gap (was 0.994–0.997)
     (20, 10, "mid", True, "zero"),  # clusters of 5 in groups of 20 (DPD was 0.877)
     (200, 2, "mid", False, "gap"),  # a small gap, where the upper end cannot miss
+    (200, 10, "edge", False, "gap"),  # rates near 1 (standard errors at the estimates: 0.994)
 ])
 def test_coverage_small_version_of_bench_coverage(rows, groups, regime, clusters, truth):
     """A small run of benchmarks/bench_coverage.py (400 audits, 100 resamples): every metric's
@@ -344,3 +345,106 @@ def test_concatenated_pairs_keep_their_parts_apart():
     both = Pairs.concat([one, two, one])
     assert both.part.tolist() == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]
     assert both.a.max() == 9 and (both.part[both.a] == both.part[both.b]).all()
+
+
+# ---------------------------------------------------------------- score-type lower end
+
+
+def _two_group_pairs(counts, rate="tpr", kind="difference"):
+    """The engine's pairs of ``rate`` for groups with confusion counts (tn, fp, fn, tp)."""
+    from fairsel.metrics.intervals import disparity_pairs, rate_band
+
+    counts = np.asarray(counts, float)
+    bands = {r: rate_band(counts, r, 0.95) for r in ("selection_rate", "tpr", "fpr")}
+    return bands, disparity_pairs(bands, (rate,), kind, reference=None,
+                                  eligible=np.ones(len(counts), bool))
+
+
+@pytest.mark.parametrize("k1, n1, k2, n2, x", [
+    (25, 25, 20, 25, 0.05), (24, 25, 22, 26, 0.1), (10, 40, 30, 50, -0.2), (3, 30, 0, 20, 0.1),
+    (50, 50, 50, 50, 0.03), (180, 200, 150, 210, 0.0)])
+def test_constrained_pair_se_is_the_standard_error_at_the_restricted_mle(k1, n1, k2, n2, x):
+    """Farrington–Manning's and Miettinen–Nurminen's closed forms against a numerical maximum
+    of the two binomials' likelihood under p1 − p2 = x (and log p1 − log p2 = x)."""
+    from scipy.optimize import minimize_scalar
+
+    from fairsel.metrics.intervals import constrained_pair_se
+
+    def nll(q1, q2):
+        q1, q2 = np.clip([q1, q2], 1e-300, 1 - 1e-16)
+        return -(k1 * np.log(q1) + (n1 - k1) * np.log1p(-q1)
+                 + k2 * np.log(q2) + (n2 - k2) * np.log1p(-q2))
+
+    r = minimize_scalar(lambda q2: nll(q2 + x, q2), bounds=(max(0, -x), min(1, 1 - x)),
+                        method="bounded", options={"xatol": 1e-13})
+    q2 = r.x
+    q1 = q2 + x
+    want = np.sqrt(q1 * (1 - q1) / n1 + q2 * (1 - q2) / n2)
+    got = constrained_pair_se(k1 / n1, n1, k2 / n2, n2, x, False)
+    assert got == pytest.approx(want, rel=1e-6)
+    phi = np.exp(x)
+    r = minimize_scalar(lambda q2: nll(phi * q2, q2), bounds=(1e-9, min(1, 1 / phi)),
+                        method="bounded", options={"xatol": 1e-13})
+    q2 = r.x
+    q1 = phi * q2
+    want = np.sqrt((1 - q1) / (n1 * q1) + (1 - q2) / (n2 * q2))
+    got = constrained_pair_se(k1 / n1, n1, k2 / n2, n2, x, True)
+    assert got == pytest.approx(want, rel=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["difference", "ratio"])
+def test_lower_end_is_where_the_score_test_at_the_constrained_rates_stops_rejecting(kind):
+    """Two groups, TPR 95/100 and 80/100: the lower end L is the root of
+    (d − L − cc) = c·se(L), se at the rates constrained to the gap L and c = Φ⁻¹(0.95) (one
+    pair, L under z·se: the upper end cannot miss there, so one-sided) — higher than with
+    standard errors at the estimates (the 80 % group's own p(1 − p) is the larger), which
+    over-covered."""
+    from fairsel.metrics.intervals import constrained_pair_se, continuity, max_pair_interval
+
+    _, pairs = _two_group_pairs([[0, 0, 5, 95], [0, 0, 20, 80]], kind=kind)
+    lo, hi = max_pair_interval(pairs, 0.95)
+    log = kind == "ratio"
+    d = pairs.centre[0] - pairs.centre[1]
+    cc = continuity(pairs.rate[0], 100.0, pairs.rate[1], 100.0, log)
+    se_lo = constrained_pair_se(pairs.rate[0], 100.0, pairs.rate[1], 100.0, lo, log)
+    assert d - lo - cc == pytest.approx(1.644854 * se_lo, abs=1e-5)
+    # standard errors at the estimates, at least the pooled rate's (what the method used
+    # before), give a lower L
+    s_low = np.fmax(pairs.se, pairs.se_null)
+    before = d - cc - 1.644854 * np.hypot(s_low[0], s_low[1])
+    assert lo > before + 0.005
+    assert 0 < lo < d < hi
+
+
+def test_continuity_correction_keeps_a_borderline_test_of_equal_rates_accepting(monkeypatch):
+    """Selection rates 35/50 and 25/50: z = 2.04 without correction (the test of equal rates
+    rejects), 1.94 with half Yates's ¼(1/50 + 1/50) (it accepts: the lower end is 0).  Rates
+    in steps of 1/50 made the uncorrected test reject too often (DPD, ten groups of 50 with
+    equal rates: coverage 0.924)."""
+    from fairsel.metrics import intervals
+
+    counts = [[10, 25, 5, 10], [20, 15, 5, 10]]  # (tn, fp, fn, tp): 35/50 and 25/50 selected
+    _, pairs = _two_group_pairs(counts, rate="selection_rate")
+    assert pairs.rate[[0, 1]].tolist() == [0.7, 0.5]
+    assert intervals.max_pair_interval(pairs, 0.95)[0] == 0.0
+    monkeypatch.setattr(intervals, "CONTINUITY", 0.0)
+    assert intervals.max_pair_interval(pairs, 0.95)[0] > 0.0
+
+
+def test_the_test_of_equal_rates_is_calibrated_over_every_pair(monkeypatch):
+    """Ten groups far apart: only the pairs near the top may be the largest (S), but the test
+    of equal rates takes its critical value from the largest |t| over all 90 ordered pairs — S
+    is chosen by the data, and a critical value over it alone made the test lenient."""
+    from fairsel.metrics import intervals
+
+    widths = []
+    real = intervals._quantile_of_max
+
+    def spy(t, level):
+        widths.append(t.shape[1])
+        return real(t, level)
+
+    monkeypatch.setattr(intervals, "_quantile_of_max", spy)
+    pairs = _pairs(np.linspace(0.9, 0.1, 10), np.full(10, 0.005))
+    intervals.max_pair_interval(pairs, 0.95)
+    assert widths[0] == 90  # the test of equal rates: every ordered pair
