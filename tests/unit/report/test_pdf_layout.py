@@ -119,3 +119,26 @@ def test_dense_text_is_escaped_in_the_page():
     block = re.search(r'<table class="grid folds dense-table">.*?</table>', pdf_html,
                       flags=re.S).group(0)
     assert "<script" not in block.lower()
+
+
+def test_gates_of_each_variant_are_one_cell_per_gate_in_the_pdf_with_every_figure():
+    from fairsel.report.fmt import num
+
+    result = golden_result("mitigation")
+    pdf_html = render_html(result, target="pdf")
+    tables = re.findall(r'<table class="grid compact gate-lines">.*?</table>', pdf_html,
+                        flags=re.S)
+    assert len(tables) == len(result.variants)
+    rows = [r for t in tables for r in re.findall(r"<tbody>.*?</tbody>", t, flags=re.S)[0]
+            .split("</tr>") if "<td" in r]
+    assert len(rows) == len(result.gates)  # a row per gate of every variant
+    assert all(r.count("<td") == 1 for r in rows)  # one cell each
+    text = " ".join(re.sub(r"<[^>]+>", " ", " ".join(rows)).split())
+    for g in result.gates:
+        assert f"{g.status} · " in text and num(g.observed) in text
+    # the comparisons' gate rows: one cell each, base and variant status in words
+    compare = re.findall(r'<table class="grid compare">.*?</table>', pdf_html, flags=re.S)
+    gate_rows = [r for t in compare
+                 for r in re.findall(r'<tr><td colspan="5" class="wrap">G\d.*?</tr>', t,
+                                     flags=re.S)]
+    assert gate_rows and all(r.count("<td") == 1 and "→ variant" in r for r in gate_rows)
