@@ -88,6 +88,7 @@ def test_per_fold_tables_are_dense_in_the_pdf_and_full_in_the_html(example):
     figures = re.findall(r'<td class="num">([^<]+)</td>', full)
     words = re.split(r"[ \n]+", re.sub(r"<[^>]+>", " ", dense_table))  # "<\xa00.1" stays whole
     assert figures and all(f in words for f in figures)
+    assert "report.html (this appendix) and in results.json" in pdf_html
 
 
 def test_spread_table_is_dense_and_keeps_each_fold_with_its_mark():
@@ -111,14 +112,16 @@ def test_dense_cells_align_and_carry_marks():
     assert dense_widths([["Fold", "n"], ["1", "1,238"]]) == [4, 5]
 
 
-def test_dense_text_is_escaped_in_the_page():
-    from tests.unit.report.factory import make_result
+def test_text_of_the_pdf_only_tables_is_escaped():
+    from tests.unit.report.factory import IMG, make_result
 
-    result = make_result(n_variants=2, inject=True)
-    pdf_html = render_html(result, target="pdf")
-    block = re.search(r'<table class="grid folds dense-table">.*?</table>', pdf_html,
-                      flags=re.S).group(0)
-    assert "<script" not in block.lower()
+    pdf_html = render_html(make_result(n_variants=2, inject=True), target="pdf")
+    blocks = re.findall(r'<table class="grid compact dense-table">.*?</table>', pdf_html,
+                        flags=re.S)  # the per-fold spreads: a row per attribute
+    blocks += re.findall(r'<table class="grid compact gate-lines">.*?</table>', pdf_html,
+                         flags=re.S)
+    assert blocks and any("&lt;img src=x" in b for b in blocks)
+    assert all(IMG not in b for b in blocks)
 
 
 def test_gates_of_each_variant_are_one_cell_per_gate_in_the_pdf_with_every_figure():
