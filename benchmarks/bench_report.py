@@ -218,6 +218,17 @@ def main(argv: list[str] | None = None) -> int:
     from tests.unit.report.factory import many_groups
 
     large = many_groups(args.variants)
+    # `fairsel render` checks the embedded policy against the policy schema; the factory's
+    # policy carries only what the report reads, so the keys the schema requires are added
+    # (they name the result's own data, attributes and candidates; rendering does not use them)
+    large.policy.setdefault("data", {"path": large.data.path, "target": large.data.target,
+                                     "favorable": large.data.favorable})
+    large.policy.setdefault("protected", [{"column": a.attribute}
+                                          for a in large.variants[0].attributes
+                                          if a.kind != "intersection"])
+    large.policy.setdefault("candidates", [
+        {"name": c, "kind": "sklearn", "estimator": "logistic_regression"}
+        for c in dict.fromkeys(v.candidate for v in large.variants)])
     groups = {a.attribute: len(a.groups) for a in large.variants[0].attributes}
     large_dir = work / "large"
     large_dir.mkdir(exist_ok=True)

@@ -96,6 +96,9 @@ def render(result: AuditResult, formats: list[str] | tuple[str, ...], out_dir: P
     return [Path(out_dir) / n for n in names]
 
 
+_FROZE_AFTER_WRITING = False
+
+
 @contextmanager
 def no_gc_pauses() -> Iterator[None]:
     """While writing the outputs, Python's cyclic garbage collector does not run.
@@ -104,18 +107,33 @@ def no_gc_pauses() -> Iterator[None]:
     runs) that live until the file is written; each allocation burst made the collector walk
     every live object again, which was 25-30 % of a PDF's time (lending: 1.1 of 3.6 s of
     WeasyPrint, mitigation 2.3 of 9.1 s) and 10-20 % of the HTML's. Reference counting still
-    frees everything that is not in a cycle; cycles wait until the collector is back on, at
-    the end (a few tens of MB for a 78-page PDF). A caller that had the collector off keeps it
-    off.
+    frees everything that is not in a cycle. A caller that had the collector off keeps it off.
+
+    Afterwards the objects of that burst are frozen (``gc.freeze``) before the collector is
+    back on: otherwise its first pass walks all of them once more (0.4 s after lending's PDF,
+    about 1 s after mitigation's), and when ``fairsel render`` ends right after, so does the
+    interpreter's final collection, only to free memory the process is about to give back.
+    The cycles among them (a few tens of MB for a 78-page PDF) are kept until the next report
+    is written, which unfreezes and collects them first, so a process that writes many
+    reports holds at most one report's garbage. A caller that froze objects itself is left alone (its frozen
+    set is neither grown nor released).
     """
     import gc
 
+    global _FROZE_AFTER_WRITING
+    if _FROZE_AFTER_WRITING:
+        gc.unfreeze()
+        _FROZE_AFTER_WRITING = False
+        gc.collect()
     was_on = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
         if was_on:
+            if gc.get_freeze_count() == 0:
+                gc.freeze()
+                _FROZE_AFTER_WRITING = True
             gc.enable()
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from fairsel.report.facts import fold_worst
 from fairsel.report.fmt import column_heads, count, file_name, num, utc_text
 from fairsel.report.section import SectionView
-from fairsel.report.tables import ordered_variants
+from fairsel.report.tables import dense, dense_widths, ordered_variants
 from fairsel.results import AuditResult
 
 
@@ -24,6 +24,15 @@ def appendix_view(result: AuditResult) -> dict[str, Any]:
                          "perf": [num(f.performance.get(m)) for m in perf],
                          "fair": [num(fold_worst(f.fairness.get(m, {}), m)) for m in fair]})
         folds.append({"variant": v.name, "rows": rows})
+    perf_heads, fair_heads = column_heads(perf), column_heads(fair)
+    # The PDF writes a variant's per-fold figures as one dense cell, a line per fold (fold, n,
+    # then the metrics), each column as wide as its widest figure or head.
+    heads = ["Fold", "n", *(c["short"] for c in perf_heads + fair_heads)]
+    lines = {id(v): [[r["fold"], r["n"], *r["perf"], *r["fair"]] for r in v["rows"]]
+             for v in folds}
+    widths = dense_widths([heads, *(row for rows in lines.values() for row in rows)])
+    for v in folds:
+        v["dense"] = "\n".join(dense(row, widths) for row in lines[id(v)])
     p = result.provenance
     env = [("fairsel", p.fairsel_version), ("Python", p.python), ("Platform", p.platform)]
     env += [(k, p.packages[k]) for k in sorted(p.packages)]
@@ -31,7 +40,7 @@ def appendix_view(result: AuditResult) -> dict[str, Any]:
     return {
         "policy_text": result.policy_text, "policy_path": file_name(p.policy_path),
         "policy_sha256": p.policy_sha256,
-        "perf": column_heads(perf), "fair": column_heads(fair), "folds": folds,
+        "perf": perf_heads, "fair": fair_heads, "folds": folds, "dense_head": dense(heads, widths),
         "environment": [{"item": a, "value": b} for a, b in env],
         "timings": [{"item": a, "value": b} for a, b in timings],
         "started": utc_text(p.started), "finished": utc_text(p.finished),

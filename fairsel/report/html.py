@@ -185,6 +185,10 @@ def _environment(user_folder: Path | None):
         env.globals.pop(name, None)
     env.filters["breakable"] = breakable
     env.filters["variant_name"] = variant_name
+    from fairsel.report.tables import dense, dense_width
+
+    env.filters["dense"] = dense
+    env.filters["dense_width"] = dense_width
     return env
 
 

@@ -1,0 +1,89 @@
+"""Reading a laid-out report (WeasyPrint's document pages): what ends each page, and how each
+table is split over pages. Used by the layout tests (``test_pdf_layout.py``)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+HEADINGS = ("h2", "h3", "h4")
+
+
+def _walk(box, heading, out: list) -> list:
+    """(box, the heading element it belongs to or None) of ``box`` and its descendants."""
+    el = getattr(box, "element", None)
+    if heading is None and el is not None and getattr(box, "element_tag", None) in HEADINGS:
+        heading = el
+    out.append((box, heading))
+    for child in getattr(box, "children", None) or []:
+        _walk(child, heading, out)
+    return out
+
+
+def _content(page) -> list:
+    """(box, heading) of the page's boxes in document order, without its margin boxes."""
+    from weasyprint.formatting_structure import boxes
+
+    out: list = []
+    for child in page._page_box.children:
+        if not isinstance(child, boxes.MarginBox):
+            _walk(child, None, out)
+    return out
+
+
+def _leaves(page) -> list:
+    """(element, heading) of each line-holding block, row and image of the page, in order."""
+    from weasyprint.formatting_structure import boxes
+
+    leaves, seen = [], set()
+    for b, heading in _content(page):
+        if isinstance(b, (boxes.TableRowBox, boxes.ReplacedBox)) or (
+                isinstance(b, boxes.BlockContainerBox) and b.children
+                and isinstance(b.children[0], boxes.LineBox)):
+            el = b.element
+            if el is not None and id(el) not in seen:
+                seen.add(id(el))
+                leaves.append((el, heading))
+    return leaves
+
+
+def _intro(el, heading) -> bool:
+    """Part of a heading, or a short introduction under one (``p.sub``)."""
+    return heading is not None or (el.tag == "p" and "sub" in (el.get("class") or "").split())
+
+
+def stranded_headings(document) -> list[tuple[int, str]]:
+    """(page number, heading text) of every heading that ends a page with nothing of what it
+    heads on that page but its introduction (``p.sub``), the rest following on the next."""
+    found = []
+    for number, page in enumerate(document.pages[:-1], start=1):
+        leaves = _leaves(page)
+        heads = [i for i, (_, heading) in enumerate(leaves) if heading is not None]
+        if heads and all(_intro(el, h) for el, h in leaves[heads[-1]:]):
+            heading = leaves[heads[-1]][1]
+            found.append((number, " ".join("".join(heading.itertext()).split())))
+    return found
+
+
+def lone_rows(document) -> list[tuple[int, str, int]]:
+    """(page number, table's first header text, body rows on that page) of every piece of a
+    table split over pages that holds a single body row."""
+    from weasyprint.formatting_structure import boxes
+
+    pieces: dict[int, list[tuple[int, int, object]]] = defaultdict(list)
+    for number, page in enumerate(document.pages, start=1):
+        for b, _ in _content(page):
+            if isinstance(b, boxes.TableBox):
+                rows = sum(len(g.children) for g in b.children
+                           if isinstance(g, boxes.TableRowGroupBox)
+                           and not (g.is_header or g.is_footer))
+                pieces[id(b.element)].append((number, rows, b.element))
+    found = []
+    for parts in pieces.values():
+        if len({n for n, _, _ in parts}) < 2:
+            continue
+        for number, rows, el in parts:
+            if rows == 1:
+                head = el.find(".//th")
+                text = " ".join("".join(head.itertext()).split()) if head is not None else ""
+                found.append((number, text, rows))
+    return found
