@@ -116,9 +116,10 @@ def test_the_two_intervals_of_the_worst_disparity_are_told_apart():
     own = head.by_attribute[g3.attribute]
     assert tuple(g3.ci) == tuple(own.ci) != tuple(head.ci)  # the gate reads the attribute's
     text = _text(render_html(r, with_charts=False))
-    assert ("worst over attributes 0.598 [0.443, 0.919] (one interval for the worst of every "
-            "attribute's groups at once; a gate reads its attribute's own interval, as above)"
-            ) in text
+    lo, hi = head.ci
+    assert (f"worst over attributes {head.value:.3f} [{lo:.3f}, {hi:.3f}] (one interval for the "
+            "worst of every attribute's groups at once; a gate reads its attribute's own "
+            "interval, as above)") in text
 
 
 def test_the_ll144_note_names_every_missing_value_group_the_gates_count():
