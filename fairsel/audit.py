@@ -45,6 +45,7 @@ from fairsel.policy.compliance import refused_mitigations
 from fairsel.progress import NullProgress, Progress
 from fairsel.ranking import rank
 from fairsel.results import (
+    NO_ERROR_GATE,
     AttributeSummary,
     Analysis,
     AuditResult,
@@ -1258,7 +1259,10 @@ def _verdict(variants: list[VariantResult], selected: str | None,
     if selected is not None:
         v = next(v for v in variants if v.name == selected)
         status = v.status
-        msg = f"'{selected}' is selected and passes every error-severity gate"
+        # with no error-severity gate in the policy, none could block it: say that, not "passes"
+        msg = (f"'{selected}' is selected and passes every error-severity gate"
+               if any(g.severity == "error" for g in gates) else
+               f"'{selected}' is selected; {NO_ERROR_GATE}")
         if status == "WARN":  # say what the warnings are
             warns = [g for g in gates if g.variant == selected and g.status != "PASS"]
             msg += f" (with {len(warns)} warning(s): {'; '.join(map(gate_summary, warns))})"
