@@ -46,7 +46,8 @@ def rank(variants: list[VariantResult], gates: list[GateResult], policy: Policy,
         return -float("inf") if x is None else sign * x
 
     allow_gsd = policy.mitigation_policy.allow_group_specific_decisions
-    has_error_gate = any(g.severity == "error" for g in gates)
+    # the policy's gates (a template's included) and the proxy screen's, judged or not
+    has_error_gate = any(g.severity == "error" for g in [*policy.gates, *gates])
     passing = [v for v in variants if v.status in ("PASS", "WARN")]
     selectable = [v for v in passing if allow_gsd or not v.uses_protected_at_decision]
     reasons: list[str] = []

@@ -5,7 +5,6 @@ by what it compares, and data_kind described for every compliance template."""
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -22,16 +21,13 @@ from fairsel.policy.compliance import TEMPLATES
 from fairsel.policy.schema import ComplianceInfoSpec
 from fairsel.ranking import rank
 from fairsel.report.fmt import num
-from fairsel.results import NO_ERROR_GATE, AuditResult, GateResult, figure_text, gate_rule
+from fairsel.results import NO_ERROR_GATE, GateResult, figure_text, gate_rule
 from tests.unit.test_compliance import _variant as relative_variant
+from tests.unit.report.test_report_statements import _golden
 from tests.unit.test_gates import gate_result, policy_text, variant
 
 GOLDEN = Path(__file__).resolve().parents[1] / "e2e" / "golden"
 HIB = {n: METRICS.get(n).higher_is_better for n in METRICS.names()}
-
-
-def _golden(name: str) -> AuditResult:
-    return AuditResult.model_validate(json.loads((GOLDEN / f"{name}.json").read_text())["results"])
 
 
 # ---------------------------------------------------------------- item 1: no error-severity gate
@@ -68,6 +64,18 @@ def test_the_rankings_first_reason_is_true_for_the_policys_gates(severity):
     assert r.reasons[0] == ("the policy sets no error-severity gate, so no gate could block any "
                             "of the 2 variant(s)" if severity == "warn" else
                             "2 of 2 variant(s) pass every error-severity gate")
+
+
+def test_an_error_gate_of_the_proxy_screen_or_of_the_policy_counts():
+    vs = [variant("a", performance={"roc_auc": 0.8}, fairness={"disparate_impact": 0.9})]
+    kw = dict(higher_is_better=HIB, fairness_names=set(FAIRNESS_NAMES))
+    proxy = gate_result("a", "PASS", severity="error", metric="proxy_all_auc", index=1)
+    assert rank(vs, [proxy], _policy("warn"), **kw).reasons[0] == (
+        "1 of 1 variant(s) pass every error-severity gate")
+    # a policy's error gate counts even where no gate result is passed in
+    assert rank(vs, [], _policy("error"), **kw).reasons[0].endswith("pass every error-severity gate")
+    assert rank(vs, [], _policy("warn"), **kw).reasons[0].startswith(
+        "the policy sets no error-severity gate")
 
 
 def test_hiring_results_json_says_no_gate_could_block_the_screen_and_the_report_repeats_it():
