@@ -157,7 +157,7 @@ def _judge_relative(gate: GateSpec, variant: VariantResult, common: dict, decisi
         why = ("a group's ratio to the overall has no interval (decision: ci_bound)"
                if decision == "ci_bound" else f"the overall {gate.metric} is undefined or 0")
         return GateResult(**common, status="INSUFFICIENT", observed=None,
-                          message=f"{gate.metric} per group / overall: {why}")
+                          message=f"{gate_subject(gate.metric, True)}: {why}")
     by_attr: dict[str, str] = {}
     worst: tuple[float, str, str] | None = None
     pick = min if gate.min is not None else max
@@ -177,7 +177,7 @@ def _judge_relative(gate: GateSpec, variant: VariantResult, common: dict, decisi
             worst = (low[0], attr.attribute, low[1])
     if worst is None:
         return GateResult(**common, status="INSUFFICIENT", observed=None, by_attribute=by_attr,
-                          message=f"{gate.metric} per group / overall: no group's rate rests on "
+                          message=f"{gate_subject(gate.metric, True)}: no group's rate rests on "
                                   "at least min_group_size people")
     ratio, attr_name, group = worst
     status, gap = _check(Estimate(value=ratio), gate, "point")

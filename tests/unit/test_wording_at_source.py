@@ -168,6 +168,14 @@ def test_a_relative_gate_is_named_by_what_it_compares():
     assert not plain.relative_to_overall and "÷" not in gate_summary(plain)
 
 
+def test_the_generic_templates_listing_and_the_gates_messages_use_the_same_rule():
+    assert "balanced_accuracy ÷ overall ≥ 0.95" in TEMPLATES.summary("generic")
+    assert "per group / overall" not in TEMPLATES.summary("generic")
+    r = judge(0, GateSpec(metric="balanced_accuracy", min=0.95, relative_to_overall=True),
+              relative_variant(), decision="ci_bound", is_fairness=False)
+    assert r.status == "INSUFFICIENT" and r.message.startswith("balanced_accuracy ÷ overall: "), r
+
+
 # ---------------------------------------------------------------- item 5: data_kind
 
 def test_data_kind_is_described_for_every_template():
