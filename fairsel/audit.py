@@ -1255,14 +1255,16 @@ def _variant_score_type(cand_type: tuple[str, str], y_score: np.ndarray, cand, n
 
 
 def _verdict(variants: list[VariantResult], selected: str | None,
-             gates: list[GateResult]) -> Verdict:
+             gates: list[GateResult], where: str = "") -> Verdict:
+    """The verdict on ``gates``; ``where`` says on which rows they were judged ("on the
+    holdout (500 rows)")."""
     if selected is not None:
         v = next(v for v in variants if v.name == selected)
         status = v.status
         # with no error-severity gate in the policy, none could block it: say that, not "passes"
         msg = (f"'{selected}' is selected and passes every error-severity gate"
                if any(g.severity == "error" for g in gates) else
-               f"'{selected}' is selected; {NO_ERROR_GATE}")
+               f"'{selected}' is selected; {NO_ERROR_GATE}") + (f" {where}" if where else "")
         if status == "WARN":  # say what the warnings are
             warns = [g for g in gates if g.variant == selected and g.status != "PASS"]
             msg += f" (with {len(warns)} warning(s): {'; '.join(map(gate_summary, warns))})"
@@ -1418,9 +1420,7 @@ def _holdout_verdict(holdout: Holdout, selected: str | None) -> Verdict:
         return _verdict([], None, [])
     where = f"on the holdout ({holdout.rows} rows)"
     if v.status in ("PASS", "WARN"):
-        verdict = _verdict([v], selected, holdout.gates)
-        return verdict.model_copy(update={"message": verdict.message.replace(
-            "every error-severity gate", f"every error-severity gate {where}", 1)})
+        return _verdict([v], selected, holdout.gates, where)
     if v.status == "INSUFFICIENT":
         return Verdict(status="INSUFFICIENT", exit_code=5, selected=None, message=(
             f"'{selected}', selected by cross-validation, cannot be shown to pass {where}: a "

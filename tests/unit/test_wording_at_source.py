@@ -49,6 +49,19 @@ def test_the_verdict_under_warn_only_gates_says_none_could_block_it():
         "'m' is selected and passes every error-severity gate (with 1 warning(s)")
 
 
+@pytest.mark.parametrize("severity", ["warn", "error"])
+def test_the_holdout_verdict_says_where_either_way(severity):
+    from fairsel.audit import _holdout_verdict
+    from fairsel.results import Holdout
+
+    v = variant("m", status="WARN", performance={"roc_auc": 0.6}, fairness={})
+    h = Holdout(fraction=0.2, rows=40, favorable_rate=0.5, variants=[v], gates=_warned(severity))
+    msg = _holdout_verdict(h, "m").message
+    head = ("'m' is selected and passes every error-severity gate" if severity == "error" else
+            f"'m' is selected; {NO_ERROR_GATE}")
+    assert msg.startswith(f"{head} on the holdout (40 rows) (with 1 warning(s): gate 1 "), msg
+
+
 def _policy(severity: str):
     return parse_policy(policy_text(
         gates=f"  - {{metric: disparate_impact, min: 0.8, severity: {severity}}}"))
