@@ -89,7 +89,8 @@ def rank(variants: list[VariantResult], gates: list[GateResult], policy: Policy,
             reasons.append(f"{len(near) - 1} other variant(s) within {r.tolerance:g} of it are "
                            f"no fairer by {r.fairness_tiebreak}")
     else:
-        reasons.append("no variant passes every error-severity gate" if not passing else
+        reasons.append(("no variant passes every error-severity gate" if has_error_gate else
+                        "no variant could be evaluated (see failures)") if not passing else
                        "the variants that pass all decide with the protected attribute, which "
                        "the policy forbids")
 
@@ -124,6 +125,7 @@ def _passed_over(variants: list[VariantResult], selectable: list[VariantResult],
         if v.status not in ("PASS", "WARN"):
             out[v.name] = PassedOver(reason="not_passing", text=(
                 "it does not pass every error-severity gate" if v.status == "FAIL" else
+                "it could not be evaluated (see failures)" if v.status == "ERROR" else
                 f"it cannot be shown to pass every error-severity gate ({v.status})"))
         elif v not in selectable:
             out[v.name] = PassedOver(reason="decides_with_protected", text=(

@@ -91,6 +91,20 @@ def test_an_error_gate_of_the_proxy_screen_or_of_the_policy_counts():
         "the policy sets no error-severity gate")
 
 
+def test_a_variant_that_could_not_be_evaluated_is_said_to_be_so():
+    kw = dict(higher_is_better=HIB, fairness_names=set(FAIRNESS_NAMES))
+    broken = variant("x", status="ERROR", performance={}, fairness={})
+    ok = variant("a", performance={"roc_auc": 0.8}, fairness={"disparate_impact": 0.9})
+    r = rank([ok, broken], [], _policy("warn"), **kw)
+    assert r.passed_over["x"].text == "it could not be evaluated (see failures)"
+    assert r.reasons[0] == ("the policy sets no error-severity gate, so no gate could block any "
+                            "of the 1 of 2 variant(s) evaluated")
+    assert rank([broken], [], _policy("warn"), **kw).reasons == [
+        "no variant could be evaluated (see failures)"]
+    assert rank([broken], [], _policy("error"), **kw).reasons == [
+        "no variant passes every error-severity gate"]
+
+
 def test_hiring_results_json_says_no_gate_could_block_the_screen_and_the_report_repeats_it():
     from fairsel.report.context import build_context
     from fairsel.report.machine import summary_markdown
