@@ -43,7 +43,7 @@ from fairsel.mitigation import MITIGATIONS
 from fairsel.policy import Policy, locate
 from fairsel.policy.compliance import refused_mitigations
 from fairsel.progress import NullProgress, Progress
-from fairsel.ranking import rank
+from fairsel.ranking import NONE_EVALUATED, ONLY_PROTECTED_PASS, rank
 from fairsel.results import (
     NO_ERROR_GATE,
     AttributeSummary,
@@ -1273,8 +1273,12 @@ def _verdict(variants: list[VariantResult], selected: str | None,
         return Verdict(status="INSUFFICIENT", exit_code=5, selected=None,
                        message="no variant can be shown to pass: a required gate could not be "
                                "decided (groups too small or a class missing)")
-    return Verdict(status="FAIL", exit_code=1, selected=None,
-                   message="no variant passes every error-severity gate")
+    # why none was selected, as the ranking's reason says it: those passing may all decide with
+    # the protected attribute; a policy without error gates blocks none (none was evaluated)
+    message = (ONLY_PROTECTED_PASS if any(v.status in ("PASS", "WARN") for v in variants) else
+               "no variant passes every error-severity gate"
+               if any(g.severity == "error" for g in gates) else NONE_EVALUATED)
+    return Verdict(status="FAIL", exit_code=1, selected=None, message=message)
 
 
 # ---------------------------------------------------------------------------- search and holdout

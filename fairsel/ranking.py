@@ -24,6 +24,14 @@ def _fmt(x: float | None) -> str:
     return "undefined" if x is None else f"{x:.4f}"
 
 
+#: Why none was selected when the variants that pass may not be (the ranking's reason, the verdict).
+ONLY_PROTECTED_PASS = ("the variants that pass all decide with the protected attribute, which "
+                       "the policy forbids (mitigation_policy → "
+                       "allow_group_specific_decisions: false)")
+#: Why none was selected when the policy has no error-severity gate: none could be evaluated.
+NONE_EVALUATED = "no variant could be evaluated (see failures)"
+
+
 def _passing_reason(k: int, n: int, has_error_gate: bool) -> str:
     """The ranking's first reason: how many variants pass every error-severity gate, or, when
     the policy sets none, that no gate could block them (:func:`no_error_gate`)."""
@@ -90,9 +98,7 @@ def rank(variants: list[VariantResult], gates: list[GateResult], policy: Policy,
                            f"no fairer by {r.fairness_tiebreak}")
     else:
         reasons.append(("no variant passes every error-severity gate" if has_error_gate else
-                        "no variant could be evaluated (see failures)") if not passing else
-                       "the variants that pass all decide with the protected attribute, which "
-                       "the policy forbids")
+                        NONE_EVALUATED) if not passing else ONLY_PROTECTED_PASS)
 
     passed_over = _passed_over(variants, selectable, near,
                                selected, policy, tie_is_fair, fairness_names)

@@ -62,6 +62,24 @@ def test_the_holdout_verdict_says_where_either_way(severity):
     assert msg.startswith(f"{head} on the holdout (40 rows) (with 1 warning(s): gate 1 "), msg
 
 
+def test_a_verdict_without_selection_says_why_none_was_selected():
+    from fairsel.ranking import NONE_EVALUATED, ONLY_PROTECTED_PASS
+
+    failing = variant("f", status="FAIL", performance={}, fairness={})
+    protected = variant("t", status="PASS", performance={}, fairness={},
+                        uses_protected_at_decision=True)
+    error_gates = [gate_result("f", "FAIL"), gate_result("t", "PASS")]
+    assert _verdict([failing], None, error_gates[:1]).message == (
+        "no variant passes every error-severity gate")
+    # one passes but decides with the protected attribute: it is not that none passes
+    v = _verdict([failing, protected], None, error_gates)
+    assert v.status == "FAIL" and v.exit_code == 1 and v.message == ONLY_PROTECTED_PASS
+    assert "allow_group_specific_decisions: false" in v.message
+    broken = variant("x", status="ERROR", performance={}, fairness={})
+    assert _verdict([broken], None, [gate_result("x", "ERROR", severity="warn")]).message == (
+        NONE_EVALUATED)
+
+
 def _policy(severity: str):
     return parse_policy(policy_text(
         gates=f"  - {{metric: disparate_impact, min: 0.8, severity: {severity}}}"))
@@ -86,7 +104,8 @@ def test_an_error_gate_of_the_proxy_screen_or_of_the_policy_counts():
     assert rank(vs, [proxy], _policy("warn"), **kw).reasons[0] == (
         "1 of 1 variant(s) pass every error-severity gate")
     # a policy's error gate counts even where no gate result is passed in
-    assert rank(vs, [], _policy("error"), **kw).reasons[0].endswith("pass every error-severity gate")
+    assert rank(vs, [], _policy("error"), **kw).reasons[0].endswith(
+        "pass every error-severity gate")
     assert rank(vs, [], _policy("warn"), **kw).reasons[0].startswith(
         "the policy sets no error-severity gate")
 
@@ -176,7 +195,8 @@ def test_the_terminals_gate_line_is_bounded_too():
     g = GateResult(gate=0, metric="disparate_impact", variant="v", min=0.8, max=None,
                    severity="error", decision="point", status="FAIL",
                    observed=0.7999999999999999, gap=1e-16, attribute="sex", message="")
-    assert gate_summary(g).startswith("gate 1 disparate_impact = <\u00a00.8 on sex"), gate_summary(g)
+    text = gate_summary(g)
+    assert text.startswith("gate 1 disparate_impact = <\u00a00.8 on sex"), text
 
 
 # ---------------------------------------------------------------- item 4: relative gates
