@@ -43,8 +43,9 @@ from fairsel.mitigation import MITIGATIONS
 from fairsel.policy import Policy, locate
 from fairsel.policy.compliance import refused_mitigations
 from fairsel.progress import NullProgress, Progress
-from fairsel.ranking import rank
+from fairsel.ranking import NONE_EVALUATED, ONLY_PROTECTED_PASS, rank
 from fairsel.results import (
+    NO_ERROR_GATE,
     AttributeSummary,
     Analysis,
     AuditResult,
@@ -1254,11 +1255,16 @@ def _variant_score_type(cand_type: tuple[str, str], y_score: np.ndarray, cand, n
 
 
 def _verdict(variants: list[VariantResult], selected: str | None,
-             gates: list[GateResult]) -> Verdict:
+             gates: list[GateResult], where: str = "") -> Verdict:
+    """The verdict on ``gates``; ``where`` says on which rows they were judged ("on the
+    holdout (500 rows)")."""
     if selected is not None:
         v = next(v for v in variants if v.name == selected)
         status = v.status
-        msg = f"'{selected}' is selected and passes every error-severity gate"
+        # with no error-severity gate in the policy, none could block it: say that, not "passes"
+        msg = (f"'{selected}' is selected and passes every error-severity gate"
+               if any(g.severity == "error" for g in gates) else
+               f"'{selected}' is selected; {NO_ERROR_GATE}") + (f" {where}" if where else "")
         if status == "WARN":  # say what the warnings are
             warns = [g for g in gates if g.variant == selected and g.status != "PASS"]
             msg += f" (with {len(warns)} warning(s): {'; '.join(map(gate_summary, warns))})"
@@ -1267,8 +1273,12 @@ def _verdict(variants: list[VariantResult], selected: str | None,
         return Verdict(status="INSUFFICIENT", exit_code=5, selected=None,
                        message="no variant can be shown to pass: a required gate could not be "
                                "decided (groups too small or a class missing)")
-    return Verdict(status="FAIL", exit_code=1, selected=None,
-                   message="no variant passes every error-severity gate")
+    # why none was selected, as the ranking's reason says it: those passing may all decide with
+    # the protected attribute; a policy without error gates blocks none (none was evaluated)
+    message = (ONLY_PROTECTED_PASS if any(v.status in ("PASS", "WARN") for v in variants) else
+               "no variant passes every error-severity gate"
+               if any(g.severity == "error" for g in gates) else NONE_EVALUATED)
+    return Verdict(status="FAIL", exit_code=1, selected=None, message=message)
 
 
 # ---------------------------------------------------------------------------- search and holdout
@@ -1414,9 +1424,7 @@ def _holdout_verdict(holdout: Holdout, selected: str | None) -> Verdict:
         return _verdict([], None, [])
     where = f"on the holdout ({holdout.rows} rows)"
     if v.status in ("PASS", "WARN"):
-        verdict = _verdict([v], selected, holdout.gates)
-        return verdict.model_copy(update={"message": verdict.message.replace(
-            "every error-severity gate", f"every error-severity gate {where}", 1)})
+        return _verdict([v], selected, holdout.gates, where)
     if v.status == "INSUFFICIENT":
         return Verdict(status="INSUFFICIENT", exit_code=5, selected=None, message=(
             f"'{selected}', selected by cross-validation, cannot be shown to pass {where}: a "

@@ -18,7 +18,8 @@ from fairsel.metrics.disparity import FAIRNESS_METRICS
 from fairsel.metrics.significance import smallest_adjusted
 from fairsel.policy import GateSpec, Policy
 from fairsel.results import STATUS_ORDER as ORDER  # noqa: F401 — re-exported
-from fairsel.results import Estimate, GateResult, ProxyScreen, VariantResult, figure_text
+from fairsel.results import (Estimate, GateResult, ProxyScreen, VariantResult, figure_text,
+                             gate_subject, threshold_text)
 
 
 def _check(est: Estimate | None, gate: GateSpec, decision: str) -> tuple[str, float | None]:
@@ -39,12 +40,7 @@ def _check(est: Estimate | None, gate: GateSpec, decision: str) -> tuple[str, fl
 
 
 def _threshold_text(gate: GateSpec | GateResult) -> str:
-    parts = []
-    if gate.min is not None:
-        parts.append(f"≥ {gate.min:g}")
-    if gate.max is not None:
-        parts.append(f"≤ {gate.max:g}")
-    return " and ".join(parts)
+    return threshold_text(gate.min, gate.max)
 
 
 def _fmt(x: float | None, gate: GateSpec) -> str:
@@ -63,7 +59,8 @@ def judge(gate_index: int, gate: GateSpec, variant: VariantResult, *, decision: 
     attribute fails and none is undecided.
     """
     common = dict(gate=gate_index, metric=gate.metric, variant=variant.name, min=gate.min,
-                  max=gate.max, severity=gate.severity, decision=decision)
+                  max=gate.max, severity=gate.severity, decision=decision,
+                  relative_to_overall=gate.relative_to_overall)
     fail_status = "FAIL" if gate.severity == "error" else "WARN"
     if variant.status == "ERROR":
         return GateResult(**common, status="ERROR", observed=None,
@@ -160,7 +157,7 @@ def _judge_relative(gate: GateSpec, variant: VariantResult, common: dict, decisi
         why = ("a group's ratio to the overall has no interval (decision: ci_bound)"
                if decision == "ci_bound" else f"the overall {gate.metric} is undefined or 0")
         return GateResult(**common, status="INSUFFICIENT", observed=None,
-                          message=f"{gate.metric} per group / overall: {why}")
+                          message=f"{gate_subject(gate.metric, True)}: {why}")
     by_attr: dict[str, str] = {}
     worst: tuple[float, str, str] | None = None
     pick = min if gate.min is not None else max
@@ -180,7 +177,7 @@ def _judge_relative(gate: GateSpec, variant: VariantResult, common: dict, decisi
             worst = (low[0], attr.attribute, low[1])
     if worst is None:
         return GateResult(**common, status="INSUFFICIENT", observed=None, by_attribute=by_attr,
-                          message=f"{gate.metric} per group / overall: no group's rate rests on "
+                          message=f"{gate_subject(gate.metric, True)}: no group's rate rests on "
                                   "at least min_group_size people")
     ratio, attr_name, group = worst
     status, gap = _check(Estimate(value=ratio), gate, "point")
@@ -205,9 +202,12 @@ def _more_extreme(a: Estimate, b: Estimate, gate: GateSpec) -> bool:
 
 def gate_summary(g: GateResult) -> str:
     """One gate's outcome in a line (a warning in the verdict, a failure on the terminal):
-    ``gate 3 disparate_impact = 0.5978 on sex × race, required ≥ 0.8 (misses by 0.2022)``."""
+    ``gate 3 disparate_impact = 0.5978 on sex × race, required ≥ 0.8 (misses by 0.2022)``; a
+    ``relative_to_overall`` gate is named by what it compares, as
+    :func:`fairsel.results.gate_rule` names it (``gate 3 balanced_accuracy ÷ overall = 0.9312
+    on sex, required ≥ 0.95``)."""
     thr = _threshold_text(g)  # a GateResult carries its gate's min and max
-    head = f"gate {g.gate + 1} {g.metric}"
+    head = f"gate {g.gate + 1} {gate_subject(g.metric, g.relative_to_overall)}"
     if g.status == "ERROR":
         return f"{head}: the variant could not be evaluated"
     if g.observed is None or g.status == "INSUFFICIENT":

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from fairsel.policy import Policy
 from fairsel.results import STATUS_ORDER as ORDER
-from fairsel.results import GateResult, PassedOver, Ranking, VariantResult
+from fairsel.results import GateResult, PassedOver, Ranking, VariantResult, no_error_gate
 
 
 def _value(v: VariantResult, metric: str, fairness: bool) -> float | None:
@@ -22,6 +22,23 @@ def _value(v: VariantResult, metric: str, fairness: bool) -> float | None:
 def _fmt(x: float | None) -> str:
     # a tiebreak figure can be undefined (fewer than two groups large enough to compare)
     return "undefined" if x is None else f"{x:.4f}"
+
+
+#: Why none was selected when the variants that pass may not be (the ranking's reason, the verdict).
+ONLY_PROTECTED_PASS = ("the variants that pass all decide with the protected attribute, which "
+                       "the policy forbids (mitigation_policy → "
+                       "allow_group_specific_decisions: false)")
+#: Why none was selected when the policy has no error-severity gate: none could be evaluated.
+NONE_EVALUATED = "no variant could be evaluated (see failures)"
+
+
+def _passing_reason(k: int, n: int, has_error_gate: bool) -> str:
+    """The ranking's first reason: how many variants pass every error-severity gate, or, when
+    the policy sets none, that no gate could block them (:func:`no_error_gate`)."""
+    if has_error_gate:
+        return f"{k} of {n} variant(s) pass every error-severity gate"
+    evaluated = f"the {k} variant(s)" if k == n else f"the {k} of {n} variant(s) evaluated"
+    return no_error_gate(f"any of {evaluated}")
 
 
 def rank(variants: list[VariantResult], gates: list[GateResult], policy: Policy, *,
@@ -37,6 +54,8 @@ def rank(variants: list[VariantResult], gates: list[GateResult], policy: Policy,
         return -float("inf") if x is None else sign * x
 
     allow_gsd = policy.mitigation_policy.allow_group_specific_decisions
+    # the policy's gates (a template's included) and the proxy screen's, judged or not
+    has_error_gate = any(g.severity == "error" for g in [*policy.gates, *gates])
     passing = [v for v in variants if v.status in ("PASS", "WARN")]
     selectable = [v for v in passing if allow_gsd or not v.uses_protected_at_decision]
     reasons: list[str] = []
@@ -55,7 +74,7 @@ def rank(variants: list[VariantResult], gates: list[GateResult], policy: Policy,
         chosen = max(near, key=lambda v: (fairness_key(v), obj(v), [-ord(c) for c in v.name]))
         selected = chosen.name
         top = max(selectable, key=lambda v: (obj(v), [-ord(c) for c in v.name]))
-        reasons.append(f"{len(passing)} of {len(variants)} variant(s) pass every error-severity gate")
+        reasons.append(_passing_reason(len(passing), len(variants), has_error_gate))
         blocked = [v.name for v in passing if v not in selectable]
         if blocked:
             reasons.append(f"{len(blocked)} of them are not selectable because they decide with "
@@ -78,9 +97,8 @@ def rank(variants: list[VariantResult], gates: list[GateResult], policy: Policy,
             reasons.append(f"{len(near) - 1} other variant(s) within {r.tolerance:g} of it are "
                            f"no fairer by {r.fairness_tiebreak}")
     else:
-        reasons.append("no variant passes every error-severity gate" if not passing else
-                       "the variants that pass all decide with the protected attribute, which "
-                       "the policy forbids")
+        reasons.append(("no variant passes every error-severity gate" if has_error_gate else
+                        NONE_EVALUATED) if not passing else ONLY_PROTECTED_PASS)
 
     passed_over = _passed_over(variants, selectable, near,
                                selected, policy, tie_is_fair, fairness_names)
@@ -113,6 +131,7 @@ def _passed_over(variants: list[VariantResult], selectable: list[VariantResult],
         if v.status not in ("PASS", "WARN"):
             out[v.name] = PassedOver(reason="not_passing", text=(
                 "it does not pass every error-severity gate" if v.status == "FAIL" else
+                "it could not be evaluated (see failures)" if v.status == "ERROR" else
                 f"it cannot be shown to pass every error-severity gate ({v.status})"))
         elif v not in selectable:
             out[v.name] = PassedOver(reason="decides_with_protected", text=(

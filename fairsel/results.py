@@ -11,6 +11,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from fairsel.policy.gate_text import (RELATIVE_MARK, gate_rule,  # noqa: F401 — re-exported
+                                      gate_subject, threshold_text)
+
 SCHEMA_VERSION = "1.0"
 
 Status = Literal["PASS", "WARN", "FAIL", "INSUFFICIENT", "ERROR"]
@@ -152,6 +155,9 @@ class GateResult(_Frozen):
     min: float | None = Field(description="The gate's lower threshold (gates[].min), or null.")
     max: float | None = Field(description="The gate's upper threshold (gates[].max), or null.")
     severity: Literal["error", "warn"] = Field(description="gates[].severity.")
+    relative_to_overall: bool = Field(False, description=(
+        "gates[].relative_to_overall: the value judged is each group's figure over the "
+        "overall one (balanced_accuracy ÷ overall), not the metric itself."))
     decision: Literal["point", "ci_bound"] = Field(description=(
         "The policy's decision rule: point (the estimate) or ci_bound (the interval's bound)."))
     status: Status = Field(description=(
@@ -924,19 +930,41 @@ class _NonFinite:
         self.text = text
 
 
+#: The most decimals a figure gets to show which side of a threshold it is on; a figure closer
+#: to the threshold than that is written as the side it is on, ``<\u00a00.8`` or ``>\u00a00.8``.
+MAX_DECIMALS = 6
+
+
 def figure_text(x: float, digits: int = 3, *, near=(), spec: str = "f") -> str:
     """``x`` with ``digits`` decimals (``spec`` "g": significant digits), and more where it
     would otherwise read as one of the thresholds ``near`` it is not: 0.7999 against a
-    threshold of 0.8 is "0.7999", never "0.800", so the reader sees which side it is on.
+    threshold of 0.8 is "0.7999", never "0.800", so the reader sees which side it is on. At
+    most :data:`MAX_DECIMALS` (or ``digits`` if more): a figure that would still read as the
+    threshold is written as the side it is on, ``<\u00a00.8`` for 0.7999999999999999.
 
     The one rule every output follows (report, leaderboard, summary.md, junit.xml, the
     terminal, the gates' messages); the caller writes an undefined figure its own way.
     """
+    cap = max(digits, MAX_DECIMALS)
+    for t in near:
+        if t is not None and x != t and f"{x:.{cap}{spec}}" == f"{t:.{cap}{spec}}":
+            return f"{'<' if x < t else '>'}\u00a0{t:g}"
     d = digits
-    while d < 12 and any(t is not None and x != t and f"{x:.{d}{spec}}" == f"{t:.{d}{spec}}"
-                         for t in near):
+    while d < cap and any(t is not None and x != t and f"{x:.{d}{spec}}" == f"{t:.{d}{spec}}"
+                          for t in near):
         d += 1
     return f"{x:.{d}{spec}}"
+
+
+#: What is said of a variant selected under a policy that sets no error-severity gate (every
+#: gate warns): "passes every error-severity gate" would be true of nothing. The verdict
+#: (audit), the ranking's reasons and the report's cover all say this one sentence.
+def no_error_gate(what: str = "its selection") -> str:
+    """:data:`NO_ERROR_GATE`, of ``what`` ("any of the 3 variant(s)" in the ranking's reasons)."""
+    return f"the policy sets no error-severity gate, so no gate could block {what}"
+
+
+NO_ERROR_GATE = no_error_gate()
 
 
 def json_path(loc) -> str:

@@ -41,8 +41,10 @@ depth is enumerated exhaustively and tested, and the false discovery rate is con
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 
 import numpy as np
 import pandas as pd
@@ -93,8 +95,22 @@ def pool_rare(col: Column, floor: int) -> Column:
                   rare=int(keep.sum()))
 
 
-def _num(x: float) -> str:
-    return f"{x:.4g}"
+def _num(x: float, digits: int = 4) -> str:
+    """A bin edge as a reader writes it: ``digits`` significant digits in plain decimals,
+    never an exponent (31030, 0.25, 0.0001235; not 3.103e+04)."""
+    if not math.isfinite(x):
+        return f"{x:g}"
+    text = format(Decimal(f"{x:.{digits}g}"), "f")
+    return "0" if text in ("-0", "0") else text
+
+
+def _edge_digits(edges: list[float]) -> int:
+    """The fewest significant digits (4 or more) at which no two distinct edges read alike."""
+    distinct = sorted(set(edges))
+    digits = 4
+    while digits < 15 and len({_num(e, digits) for e in distinct}) < len(distinct):
+        digits += 1
+    return digits
 
 
 def encode_column(x: pd.Series, *, name: str, categorical: bool, bins: int,
@@ -116,11 +132,12 @@ def encode_column(x: pd.Series, *, name: str, categorical: bool, bins: int,
     conds = []
     if not np.isnan(v).all():
         bounds = [None, *(float(e) for e in edges), None]
+        d = _edge_digits([float(e) for e in edges])
         for lo, hi in zip(bounds[:-1], bounds[1:]):
             text = (f"{name} (any value)" if lo is None and hi is None
-                    else f"{name} < {_num(hi)}" if lo is None
-                    else f"{name} ≥ {_num(lo)}" if hi is None
-                    else f"{_num(lo)} ≤ {name} < {_num(hi)}")
+                    else f"{name} < {_num(hi, d)}" if lo is None
+                    else f"{name} ≥ {_num(lo, d)}" if hi is None
+                    else f"{_num(lo, d)} ≤ {name} < {_num(hi, d)}")
             conds.append(SliceCondition(feature=name, kind="numeric", low=lo, high=hi,
                                         text=text))
     if len(conds) < k:  # missing values (or an all-missing column)

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from fairsel.policy.gate_text import gate_rule
 from fairsel.policy.schema import GateSpec, Policy
 from fairsel.registry import Registry
 
@@ -68,9 +69,7 @@ for _t in (
         refuse_group_decisions=True, refuse_protected_features=False, reason=_HIRING_REASON),
 ):
     _gates = "; ".join(
-        f"{g.metric}{' per group / overall' if g.relative_to_overall else ''} "
-        + " and ".join(([f"≥ {g.min:g}"] if g.min is not None else [])
-                       + ([f"≤ {g.max:g}"] if g.max is not None else []))
+        gate_rule(g.metric, g.min, g.max, g.relative_to_overall)
         + (" (warn)" if g.severity == "warn" else "")
         + (" (with significance)" if g.require_significance else "") for g in _t.gates)
     TEMPLATES.register(_t.name, _t, summary=f"{_t.title}; default gates: {_gates}"

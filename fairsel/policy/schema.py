@@ -518,8 +518,11 @@ class ComplianceInfoSpec(Spec):
     data_period: str | None = Field(None, max_length=200, description=(
         "The period the data covers (e.g. 2025-01-01 to 2025-12-31). Default: not stated."))
     data_kind: Literal["historical", "test"] | None = Field(None, description=(
-        "historical: real use of the tool; test: test data, which NYC Local Law 144 accepts "
-        "only where historical data is insufficient (the summary then says why). Default: "
+        "Whether the audited data is historical or test data; the compliance section of every "
+        "template states it. historical: under hiring_ll144, data from the tool's real use; "
+        "under lending and generic, past applications and their recorded outcomes. test: "
+        "data gathered or made for the audit, with test_data_reason saying why; NYC Local Law "
+        "144 (hiring_ll144) accepts it only where historical data is insufficient. Default: "
         "not stated."))
     test_data_reason: str | None = Field(None, max_length=500, description=(
         "With data_kind: test, why historical data was not used. Default: none."))

@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from fairsel.gates import gate_summary
-from fairsel.report.facts import NO_ERROR_GATE, has_error_gate, warnings_of
+from fairsel.report.facts import has_error_gate, warnings_of
 from fairsel.report.fmt import STATUS_SYMBOL, utc_text
 from fairsel.report.section import SectionView
-from fairsel.results import AuditResult
+from fairsel.results import NO_ERROR_GATE, AuditResult
 
 
 def cover_view(result: AuditResult, rid: str) -> dict[str, Any]:

@@ -252,12 +252,6 @@ def best_ranked(result: AuditResult) -> VariantResult | None:
     return ranked[0] if ranked else None
 
 
-#: What the report says of a selected variant where the policy sets no error-severity gate:
-#: "passes every error-severity gate" would be true of nothing (reviewer: hiring's only gates
-#: warn, and page 1 read as if the screen had cleared a blocking check).
-NO_ERROR_GATE = "the policy sets no error-severity gate, so no gate could block its selection"
-
-
 def has_error_gate(result: AuditResult) -> bool:
     """Whether any gate of the audit is of error severity (one that can block selection)."""
     return any(g.severity == "error" for g in result.gates)
@@ -266,31 +260,6 @@ def has_error_gate(result: AuditResult) -> bool:
 def warnings_of(result: AuditResult, variant: str) -> list[GateResult]:
     """The gates ``variant`` does not pass (a selected variant's are warnings)."""
     return [g for g in result.gates if g.variant == variant and g.status != "PASS"]
-
-
-def verdict_message(result: AuditResult) -> str:
-    """The verdict's sentence, true for the policy: results.json's message, except that a
-    variant selected under a policy with no error-severity gate is said to have none to pass
-    (:data:`NO_ERROR_GATE`), with its warnings."""
-    v = result.verdict
-    if v.selected is None or has_error_gate(result):
-        return v.message
-    warns = warnings_of(result, v.selected)
-    return (f"'{v.selected}' is selected; {NO_ERROR_GATE}"
-            + (f" (with {len(warns)} warning(s): {'; '.join(map(gate_summary, warns))})"
-               if warns else ""))
-
-
-def ranking_reasons(result: AuditResult) -> list[str]:
-    """The ranking's reasons (results.json), the count of variants passing every
-    error-severity gate told as what it is when the policy sets none."""
-    if has_error_gate(result) or not result.variants:
-        return list(result.ranking.reasons)
-    n = len(result.variants)
-    # ranking.rank's first reason: "<k> of <n> variant(s) pass every error-severity gate"
-    return [f"the policy sets no error-severity gate: no gate blocks any of the {n} variant(s)"
-            if r.endswith(" pass every error-severity gate") else r
-            for r in result.ranking.reasons]
 
 
 def failed_error_gates(result: AuditResult, variant: str) -> str:

@@ -13,7 +13,8 @@ import re
 from contextvars import ContextVar
 from typing import Any
 
-from fairsel.results import AuditResult, figure_text
+from fairsel.results import (MAX_DECIMALS, RELATIVE_MARK, AuditResult,  # noqa: F401 — re-exported
+                             figure_text, gate_rule, gate_subject, threshold_text)
 
 
 #: The mark of a variant that decides with the protected attribute (disparate treatment).
@@ -81,11 +82,6 @@ FLAG_TEXT = {
 THRESHOLDS: ContextVar[tuple[float, ...]] = ContextVar("report_thresholds", default=())
 
 
-#: The most decimals a figure gets to show which side of a threshold it is on; a figure closer
-#: to the threshold than that is written as ``<\u00a00.8`` or ``>\u00a00.8`` (it fits its cell).
-MAX_DECIMALS = 6
-
-
 def num(x: float | None, digits: int = 3, near=None) -> str:
     """A figure with ``digits`` decimals, more when it would round onto one of the thresholds
     ``near`` (default: every gate threshold of the report being built;
@@ -95,10 +91,6 @@ def num(x: float | None, digits: int = 3, near=None) -> str:
     if x is None or not isinstance(x, (int, float)) or not math.isfinite(x):
         return "—"
     near = THRESHOLDS.get() if near is None else near
-    cap = max(digits, MAX_DECIMALS)
-    for t in near:
-        if t is not None and x != t and f"{x:.{cap}f}" == f"{t:.{cap}f}":
-            return f"{'<' if x < t else '>'}\u00a0{t:g}"
     return figure_text(x, digits, near=near)
 
 
@@ -131,33 +123,6 @@ def p_text(p: float | None) -> str:
     if p is None:
         return "—"
     return "<\u00a00.0001" if p < 1e-4 else f"{p:.3g}"
-
-
-#: How a ``relative_to_overall`` gate's value is named: each group's figure over the overall one.
-RELATIVE_MARK = "÷ overall"
-
-
-def gate_subject(metric: str, relative: bool = False) -> str:
-    """What a gate judges: its metric, or for a ``relative_to_overall`` gate the ratio it
-    compares (``balanced_accuracy ÷ overall``), so that the value beside it is never read as
-    the metric itself."""
-    return f"{metric} {RELATIVE_MARK}" if relative else metric
-
-
-def gate_rule(metric: str, lo: float | None, hi: float | None, relative: bool = False) -> str:
-    """A gate's whole rule, as every section prints it: ``disparate_impact ≥ 0.8``,
-    ``balanced_accuracy ÷ overall ≥ 0.95``."""
-    return f"{gate_subject(metric, relative)} {threshold_text(lo, hi)}"
-
-
-def threshold_text(lo: float | None, hi: float | None) -> str:
-    """A gate's bounds: ``≥ 0.8``, ``≤ 0.1``, ``≥ 0.2 and ≤ 0.9`` (— without any)."""
-    parts = []
-    if lo is not None:
-        parts.append(f"≥ {lo:g}")
-    if hi is not None:
-        parts.append(f"≤ {hi:g}")
-    return " and ".join(parts) or "—"
 
 
 def utc_text(stamp: str) -> str:

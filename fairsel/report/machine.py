@@ -9,7 +9,6 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from fairsel.gates import PROXY_GATES
-from fairsel.report.facts import ranking_reasons, verdict_message
 from fairsel.report.fmt import DT_MARK, mark_legend
 from fairsel.report.proxies_view import flag_lines
 from fairsel.report.slices_view import top_line
@@ -65,9 +64,9 @@ def summary_markdown(result: AuditResult) -> str:
     icon = {"PASS": "✅", "WARN": "⚠️", "FAIL": "❌", "INSUFFICIENT": "❔", "ERROR": "💥"}
     lines = [f"## fairsel audit: {_md(result.title)}", "",
              f"**Verdict: {result.verdict.status}** {icon.get(result.verdict.status, '')} — "
-             f"{_md(verdict_message(result))}", ""]
-    for r in ranking_reasons(result):
-        if r not in verdict_message(result):  # a FAIL's one reason is its verdict: said once
+             f"{_md(result.verdict.message)}", ""]
+    for r in result.ranking.reasons:
+        if r not in result.verdict.message:  # a FAIL's one reason is its verdict: said once
             lines.append(f"- {_md(r)}")
     # the report's page-1 findings (widest gap, every gate whose interval straddles its
     # threshold, what the choice costs), in the same words

@@ -9,7 +9,7 @@ from typing import Any
 from fairsel.metrics import FAIRNESS_METRICS
 from fairsel.report.facts import (best_ranked, estimate_of, fraction_text, gate_text,
                                   headline_metric, higher_is_better, missing_in, missing_note,
-                                  rate_eligible, ranking_reasons, straddles, verdict_message,
+                                  rate_eligible, straddles,
                                   failed_error_gates, reason_for)
 from fairsel.report.fmt import STATUS_SYMBOL, ci_text, is_finite, num, pct
 from fairsel.report.section import SectionView
@@ -279,11 +279,11 @@ def summary_view(result: AuditResult) -> dict[str, Any]:
     return {
         "status": result.verdict.status,
         "symbol": STATUS_SYMBOL.get(result.verdict.status, ""),
-        "message": verdict_message(result),
+        "message": result.verdict.message,
         "selected": sel,
         "no_pass": sel is None,
         "closest": closest,
-        "reasons": ranking_reasons(result),
+        "reasons": list(result.ranking.reasons),
         "findings": findings,
         "n_variants": len(result.variants),
         "n_passing": len(passing),

@@ -113,14 +113,13 @@ def test_summary_md_says_its_verdict_once_and_carries_the_page_1_findings(name):
     no straddling gate (reviewer): the reasons skip the verdict's own sentence, and the
     report's findings (widest gap, uncertain gates, cost of the choice) follow."""
     from fairsel.report.context import build_context
-    from fairsel.report.facts import verdict_message
     from fairsel.report.machine import _md, summary_markdown
 
     result = _golden(name)
     md = summary_markdown(result)
-    # the verdict as the report words it (results.json's, but for a policy with no
-    # error-severity gate: review5)
-    assert md.count(_md(verdict_message(result))) == 1
+    # the verdict as results.json words it (true at its source for a policy with no
+    # error-severity gate too: review6)
+    assert md.count(_md(result.verdict.message)) == 1
     for f in build_context(result, with_charts=False)["summary"]["findings"]:
         assert f"- {_md(f)}" in md
     assert "\n\n\n" not in md

@@ -49,8 +49,8 @@ def test_a_policy_without_error_gates_is_not_said_to_be_passed():
     summary = build_context(r, with_charts=False)["summary"]
     assert summary["message"].startswith("'screen' is selected; the policy sets no "
                                          "error-severity gate")
-    assert summary["reasons"][0] == ("the policy sets no error-severity gate: no gate blocks "
-                                     "any of the 1 variant(s)")
+    assert summary["reasons"][0] == ("the policy sets no error-severity gate, so no gate could "
+                                     "block any of the 1 variant(s)")
     html = _text(render_html(r, with_charts=False))  # the cover, key figures and summary
     assert "'screen' is selected for deployment; the policy sets no error-severity gate" in html
     md = summary_markdown(r)
