@@ -982,6 +982,19 @@ class ChunkedSummary:
     chunk_rows: int
 
 
+def _target_text(value: object) -> str:
+    """A target value as a chunked read counts it: a whole number by its value, whatever type
+    the chunk reads it as (an integer column is read as floats in a chunk or file where the
+    target has a gap: 1 and 1.0 are one value), anything else as its text."""
+    if isinstance(value, bool | np.bool_):
+        return str(value)
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
 class ChunkedTable:
     """A Parquet dataset read a chunk at a time, checked and encoded as :func:`load_data`
     does: the same exclusions (counted per reason, summed over chunks), the same target
@@ -1106,7 +1119,8 @@ class ChunkedTable:
         _check_finite(frame, roles, file, "parquet", frame.index, None)
         target = frame[spec.target]
         for value, n in target.value_counts().items():  # a few values: named as text after
-            self._targets[str(value)] = self._targets.get(str(value), 0) + int(n)
+            text = _target_text(value)
+            self._targets[text] = self._targets.get(text, 0) + int(n)
         self._check_targets(file)
         y = _matches(target, spec.favorable).astype(np.int8)
         encoded = [_encode_protected(frame, p, file) for p in policy.protected]
