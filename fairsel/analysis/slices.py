@@ -329,6 +329,8 @@ def _variant(name: str, keys, counts: np.ndarray, total: np.ndarray,
         bound = lo if worse else -hi
         order = np.lexsort((adj[chosen], -harm[chosen], -bound))[:top]
         chosen, lo, hi = chosen[order], lo[order], hi[order]
+        if composition is not None:
+            compositions([keys[i] for i in chosen], columns, protected, composition)
         result[m] = [
             _slice(keys[i], columns, protected, metric=m, counts=counts[i],
                    k=(k1[i], n1[i], k0[i], n0[i]), diff=float(diff[i]),
@@ -336,6 +338,34 @@ def _variant(name: str, keys, counts: np.ndarray, total: np.ndarray,
                    composition=composition)
             for j, i in enumerate(chosen)]
     return VariantSlices(variant=name, tested=tested, significant=significant, top=result)
+
+
+def compositions(keys, columns: Sequence[Column], protected, cache: dict) -> None:
+    """:func:`slice_groups` of every key not yet in ``cache``, added to it: the keys over the
+    same columns share one ``np.bincount`` per protected attribute (of each row's combination
+    of those columns' levels × its group), a few passes over the rows instead of a row
+    selection per slice."""
+    by_combo: dict[tuple[int, ...], list] = {}
+    for key in dict.fromkeys(keys):
+        if key not in cache:
+            by_combo.setdefault(tuple(i for i, _ in key), []).append(key)
+    for combo, combo_keys in by_combo.items():
+        sizes = [columns[i].levels for i in combo]
+        idx = np.asarray(columns[combo[0]].codes, dtype=np.intp)
+        for i in combo[1:]:
+            idx = idx * columns[i].levels + np.asarray(columns[i].codes, dtype=np.intp)
+        flats = [int(np.ravel_multi_index(tuple(lv for _, lv in key), sizes))
+                 for key in combo_keys]
+        groups: list[dict[str, dict[str, int]]] = [{} for _ in combo_keys]
+        total = int(np.prod(sizes))
+        for name, codes, labels in protected:
+            n_labels = len(labels)
+            table = np.bincount(idx * n_labels + np.asarray(codes, dtype=np.intp),
+                                minlength=total * n_labels).reshape(total, n_labels)
+            for g, flat in zip(groups, flats):
+                g[name] = {str(lab): int(table[flat, j]) for j, lab in enumerate(labels)}
+        for key, g in zip(combo_keys, groups):
+            cache[key] = g
 
 
 def slice_groups(key, columns: Sequence[Column], protected) -> dict[str, dict[str, int]]:
