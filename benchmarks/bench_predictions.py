@@ -144,8 +144,11 @@ def run_cli(policy: Path) -> tuple[float, float, int]:
         "finally:\n"
         "    open(rss_file, 'w').write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))\n"
         "sys.exit(code)\n", encoding="utf-8")
-    # fairsel's bytecode cached as an installed package has it (see the module docstring)
-    env = {**os.environ, "CI": "true", "PYTHONPYCACHEPREFIX": str(policy.parent / "pycache")}
+    # this checkout's fairsel (the wrapper's folder comes first on sys.path, not the working
+    # folder), its bytecode cached as an installed package has it (see the module docstring)
+    env = {**os.environ, "CI": "true", "PYTHONPYCACHEPREFIX": str(policy.parent / "pycache"),
+           "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH"))
+                                         if p)}
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     t = time.perf_counter()
     proc = subprocess.run([sys.executable, str(wrapper), "audit", "--policy", str(policy),
