@@ -313,7 +313,7 @@ def _variant(name: str, keys, counts: np.ndarray, total: np.ndarray,
     adj_all = adjust_pvalues(p_all, "bh")
     tested = int(np.isfinite(p_all).sum())
     significant = int((adj_all <= alpha).sum())
-    result: dict[str, list[Slice]] = {}
+    picks = []
     offset = 0
     for m, k1, n1, k0, n0, p in figures:
         adj = adj_all[offset:offset + len(p)]
@@ -328,9 +328,12 @@ def _variant(name: str, keys, counts: np.ndarray, total: np.ndarray,
         # not outrank a large slice's sure one (the winner's curse of the largest estimate)
         bound = lo if worse else -hi
         order = np.lexsort((adj[chosen], -harm[chosen], -bound))[:top]
-        chosen, lo, hi = chosen[order], lo[order], hi[order]
-        if composition is not None:
-            compositions([keys[i] for i in chosen], columns, protected, composition)
+        picks.append((m, chosen[order], lo[order], hi[order], k1, n1, k0, n0, diff, p, adj))
+    if composition is not None:  # every metric's slices counted together
+        compositions([keys[i] for pick in picks for i in pick[1]], columns, protected,
+                     composition)
+    result: dict[str, list[Slice]] = {}
+    for m, chosen, lo, hi, k1, n1, k0, n0, diff, p, adj in picks:
         result[m] = [
             _slice(keys[i], columns, protected, metric=m, counts=counts[i],
                    k=(k1[i], n1[i], k0[i], n0[i]), diff=float(diff[i]),
