@@ -85,6 +85,20 @@ report:
 """
 
 
+def write_search(work: Path, *, rows: int, seed: int = 11, folds: int = 5, trees: int = 100,
+                 trials: int = 30, resamples: int = 1000) -> Path:
+    """The search's data (``lending.parquet``, ``make_lending``) and policy (``policy.yaml``,
+    results to ``out``) written into ``work``; the policy's path. bench_dask.py audits the same
+    search."""
+    from fairsel.synthetic import make_lending
+
+    make_lending(rows, seed=seed).to_parquet(work / "lending.parquet", index=False)
+    policy = work / "policy.yaml"
+    policy.write_text(POLICY.format(seed=seed, folds=folds, trees=trees, trials=trials,
+                                    resamples=resamples), encoding="utf-8")
+    return policy
+
+
 def _load() -> str:
     from _common import load_average  # benchmarks/ is on sys.path when run as a script
 
@@ -167,8 +181,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", type=Path, default=None, help="work in this folder and keep it")
     args = ap.parse_args(argv)
 
-    from fairsel.synthetic import make_lending
-
     print(f"bench_search: {args.rows:,} rows, {args.trials}-trial random search of LightGBM "
           f"({args.trees} trees), {args.folds} folds, {args.resamples} resamples, "
           f"median of {args.repeats}")
@@ -176,11 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     from _common import work_folder  # benchmarks/ is on sys.path when run as a script
 
     with work_folder(args.keep, "fairsel-bench-search-") as work:
-        make_lending(args.rows, seed=args.seed).to_parquet(work / "lending.parquet", index=False)
-        policy = work / "policy.yaml"
-        policy.write_text(POLICY.format(seed=args.seed, folds=args.folds, trees=args.trees,
-                                        trials=args.trials, resamples=args.resamples),
-                          encoding="utf-8")
+        policy = write_search(work, rows=args.rows, seed=args.seed, folds=args.folds,
+                              trees=args.trees, trials=args.trials, resamples=args.resamples)
         # interleaved (fairsel, loop, fairsel, loop, ...): on a shared machine the load
         # drifts, and running all of one side first would hand the drift to the ratio.
         # The loop needs the trials and folds of a first fairsel run.

@@ -1034,6 +1034,8 @@ SAVED_NOTE = ("a model trained elsewhere (saved_model): the one loaded model exp
 
 def _saved_models(cands) -> dict[str, Any]:
     """The candidates that are models trained elsewhere (kind: saved_model), by name."""
+    if not any(getattr(c, "kind", None) == "saved_model" for c in cands):
+        return {}  # the loader (pandas, the LightGBM text parser) is not imported for nothing
     from fairsel.candidates.saved import SavedModelCandidate
 
     return {c.name: c for c in cands if isinstance(c, SavedModelCandidate)}

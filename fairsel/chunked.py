@@ -314,6 +314,7 @@ def measure_chunked(policy: Policy, files: list[Path], *, progress: Progress | N
         fold_sizes += part.fold_sizes
         if clusters is not None:
             clusters.update(part.clusters.tolist())
+    table.check_ids()
     summary = table.summary()
     progress.stage("measuring", total=len(scorers))
     variants, methods, errors = [], {}, {}

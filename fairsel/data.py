@@ -980,6 +980,19 @@ class ChunkedSummary:
     chunk_rows: int
 
 
+def _target_text(value: object) -> str:
+    """A target value as a chunked read counts it: a whole number by its value, whatever type
+    the chunk reads it as (an integer column is read as floats in a chunk or file where the
+    target has a gap: 1 and 1.0 are one value), anything else as its text."""
+    if isinstance(value, bool | np.bool_):
+        return str(value)
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
 class ChunkedTable:
     """A Parquet dataset read a chunk at a time, checked and encoded as :func:`load_data`
     does: the same exclusions (counted per reason, summed over chunks), the same target
@@ -1001,8 +1014,14 @@ class ChunkedTable:
         self.extra = [c for c in dict.fromkeys(columns) if c]
         needed = [spec.target, *(p.column for p in policy.protected),
                   *(f.column for f in spec.exclude_rows), *self.extra,
-                  *([policy.validation.groups] if policy.validation.groups else [])]
+                  *([policy.validation.groups] if policy.validation.groups else []),
+                  *([spec.id] if spec.id else [])]
         self.columns = list(dict.fromkeys(needed))
+        # data → id, checked as a whole read checks it (every row has one, none repeats): the
+        # ids read so far all integers increasing through the chunks, from _id_span[0] to
+        # _id_span[1] (then no two rows can share one), or else a second pass (check_ids)
+        self._ids_increasing = True
+        self._id_span: tuple[int, int] | None = None
         self.keys: list[tuple[str, ...]] = []
         self._key_index: dict[tuple[str, ...], int] = {}
         self._rows = np.zeros(0)  # rows of each key
@@ -1046,7 +1065,7 @@ class ChunkedTable:
                             ) from None
         _check_unique_names(names, file, "data file")
         spec, policy = self.policy.data, self.policy
-        roles = {spec.target: "data → target",
+        roles = {spec.target: "data → target", **({spec.id: "data → id"} if spec.id else {}),
                  **{f.column: f"data → exclude_rows[{i}] → column"
                     for i, f in enumerate(spec.exclude_rows)},
                  **{p.column: f"protected[{i}] → column" for i, p in enumerate(policy.protected)},
@@ -1082,12 +1101,15 @@ class ChunkedTable:
     def _encode(self, file: Path, frame: pd.DataFrame, offset: int) -> Chunk | None:
         """The chunk's kept rows encoded; ``offset``: the dataset row of the file's first."""
         spec, policy = self.policy.data, self.policy
-        for column, key in [(spec.target, "data → target"),
+        for column, key in [(spec.target, "data → target"), (spec.id, "data → id"),
                             (policy.validation.groups, "validation → groups"),
                             *((p.column, f"protected[{i}] → column")
                               for i, p in enumerate(policy.protected))]:
             if column:
                 _require_single_values(frame[column], file, key)
+        if spec.id:  # every row's, excluded or not, as a whole read checks them
+            _check_ids(frame[spec.id], file, "parquet")  # empty, or repeated in the chunk
+            self._note_ids(frame[spec.id].to_numpy())
         excluded: list[tuple[str, int]] = []
         frame = _apply_row_filters(frame, policy, file, excluded)
         target = frame[spec.target]
@@ -1104,7 +1126,8 @@ class ChunkedTable:
         _check_finite(frame, roles, file, "parquet", frame.index, None)
         target = frame[spec.target]
         for value, n in target.value_counts().items():  # a few values: named as text after
-            self._targets[str(value)] = self._targets.get(str(value), 0) + int(n)
+            text = _target_text(value)
+            self._targets[text] = self._targets.get(text, 0) + int(n)
         self._check_targets(file)
         y = _matches(target, spec.favorable).astype(np.int8)
         encoded = [_encode_protected(frame, p, file) for p in policy.protected]
@@ -1144,6 +1167,56 @@ class ChunkedTable:
         return Chunk(file=file, rows=rows, y=y, keys=keys, frame=frame[self.extra],
                      clusters=clusters)
 
+    def _note_ids(self, ids: np.ndarray) -> None:
+        """Follow whether the ids read so far increase through the chunks."""
+        if not self._ids_increasing or not len(ids):
+            return
+        if ids.dtype.kind in "iu" and (self._id_span is None or ids[0] > self._id_span[1]) \
+                and _strictly_increasing(ids):
+            first = int(ids[0]) if self._id_span is None else self._id_span[0]
+            self._id_span = (first, int(ids[-1]))
+        else:
+            self._ids_increasing = False
+
+    def check_ids(self) -> None:
+        """``data → id`` unique across every chunk and file (each chunk was checked alone as
+        it was read). Free when the ids increase through the files, as most writers leave
+        them; otherwise a second pass reads the id column of every file whole.
+
+        Raises
+        ------
+        DataError
+            An id repeats, naming the files and rows.
+        """
+        column = self.policy.data.id
+        if not column or self._ids_increasing:
+            return
+        import pyarrow.parquet as pq
+
+        parts = [pq.read_table(f, columns=[column]).column(0).to_pandas() for f in self.files]
+        starts = np.cumsum([0, *(len(p) for p in parts)])
+        ids = pd.concat(parts, ignore_index=True)  # integers and floats compare as numbers
+        del parts
+        if isinstance(ids.dtype, np.dtype) and ids.dtype.kind in "iuf" and \
+                _unique_numbers(ids.to_numpy()):
+            return
+        dup = ids.duplicated(keep=False)
+        if not dup.any():
+            return
+
+        def where(pos: int) -> str:
+            f = int(np.searchsorted(starts, pos, side="right")) - 1
+            return f"{self.files[f].name} row {pos - int(starts[f]) + 1}"
+
+        groups = ids[dup].groupby(ids[dup], sort=False).groups
+        shown = "; ".join(f"{_shown(v)} on " + ", ".join(where(int(i)) for i in rows[:5])
+                          for v, rows in list(groups.items())[:3])
+        more = f"; ... ({len(groups)} repeated ids in all)" if len(groups) > 3 else ""
+        where_all = self.files[0] if len(self.files) == 1 else self.files[0].parent
+        raise DataError(f"{where_all}: id column '{column}' must be unique across the data's "
+                        f"{len(self.files)} file(s), but {len(groups)} id(s) repeat: "
+                        f"{shown}{more}")
+
     def merge(self, other: ChunkedTable) -> np.ndarray:
         """Fold another part's counts into this table; returns the index here of each of
         ``other``'s keys (to merge its cell counts too).
@@ -1171,6 +1244,14 @@ class ChunkedTable:
         self._check_targets(other.files[0] if other.files else self.files[0])
         self.rows_read += other.rows_read
         self.n_chunks += other.n_chunks
+        if not other._ids_increasing:
+            self._ids_increasing = False
+        elif other._id_span is not None and self._ids_increasing:
+            if self._id_span is None or other._id_span[0] > self._id_span[1]:
+                first = other._id_span[0] if self._id_span is None else self._id_span[0]
+                self._id_span = (first, other._id_span[1])
+            else:
+                self._ids_increasing = False
         return key_map
 
     def _check_targets(self, file: Path) -> None:

@@ -330,7 +330,7 @@ def _variant(name: str, keys, counts: np.ndarray, total: np.ndarray,
     adj_all = adjust_pvalues(p_all, "bh")
     tested = int(np.isfinite(p_all).sum())
     significant = int((adj_all <= alpha).sum())
-    result: dict[str, list[Slice]] = {}
+    picks = []
     offset = 0
     for m, k1, n1, k0, n0, p in figures:
         adj = adj_all[offset:offset + len(p)]
@@ -345,7 +345,12 @@ def _variant(name: str, keys, counts: np.ndarray, total: np.ndarray,
         # not outrank a large slice's sure one (the winner's curse of the largest estimate)
         bound = lo if worse else -hi
         order = np.lexsort((adj[chosen], -harm[chosen], -bound))[:top]
-        chosen, lo, hi = chosen[order], lo[order], hi[order]
+        picks.append((m, chosen[order], lo[order], hi[order], k1, n1, k0, n0, diff, p, adj))
+    if composition is not None:  # every metric's slices counted together
+        compositions([keys[i] for pick in picks for i in pick[1]], columns, protected,
+                     composition)
+    result: dict[str, list[Slice]] = {}
+    for m, chosen, lo, hi, k1, n1, k0, n0, diff, p, adj in picks:
         result[m] = [
             _slice(keys[i], columns, protected, metric=m, counts=counts[i],
                    k=(k1[i], n1[i], k0[i], n0[i]), diff=float(diff[i]),
@@ -353,6 +358,34 @@ def _variant(name: str, keys, counts: np.ndarray, total: np.ndarray,
                    composition=composition)
             for j, i in enumerate(chosen)]
     return VariantSlices(variant=name, tested=tested, significant=significant, top=result)
+
+
+def compositions(keys, columns: Sequence[Column], protected, cache: dict) -> None:
+    """:func:`slice_groups` of every key not yet in ``cache``, added to it: the keys over the
+    same columns share one ``np.bincount`` per protected attribute (of each row's combination
+    of those columns' levels × its group), a few passes over the rows instead of a row
+    selection per slice."""
+    by_combo: dict[tuple[int, ...], list] = {}
+    for key in dict.fromkeys(keys):
+        if key not in cache:
+            by_combo.setdefault(tuple(i for i, _ in key), []).append(key)
+    for combo, combo_keys in by_combo.items():
+        sizes = [columns[i].levels for i in combo]
+        idx = np.asarray(columns[combo[0]].codes, dtype=np.intp)
+        for i in combo[1:]:
+            idx = idx * columns[i].levels + np.asarray(columns[i].codes, dtype=np.intp)
+        flats = [int(np.ravel_multi_index(tuple(lv for _, lv in key), sizes))
+                 for key in combo_keys]
+        groups: list[dict[str, dict[str, int]]] = [{} for _ in combo_keys]
+        total = int(np.prod(sizes))
+        for name, codes, labels in protected:
+            n_labels = len(labels)
+            table = np.bincount(idx * n_labels + np.asarray(codes, dtype=np.intp),
+                                minlength=total * n_labels).reshape(total, n_labels)
+            for g, flat in zip(groups, flats):
+                g[name] = {str(lab): int(table[flat, j]) for j, lab in enumerate(labels)}
+        for key, g in zip(combo_keys, groups):
+            cache[key] = g
 
 
 def slice_groups(key, columns: Sequence[Column], protected) -> dict[str, dict[str, int]]:
