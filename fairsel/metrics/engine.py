@@ -202,10 +202,11 @@ def _sparse_sums(row: np.ndarray, col: np.ndarray, weights: np.ndarray | None, n
 
 class _ClusterSizes:
     """How a rate's denominator is spread over the clusters, for the design effect a group's
-    rate should at least have: ``1 + (m̄ − 1)·ρ``, ``m̄ = Σ_c n_c² / Σ_c n_c`` the group's mean
+    rate is expected to have: ``1 + (m̄ − 1)·ρ``, ``m̄ = Σ_c n_c² / Σ_c n_c`` the group's mean
     cluster size (as its rows see it) and ``ρ`` the intra-cluster correlation read from all
-    rows' design effect (Kish). A group's own bootstrap design effect is noisy; this floor
-    steadies it without charging a group spread thinly over many clusters the design effect of
+    rows' design effect (Kish). A group's own bootstrap design effect is noisy; it is shrunk
+    towards this one by the group's effective number of clusters (``clusters``), which steadies
+    it without charging a group spread thinly over many clusters the design effect of
     all rows (a rate on 30 people in 30 branches is not as clustered as one on 3,000)."""
 
     def __init__(self, count, n_atoms: int, k: int) -> None:
@@ -215,7 +216,9 @@ class _ClusterSizes:
         self.conf = (count @ to_conf).tocsc()  # (clusters, atom × [tn fp fn tp])
         self.n_atoms = n_atoms
 
-    def _mbar(self, key: str, atom_to_group: np.ndarray, n_groups: int) -> np.ndarray:
+    def _sums(self, key: str, atom_to_group: np.ndarray, n_groups: int
+              ) -> tuple[np.ndarray, np.ndarray]:
+        """Per group, ``Σ_c n_c`` and ``Σ_c n_c²`` of the rate's denominator over the clusters."""
         if key == "f1":  # TP + (FP + FN) / 2: its rows are the TP, FP and FN ones
             den, weight = (1, 2, 3), np.array([0.0, 0.5, 0.5, 1.0])
         else:
@@ -226,10 +229,21 @@ class _ClusterSizes:
                                 np.tile(weight[list(den)], self.n_atoms), self.n_atoms * 4,
                                 n_groups)
         d = self.conf @ to_group  # (clusters, groups)
-        total = np.asarray(d.sum(axis=0)).ravel()
-        squares = np.asarray(d.multiply(d).sum(axis=0)).ravel()
+        return (np.asarray(d.sum(axis=0)).ravel(),
+                np.asarray(d.multiply(d).sum(axis=0)).ravel())
+
+    def _mbar(self, key: str, atom_to_group: np.ndarray, n_groups: int) -> np.ndarray:
+        total, squares = self._sums(key, atom_to_group, n_groups)
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(total > 0, squares / np.where(total > 0, total, 1), 1.0)
+
+    def clusters(self, key: str, atom_to_group: np.ndarray, n_groups: int) -> np.ndarray:
+        """Each group's effective number of clusters ``(Σ n_c)² / Σ n_c² = n / m̄`` (0 for an
+        empty group): how far its own bootstrap design effect is trusted
+        (:func:`fairsel.metrics.intervals.shrunk_design_effect`)."""
+        total, squares = self._sums(key, atom_to_group, n_groups)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(squares > 0, total * total / np.where(squares > 0, squares, 1), 0.0)
 
     def icc(self, key: str, deff_all: float) -> float:
         """ρ of a rate from all rows' design effect: (deff − 1) / (m̄ − 1), in [0, 1]."""
@@ -627,7 +641,9 @@ def evaluate_cells(cells: CellCounts, *, partitions: list[Partition],
             rg = {key: np.concatenate(v) for key, v in reps_group[i].items()}
             bands = {key: rate_band(part_counts[i], key, level, reps=rg[key], clustered=clustered,
                                     fallback_deff=1.0 if sizes is None else
-                                    sizes.expected_deff(key, a2g[i], part.n_groups, icc[key]))
+                                    sizes.expected_deff(key, a2g[i], part.n_groups, icc[key]),
+                                    clusters=np.inf if sizes is None else
+                                    sizes.clusters(key, a2g[i], part.n_groups))
                      for key in (*KN_RATES, "f1")}
             value = {**part_rates[i], **part_scores[i]}
             for key in GROUP_RATES + SCORE_RATES:

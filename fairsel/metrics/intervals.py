@@ -6,11 +6,13 @@ clusters); this module turns them into intervals.  Three rules:
 
 * **A rate k/n** (selection rate, TPR, FPR, FNR, TNR, precision, accuracy, base rate) gets the
   Wilson score interval for k of n.  With clusters the sample size is the *effective* one,
-  ``n / deff``, where the design effect ``deff = max(1, bootstrap variance / (p(1−p)/n))``
-  comes from the cluster bootstrap, never below the one the group's own cluster sizes imply,
-  ``1 + (m̄ − 1)·ρ`` (Kish: ``m̄ = Σ n_c² / Σ n_c`` over the clusters of the rate's
-  denominator, ``ρ`` the intra-cluster correlation read from the same rate over all rows) —
-  which is also what a rate of 0/n or n/n, whose bootstrap variance is 0, uses.  So no rate is ever narrower than
+  ``n / deff``, where the design effect, at least 1, is the cluster bootstrap's
+  (``bootstrap variance / (p(1−p)/n)``) shrunk towards the one the group's own cluster sizes
+  imply, ``1 + (m̄ − 1)·ρ`` (Kish: ``m̄ = Σ n_c² / Σ n_c`` over the clusters of the rate's
+  denominator, ``ρ`` the intra-cluster correlation read from the same rate over all rows), by
+  the group's effective number of clusters ``C = n / m̄``: weight ``C / (C + 5)`` on the
+  bootstrap's (:func:`shrunk_design_effect`).  A rate of 0/n or n/n, whose bootstrap variance
+  is 0, takes Kish's.  So no rate is ever narrower than
   the score interval for k of n, and 0/n or n/n is never a point: 5/5 reads [0.566, 1].
 * **A disparity** (a worst case over groups: largest minus smallest rate, smallest over largest,
   or the worst group against a reference; a headline is the worst case over attributes too) is a
@@ -105,8 +107,9 @@ REFLECTED = ("calibration_error",)
 
 METHOD_TEXT = (
     "Rates k/n: Wilson score interval for k of n (with clusters, on the effective sample size "
-    "n / design effect, the design effect from the cluster bootstrap, at least 1 + (m − 1)·ρ "
-    "for a group of mean cluster size m, ρ the rate's intra-cluster correlation over all rows), "
+    "n / design effect, the design effect from the cluster bootstrap shrunk towards "
+    "1 + (m − 1)·ρ by the group's number of clusters, m its mean cluster size, ρ the rate's "
+    "intra-cluster correlation over all rows), "
     "so 0/n and n/n are never "
     "a point. Disparities (worst case over groups, or against the reference): built on the "
     "signed group differences d — upper end the largest d + z·se; lower end 0 where the "
@@ -246,18 +249,44 @@ def wilson_design_effect(value: np.ndarray, n: np.ndarray, lo: np.ndarray, hi: n
     return np.where(np.isfinite(deff) & (deff > 1.0), deff, 1.0)
 
 
+#: How many clusters the design effect a group's cluster sizes imply (its floor, ``1 + (m̄ −
+#: 1)·ρ`` with ρ from all rows) counts as, against the group's own cluster-bootstrap estimate:
+#: :func:`shrunk_design_effect`.
+DEFF_PRIOR_CLUSTERS = 5.0
+
+
+def shrunk_design_effect(boot: np.ndarray, expected: float | np.ndarray,
+                         clusters: float | np.ndarray) -> np.ndarray:
+    """A group's design effect: its cluster-bootstrap estimate ``boot`` shrunk towards the one
+    its cluster sizes imply (``expected``), weighted by the group's effective number of
+    clusters ``C = n / m̄`` against :data:`DEFF_PRIOR_CLUSTERS`:
+    ``expected + C / (C + C₀) · (boot − expected)``, at least 1.  Both estimates are about
+    unbiased, and the bootstrap's is noisy with few clusters (relative standard deviation about
+    √(2/C)); their larger, the rule before, overstated the design effect by 10–20 % with 10–40
+    clusters a group.  ``C`` infinite (the default of :func:`rate_band`): the bootstrap's."""
+    c = np.asarray(clusters, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        w = np.where(np.isinf(c), 1.0, c / np.maximum(c + DEFF_PRIOR_CLUSTERS, 1e-300))
+    return np.maximum(expected + w * (boot - expected), 1.0)
+
+
 def rate_band(counts: np.ndarray, rate: str, level: float, *, reps: np.ndarray | None = None,
-              clustered: bool = False, fallback_deff: float | np.ndarray = 1.0) -> RateBand:
+              clustered: bool = False, fallback_deff: float | np.ndarray = 1.0,
+              clusters: float | np.ndarray = np.inf) -> RateBand:
     """Interval of a k/n rate per group: Wilson, on ``n / deff`` when ``clustered`` (``reps``,
-    shape (B, ...), are the rate's cluster-bootstrap replicates)."""
+    shape (B, ...), are the rate's cluster-bootstrap replicates; ``deff`` their design effect
+    shrunk towards ``fallback_deff`` by the groups' effective numbers of ``clusters``,
+    :func:`shrunk_design_effect`)."""
     k, n = kn(counts, rate)
     with np.errstate(divide="ignore", invalid="ignore"):
         value = np.where(n > 0, k / np.where(n > 0, n, 1), np.nan)
     n_eff = n
-    # never below ``fallback_deff``: the design effect the group's cluster sizes imply
-    # (engine._ClusterSizes), steadier than a small group's own bootstrap estimate
+    # ``fallback_deff``: the design effect the group's cluster sizes imply
+    # (engine._ClusterSizes), steadier than a small group's own bootstrap estimate; a rate of
+    # 0 or 1 (no bootstrap variance to compare) takes it
     if clustered and reps is not None:
-        n_eff = n / np.maximum(design_effect(value, n, reps, fallback_deff), fallback_deff)
+        n_eff = n / shrunk_design_effect(design_effect(value, n, reps, fallback_deff),
+                                         fallback_deff, clusters)
     lo, hi = wilson(value * n_eff, n_eff, level)
     z = z_value(level)
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -213,8 +213,8 @@ def test_headline_interval_is_the_worst_attribute_per_replicate(boot):
 
 
 def test_a_groups_design_effect_floor_follows_its_own_cluster_sizes():
-    """A group's rate is floored at 1 + (m̄ − 1)·ρ (Kish), m̄ its own mean cluster size: a
-    group of one row per cluster is not charged the design effect of all rows."""
+    """A group's expected design effect is 1 + (m̄ − 1)·ρ (Kish), m̄ its own mean cluster size:
+    a group of one row per cluster is not charged the design effect of all rows."""
     from fairsel.metrics.engine import _ClusterSizes, cluster_cells
 
     k = 1
@@ -238,6 +238,11 @@ def test_a_groups_design_effect_floor_follows_its_own_cluster_sizes():
     floor = sizes.expected_deff("selection_rate", groups, 2, rho)
     assert floor[0] == pytest.approx(1 + 9 * rho) and floor[1] == 1.0
     assert floor[1] < 4.0  # the old floor (all rows' design effect) would have been 4
+    # the effective numbers of clusters, n / m̄, that weigh each group's own bootstrap estimate
+    assert sizes.clusters("selection_rate", groups, 2).tolist() == pytest.approx([20.0, 20.0])
+    assert sizes.clusters("tpr", groups, 2)[0] == pytest.approx(100 / 5.0)
+    assert sizes.clusters("selection_rate", np.zeros(2, int), 1)[0] == pytest.approx(220 / allrows)
+    assert sizes.clusters("selection_rate", np.array([0, 0]), 2)[1] == 0.0  # an empty group
 
 
 def test_thinly_spread_small_groups_get_intervals_near_their_binomial_width():
