@@ -225,3 +225,52 @@ def dense(cells: Any, width: int | list[int], marks: Any = None, mark: str = "*"
             text += mark if i < len(flags) and flags[i] else " " * len(mark)
         parts.append(text)
     return "  ".join(parts)
+
+
+#: The per-group rates table's figures, in the PDF's dense form (after the group's own cell).
+RATE_HEADS = ("n", "TP/FP/TN/FN", "Selection rate [interval]", "TPR [interval]",
+              "FPR [interval]")
+
+
+#: The font size of the dense rates (a class of report.css) by the longest line: the dense cell
+#: is 82 % of the PDF's 180 mm text width, ~413 pt, and a DejaVu Sans Mono character is
+#: 0.602 em, so 7 pt holds 98 characters, 6.5 pt 105, 6 pt 114 (a little kept in hand). A
+#: longer line wraps (every figure still shown).
+DENSE_RATE_SIZES = ((96, "dense-7"), (103, "dense-6h"), (112, "dense-6"))
+
+
+def dense_rates(groups: Any) -> dict[str, Any]:
+    """The PDF's per-group rates table (``candidates_view``'s group rows: ``n``, ``counts``
+    and the rates ``sel``, ``tpr``, ``fpr``) as one monospace line per group, under a header
+    line naming each column: ``{"head": str, "lines": [str, ...]}`` (a line per group, in
+    order), and ``"size"``, the font-size class that fits the longest line (see
+    :data:`DENSE_RATE_SIZES`).
+
+    Every figure and interval is kept. Each column is right-aligned in its widest text; a rate
+    resting on few people keeps its mark and fraction (``‡ 2/22``) after the interval, in a
+    left-aligned slot as wide as the column's widest mark, so the figures stay in columns."""
+    rows = []
+    for g in groups:
+        row: list[tuple[str, str]] = [(str(g["n"]), ""), (str(g["counts"]).replace(" / ", "/"), "")]
+        for key in ("sel", "tpr", "fpr"):
+            r = g[key]
+            text = f"{r['value']} {r['ci']}".rstrip()
+            row.append((text, f"‡ {r['fraction']}" if r.get("small") else ""))
+        rows.append(row)
+    heads = [(h, "") for h in RATE_HEADS]
+    main = dense_widths([[c for c, _ in r] for r in [heads, *rows]])
+    marks = dense_widths([[m for _, m in r] for r in [heads, *rows]])
+
+    def line(row: list[tuple[str, str]]) -> str:
+        parts = []
+        for i, (text, mark) in enumerate(row):
+            cell = text.rjust(main[i])
+            if marks[i]:
+                cell += " " + mark.ljust(marks[i])
+            parts.append(cell)
+        return "  ".join(parts).rstrip()
+
+    lines = [line(heads), *(line(r) for r in rows)]
+    longest = max(len(x) for x in lines)
+    size = next((cls for chars, cls in DENSE_RATE_SIZES if longest <= chars), DENSE_RATE_SIZES[-1][1])
+    return {"head": lines[0], "lines": lines[1:], "size": size}
