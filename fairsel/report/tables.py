@@ -272,5 +272,6 @@ def dense_rates(groups: Any) -> dict[str, Any]:
 
     lines = [line(heads), *(line(r) for r in rows)]
     longest = max(len(x) for x in lines)
-    size = next((cls for chars, cls in DENSE_RATE_SIZES if longest <= chars), DENSE_RATE_SIZES[-1][1])
+    size = next((cls for chars, cls in DENSE_RATE_SIZES if longest <= chars),
+                DENSE_RATE_SIZES[-1][1])
     return {"head": lines[0], "lines": lines[1:], "size": size}

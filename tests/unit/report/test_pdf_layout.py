@@ -235,15 +235,6 @@ def test_group_names_in_the_dense_rates_table_are_escaped():
     assert all(SCRIPT not in b for b in blocks)
 
 
-def _boxes(page):
-    from tests.unit.report.pagecheck import _walk
-
-    out: list = []
-    for child in page._page_box.children:
-        _walk(child, None, out)
-    return [b for b, _ in out]
-
-
 def _classes(box) -> list[str]:
     el = getattr(box, "element", None)
     return (el.get("class") or "").split() if el is not None else []
