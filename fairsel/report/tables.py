@@ -233,10 +233,10 @@ RATE_HEADS = ("n", "TP/FP/TN/FN", "Selection rate [interval]", "TPR [interval]",
 
 
 #: The font size of the dense rates (a class of report.css) by the longest line: the dense cell
-#: is 82 % of the PDF's 180 mm text width, ~413 pt, and a DejaVu Sans Mono character is
-#: 0.602 em, so 7 pt holds 98 characters, 6.5 pt 105, 6 pt 114 (a little kept in hand). A
-#: longer line wraps (every figure still shown).
-DENSE_RATE_SIZES = ((96, "dense-7"), (103, "dense-6h"), (112, "dense-6"))
+#: is 84 % of the PDF's 180 mm text width less its padding, ~423 pt, and a DejaVu Sans Mono
+#: character is 0.602 em, so 7 pt holds 100 characters, 6.5 pt 108, 6 pt 117 (a little kept in
+#: hand). A longer line wraps (every figure still shown).
+DENSE_RATE_SIZES = ((98, "dense-7"), (106, "dense-6h"), (115, "dense-6"))
 
 
 def dense_rates(groups: Any) -> dict[str, Any]:
@@ -246,9 +246,10 @@ def dense_rates(groups: Any) -> dict[str, Any]:
     order), and ``"size"``, the font-size class that fits the longest line (see
     :data:`DENSE_RATE_SIZES`).
 
-    Every figure and interval is kept. Each column is right-aligned in its widest text; a rate
-    resting on few people keeps its mark and fraction (``‡ 2/22``) after the interval, in a
-    left-aligned slot as wide as the column's widest mark, so the figures stay in columns."""
+    Every figure and interval is kept. Each column's figures are right-aligned in the widest of
+    them; a rate resting on few people keeps its mark and fraction (``‡ 2/22``) after the
+    interval, in a left-aligned slot as wide as the column's widest mark, so the figures stay
+    in columns; the header names each column over its figures."""
     rows = []
     for g in groups:
         row: list[tuple[str, str]] = [(str(g["n"]), ""), (str(g["counts"]).replace(" / ", "/"), "")]
@@ -257,9 +258,12 @@ def dense_rates(groups: Any) -> dict[str, Any]:
             text = f"{r['value']} {r['ci']}".rstrip()
             row.append((text, f"‡ {r['fraction']}" if r.get("small") else ""))
         rows.append(row)
-    heads = [(h, "") for h in RATE_HEADS]
-    main = dense_widths([[c for c, _ in r] for r in [heads, *rows]])
-    marks = dense_widths([[m for _, m in r] for r in [heads, *rows]])
+    main = dense_widths([[c for c, _ in r] for r in rows]) or [0] * len(RATE_HEADS)
+    marks = dense_widths([[m for _, m in r] for r in rows]) or [0] * len(RATE_HEADS)
+    # a column is as wide as its header or its figures and marks, whichever is wider (a mark
+    # slot fills what a long header would leave empty)
+    total = [max(len(h), main[i] + (1 + marks[i] if marks[i] else 0))
+             for i, h in enumerate(RATE_HEADS)]
 
     def line(row: list[tuple[str, str]]) -> str:
         parts = []
@@ -267,10 +271,14 @@ def dense_rates(groups: Any) -> dict[str, Any]:
             cell = text.rjust(main[i])
             if marks[i]:
                 cell += " " + mark.ljust(marks[i])
-            parts.append(cell)
+            parts.append(cell.rjust(total[i]))
         return "  ".join(parts).rstrip()
 
-    lines = [line(heads), *(line(r) for r in rows)]
+    # a header over figures alone is right-aligned with them; over figures followed by a mark
+    # slot, it starts where the figures start
+    heads = "  ".join((h.ljust if marks[i] else h.rjust)(total[i])
+                      for i, h in enumerate(RATE_HEADS)).rstrip()
+    lines = [heads, *(line(r) for r in rows)]
     longest = max(len(x) for x in lines)
     size = next((cls for chars, cls in DENSE_RATE_SIZES if longest <= chars),
                 DENSE_RATE_SIZES[-1][1])

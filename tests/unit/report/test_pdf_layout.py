@@ -214,6 +214,11 @@ def test_dense_rates_keep_columns_aligned_and_fit_the_page():
     assert d["lines"][0].rstrip().endswith("0.576]") and d["lines"][1].rstrip().endswith("—")
     assert d["lines"][0].index("0.576]") == d["lines"][1].index("—") - len("0.576]") + 1
     assert "792/613/626/229" in d["lines"][0] and "15/11/18/7" in d["lines"][1]
+    # headers: right-aligned over figures alone, starting with the figures over a mark slot
+    assert d["head"].index("n") + 1 == d["lines"][0].index("2,260") + len("2,260")
+    assert d["head"].index("TPR [interval]") == d["lines"][0].index("0.776")
+    assert d["head"].index("FPR [interval]") + len("FPR [interval]") == (
+        d["lines"][0].index("0.576]") + len("0.576]"))
     for h in RATE_HEADS:
         assert h in d["head"]
     # the font size is the largest whose line fits the cell
@@ -294,3 +299,57 @@ def _boxes_text(box):
         yield box
     for child in getattr(box, "children", None) or []:
         yield from _boxes_text(child)
+
+
+def _rate_cells(document) -> list:
+    """The laid-out dense cells of the per-group rates tables (their head and rows)."""
+    found: list = []
+
+    def walk(box, in_rates: bool) -> None:
+        cls = _classes(box)
+        if getattr(box, "element_tag", None) == "table":
+            in_rates = "rates" in cls and "dense-table" in cls
+        if in_rates and getattr(box, "element_tag", None) in ("td", "th") and (
+                "dense" in cls or "dense-head" in cls):
+            found.append(box)
+            return
+        for child in getattr(box, "children", None) or []:
+            walk(child, in_rates)
+
+    for page in document.pages:
+        walk(page._page_box, False)
+    return found
+
+
+def _line_count(box) -> int:
+    from weasyprint.formatting_structure import boxes
+
+    if isinstance(box, boxes.LineBox):
+        return 1
+    return sum(_line_count(c) for c in getattr(box, "children", None) or [])
+
+
+def test_each_group_is_one_line_of_the_dense_rates_table(example):
+    name, _, _, document = example
+    cells = _rate_cells(document)
+    assert cells, name
+    # a row's figures never wrap (the font size fits the longest line); the header cell has
+    # its column names on one line
+    assert all(_line_count(c) == 1 for c in cells), name
+
+
+def test_the_widest_rates_table_of_the_examples_fits_without_wrapping():
+    # recidivism's intersection table has the longest lines of the shipped examples (114
+    # characters: four-digit counts, a four-decimal interval end and ‡ fractions)
+    from fairsel.report.tables import dense_rates
+
+    result = golden_result("recidivism")
+    _, document = laid_out(result)
+    cells = _rate_cells(document)
+    assert cells and all(_line_count(c) == 1 for c in cells)
+    from fairsel.report.context import build_context
+
+    ctx = build_context(result, with_charts=False)
+    longest = max(len(line) for c in ctx["candidates"] for a in c["attributes"]
+                  for d in [dense_rates(a["groups"])] for line in [d["head"], *d["lines"]])
+    assert longest > 112  # the case that needs the smallest size
