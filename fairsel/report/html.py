@@ -185,10 +185,11 @@ def _environment(user_folder: Path | None):
         env.globals.pop(name, None)
     env.filters["breakable"] = breakable
     env.filters["variant_name"] = variant_name
-    from fairsel.report.tables import dense, dense_width
+    from fairsel.report.tables import dense, dense_rates, dense_width
 
     env.filters["dense"] = dense
     env.filters["dense_width"] = dense_width
+    env.filters["dense_rates"] = dense_rates
     return env
 
 

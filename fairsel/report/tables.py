@@ -225,3 +225,61 @@ def dense(cells: Any, width: int | list[int], marks: Any = None, mark: str = "*"
             text += mark if i < len(flags) and flags[i] else " " * len(mark)
         parts.append(text)
     return "  ".join(parts)
+
+
+#: The per-group rates table's figures, in the PDF's dense form (after the group's own cell).
+RATE_HEADS = ("n", "TP/FP/TN/FN", "Selection rate [interval]", "TPR [interval]",
+              "FPR [interval]")
+
+
+#: The font size of the dense rates (a class of report.css) by the longest line: the dense cell
+#: is 84 % of the PDF's 180 mm text width less its padding, ~423 pt, and a DejaVu Sans Mono
+#: character is 0.602 em, so 7 pt holds 100 characters, 6.5 pt 108, 6 pt 117 (a little kept in
+#: hand). A longer line wraps (every figure still shown).
+DENSE_RATE_SIZES = ((98, "dense-7"), (106, "dense-6h"), (115, "dense-6"))
+
+
+def dense_rates(groups: Any) -> dict[str, Any]:
+    """The PDF's per-group rates table (``candidates_view``'s group rows: ``n``, ``counts``
+    and the rates ``sel``, ``tpr``, ``fpr``) as one monospace line per group, under a header
+    line naming each column: ``{"head": str, "lines": [str, ...]}`` (a line per group, in
+    order), and ``"size"``, the font-size class that fits the longest line (see
+    :data:`DENSE_RATE_SIZES`).
+
+    Every figure and interval is kept. Each column's figures are right-aligned in the widest of
+    them; a rate resting on few people keeps its mark and fraction (``‡ 2/22``) after the
+    interval, in a left-aligned slot as wide as the column's widest mark, so the figures stay
+    in columns; the header names each column over its figures."""
+    rows = []
+    for g in groups:
+        row: list[tuple[str, str]] = [(str(g["n"]), ""), (str(g["counts"]).replace(" / ", "/"), "")]
+        for key in ("sel", "tpr", "fpr"):
+            r = g[key]
+            text = f"{r['value']} {r['ci']}".rstrip()
+            row.append((text, f"‡ {r['fraction']}" if r.get("small") else ""))
+        rows.append(row)
+    main = dense_widths([[c for c, _ in r] for r in rows]) or [0] * len(RATE_HEADS)
+    marks = dense_widths([[m for _, m in r] for r in rows]) or [0] * len(RATE_HEADS)
+    # a column is as wide as its header or its figures and marks, whichever is wider (a mark
+    # slot fills what a long header would leave empty)
+    total = [max(len(h), main[i] + (1 + marks[i] if marks[i] else 0))
+             for i, h in enumerate(RATE_HEADS)]
+
+    def line(row: list[tuple[str, str]]) -> str:
+        parts = []
+        for i, (text, mark) in enumerate(row):
+            cell = text.rjust(main[i])
+            if marks[i]:
+                cell += " " + mark.ljust(marks[i])
+            parts.append(cell.rjust(total[i]))
+        return "  ".join(parts).rstrip()
+
+    # a header over figures alone is right-aligned with them; over figures followed by a mark
+    # slot, it starts where the figures start
+    heads = "  ".join((h.ljust if marks[i] else h.rjust)(total[i])
+                      for i, h in enumerate(RATE_HEADS)).rstrip()
+    lines = [heads, *(line(r) for r in rows)]
+    longest = max(len(x) for x in lines)
+    size = next((cls for chars, cls in DENSE_RATE_SIZES if longest <= chars),
+                DENSE_RATE_SIZES[-1][1])
+    return {"head": lines[0], "lines": lines[1:], "size": size}

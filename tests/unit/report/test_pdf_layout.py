@@ -145,3 +145,211 @@ def test_gates_of_each_variant_are_one_cell_per_gate_in_the_pdf_with_every_figur
                  for r in re.findall(r'<tr><td colspan="5" class="wrap">G\d.*?</tr>', t,
                                      flags=re.S)]
     assert gate_rows and all(r.count("<td") == 1 and "→ variant" in r for r in gate_rows)
+
+
+# The per-group rates tables, the statuses, the dense tables' rules and the running line
+# (fifth round: the PDF only; report.html keeps its full tables).
+
+def _tables(html: str, cls: str) -> list[str]:
+    return re.findall(rf'<table class="[^"]*\b{cls}\b[^"]*">.*?</table>', html, flags=re.S)
+
+
+def _text(fragment: str) -> str:
+    import html as html_lib
+
+    return html_lib.unescape(re.sub(r"<[^>]+>", " ", fragment))
+
+
+def test_group_rates_are_dense_in_the_pdf_with_every_figure_and_mark(example):
+    name, result, pdf_html, _ = example
+    html = render_html(result, target="html")
+    pdf_tables, html_tables = _tables(pdf_html, "rates"), _tables(html, "rates")
+    assert pdf_tables and len(pdf_tables) == len(html_tables), name
+    seen_few = False
+    for p, h in zip(pdf_tables, html_tables):
+        assert "dense-table" in p and "dense-table" not in h
+        assert p.count("<tr") == h.count("<tr")  # a row per group, as in report.html
+        assert p.count("<td") * 3 <= h.count("<td")  # two cells a row instead of six
+        head = _text(re.search(r"<thead>.*?</thead>", p, flags=re.S).group(0)).split()
+        for word in ("Group", "n", "TP/FP/TN/FN", "Selection", "TPR", "FPR", "[interval]"):
+            assert word in head, (name, word)
+        for prow, hrow in zip(re.findall(r"<tr[ >].*?</tr>", p.split("<tbody>")[1], flags=re.S),
+                              re.findall(r"<tr[ >].*?</tr>", h.split("<tbody>")[1], flags=re.S)):
+            cells = re.findall(r"<td[^>]*>(.*?)</td>", hrow, flags=re.S)
+            dense_line = _text(re.search(r'<td class="dense[^"]*">(.*?)</td>', prow,
+                                         flags=re.S).group(1))
+            assert _text(cells[0]).split() == _text(prow.split("</td>")[0]).split()  # † (ref.)
+            assert _text(cells[1]).strip() in dense_line.split()  # n
+            assert _text(cells[2]).replace(" / ", "/").strip() in dense_line.split()  # counts
+            for rate in cells[3:]:
+                figures = _text(rate).split()  # value, [low, high], and ‡ with its fraction
+                assert " ".join(figures) in " ".join(dense_line.split()), (name, figures)
+                seen_few |= "‡" in figures
+            assert ('class="small-group"' in prow) == ('class="small-group"' in hrow)
+    assert seen_few, name  # the examples have rates on few people: their mark is kept
+
+
+def test_dense_rates_keep_columns_aligned_and_fit_the_page():
+    from fairsel.report.tables import DENSE_RATE_SIZES, RATE_HEADS, dense_rates
+
+    def rate(value, ci, fraction=""):
+        return {"value": value, "ci": ci, "small": bool(fraction), "fraction": fraction}
+
+    groups = [
+        {"n": "2,260", "counts": "792 / 613 / 626 / 229", "sel": rate("0.622", "[0.536, 0.7003]"),
+         "tpr": rate("0.776", "[0.652, 0.864]"), "fpr": rate("0.495", "[0.413, 0.576]")},
+        {"n": "51", "counts": "15 / 11 / 18 / 7", "sel": rate("0.510", "[0.351, 0.666]"),
+         "tpr": rate("0.682", "[0.439, 0.854]", "15/22"), "fpr": rate("—", "")},
+    ]
+    d = dense_rates(groups)
+    lines = [d["head"], *d["lines"]]
+    assert len(d["lines"]) == 2
+    # each rate column ends at the same character on every line (right-aligned), and the
+    # few-people mark sits in its own slot after the interval
+    for token in ("0.7003]", "0.864]", "0.576]"):
+        ends = {ln.index(token) + len(token) for ln in lines if token in ln}
+        assert len(ends) == 1
+    assert d["lines"][0].index("0.864]") == d["lines"][1].index("0.854]")
+    assert d["lines"][1].split("0.854]")[1].startswith(" ‡ 15/22")
+    assert d["lines"][0].rstrip().endswith("0.576]") and d["lines"][1].rstrip().endswith("—")
+    assert d["lines"][0].index("0.576]") == d["lines"][1].index("—") - len("0.576]") + 1
+    assert "792/613/626/229" in d["lines"][0] and "15/11/18/7" in d["lines"][1]
+    # headers: right-aligned over figures alone, starting with the figures over a mark slot
+    assert d["head"].index("n") + 1 == d["lines"][0].index("2,260") + len("2,260")
+    assert d["head"].index("TPR [interval]") == d["lines"][0].index("0.776")
+    assert d["head"].index("FPR [interval]") + len("FPR [interval]") == (
+        d["lines"][0].index("0.576]") + len("0.576]"))
+    for h in RATE_HEADS:
+        assert h in d["head"]
+    # the font size is the largest whose line fits the cell
+    assert d["size"] == next(c for n, c in DENSE_RATE_SIZES if max(map(len, lines)) <= n)
+    long_name = [dict(groups[1], n="12,345,678", counts="1,234,567 / 2,345,678 / 3,456,789 / "
+                      "4,567,890")]
+    wide = dense_rates(long_name)
+    assert max(map(len, [wide["head"], *wide["lines"]])) > DENSE_RATE_SIZES[0][0]
+    assert wide["size"] != DENSE_RATE_SIZES[0][1]
+
+
+def test_group_names_in_the_dense_rates_table_are_escaped():
+    from tests.unit.report.factory import SCRIPT, make_result
+
+    pdf_html = render_html(make_result(n_variants=2, inject=True), target="pdf")
+    blocks = _tables(pdf_html, "rates")  # the injected attribute's groups include SCRIPT
+    assert blocks and all("dense-table" in b for b in blocks)
+    assert any("&lt;script&gt;alert(1)&lt;/script&gt;" in b for b in blocks)
+    assert all(SCRIPT not in b for b in blocks)
+
+
+def _classes(box) -> list[str]:
+    el = getattr(box, "element", None)
+    return (el.get("class") or "").split() if el is not None else []
+
+
+def test_statuses_are_text_and_dense_rows_have_no_rules_in_the_pdf(example):
+    name, _, _, document = example
+    statuses, dense_cells, other_cells = [], [], []
+
+    def walk(box, in_dense: bool) -> None:
+        cls = _classes(box)
+        if getattr(box, "element_tag", None) == "table":
+            in_dense = "dense-table" in cls
+        if "status" in cls:
+            statuses.append(box)
+        elif getattr(box, "element_tag", None) == "td":
+            (dense_cells if in_dense else other_cells).append(box)
+        for child in getattr(box, "children", None) or []:
+            walk(child, in_dense)
+
+    for page in document.pages:
+        walk(page._page_box, False)
+    assert statuses, name
+    for b in statuses:  # a symbol and a bold word, no box: ✓ PASS, ✗ FAIL
+        assert b.style["display"] == ("inline", "flow")
+        assert b.style["border_top_width"] == 0 and b.style["border_left_width"] == 0
+        assert b.style["background_color"].alpha == 0
+        assert b.style["font_weight"] == 700
+    assert dense_cells and all(b.style["border_bottom_width"] == 0 for b in dense_cells)
+    # the other tables keep their row rules
+    assert any(b.style["border_bottom_width"] > 0 for b in other_cells)
+
+
+def test_one_running_line_at_the_foot_of_each_page(example):
+    from weasyprint.formatting_structure import boxes
+
+    name, _, pdf_html, document = example
+    title = _text(re.search(r"<title>(.*?)</title>", pdf_html).group(1)).strip()
+    n = len(document.pages)
+    for number, page in enumerate(document.pages, start=1):
+        margins = [b for b in page._page_box.children if isinstance(b, boxes.MarginBox)]
+        lines = [(b.at_keyword, "".join(t.text for t in _boxes_text(b))) for b in margins]
+        lines = [(at, t) for at, t in lines if t.strip()]
+        assert [at for at, _ in lines] == ["@bottom-center"], (name, number)
+        texts = [t for _, t in lines]
+        assert f"Page {number} of {n}" in texts[0]
+        if number > 1:
+            assert "Report FS-" in texts[0] and title in texts[0], (name, number)
+        else:
+            assert "Report" not in texts[0]  # the cover carries only its page number
+
+
+def _boxes_text(box):
+    from weasyprint.formatting_structure import boxes
+
+    if isinstance(box, boxes.TextBox):
+        yield box
+    for child in getattr(box, "children", None) or []:
+        yield from _boxes_text(child)
+
+
+def _rate_cells(document) -> list:
+    """The laid-out dense cells of the per-group rates tables (their head and rows)."""
+    found: list = []
+
+    def walk(box, in_rates: bool) -> None:
+        cls = _classes(box)
+        if getattr(box, "element_tag", None) == "table":
+            in_rates = "rates" in cls and "dense-table" in cls
+        if in_rates and getattr(box, "element_tag", None) in ("td", "th") and (
+                "dense" in cls or "dense-head" in cls):
+            found.append(box)
+            return
+        for child in getattr(box, "children", None) or []:
+            walk(child, in_rates)
+
+    for page in document.pages:
+        walk(page._page_box, False)
+    return found
+
+
+def _line_count(box) -> int:
+    from weasyprint.formatting_structure import boxes
+
+    if isinstance(box, boxes.LineBox):
+        return 1
+    return sum(_line_count(c) for c in getattr(box, "children", None) or [])
+
+
+def test_each_group_is_one_line_of_the_dense_rates_table(example):
+    name, _, _, document = example
+    cells = _rate_cells(document)
+    assert cells, name
+    # a row's figures never wrap (the font size fits the longest line); the header cell has
+    # its column names on one line
+    assert all(_line_count(c) == 1 for c in cells), name
+
+
+def test_the_widest_rates_table_of_the_examples_fits_without_wrapping():
+    # recidivism's intersection table has the longest lines of the shipped examples (114
+    # characters: four-digit counts, a four-decimal interval end and ‡ fractions)
+    from fairsel.report.tables import dense_rates
+
+    result = golden_result("recidivism")
+    _, document = laid_out(result)
+    cells = _rate_cells(document)
+    assert cells and all(_line_count(c) == 1 for c in cells)
+    from fairsel.report.context import build_context
+
+    ctx = build_context(result, with_charts=False)
+    longest = max(len(line) for c in ctx["candidates"] for a in c["attributes"]
+                  for d in [dense_rates(a["groups"])] for line in [d["head"], *d["lines"]])
+    assert longest > 112  # the case that needs the smallest size
