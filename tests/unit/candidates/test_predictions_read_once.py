@@ -17,21 +17,12 @@ from fairsel.audit import build_candidates, run_audit
 from fairsel.data import load_data, read_table
 from fairsel.errors import DataError
 from fairsel.policy import load_policy
+from tests.e2e.test_predictions_imports import POLICY as IMPORTS_POLICY
 
-POLICY = """version: 1
-name: read-once
-seed: 1
-data: {{path: {data}, target: approved, favorable: 1, id: id, features: [score]}}
-protected:
-  - column: sex
-validation: {{scheme: stratified_kfold, folds: 3}}
-candidates:
-  - {{name: vendor, kind: predictions, path: {scores}, score_column: score, threshold: 0.5}}
-metrics:
-  confidence: {{method: bootstrap, level: 0.95, resamples: 20}}
-proxies: false
-report: {{output: {out}, formats: [json]}}
-"""
+#: The predictions-only policy of the imports test, its candidate's file a parameter.
+POLICY = IMPORTS_POLICY.replace("kind: predictions, path: {data}",
+                                "kind: predictions, path: {scores}")
+assert "{scores}" in POLICY
 
 
 def _table(n: int = 600, seed: int = 0) -> pa.Table:
