@@ -621,11 +621,13 @@ def build_candidates(policy: Policy, data: AuditData):
                            numeric=data.numeric_features, categorical=data.categorical_features,
                            resolve=lambda p: policy.resolve(p), row_ids=data.row_ids,
                            id_column=policy.data.id, policy_path=policy.path,
-                           extra={"data_path": data.path, "favorable": data.favorable})
+                           extra={"data_path": data.path, "favorable": data.favorable,
+                                  "data_columns": data.file_columns})
     cands = [make_candidate(spec, ctx) for spec in policy.candidates]
     # fixed candidates (saved models, predictions) score every row once; refusals are fatal
     fixed_scores = {ci: np.asarray(c.score_all(X), dtype=np.float64)
                     for ci, c in enumerate(cands) if not getattr(c, "trainable", True)}
+    data.file_columns.clear()  # read by the predictions candidates above, not needed after
     return X, cands, fixed_scores, _score_types(policy, cands, fixed_scores, data)
 
 

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from fairsel.errors import DataError, PolicyError, did_you_mean
-from fairsel.fileutil import file_sha256
+from fairsel.fileutil import file_sha256, same_file
 from fairsel.partition import UNKNOWN, Partition
 from fairsel.policy import Policy, locate
 from fairsel.policy.limits import MAX_GROUPS
@@ -52,6 +52,12 @@ class AuditData:
     clusters: np.ndarray | None
     cluster_column: str | None
     frame_columns: list[str] = field(default_factory=list)
+    #: Columns of the data file that ``kind: predictions`` candidates reading the same file
+    #: need (their id and score or decision columns), as the pyarrow arrays of the one read
+    #: of the file (every row of the file, before any exclusion), keyed by column name. The
+    #: candidates take them from here instead of reading the file again; ``build_candidates``
+    #: empties it once they have (it is not needed after, and holds memory).
+    file_columns: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def n_rows(self) -> int:
@@ -74,6 +80,32 @@ def read_table(path: Path, *, what: str = "data file",
     comma-separated names, its first rows as many fields as the header, and (CSV or Parquet)
     no column name twice. Errors about a file that is not a table never quote its content.
     """
+    frame, fmt, _ = _read_source(path, what=what, encoding=encoding)
+    return frame, fmt
+
+
+def _parquet_frame(path: Path):
+    """(frame, pyarrow table) of a Parquet file read once: the frame is what
+    ``pd.read_parquet`` makes of it (pandas' own conversion of the same table); the table is
+    ``None`` where this pandas lacks that conversion (before 2.2), and then pandas reads."""
+    try:
+        from pandas.io._util import arrow_table_to_pandas
+    except ImportError:  # pragma: no cover — pandas < 2.2
+        return pd.read_parquet(path), None
+    import warnings
+
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path, use_pandas_metadata=True)  # as pd.read_parquet reads it
+    with warnings.catch_warnings():  # pd.read_parquet silences the same deprecation
+        warnings.filterwarnings("ignore", "make_block is deprecated")
+        frame = arrow_table_to_pandas(table)
+    return frame, table
+
+
+def _read_source(path: Path, *, what: str = "data file", encoding: str = "utf-8"):
+    """:func:`read_table`, and the pyarrow table a Parquet file was read into (else None)."""
+    table = None
     if not path.exists():
         raise DataError(f"{path}: {what} not found (paths in a policy are relative to the policy file)")
     if path.is_dir():
@@ -91,7 +123,7 @@ def read_table(path: Path, *, what: str = "data file",
             # the schema comes from the footer alone; pandas would refuse a repeated name
             # with a message about "FieldRef" matches
             _check_unique_names(list(pq.read_schema(path).names), path, what)
-            frame = pd.read_parquet(path)
+            frame, table = _parquet_frame(path)
         else:
             head = _sniff_csv(path, what, encoding)
             extra = {} if _is_utf8(encoding) else {"encoding": encoding}
@@ -130,7 +162,7 @@ def read_table(path: Path, *, what: str = "data file",
         raise DataError(f"{path}: the {what} has a header but no rows ({shown}); expected a "
                         "header row and data rows")
     frame.columns = [str(c) for c in frame.columns]
-    return frame, fmt
+    return frame, fmt, table
 
 
 def _is_utf8(encoding: str) -> bool:
@@ -743,13 +775,29 @@ def load_data(policy: Policy) -> AuditData:
         ``data → encoding`` is not a text encoding.
     """
     path = policy.resolve(policy.data.path)
-    frame, fmt = read_table(path, encoding=_encoding(policy))
+    frame, fmt, table = _read_source(path, encoding=_encoding(policy))
     # the file's hash (about 0.1 s per 100 MB) is taken beside the encoding: hashlib releases
     # the GIL while it hashes, and the encoding runs on one core
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fairsel-sha256") as pool:
         digest = pool.submit(file_sha256, path)
         data = _encode_table(policy, path, frame, fmt)
-        return replace(data, sha256=digest.result())
+        return replace(data, sha256=digest.result(),
+                       file_columns=_shared_columns(policy, path, table))
+
+
+def _shared_columns(policy: Policy, path: Path, table) -> dict:
+    """The columns of the data file's one read that predictions candidates of the same file
+    read (see :attr:`AuditData.file_columns`); empty when there are none."""
+    if table is None or not policy.data.id:
+        return {}
+    wanted = set()
+    for spec in policy.candidates:
+        if getattr(spec, "kind", None) == "predictions" and getattr(spec, "path", None) \
+                and same_file(policy.resolve(spec.path), path):
+            wanted.update(c for c in (policy.data.id, spec.score_column, spec.decision_column)
+                          if c)
+    names = set(table.column_names)
+    return {c: table.column(c) for c in sorted(wanted) if c in names}
 
 
 def _require_single_values(series: pd.Series, path: Path, key: str) -> None:

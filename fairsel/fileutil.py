@@ -13,3 +13,11 @@ def file_sha256(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 22), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name the same existing file (False when either is missing)."""
+    try:
+        return Path(a).samefile(b)
+    except OSError:
+        return False

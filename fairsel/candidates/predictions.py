@@ -45,6 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from fairsel.errors import DataError, did_you_mean
+from fairsel.fileutil import same_file
 
 #: How many offending rows a message shows.
 SHOW = 5
@@ -68,6 +69,9 @@ class PredictionsCandidate:
     transform: str = "identity"
     notes: list[str] = field(default_factory=list)
     score_type: str | None = None  # declared score_type (None: inferred by the audit)
+    #: The data file's columns as the audit read them (``AuditData.file_columns``), used
+    #: instead of reading this file again when it is the data file and holds what is needed.
+    shared: dict = field(default_factory=dict, repr=False)
 
     trainable = False
     uses_protected_at_decision = False
@@ -81,9 +85,16 @@ class PredictionsCandidate:
             The file or a column is missing; ids are missing on either side, repeated or
             empty; scores are missing, infinite or not numbers; decisions are not 0/1.
         """
+        try:
+            return self._score_all(X)
+        finally:
+            self.shared = {}  # the data file's columns are not needed after (memory)
+
+    def _score_all(self, X) -> np.ndarray:
         column = self.score_column or self.decision_column
         assert column is not None
-        ids, values, loc = _read_columns(self.path, self.id_column, column, self.name)
+        ids, values, loc = _read_columns(self.path, self.id_column, column, self.name,
+                                         shared=self.shared)
         if X is not None and len(X) != len(self.row_ids):
             raise ValueError("score_all: X and row_ids differ in length")
         pos = self._join(ids, loc)
@@ -167,7 +178,7 @@ class PredictionsCandidate:
         if self.data_path is None:
             return np.arange(len(extra_ids)), 0
         file_ids, _, _ = _read_columns(self.data_path, self.id_column, None, self.name,
-                                       what="data file")
+                                       what="data file", shared=self.shared)
         file_ids, extra_ids = _comparable(file_ids, extra_ids)
         import pandas as pd
 
@@ -197,8 +208,19 @@ class PredictionsCandidate:
 # -- reading -------------------------------------------------------------------------------
 
 def _read_columns(path: Path, id_column: str, value_column: str | None, name: str, *,
-                  what: str = "predictions file"):
-    """(ids, values, row locator) read with pyarrow, only the columns needed."""
+                  what: str = "predictions file", shared: dict | None = None):
+    """(ids, values, row locator) read with pyarrow, only the columns needed.
+
+    ``shared``: columns of the audit's data file already read (the caller passes them only
+    when ``path`` is that file, a Parquet file); when they hold every column needed, they are
+    used and the file is not read again.
+    """
+    wanted = [id_column] + ([value_column] if value_column else [])
+    if shared and all(c in shared for c in wanted):
+        import pyarrow as pa
+
+        table = pa.table({c: shared[c] for c in wanted})
+        return _columns_of(table, id_column, value_column, True, what, name, path)
     if not path.exists():
         raise DataError(f"{path}: {what} of candidate '{name}' not found (paths in a policy "
                         "are relative to the policy file)")
@@ -217,7 +239,6 @@ def _read_columns(path: Path, id_column: str, value_column: str | None, name: st
     except Exception as exc:  # noqa: BLE001 — the reader's own words name the problem
         raise DataError(f"{path}: cannot read the {what} of candidate '{name}' as "
                         f"{'Parquet' if parquet else 'CSV'}: {_first_line(exc)}") from None
-    wanted = [id_column] + ([value_column] if value_column else [])
     for col, role in zip(wanted, ["id (data → id)", "score/decision"]):
         if col not in columns:
             shown = ", ".join(columns[:40]) + (f", ... ({len(columns)} in all)"
@@ -235,6 +256,12 @@ def _read_columns(path: Path, id_column: str, value_column: str | None, name: st
     except Exception as exc:  # noqa: BLE001
         raise DataError(f"{path}: cannot read the {what} of candidate '{name}': "
                         f"{_first_line(exc)}") from None
+    return _columns_of(table, id_column, value_column, parquet, what, name, path)
+
+
+def _columns_of(table, id_column: str, value_column: str | None, parquet: bool, what: str,
+                name: str, path: Path | str = ""):
+    """(ids, values, row locator) of the columns read (see :func:`_read_columns`)."""
     if table.num_rows == 0:
         raise DataError(f"{path}: the {what} of candidate '{name}' has a header but no rows")
     ids = _to_numpy(table.column(id_column))
@@ -416,9 +443,14 @@ def make_predictions(spec, ctx) -> PredictionsCandidate:
     """Factory for ``kind: predictions`` (see the module docstring for the orientation)."""
     extra = ctx.extra or {}
     data_path = extra.get("data_path")
+    path = ctx.resolve(spec.path)
+    # the data file's columns as the audit read them: used when this file is the data file
+    shared = extra.get("data_columns") or {}
+    if shared and not (data_path and same_file(Path(path), Path(data_path))):
+        shared = {}
     return PredictionsCandidate(
-        name=spec.name, kind=spec.kind, path=ctx.resolve(spec.path), id_column=ctx.id_column,
+        name=spec.name, kind=spec.kind, path=path, id_column=ctx.id_column,
         score_column=spec.score_column, decision_column=spec.decision_column,
         higher_is_favorable=spec.higher_is_favorable, source_threshold=spec.threshold,
         row_ids=ctx.row_ids, data_path=Path(data_path) if data_path else None,
-        threshold=spec.threshold, score_type=spec.score_type)
+        threshold=spec.threshold, score_type=spec.score_type, shared=shared)
