@@ -40,7 +40,7 @@ def gates_view(result: AuditResult) -> list[dict[str, Any]]:
             "rows": [{"variant": g.variant, "observed": num(g.observed, 4), "ci": ci_text(g.ci),
                       "attribute": g.attribute or "—", "status": g.status,
                       "symbol": STATUS_SYMBOL.get(g.status, ""),
-                      "gap": num(g.gap, 4), "p_adjusted": p_text(g.p_adjusted),
+                      "gap": gap_text(g), "p_adjusted": p_text(g.p_adjusted),
                       "by_attribute": [
                           {"status": g.by_attribute.get(a, "—"),
                            "symbol": STATUS_SYMBOL.get(g.by_attribute.get(a, ""), "—")}
@@ -49,6 +49,22 @@ def gates_view(result: AuditResult) -> list[dict[str, Any]]:
                      for g in gs],
         })
     return out
+
+
+def gap_text(g: GateResult) -> str:
+    """How far the gate's observed figure is from its threshold (the Gates table's Gap): the
+    miss for a gate it does not pass (results' ``gap``), the margin it clears the nearest bound
+    by for one it passes on the point estimate — never ``0.0000`` beside a figure that clears
+    it by 0.12; an em dash when the judged figure is not the point estimate (or undefined)."""
+    if g.gap is None or g.observed is None:
+        return "—"
+    if g.gap > 0 or g.status not in ("PASS", "WARN", "FAIL"):
+        return num(g.gap, 4)
+    if g.decision != "point":
+        return "—"
+    margins = [g.observed - g.min] if g.min is not None else []
+    margins += [g.max - g.observed] if g.max is not None else []
+    return num(min(margins), 4) if margins else "—"
 
 
 def significance_view(result: AuditResult) -> list[dict[str, Any]]:

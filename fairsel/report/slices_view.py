@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from fairsel.report.facts import decisions_phrase
+from fairsel.report.fmt import p_text
 from fairsel.report.tables import fmt, fmt_ci
 from fairsel.results import AuditResult, Slice, SliceAnalysis
 
@@ -19,10 +20,6 @@ SLICES_SECTION: tuple[str, str] = ("slices", "Where it fails")
 #: How each metric reads in a sentence and a table heading.
 METRIC_NAMES: dict[str, str] = {"error_rate": "error rate", "fnr": "false negative rate",
                                 "fpr": "false positive rate", "selection_rate": "selection rate"}
-
-
-def _p(x: float) -> str:
-    return f"{x:.2g}" if x >= 1e-4 else f"{x:.1e}"
 
 
 def _groups(s: Slice) -> str:
@@ -50,14 +47,14 @@ def top_line(analysis: SliceAnalysis | None) -> str | None:
     s = top[0]
     return (f"worst slice of '{v.variant}' by {name}: {s.text} ({s.rows:,} rows): "
             f"{fmt(s.rate)} against {fmt(s.rest_rate)} elsewhere (difference "
-            f"{s.difference:+.3f}, CI {fmt_ci(s.ci)}, adjusted p {_p(s.p_adjusted)}, "
+            f"{s.difference:+.3f}, CI {fmt_ci(s.ci)}, adjusted p {p_text(s.p_adjusted)}, "
             f"{v.tested:,} tests)")
 
 
 def _row(s: Slice) -> dict[str, Any]:
     return {"text": s.text, "rows": f"{s.rows:,}", "kn": f"{s.k:,}/{s.n:,}",
             "rate": fmt(s.rate), "rest": fmt(s.rest_rate), "diff": f"{s.difference:+.3f}",
-            "ci": fmt_ci(s.ci), "p": _p(s.p_adjusted), "groups": _groups(s)}
+            "ci": fmt_ci(s.ci), "p": p_text(s.p_adjusted), "groups": _groups(s)}
 
 
 def slices_view(result: AuditResult) -> dict[str, Any] | None:

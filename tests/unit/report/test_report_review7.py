@@ -1,0 +1,38 @@
+"""Compliance reviewer's reading of the dense PDF (review7): each false or inconsistent figure
+found on the rendered pages of a shipped example, checked on that example so it cannot return."""
+
+from __future__ import annotations
+
+import re
+
+from fairsel.report.context import build_context
+from tests.unit.report.test_report_statements import _golden
+
+
+def test_a_passing_gate_is_not_shown_zero_from_its_threshold():
+    """Lending, page 37 (Gates): the table reads "how far it is from the threshold" and shows
+    'forest' at disparate_impact 0.9181 against ≥ 0.8 with a Gap of 0.0000 — as if it sat on
+    the threshold. A passing row shows the margin it clears by; a failing one its miss."""
+    r = _golden("lending")
+    gates = build_context(r, with_charts=False)["gates"]
+    g1 = next(g for g in gates if g["label"] == "G1")
+    rows = {row["variant"]: row for row in g1["rows"]}
+    assert rows["forest"]["observed"] == "0.9181"
+    assert rows["forest"]["gap"] == "0.1181"
+    assert rows["gbm"]["gap"] == "0.0550"
+    assert rows["logreg"]["gap"] == "0.0001"   # the miss, as results.json writes it
+    for g in gates:
+        for row in g["rows"]:
+            if row["status"] == "PASS" and row["observed"] not in ("—", "0.8", "0.7"):
+                assert row["gap"] != "0.0000", (g["label"], row)
+
+
+def test_slice_p_values_are_written_as_every_other_p_value():
+    """Lending, page 36 (Where it fails): the Adj. p column reads "0.0012", "9.9e-05", "7.4e-05"
+    while the gates and significance tables write p below 0.0001 as "< 0.0001" and three
+    significant digits: the same kind of number shown two ways."""
+    r = _golden("lending")
+    ctx = build_context(r, with_charts=False)
+    text = repr(ctx["slices"])
+    assert re.search(r"\d\.\de-0\d", text) is None, text[:2000]
+    assert "<\\xa00.0001" in text   # repr of "<\u00a00.0001", as fmt.p_text writes it
