@@ -172,12 +172,15 @@ def _threshold_table(details: dict[str, Any], folds: list[str]) -> dict[str, Any
             elif x is None:
                 text = "none"  # +inf: no favorable decision in this group
             else:
-                text = num(x)
+                # a score cutoff, compared with no gate: three decimals like its column, not
+                # 0.09998 because some gate elsewhere reads "≤ 0.1"
+                text = num(x, near=())
                 if is_finite(x):
                     finite.append(x)
             cells.append({"text": text, "mark": THRESHOLD_WORDS.get(st or "", "")})
         rows.append({"group": g, "cells": cells,
-                     "range": num(max(finite) - min(finite)) if len(finite) >= 2 else "—"})
+                     "range": num(max(finite) - min(finite), near=())
+                     if len(finite) >= 2 else "—"})
     marks = {c["mark"] for r in rows for c in r["cells"]}
     return {"rows": rows, "pooled": THRESHOLD_WORDS["pooled"] in marks,
             "default": THRESHOLD_WORDS["default"] in marks,

@@ -36,3 +36,21 @@ def test_slice_p_values_are_written_as_every_other_p_value():
     text = repr(ctx["slices"])
     assert re.search(r"\d\.\de-0\d", text) is None, text[:2000]
     assert "<\\xa00.0001" in text   # repr of "<\u00a00.0001", as fmt.p_text writes it
+
+
+def test_a_fitted_group_threshold_keeps_its_columns_three_decimals():
+    """Mitigation, page 17: logreg+threshold[equalized_odds]'s group thresholds read 0.245,
+    0.240, … and, for 'male × unknown' in fold 4, "0.09998" — five decimals in a dense row of
+    three, because an unrelated gate elsewhere reads "≤ 0.1". A score cutoff is compared with no
+    gate: it is written as its column is."""
+    r = _golden("mitigation")
+    m = build_context(r, with_charts=False)["mitigated"]
+    c = next(c for c in m["comparisons"] if c["name"] == "logreg+threshold[equalized_odds]")
+    rows = {row["group"]: row for row in c["fitted"]["table"]["rows"]}
+    assert [x["text"] for x in rows["male × unknown"]["cells"]] == \
+        ["0.237", "0.157", "0.088", "0.100", "0.113"]
+    for comp in m["comparisons"]:
+        table = (comp.get("fitted") or {}).get("table") or {}
+        for row in table.get("rows", []):
+            for x in row["cells"]:
+                assert re.fullmatch(r"—|none|\d\.\d{3}", x["text"]), (comp["name"], row)
