@@ -14,7 +14,8 @@ from typing import Any
 
 from fairsel.policy.compliance import TEMPLATES
 from fairsel.report.facts import decisions_phrase, gate_spec, is_relative
-from fairsel.report.fmt import FOUR_FIFTHS_MARK, MARK_LEGENDS, gate_subject, threshold_text
+from fairsel.report.fmt import (FOUR_FIFTHS_MARK, MARK_LEGENDS, gate_subject, share,
+                                threshold_text)
 from fairsel.report.tables import fmt
 from fairsel.results import (
     AdverseImpactTable,
@@ -39,11 +40,6 @@ def compliance_section(result: AuditResult) -> tuple[str, str]:
 
 def _pct(x: float | None, digits: int = 1) -> str:
     return "—" if x is None else f"{100 * x:.{digits}f}%"
-
-
-def _share(x: float) -> str:
-    """A share of the data: two decimals under 1% (1 of 4,000 is 0.03%, never "0.0%")."""
-    return _pct(x, 2 if 0 < x < 0.01 else 1)
 
 
 def _ratio(x: float | None) -> str:
@@ -105,7 +101,7 @@ def _impact_table(t: ImpactTable, min_share: float) -> dict[str, Any]:
             note = "most selected"
         else:
             note = ""
-        rows.append({"group": r.group, "n": f"{r.n:,}", "share": _share(r.share),
+        rows.append({"group": r.group, "n": f"{r.n:,}", "share": share(r.share),
                      "selected": f"{r.selected:,}", "rate": fmt(r.rate, 3),
                      "ties": None if r.ties is None else f"{r.ties:,}",
                      "ratio": _ratio(r.impact_ratio), "note": note,
@@ -119,7 +115,7 @@ def _impact_table(t: ImpactTable, min_share: float) -> dict[str, Any]:
 def ll144_view(s: Ll144Summary) -> dict[str, Any]:
     """hiring_ll144's tables: selection rates, then scoring rates (for a score)."""
     unknown = [(t.attribute, t.unknown_n) for t in s.selection if t.kind == "attribute"]
-    excluded = [f"{r.group} ({t.attribute}: n = {r.n:,}, {_share(r.share)} of the data)"
+    excluded = [f"{r.group} ({t.attribute}: n = {r.n:,}, {share(r.share)} of the data)"
                 for t in s.selection if t.kind == "attribute" for r in t.rows if r.excluded]
     cells = sum(len(t.excluded) for t in s.selection if t.kind == "intersection")
     return {

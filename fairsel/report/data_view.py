@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from fairsel.report.facts import scoring
-from fairsel.report.fmt import FLAG_TEXT, SMALL_MARK, count, mark_legend, num, pct
+from fairsel.report.fmt import FLAG_TEXT, SMALL_MARK, count, mark_legend, num, share
 from fairsel.report.proxies_view import features_note
 from fairsel.report.section import SectionView
 from fairsel.results import AuditResult
@@ -19,7 +19,7 @@ def data_view(result: AuditResult) -> dict[str, Any]:
         groups = []
         for g in a.groups:
             groups.append({
-                "group": g.group, "n": count(g.n), "share": pct(g.n / d.rows_used if d.rows_used else None),
+                "group": g.group, "n": count(g.n), "share": share(g.n / d.rows_used if d.rows_used else None),
                 "favorable": count(g.favorable), "rate": num(g.favorable_rate),
                 "flags": ", ".join(FLAG_TEXT.get(f, f) for f in g.flags),
                 "is_reference": a.reference is not None and g.group == a.reference,

@@ -113,6 +113,15 @@ def pct(x: float | None, digits: int = 1) -> str:
     return f"{100 * x:.{digits}f}%"
 
 
+def share(x: float | None) -> str:
+    """A share of the data as a percentage: one decimal, two under 1% (1 row of 4,000 is
+    0.03%, never "0.0%"); the data section and the compliance tables write the same group's
+    share the same way."""
+    if x is None or not math.isfinite(x):
+        return "—"
+    return pct(x, 2 if 0 < x < 0.01 else 1)
+
+
 def count(n: int | None) -> str:
     return "—" if n is None else f"{n:,}"
 

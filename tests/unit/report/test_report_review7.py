@@ -54,3 +54,22 @@ def test_a_fitted_group_threshold_keeps_its_columns_three_decimals():
         for row in table.get("rows", []):
             for x in row["cells"]:
                 assert re.fullmatch(r"—|none|\d\.\d{3}", x["text"]), (comp["name"], row)
+
+
+def test_a_groups_share_of_the_data_is_written_one_way():
+    """Hiring, pages 7 and 11: 'Native Hawaiian or Pacific Islander' is 0.73% of the data in the
+    LL144 table and 0.7% in the data section's; 'unknown × Native Hawaiian or Pacific Islander'
+    (1 row of 4,000) is 0.03% there and "0.0%" here — a group with a row shown as none."""
+    r = _golden("hiring")
+    ctx = build_context(r, with_charts=False)
+    data = {(a["attribute"], g["group"]): g["share"] for a in ctx["data"]["attributes"]
+            for g in a["groups"]}
+    assert data[("race/ethnicity", "Native Hawaiian or Pacific Islander")] == "0.73%"
+    assert data[("sex × race/ethnicity", "unknown × Native Hawaiian or Pacific Islander")] == \
+        "0.03%"
+    assert data[("race/ethnicity", "White")] == "51.1%"
+    assert "0.0%" not in data.values()
+    ll144 = ctx["compliance"]["ll144"]
+    for table in ll144["selection"]:
+        for row in table["rows"]:
+            assert data[(table["attribute"], row["group"])] == row["share"], row
