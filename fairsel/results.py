@@ -804,9 +804,14 @@ class LendingReview(_Frozen):
     tables: list[AdverseImpactTable] = Field(description="Per attribute and intersection.")
     best_objective: float | None = Field(description=(
         "The best value of ranking.objective over every evaluated variant."))
+    best_selectable_objective: float | None = Field(default=None, description=(
+        "The best value of ranking.objective among the variants the ranking may select (the "
+        "selected one and those set aside only by the tolerance or the tie-break): the figure "
+        "the ranking's tolerance counts from. Null when nothing was selected."))
     tolerance: float = Field(description="ranking.tolerance.")
     alternatives: list[Alternative] = Field(description=(
-        "Every variant whose objective lies within the tolerance of the best, best first."))
+        "Every variant whose objective lies within the tolerance of the best, or of the best "
+        "selectable, best first."))
 
 
 class ComplianceResult(_Frozen):

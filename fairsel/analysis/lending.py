@@ -54,24 +54,62 @@ def adverse_impact_table(attr: AttributeMetrics, *, alpha: float) -> AdverseImpa
                               rows=rows)
 
 
+def _scored(variants: Sequence[VariantResult], ranking: Ranking
+            ) -> list[tuple[float, VariantResult]]:
+    """(objective, variant) of every evaluated variant that has the ranking's objective."""
+    out = []
+    for v in variants:
+        est = v.performance.get(ranking.objective)
+        if v.status != "ERROR" and est is not None and est.value is not None:
+            out.append((est.value, v))
+    return out
+
+
+def _best(scored: Sequence[tuple[float, VariantResult]], higher_is_better: bool) -> float | None:
+    sign = 1 if higher_is_better else -1
+    return max(sign * o for o, _ in scored) * sign if scored else None
+
+
+def selectable_names(ranking: Ranking) -> set[str]:
+    """The variants the ranking chose among (read from its own record): the selected one and
+    those it set aside only by the tolerance or the tie-break; none when nothing was selected."""
+    if ranking.selected is None:
+        return set()
+    return {ranking.selected} | {n for n, p in ranking.passed_over.items()
+                                 if p.reason in ("less_fair", "lower_objective")}
+
+
+def best_selectable(variants: Sequence[VariantResult], ranking: Ranking, *,
+                    higher_is_better: bool) -> float | None:
+    """The best objective among the variants the ranking may select: the figure its tolerance
+    counts from (the best of all variants may fail a gate or decide with the protected
+    attribute)."""
+    names = selectable_names(ranking)
+    return _best([(o, v) for o, v in _scored(variants, ranking) if v.name in names],
+                 higher_is_better)
+
+
 def alternatives(variants: Sequence[VariantResult], ranking: Ranking, *,
                  higher_is_better: bool, fairness: Sequence[str]
                  ) -> tuple[float | None, list[Alternative]]:
-    """(best objective, every evaluated variant within ``ranking.tolerance`` of it, best first).
+    """(best objective, every evaluated variant within ``ranking.tolerance`` of it or of the
+    best selectable objective, best first).
 
-    Each row carries its disparities and the ranking's own reason for choosing it or not.
+    The second reference is the one the ranking counts its tolerance from: without it a
+    variant the ranking's reasons name as "within the tolerance" of the selected one could be
+    missing from the table, when the best of all variants fails a gate. Each row carries its
+    disparities and the ranking's own reason for choosing it or not.
     """
-    def objective(v: VariantResult) -> float | None:
-        est = v.performance.get(ranking.objective)
-        return None if est is None else est.value
-
-    scored = [(objective(v), v) for v in variants if v.status != "ERROR"
-              and objective(v) is not None]
+    scored = _scored(variants, ranking)
     if not scored:
         return None, []
     sign = 1 if higher_is_better else -1
-    best = max(sign * o for o, _ in scored) * sign  # type: ignore[operator]
-    close = [(o, v) for o, v in scored if abs(o - best) <= ranking.tolerance + 1e-12]  # type: ignore[operator]
+    best = _best(scored, higher_is_better)
+    refs = [b for b in (best, best_selectable(variants, ranking,
+                                              higher_is_better=higher_is_better))
+            if b is not None]
+    close = [(o, v) for o, v in scored
+             if any(abs(o - b) <= ranking.tolerance + 1e-12 for b in refs)]
     close.sort(key=lambda ov: -sign * ov[0])  # type: ignore[operator]
     out = []
     for o, v in close:
@@ -99,5 +137,7 @@ def lending_review(variant: VariantResult, variants: Sequence[VariantResult], ra
     return LendingReview(variant=variant.name, alpha=alpha,
                          tables=[adverse_impact_table(a, alpha=alpha)
                                  for a in variant.attributes],
-                         best_objective=best, tolerance=ranking.tolerance,
-                         alternatives=alts)
+                         best_objective=best,
+                         best_selectable_objective=best_selectable(
+                             variants, ranking, higher_is_better=higher_is_better),
+                         tolerance=ranking.tolerance, alternatives=alts)

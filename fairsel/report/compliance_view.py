@@ -178,6 +178,12 @@ def lending_view(review: LendingReview, result: AuditResult) -> dict[str, Any]:
         "variant": review.variant, "alpha": f"{review.alpha:g}", "tables": tables,
         "adjustment": adjustment_text(result),
         "objective": objective, "best": fmt(review.best_objective, 4),
+        # the ranking counts its tolerance from the best variant it may select; shown when
+        # that is not the best of all (which then fails a gate or decides with the attribute)
+        "best_selectable": (fmt(review.best_selectable_objective, 4)
+                            if review.best_selectable_objective is not None
+                            and review.best_selectable_objective != review.best_objective
+                            else None),
         "tolerance": f"{review.tolerance:g}", "metrics": metrics, "alternatives": alts,
         "flagged": [f"{r['group']} ({t['attribute']})" for t in tables for r in t["rows"]
                     if r["below"]],

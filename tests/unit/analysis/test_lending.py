@@ -88,3 +88,30 @@ def test_alternatives_of_a_lower_is_better_objective():
     best, alts = alternatives(vs, ranking, higher_is_better=False, fairness=[])
     assert best == pytest.approx(0.20) and [a.variant for a in alts] == ["a", "b"]
     assert alts[0].why == "not selected: no variant was selected"
+
+
+def test_alternatives_include_those_within_tolerance_of_the_best_selectable():
+    """Lending p.7 (review7): the best of all ('logreg' 0.7811) failed its gates, the ranking
+    chose 'forest' (0.7724) and said '1 other variant(s) within 0.01 of it' — 'gbm' (0.766) —
+    but the table counted only from 0.7811 and left 'gbm' out."""
+    from fairsel.analysis.lending import best_selectable, lending_review
+
+    vs = [_variant("logreg", 0.7811, 0.7999, status="FAIL"), _variant("forest", 0.7724, 0.918),
+          _variant("gbm", 0.766, 0.855), _variant("far", 0.70, 0.99)]
+    ranking = Ranking(
+        selected="forest", order=["forest", "gbm", "far", "logreg"], objective="roc_auc",
+        tolerance=0.01, fairness_tiebreak="disparate_impact", reasons=["2 of 3 pass"],
+        passed_over={"gbm": PassedOver(reason="less_fair", text="no fairer"),
+                     "far": PassedOver(reason="lower_objective", text="too far"),
+                     "logreg": PassedOver(reason="not_passing", text="fails")})
+    assert best_selectable(vs, ranking, higher_is_better=True) == pytest.approx(0.7724)
+    best, alts = alternatives(vs, ranking, higher_is_better=True, fairness=[])
+    assert best == pytest.approx(0.7811)
+    assert [a.variant for a in alts] == ["logreg", "forest", "gbm"]  # 'far' is out of both
+    review = lending_review(vs[1], vs, ranking, alpha=0.05, higher_is_better=True, fairness=[])
+    assert review.best_selectable_objective == pytest.approx(0.7724)
+    # nothing selected: only the best of all is a reference
+    none = ranking.model_copy(update={"selected": None, "passed_over": {}})
+    assert best_selectable(vs, none, higher_is_better=True) is None
+    assert [a.variant for a in alternatives(vs, none, higher_is_better=True,
+                                            fairness=[])[1]] == ["logreg", "forest"]

@@ -73,3 +73,17 @@ def test_a_groups_share_of_the_data_is_written_one_way():
     for table in ll144["selection"]:
         for row in table["rows"]:
             assert data[(table["attribute"], row["group"])] == row["share"], row
+
+
+def test_the_lda_table_counts_from_the_best_selectable_as_the_ranking_does():
+    """Lending p.7 (review7): the table counted its tolerance only from 'logreg' (0.7811),
+    which fails its gates, so 'gbm' — the variant the ranking's reason names as within 0.01 of
+    the selected 'forest' — was missing, and the paragraph did not say which best it meant."""
+    from fairsel.report.html import render_html
+    from tests.unit.report.test_report_statements import _golden, _text
+
+    r = _golden("lending")
+    text = _text(render_html(r, with_charts=False))
+    assert "or of the best variant the ranking may select (0.7724" in text
+    names = [a.variant for a in r.compliance.lending.alternatives]
+    assert "gbm" in names and "forest" in names
