@@ -44,8 +44,10 @@ def _threshold_text(gate: GateSpec | GateResult) -> str:
 
 
 def _fmt(x: float | None, gate: GateSpec) -> str:
-    # more digits where 4 would round onto the threshold (0.79999 is not "0.8" against ≥ 0.8)
-    return "n/a" if x is None else figure_text(x, 4, near=(gate.min, gate.max), spec="g")
+    # 4 decimals, as the report's gate tables and key figures write a gate's value and interval
+    # (review7: "(CI 0.4743–0.901)" here beside "[0.4743, 0.9010]" on page 1); more digits
+    # where 4 would round onto the threshold (0.79999 is not "0.8000" against ≥ 0.8)
+    return "n/a" if x is None else figure_text(x, 4, near=(gate.min, gate.max))
 
 
 def judge(gate_index: int, gate: GateSpec, variant: VariantResult, *, decision: str,

@@ -231,3 +231,15 @@ def test_data_kind_is_described_for_every_template():
         assert template in text, template
     doc = (Path(__file__).resolve().parents[2] / "docs" / "policy.md").read_text()
     assert text in doc
+
+
+def test_a_gates_message_writes_its_figures_with_the_reports_four_decimals():
+    """Hiring p.6 (review7): the LL144 gates table quoted the gate's message "(CI 0.4743–0.901)"
+    while page 1 wrote the same interval [0.4743, 0.9010]: one number, two ways."""
+    from fairsel.gates import _fmt
+    from fairsel.policy.schema import GateSpec
+
+    gate = GateSpec(metric="disparate_impact", min=0.8)
+    assert _fmt(0.901, gate) == "0.9010"
+    assert _fmt(0.4743, gate) == "0.4743"
+    assert _fmt(0.79999, gate) == "0.79999"  # never "0.8000" against ≥ 0.8
