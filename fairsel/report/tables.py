@@ -335,3 +335,10 @@ def dense_slices(rows: Any) -> dict[str, Any]:
     return dense_columns(list(SLICE_HEADS), [
         [r["rows"], f"{r['rate']} ({r['kn']})", r["rest"], r["diff"], r["ci"], r["p"]]
         for r in rows], left=0)
+
+
+def dense_pairs(rows: Any, heads: tuple[str, str], key: str = "feature",
+                value: str = "value") -> dict[str, Any]:
+    """A two-column table (a name and its figure: ``rows`` of mappings with ``key`` and
+    ``value``) in dense form, a line per row under the two ``heads`` (:func:`dense_columns`)."""
+    return dense_columns(list(heads), [[r[key], r[value]] for r in rows], left=1)
