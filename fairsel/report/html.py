@@ -185,11 +185,17 @@ def _environment(user_folder: Path | None):
         env.globals.pop(name, None)
     env.filters["breakable"] = breakable
     env.filters["variant_name"] = variant_name
-    from fairsel.report.tables import dense, dense_rates, dense_width
+    from fairsel.report.tables import (dense, dense_fairness, dense_pairs,
+                                         dense_performance, dense_rates, dense_slices,
+                                         dense_width)
 
     env.filters["dense"] = dense
     env.filters["dense_width"] = dense_width
     env.filters["dense_rates"] = dense_rates
+    env.filters["dense_fairness"] = dense_fairness
+    env.filters["dense_performance"] = dense_performance
+    env.filters["dense_slices"] = dense_slices
+    env.filters["dense_pairs"] = dense_pairs
     return env
 
 

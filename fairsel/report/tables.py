@@ -283,3 +283,62 @@ def dense_rates(groups: Any) -> dict[str, Any]:
     size = next((cls for chars, cls in DENSE_RATE_SIZES if longest <= chars),
                 DENSE_RATE_SIZES[-1][1])
     return {"head": lines[0], "lines": lines[1:], "size": size}
+
+
+
+def dense_columns(heads: list[str], rows: Any, left: int = 1) -> dict[str, Any]:
+    """A table as monospace lines (the PDF's dense form): ``heads`` (column names) over
+    ``rows`` (rows of cell texts), each column as wide as the wider of its header and its
+    widest cell, two spaces apart; the first ``left`` columns (names, read first) left-aligned,
+    the others (figures) right-aligned: ``{"head": str, "lines": [str, ...]}``. Every cell is
+    kept; a row is one line."""
+    rows = [[dense_text(c) for c in r] for r in rows]
+    cells = dense_widths(rows)
+    widths = [max(len(h), cells[i] if i < len(cells) else 0) for i, h in enumerate(heads)]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join((c.ljust if i < left else c.rjust)(widths[i])
+                         for i, c in enumerate(cells)).rstrip()
+
+    return {"head": line(list(heads)), "lines": [line(r) for r in rows]}
+
+
+def dense_fairness(candidate: dict[str, Any]) -> dict[str, Any]:
+    """A candidate's fairness table (``candidates_view``: ``fairness`` rows of ``metric``,
+    ``value``, ``ci``, ``worst``, ``by_attribute``; ``attr_names``) in dense form, a line per
+    metric: its worst value with the interval, the attribute where it is worst, and its value
+    on each attribute (:func:`dense_columns`)."""
+    heads = ["Fairness", "Worst [interval]", "Worst on", *candidate["attr_names"]]
+    rows = [[r["metric"], f"{r['value']} {r['ci']}".rstrip(), r["worst"], *r["by_attribute"]]
+            for r in candidate["fairness"]]
+    return dense_columns(heads, rows, left=1)
+
+
+def dense_performance(candidate: dict[str, Any]) -> dict[str, Any]:
+    """A candidate's performance table (``performance`` rows of ``metric``, ``value``,
+    ``ci``, ``unavailable``) in dense form: a line per metric with its value and interval, or
+    "not computed ¶" (:func:`dense_columns`)."""
+    rows = [[r["metric"], "not computed ¶" if r.get("unavailable")
+             else f"{r['value']} {r['ci']}".rstrip()] for r in candidate["performance"]]
+    return dense_columns(["Performance", "Value [interval]"], rows, left=1)
+
+
+#: A worst-slices table's figures, in the PDF's dense form (after the slice's own cell).
+SLICE_HEADS = ("Rows", "Rate (k/n)", "Rest", "Diff.", "Interval", "Adj. p")
+
+
+def dense_slices(rows: Any) -> dict[str, Any]:
+    """A worst-slices table (``slices_view``'s rows: ``rows``, ``rate``, ``kn``, ``rest``,
+    ``diff``, ``ci``, ``p``) in dense form: each slice's figures as one monospace line, every
+    figure right-aligned under its header (:func:`dense_columns`); the slice's description
+    stays a cell of its own."""
+    return dense_columns(list(SLICE_HEADS), [
+        [r["rows"], f"{r['rate']} ({r['kn']})", r["rest"], r["diff"], r["ci"], r["p"]]
+        for r in rows], left=0)
+
+
+def dense_pairs(rows: Any, heads: tuple[str, str], key: str = "feature",
+                value: str = "value") -> dict[str, Any]:
+    """A two-column table (a name and its figure: ``rows`` of mappings with ``key`` and
+    ``value``) in dense form, a line per row under the two ``heads`` (:func:`dense_columns`)."""
+    return dense_columns(list(heads), [[r[key], r[value]] for r in rows], left=1)
