@@ -126,6 +126,11 @@ def ll144_view(s: Ll144Summary) -> dict[str, Any]:
         "excluded": excluded, "excluded_cells": cells,
         "selection": [_impact_table(t, s.min_share) for t in s.selection],
         "scoring": [_impact_table(t, s.min_share) for t in s.scoring],
+        # the tables that mark a ratio below four-fifths (the legend names them, or says none)
+        "flagged": [f"{basis.lower()} by {t.attribute}" for basis, ts in
+                    (("Selection rates", s.selection), ("Scoring rates", s.scoring))
+                    for t in ts if any(r.impact_ratio is not None and r.impact_ratio < FOUR_FIFTHS
+                                       for r in t.rows)],
         "mark": FOUR_FIFTHS_MARK, "mark_legend": MARK_LEGENDS[FOUR_FIFTHS_MARK],
     }
 

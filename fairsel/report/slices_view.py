@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from fairsel.report.facts import decisions_phrase
-from fairsel.report.fmt import p_text
+from fairsel.report.fmt import p_text, signed
 from fairsel.report.tables import fmt, fmt_ci
 from fairsel.results import AuditResult, Slice, SliceAnalysis
 
@@ -51,10 +51,16 @@ def top_line(analysis: SliceAnalysis | None) -> str | None:
             f"{v.tested:,} tests)")
 
 
+def _ci(ci) -> str:
+    """A difference's interval, a negative end with the minus sign the difference has
+    (:func:`fairsel.report.fmt.signed`), not a hyphen."""
+    return fmt_ci(ci).replace("-", "\u2212")
+
+
 def _row(s: Slice) -> dict[str, Any]:
     return {"text": s.text, "rows": f"{s.rows:,}", "kn": f"{s.k:,}/{s.n:,}",
-            "rate": fmt(s.rate), "rest": fmt(s.rest_rate), "diff": f"{s.difference:+.3f}",
-            "ci": fmt_ci(s.ci), "p": p_text(s.p_adjusted), "groups": _groups(s)}
+            "rate": fmt(s.rate), "rest": fmt(s.rest_rate), "diff": signed(s.difference),
+            "ci": _ci(s.ci), "p": p_text(s.p_adjusted), "groups": _groups(s)}
 
 
 def slices_view(result: AuditResult) -> dict[str, Any] | None:

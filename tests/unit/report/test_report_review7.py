@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from fairsel.report.context import build_context
 from tests.unit.report.test_report_statements import _golden
 
@@ -87,3 +89,79 @@ def test_the_lda_table_counts_from_the_best_selectable_as_the_ranking_does():
     assert "or of the best variant the ranking may select (0.7724" in text
     names = [a.variant for a in r.compliance.lending.alternatives]
     assert "gbm" in names and "forest" in names
+
+
+_EXAMPLES = ("branches", "champion", "hiring", "lending", "mitigation", "recidivism")
+
+
+def _section(html: str, section_id: str) -> str:
+    start = html.find(f'id="{section_id}"')
+    if start < 0:
+        return ""
+    end = html.find("<section", start)
+    return html[start:end if end > 0 else len(html)]
+
+
+@pytest.mark.parametrize("name", _EXAMPLES)
+def test_the_four_fifths_mark_is_explained_only_where_it_appears_and_before_its_tables(name):
+    """Lending p.6 explained ▼ ("marks an impact ratio below 0.8") over tables that mark
+    nothing; hiring's LL144 summary explained it after its last table, pages after the first
+    ▼. The legend is printed when a table marks a ratio, above the first table; otherwise the
+    section says no ratio is below four-fifths."""
+    from fairsel.report.fmt import FOUR_FIFTHS_MARK, MARK_LEGENDS
+    from fairsel.report.html import render_html
+
+    html = render_html(_golden(name), with_charts=False)
+    section = _section(html, "compliance")
+    legend = MARK_LEGENDS[FOUR_FIFTHS_MARK]
+    if not section:
+        assert legend not in html
+        return
+    tables = re.findall(r"<table.*?</table>", section, flags=re.S)
+    marked = any(FOUR_FIFTHS_MARK in t for t in tables)
+    assert (legend in section) == marked, name
+    if marked:
+        first = next(t for t in tables if FOUR_FIFTHS_MARK in t)
+        assert section.index(legend) < section.index(first), name
+    elif "Bias audit summary" in section:
+        assert "No impact ratio is below 0.8" in section
+
+
+def test_hiring_names_the_tables_that_mark_a_ratio_below_four_fifths():
+    """The LL144 legend names where the mark is, so a reader knows which table to look at."""
+    r = _golden("hiring")
+    s = build_context(r, with_charts=False)["compliance"]["ll144"]
+    marked = [t for t in s["selection"] + s["scoring"] if any(row["below"] for row in t["rows"])]
+    assert len(s["flagged"]) == len(marked)
+
+
+@pytest.mark.parametrize("name", _EXAMPLES)
+def test_a_mitigated_variant_that_decides_with_the_attribute_carries_its_mark_in_words(name):
+    """Mitigation p.16: the heading of a threshold variant carries ⚑, and its first sentence
+    says "It decides with the protected attribute." without the mark: the sentence names the
+    mark so the heading's symbol has its meaning beside it."""
+    from fairsel.report.html import render_html
+
+    ctx = build_context(_golden(name), with_charts=False)
+    m = ctx.get("mitigated")
+    if not m or not m.get("comparisons"):
+        return
+    html = render_html(_golden(name), with_charts=False)
+    for c in m["comparisons"]:
+        if c["uses_protected"]:
+            assert f"decides with the protected attribute, hence the {m['mark']} in its heading" in html, c["name"]
+    assert "decides with the protected attribute." not in html
+
+
+@pytest.mark.parametrize("name", _EXAMPLES)
+def test_slice_differences_and_their_intervals_use_the_minus_sign(name):
+    """Lending p.29-32: a slice row read "+0.123 … [-0.051, 0.298]" with a hyphen for the
+    minus, while every other signed change in the report uses "−"."""
+    ctx = build_context(_golden(name), with_charts=False)
+    sl = ctx.get("slices")
+    if not sl:
+        return
+    rows = [r for v in sl["variants"] for t in v["tables"] for r in t["rows"]]
+    for r in rows:
+        assert "-" not in r["diff"] and "-" not in r["ci"], r
+    assert any(r["diff"].startswith(("+", "−")) for r in rows) or not rows
