@@ -243,20 +243,45 @@ def test_bench_coverage_runs_the_engines_interval_code():
 
 
 def test_a_groups_design_effect_is_its_bootstrap_estimate_shrunk_by_its_clusters():
-    """The design effect of a group's rate: ``expected + C/(C + C₀)·(boot − expected)``, C its
-    effective number of clusters — the bootstrap's own where C is large, the one its cluster
-    sizes imply where it has few clusters, in both directions (no longer the larger of the
-    two), and never below 1."""
+    """The design effect of a group's rate: ``1/deff = 1/expected + C/(C + C₀)·(1/boot −
+    1/expected)``, C its effective number of clusters — the bootstrap's own where C is large,
+    the one its cluster sizes imply where it has few clusters, in both directions (no longer
+    the larger of the two), averaged on the effective size's scale (not the design effect's:
+    that overstated it), and never below 1."""
     from fairsel.metrics.intervals import DEFF_PRIOR_CLUSTERS as C0
     from fairsel.metrics.intervals import shrunk_design_effect
 
     boot, expected = np.array([2.0, 1.1, 2.0, 0.5]), np.array([1.2, 1.5, 1.2, 1.0])
     out = shrunk_design_effect(boot, expected, np.array([C0, C0, 0.0, 1e9]))
-    assert out[0] == pytest.approx(1.6) and out[1] == pytest.approx(1.3)  # halfway at C = C₀
+    # halfway at C = C₀ on 1/deff: 1/(½/1.2 + ½/2) = 1.5, 1/(½/1.5 + ½/1.1) = 1.2692
+    assert out[0] == pytest.approx(1.5) and out[1] == pytest.approx(1 / (0.5 / 1.5 + 0.5 / 1.1))
+    assert out[0] < 1.6  # the arithmetic average, the rule of the second round
     assert out[2] == pytest.approx(1.2)  # no clusters: the expected one
     assert out[3] == 1.0  # never below 1
     assert shrunk_design_effect(boot, expected, np.inf).tolist() == pytest.approx([2, 1.1, 2, 1])
     assert out[1] < np.maximum(boot, expected)[1]  # the larger of the two was the rule before
+
+
+def test_a_bootstrap_design_effect_under_1_is_averaged_before_the_floor():
+    """The bootstrap's estimate below 1 (noise) is not floored at 1 before it is averaged with
+    the expected one: only the shrunk design effect is at least 1."""
+    from fairsel.metrics.intervals import DEFF_PRIOR_CLUSTERS as C0
+    from fairsel.metrics.intervals import design_effect, rate_band
+
+    rng = np.random.default_rng(1)
+    zs = rng.standard_normal((400, 1))
+    zs = (zs - zs.mean()) / zs.std(ddof=1)  # replicates with a design effect of exactly 0.7
+    value, n = np.array([0.5]), np.array([50.0])
+    reps = 0.5 + zs * np.sqrt(0.25 / 50 * 0.7)
+    raw = design_effect(value, n, reps, 1.4, floor=0.0)
+    assert raw[0] == pytest.approx(0.7) and design_effect(value, n, reps, 1.4)[0] == 1.0
+    counts = np.array([[12.0, 13.0, 12.0, 13.0]])  # selection rate 26/50
+    reps_sr = 0.52 + zs * np.sqrt(0.52 * 0.48 / 50 * 0.7)
+    band = rate_band(counts, "selection_rate", 0.95, reps=reps_sr, clustered=True,
+                     fallback_deff=1.4, clusters=np.array([C0]))
+    expected = 1 / (0.5 / 1.4 + 0.5 / 0.7)  # halfway at C = C₀, from the raw estimate
+    assert 50 / band.n_eff[0] == pytest.approx(max(expected, 1.0))
+    assert 50 / band.n_eff[0] < 1 / (0.5 / 1.4 + 0.5 / 1.0)  # flooring first gave more
 
 
 def test_cluster_design_effects_are_not_biased_upward():
