@@ -87,3 +87,28 @@ def lone_rows(document) -> list[tuple[int, str, int]]:
                 text = " ".join("".join(head.itertext()).split()) if head is not None else ""
                 found.append((number, text, rows))
     return found
+
+
+def cell_lines(document, table_class: str, column: int) -> list[tuple[str, int]]:
+    """(text, lines it is laid out on) of column ``column`` (0-based) of each body row of every
+    table of class ``table_class``, on every page."""
+    from weasyprint.formatting_structure import boxes
+
+    out = []
+    for page in document.pages:
+        for b, _ in _content(page):
+            if not isinstance(b, boxes.TableBox) or \
+                    table_class not in (b.element.get("class") or "").split():
+                continue
+            for group in b.children:
+                if group.element_tag != "tbody":
+                    continue
+                for row in group.children:
+                    cells = [c for c in row.children if isinstance(c, boxes.TableCellBox)]
+                    if len(cells) <= column:
+                        continue
+                    cell = cells[column]
+                    lines = sum(1 for d, _ in _walk(cell, None, [])
+                                if isinstance(d, boxes.LineBox))
+                    out.append((" ".join("".join(cell.element.itertext()).split()), lines))
+    return out

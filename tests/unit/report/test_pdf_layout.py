@@ -20,7 +20,7 @@ from fairsel.report.html import render_html
 from fairsel.report.pdf import _import_weasyprint, data_only_fetcher
 from fairsel.report.tables import dense, dense_width, dense_widths
 from fairsel.results import AuditResult
-from tests.unit.report.pagecheck import lone_rows, stranded_headings
+from tests.unit.report.pagecheck import cell_lines, lone_rows, stranded_headings
 
 GOLDEN = Path(__file__).resolve().parents[2] / "e2e" / "golden"
 WHEN = "2026-01-01T00:00:00+00:00"
@@ -353,3 +353,15 @@ def test_the_widest_rates_table_of_the_examples_fits_without_wrapping():
     longest = max(len(line) for c in ctx["candidates"] for a in c["attributes"]
                   for d in [dense_rates(a["groups"])] for line in [d["head"], *d["lines"]])
     assert longest > 112  # the case that needs the smallest size
+
+
+def test_the_tradeoff_tables_variant_names_fit_on_three_lines(example):
+    """Mitigation p.51 (review7): the trade-off table's Variant column was the remainder of
+    fixed widths, about 7 % of the page, so 'logreg+threshold[demographic_parity]' stood on 8
+    lines broken mid-word ('thresh / old', 'demo / graphic'). A name fits on at most three
+    lines."""
+    name, _, _, document = example
+    rows = cell_lines(document, "tradeoff-table", 1)
+    assert rows, name
+    for text, lines in rows:
+        assert lines <= 3, (name, text, lines)
