@@ -365,3 +365,16 @@ def test_the_tradeoff_tables_variant_names_fit_on_three_lines(example):
     assert rows, name
     for text, lines in rows:
         assert lines <= 3, (name, text, lines)
+
+
+def test_the_cover_is_one_page(example):
+    """Mitigation's cover ran three lines and its report id onto page 2, which was otherwise
+    empty (review7): the cover, down to its report id, is page 1."""
+    from tests.unit.report.pagecheck import _content
+
+    name, _, _, document = example
+    pages = [n for n, page in enumerate(document.pages, start=1)
+             for b, _ in _content(page)
+             if "cover-facts" in ((getattr(b, "element", None) is not None
+                                   and b.element.get("class")) or "").split()]
+    assert pages and set(pages) == {1}, (name, pages)
