@@ -51,7 +51,8 @@ def laid_out(result: AuditResult):
             gc.enable()
 
 
-@pytest.fixture(scope="module", params=["lending", "mitigation"])
+@pytest.fixture(scope="module", params=["lending", "mitigation", "branches", "champion", "hiring",
+                                        "recidivism"])
 def example(request):
     result = golden_result(request.param)
     html, document = laid_out(result)
