@@ -165,3 +165,18 @@ def test_slice_differences_and_their_intervals_use_the_minus_sign(name):
     for r in rows:
         assert "-" not in r["diff"] and "-" not in r["ci"], r
     assert any(r["diff"].startswith(("+", "−")) for r in rows) or not rows
+
+
+@pytest.mark.parametrize("name", _EXAMPLES)
+def test_the_candidates_section_says_why_its_worst_interval_and_a_gates_differ(name):
+    """Mitigation p.25: gbm+reweighing's fairness table reads disparate_impact 0.598 [0.447,
+    0.805] beside its gate's 0.5978 [0.4471, 0.8039]. Page 1 explains the two intervals; the
+    page that shows both side by side did not."""
+    from fairsel.report.html import render_html
+
+    html = render_html(_golden(name), with_charts=False)
+    section = _section(html, "candidates")
+    assert "Worst [interval]" in section, name
+    text = " ".join(re.sub(r"<[^>]+>", " ", section).split())
+    assert "one interval for the worst of every attribute's groups at once; a gate reads its " \
+        "attribute's own interval" in text, name
