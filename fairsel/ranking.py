@@ -101,7 +101,8 @@ def rank(variants: list[VariantResult], gates: list[GateResult], policy: Policy,
                         NONE_EVALUATED) if not passing else ONLY_PROTECTED_PASS)
 
     passed_over = _passed_over(variants, selectable, near,
-                               selected, policy, tie_is_fair, fairness_names)
+                               selected, policy, tie_is_fair, fairness_names,
+                               top=top if selectable else None)
     gap = {v.name: sum((g.gap or 0.0) for g in gates if g.variant == v.name and g.severity == "error")
            for v in variants}
     head = sorted(selectable, key=lambda v: (-obj(v), v.name))
@@ -118,11 +119,17 @@ def rank(variants: list[VariantResult], gates: list[GateResult], policy: Policy,
 
 def _passed_over(variants: list[VariantResult], selectable: list[VariantResult],
                  near: list[VariantResult], selected: str | None, policy: Policy,
-                 tie_is_fair: bool, tie_names: set[str]) -> dict[str, PassedOver]:
+                 tie_is_fair: bool, tie_names: set[str],
+                 top: VariantResult | None = None) -> dict[str, PassedOver]:
     """Why each variant but the selected one was not selected: the rule of :func:`rank`
     that set it aside, first failing the gates, then deciding with the protected attribute,
-    then the tolerance and the tie-break."""
+    then the tolerance and the tie-break. ``top``: the selectable variant with the best
+    objective, the one the tolerance counts from (named, since a variant that may not be
+    selected can have a better objective)."""
     r = policy.ranking
+    best = (f"the best {r.objective} of a selectable variant ('{top.name}', "
+            f"{_fmt(_value(top, r.objective, r.objective in tie_names))})"
+            if top is not None else f"the best {r.objective}")
     chosen = next((v for v in variants if v.name == selected), None)
     out: dict[str, PassedOver] = {}
     for v in variants:
@@ -141,11 +148,12 @@ def _passed_over(variants: list[VariantResult], selectable: list[VariantResult],
             mine = _fmt(_value(v, r.fairness_tiebreak, tie_is_fair))
             theirs = _fmt(_value(chosen, r.fairness_tiebreak, tie_is_fair))
             out[v.name] = PassedOver(reason="less_fair", text=(
-                f"it is within the tolerance of {r.tolerance:g} of the best {r.objective} but "
-                f"no fairer by {r.fairness_tiebreak} than '{chosen.name}' ({mine} against "
+                (f"it has the best {r.objective} of a selectable variant but is "
+                 if v is top else f"it is within the tolerance of {r.tolerance:g} of {best} but ")
+                + f"no fairer by {r.fairness_tiebreak} than '{chosen.name}' ({mine} against "
                 f"{theirs})"))
         elif chosen is not None:
             mine = _fmt(_value(v, r.objective, r.objective in tie_names))
             out[v.name] = PassedOver(reason="lower_objective", text=(
-                f"its {r.objective} ({mine}) is more than {r.tolerance:g} from the best"))
+                f"its {r.objective} ({mine}) is more than {r.tolerance:g} from {best}"))
     return out

@@ -348,8 +348,9 @@ class PassedOver(_Frozen):
         Field(description="not_passing: fails or cannot pass an error-severity gate; "
                           "decides_with_protected: uses the protected attribute at decision time, "
                           "which the policy forbids; less_fair: within the tolerance of the best "
-                          "objective but less fair by the tie-break than the selected variant; "
-                          "lower_objective: outside the tolerance of the best objective")
+                          "objective of a selectable variant but less fair by the tie-break "
+                          "than the selected variant; lower_objective: outside the tolerance of "
+                          "the best objective of a selectable variant (the text names it)")
     text: str = Field(description="the reason in words, as the report states it")
 
 

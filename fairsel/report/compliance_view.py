@@ -90,7 +90,10 @@ def _template_gates(result: AuditResult, variant: str | None) -> list[dict[str, 
     return out
 
 
-def _impact_table(t: ImpactTable, min_share: float) -> dict[str, Any]:
+def _impact_table(t: ImpactTable, min_share: float,
+                  top: str = "most selected") -> dict[str, Any]:
+    """An LL144 impact-ratio table; ``top`` names the category the ratios divide by ("most
+    selected", or "highest scoring rate" for the scoring-rate tables: review8)."""
     rows = []
     for r in t.rows:
         if r.unknown:
@@ -98,7 +101,7 @@ def _impact_table(t: ImpactTable, min_share: float) -> dict[str, Any]:
         elif r.excluded:
             note = f"under {_pct(min_share, 0)}: excluded"
         elif r.group == t.most_selected:
-            note = "most selected"
+            note = top
         else:
             note = ""
         rows.append({"group": r.group, "n": f"{r.n:,}", "share": share(r.share),
@@ -108,6 +111,7 @@ def _impact_table(t: ImpactTable, min_share: float) -> dict[str, Any]:
                      "muted": r.unknown or r.excluded,
                      "below": r.impact_ratio is not None and r.impact_ratio < FOUR_FIFTHS})
     return {"attribute": t.attribute, "kind": t.kind, "most_selected": t.most_selected,
+            "top_label": top,
             "unknown_n": f"{t.unknown_n:,}", "excluded": ", ".join(t.excluded),
             "rows": rows, "with_ties": any(r.ties is not None for r in t.rows)}
 
@@ -125,7 +129,7 @@ def ll144_view(s: Ll144Summary) -> dict[str, Any]:
         "unknown": [f"{attr}: {n:,}" for attr, n in unknown],
         "excluded": excluded, "excluded_cells": cells,
         "selection": [_impact_table(t, s.min_share) for t in s.selection],
-        "scoring": [_impact_table(t, s.min_share) for t in s.scoring],
+        "scoring": [_impact_table(t, s.min_share, "highest scoring rate") for t in s.scoring],
         # the tables that mark a ratio below four-fifths (the legend names them, or says none)
         "flagged": [f"{basis.lower()} by {t.attribute}" for basis, ts in
                     (("Selection rates", s.selection), ("Scoring rates", s.scoring))

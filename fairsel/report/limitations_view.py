@@ -3,16 +3,19 @@
 
 from __future__ import annotations
 
-from fairsel.report.facts import allows_group_specific_decisions, fraction_text
+from fairsel.report.facts import (allows_group_specific_decisions, best_ranked,
+                                   fraction_text)
 from fairsel.report.section import SectionView
 from fairsel.results import AuditResult
 
 
-def _small_rate_examples(result: AuditResult) -> tuple[int, str] | None:
-    """How many compared rates of the first evaluated variant's row-eligible groups rest on
-    fewer than min_group_size people, with up to three examples ("the fnr of 'x', 2/22")."""
-    v = next((v for v in result.variants if v.status != "ERROR" and v.attributes), None)
-    if v is None:
+def _small_rate_examples(result: AuditResult) -> tuple[str, int, str] | None:
+    """The variant the report leads with (the selected one, else the best ranked; review8: the
+    first candidate's were shown, an unselected variant's fraction beside the selected one's
+    table), how many of its compared rates of row-eligible groups rest on fewer than
+    min_group_size people, and up to three examples ("the fnr of 'x', 2/22")."""
+    v = best_ranked(result)
+    if v is None or not v.attributes:
         return None
     rates = ("selection_rate", "tpr", "fpr", "fnr", "precision")
     found = [(r, a.attribute, g) for a in v.attributes for ok in [set(a.eligible_groups)]
@@ -21,7 +24,7 @@ def _small_rate_examples(result: AuditResult) -> tuple[int, str] | None:
         return None
     shown = "; ".join(f"the {r} of '{g.group}' ({a}), {fraction_text(g, r)}"
                       for r, a, g in found[:3])
-    return len(found), shown
+    return v.name, len(found), shown
 
 
 def limitations_view(result: AuditResult) -> list[dict[str, str]]:
@@ -42,9 +45,11 @@ def limitations_view(result: AuditResult) -> list[dict[str, str]]:
                               "that are not recorded in the data cannot be audited at all."})
     small_rates = _small_rate_examples(result)
     if small_rates:
-        n_small, shown = small_rates
+        name, n_small, shown = small_rates
         items.append({"title": "Rates on few people",
-                      "text": f"{n_small} rate(s) of groups with enough rows rest on fewer than "
+                      "text": f"{n_small} rate(s) of '{name}' (the variant this report leads "
+                              "with; the other variants' are marked ‡ in their tables) on groups "
+                              "with enough rows rest on fewer than "
                               f"{result.min_group_size} people — the count the rate divides by: "
                               "actual positives for TPR and FNR, actual negatives for FPR and "
                               "TNR, predicted positives for precision (for example "
@@ -103,12 +108,17 @@ def limitations_view(result: AuditResult) -> list[dict[str, str]]:
                   ("Intervals and folds treat rows as independent. Rows that belong together "
                    "(a household, a branch, the same person more than once) make the intervals too narrow; "
                    "name a cluster column under validation → groups when they exist.")})
+    # the proxy screen tests the features in the data for stand-ins (review8: this said the
+    # audit tests none, beside a Proxies section that does)
+    stand_ins = ("Its proxy screen tests only the features in the data for stand-ins for a "
+                 "protected attribute (see Proxies); it does not see stand-ins outside them, "
+                 if result.analysis.proxies is not None else
+                 "It does not test features that stand in for a protected attribute "
+                 "(postcode, name, occupation), ")
     items.append({"title": "What the audit cannot see",
                   "text": "It measures outcomes against the labels in the data: if past "
                           "decisions were biased, the labels carry that bias and a model that "
-                          "reproduces them can look accurate and fair. It does not test features "
-                          "that stand in for a protected attribute (postcode, name, occupation), "
-                          "attributes that are not recorded, people the data does not include, or how "
+                          "reproduces them can look accurate and fair. " + stand_ins + "attributes that are not recorded, people the data does not include, or how "
                           "the population and the model will drift after deployment. "
                           "The figures estimate performance on data like this sample, "
                           "not on a different period or market."})

@@ -180,3 +180,64 @@ def test_the_candidates_section_says_why_its_worst_interval_and_a_gates_differ(n
     text = " ".join(re.sub(r"<[^>]+>", " ", section).split())
     assert "one interval for the worst of every attribute's groups at once; a gate reads its " \
         "attribute's own interval" in text, name
+
+
+@pytest.mark.parametrize("name", _EXAMPLES)
+def test_the_small_group_mark_is_explained_only_when_a_group_carries_it(name):
+    """Lending (review8): the PDF explained "† marks a group of fewer than 30 rows" at the head
+    of Candidates in detail although no lending group is under 30 rows: a legend for a mark that
+    never appears. It is there exactly when a group table marks a group †."""
+    from fairsel.report.fmt import mark_legend
+    from fairsel.report.html import render_html
+
+    r = _golden(name)
+    html = render_html(r, target="pdf", with_charts=False)
+    section = _section(html, "candidates")
+    legend = mark_legend("†", r.min_group_size)
+    tables = re.findall(r"<table.*?</table>", section, flags=re.S)
+    assert (legend in section) == any("†" in t for t in tables), name
+
+
+@pytest.mark.parametrize("name", _EXAMPLES)
+def test_limitations_take_their_few_people_examples_from_the_variant_the_report_leads_with(name):
+    """Lending p.36 (review8): "for example the fpr of 'male × under_25' …, 15/25" was logreg's
+    (unselected, first in the policy) while the selected forest's table reads ‡ 14/25. The
+    examples are the selected (else best-ranked) variant's, named; and the stand-ins sentence
+    does not deny the proxy screen the report has."""
+    from fairsel.report.facts import best_ranked, fraction_text
+    from fairsel.report.limitations_view import limitations_view
+
+    r = _golden(name)
+    items = {i["title"]: i["text"] for i in limitations_view(r)}
+    few = items.get("Rates on few people")
+    if few:
+        v = best_ranked(r)
+        assert f"of '{v.name}'" in few
+        groups = {(a.attribute, g.group): g for a in v.attributes for g in a.groups}
+        shown = re.findall(r"the (\w+) of '(.+?)' \((.+?)\), (\d+/\d+)", few)
+        assert shown, few
+        for rate, group, attr, frac in shown:
+            assert fraction_text(groups[(attr, group)], rate) == frac, (rate, group, attr)
+    cannot = items["What the audit cannot see"]
+    if r.analysis.proxies is not None:
+        assert "does not test features that stand in" not in cannot
+        assert "proxy screen tests only the features in the data" in cannot
+
+
+def test_ll144_scoring_rate_tables_name_the_highest_scoring_category_not_the_most_selected():
+    """Hiring pp.8-9 (review8): the scoring-rate tables' captions read "most selected: male"
+    and their Note column "most selected", though they compare shares above the median score."""
+    from fairsel.report.html import render_html
+
+    r = _golden("hiring")
+    s = build_context(r, with_charts=False)["compliance"]["ll144"]
+    assert s["scoring"], "hiring audits a score: it has scoring-rate tables"
+    for t in s["scoring"]:
+        assert t["top_label"] == "highest scoring rate"
+        assert "most selected" not in [row["note"] for row in t["rows"]]
+        assert "highest scoring rate" in [row["note"] for row in t["rows"]]
+    for t in s["selection"]:
+        assert t["top_label"] == "most selected"
+    html = render_html(r, with_charts=False)
+    scoring = html[html.index("<h4>Scoring rates</h4>"):]
+    assert "most selected" not in scoring.split("</section>")[0]
