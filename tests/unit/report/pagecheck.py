@@ -112,3 +112,22 @@ def cell_lines(document, table_class: str, column: int) -> list[tuple[str, int]]
                                 if isinstance(d, boxes.LineBox))
                     out.append((" ".join("".join(cell.element.itertext()).split()), lines))
     return out
+
+
+def overflowing_tables(document, tolerance: float = 0.5) -> list[tuple[int, str, float]]:
+    """(page number, table's first header text, points it extends past the right edge of the
+    page's text block) of every table wider than the text block."""
+    from weasyprint.formatting_structure import boxes
+
+    found = []
+    for number, page in enumerate(document.pages, start=1):
+        root = next(c for c in page._page_box.children if not isinstance(c, boxes.MarginBox))
+        right = root.content_box_x() + root.width
+        for b, _ in _content(page):
+            if isinstance(b, boxes.TableBox):
+                over = b.border_box_x() + b.border_width() - right
+                if over > tolerance:
+                    head = next((" ".join("".join(th.itertext()).split())
+                                 for th in b.element.iter("th")), "")
+                    found.append((number, head[:40], round(over, 1)))
+    return found

@@ -379,3 +379,13 @@ def test_the_cover_is_one_page(example):
              if "cover-facts" in ((getattr(b, "element", None) is not None
                                    and b.element.get("class")) or "").split()]
     assert pages and set(pages) == {1}, (name, pages)
+
+
+def test_no_table_runs_past_the_text_block(example):
+    """Lending p.14, mitigation p.49 (review8): the per-fold spread tables ran 53 px past the
+    right margin (their width classes add up to 100 %, the cells' padding came on top), the
+    dense group tables 13-24 px."""
+    from tests.unit.report.pagecheck import overflowing_tables
+
+    name, _, _, document = example
+    assert overflowing_tables(document) == [], name
