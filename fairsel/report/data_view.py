@@ -43,6 +43,7 @@ def data_view(result: AuditResult) -> dict[str, Any]:
         "n_clusters": count(d.n_clusters) if d.n_clusters is not None else None,
         "attributes": attrs, "min_group_size": result.min_group_size,
         "small_legend": mark_legend(SMALL_MARK, result.min_group_size),
+        "has_small": any(g["small"] for a in attrs for g in a["groups"]),
     }
 
 

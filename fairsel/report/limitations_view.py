@@ -48,7 +48,7 @@ def limitations_view(result: AuditResult) -> list[dict[str, str]]:
         name, n_small, shown = small_rates
         items.append({"title": "Rates on few people",
                       "text": f"{n_small} rate(s) of '{name}' (the variant this report leads "
-                              "with; the other variants' are marked ‡ in their tables) on groups "
+                              "with; the other variants' are in their own group tables) on groups "
                               "with enough rows rest on fewer than "
                               f"{result.min_group_size} people — the count the rate divides by: "
                               "actual positives for TPR and FNR, actual negatives for FPR and "

@@ -191,11 +191,13 @@ def test_the_small_group_mark_is_explained_only_when_a_group_carries_it(name):
     from fairsel.report.html import render_html
 
     r = _golden(name)
-    html = render_html(r, target="pdf", with_charts=False)
-    section = _section(html, "candidates")
-    legend = mark_legend("†", r.min_group_size)
-    tables = re.findall(r"<table.*?</table>", section, flags=re.S)
-    assert (legend in section) == any("†" in t for t in tables), name
+    for target in ("pdf", "html"):
+        html = render_html(r, target=target, with_charts=False)
+        for sid in ("candidates", "data"):
+            section = _section(html, sid)
+            legend = mark_legend("†", r.min_group_size)
+            tables = re.findall(r"<table.*?</table>", section, flags=re.S)
+            assert (legend in section) == any("†" in t for t in tables), (name, target, sid)
 
 
 @pytest.mark.parametrize("name", _EXAMPLES)
