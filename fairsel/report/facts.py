@@ -275,3 +275,21 @@ def reason_for(text: str, n: int) -> str:
     """A ranking reason ("it decides using …", results.json's ``passed_over[].text``) said of
     ``n`` variants at once: "each decides using …" when there are several."""
     return text.replace("it ", "each ", 1) if n > 1 and text.startswith("it ") else text
+
+
+def small_rate_examples(result: AuditResult) -> tuple[str, int, str] | None:
+    """The variant the report leads with (the selected one, else the best ranked; review8: the
+    first candidate's were shown, an unselected variant's fraction beside the selected one's
+    table), how many of its compared rates of row-eligible groups rest on fewer than
+    min_group_size people, and up to three examples ("the fnr of 'x', 2/22")."""
+    v = best_ranked(result)
+    if v is None or not v.attributes:
+        return None
+    rates = ("selection_rate", "tpr", "fpr", "fnr", "precision")
+    found = [(r, a.attribute, g) for a in v.attributes for ok in [set(a.eligible_groups)]
+             for g in a.groups if g.group in ok for r in rates if r in g.small_rates]
+    if not found:
+        return None
+    shown = "; ".join(f"the {r} of '{g.group}' ({a}), {fraction_text(g, r)}"
+                      for r, a, g in found[:3])
+    return v.name, len(found), shown

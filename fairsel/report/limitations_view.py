@@ -3,28 +3,9 @@
 
 from __future__ import annotations
 
-from fairsel.report.facts import (allows_group_specific_decisions, best_ranked,
-                                   fraction_text)
+from fairsel.report.facts import allows_group_specific_decisions, small_rate_examples
 from fairsel.report.section import SectionView
 from fairsel.results import AuditResult
-
-
-def _small_rate_examples(result: AuditResult) -> tuple[str, int, str] | None:
-    """The variant the report leads with (the selected one, else the best ranked; review8: the
-    first candidate's were shown, an unselected variant's fraction beside the selected one's
-    table), how many of its compared rates of row-eligible groups rest on fewer than
-    min_group_size people, and up to three examples ("the fnr of 'x', 2/22")."""
-    v = best_ranked(result)
-    if v is None or not v.attributes:
-        return None
-    rates = ("selection_rate", "tpr", "fpr", "fnr", "precision")
-    found = [(r, a.attribute, g) for a in v.attributes for ok in [set(a.eligible_groups)]
-             for g in a.groups if g.group in ok for r in rates if r in g.small_rates]
-    if not found:
-        return None
-    shown = "; ".join(f"the {r} of '{g.group}' ({a}), {fraction_text(g, r)}"
-                      for r, a, g in found[:3])
-    return v.name, len(found), shown
 
 
 def limitations_view(result: AuditResult) -> list[dict[str, str]]:
@@ -43,7 +24,7 @@ def limitations_view(result: AuditResult) -> list[dict[str, str]]:
         items.append({"title": "Small groups",
                       "text": f"Every group has at least {result.min_group_size} rows; groups "
                               "that are not recorded in the data cannot be audited at all."})
-    small_rates = _small_rate_examples(result)
+    small_rates = small_rate_examples(result)
     if small_rates:
         name, n_small, shown = small_rates
         items.append({"title": "Rates on few people",

@@ -108,7 +108,8 @@ def test_fairer_variants_passed_over_are_named_with_the_real_reason():
             "'logreg+postprocessing[reject_option]' (0.648) — because each decides using the "
             "protected attribute, which the policy forbids") in kf
     assert ("allow_group_specific_decisions: false); 'logreg+reductions[demographic_parity]' "
-            "(0.699) — because its roc_auc (0.6843) is more than 0.02 from the best.") in kf
+            "(0.699) — because its roc_auc (0.6843) is more than 0.02 from the best roc_auc of a "
+            "selectable variant ('logreg+reweighing', 0.7234).") in kf
     assert kf.count("Fairer by") == 1
     # a less fair variant passed over is not listed as fairer
     assert "'logreg+reweighing'" not in kf and "'gbm' (" not in kf

@@ -243,3 +243,16 @@ def test_ll144_scoring_rate_tables_name_the_highest_scoring_category_not_the_mos
     html = render_html(r, with_charts=False)
     scoring = html[html.index("<h4>Scoring rates</h4>"):]
     assert "most selected" not in scoring.split("</section>")[0]
+
+
+def test_the_small_groups_finding_also_names_rates_resting_on_few_people():
+    """Recidivism p.5 (review8): "4 group(s) … have fewer than 30 rows — …: … so the gates say
+    nothing about them", while 'Asian' (23 positives, 9 negatives) and 'Asian × Male', large
+    enough by rows, were left out of both gated error-rate differences too. The finding says
+    so, with the counts the rates rest on."""
+    r = _golden("recidivism")
+    findings = build_context(r, with_charts=False)["summary"]["findings"]
+    small = next(f for f in findings if "fewer than 30 rows" in f)
+    assert "The gates also leave out 9 rate(s) of 'compas_decile' on larger groups that rest " \
+        "on fewer than 30 people" in small
+    assert "the fpr of 'Asian' (race), 3/9" in small
