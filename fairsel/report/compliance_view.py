@@ -139,7 +139,10 @@ def ll144_view(s: Ll144Summary) -> dict[str, Any]:
     }
 
 
-def _air_table(t: AdverseImpactTable, alpha: float) -> dict[str, Any]:
+def _air_table(t: AdverseImpactTable, alpha: float, declared: bool = True) -> dict[str, Any]:
+    """A lending adverse-impact table; ``declared``: whether the policy names the attribute's
+    reference group (otherwise the table compares with the highest approval rate, which the
+    caption says: review8, where the Method page read "no reference" beside "reference male")."""
     rows = []
     for r in t.rows:
         rows.append({
@@ -154,7 +157,7 @@ def _air_table(t: AdverseImpactTable, alpha: float) -> dict[str, Any]:
             "significant": "—" if r.significant is None else ("yes" if r.significant else "no"),
             "small": r.small})
     return {"attribute": t.attribute, "kind": t.kind, "reference": t.reference or "—",
-            "rows": rows}
+            "declared": declared, "rows": rows}
 
 
 #: metrics.significance.adjust in words.
@@ -182,7 +185,8 @@ def lending_view(review: LendingReview, result: AuditResult) -> dict[str, Any]:
                                  near=(FOUR_FIFTHS,) if m == "disparate_impact" else ())
                              for m in metrics]}
             for a in review.alternatives]
-    tables = [_air_table(t, review.alpha) for t in review.tables]
+    declared = {a.attribute for a in result.data.attributes if a.reference is not None}
+    tables = [_air_table(t, review.alpha, t.attribute in declared) for t in review.tables]
     return {
         "variant": review.variant, "alpha": f"{review.alpha:g}", "tables": tables,
         "adjustment": adjustment_text(result),

@@ -256,3 +256,22 @@ def test_the_small_groups_finding_also_names_rates_resting_on_few_people():
     assert "The gates also leave out 9 rate(s) of 'compas_decile' on larger groups that rest " \
         "on fewer than 30 people" in small
     assert "the fpr of 'Asian' (race), 3/9" in small
+
+
+def test_the_adverse_impact_tables_say_whom_they_compare_with_when_no_reference_is_declared():
+    """Lending p.6 against p.9 (review8): the Method page reads "sex: no reference" and the
+    adverse-impact table "sex: reference male". Where the policy declares no reference the
+    table says it compares with the group with the highest approval rate."""
+    from fairsel.report.html import render_html
+
+    r = _golden("lending")
+    declared = {a.attribute for a in r.data.attributes if a.reference is not None}
+    lending = build_context(r, with_charts=False)["compliance"]["lending"]
+    html = render_html(r, with_charts=False)
+    for t in lending["tables"]:
+        assert t["declared"] == (t["attribute"] in declared)
+        if not t["declared"]:
+            assert (f"compared with {t['reference']}, the highest approval rate (the policy "
+                    "declares no reference)") in html
+            assert f"{t['attribute']}: reference {t['reference']}</caption>" not in html
+    assert not declared  # the shipped lending policy declares none: the case above is tested
