@@ -7,8 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 from fairsel.gates import PROXY_GATES
-from fairsel.report.facts import gate_text, proxy_gates_note
-from fairsel.report.fmt import STATUS_SYMBOL, ci_text, num, p_text, threshold_text
+from fairsel.report.facts import allows_group_specific_decisions, gate_text, proxy_gates_note
+from fairsel.report.fmt import (DT_MARK, STATUS_SYMBOL, ci_text, mark_legend, num, p_text,
+                                threshold_text)
 from fairsel.report.section import SectionView
 from fairsel.report.tables import TESTED_RATE_NAMES, ordered_variants
 from fairsel.results import AuditResult, GateResult
@@ -19,6 +20,10 @@ def gates_view(result: AuditResult) -> list[dict[str, Any]]:
     for g in result.gates:
         by_gate.setdefault(g.gate, []).append(g)
     pos = {n: i for i, n in enumerate(result.ranking.order)}
+    # a variant deciding with the protected attribute is marked ⚑ here as everywhere (review8:
+    # such a variant read "✓ PASS" in the gate tables with nothing to say it may not be chosen)
+    dt = {v.name for v in result.variants if v.uses_protected_at_decision}
+    blocked = set() if allows_group_specific_decisions(result) else dt
     out = []
     # the proxy gates' note once, on the first of them
     first_proxy = min((i for i, gs in by_gate.items() if gs[0].metric in PROXY_GATES), default=None)
@@ -45,7 +50,9 @@ def gates_view(result: AuditResult) -> list[dict[str, Any]]:
                           {"status": g.by_attribute.get(a, "—"),
                            "symbol": STATUS_SYMBOL.get(g.by_attribute.get(a, ""), "—")}
                           for a in attrs],
-                      "selected": g.variant == result.ranking.selected}
+                      "selected": g.variant == result.ranking.selected,
+                      "dt": g.variant in dt, "blocked": g.variant in blocked,
+                      "mark": DT_MARK, "legend": mark_legend(DT_MARK)}
                      for g in gs],
         })
     return out

@@ -131,3 +131,22 @@ def overflowing_tables(document, tolerance: float = 0.5) -> list[tuple[int, str,
                                  for th in b.element.iter("th")), "")
                     found.append((number, head[:40], round(over, 1)))
     return found
+
+
+def split_blocks(document, block_class: str) -> list[tuple[list[int], float, float]]:
+    """(pages, total height, page text-block height) of every element of class
+    ``block_class`` laid out over more than one page."""
+    from weasyprint.formatting_structure import boxes
+
+    pages: dict[int, set[int]] = {}
+    height: dict[int, float] = {}
+    room = 0.0
+    for number, page in enumerate(document.pages, start=1):
+        room = max(room, page._page_box.height)
+        for b, _ in _content(page):
+            el = getattr(b, "element", None)
+            if el is not None and block_class in (el.get("class") or "").split() \
+                    and isinstance(b, boxes.BlockBox):
+                pages.setdefault(id(el), set()).add(number)
+                height[id(el)] = height.get(id(el), 0.0) + b.margin_height()
+    return [(sorted(p), height[k], room) for k, p in pages.items() if len(p) > 1]

@@ -389,3 +389,14 @@ def test_no_table_runs_past_the_text_block(example):
 
     name, _, _, document = example
     assert overflowing_tables(document) == [], name
+
+
+def test_a_variants_group_charts_stay_on_one_page_when_they_fit(example):
+    """Branches pp.11-12 and champion pp.11-12 (review8): the sex × race panel of 'rates by
+    group' went to the next page, away from the chart legend and caption. The block is split
+    only when it is taller than a page."""
+    from tests.unit.report.pagecheck import split_blocks
+
+    name, _, _, document = example
+    for pages, height, room in split_blocks(document, "group-charts"):
+        assert height > room, (name, pages, height, room)

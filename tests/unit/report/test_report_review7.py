@@ -275,3 +275,29 @@ def test_the_adverse_impact_tables_say_whom_they_compare_with_when_no_reference_
                     "declares no reference)") in html
             assert f"{t['attribute']}: reference {t['reference']}</caption>" not in html
     assert not declared  # the shipped lending policy declares none: the case above is tested
+
+
+@pytest.mark.parametrize("name", _EXAMPLES)
+def test_the_gate_tables_mark_a_variant_that_decides_with_the_attribute(name):
+    """Mitigation pp.63-67 (review8): logreg+threshold[…] read "✓ PASS" in every gate table
+    with no ⚑ and nothing to say the policy forbids selecting it. Each of its rows carries ⚑
+    (and "not selectable" where the policy forbids it), with the mark's legend in the section."""
+    from fairsel.report.facts import allows_group_specific_decisions
+    from fairsel.report.fmt import DT_MARK, mark_legend
+    from fairsel.report.html import render_html
+
+    r = _golden(name)
+    dt = {v.name for v in r.variants if v.uses_protected_at_decision}
+    html = render_html(r, with_charts=False)
+    section = _section(html, "gates")
+    rows = re.findall(r"<tr[^>]*><td class=\"wrap\">(.*?)</td>", section.split("Significance:")[0])
+    assert rows, name
+    for cell in rows:
+        text = re.sub(r"<[^>]+>", "", cell).replace("\u200b", "")
+        variant = next((v for v in sorted(dt, key=len, reverse=True) if v in text), None)
+        if variant is not None:
+            assert DT_MARK in text, (name, text)
+            assert ("(not selectable)" in text) == (not allows_group_specific_decisions(r))
+        else:
+            assert DT_MARK not in text and "(not selectable)" not in text, (name, text)
+    assert (mark_legend(DT_MARK) in section) == bool(dt and r.gates), name
