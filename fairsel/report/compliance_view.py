@@ -65,13 +65,23 @@ def _info(result: AuditResult) -> list[tuple[str, str]]:
         ("Tool audited" if c and c.template == "hiring_ll144" else "Model audited",
          info.get("tool") or rep.get("system")
          or (c.variant if c else None) or NOT_STATED),
-        ("Audit date", info.get("audit_date")
-         or f"{result.provenance.started[:10]} (the date the audit ran)"),
+        ("Audit date", _audit_date(info.get("audit_date"), result.provenance.started[:10])),
         ("Data source", info.get("data_source") or NOT_STATED),
         ("Data period", info.get("data_period") or NOT_STATED),
         ("Historical or test data", kind_text),
         ("Distribution date", info.get("distribution_date") or NOT_STATED),
     ]
+
+
+def _audit_date(declared: str | None, ran: str) -> str:
+    """The audit date the policy states, said to be the policy's when it is not the day the
+    audit ran (review8: hiring read "Audit date 2026-12-07" beside a report generated on
+    2026-01-01; Local Law 144's one year runs from this date)."""
+    if not declared:
+        return f"{ran} (the date the audit ran)"
+    if declared.strip() == ran:
+        return declared
+    return f"{declared} (as the policy states it; this audit ran on {ran})"
 
 
 def _template_gates(result: AuditResult, variant: str | None) -> list[dict[str, Any]]:

@@ -301,3 +301,19 @@ def test_the_gate_tables_mark_a_variant_that_decides_with_the_attribute(name):
         else:
             assert DT_MARK not in text and "(not selectable)" not in text, (name, text)
     assert (mark_legend(DT_MARK) in section) == bool(dt and r.gates), name
+
+
+def test_a_declared_audit_date_other_than_the_run_date_is_labelled_as_the_policys():
+    """Hiring p.6 (review8): "Audit date 2026-12-07" from the policy, beside a cover that says
+    the report was generated on 2026-01-01 — unlabelled, as if the tool had checked it."""
+    from fairsel.report.compliance_view import _audit_date
+
+    assert _audit_date(None, "2026-01-01") == "2026-01-01 (the date the audit ran)"
+    assert _audit_date("2026-01-01", "2026-01-01") == "2026-01-01"
+    assert _audit_date("2026-12-07", "2026-01-01") == \
+        "2026-12-07 (as the policy states it; this audit ran on 2026-01-01)"
+    r = _golden("hiring")
+    text = repr(build_context(r, with_charts=False)["compliance"])
+    declared = (r.policy.get("compliance_info") or {}).get("audit_date")
+    if declared and declared != r.provenance.started[:10]:
+        assert f"this audit ran on {r.provenance.started[:10]}" in text
