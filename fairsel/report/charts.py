@@ -630,8 +630,10 @@ def tradeoff(key: str, *, names: Sequence[str], ranks: Sequence[int | None],
         if selected is not None:
             handles.append(Line2D([], [], marker="o", color="#000000", markerfacecolor="none",
                                   markersize=11, linestyle="none", label="selected"))
-        handles.append(Line2D([], [], color="#000000", linestyle=(0, (4, 2)), linewidth=0.9,
-                              label="Pareto frontier"))
+        if len(fr) >= 2:  # a frontier of one variant draws no line (review8: a legend entry
+            # for a line that is not there)
+            handles.append(Line2D([], [], color="#000000", linestyle=(0, (4, 2)),
+                                  linewidth=0.9, label="Pareto frontier"))
         if x_ci or y_ci:
             handles.append(Line2D([], [], color="#999999", linewidth=0.8,
                                   label="interval (▸ runs on beyond the plot)" if beyond

@@ -226,3 +226,10 @@ def test_labels_of_near_points_go_to_different_spots():
     plt.close(fig)
     assert len(set(spots[:3])) == 3  # three near points, three different spots
     assert spots[3] != (4, 3)  # the ringed (selected) point's label clears its ring
+
+
+def test_tradeoff_legend_names_the_frontier_only_when_a_frontier_line_is_drawn():
+    """Mitigation p.49 (review8): the legend showed a dashed "Pareto frontier" line while the
+    frontier was one variant, so no line was drawn."""
+    assert "Pareto frontier" in str(_trade(frontier=[0, 1]).svg)
+    assert "Pareto frontier" not in str(_trade(frontier=[1]).svg)
