@@ -7,7 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from fairsel.gates import PROXY_GATES
-from fairsel.report.facts import allows_group_specific_decisions, gate_text, proxy_gates_note
+from fairsel.report.facts import (allows_group_specific_decisions, gate_text, proxy_gates_note,
+                                  straddles)
 from fairsel.report.fmt import (DT_MARK, STATUS_SYMBOL, ci_text, mark_legend, num, p_text,
                                 threshold_text)
 from fairsel.report.section import SectionView
@@ -52,7 +53,9 @@ def gates_view(result: AuditResult) -> list[dict[str, Any]]:
                           for a in attrs],
                       "selected": g.variant == result.ranking.selected,
                       "dt": g.variant in dt, "blocked": g.variant in blocked,
-                      "mark": DT_MARK, "legend": mark_legend(DT_MARK)}
+                      "mark": DT_MARK, "legend": mark_legend(DT_MARK),
+                      # ◆ as on page 1: the interval contains the threshold (review8)
+                      "straddles": straddles(g) is not None}
                      for g in gs],
         })
     return out

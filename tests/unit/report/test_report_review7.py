@@ -317,3 +317,22 @@ def test_a_declared_audit_date_other_than_the_run_date_is_labelled_as_the_policy
     declared = (r.policy.get("compliance_info") or {}).get("audit_date")
     if declared and declared != r.provenance.started[:10]:
         assert f"this audit ran on {r.provenance.started[:10]}" in text
+
+
+@pytest.mark.parametrize("name", _EXAMPLES)
+def test_the_gate_tables_mark_an_interval_that_contains_its_threshold(name):
+    """Mitigation pp.63-67 (review8): logreg+reductions' disparate impact 0.6994 [0.516, 1.000]
+    contains 0.8 and is marked ◆ on page 1, but not in the Gates section."""
+    from fairsel.report.facts import straddles
+
+    r = _golden(name)
+    gates = build_context(r, with_charts=False)["gates"]
+    by = {(g["index"], row["variant"]): row for g in gates for row in g["rows"]}
+    for g in r.gates:
+        assert by[(g.gate, g.variant)]["straddles"] == (straddles(g) is not None)
+    from fairsel.report.html import render_html
+
+    section = _section(render_html(r, with_charts=False), "gates")
+    marked = any(straddles(g) is not None for g in r.gates)
+    assert ("◆ marks an interval that contains the gate's threshold" in section) == marked
+    assert section.count(" ◆</td>") == sum(straddles(g) is not None for g in r.gates)
