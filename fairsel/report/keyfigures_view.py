@@ -14,7 +14,7 @@ from typing import Any
 from fairsel.gates import gate_summary
 from fairsel.metrics import FAIRNESS_METRICS
 from fairsel.report.facts import (best_ranked, estimate_of, gate_scope, gate_text, headline_metric,
-                                  is_fairness, reason_for, straddles)
+                                  is_fairness, missing_in, reason_for, straddles)
 from fairsel.report.fmt import STATUS_SYMBOL, ci_text, is_finite, num
 from fairsel.report.section import SectionView
 from fairsel.results import AuditResult, GateResult, VariantResult
@@ -55,6 +55,25 @@ def _summary(result: AuditResult, g: GateResult) -> str:
     text = gate_summary(g)
     subject = gate_text(result, g)["subject"]
     return f"gate {g.gate + 1} {subject}{text[len(head):]}" if text.startswith(head) else text
+
+
+def _missing_pair(focus: VariantResult, attribute: str, metric: str) -> str:
+    """"between 'a' and 'b'; 'b' is missing data" when the pair of groups the attribute's
+    figure comes from includes a missing-value group, else "" (review8: hiring's page 1 gave
+    0.659 on sex × race without saying it is measured against 'male × unknown', a cell the
+    LL144 table does not compare)."""
+    from fairsel.report.summary_view import widest_gap
+
+    attr = next((a for a in focus.attributes if a.attribute == attribute), None)
+    gap = widest_gap(attr, metric) if attr is not None else None
+    if not gap:
+        return ""
+    _, ((_, lo_g, _), (_, hi_g, _)) = gap
+    missing = [g for g in (lo_g, hi_g) if missing_in(attribute, g)]
+    if not missing:
+        return ""
+    return (f"between '{lo_g}' and '{hi_g}'; " + " and ".join(f"'{g}'" for g in missing)
+            + (" is" if len(missing) == 1 else " are") + " missing data")
 
 
 def _straddle_item(result: AuditResult, g: GateResult) -> str:
@@ -112,7 +131,8 @@ def keyfigures_view(result: AuditResult) -> dict[str, Any]:
         for attr, e in head.by_attribute.items():
             disparities.append({"attribute": attr, "kind": kinds.get(attr, "attribute"),
                                 "value": num(e.value), "ci": ci_text(e.ci),
-                                "worst": attr == head.attribute})
+                                "worst": attr == head.attribute,
+                                "missing": _missing_pair(focus, attr, fm)})
     def scope(g: GateResult) -> str:
         return gate_scope(result, g)
     gates = sorted((g for g in result.gates if g.variant == focus.name), key=lambda g: g.gate)

@@ -336,3 +336,20 @@ def test_the_gate_tables_mark_an_interval_that_contains_its_threshold(name):
     marked = any(straddles(g) is not None for g in r.gates)
     assert ("◆ marks an interval that contains the gate's threshold" in section) == marked
     assert section.count(" ◆</td>") == sum(straddles(g) is not None for g in r.gates)
+
+
+def test_page_1_says_when_an_attributes_disparity_is_measured_against_missing_data():
+    """Hiring p.1 (review8): "sex × race/ethnicity 0.659 … (the worst)" — measured against
+    'male × unknown', a missing-data cell the LL144 table leaves out (it reads 0.674 there);
+    only page 5 said so. Page 1 names the pair and says which is missing data."""
+    from fairsel.report.html import render_html
+
+    kf = render_html(_golden("hiring"), with_charts=False)
+    kf = kf[kf.index('<div class="keyfigures"'):]
+    kf = kf[:kf.index("</div>")]
+    text = " ".join(re.sub(r"<[^>]+>", " ", kf).split()).replace("&#39;", "'")
+    assert ("(the worst, between 'female × Two or More Races' and 'male × unknown'; "
+            "'male × unknown' is missing data)") in text
+    for name in ("lending", "mitigation", "branches"):  # no missing-value group in the pair
+        ctx = build_context(_golden(name), with_charts=False)["keyfigures"]
+        assert all(d["missing"] == "" for d in ctx["disparities"]), name
