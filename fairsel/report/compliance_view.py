@@ -132,19 +132,19 @@ def ll144_view(s: Ll144Summary) -> dict[str, Any]:
     excluded = [f"{r.group} ({t.attribute}: n = {r.n:,}, {share(r.share)} of the data)"
                 for t in s.selection if t.kind == "attribute" for r in t.rows if r.excluded]
     cells = sum(len(t.excluded) for t in s.selection if t.kind == "intersection")
+    selection = [_impact_table(t, s.min_share) for t in s.selection]
+    scoring = [_impact_table(t, s.min_share, "highest scoring rate") for t in s.scoring]
     return {
         "variant": s.variant, "rows": f"{s.rows:,}", "min_share": _pct(s.min_share, 0),
         "median": None if s.median_score is None else fmt(s.median_score, 4),
         "ties": None if s.ties_at_median is None else f"{s.ties_at_median:,}",
         "unknown": [f"{attr}: {n:,}" for attr, n in unknown],
         "excluded": excluded, "excluded_cells": cells,
-        "selection": [_impact_table(t, s.min_share) for t in s.selection],
-        "scoring": [_impact_table(t, s.min_share, "highest scoring rate") for t in s.scoring],
+        "selection": selection, "scoring": scoring,
         # the tables that mark a ratio below four-fifths (the legend names them, or says none)
-        "flagged": [f"{basis.lower()} by {t.attribute}" for basis, ts in
-                    (("Selection rates", s.selection), ("Scoring rates", s.scoring))
-                    for t in ts if any(r.impact_ratio is not None and r.impact_ratio < FOUR_FIFTHS
-                                       for r in t.rows)],
+        "flagged": [f"{basis} by {t['attribute']}" for basis, ts in
+                    (("selection rates", selection), ("scoring rates", scoring))
+                    for t in ts if any(r["below"] for r in t["rows"])],
         "mark": FOUR_FIFTHS_MARK, "mark_legend": MARK_LEGENDS[FOUR_FIFTHS_MARK],
     }
 

@@ -62,6 +62,7 @@ VIEWS: tuple[SectionView, ...] = (
     SectionView("proxies", lambda result, o: proxies_view(result), PROXIES_SECTION[1],
                 present=lambda result: result.analysis.proxies is not None),
     gates_view.VIEW,
+    gates_view.MARKS_VIEW,
     gates_view.SIGNIFICANCE_VIEW,
     limitations_view.VIEW,
     appendix_view.VIEW,

@@ -293,3 +293,52 @@ def small_rate_examples(result: AuditResult) -> tuple[str, int, str] | None:
     shown = "; ".join(f"the {r} of '{g.group}' ({a}), {fraction_text(g, r)}"
                       for r, a, g in found[:3])
     return v.name, len(found), shown
+
+
+def group_extremes(attr, rate: str = "selection_rate", kind: str = "difference",
+                    recorded: bool = False):
+    """The two groups of ``attr`` whose ``rate`` makes the disparity, as ``(value, group, g)``
+    pairs ordered (lower, higher), or None: the lowest and highest eligible rate without a
+    reference; with one, the reference and the eligible group farthest from it (the largest
+    difference, or the smallest folded ratio). Only eligible rates take part, as in the figure;
+    with ``recorded``, only groups with every attribute recorded (no "unknown" part).
+    """
+    eligible = {g for g in attr.eligible_groups
+                if not (recorded and missing_in(attr.attribute, g))}
+    vals = [(g.rates[rate].value, g.group, g) for g in attr.groups
+            if rate_eligible(eligible, g, rate)]
+    if len(vals) < 2:
+        return None
+    if attr.reference is None:
+        vals.sort(key=lambda t: (t[0], t[1]))
+        return vals[0], vals[-1]
+    ref = next((t for t in vals if t[1] == attr.reference), None)
+    if ref is None:
+        return None
+
+    def distance(t) -> float:
+        if kind == "difference":
+            return abs(t[0] - ref[0])
+        big, small = max(t[0], ref[0]), min(t[0], ref[0])
+        return 1.0 - (small / big if big > 0 else 1.0)
+    other = max((t for t in vals if t is not ref), key=lambda t: (distance(t), t[1]))
+    return tuple(sorted((ref, other), key=lambda t: (t[0], t[1])))
+
+
+def widest_gap(attr, metric: str, recorded: bool = False):
+    """(rate, extremes) of the rate behind ``metric``'s figure on ``attr`` (for a metric of two
+    rates, equalized odds, the one with the wider gap), or None; with ``recorded``, among the
+    groups with every attribute recorded."""
+    spec = FAIRNESS_METRICS[metric]
+    best = None
+    for rate in spec.rates:
+        if rate == "avg_odds":  # a mean of two rates: no one pair of groups tells it
+            return None
+        ext = group_extremes(attr, rate, spec.kind, recorded)
+        if ext is None:
+            continue
+        (lo_v, *_), (hi_v, *_) = ext
+        gap = hi_v - lo_v if spec.kind == "difference" else (1 - lo_v / hi_v if hi_v > 0 else 0)
+        if best is None or gap > best[0]:
+            best = (gap, rate, ext)
+    return None if best is None else (best[1], best[2])

@@ -23,7 +23,7 @@ def gates_view(result: AuditResult) -> list[dict[str, Any]]:
     pos = {n: i for i, n in enumerate(result.ranking.order)}
     # a variant deciding with the protected attribute is marked ⚑ here as everywhere (review8:
     # such a variant read "✓ PASS" in the gate tables with nothing to say it may not be chosen)
-    dt = {v.name for v in result.variants if v.uses_protected_at_decision}
+    dt = _deciding_with_protected(result)
     blocked = set() if allows_group_specific_decisions(result) else dt
     out = []
     # the proxy gates' note once, on the first of them
@@ -53,7 +53,6 @@ def gates_view(result: AuditResult) -> list[dict[str, Any]]:
                           for a in attrs],
                       "selected": g.variant == result.ranking.selected,
                       "dt": g.variant in dt, "blocked": g.variant in blocked,
-                      "mark": DT_MARK, "legend": mark_legend(DT_MARK),
                       # ◆ as on page 1: the interval contains the threshold (review8)
                       "straddles": straddles(g) is not None}
                      for g in gs],
@@ -99,6 +98,22 @@ def significance_view(result: AuditResult) -> list[dict[str, Any]]:
     return rows
 
 
+def gate_marks_view(result: AuditResult) -> dict[str, Any]:
+    """The marks the gate tables set, with the legends the section prints: ⚑ on a gated
+    variant that decides with the protected attribute (and whether the policy forbids
+    selecting it), ◆ on an interval that contains its gate's threshold."""
+    dt = {g.variant for g in result.gates} & _deciding_with_protected(result)
+    return {"dt_mark": DT_MARK, "dt_legend": mark_legend(DT_MARK), "dt": bool(dt),
+            "blocked": bool(dt) and not allows_group_specific_decisions(result),
+            "straddles": any(straddles(g) is not None for g in result.gates)}
+
+
+def _deciding_with_protected(result: AuditResult) -> set[str]:
+    return {v.name for v in result.variants if v.uses_protected_at_decision}
+
+
 VIEW = SectionView("gates", lambda result, o: gates_view(result), "Gates")
+#: The marks of the gate tables and their legends.
+MARKS_VIEW = SectionView("gate_marks", lambda result, o: gate_marks_view(result))
 #: The significance table, shown in the Gates section.
 SIGNIFICANCE_VIEW = SectionView("significance", lambda result, o: significance_view(result))

@@ -14,7 +14,8 @@ from typing import Any
 from fairsel.gates import gate_summary
 from fairsel.metrics import FAIRNESS_METRICS
 from fairsel.report.facts import (best_ranked, estimate_of, gate_scope, gate_text, headline_metric,
-                                  is_fairness, missing_in, reason_for, straddles)
+                                  is_fairness, missing_in, reason_for, straddles,
+                                  widest_gap)
 from fairsel.report.fmt import STATUS_SYMBOL, ci_text, is_finite, num
 from fairsel.report.section import SectionView
 from fairsel.results import AuditResult, GateResult, VariantResult
@@ -62,8 +63,6 @@ def _missing_pair(focus: VariantResult, attribute: str, metric: str) -> str:
     figure comes from includes a missing-value group, else "" (review8: hiring's page 1 gave
     0.659 on sex × race without saying it is measured against 'male × unknown', a cell the
     LL144 table does not compare)."""
-    from fairsel.report.summary_view import widest_gap
-
     attr = next((a for a in focus.attributes if a.attribute == attribute), None)
     gap = widest_gap(attr, metric) if attr is not None else None
     if not gap:

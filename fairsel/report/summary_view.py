@@ -7,11 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 from fairsel.metrics import FAIRNESS_METRICS
-from fairsel.report.facts import (best_ranked, estimate_of, fraction_text, gate_text,
-                                   small_rate_examples,
-                                  headline_metric, higher_is_better, missing_in, missing_note,
-                                  rate_eligible, straddles,
-                                  failed_error_gates, reason_for)
+from fairsel.report.facts import (best_ranked, estimate_of, failed_error_gates, fraction_text,
+                                  gate_text, headline_metric, higher_is_better, missing_in,
+                                  missing_note, reason_for, small_rate_examples, straddles,
+                                  widest_gap)
 from fairsel.report.fmt import STATUS_SYMBOL, ci_text, is_finite, num, pct
 from fairsel.report.section import SectionView
 from fairsel.report.tables import ordered_variants
@@ -54,36 +53,6 @@ def closest_variant(result: AuditResult) -> dict[str, Any] | None:
     return {"name": v.name, "rank": v.rank, "status": v.status, "rows": rows}
 
 
-def _group_extremes(attr, rate: str = "selection_rate", kind: str = "difference",
-                    recorded: bool = False):
-    """The two groups of ``attr`` whose ``rate`` makes the disparity, as ``(value, group, g)``
-    pairs ordered (lower, higher), or None: the lowest and highest eligible rate without a
-    reference; with one, the reference and the eligible group farthest from it (the largest
-    difference, or the smallest folded ratio). Only eligible rates take part, as in the figure;
-    with ``recorded``, only groups with every attribute recorded (no "unknown" part).
-    """
-    eligible = {g for g in attr.eligible_groups
-                if not (recorded and missing_in(attr.attribute, g))}
-    vals = [(g.rates[rate].value, g.group, g) for g in attr.groups
-            if rate_eligible(eligible, g, rate)]
-    if len(vals) < 2:
-        return None
-    if attr.reference is None:
-        vals.sort(key=lambda t: (t[0], t[1]))
-        return vals[0], vals[-1]
-    ref = next((t for t in vals if t[1] == attr.reference), None)
-    if ref is None:
-        return None
-
-    def distance(t) -> float:
-        if kind == "difference":
-            return abs(t[0] - ref[0])
-        big, small = max(t[0], ref[0]), min(t[0], ref[0])
-        return 1.0 - (small / big if big > 0 else 1.0)
-    other = max((t for t in vals if t is not ref), key=lambda t: (distance(t), t[1]))
-    return tuple(sorted((ref, other), key=lambda t: (t[0], t[1])))
-
-
 #: What a group's rate measures, in words, for the "widest gap" finding ({o}: the favorable
 #: outcome, with the policy's data → favorable_label when it has one).
 _RATE_WORDS = {
@@ -107,25 +76,6 @@ def _rate_words(result: AuditResult, rate: str) -> str:
     if words is None:
         return f"have a {rate}"
     return words.format(o=f" ({label})" if label else "")
-
-
-def widest_gap(attr, metric: str, recorded: bool = False):
-    """(rate, extremes) of the rate behind ``metric``'s figure on ``attr`` (for a metric of two
-    rates, equalized odds, the one with the wider gap), or None; with ``recorded``, among the
-    groups with every attribute recorded."""
-    spec = FAIRNESS_METRICS[metric]
-    best = None
-    for rate in spec.rates:
-        if rate == "avg_odds":  # a mean of two rates: no one pair of groups tells it
-            return None
-        ext = _group_extremes(attr, rate, spec.kind, recorded)
-        if ext is None:
-            continue
-        (lo_v, *_), (hi_v, *_) = ext
-        gap = hi_v - lo_v if spec.kind == "difference" else (1 - lo_v / hi_v if hi_v > 0 else 0)
-        if best is None or gap > best[0]:
-            best = (gap, rate, ext)
-    return None if best is None else (best[1], best[2])
 
 
 def _findings(result: AuditResult, focus: VariantResult | None) -> list[str]:
@@ -251,7 +201,8 @@ def _findings(result: AuditResult, focus: VariantResult | None) -> list[str]:
                 f"{'; '.join(parts)}. {'It is' if len(parts) == 1 else 'They are'} what stands "
                 "between the candidates and deployment.")
 
-    # 5. Groups too small to judge, and missing protected values.
+    # 5. Groups too small to judge, rates on few people, and missing protected values.
+    few = _few_people_too(result)
     # every small group counts, an intersection's cells too (named after the attributes' own)
     small = sorted({(a.kind != "attribute", a.attribute, g.group, g.n)
                     for a in result.data.attributes for g in a.groups if "small" in g.flags})
@@ -263,10 +214,9 @@ def _findings(result: AuditResult, focus: VariantResult | None) -> list[str]:
         found["small"] = (f"{len(small)} group(s){of_which} have fewer than "
                           f"{result.min_group_size} rows — "
                      f"{names}{more}: their rates are shown but they take no part in the "
-                     "disparity figures, so the gates say nothing about them."
-                     + _few_people_too(result))
-    elif small_rate_examples(result):
-        found["small"] = _few_people_too(result).strip()
+                     "disparity figures, so the gates say nothing about them." + few)
+    elif few:
+        found["small"] = few.strip()
     unknown = [(a.attribute, g.n) for a in result.data.attributes if a.kind == "attribute"
                for g in a.groups if "unknown" in g.flags and g.n]
     for a, n in unknown:

@@ -155,7 +155,7 @@ def _attribute(groups, reference=None):
 def test_widest_gap_is_told_only_with_eligible_rates():
     """issue 9 item 1: the finding never rests on a rate of fewer than min_group_size people
     (COMPAS: the FNR of 'Asian × Male', 2 of 22)."""
-    from fairsel.report.summary_view import widest_gap as _widest_gap
+    from fairsel.report.facts import widest_gap as _widest_gap
 
     groups = [_group("Asian × Male", 20, 2, 1, 7, small=("fnr", "tpr", "fpr")),
               _group("Hispanic × Female", 63, 7, 10, 23),
