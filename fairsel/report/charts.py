@@ -239,6 +239,24 @@ def text_width(text: str, size: float) -> float:
     return _FONT.get_width_height()[0] / 64 / 72
 
 
+#: How much wider the drawn text is than :func:`text_width` measures it (matplotlib lays
+#: out hinted glyphs at its own resolution: up to 3 % wider on a long label).
+_HINTED = 1.04
+#: How much wider DejaVu Sans Bold sets a text than DejaVu Sans (at most, for Latin text).
+_BOLD_WIDTH = 1.12
+
+
+def _fitted(name: str, suffix: str, size: float, room: float, limit: int = 34) -> str:
+    """``name`` (shortened with "…" as far as needed, at most ``limit`` characters) followed
+    by ``suffix``, set at ``size`` points in at most ``room`` inches where it can be."""
+    limit = min(limit, len(name))
+    text = _short(name, limit) + suffix
+    while limit > 4 and text_width(text, size) > room:
+        limit -= 1
+        text = _short(name, limit) + suffix
+    return text
+
+
 def _figure(height: float):
     import matplotlib
     from matplotlib.figure import Figure
@@ -395,11 +413,15 @@ def _group_figure(key: str, pieces: Sequence[tuple[Panel, int, int, bool]], *,
     row = _row_height(rows)
     tick_size = MIN_FONT_PT
     all_labels = []
+    # the label column takes at most 0.45 of the width: a longer group name is shortened to
+    # fit it, its count and mark kept (hiring: "female × American Indian or Alask… (n=20) †"
+    # ran past the figure's left edge)
+    room = (0.45 * WIDTH - 0.12) / _HINTED
     for p, start, stop, _ in pieces:
         for i in range(start, stop):
-            all_labels.append(f"{_short(p.groups[i])}  (n={p.n[i]:,})"
-                              + ("" if p.eligible[i] else " †"))
-    left = 0.12 + max((text_width(lb, tick_size) for lb in all_labels), default=0.5)
+            all_labels.append(_fitted(p.groups[i], f"  (n={p.n[i]:,})"
+                                      + ("" if p.eligible[i] else " †"), tick_size, room))
+    left = 0.12 + _HINTED * max((text_width(lb, tick_size) for lb in all_labels), default=0.5)
     left = min(left, 0.45 * WIDTH)
     heights = [(stop - start) * row for _, start, stop, _ in pieces]
     top = _TOP if legend else _TOP_NO_LEGEND
@@ -467,8 +489,15 @@ def _group_figure(key: str, pieces: Sequence[tuple[Panel, int, int, bool]], *,
             ax2.yaxis.set_major_locator(NullLocator())  # the labels are on the left panel
             line = (f"; line at {p.ratio_line:g} × {ref_rate:.3f} = {p.ratio_line * ref_rate:.3f}"
                     if p.ratio_line is not None and _finite(ref_rate) else "")
-            ax1.set_title(_short(p.title, 60) + (" (continued)" if continued else "") + line,
-                          loc="left", fontsize=9.5, fontweight="bold", pad=3)
+            # the title starts at the figure's left edge, over the labels, not at the rate
+            # panel's (hiring: "sex × race/ethnicity (intersection); line at 0.8 ×" was cut
+            # at the right edge); a title still too long has its attribute name shortened
+            title_room = (WIDTH - 0.1) / _BOLD_WIDTH
+            ax1.annotate(_fitted(p.title, (" (continued)" if continued else "") + line,
+                                 9.5, title_room, limit=60),
+                         xy=(0, 1), xycoords=("figure fraction", "axes fraction"),
+                         xytext=(3, 3), textcoords="offset points", ha="left", va="bottom",
+                         fontsize=9.5, fontweight="bold")
         axes[-1][0].set_xlabel("selection rate")
         axes[-1][1].set_xlabel("TPR ●, FPR □")
         if legend:
@@ -485,11 +514,20 @@ def _group_figure(key: str, pieces: Sequence[tuple[Panel, int, int, bool]], *,
 _LABEL_SPOTS = ((4, 3), (4, -11), (-4, 3), (-4, -11), (4, 12), (-4, 12), (4, -20), (-4, -20))
 
 
+#: Half the width of a point's marker (and of the ring around the selected one), in points.
+_MARKER_HALF, _RING_HALF = 4.0, 6.5
+
+
 def _place_labels(fig, ax, labels: list[tuple[str, float, float, bool]]) -> None:
-    """Each point's label at the first spot around it that no earlier label covers (labels
-    of near points were drawn over each other: "5 6 8" read as one)."""
+    """Each point's label at the first spot around it that covers no earlier label and no
+    point's marker (labels of near points were drawn over each other: "5 6 8" read as one;
+    mitigation's "9" sat on the cross of variant 10)."""
     scale = fig.dpi / 72.0
     taken: list[tuple[float, float, float, float]] = []
+    for _, xv, yv, ringed in labels:  # every marker first: a label goes round them all
+        px, py = ax.transData.transform((xv, yv))
+        half = (_RING_HALF if ringed else _MARKER_HALF) * scale
+        taken.append((px - half, py - half, px + half, py + half))
     for text, xv, yv, ringed in labels:
         px, py = ax.transData.transform((xv, yv))
         w, h = (0.62 * MIN_FONT_PT * len(text) + 1) * scale, MIN_FONT_PT * scale

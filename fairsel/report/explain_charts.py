@@ -2,8 +2,9 @@
 contributions, and the disparity attribution as a waterfall.
 
 Drawn like every report chart (:mod:`fairsel.report.charts`): matplotlib without pyplot to
-inline SVG, readable in black and white (series differ by fill and hatching), text from the
-data escaped and shortened. The functions take plain numbers and strings built by
+inline SVG, in the colour-blind-safe palette of :data:`fairsel.report.charts.PALETTE` and still
+readable in black and white (series differ by fill and hatching), text from the data escaped
+and shortened. The functions take plain numbers and strings built by
 :mod:`fairsel.report.explain_view`.
 """
 
@@ -12,13 +13,18 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from fairsel.report.charts import Chart, _figure, _short, _to_svg
+from fairsel.report.charts import PALETTE, WIDTH, Chart, _figure, _short, _to_svg, text_width
 
 _LEFT, _W = 0.34, 0.6  # axes position: room for feature names on the left
 
-#: Fill and hatch of each group's series (black and white first).
-_STYLES = [("#222222", ""), ("#ffffff", "////"), ("#9a9a9a", ""), ("#ffffff", "||||"),
-           ("#ffffff", "xxxx"), ("#cfcfcf", "\\\\\\\\")]
+#: Fill and hatch of each group's series: Okabe & Ito's colours, and a hatch on every other
+#: series so that a black-and-white print still tells them apart.
+_STYLES = [(PALETTE["blue"], ""), (PALETTE["orange"], "////"), (PALETTE["sky"], ""),
+           (PALETTE["vermillion"], "||||"), (PALETTE["green"], "xxxx"),
+           (PALETTE["purple"], "\\\\\\\\")]
+#: The waterfall's steps: a part that lowers the gap, one that raises it, and the gap itself.
+_LOWERS, _RAISES, _GAP = PALETTE["vermillion"], PALETTE["sky"], "#999999"
+_LEGEND_PT = 9.0  # the legend's text (charts.MIN_FONT_PT)
 
 
 def _height(rows: int, per: float = 0.2) -> float:
@@ -32,7 +38,8 @@ def importance(key: str, *, features: Sequence[str], values: Sequence[float],
     ax = fig.add_axes((_LEFT, 0.75 / _height(len(features)), _W,
                        1 - 1.05 / _height(len(features))))
     ys = list(range(len(features)))[::-1]
-    ax.barh(ys, list(values), height=0.62, color="#333333", edgecolor="#000000", linewidth=0.4)
+    ax.barh(ys, list(values), height=0.62, color=PALETTE["blue"], edgecolor="#000000",
+            linewidth=0.4)
     ax.set_yticks(ys, [_short(f) for f in features])
     ax.set_xlabel(f"mean |SHAP value| ({units})")
     _ticks(ax)
@@ -47,9 +54,11 @@ def group_contributions(key: str, *, attribute: str, features: Sequence[str],
                         units: str) -> Chart:
     """Each group's mean SHAP value per feature (``values[g][f]``) as grouped bars."""
     n_f, n_g = len(features), len(groups)
-    # room above the axes for the legend: its title and one row of up to 3 groups in 0.54 in,
-    # 0.21 in per further row (the title and first row were cut off at the top before)
-    top = 0.54 + 0.21 * (max(math.ceil(n_g / 3), 1) - 1)
+    labels = [_short(g, 24) for g in groups]
+    columns = _legend_columns(labels)
+    # room above the axes for the legend: its title and one row in 0.54 in, 0.21 in per
+    # further row (the title and first row were cut off at the top before)
+    top = 0.54 + 0.21 * (max(math.ceil(n_g / columns), 1) - 1)
     height = _height(n_f, per=0.1 + 0.09 * n_g) + top - 0.4
     fig = _figure(height)
     ax = fig.add_axes((_LEFT, 0.75 / height, _W, 1 - (0.75 + top) / height))
@@ -59,14 +68,18 @@ def group_contributions(key: str, *, attribute: str, features: Sequence[str],
         ys = [n_f - 1 - f + 0.4 - band * (g + 0.5) for f in range(n_f)]  # first group on top
         ax.barh(ys, [values[g][f] for f in range(n_f)], height=band * 0.92,
                 color=fill, hatch=hatch, edgecolor="#000000", linewidth=0.4,
-                label=_short(groups[g], 24))
+                label=labels[g])
     ax.axvline(0, color="#000000", linewidth=0.6)
     ax.set_yticks(list(range(n_f))[::-1], [_short(f) for f in features])
     ax.set_xlabel(f"mean SHAP value in the group ({units})")
     _ticks(ax)
     ax.spines[["top", "right"]].set_visible(False)
-    ax.legend(loc="lower left", bbox_to_anchor=(-0.02, 1.0), ncol=min(n_g, 3), frameon=False,
-              title=_short(attribute, 40), title_fontsize=7.5, alignment="left")
+    # the legend starts at the figure's left edge, as many columns as fit its width (hiring:
+    # three columns from the axes' left edge ran past the right edge, two groups unnamed)
+    fig.legend(loc="lower left", bbox_to_anchor=(0.01, 1 - top / height + 0.04 / height),
+               ncol=columns, frameon=False, title=_short(attribute, 40),
+               title_fontsize=_LEGEND_PT, alignment="left", fontsize=_LEGEND_PT,
+               borderaxespad=0, columnspacing=1.2, handlelength=2.0, handletextpad=0.5)
     return _to_svg(fig, key, f"Mean SHAP value per feature for each group of {attribute}")
 
 
@@ -82,12 +95,12 @@ def waterfall(key: str, *, title: str, steps: Sequence[tuple[str, float]], gap: 
     total = 0.0
     for i, (_, v) in enumerate(steps):
         y = n - 1 - i
-        ax.barh([y], [v], left=[total], height=0.62, color="#ffffff" if v >= 0 else "#333333",
+        ax.barh([y], [v], left=[total], height=0.62, color=_RAISES if v >= 0 else _LOWERS,
                 hatch="////" if v >= 0 else "", edgecolor="#000000", linewidth=0.4)
         total += v
         if i + 1 < len(steps):
             ax.plot([total, total], [y - 0.31, y - 0.69], color="#000000", linewidth=0.4)
-    ax.barh([0], [gap], height=0.62, color="#9a9a9a", edgecolor="#000000", linewidth=0.6)
+    ax.barh([0], [gap], height=0.62, color=_GAP, edgecolor="#000000", linewidth=0.6)
     ax.axvline(0, color="#000000", linewidth=0.6)
     ax.set_yticks(list(range(n))[::-1], [_short(lab) for lab in labels])
     ax.set_xlabel(f"contribution to the gap ({units}); solid lowers, hatched raises")
@@ -95,6 +108,21 @@ def waterfall(key: str, *, title: str, steps: Sequence[tuple[str, float]], gap: 
     ax.set_title(_short(title, 70), loc="left", x=-0.5)
     ax.spines[["top", "right"]].set_visible(False)
     return _to_svg(fig, key, f"Disparity attribution: {title}")
+
+
+def _legend_columns(labels: Sequence[str]) -> int:
+    """How many columns of ``labels`` (at most 3) fit the chart's width from its left edge:
+    each column as wide as its widest label, plus the handle (2 em), its pad (0.5 em) and the
+    space between columns (1.2 em)."""
+    em = _LEGEND_PT / 72
+    widths = [text_width(lb, _LEGEND_PT) * 1.04 + 3.7 * em for lb in labels]
+    for columns in range(min(3, len(labels)), 1, -1):
+        rows = math.ceil(len(labels) / columns)
+        # matplotlib fills a legend's columns top to bottom
+        cols = [widths[c * rows:(c + 1) * rows] for c in range(columns)]
+        if sum(max(c) for c in cols if c) <= WIDTH - 0.15:
+            return columns
+    return 1
 
 
 def _ticks(ax) -> None:

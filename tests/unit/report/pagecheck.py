@@ -46,21 +46,55 @@ def _leaves(page) -> list:
     return leaves
 
 
-def _intro(el, heading) -> bool:
-    """Part of a heading, or a short introduction under one (``p.sub``)."""
-    return heading is not None or (el.tag == "p" and "sub" in (el.get("class") or "").split())
+def _section_intros(document) -> set[int]:
+    """ids of the paragraphs that introduce a section: the one or two ``<p>`` right after a
+    section's ``<h2>`` (``section > h2 + p, section > h2 + p + p`` in the print CSS)."""
+    root = document.pages[0]._page_box.children[0].element
+    found: set[int] = set()
+    for section in root.iter("section"):
+        children = list(section)
+        for i, child in enumerate(children):
+            if child.tag != "h2":
+                continue
+            for nxt in children[i + 1:i + 3]:
+                if nxt.tag != "p":
+                    break
+                found.add(id(nxt))
+    return found
+
+
+def _intro(el, heading, intros: set[int] = frozenset()) -> bool:
+    """Part of a heading, or a short introduction under one (``p.sub``, or the paragraph
+    that opens a section)."""
+    return heading is not None or id(el) in intros or (
+        el.tag == "p" and "sub" in (el.get("class") or "").split())
 
 
 def stranded_headings(document) -> list[tuple[int, str]]:
     """(page number, heading text) of every heading that ends a page with nothing of what it
-    heads on that page but its introduction (``p.sub``), the rest following on the next."""
+    heads on that page but its introduction (``p.sub``, or a section's opening paragraph),
+    the rest following on the next."""
     found = []
-    for number, page in enumerate(document.pages[:-1], start=1):
-        leaves = _leaves(page)
+    intros = _section_intros(document)
+    root = document.pages[0]._page_box.children[0].element
+    parent = {id(child): el for el in root.iter() for child in el}
+
+    def within(el, container) -> bool:
+        while el is not None:
+            if el is container:
+                return True
+            el = parent.get(id(el))
+        return False
+
+    pages = [_leaves(page) for page in document.pages]
+    for number, (leaves, following) in enumerate(zip(pages, pages[1:]), start=1):
         heads = [i for i, (_, heading) in enumerate(leaves) if heading is not None]
-        if heads and all(_intro(el, h) for el, h in leaves[heads[-1]:]):
+        if heads and all(_intro(el, h, intros) for el, h in leaves[heads[-1]:]):
             heading = leaves[heads[-1]][1]
-            found.append((number, " ".join("".join(heading.itertext()).split())))
+            # a short section wholly on this page (heading and introduction only) is whole;
+            # stranded means that what it heads goes on on the next page
+            if following and within(following[0][0], parent.get(id(heading))):
+                found.append((number, " ".join("".join(heading.itertext()).split())))
     return found
 
 

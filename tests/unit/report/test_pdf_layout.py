@@ -400,3 +400,22 @@ def test_a_variants_group_charts_stay_on_one_page_when_they_fit(example):
     name, _, _, document = example
     for pages, height, room in split_blocks(document, "group-charts"):
         assert height > room, (name, pages, height, room)
+
+
+def test_a_section_of_a_sentence_or_two_does_not_take_a_page_of_its_own(example):
+    """Recidivism's "Why the model decides as it does" (nothing to explain: two sentences)
+    took page 14 alone (the rest of the page blank): such a section follows the one before."""
+    from tests.unit.report.pagecheck import _leaves
+
+    name, result, _, document = example
+    explain = result.analysis.explanations
+    first_leaf_pages = []
+    for number, page in enumerate(document.pages, start=1):
+        leaves = _leaves(page)
+        if leaves and leaves[0][1] is not None and leaves[0][1].get("id") is None:
+            first_leaf_pages.append((number, " ".join("".join(leaves[0][1].itertext()).split())))
+    opens_a_page = [n for n, text in first_leaf_pages if text == "Why the model decides as it does"]
+    if explain is not None and not explain.explained:
+        assert opens_a_page == [], (name, opens_a_page)
+    elif explain is not None:
+        assert len(opens_a_page) == 1, (name, first_leaf_pages)

@@ -53,3 +53,71 @@ def test_group_contribution_legend_is_not_cut_off_at_the_top():
         svg = str(chart.svg)
         assert ">race</text>" in svg and ">g0</text>" in svg
         assert _text_inside_top(svg) == [], n_groups
+
+
+def _drawn_texts(monkeypatch, draw) -> list[tuple[str, tuple, float, float]]:
+    """(text, window extent, figure width, figure height) of every legend text ``draw()``
+    puts in its charts, laid out by matplotlib's Agg renderer."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from fairsel.report import charts
+
+    figures = []
+    original = charts._to_svg
+
+    def keep(fig, key, label):
+        figures.append(fig)
+        return original(fig, key, label)
+
+    monkeypatch.setattr(explain_charts, "_to_svg", keep)
+    draw()
+    out = []
+    for fig in figures:
+        renderer = FigureCanvasAgg(fig).get_renderer()
+        fig.draw(renderer)
+        # the legends' texts (an axis keeps labels of ticks beyond its limits, not drawn)
+        legend_texts = [t for lg in fig.legends + [a.get_legend() for a in fig.axes]
+                        if lg is not None for t in [*lg.get_texts(), lg.get_title()]]
+        for t in legend_texts:
+            if t.get_visible() and t.get_text():
+                b = t.get_window_extent(renderer)
+                out.append((t.get_text(), (b.x0, b.y0, b.x1, b.y1), fig.bbox.width,
+                            fig.bbox.height))
+    return out
+
+
+def test_group_contribution_legend_names_every_group_inside_the_chart(monkeypatch):
+    """Hiring p.22: six race/ethnicity groups drawn, four named — the legend's third column
+    (from the axes' left edge) ran past the chart's right edge."""
+    groups = ["White", "Black or African American", "Hispanic or Latino", "Asian",
+              "Two or More Races", "unknown"]
+    texts = _drawn_texts(monkeypatch, lambda: explain_charts.group_contributions(
+        "gc", attribute="race/ethnicity", features=["skills_test", "referral"], groups=groups,
+        values=[[0.1, -0.1]] * len(groups), units="log-odds"))
+    shown = {text for text, *_ in texts}
+    assert {explain_charts._short(g, 24) for g in groups} <= shown
+    for text, (x0, y0, x1, y1), width, height in texts:
+        assert x0 >= -0.5 and x1 <= width + 0.5 and y0 >= -0.5 and y1 <= height + 0.5, text
+
+
+def test_explanation_charts_are_in_the_colour_blind_safe_palette():
+    """The explanation charts were black, white and grey (issue 12: "use a colour-blind-safe
+    palette"); their series now take the palette's colours, and keep their hatches."""
+    from fairsel.report.charts import PALETTE
+
+    palette = {c.lower() for c in PALETTE.values()} - {"#000000"}  # colours, not black
+
+    def colours(chart) -> set[str]:
+        # a fill in a style, or a hatch pattern's background (fill="#...")
+        return {c.lower() for c in re.findall(r'fill(?:: ?|=")(#[0-9a-fA-F]{6})', str(chart.svg))}
+
+    imp = explain_charts.importance("i", features=["a", "b"], values=[0.3, 0.1], units="x")
+    grp = explain_charts.group_contributions(
+        "g", attribute="race", features=["a", "b"], groups=["p", "q", "r"],
+        values=[[0.1, -0.1], [0.2, 0.0], [-0.1, 0.1]], units="x")
+    fall = explain_charts.waterfall("w", title="p − q (race)", steps=[("a", 0.2), ("b", -0.1)],
+                                    gap=0.1, units="x")
+    assert colours(imp) & palette
+    assert len(colours(grp) & palette) >= 3  # each group its own colour
+    assert len(colours(fall) & palette) >= 2  # the parts that raise and that lower the gap
+    assert "<pattern" in str(grp.svg) and "<pattern" in str(fall.svg)  # hatches kept

@@ -50,6 +50,42 @@ def test_group_chart_draws_its_legend_once_per_variant():
     assert all("legend as in the first chart" in c.label for c in made[1:])
 
 
+def test_group_chart_text_stays_inside_the_figure(monkeypatch):
+    """Hiring p.17: long intersection names ran past the figure's left edge ("emale ×
+    American Indian or Alask… (n=20) †") and the panel title past its right edge ("sex ×
+    race/ethnicity (intersection); line at 0.8 ×", the value cut off)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    figures = []
+    original = charts._to_svg
+
+    def keep(fig, key, label):
+        figures.append(fig)
+        return original(fig, key, label)
+
+    monkeypatch.setattr(charts, "_to_svg", keep)
+    long_names = [f"{s} × American Indian or Alaska Native" for s in ("female", "male")] + [
+        "unknown × Native Hawaiian or Pacific Islander", "female × White"]
+    panel = charts.Panel(title="sex × race/ethnicity (intersection)", groups=long_names,
+                         n=[20, 1_028, 4, 942], selection=[IV] * 4, tpr=[IV] * 4,
+                         fpr=[IV] * 4, eligible=[False, True, False, True], reference=1,
+                         ratio_line=0.8)
+    charts.group_rates("k", [_panel("sex", 2), panel], level=0.95, title="v")
+    assert figures
+    for fig in figures:
+        canvas = FigureCanvasAgg(fig)
+        renderer = canvas.get_renderer()
+        fig.draw(renderer)
+        width, height = fig.bbox.width, fig.bbox.height
+        texts = [t for t in fig.findobj(lambda a: hasattr(a, "get_text"))
+                 if t.get_visible() and t.get_text()]
+        assert any("line at 0.8" in t.get_text() for t in texts)
+        for t in texts:
+            box = t.get_window_extent(renderer)
+            assert box.x0 >= -0.5 and box.x1 <= width + 0.5, (t.get_text(), box, width)
+            assert box.y0 >= -0.5 and box.y1 <= height + 0.5, (t.get_text(), box, height)
+
+
 def test_group_chart_markers_at_0_and_1_are_not_clipped():
     panel = _panel("sex", 2, tpr=charts.Interval(1.0, 1.0, 1.0),
                    fpr=charts.Interval(0.0, 0.0, 0.0))
@@ -226,6 +262,33 @@ def test_labels_of_near_points_go_to_different_spots():
     plt.close(fig)
     assert len(set(spots[:3])) == 3  # three near points, three different spots
     assert spots[3] != (4, 3)  # the ringed (selected) point's label clears its ring
+
+
+def test_a_label_is_not_drawn_over_another_points_marker():
+    """Mitigation's trade-off chart (p. 51): the label "9" sat on the cross of variant 10,
+    drawn up and to the right of it, where a label's first spot is."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    points = [("9", 0.5, 0.5, False), ("10", 0.515, 0.52, False), ("1", 0.6, 0.5, True)]
+    charts._place_labels(fig, ax, points)
+    fig.canvas.draw()
+    boxes = [t.get_window_extent() for t in ax.texts]
+    markers = []
+    for _, xv, yv, ringed in points:
+        px, py = ax.transData.transform((xv, yv))
+        half = (6.5 if ringed else 4.0) * fig.dpi / 72  # the ring (13 pt), a marker (6-6.5 pt)
+        markers.append((px - half, py - half, px + half, py + half))
+    plt.close(fig)
+    for i, b in enumerate(boxes):
+        for j, (x0, y0, x1, y1) in enumerate(markers):
+            if i != j:
+                assert not (b.x0 < x1 and x0 < b.x1 and b.y0 < y1 and y0 < b.y1), (i, j)
 
 
 def test_tradeoff_legend_names_the_frontier_only_when_a_frontier_line_is_drawn():
