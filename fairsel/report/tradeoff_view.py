@@ -79,9 +79,12 @@ def tradeoff_view(result: AuditResult, *, with_charts: bool) -> dict[str, Any]:
                                      else i in front_sel),
              "selected": i == sel, "status": v.status}
             for i, v in enumerate(variants)]
+    # the chart draws the frontier as a line only when it has two points or more
+    drawn_front = [variants[i].name for i in front if is_finite(xs[i]) and is_finite(ys[i])]
     return {"x_metric": fm, "y_metric": obj, "chart": chart, "rows": rows,
             "any_blocked": front_sel is not None,
-            "x_higher": x_higher, "plotted": plotted}
+            "x_higher": x_higher, "plotted": plotted,
+            "frontier_line": len(drawn_front) >= 2, "frontier_names": drawn_front}
 
 
 VIEW = SectionView("tradeoff",

@@ -296,3 +296,19 @@ def test_tradeoff_legend_names_the_frontier_only_when_a_frontier_line_is_drawn()
     frontier was one variant, so no line was drawn."""
     assert "Pareto frontier" in str(_trade(frontier=[0, 1]).svg)
     assert "Pareto frontier" not in str(_trade(frontier=[1]).svg)
+
+
+@pytest.mark.parametrize("name", ["lending", "mitigation", "branches", "champion", "hiring",
+                                  "recidivism"])
+def test_tradeoff_text_speaks_of_a_frontier_line_only_when_one_is_drawn(name):
+    """Mitigation p.50: "The dashed line joins the Pareto frontier" with a frontier of one
+    variant, so no line drawn (and none in the legend)."""
+    from tests.unit.report.test_pdf_layout import golden_result
+
+    html = render_html(golden_result(name), target="html")
+    section = html.split('<section id="tradeoff"', 1)[1].split("</section>", 1)[0]
+    text = " ".join(re.sub(r"<[^>]+>", " ", section.split("<svg", 1)[0]).split())
+    drawn = "Pareto frontier" in section.split("<svg", 1)[1] if "<svg" in section else False
+    assert ("The dashed line joins the Pareto frontier" in text) == drawn, (name, text)
+    if "<svg" in section and not drawn:
+        assert "so no frontier line is drawn" in text, (name, text)
