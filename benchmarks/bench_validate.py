@@ -39,7 +39,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_SECONDS = 2.0
-# libraries the validate path must not import (DESIGN.md: import them where they are needed)
+# libraries the validate path must not import (import them where they are needed)
 HEAVY = ("sklearn", "scipy", "lightgbm", "fairlearn", "aif360", "shap", "weasyprint",
          "matplotlib", "numba", "skops", "jinja2", "joblib")
 

@@ -24,7 +24,7 @@ _LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_docs_send_readers_only_to_files_in_the_repository(page):
     text = page.read_text(encoding="utf-8")
-    for outside in ("shared/", "CONTRACT.md", "/work/"):
+    for outside in ("shared/", "CONTRACT.md", "DESIGN.md", "/work/"):
         assert outside not in text, f"{page.name} refers to '{outside}', which a clone lacks"
     for target in _LINK.findall(text):
         if re.match(r"[a-z]+:", target) or target.startswith("#"):

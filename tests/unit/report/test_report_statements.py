@@ -1,4 +1,4 @@
-"""Every sentence the report states is true (DESIGN.md habit 14): the statements issue 12 found
+"""Every sentence the report states is true: the statements issue 12 found
 false or misleading on the shipped examples, each checked so that it cannot come back."""
 
 from __future__ import annotations
