@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-HEADINGS = ("h2", "h3", "h4")
+HEADINGS = ("h2", "h3", "h4", "dt")  # a definition list's term heads its definition
 
 
 def _walk(box, heading, out: list) -> list:

@@ -212,7 +212,7 @@ def test_short_sections_follow_on_the_same_page():
     flowing = re.search(r"((?:#[a-z]+\.page-start,?\s*)+)\{\s*break-before: auto", css)
     assert flowing, "no section is allowed to follow the previous one"
     ids = set(re.findall(r"#([a-z]+)\.page-start", flowing.group(1)))
-    assert {"tradeoff", "gates", "limitations"} <= ids
+    assert {"tradeoff", "gates", "limitations", "explain", "slices"} <= ids
     assert not ids & {"control", "summary", "candidates", "appendix"}
 
 
