@@ -435,6 +435,8 @@ def _print_leaderboard(result) -> None:
         from rich.markup import escape
         from rich.table import Table
 
+        from fairsel.report.fmt import wrapped_name
+
         colours = {"PASS": "green", "WARN": "yellow", "FAIL": "red", "INSUFFICIENT": "magenta",
                    "ERROR": "red"}
         # short metric headers with a legend; when the columns do not fit the terminal they
@@ -459,7 +461,10 @@ def _print_leaderboard(result) -> None:
                 table.add_column(header[i], justify="left" if i in (1, 2, len(header) - 1)
                                  else "right", overflow="fold", no_wrap=i != 1)
             for r in rows:
-                # names are text, not markup: "[demographic_parity]" would vanish as a tag
+                # names are text, not markup: "[demographic_parity]" would vanish as a tag;
+                # a long one is broken where its parts meet, not in the middle of a word
+                # ("logreg+threshold[equalized_od / ds]" at 100 columns)
+                r = [r[0], wrapped_name(r[1], width[1] - 3), *r[2:]]
                 cells = [escape(r[i]) for i in cols]
                 cells[2] = f"[{colours.get(r[2], 'white')}]{cells[2]}[/]"
                 table.add_row(*cells)

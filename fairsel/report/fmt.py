@@ -94,6 +94,28 @@ def num(x: float | None, digits: int = 3, near=None) -> str:
     return figure_text(x, digits, near=near)
 
 
+def name_parts(name: object) -> list[str]:
+    """A variant name cut where its parts meet — after ``+``, before ``[``, after ``_`` and
+    ``,`` — the places where it may wrap instead of in the middle of a word."""
+    text = str(name)
+    for a, b in (("+", "+\u200b"), ("[", "\u200b["), ("_", "_\u200b"), (",", ",\u200b")):
+        text = text.replace(a, b)
+    return [part for part in text.split("\u200b") if part]
+
+
+def wrapped_name(name: object, width: int) -> str:
+    """``name`` on as many lines of at most ``width`` characters as it needs, broken only
+    where its parts meet (:func:`name_parts`; a part longer than ``width`` keeps a line of
+    its own): the lines joined are the name."""
+    lines: list[str] = []
+    for part in name_parts(name):
+        if lines and len(lines[-1]) + len(part) <= width:
+            lines[-1] += part
+        else:
+            lines.append(part)
+    return "\n".join(lines)
+
+
 def file_name(path: str) -> str:
     """The last part of a path (POSIX or Windows): the report names the policy file without
     the folders of the machine that ran the audit; its sha256 identifies it."""

@@ -207,10 +207,9 @@ def breakable(name: object) -> str:
 def variant_name(name: object) -> str:
     """Let a variant name wrap where its parts meet — after ``+``, before ``[``, after ``_``
     and ``,`` (a zero-width space; still escaped) — instead of in the middle of a word."""
-    text = str(name)
-    for a, b in (("+", "+\u200b"), ("[", "\u200b["), ("_", "_\u200b"), (",", ",\u200b")):
-        text = text.replace(a, b)
-    return text
+    from fairsel.report.fmt import name_parts
+
+    return "\u200b".join(name_parts(name))
 
 
 def _template_error(exc: BaseException, user_folder: Path) -> UsageError:

@@ -96,11 +96,23 @@ def fmt(x: float | None, digits: int = 3, near=()) -> str:
     return num(x, digits, near=near)
 
 
+#: Metrics that are one quantity under two names (without a declared reference group the
+#: disparate impact is the demographic parity ratio): a gate on either sets the digits of both,
+#: so the terminal never shows "0.800" beside "0.7999" for the same figure.
+SAME_QUANTITY = (("disparate_impact", "demographic_parity_ratio"),)
+
+
 def gate_thresholds(result: AuditResult) -> dict[str, tuple[float, ...]]:
-    """metric → every threshold a gate sets on it (what a shown figure must not round onto)."""
+    """metric → every threshold a gate sets on it, or on a metric that is the same quantity
+    (:data:`SAME_QUANTITY`): what a shown figure must not round onto."""
     out: dict[str, set[float]] = {}
     for g in result.gates:
         out.setdefault(g.metric, set()).update(t for t in (g.min, g.max) if t is not None)
+    for names in SAME_QUANTITY:
+        shared = set().union(*(out.get(m, set()) for m in names))
+        for m in names:
+            if shared:
+                out[m] = shared
     return {m: tuple(sorted(t)) for m, t in out.items()}
 
 

@@ -3,6 +3,7 @@ they are written, a final table that never cuts names, and a failure that says w
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import pytest
@@ -90,24 +91,30 @@ def test_rich_progress_shows_fits_done_of_total_and_time_left_and_ends_each_stag
     assert second.completed == 3 and second.total == 4 and not second.finished
 
 
-def _variant_cells(out: str) -> list[list[str]]:
-    """The variant column of each table printed, one full name per row (wrapped lines
-    joined): the text between the header's "variant" and "status"."""
+def _variant_lines(out: str) -> list[list[list[str]]]:
+    """The variant column of each table printed: per row, the lines of its name (the text
+    between the header's "variant" and "status")."""
     tables, lines = [], out.splitlines()
     for i, line in enumerate(lines):
         if re.match(r"^\s+#\s+variant\s", line):
             start, end = line.index("variant"), line.index("status")
-            names: list[str] = []
+            names: list[list[str]] = []
             for row in lines[i + 2:]:
                 if not row.strip():
                     break
                 cell = row[start:end].strip()
                 if row[:start].strip():  # a rank: a new row
-                    names.append(cell)
+                    names.append([cell])
                 else:
-                    names[-1] += cell
+                    names[-1].append(cell)
             tables.append(names)
     return tables
+
+
+def _variant_cells(out: str) -> list[list[str]]:
+    """The variant column of each table printed, one full name per row (wrapped lines
+    joined)."""
+    return [["".join(parts) for parts in names] for names in _variant_lines(out)]
 
 
 @pytest.mark.parametrize("columns", ["100", "72"])
@@ -124,6 +131,30 @@ def test_the_final_table_never_cuts_names_on_a_narrow_terminal(monkeypatch, caps
         assert sorted(n.removeprefix("★").strip() for n in names) == sorted(NAMES)
     assert "DI = disparate_impact" in out and "EO diff. = equal_opportunity_difference" in out
     assert all(len(line) <= int(columns) for line in out.splitlines())
+
+
+@pytest.mark.parametrize("columns", ["100", "72"])
+def test_the_final_table_wraps_names_where_their_parts_meet(monkeypatch, capsys, columns):
+    """At 100 columns "logreg+threshold[equalized_odds]" read "logreg+threshold[equalized_od"
+    over "ds]": a name wraps after "+", before "[" or after "_", never inside a word."""
+    from fairsel.report.fmt import name_parts
+
+    monkeypatch.setenv("COLUMNS", columns)
+    monkeypatch.setattr(cli, "_use_rich", lambda: True)
+    cli._print_leaderboard(_renamed(make_result(n_variants=len(NAMES), seed=3), NAMES))
+    tables = _variant_lines(capsys.readouterr().err)
+    assert tables
+    wrapped = 0
+    for names in tables:
+        for lines in names:
+            name = "".join(lines).removeprefix("★").strip()
+            cuts = set(itertools.accumulate(len(part) for part in name_parts(name)))
+            at = 0
+            for line in lines[:-1]:
+                at += len(line.removeprefix("★").strip()) if at == 0 else len(line)
+                assert at in cuts, (name, lines)
+            wrapped += len(lines) > 1
+    assert wrapped  # some names are too long for the column
 
 
 @pytest.mark.parametrize("rich", [False, True])
@@ -159,3 +190,29 @@ def test_an_audit_shows_its_stages_with_counts_and_each_report_file(tmp_path):
     assert writing[:3] == ["fairsel: writing report: results.json",
                            "fairsel: writing report: leaderboard.csv",
                            "fairsel: writing report: summary.md"]
+
+
+def test_one_quantity_under_two_names_is_shown_with_the_same_digits(monkeypatch, capsys):
+    """Generic template (demographic_parity_ratio ≥ 0.8 gated, disparate_impact not): the
+    terminal showed logreg's disparate_impact "0.800" beside its demographic_parity_ratio
+    "0.7999", the same figure."""
+    from fairsel.report.tables import gate_thresholds
+
+    monkeypatch.setenv("COLUMNS", "250")
+    monkeypatch.setattr(cli, "_use_rich", lambda: False)
+    result = make_result(seed=3)
+    v = result.variants[0]
+    di = v.fairness["disparate_impact"].model_copy(update={"value": 0.7999})
+    fairness = {**v.fairness, "disparate_impact": di, "demographic_parity_ratio": di}
+    variants = [v.model_copy(update={"fairness": fairness}), *result.variants[1:]]
+    gates = [g.model_copy(update={"metric": "demographic_parity_ratio"})
+             if g.metric == "disparate_impact" else g for g in result.gates]
+    assert any(g.metric == "demographic_parity_ratio" and g.min == 0.8 for g in gates)
+    metrics = {**result.metrics,
+               "fairness": [*result.metrics["fairness"], "demographic_parity_ratio"]}
+    result = result.model_copy(update={"variants": variants, "gates": gates, "metrics": metrics})
+    cli._print_leaderboard(result)
+    row = next(line for line in capsys.readouterr().err.splitlines()
+               if re.match(rf"^{v.rank}\s+\S*{re.escape(v.name)}\s", line))
+    assert row.count("0.7999") == 2, row  # disparate_impact and demographic_parity_ratio
+    assert 0.8 in gate_thresholds(result).get("disparate_impact", ())
