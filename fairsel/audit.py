@@ -1097,7 +1097,8 @@ def run_explanations(policy: Policy, data: AuditData, X, folds: np.ndarray, rank
     return explain_variants(inputs, skipped, X=X, folds=folds, atoms=data.atoms,
                             n_atoms=data.n_atoms, groups=groups, features=data.features,
                             flags=flags, seed=policy.seed, n_variants=spec.variants,
-                            rows=spec.rows, threads=analysis_threads())
+                            rows=spec.rows, threads=analysis_threads(),
+                            min_rows=policy.min_group_size)
 
 
 class _Background:

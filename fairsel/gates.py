@@ -18,8 +18,8 @@ from fairsel.metrics.disparity import FAIRNESS_METRICS
 from fairsel.metrics.significance import smallest_adjusted
 from fairsel.policy import GateSpec, Policy
 from fairsel.results import STATUS_ORDER as ORDER  # noqa: F401 — re-exported
-from fairsel.results import (Estimate, GateResult, ProxyScreen, VariantResult, figure_text,
-                             gate_subject, threshold_text)
+from fairsel.results import (Estimate, GateResult, ProxyScreen, VariantResult, at_threshold,
+                             figure_text, gate_subject, threshold_text)
 
 
 def _check(est: Estimate | None, gate: GateSpec, decision: str) -> tuple[str, float | None]:
@@ -32,9 +32,11 @@ def _check(est: Estimate | None, gate: GateSpec, decision: str) -> tuple[str, fl
             return "INSUFFICIENT", None
         lo_v, hi_v = est.ci
     gap = 0.0
-    if gate.min is not None and lo_v < gate.min:
+    # a figure that is the threshold up to floating-point rounding meets it (a disparate
+    # impact of exactly 4/5 computed as 0.7999999999999999 failed "≥ 0.8" by 1e-16)
+    if gate.min is not None and lo_v < gate.min and not at_threshold(lo_v, gate.min):
         gap = max(gap, gate.min - lo_v)
-    if gate.max is not None and hi_v > gate.max:
+    if gate.max is not None and hi_v > gate.max and not at_threshold(hi_v, gate.max):
         gap = max(gap, hi_v - gate.max)
     return ("PASS" if gap == 0 else "FAIL"), gap
 

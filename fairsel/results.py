@@ -940,6 +940,20 @@ class _NonFinite:
 #: to the threshold than that is written as the side it is on, ``<\u00a00.8`` or ``>\u00a00.8``.
 MAX_DECIMALS = 6
 
+#: How close (relative) a figure is to a threshold when it *is* the threshold: floating-point
+#: rounding of a ratio of counts (a disparate impact of exactly 4/5 computed as
+#: 0.7999999999999999) is 1e-16, and two different ratios of counts a gate could see differ by
+#: far more than 1e-12 unless both groups have hundreds of thousands of rows.
+AT_THRESHOLD = 1e-12
+
+
+def at_threshold(x: float | None, threshold: float | None) -> bool:
+    """Whether ``x`` is ``threshold`` up to floating-point rounding (:data:`AT_THRESHOLD`): a
+    gate counts it as meeting an inclusive bound, and the outputs write it as the threshold."""
+    if x is None or threshold is None:
+        return False
+    return abs(x - threshold) <= AT_THRESHOLD * max(1.0, abs(threshold))
+
 
 def figure_text(x: float, digits: int = 3, *, near=(), spec: str = "f") -> str:
     """``x`` with ``digits`` decimals (``spec`` "g": significant digits), and more where it
@@ -948,10 +962,17 @@ def figure_text(x: float, digits: int = 3, *, near=(), spec: str = "f") -> str:
     most :data:`MAX_DECIMALS` (or ``digits`` if more): a figure that would still read as the
     threshold is written as the side it is on, ``<\u00a00.8`` for 0.7999999999999999.
 
+    A figure that is the threshold up to floating-point rounding (:func:`at_threshold`) is
+    written as the threshold: a disparate impact of exactly 4/5 computed as 0.7999999999999999
+    reads "0.800", and meets "≥ 0.8".
+
     The one rule every output follows (report, leaderboard, summary.md, junit.xml, the
     terminal, the gates' messages); the caller writes an undefined figure its own way.
     """
     cap = max(digits, MAX_DECIMALS)
+    for t in near:
+        if at_threshold(x, t):  # the threshold itself, up to floating-point rounding
+            return f"{t:.{digits}{spec}}"
     for t in near:
         if t is not None and x != t and f"{x:.{cap}{spec}}" == f"{t:.{cap}{spec}}":
             return f"{'<' if x < t else '>'}\u00a0{t:g}"

@@ -502,10 +502,13 @@ def _raw_permutation(saved, X_rows, background, features: Sequence[str], *,
 def explain_variant(spec: VariantInput, *, X, folds: np.ndarray, sample: Sample,
                     groups: Sequence[GroupCodes], features: Sequence[str],
                     flags: dict[str, str], seed: int, top_features: int = TOP_FEATURES,
-                    resample: Callable[[int], Sample] | None = None, threads: int = 1):
+                    resample: Callable[[int], Sample] | None = None, threads: int = 1,
+                    min_rows: int = 0):
     """Explain one variant on ``sample``: each row by the model of its own test fold.
 
-    ``flags`` maps a feature to "protected" or "proxy" (for the adverse-action reasons).
+    ``flags`` maps a feature to "protected" or "proxy" (for the adverse-action reasons);
+    ``min_rows``: the fewest explained rows of a group that may be a disparity's reference
+    (:func:`summarise`).
     Where the model makes a row costly to explain (:func:`row_cost`), ``resample(n)`` draws
     the smaller sample the budget allows (at least :data:`MIN_ROWS` rows).
     Returns a :class:`~fairsel.results.VariantExplanation`.
@@ -536,7 +539,7 @@ def explain_variant(spec: VariantInput, *, X, folds: np.ndarray, sample: Sample,
                      margin=ex.margin, groups=groups, features=features, flags=flags,
                      explainer=ex.explainer, units=ex.units,
                      rows_by_fold=np.bincount(ex.fold, minlength=int(np.max(folds)) + 1).tolist(),
-                     top_features=top_features, row_cap=cap)
+                     top_features=top_features, row_cap=cap, min_rows=min_rows)
 
 
 @dataclass(frozen=True)
@@ -611,8 +614,14 @@ def summarise(spec: VariantInput, *, rows: np.ndarray, weights: np.ndarray, valu
               base: np.ndarray, margin: np.ndarray, groups: Sequence[GroupCodes],
               features: Sequence[str], flags: dict[str, str], explainer: str, units: str,
               rows_by_fold: list[int], top_features: int = TOP_FEATURES,
-              row_cap: str | None = None):
-    """The figures of :class:`~fairsel.results.VariantExplanation` from the SHAP values."""
+              row_cap: str | None = None, min_rows: int = 0):
+    """The figures of :class:`~fairsel.results.VariantExplanation` from the SHAP values.
+
+    A disparity's reference is the attribute's declared reference, else the group with the
+    highest mean margin among those explained on at least ``min_rows`` rows (the audit's
+    min_group_size; among every group explained when none has as many): a mean margin over a
+    handful of rows is noise, and hiring's intersections were all measured against one
+    group of a single row."""
     from fairsel.results import (
         AttributeContributions,
         DisparityAttribution,
@@ -662,8 +671,10 @@ def summarise(spec: VariantInput, *, rows: np.ndarray, weights: np.ndarray, valu
             for i, lab in enumerate(g.labels)]))
         present = np.flatnonzero(cnt > 0)
         if len(present) >= 2:
+            large = present[cnt[present] >= min_rows]
+            pool = large if len(large) else present
             ref = g.reference if g.reference is not None and cnt[g.reference] else \
-                int(present[np.argmax(mmean[present])])
+                int(pool[np.argmax(mmean[pool])])
             for i in present:
                 if i == ref:
                     continue
@@ -732,7 +743,7 @@ def explain_variants(inputs: Sequence[VariantInput], skipped: Sequence[tuple[str
                      X, folds: np.ndarray, atoms: np.ndarray, n_atoms: int,
                      groups: Sequence[GroupCodes], features: Sequence[str],
                      flags: dict[str, str], seed: int, n_variants: int, rows: int,
-                     threads: int = 1):
+                     threads: int = 1, min_rows: int = 0):
     """Every explained variant on one shared sample of rows (so their figures compare), as
     :class:`~fairsel.results.Explanations`. ``threads``: for LightGBM's Tree SHAP, whose rows
     are independent (the figures are the same whatever the count)."""
@@ -750,7 +761,8 @@ def explain_variants(inputs: Sequence[VariantInput], skipped: Sequence[tuple[str
         try:
             explained.append(explain_variant(spec, X=X, folds=folds, sample=sample,
                                              groups=groups, features=features, flags=flags,
-                                             seed=seed, resample=resample, threads=threads))
+                                             seed=seed, resample=resample, threads=threads,
+                                             min_rows=min_rows))
         except Exception as exc:  # noqa: BLE001 — a variant that cannot be explained is data
             failed.append((spec.variant, f"the explanation failed: {type(exc).__name__}: "
                                          f"{str(exc)[:300]}"))

@@ -18,6 +18,7 @@ from fairsel.results import (
     LendingReview,
     Ranking,
     VariantResult,
+    at_threshold,
 )
 
 FOUR_FIFTHS = 0.8
@@ -46,7 +47,8 @@ def adverse_impact_table(attr: AttributeMetrics, *, alpha: float) -> AdverseImpa
         t = r.significance.get("selection_rate")
         rows.append(AdverseImpactRow(
             group=r.group, n=r.n, selection_rate=rate(r), air=air,
-            below_four_fifths=None if air is None else air < FOUR_FIFTHS,
+            below_four_fifths=None if air is None else (
+                air < FOUR_FIFTHS and not at_threshold(air, FOUR_FIFTHS)),
             test=t.test if t else None, p=t.p if t else None,
             p_adjusted=t.p_adjusted if t else None,
             significant=None if t is None else t.p_adjusted <= alpha, small=small))

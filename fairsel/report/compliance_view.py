@@ -23,6 +23,7 @@ from fairsel.results import (
     ImpactTable,
     LendingReview,
     Ll144Summary,
+    at_threshold,
 )
 
 #: The four-fifths rule: ratios are shown with the digits to see which side of it they are on.
@@ -119,7 +120,8 @@ def _impact_table(t: ImpactTable, min_share: float,
                      "ties": None if r.ties is None else f"{r.ties:,}",
                      "ratio": _ratio(r.impact_ratio), "note": note,
                      "muted": r.unknown or r.excluded,
-                     "below": r.impact_ratio is not None and r.impact_ratio < FOUR_FIFTHS})
+                     "below": r.impact_ratio is not None and r.impact_ratio < FOUR_FIFTHS
+                     and not at_threshold(r.impact_ratio, FOUR_FIFTHS)})
     return {"attribute": t.attribute, "kind": t.kind, "most_selected": t.most_selected,
             "top_label": top,
             "unknown_n": f"{t.unknown_n:,}", "excluded": ", ".join(t.excluded),

@@ -84,15 +84,20 @@ def _variant(x: VariantExplanation, index: int, attributes: set[str], *,
             if a.attribute not in attributes:
                 continue
             groups = sorted([g for g in a.groups if g.rows], key=lambda g: -g.rows)
+            # the chart draws the groups with the most explained rows; the others are named
+            # under it (hiring: two of eight race/ethnicity groups left out without a word)
+            left_out = [g.group for g in groups[GROUPS_DRAWN:]]
             groups = groups[:GROUPS_DRAWN]
             feats = [f for f, _ in top[:8]]
             if len(groups) < 2 or not feats:
                 continue
-            group_charts.append(explain_charts.group_contributions(
+            chart = explain_charts.group_contributions(
                 f"explain-grp-{index}-{len(group_charts)}", attribute=a.attribute,
                 features=feats, groups=[g.group for g in groups],
                 values=[[g.mean_shap.get(f, 0.0) for f in feats] for g in groups],
-                units=x.units))
+                units=x.units)
+            group_charts.append({"chart": chart, "attribute": a.attribute,
+                                 "drawn": len(groups), "left_out": left_out})
     gaps = []
     shown_pairs = comparable(x, attributes, min_rows)
     for a in sorted(attributes):

@@ -14,7 +14,7 @@ import pytest
 
 from fairsel.analysis import slices as sl
 from fairsel.audit import _verdict
-from fairsel.gates import gate_summary, judge
+from fairsel.gates import _check, gate_summary, judge
 from fairsel.metrics import FAIRNESS_NAMES, METRICS
 from fairsel.policy import GateSpec, parse_policy
 from fairsel.policy.compliance import TEMPLATES
@@ -179,7 +179,7 @@ def test_champion_slice_conditions_have_no_exponent():
 
 def test_figure_text_stops_at_six_decimals_and_says_the_side():
     assert figure_text(0.7999, 3, near=(0.8,)) == "0.7999"
-    assert figure_text(0.7999999999999999, 3, near=(0.8,)) == "<\u00a00.8"
+    assert figure_text(0.79999999, 3, near=(0.8,)) == "<\u00a00.8"
     assert figure_text(0.80000001, 4, near=(0.8,)) == ">\u00a00.8"
     assert figure_text(0.79999951, 3, near=(None, 0.8)) == "<\u00a00.8"
     assert figure_text(0.7999991, 3, near=(0.8,)) == "0.799999"  # six decimals tell it
@@ -187,14 +187,37 @@ def test_figure_text_stops_at_six_decimals_and_says_the_side():
         decimals = figure_text(x, 3, near=(0.8,)).partition(".")[2]
         assert len(decimals) <= 6
     # the report's num is the same rule
-    for x in (0.7999, 0.7999999999999999, 0.80000001, 0.5):
+    for x in (0.7999, 0.79999999, 0.7999999999999999, 0.80000001, 0.5):
         assert num(x, 3, near=(0.8,)) == figure_text(x, 3, near=(0.8,))
+
+
+def test_a_figure_that_is_the_threshold_up_to_rounding_reads_as_it_and_meets_it():
+    """Lending p.17 (review10): a fold's disparate impact of exactly 4/5, computed as
+    0.7999999999999999, read "< 0.8", and a gate judged on such a figure failed "≥ 0.8" by
+    1e-16. Floating-point rounding of a ratio of counts never decides a gate."""
+    from fairsel.policy.schema import GateSpec
+    from fairsel.results import Estimate
+
+    four_fifths = (1 / 3) / (5 / 12)  # 0.7999999999999999: exactly 4/5 in counts
+    assert four_fifths != 0.8
+    assert figure_text(four_fifths, 3, near=(0.8,)) == "0.800"
+    assert figure_text(0.1 - 2 ** -56, 3, near=(None, 0.1)) == "0.100"
+    status, gap = _check(Estimate(value=four_fifths), GateSpec(metric="disparate_impact",
+                                                                min=0.8), "point")
+    assert (status, gap) == ("PASS", 0.0)
+    status, gap = _check(Estimate(value=0.1 + 2 ** -56), GateSpec(
+        metric="equal_opportunity_difference", max=0.1), "point")
+    assert (status, gap) == ("PASS", 0.0)
+    # a figure truly below still fails, however close
+    status, gap = _check(Estimate(value=0.79999999), GateSpec(metric="disparate_impact",
+                                                              min=0.8), "point")
+    assert status == "FAIL" and gap > 0
 
 
 def test_the_terminals_gate_line_is_bounded_too():
     g = GateResult(gate=0, metric="disparate_impact", variant="v", min=0.8, max=None,
                    severity="error", decision="point", status="FAIL",
-                   observed=0.7999999999999999, gap=1e-16, attribute="sex", message="")
+                   observed=0.79999999, gap=1e-8, attribute="sex", message="")
     text = gate_summary(g)
     assert text.startswith("gate 1 disparate_impact = <\u00a00.8 on sex"), text
 

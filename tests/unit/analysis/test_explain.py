@@ -199,6 +199,32 @@ def test_summaries_gap_decomposition_and_adverse_action_reasons():
     assert out.additivity_error < 1e-12
 
 
+def test_a_disparitys_reference_is_a_group_explained_on_enough_rows():
+    """Hiring (review10): every intersection's attribution was measured against
+    'unknown × Native Hawaiian or Pacific Islander', one row with the highest mean margin;
+    the report hides attributions to groups under min_group_size, so the attribute whose gate
+    warned had none. The reference is the highest mean margin among groups explained on at
+    least min_group_size rows."""
+    features = ["a", "b"]
+    # group 0: 1 row with a high margin; groups 1 and 2: 5 rows each
+    codes = np.array([0] + [1] * 5 + [2] * 5)
+    values = np.array([[2.0, 0.0]] + [[0.5, 0.1]] * 5 + [[0.1, -0.2]] * 5)
+    base = np.zeros(11)
+    margin = base + values.sum(1)
+    g = GroupCodes(name="race", labels=("tiny", "big", "other"), codes=codes, reference=None)
+    spec = VariantInput(variant="v", model_of="v", note=None, models={},
+                        y_pred=np.ones(11, dtype=np.int8))
+    common = dict(rows=np.arange(11), weights=np.ones(11), values=values, base=base,
+                  margin=margin, groups=[g], features=features, flags={}, explainer="tree",
+                  units="log-odds", rows_by_fold=[11])
+    assert {d.reference for d in summarise(spec, **common).disparities} == {"tiny"}
+    out = summarise(spec, **common, min_rows=5)
+    assert {d.reference for d in out.disparities} == {"big"}
+    assert {d.group for d in out.disparities} == {"tiny", "other"}
+    # no group as large: the highest mean margin of them all, as before
+    assert {d.reference for d in summarise(spec, **common, min_rows=6).disparities} == {"tiny"}
+
+
 def test_choose_variants_selected_first():
     assert choose_variants("b", ["a", "b", "c", "d"], 3) == ["b", "a", "c"]
     assert choose_variants("d", ["a", "b", "c", "d"], 2) == ["d", "a", "b"]

@@ -115,3 +115,12 @@ def test_alternatives_include_those_within_tolerance_of_the_best_selectable():
     assert best_selectable(vs, none, higher_is_better=True) is None
     assert [a.variant for a in alternatives(vs, none, higher_is_better=True,
                                             fairness=[])[1]] == ["logreg", "forest"]
+
+
+def test_an_air_of_exactly_four_fifths_is_not_below_them():
+    """40/120 against 50/120 is 4/5 exactly; in floating point 0.7999999999999999, which was
+    marked ▼ "below four-fifths" (review10)."""
+    table = adverse_impact_table(_attr([_row("a", 120, 50), _row("b", 120, 40)]), alpha=0.05)
+    b = table.rows[1]
+    assert b.air != 0.8 and b.air == pytest.approx(0.8)
+    assert b.below_four_fifths is False

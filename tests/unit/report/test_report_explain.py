@@ -169,3 +169,23 @@ def test_a_saved_model_is_recognised_by_its_kind_not_by_the_wording_of_its_note(
             for x in le.explained]})})})
     view = explain_view(odd, with_charts=False)
     assert not view["any_saved"] and not any(v["saved"] for v in view["explained"])
+
+
+def test_a_group_chart_names_the_groups_it_leaves_out():
+    """Hiring p.21 (review10): the chart of mean SHAP values per race/ethnicity group drew the
+    six groups with the most explained rows and left out two (one of them the reference of the
+    race disparate impact) without a word."""
+    import re
+
+    from fairsel.report.explain_view import GROUPS_DRAWN
+    from tests.unit.report.test_pdf_layout import golden_result
+
+    result = golden_result("hiring")
+    first = result.analysis.explanations.explained[0]
+    race = next(a for a in first.groups if a.attribute == "race/ethnicity")
+    ranked = sorted([g for g in race.groups if g.rows], key=lambda g: -g.rows)
+    assert len(ranked) > GROUPS_DRAWN
+    html = render_html(result, target="html")
+    text = " ".join(re.sub(r"<[^>]+>", " ", html).split())
+    for g in ranked[GROUPS_DRAWN:]:
+        assert re.search(r"not drawn: [^.]*" + re.escape(g.group), text), g.group
