@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
@@ -493,6 +493,12 @@ class ReportSpec(Spec):
     data_period: str | None = Field(None, description=(
         "The period the audited data covers, in free text (e.g. \"loans applied for in "
         "2023-01 to 2024-06\"), shown on the cover (default: none, not shown)."))
+    limitations: list[Annotated[str, Field(min_length=1, max_length=1000)]] = Field(
+        default_factory=list, max_length=20, description=(
+            "Limitations the policy's author knows of and the audit cannot see in the data "
+            "(how a protected attribute was recorded, how the rows were sampled), each a "
+            "sentence or two, shown first in the report's Limitations section under \"Stated "
+            "by the policy\" (default: none)."))
     signoff: list[SignoffSpec] = Field(default_factory=list, description=(
         "Sign-off blocks of the report's document control page, one per signatory. Default: "
         "blocks for the usual roles (Model owner, Independent validator, Approver)."))

@@ -10,6 +10,7 @@ and shortened. The functions take plain numbers and strings built by
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -102,6 +103,12 @@ def waterfall(key: str, *, title: str, steps: Sequence[tuple[str, float]], gap: 
             ax.plot([total, total], [y - 0.31, y - 0.69], color="#000000", linewidth=0.4)
     ax.barh([0], [gap], height=0.62, color=_GAP, edgecolor="#000000", linewidth=0.6)
     ax.axvline(0, color="#000000", linewidth=0.6)
+    # room either side of the bars: a step ending at the axis' edge was drawn into the frame
+    # (hiring: the expected values' +0.001 at 0.00, the edge of the axis, could not be seen)
+    ends = [0.0, gap, *itertools.accumulate(v for _, v in steps)]
+    lo, hi = min(ends), max(ends)
+    pad = 0.05 * ((hi - lo) or 1.0)
+    ax.set_xlim(lo - pad, hi + pad)
     ax.set_yticks(list(range(n))[::-1], [_short(lab) for lab in labels])
     ax.set_xlabel(f"contribution to the gap ({units}); solid lowers, hatched raises")
     _ticks(ax)

@@ -277,6 +277,13 @@ def reason_for(text: str, n: int) -> str:
     return text.replace("it ", "each ", 1) if n > 1 and text.startswith("it ") else text
 
 
+#: The rates :func:`small_rate_examples` counts, with the people each divides by (the
+#: limitations' sentence names exactly these).
+COUNTED_RATES = {"selection_rate": "rows", "tpr": "actual positives",
+                 "fpr": "actual negatives", "fnr": "actual positives",
+                 "precision": "predicted positives"}
+
+
 def small_rate_examples(result: AuditResult) -> tuple[str, int, str] | None:
     """The variant the report leads with (the selected one, else the best ranked; review8: the
     first candidate's were shown, an unselected variant's fraction beside the selected one's
@@ -285,9 +292,8 @@ def small_rate_examples(result: AuditResult) -> tuple[str, int, str] | None:
     v = best_ranked(result)
     if v is None or not v.attributes:
         return None
-    rates = ("selection_rate", "tpr", "fpr", "fnr", "precision")
     found = [(r, a.attribute, g) for a in v.attributes for ok in [set(a.eligible_groups)]
-             for g in a.groups if g.group in ok for r in rates if r in g.small_rates]
+             for g in a.groups if g.group in ok for r in COUNTED_RATES if r in g.small_rates]
     if not found:
         return None
     shown = "; ".join(f"the {r} of '{g.group}' ({a}), {fraction_text(g, r)}"

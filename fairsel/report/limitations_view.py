@@ -11,6 +11,11 @@ from fairsel.results import AuditResult
 def limitations_view(result: AuditResult) -> list[dict[str, str]]:
     d = result.data
     items: list[dict[str, str]] = []
+    # what the policy's author states (report.limitations): the audit cannot see it in the data
+    stated = ((result.policy or {}).get("report") or {}).get("limitations") or []
+    if stated:
+        items.append({"title": "Stated by the policy",
+                      "text": " ".join(str(x).strip() for x in stated)})
     small = [(a.attribute, g.group, g.n) for a in d.attributes for g in a.groups if "small" in g.flags]
     if small:
         listed = "; ".join(f"{a}: '{g}' (n = {n:,})" for a, g, n in small[:12])
@@ -28,12 +33,13 @@ def limitations_view(result: AuditResult) -> list[dict[str, str]]:
     if small_rates:
         name, n_small, shown = small_rates
         items.append({"title": "Rates on few people",
-                      "text": f"{n_small} rate(s) of '{name}' (the variant this report leads "
+                      "text": f"{n_small} of the selection rates, TPRs, FPRs, FNRs and "
+                              f"precisions of '{name}' (the variant this report leads "
                               "with; the other variants' are in their own group tables) on groups "
                               "with enough rows rest on fewer than "
                               f"{result.min_group_size} people — the count the rate divides by: "
-                              "actual positives for TPR and FNR, actual negatives for FPR and "
-                              "TNR, predicted positives for precision (for example "
+                              "actual positives for TPR and FNR, actual negatives for FPR, "
+                              "predicted positives for precision (for example "
                               f"{shown}). They are reported with their fraction but take no part "
                               "in any disparity, gate or headline."})
     unknown = [(a.attribute, g.n) for a in d.attributes if a.kind == "attribute"

@@ -417,3 +417,14 @@ def test_a_section_of_a_sentence_or_two_does_not_take_a_page_of_its_own(example)
     opens_a_page = [n for n, text in first_leaf_pages if text == "Why the model decides as it does"]
     if explain is not None and not explain.explained:
         assert opens_a_page == [], (name, opens_a_page)
+
+
+def test_each_slice_is_one_line_of_figures(example):
+    """Recidivism p.16 (review10): the selection-rate slices' lines ("(170/1,048)",
+    "[−0.467, −0.416]") were too long for their cell and wrapped, "< 0.0001" alone on a
+    second line under the rows."""
+    from tests.unit.report.pagecheck import cell_lines
+
+    name, _, _, document = example
+    cells = cell_lines(document, "slice-lines", 1)
+    assert [c for c in cells if c[1] != 1] == [], name

@@ -121,3 +121,17 @@ def test_explanation_charts_are_in_the_colour_blind_safe_palette():
     assert len(colours(grp) & palette) >= 3  # each group its own colour
     assert len(colours(fall) & palette) >= 2  # the parts that raise and that lower the gap
     assert "<pattern" in str(grp.svg) and "<pattern" in str(fall.svg)  # hatches kept
+
+
+def test_a_waterfalls_bars_do_not_end_on_the_edge_of_its_axis(monkeypatch):
+    """Hiring p.21 (review10): the x axis stopped at 0.00, where the expected values' +0.001
+    began, so that step and its hatch could not be seen."""
+    figures = []
+    original = explain_charts._to_svg
+    monkeypatch.setattr(explain_charts, "_to_svg",
+                        lambda fig, key, label: figures.append(fig) or original(fig, key, label))
+    explain_charts.waterfall("w", title="a − b (x)", units="log-odds", gap=-0.234,
+                             steps=[("expected values (folds)", 0.001), ("skills_test", -0.086),
+                                    ("referral", -0.078), ("education", -0.07)])
+    lo, hi = figures[0].axes[0].get_xlim()
+    assert hi > 0.001 + 0.005 and lo < -0.234 - 0.005

@@ -251,3 +251,44 @@ def test_lending_per_fold_table_has_no_overlong_figure():
     text = _text(html)
     assert not re.search(r"\d\.\d{7,}", text), re.search(r".{40}\d\.\d{7,}.{10}", text)
     assert "< 0.8" not in text and "< 0.1" not in text  # (_text: no-break space → space)
+
+
+@pytest.mark.parametrize("name", ["lending", "mitigation", "branches", "champion", "hiring",
+                                  "recidivism"])
+def test_the_few_people_limitation_names_exactly_the_rates_it_counts(name):
+    """Lending p.35 (review10): "1 rate(s) … actual negatives for FPR and TNR", but TNR was
+    never counted ('male × under_25' has FPR 14/25 and TNR 11/25 on 25 people, counted once).
+    The sentence names the rates counted, and the count is theirs."""
+    from fairsel.report.facts import COUNTED_RATES, best_ranked
+    from fairsel.report.limitations_view import limitations_view
+
+    result = _golden(name)
+    item = next((i for i in limitations_view(result)
+                 if i["title"] == "Rates on few people"), None)
+    v = best_ranked(result)
+    counted = [(r, g.group) for a in v.attributes for g in a.groups
+               if g.group in set(a.eligible_groups) for r in COUNTED_RATES
+               if r in g.small_rates]
+    if not counted:
+        assert item is None
+        return
+    assert item["text"].startswith(f"{len(counted)} of the selection rates, TPRs, FPRs, FNRs "
+                                   "and precisions of ")
+    assert "TNR" not in item["text"]
+
+
+def test_limitations_the_policy_states_come_first_and_are_escaped():
+    """Review10: the lending example's 'sex' is decoded from a code that also holds single men
+    (Grömping 2019), and its rows oversample bad credits; nothing in the data shows either, so
+    the policy states them (report.limitations) and the report shows them first."""
+    from fairsel.report.limitations_view import limitations_view
+
+    lending = _golden("lending")
+    first = limitations_view(lending)[0]
+    assert first["title"] == "Stated by the policy"
+    assert "single men" in first["text"] and "oversampled" in first["text"]
+    policy = {**lending.policy, "report": {**lending.policy["report"],
+                                           "limitations": ["<b>bold</b> & <script>x</script>"]}}
+    html = render_html(lending.model_copy(update={"policy": policy}), with_charts=False)
+    assert "&lt;b&gt;bold&lt;/b&gt; &amp; &lt;script&gt;" in html and "<script>x" not in html
+    assert limitations_view(_golden("recidivism"))[0]["title"] != "Stated by the policy"
