@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fairsel.report.facts import missing_note
 from fairsel.report.fmt import FEW_MARK, mark_legend
 from fairsel.report.tables import fmt
 from fairsel.results import AuditResult, Explanations, VariantExplanation
@@ -121,6 +122,9 @@ def _variant(x: VariantExplanation, index: int, attributes: set[str], *,
         gaps.append({"title": title, "gap": _signed(d.gap), "chart": chart,
                      "steps": [{"feature": f, "value": _signed(v)} for f, v in chart_steps],
                      "lower": d.gap < 0, "group": d.group, "reference": d.reference,
+                     # hiring (review10): "unknown − male (sex)" did not say 'unknown' is
+                     # missing data, not a group of people
+                     "missing": missing_note(a, d.group) or missing_note(a, d.reference),
                      "first": shown[0][0] if shown else None,
                      "first_value": _signed(shown[0][1]) if shown else None})
     note = x.note[0].upper() + x.note[1:] if x.note else x.note  # a sentence of its own

@@ -189,3 +189,24 @@ def test_a_group_chart_names_the_groups_it_leaves_out():
     text = " ".join(re.sub(r"<[^>]+>", " ", html).split())
     for g in ranked[GROUPS_DRAWN:]:
         assert re.search(r"not drawn: [^.]*" + re.escape(g.group), text), g.group
+
+
+def test_an_attribution_to_a_group_of_missing_values_says_it_is_missing_data():
+    """Hiring p.22 (review10): "unknown − male (sex): the mean margin of unknown is −0.145
+    log-odds from that of male" — the report said elsewhere that 'unknown' is missing data,
+    not here."""
+    import re
+
+    from tests.unit.report.test_pdf_layout import golden_result
+
+    from html import unescape
+
+    result = golden_result("hiring")
+    text = unescape(" ".join(re.sub(r"<[^>]+>", " ", render_html(result, target="html"))
+                             .split()))
+    said = [m.start() for m in re.finditer(r"unknown − \w+ \(sex\): the mean margin", text)]
+    assert said, "hiring explains the gap between 'unknown' and another sex"
+    for at in said:
+        sentence = text[at:text.index("not a demographic group", at)]
+        assert len(sentence) < 250, sentence  # the note ends the same paragraph
+        assert "'unknown' here is missing data (sex not recorded)" in sentence, sentence
