@@ -36,7 +36,7 @@ def limitations_view(result: AuditResult) -> list[dict[str, str]]:
                       "text": f"{n_small} of the selection rates, TPRs, FPRs, FNRs and "
                               f"precisions of '{name}' (the variant this report leads "
                               "with; the other variants' are in their own group tables) on groups "
-                              "with enough rows rest on fewer than "
+                              f"with enough rows {'rests' if n_small == 1 else 'rest'} on fewer than "
                               f"{result.min_group_size} people — the count the rate divides by: "
                               "actual positives for TPR and FNR, actual negatives for FPR, "
                               "predicted positives for precision (for example "

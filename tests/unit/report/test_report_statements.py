@@ -275,6 +275,7 @@ def test_the_few_people_limitation_names_exactly_the_rates_it_counts(name):
     assert item["text"].startswith(f"{len(counted)} of the selection rates, TPRs, FPRs, FNRs "
                                    "and precisions of ")
     assert "TNR" not in item["text"]
+    assert (" rests on fewer than " in item["text"]) == (len(counted) == 1), item["text"]
 
 
 def test_limitations_the_policy_states_come_first_and_are_escaped():
