@@ -58,32 +58,11 @@ def test_group_contribution_legend_is_not_cut_off_at_the_top():
 def _drawn_texts(monkeypatch, draw) -> list[tuple[str, tuple, float, float]]:
     """(text, window extent, figure width, figure height) of every legend text ``draw()``
     puts in its charts, laid out by matplotlib's Agg renderer."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from tests.unit.report.chartcheck import drawn_figures, text_boxes
 
-    from fairsel.report import charts
-
-    figures = []
-    original = charts._to_svg
-
-    def keep(fig, key, label):
-        figures.append(fig)
-        return original(fig, key, label)
-
-    monkeypatch.setattr(explain_charts, "_to_svg", keep)
-    draw()
-    out = []
-    for fig in figures:
-        renderer = FigureCanvasAgg(fig).get_renderer()
-        fig.draw(renderer)
-        # the legends' texts (an axis keeps labels of ticks beyond its limits, not drawn)
-        legend_texts = [t for lg in fig.legends + [a.get_legend() for a in fig.axes]
-                        if lg is not None for t in [*lg.get_texts(), lg.get_title()]]
-        for t in legend_texts:
-            if t.get_visible() and t.get_text():
-                b = t.get_window_extent(renderer)
-                out.append((t.get_text(), (b.x0, b.y0, b.x1, b.y1), fig.bbox.width,
-                            fig.bbox.height))
-    return out
+    return [(text, box, fig.bbox.width, fig.bbox.height)
+            for fig in drawn_figures(monkeypatch, explain_charts, draw)
+            for text, box in text_boxes(fig, legends_only=True)]
 
 
 def test_group_contribution_legend_names_every_group_inside_the_chart(monkeypatch):
@@ -126,12 +105,11 @@ def test_explanation_charts_are_in_the_colour_blind_safe_palette():
 def test_a_waterfalls_bars_do_not_end_on_the_edge_of_its_axis(monkeypatch):
     """Hiring p.21 (review10): the x axis stopped at 0.00, where the expected values' +0.001
     began, so that step and its hatch could not be seen."""
-    figures = []
-    original = explain_charts._to_svg
-    monkeypatch.setattr(explain_charts, "_to_svg",
-                        lambda fig, key, label: figures.append(fig) or original(fig, key, label))
-    explain_charts.waterfall("w", title="a − b (x)", units="log-odds", gap=-0.234,
-                             steps=[("expected values (folds)", 0.001), ("skills_test", -0.086),
-                                    ("referral", -0.078), ("education", -0.07)])
+    from tests.unit.report.chartcheck import drawn_figures
+
+    figures = drawn_figures(monkeypatch, explain_charts, lambda: explain_charts.waterfall(
+        "w", title="a − b (x)", units="log-odds", gap=-0.234,
+        steps=[("expected values (folds)", 0.001), ("skills_test", -0.086),
+               ("referral", -0.078), ("education", -0.07)]))
     lo, hi = figures[0].axes[0].get_xlim()
     assert hi > 0.001 + 0.005 and lo < -0.234 - 0.005

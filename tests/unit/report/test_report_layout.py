@@ -54,36 +54,24 @@ def test_group_chart_text_stays_inside_the_figure(monkeypatch):
     """Hiring p.17: long intersection names ran past the figure's left edge ("emale ×
     American Indian or Alask… (n=20) †") and the panel title past its right edge ("sex ×
     race/ethnicity (intersection); line at 0.8 ×", the value cut off)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from tests.unit.report.chartcheck import drawn_figures, text_boxes
 
-    figures = []
-    original = charts._to_svg
-
-    def keep(fig, key, label):
-        figures.append(fig)
-        return original(fig, key, label)
-
-    monkeypatch.setattr(charts, "_to_svg", keep)
     long_names = [f"{s} × American Indian or Alaska Native" for s in ("female", "male")] + [
         "unknown × Native Hawaiian or Pacific Islander", "female × White"]
     panel = charts.Panel(title="sex × race/ethnicity (intersection)", groups=long_names,
                          n=[20, 1_028, 4, 942], selection=[IV] * 4, tpr=[IV] * 4,
                          fpr=[IV] * 4, eligible=[False, True, False, True], reference=1,
                          ratio_line=0.8)
-    charts.group_rates("k", [_panel("sex", 2), panel], level=0.95, title="v")
+    figures = drawn_figures(monkeypatch, charts, lambda: charts.group_rates(
+        "k", [_panel("sex", 2), panel], level=0.95, title="v"))
     assert figures
     for fig in figures:
-        canvas = FigureCanvasAgg(fig)
-        renderer = canvas.get_renderer()
-        fig.draw(renderer)
         width, height = fig.bbox.width, fig.bbox.height
-        texts = [t for t in fig.findobj(lambda a: hasattr(a, "get_text"))
-                 if t.get_visible() and t.get_text()]
-        assert any("line at 0.8" in t.get_text() for t in texts)
-        for t in texts:
-            box = t.get_window_extent(renderer)
-            assert box.x0 >= -0.5 and box.x1 <= width + 0.5, (t.get_text(), box, width)
-            assert box.y0 >= -0.5 and box.y1 <= height + 0.5, (t.get_text(), box, height)
+        texts = text_boxes(fig)
+        assert any("line at 0.8" in text for text, _ in texts)
+        for text, (x0, y0, x1, y1) in texts:
+            assert x0 >= -0.5 and x1 <= width + 0.5, (text, x0, x1, width)
+            assert y0 >= -0.5 and y1 <= height + 0.5, (text, y0, y1, height)
 
 
 def test_group_chart_markers_at_0_and_1_are_not_clipped():
