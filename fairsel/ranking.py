@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from fairsel.policy import Policy
 from fairsel.results import STATUS_ORDER as ORDER
-from fairsel.results import GateResult, PassedOver, Ranking, VariantResult, no_error_gate
+from fairsel.results import (GateResult, PassedOver, Ranking, VariantResult, at_threshold,
+                             no_error_gate)
 
 
 def _value(v: VariantResult, metric: str, fairness: bool) -> float | None:
@@ -63,7 +64,10 @@ def rank(variants: list[VariantResult], gates: list[GateResult], policy: Policy,
     near: list[VariantResult] = []
     if selectable:
         best = max(obj(v) for v in selectable)
-        near = [v for v in selectable if obj(v) >= best - r.tolerance]
+        # within the tolerance, its edge included: a variant exactly `tolerance` below the best
+        # (38/75 against 149/300 at 0.01) is within it, whatever floating point makes of it
+        near = [v for v in selectable if obj(v) >= best - r.tolerance
+                or at_threshold(obj(v), best - r.tolerance)]
 
         def fairness_key(v: VariantResult) -> float:
             x = _value(v, r.fairness_tiebreak, tie_is_fair)

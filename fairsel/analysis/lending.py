@@ -111,7 +111,8 @@ def alternatives(variants: Sequence[VariantResult], ranking: Ranking, *,
                                               higher_is_better=higher_is_better))
             if b is not None]
     close = [(o, v) for o, v in scored
-             if any(abs(o - b) <= ranking.tolerance + 1e-12 for b in refs)]
+             if any(abs(o - b) <= ranking.tolerance or at_threshold(abs(o - b), ranking.tolerance)
+                    for b in refs)]
     close.sort(key=lambda ov: -sign * ov[0])  # type: ignore[operator]
     out = []
     for o, v in close:

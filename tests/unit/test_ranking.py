@@ -259,3 +259,14 @@ def test_every_variant_but_the_selected_one_has_its_real_reason():
     # nothing selected: every variant has its reason
     r = _rank([vs[0], vs[4]], _policy(allow_group_specific=False))
     assert r.selected is None and set(r.passed_over) == {"thresholded", "failing"}
+
+
+def test_a_variant_exactly_the_tolerance_below_the_best_is_within_it():
+    """38/75 and 149/300 are 0.01 apart; in floating point 38/75 − 0.01 is above 149/300, and
+    the variant was "more than 0.01 from" the best while the lending review's table (which
+    allows for rounding) listed it as within the tolerance."""
+    best, edge = 38 / 75, 149 / 300
+    assert best - 0.01 > edge  # what floating point makes of it
+    vs = [_v("a", auc=best, di=0.85), _v("b", auc=edge, di=0.95)]
+    r = _rank(vs, _policy(tolerance=0.01))
+    assert r.selected == "b"  # within the tolerance and fairer
