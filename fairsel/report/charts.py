@@ -674,7 +674,8 @@ def tradeoff(key: str, *, names: Sequence[str], ranks: Sequence[int | None],
                                   linewidth=0.9, label="Pareto frontier"))
         if x_ci or y_ci:
             handles.append(Line2D([], [], color="#999999", linewidth=0.8,
-                                  label="interval (▸ runs on beyond the plot)" if beyond
+                                  label="interval (an arrowhead: it runs on beyond the plot)"
+                                  if beyond
                                   else "interval"))
         if x_threshold is not None or y_threshold is not None:
             handles.append(Line2D([], [], color="#666666", linestyle=(0, (1, 1.5)),

@@ -105,7 +105,9 @@ def gate_marks_view(result: AuditResult) -> dict[str, Any]:
     dt = {g.variant for g in result.gates} & _deciding_with_protected(result)
     return {"dt_mark": DT_MARK, "dt_legend": mark_legend(DT_MARK), "dt": bool(dt),
             "blocked": bool(dt) and not allows_group_specific_decisions(result),
-            "straddles": any(straddles(g) is not None for g in result.gates)}
+            "straddles": any(straddles(g) is not None for g in result.gates),
+            # the gate tables star the selected variant's rows (review10: with no legend here)
+            "selected": result.ranking.selected is not None}
 
 
 def _deciding_with_protected(result: AuditResult) -> set[str]:

@@ -57,8 +57,22 @@ def _ci(ci) -> str:
     return fmt_ci(ci).replace("-", "\u2212")
 
 
+#: A slice's condition joins a feature to its value with these; the line may break only
+#: between conditions (at ∧), never inside one (review10: "foreign_worker ≥ / 1").
+_OPERATORS = (" ≥ ", " ≤ ", " < ", " > ", " = ", " ≠ ")
+
+
+def _unbroken_conditions(text: str) -> str:
+    """``text`` with each condition's operator bound to its feature and value by no-break
+    spaces; "∧" between conditions stays a place to break."""
+    for op in _OPERATORS:
+        text = text.replace(op, f"\u00a0{op.strip()}\u00a0")
+    return text
+
+
 def _row(s: Slice) -> dict[str, Any]:
-    return {"text": s.text, "rows": f"{s.rows:,}", "kn": f"{s.k:,}/{s.n:,}",
+    return {"text": _unbroken_conditions(s.text), "rows": f"{s.rows:,}",
+            "kn": f"{s.k:,}/{s.n:,}",
             "rate": fmt(s.rate), "rest": fmt(s.rest_rate), "diff": signed(s.difference),
             "ci": _ci(s.ci), "p": p_text(s.p_adjusted), "groups": _groups(s)}
 

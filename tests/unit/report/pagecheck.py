@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-HEADINGS = ("h2", "h3", "h4", "dt")  # a definition list's term heads its definition
+#: a definition list's term heads its definition, a caption its table
+HEADINGS = ("h2", "h3", "h4", "dt", "caption")
 
 
 def _walk(box, heading, out: list) -> list:
@@ -47,16 +48,21 @@ def _leaves(page) -> list:
 
 
 def _section_intros(document) -> set[int]:
-    """ids of the paragraphs that introduce a section: the one or two ``<p>`` right after a
-    section's ``<h2>`` (``section > h2 + p, section > h2 + p + p`` in the print CSS)."""
+    """ids of the paragraphs that introduce what follows: the one or two ``<p>`` right after a
+    section's ``<h2>``, an ``<h3>`` or an ``<h4>`` (``section > h2 + p, section > h2 + p + p,
+    h3 + p, h3 + p + p`` and the same for h4 in the print CSS)."""
     root = document.pages[0]._page_box.children[0].element
     found: set[int] = set()
-    for section in root.iter("section"):
-        children = list(section)
+    for parent in root.iter():
+        children = list(parent)
         for i, child in enumerate(children):
-            if child.tag != "h2":
+            if child.tag == "h2" and parent.tag == "section":
+                following = children[i + 1:i + 3]
+            elif child.tag in ("h3", "h4"):
+                following = children[i + 1:i + 3]
+            else:
                 continue
-            for nxt in children[i + 1:i + 3]:
+            for nxt in following:
                 if nxt.tag != "p":
                     break
                 found.add(id(nxt))
@@ -92,8 +98,11 @@ def stranded_headings(document) -> list[tuple[int, str]]:
         if heads and all(_intro(el, h, intros) for el, h in leaves[heads[-1]:]):
             heading = leaves[heads[-1]][1]
             # a short section wholly on this page (heading and introduction only) is whole;
-            # stranded means that what it heads goes on on the next page
-            if following and within(following[0][0], parent.get(id(heading))):
+            # stranded means that what it heads goes on on the next page — not a sub-part
+            # with a heading of its own (hiring: the LL144 summary's introduction, then
+            # "Selection rates" over its tables on the next page)
+            if following and following[0][1] is None and \
+                    within(following[0][0], parent.get(id(heading))):
                 found.append((number, " ".join("".join(heading.itertext()).split())))
     return found
 

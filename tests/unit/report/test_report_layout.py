@@ -123,7 +123,9 @@ def test_tradeoff_draws_intervals_and_keeps_the_legend_clear_of_the_plot():
     # whisker reaching the frame read as a gridline)
     chart = _trade(x_ci=[(0.0, 0.8), (0.8, 0.9), None], y_ci=[(0.78, 0.82), None, None])
     svg = str(chart.svg)
-    assert ">interval (▸ runs on beyond the plot)<" in svg
+    # any arrowhead (▲ ▼ ◀ ▶, as the whisker points), not one glyph (review10: the legend
+    # showed ▸ beside ▲ and ◀ arrows)
+    assert ">interval (an arrowhead: it runs on beyond the plot)<" in svg
     grey_paths = re.findall(r'<path d="([^"]*)"[^>]*stroke: #999999', svg)
     assert grey_paths, "the intervals should be drawn"
     inside = str(_trade(x_ci=[(0.69, 0.71), (0.84, 0.86), None]).svg)
@@ -300,3 +302,21 @@ def test_tradeoff_text_speaks_of_a_frontier_line_only_when_one_is_drawn(name):
     assert ("The dashed line joins the Pareto frontier" in text) == drawn, (name, text)
     if "<svg" in section and not drawn:
         assert "so no frontier line is drawn" in text, (name, text)
+
+
+@pytest.mark.parametrize("name", ["lending", "mitigation", "branches", "champion", "hiring",
+                                  "recidivism"])
+def test_every_section_that_stars_the_selected_variant_says_what_the_star_means(name):
+    """Review10: ★ marked the selected variant in the gate and trade-off tables, explained only
+    in the leaderboard."""
+    from html import unescape
+
+    from tests.unit.report.test_pdf_layout import golden_result
+
+    html = render_html(golden_result(name), target="html")
+    for section in re.findall(r'<section id="[a-z]+".*?</section>', html, flags=re.S):
+        body = re.sub(r"<svg\b.*?</svg>", "", section, flags=re.S)
+        text = unescape(" ".join(re.sub(r"<[^>]+>", " ", body).split()))
+        if "★" in text:
+            assert re.search(r"★ (marks|=|is) the selected|★ selected|★ marks the selected",
+                             text), (name, text[:120])

@@ -43,7 +43,9 @@ def test_section_shows_each_variant_with_its_worst_slices(result):
         "error rate", "false negative rate", "false positive rate", "selection rate"]
     assert all(len(v["tables"]) == 1 for v in view["variants"][1:])
     rows = view["variants"][0]["tables"][0]["rows"]
-    assert [r["text"] for r in rows] == [s.text for s in first.top["error_rate"]]
+    # the same conditions, each bound by no-break spaces (a line breaks only between them)
+    assert [r["text"].replace("\u00a0", " ") for r in rows] == \
+        [s.text for s in first.top["error_rate"]]
     assert rows, "the lax alpha leaves slices to show"
     s = first.top["error_rate"][0]
     assert rows[0]["kn"] == f"{s.k}/{s.n}" and rows[0]["diff"] == f"{s.difference:+.3f}"
@@ -78,3 +80,23 @@ def test_nothing_significant_says_so_and_no_search_shows_nothing(result):
     assert SLICES_SECTION not in report_sections(off)
     assert "Where it fails" not in summary_markdown(off)
     assert '<section id="slices"' not in render_html(off, with_charts=False)
+
+
+def test_a_slices_conditions_break_only_between_them():
+    """Lending p.30 (review10): "foreign_worker ≥ / 1" and "other_debtors / = none" — a line
+    broke inside a condition. Operators are bound to both sides by no-break spaces; ∧ between
+    conditions stays breakable."""
+    import re
+
+    from fairsel.report.slices_view import _row
+    from tests.unit.report.test_pdf_layout import golden_result
+
+    slices = [s for v in golden_result("lending").analysis.slices.variants
+              for top in v.top.values() for s in top]
+    assert slices
+    texts = [_row(s)["text"] for s in slices]
+    joined = " | ".join(texts)
+    assert re.search(r"foreign_worker\u00a0≥\u00a01", joined), joined
+    assert re.search(r"other_debtors\u00a0=\u00a0none", joined), joined
+    assert not re.search(r"\w [≥≤=] |\w [≥≤=]\u00a0|\w\u00a0[≥≤=] ", joined), joined
+    assert all((" ∧ " in t) == (" ∧ " in s.text) for t, s in zip(texts, slices))
