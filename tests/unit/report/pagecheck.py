@@ -195,17 +195,17 @@ def split_blocks(document, block_class: str) -> list[tuple[list[int], float, flo
     return [(sorted(p), height[k], room) for k, p in pages.items() if len(p) > 1]
 
 
-def overflowing_header_text(document, tolerance: float = 0.5) -> list[tuple[int, str, float]]:
-    """(page number, header text, points past its cell) of every table header cell whose text
-    runs past the cell's border box, into the next: a word too long for its column, drawn over
-    the next header (review10: "Unfavorable" into "Main reasons", lending's "Significant" past the
-    margin)."""
+def overflowing_cell_text(document, tolerance: float = 0.5) -> list[tuple[int, str, float]]:
+    """(page number, cell text, points past its cell) of every table cell (header or body)
+    whose text runs past the cell's border box, into the next: a word too long for its
+    column, drawn over its neighbour (review10/11: "Unfavorable" into "Main reasons",
+    lending's "Significant" past the margin, the method's "performance" into "higher is")."""
     from weasyprint.formatting_structure import boxes
 
     found = []
     for number, page in enumerate(document.pages, start=1):
         for b, _ in _content(page):
-            if not isinstance(b, boxes.TableCellBox) or b.element_tag != "th":
+            if not isinstance(b, boxes.TableCellBox):
                 continue
             right = b.border_box_x() + b.border_width()  # its padding is its own, not more
             ends = [t.position_x + t.width for t, _ in _walk(b, None, [])

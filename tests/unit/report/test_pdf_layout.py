@@ -430,10 +430,10 @@ def test_each_slice_is_one_line_of_figures(example):
     assert [c for c in cells if c[1] != 1] == [], name
 
 
-def test_no_table_header_runs_past_its_cell(example):
+def test_no_table_cell_runs_past_its_column(example):
     """Review10/11: "Significant" ran past lending's right margin, "Unfavorable" into "Main
     reasons", the method's "performance" into "higher is"."""
-    from tests.unit.report.pagecheck import overflowing_header_text
+    from tests.unit.report.pagecheck import overflowing_cell_text
 
     name, _, _, document = example
-    assert overflowing_header_text(document) == [], name
+    assert overflowing_cell_text(document) == [], name
