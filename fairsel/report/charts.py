@@ -523,13 +523,12 @@ def _place_labels(fig, ax, labels: list[tuple[str, float, float, bool]]) -> None
     point's marker (labels of near points were drawn over each other: "5 6 8" read as one;
     mitigation's "9" sat on the cross of variant 10)."""
     scale = fig.dpi / 72.0
+    at = [ax.transData.transform((xv, yv)) for _, xv, yv, _ in labels]  # in pixels
     taken: list[tuple[float, float, float, float]] = []
-    for _, xv, yv, ringed in labels:  # every marker first: a label goes round them all
-        px, py = ax.transData.transform((xv, yv))
+    for (px, py), (_, _, _, ringed) in zip(at, labels):  # every marker first: labels go round
         half = (_RING_HALF if ringed else _MARKER_HALF) * scale
         taken.append((px - half, py - half, px + half, py + half))
-    for text, xv, yv, ringed in labels:
-        px, py = ax.transData.transform((xv, yv))
+    for (px, py), (text, xv, yv, ringed) in zip(at, labels):
         w, h = (0.62 * MIN_FONT_PT * len(text) + 1) * scale, MIN_FONT_PT * scale
         chosen = None
         for dx, dy in _LABEL_SPOTS:

@@ -14,7 +14,8 @@ import itertools
 import math
 from collections.abc import Sequence
 
-from fairsel.report.charts import PALETTE, WIDTH, Chart, _figure, _short, _to_svg, text_width
+from fairsel.report.charts import (_HINTED, PALETTE, WIDTH, Chart, _figure, _short, _to_svg,
+                                   text_width)
 
 _LEFT, _W = 0.34, 0.6  # axes position: room for feature names on the left
 
@@ -122,7 +123,7 @@ def _legend_columns(labels: Sequence[str]) -> int:
     each column as wide as its widest label, plus the handle (2 em), its pad (0.5 em) and the
     space between columns (1.2 em)."""
     em = _LEGEND_PT / 72
-    widths = [text_width(lb, _LEGEND_PT) * 1.04 + 3.7 * em for lb in labels]
+    widths = [text_width(lb, _LEGEND_PT) * _HINTED + 3.7 * em for lb in labels]
     for columns in range(min(3, len(labels)), 1, -1):
         rows = math.ceil(len(labels) / columns)
         # matplotlib fills a legend's columns top to bottom

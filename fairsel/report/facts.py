@@ -277,11 +277,9 @@ def reason_for(text: str, n: int) -> str:
     return text.replace("it ", "each ", 1) if n > 1 and text.startswith("it ") else text
 
 
-#: The rates :func:`small_rate_examples` counts, with the people each divides by (the
-#: limitations' sentence names exactly these).
-COUNTED_RATES = {"selection_rate": "rows", "tpr": "actual positives",
-                 "fpr": "actual negatives", "fnr": "actual positives",
-                 "precision": "predicted positives"}
+#: The rates :func:`small_rate_examples` counts (the limitations' sentence names exactly
+#: these).
+COUNTED_RATES = ("selection_rate", "tpr", "fpr", "fnr", "precision")
 
 
 def small_rate_examples(result: AuditResult) -> tuple[str, int, str] | None:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fairsel.errors import UsageError
+from fairsel.report.fmt import name_parts
 from fairsel.results import AuditResult
 
 if TYPE_CHECKING:
@@ -207,8 +208,6 @@ def breakable(name: object) -> str:
 def variant_name(name: object) -> str:
     """Let a variant name wrap where its parts meet — after ``+``, before ``[``, after ``_``
     and ``,`` (a zero-width space; still escaped) — instead of in the middle of a word."""
-    from fairsel.report.fmt import name_parts
-
     return "\u200b".join(name_parts(name))
 
 

@@ -105,8 +105,10 @@ def limitations_view(result: AuditResult) -> list[dict[str, str]]:
     items.append({"title": "What the audit cannot see",
                   "text": "It measures outcomes against the labels in the data: if past "
                           "decisions were biased, the labels carry that bias and a model that "
-                          "reproduces them can look accurate and fair. " + stand_ins + "attributes that are not recorded, people the data does not include, or how "
-                          "the population and the model will drift after deployment. "
+                          "reproduces them can look accurate and fair. " + stand_ins
+                          + "attributes that are not recorded, people the data does not "
+                          "include, or how the population and the model will drift after "
+                          "deployment. "
                           "The figures estimate performance on data like this sample, "
                           "not on a different period or market."})
     items.append({"title": "Thresholds and metrics",

@@ -17,7 +17,6 @@ from fairsel.report.tables import ordered_variants
 from fairsel.results import AuditResult, VariantResult
 
 
-
 def _few_people_too(result: AuditResult) -> str:
     """" Larger groups' rates on fewer than min_group_size people are left out as well …", or
     "" (recidivism, review8: the small-groups finding listed four groups "the gates say nothing
@@ -29,6 +28,7 @@ def _few_people_too(result: AuditResult) -> str:
     name, n, shown = found
     return (f" The gates also leave out {n} rate(s) of '{name}' on larger groups that rest on "
             f"fewer than {result.min_group_size} people (for example {shown}); see Limitations.")
+
 
 def closest_variant(result: AuditResult) -> dict[str, Any] | None:
     """The variant nearest to passing (the ranking orders non-passing variants by their gap)."""

@@ -291,10 +291,14 @@ def dense_rates(groups: Any) -> dict[str, Any]:
     heads = "  ".join((h.ljust if marks[i] else h.rjust)(total[i])
                       for i, h in enumerate(RATE_HEADS)).rstrip()
     lines = [heads, *(line(r) for r in rows)]
+    return {"head": lines[0], "lines": lines[1:], "size": _size_class(lines, DENSE_RATE_SIZES)}
+
+
+def _size_class(lines: list[str], sizes: tuple[tuple[int, str], ...]) -> str:
+    """The font-size class of ``sizes`` ((most characters, class), largest font first) that
+    holds the longest of ``lines`` on one line; the smallest when none does (it wraps)."""
     longest = max(len(x) for x in lines)
-    size = next((cls for chars, cls in DENSE_RATE_SIZES if longest <= chars),
-                DENSE_RATE_SIZES[-1][1])
-    return {"head": lines[0], "lines": lines[1:], "size": size}
+    return next((cls for chars, cls in sizes if longest <= chars), sizes[-1][1])
 
 
 
@@ -355,9 +359,7 @@ def dense_slices(rows: Any) -> dict[str, Any]:
     d = dense_columns(list(SLICE_HEADS), [
         [r["rows"], f"{r['rate']} ({r['kn']})", r["rest"], r["diff"], r["ci"], r["p"]]
         for r in rows], left=0)
-    longest = max(len(x) for x in [d["head"], *d["lines"]])
-    d["size"] = next((cls for chars, cls in DENSE_SLICE_SIZES if longest <= chars),
-                     DENSE_SLICE_SIZES[-1][1])
+    d["size"] = _size_class([d["head"], *d["lines"]], DENSE_SLICE_SIZES)
     return d
 
 
