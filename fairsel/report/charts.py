@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 from markupsafe import Markup
 
+from fairsel.report.chart_jobs import draw
 from fairsel.report.tables import safe_text
 
 
@@ -44,6 +45,11 @@ class Chart:
 
     def __html__(self) -> str:
         return str(self.svg)
+
+
+def svg_bytes(chart: Chart) -> bytes:
+    """The chart as a standalone SVG document (what ``chart.data_uri`` holds)."""
+    return base64.b64decode(chart.data_uri.split(",", 1)[1])
 
 #: Chart width in inches: fits the text width of A4 and Letter pages with the report's margins.
 WIDTH = 6.4
@@ -370,10 +376,21 @@ def group_rates(key: str, panels: Sequence[Panel], *, level: float | None,
     label); the rate axes run a little past 0 and 1 so that no marker is cut.
     """
     figures = _pack(panels)
-    return [_group_figure(f"{key}-{i}", figure, level=level, title=title, legend=i == 0,
-                          small_anywhere=any(not p.eligible[j] for p in panels
-                                             for j in range(len(p.groups))))
+    small = any(not p.eligible[j] for p in panels for j in range(len(p.groups)))
+    label = f"Selection, true and false positive rates by group: {title}"
+    return [draw(_group_figure, f"{key}-{i}",
+                 label if i == 0 else label + " (legend as in the first chart)",
+                 _group_height(figure, legend=i == 0), WIDTH, pieces=figure, level=level,
+                 title=title, legend=i == 0, small_anywhere=small)
             for i, figure in enumerate(figures)]
+
+
+def _group_height(pieces: Sequence[tuple[Panel, int, int, bool]], *, legend: bool) -> float:
+    """A group figure's height in inches: its rows, a title per panel, the legend if any."""
+    rows = sum(stop - start for _, start, stop, _ in pieces)
+    heights = [(stop - start) * _row_height(rows) for _, start, stop, _ in pieces]
+    top = _TOP if legend else _TOP_NO_LEGEND
+    return top + _BOTTOM + sum(heights) + _GAP * len(pieces)
 
 
 _SEL = {"plain": {"facecolor": PALETTE["sky"]}, "ref": {"facecolor": PALETTE["blue"]},
@@ -403,9 +420,9 @@ def _group_legend(level: float | None, small: bool) -> list:
     return handles
 
 
-def _group_figure(key: str, pieces: Sequence[tuple[Panel, int, int, bool]], *,
-                  level: float | None, title: str, legend: bool = True,
-                  small_anywhere: bool = False) -> Chart:
+def _group_figure(key: str, label: str, height: float, *,
+                  pieces: Sequence[tuple[Panel, int, int, bool]], level: float | None,
+                  title: str, legend: bool = True, small_anywhere: bool = False) -> Chart:
     import matplotlib
     from matplotlib.ticker import NullLocator
 
@@ -425,7 +442,6 @@ def _group_figure(key: str, pieces: Sequence[tuple[Panel, int, int, bool]], *,
     left = min(left, 0.45 * WIDTH)
     heights = [(stop - start) * row for _, start, stop, _ in pieces]
     top = _TOP if legend else _TOP_NO_LEGEND
-    height = top + _BOTTOM + sum(heights) + _GAP * len(pieces)
 
     with matplotlib.rc_context(_RC):
         fig = _figure(height)
@@ -506,8 +522,7 @@ def _group_figure(key: str, pieces: Sequence[tuple[Panel, int, int, bool]], *,
                        frameon=False, bbox_to_anchor=(0.005, 1 - 0.03 / height),
                        borderaxespad=0, handlelength=2.0, columnspacing=1.1,
                        handletextpad=0.5, labelspacing=0.3)
-        label = f"Selection, true and false positive rates by group: {title}"
-        return _to_svg(fig, key, label if legend else label + " (legend as in the first chart)")
+        return _to_svg(fig, key, label)
 
 
 #: Where a point's label may go, in points from the point (right-above first).
@@ -568,14 +583,28 @@ def tradeoff(key: str, *, names: Sequence[str], ranks: Sequence[int | None],
     ``y_ci`` (intervals per variant) are drawn as whiskers. None when fewer than two variants
     have both figures: one point shows no trade-off (the report says so instead).
     """
+    if sum(1 for xv, yv in zip(x, y) if _finite(xv) and _finite(yv)) < 2:
+        return None
+    return draw(_tradeoff, key, f"{y_label} against {x_label}, every variant", 4.1, WIDTH,
+                names=names, ranks=ranks, x=x, y=y, passing=passing, selected=selected,
+                frontier=frontier, x_label=x_label, y_label=y_label, x_threshold=x_threshold,
+                y_threshold=y_threshold, blocked=blocked, x_ci=x_ci, y_ci=y_ci)
+
+
+def _tradeoff(key: str, label: str, height: float, *, names: Sequence[str],
+              ranks: Sequence[int | None], x: Sequence[float | None],
+              y: Sequence[float | None], passing: Sequence[bool], selected: int | None,
+              frontier: Sequence[int], x_label: str, y_label: str,
+              x_threshold: float | None, y_threshold: float | None,
+              blocked: Sequence[bool] | None,
+              x_ci: Sequence[tuple[float | None, float | None] | None] | None,
+              y_ci: Sequence[tuple[float | None, float | None] | None] | None) -> Chart:
+    """Draws :func:`tradeoff`'s chart (``height`` inches)."""
     import matplotlib
     from matplotlib.lines import Line2D
 
     pts = [(i, xv, yv) for i, (xv, yv) in enumerate(zip(x, y)) if _finite(xv) and _finite(yv)]
-    if len(pts) < 2:
-        return None
     blocked = list(blocked) if blocked is not None else [False] * len(names)
-    height = 4.1
     with matplotlib.rc_context(_RC):
         fig = _figure(height)
         ax = fig.subplots()
@@ -693,7 +722,7 @@ def tradeoff(key: str, *, names: Sequence[str], ranks: Sequence[int | None],
         ax.set_ylim(*ylim)
         _place_labels(fig, ax, [(str(ranks[i]) if ranks[i] is not None else _short(names[i], 12),
                                  xv, yv, i == selected) for i, xv, yv in pts])
-        return _to_svg(fig, key, f"{y_label} against {x_label}, every variant")
+        return _to_svg(fig, key, label)
 
 
 __all__ = ["GREYS", "MAX_HEIGHT", "MIN_FONT_PT", "PALETTE", "RATE_PAD", "WIDTH", "Chart",

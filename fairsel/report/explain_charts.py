@@ -14,6 +14,7 @@ import itertools
 import math
 from collections.abc import Sequence
 
+from fairsel.report.chart_jobs import draw
 from fairsel.report.charts import (_HINTED, PALETTE, WIDTH, Chart, _figure, _short, _to_svg,
                                    text_width)
 
@@ -36,9 +37,15 @@ def _height(rows: int, per: float = 0.2) -> float:
 def importance(key: str, *, features: Sequence[str], values: Sequence[float],
                units: str) -> Chart:
     """Mean |SHAP| per feature as horizontal bars, the largest on top."""
-    fig = _figure(_height(len(features)))
-    ax = fig.add_axes((_LEFT, 0.75 / _height(len(features)), _W,
-                       1 - 1.05 / _height(len(features))))
+    return draw(_importance, key, f"Global importance: mean absolute SHAP value per feature, in "
+                f"{units}", _height(len(features)), WIDTH, features=features, values=values,
+                units=units)
+
+
+def _importance(key: str, label: str, height: float, *, features: Sequence[str],
+                values: Sequence[float], units: str) -> Chart:
+    fig = _figure(height)
+    ax = fig.add_axes((_LEFT, 0.75 / height, _W, 1 - 1.05 / height))
     ys = list(range(len(features)))[::-1]
     ax.barh(ys, list(values), height=0.62, color=PALETTE["blue"], edgecolor="#000000",
             linewidth=0.4)
@@ -47,8 +54,7 @@ def importance(key: str, *, features: Sequence[str], values: Sequence[float],
     _ticks(ax)
     ax.set_xlim(0, max([v for v in values if v is not None] + [1e-12]) * 1.08)
     ax.spines[["top", "right"]].set_visible(False)
-    return _to_svg(fig, key, f"Global importance: mean absolute SHAP value per feature, in "
-                             f"{units}")
+    return _to_svg(fig, key, label)
 
 
 def group_contributions(key: str, *, attribute: str, features: Sequence[str],
@@ -56,12 +62,27 @@ def group_contributions(key: str, *, attribute: str, features: Sequence[str],
                         units: str) -> Chart:
     """Each group's mean SHAP value per feature (``values[g][f]``) as grouped bars."""
     n_f, n_g = len(features), len(groups)
+    top = _contributions_top(groups)
+    return draw(_group_contributions, key,
+                f"Mean SHAP value per feature for each group of {attribute}",
+                _height(n_f, per=0.1 + 0.09 * n_g) + top - 0.4, WIDTH, attribute=attribute,
+                features=features, groups=groups, values=values, units=units)
+
+
+def _contributions_top(groups: Sequence[str]) -> float:
+    """Room above the axes for the legend (inches): its title and one row in 0.54 in, 0.21 in
+    per further row (the title and first row were cut off at the top before)."""
+    columns = _legend_columns([_short(g, 24) for g in groups])
+    return 0.54 + 0.21 * (max(math.ceil(len(groups) / columns), 1) - 1)
+
+
+def _group_contributions(key: str, label: str, height: float, *, attribute: str,
+                         features: Sequence[str], groups: Sequence[str],
+                         values: Sequence[Sequence[float]], units: str) -> Chart:
+    n_f, n_g = len(features), len(groups)
     labels = [_short(g, 24) for g in groups]
     columns = _legend_columns(labels)
-    # room above the axes for the legend: its title and one row in 0.54 in, 0.21 in per
-    # further row (the title and first row were cut off at the top before)
-    top = 0.54 + 0.21 * (max(math.ceil(n_g / columns), 1) - 1)
-    height = _height(n_f, per=0.1 + 0.09 * n_g) + top - 0.4
+    top = _contributions_top(groups)
     fig = _figure(height)
     ax = fig.add_axes((_LEFT, 0.75 / height, _W, 1 - (0.75 + top) / height))
     band = 0.8 / max(n_g, 1)
@@ -82,16 +103,21 @@ def group_contributions(key: str, *, attribute: str, features: Sequence[str],
                ncol=columns, frameon=False, title=_short(attribute, 40),
                title_fontsize=_LEGEND_PT, alignment="left", fontsize=_LEGEND_PT,
                borderaxespad=0, columnspacing=1.2, handlelength=2.0, handletextpad=0.5)
-    return _to_svg(fig, key, f"Mean SHAP value per feature for each group of {attribute}")
+    return _to_svg(fig, key, label)
 
 
 def waterfall(key: str, *, title: str, steps: Sequence[tuple[str, float]], gap: float,
               units: str) -> Chart:
     """The gap between two groups' mean margins as a waterfall: one bar per step from the
     running total, the last bar the whole gap."""
+    return draw(_waterfall, key, f"Disparity attribution: {title}", _height(len(steps) + 1),
+                WIDTH, title=title, steps=steps, gap=gap, units=units)
+
+
+def _waterfall(key: str, label: str, height: float, *, title: str,
+               steps: Sequence[tuple[str, float]], gap: float, units: str) -> Chart:
     labels = [s[0] for s in steps] + ["gap in mean margin"]
     n = len(labels)
-    height = _height(n)
     fig = _figure(height)
     ax = fig.add_axes((_LEFT, 0.75 / height, _W, 1 - 1.1 / height))
     total = 0.0
@@ -115,7 +141,7 @@ def waterfall(key: str, *, title: str, steps: Sequence[tuple[str, float]], gap: 
     _ticks(ax)
     ax.set_title(_short(title, 70), loc="left", x=-0.5)
     ax.spines[["top", "right"]].set_visible(False)
-    return _to_svg(fig, key, f"Disparity attribution: {title}")
+    return _to_svg(fig, key, label)
 
 
 def _legend_columns(labels: Sequence[str]) -> int:

@@ -335,19 +335,25 @@ def check_templates(folder: Path) -> None:
 
 
 #: The last view model built, so that writing report.html then report.pdf for one result draws
-#: the charts once. Results are frozen, so the same object always gives the same context.
-_LAST: tuple[AuditResult, dict] | None = None
+#: the charts once. Results are frozen, so the same object always gives the same context. A
+#: view model built while the PDF's charts are drawn elsewhere (:mod:`fairsel.report.chart_jobs`)
+#: holds charts its own renderer serves: another PDF renderer builds its own; report.html may
+#: use it (each of its charts is the drawing, as drawn for that PDF or drawn when asked for).
+_LAST: tuple[AuditResult, dict, object] | None = None
 
 
 def _context(result: AuditResult, with_charts: bool) -> dict:
     global _LAST
+    from fairsel.report.chart_jobs import active
     from fairsel.report.context import build_context
 
-    if with_charts and _LAST is not None and _LAST[0] is result:
+    jobs = active()
+    if (with_charts and _LAST is not None and _LAST[0] is result
+            and (jobs is None or _LAST[2] is None or _LAST[2] is jobs)):
         return _LAST[1]
     ctx = build_context(result, with_charts=with_charts)
     if with_charts:
-        _LAST = (result, ctx)
+        _LAST = (result, ctx, jobs)
     return ctx
 
 

@@ -39,6 +39,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from fairsel.errors import UsageError
+from fairsel.report.chart_jobs import SCHEME, ChartJobs
 from fairsel.results import AuditResult
 
 
@@ -110,13 +111,14 @@ def _one_ldconfig() -> Iterator[None]:
         ctypes.util.find_library = original
 
 
-def data_only_fetcher():
+def data_only_fetcher(charts: ChartJobs | None = None):
     """A WeasyPrint URL fetcher that serves ``data:`` URIs and refuses everything else.
 
     The refusal is fatal (it stops the rendering) rather than a warning with a missing image,
     so a report can never silently depend on, or leak a request to, the outside world. A
     ``data:`` URI is decoded here, without urllib: no handler (proxy, file, network) is ever
-    involved.
+    involved. ``charts``: the report's own charts being drawn meanwhile
+    (:mod:`fairsel.report.chart_jobs`), served under the ``fairsel-chart:`` names it gave them.
     """
     _import_weasyprint()
     from weasyprint.urls import FatalURLFetchingError, URLFetcher, URLFetcherResponse
@@ -128,6 +130,10 @@ def data_only_fetcher():
 
         def fetch(self, url, headers=None):
             text = str(url).strip()
+            if charts is not None and text.startswith(f"{SCHEME}:"):
+                body = charts.image(text)
+                if body is not None:
+                    return URLFetcherResponse(text, body, {"Content-Type": "image/svg+xml"})
             if not text.lower().startswith("data:"):
                 raise FatalURLFetchingError(
                     f"the PDF renderer fetches only data: URIs; refused {text[:200]!r}")
@@ -382,34 +388,44 @@ def reproducible(when: datetime) -> Iterator[None]:
 
 
 def render_pdf(result: AuditResult, *, html: str | None = None,
-               templates: Path | None = None) -> bytes:
+               templates: Path | None = None, chart_worker: bool | None = None) -> bytes:
     """The report as PDF bytes (from ``html`` if given, else from :func:`render_html` with the
-    user template folder ``templates``, if any)."""
-    _import_weasyprint()
-    from weasyprint import HTML, Attachment
-    from weasyprint.urls import FatalURLFetchingError
+    user template folder ``templates``, if any).
 
+    Rendered from the HTML, its charts are drawn while WeasyPrint lays out the pages
+    (:mod:`fairsel.report.chart_jobs`): by a worker process when ``chart_worker`` is true, or
+    None and this process may use two CPUs; otherwise here, when each is drawn. The bytes are the
+    same either way.
+    """
     from fairsel.report.html import render_html
 
-    if html is None:
-        html = render_html(result, target="pdf", templates=templates)
-    fetcher = data_only_fetcher()
-    when = _timestamp(result.provenance.finished)
-    attachment = Attachment(
-        string=result.model_dump_json(indent=2) + "\n", name="results.json",
-        description="The audit result this report was rendered from (fairsel results.json)",
-        created=when, modified=when, url_fetcher=fetcher, relationship="Source")
-    # WeasyPrint logs what it cannot use (unknown CSS) to its own logger, which has no handler
-    # by default: the shipped templates are tested to log nothing.
-    try:
-        with reproducible(when):
-            document = HTML(string=html, base_url=None, url_fetcher=fetcher,
-                            media_type="print").render()
-            return document.write_pdf(attachments=[attachment])
-    except FatalURLFetchingError as exc:
-        cause = exc.__cause__ or exc
-        raise UsageError(f"report.pdf: {cause} (report templates must embed every resource "
-                         "as a data: URI)") from None
+    with ChartJobs(worker=chart_worker) as charts:
+        if html is None:
+            html = render_html(result, target="pdf", templates=templates)
+        _import_weasyprint()
+        from weasyprint import HTML, Attachment
+        from weasyprint.urls import FatalURLFetchingError
+
+        fetcher = data_only_fetcher(charts)
+        when = _timestamp(result.provenance.finished)
+        attachment = Attachment(
+            string=result.model_dump_json(indent=2) + "\n", name="results.json",
+            description="The audit result this report was rendered from (fairsel results.json)",
+            created=when, modified=when, url_fetcher=fetcher, relationship="Source")
+        # WeasyPrint logs what it cannot use (unknown CSS) to its own logger, which has no
+        # handler by default: the shipped templates are tested to log nothing.
+        try:
+            with reproducible(when):
+                document = HTML(string=html, base_url=None, url_fetcher=fetcher,
+                                media_type="print").render()
+                pdf = document.write_pdf(attachments=[attachment])
+        except FatalURLFetchingError as exc:
+            cause = exc.__cause__ or exc
+            raise UsageError(f"report.pdf: {cause} (report templates must embed every "
+                             "resource as a data: URI)") from None
+        # a chart that failed while WeasyPrint drew it was logged and left out by WeasyPrint
+        charts.check()
+        return pdf
 
 
 def write_pdf(result: AuditResult, out_dir: Path, *, templates: Path | None = None) -> list[Path]:

@@ -129,6 +129,46 @@ def test_sigterm_with_jobs_2_exits_143_ends_every_worker_and_keeps_the_previous_
     assert _leftovers(out) == []
 
 
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_sigterm_while_the_pdf_charts_are_drawn_ends_the_chart_worker(tmp_path):
+    """`fairsel render --format pdf` draws the charts in a worker process while WeasyPrint lays
+    out the pages (fairsel.report.chart_jobs): a SIGTERM then exits 143, ends the worker and
+    leaves the previous report as it was."""
+    from fairsel.report import chart_jobs
+    from tests.unit.report.test_pdf_layout import golden_result
+
+    if chart_jobs._cpus() < 2:
+        pytest.skip("the chart worker runs only with two CPUs")
+    out = tmp_path / "out"
+    out.mkdir()
+    results = out / "results.json"
+    results.write_text(golden_result("mitigation").model_dump_json(), encoding="utf-8")
+    (out / "report.pdf").write_bytes(b"the previous report")
+    before = _files(out)
+    proc = subprocess.Popen([sys.executable, "-m", "fairsel", "render", str(results), "--format",
+                             "pdf"], cwd=ROOT, env=_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        workers: list[str] = []
+        while not workers and time.monotonic() < deadline and proc.poll() is None:
+            workers = [m for m in _live_members(proc.pid)
+                       if "fairsel.report.chart_jobs" in _cmdline(m.split()[0])]
+            time.sleep(0.01)
+        assert workers, "the chart worker never started"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    assert proc.returncode == 143, err
+    assert "Traceback" not in err
+    assert _wait_for_group(proc.pid) == []  # the worker is gone too
+    assert _files(out) == before
+    assert _leftovers(out) == []
+
+
 def test_sigterm_after_the_outputs_are_in_place_never_kills_by_signal(tiny_policy, tmp_path):
     """The last outputs are written and reported; the interpreter then takes a moment to shut
     down, during which Python had put SIGTERM back to its default action: a SIGTERM there

@@ -1,0 +1,320 @@
+"""report.chart_jobs: the PDF's charts drawn on a second core while WeasyPrint lays out its pages.
+
+matplotlib draws a report's charts in 0.6-1.5 s (plus 0.2 s to import it) and WeasyPrint lays
+out the pages in 1-3 s; one does not need the other until the pages are drawn. While
+:func:`fairsel.report.pdf.render_pdf` runs, a chart function does not draw: it returns a
+:class:`PendingChart`, whose ``data_uri`` is a small SVG of the chart's exact size holding one
+``<image>`` that names the chart (``fairsel-chart:<n>``). WeasyPrint lays the pages out with
+that size and fetches the named chart only when it draws the page; by then a worker process has
+drawn it (the charts are sent to it as they are asked for, and it draws them in that order).
+
+The worker is one process (``python -m fairsel.report.chart_jobs``), started only when this
+process may use two CPUs: the machine's limit of one worker per core holds. Without a second
+CPU, or when the worker cannot start, stops or fails on a chart, the chart is drawn here when
+it is fetched: the same function on the same arguments, so the same SVG and the same PDF bytes.
+A chart that fails here too stops the render with its error (WeasyPrint itself would log it and
+leave the chart out).
+
+The worker reads jobs from its standard input and writes charts to its standard output
+(pickled: this process and its own child, over private pipes); it ends when its input closes,
+which also happens when this process dies. Only functions of ``fairsel.report`` modules are
+drawn.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fairsel.report.charts import Chart
+
+#: The URL scheme of a chart drawn elsewhere (only the renderer that asked for it serves it).
+SCHEME = "fairsel-chart"
+#: Modules whose functions the worker draws with.
+_MODULES = ("fairsel.report.",)
+#: How long a fetch waits for the worker's chart before drawing it here (seconds).
+_PATIENCE = 120.0
+
+_ACTIVE: ContextVar[ChartJobs | None] = ContextVar("fairsel_chart_jobs", default=None)
+
+
+def size_text(x: float) -> str:
+    """A size in points as matplotlib's SVG writer prints it (``%f``, trailing zeros dropped)."""
+    return f"{x:f}".rstrip("0").rstrip(".")
+
+
+def active() -> ChartJobs | None:
+    """The open :class:`ChartJobs`, if any (charts asked for now are drawn by it)."""
+    return _ACTIVE.get()
+
+
+def draw(fn: Callable[..., Chart], key: str, label: str, height: float, width: float,
+         **kwargs: Any) -> Chart | PendingChart:
+    """``fn(key, label, height, **kwargs)``: drawn now, or (while a :class:`ChartJobs` is open)
+    a :class:`PendingChart` of the size the drawing will have (``width`` × ``height`` inches).
+    """
+    jobs = _ACTIVE.get()
+    if jobs is None:
+        return fn(key, label, height, **kwargs)
+    return jobs.submit(fn, key, label, height, width, kwargs)
+
+
+@dataclass(frozen=True, eq=False)
+class PendingChart:
+    """A chart being drawn for the PDF: its size and label now, its drawing when asked for.
+
+    ``data_uri`` is the placeholder the PDF lays out (the chart's size; its one ``<image>``
+    names the chart); ``svg`` waits for the drawing (a template that inlines a chart in the PDF
+    gets the real one).
+    """
+
+    label: str
+    width_pt: float
+    height_pt: float
+    data_uri: str
+    _jobs: ChartJobs = field(repr=False)
+    _index: int = field(repr=False)
+
+    @property
+    def svg(self):
+        return self._jobs.chart(self._index).svg
+
+    def __html__(self) -> str:
+        return str(self.svg)
+
+
+def _placeholder(url: str, width: str, height: str) -> str:
+    """An SVG ``data:`` URI ``width`` × ``height`` points that shows the image at ``url``."""
+    import base64
+
+    svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}pt" height="{height}pt" '
+           f'viewBox="0 0 {width} {height}"><image x="0" y="0" width="{width}" '
+           f'height="{height}" href="{url}"/></svg>')
+    return "data:image/svg+xml;base64," + base64.b64encode(svg.encode("ascii")).decode("ascii")
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+@dataclass
+class _Job:
+    fn: Callable[..., Chart]
+    key: str
+    label: str
+    height: float
+    kwargs: dict[str, Any]
+
+    def draw(self) -> Chart:
+        return self.fn(self.key, self.label, self.height, **self.kwargs)
+
+
+class ChartJobs:
+    """While open (a context manager), chart functions return :class:`PendingChart`\\ s and their
+    drawings come from one worker process (``worker=True`` and two CPUs) or are drawn here when
+    fetched. :meth:`image` serves a chart's SVG to the PDF renderer; :meth:`check` raises the
+    first error a chart raised while being fetched."""
+
+    def __init__(self, *, worker: bool | None = None) -> None:
+        self._want_worker = (_cpus() >= 2) if worker is None else worker
+        self._jobs: list[_Job] = []
+        self._drawn: dict[int, Chart] = {}
+        self._from_worker: dict[int, tuple[Chart | None, str | None]] = {}
+        self._worker_done = False
+        self._proc: subprocess.Popen | None = None
+        self._reader: threading.Thread | None = None
+        self._lock = threading.Condition()
+        self._errors: list[BaseException] = []
+        self._token = None
+        #: How many charts the worker drew (the rest were drawn here): for tests and benchmarks.
+        self.worker_charts = 0
+
+    # -- the context ------------------------------------------------------------------------
+    def __enter__(self) -> ChartJobs:
+        self._token = _ACTIVE.set(self)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        _ACTIVE.reset(self._token)
+        self.close()
+
+    # -- asking ------------------------------------------------------------------------------
+    def submit(self, fn: Callable[..., Chart], key: str, label: str, height: float,
+               width: float, kwargs: dict[str, Any]) -> PendingChart:
+        from fairsel.report.tables import safe_text
+
+        module, name = getattr(fn, "__module__", ""), getattr(fn, "__qualname__", "")
+        if not module.startswith(_MODULES) or "." in name or "<" in name:
+            raise ValueError(f"charts are drawn by module-level functions of fairsel.report, "
+                             f"not {module}.{name}")
+        index = len(self._jobs)
+        job = _Job(fn, key, label, height, dict(kwargs))
+        self._jobs.append(job)
+        self._send(index, job)
+        w, h = size_text(width * 72), size_text(height * 72)
+        return PendingChart(label=safe_text(label), width_pt=float(w), height_pt=float(h),
+                            data_uri=_placeholder(f"{SCHEME}:{index}", w, h), _jobs=self,
+                            _index=index)
+
+    def _send(self, index: int, job: _Job) -> None:
+        if not self._want_worker or self._worker_done:
+            return
+        if self._proc is None and not self._start():
+            return
+        try:
+            pickle.dump((index, job.fn.__module__, job.fn.__qualname__, job.key, job.label,
+                         job.height, job.kwargs), self._proc.stdin,
+                        protocol=pickle.HIGHEST_PROTOCOL)
+            self._proc.stdin.flush()
+        except (OSError, ValueError, pickle.PicklingError):
+            self._stop_worker()
+
+    def _start(self) -> bool:
+        import fairsel
+
+        if not sys.executable:
+            self._worker_done = True
+            return False
+        root = os.path.dirname(os.path.dirname(os.path.abspath(fairsel.__file__)))
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join([root] + [p for p in [env.get("PYTHONPATH")] if p])
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "fairsel.report.chart_jobs"], stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, close_fds=True)
+        except OSError:
+            self._worker_done = True
+            return False
+        self._reader = threading.Thread(target=self._read, name="fairsel-chart-reader",
+                                        daemon=True)
+        self._reader.start()
+        return True
+
+    def _read(self) -> None:
+        """The reader thread: the worker's charts as they come (the pipe never fills up)."""
+        stream = self._proc.stdout
+        try:
+            while True:
+                index, chart, error = pickle.load(stream)
+                with self._lock:
+                    self._from_worker[index] = (chart, error)
+                    self._lock.notify_all()
+        except Exception:  # noqa: BLE001 — end of stream or a dead worker: drawn here instead
+            pass
+        finally:
+            with self._lock:
+                self._worker_done = True
+                self._lock.notify_all()
+
+    # -- getting -----------------------------------------------------------------------------
+    def chart(self, index: int) -> Chart:
+        """The drawn chart ``index`` (from the worker, or drawn here)."""
+        if index in self._drawn:
+            return self._drawn[index]
+        chart = None
+        if self._proc is not None:
+            with self._lock:
+                self._lock.wait_for(lambda: index in self._from_worker or self._worker_done,
+                                    timeout=_PATIENCE)
+                chart, _ = self._from_worker.pop(index, (None, None))
+            if chart is not None:
+                self.worker_charts += 1
+        if chart is None:
+            chart = self._jobs[index].draw()
+        self._drawn[index] = chart
+        return chart
+
+    def image(self, url: str) -> bytes | None:
+        """The SVG of the chart ``url`` names, or None if it names none of these charts.
+        An error drawing it is kept for :meth:`check` (and raised)."""
+        from fairsel.report.charts import svg_bytes
+
+        prefix = f"{SCHEME}:"
+        number = url[len(prefix):] if url.startswith(prefix) else ""
+        if not number.isdigit() or int(number) >= len(self._jobs):
+            return None
+        try:
+            return svg_bytes(self.chart(int(number)))
+        except BaseException as exc:
+            self._errors.append(exc)
+            raise
+
+    def check(self) -> None:
+        """Raise the first error a chart raised while it was fetched."""
+        if self._errors:
+            raise self._errors[0]
+
+    # -- ending ------------------------------------------------------------------------------
+    def _stop_worker(self) -> None:
+        proc, self._proc = self._proc, None
+        with self._lock:
+            self._worker_done = True
+            self._lock.notify_all()
+        if proc is None:
+            return
+        try:
+            proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            proc.wait(timeout=0.5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if self._reader is not None:
+            self._reader.join(timeout=5)
+        proc.stdout.close()
+
+    def close(self) -> None:
+        """End the worker (it stops at its next job; a chart it is drawing is abandoned)."""
+        self._stop_worker()
+
+
+def _serve(stdin, stdout) -> None:
+    """The worker: draw each job read from ``stdin``; write ``(index, chart, error)``."""
+    import importlib
+
+    while True:
+        try:
+            index, module, name, key, label, height, kwargs = pickle.load(stdin)
+        except EOFError:
+            return
+        try:
+            if not module.startswith(_MODULES):
+                raise ValueError(f"not a report module: {module}")
+            fn = getattr(importlib.import_module(module), name)
+            reply = (index, fn(key, label, height, **kwargs), None)
+        except Exception as exc:  # noqa: BLE001 — the parent draws it itself and sees the error
+            reply = (index, None, f"{type(exc).__name__}: {exc}")
+        pickle.dump(reply, stdout, protocol=pickle.HIGHEST_PROTOCOL)
+        stdout.flush()
+
+
+def main() -> None:
+    """``python -m fairsel.report.chart_jobs``: serve until the input closes, then leave at once
+    (the interpreter's teardown of matplotlib would keep the renderer waiting 0.1-0.2 s)."""
+    code = 0
+    try:
+        import matplotlib.figure  # noqa: F401 — imported while the first job is on its way
+
+        _serve(sys.stdin.buffer, sys.stdout.buffer)
+    except (BrokenPipeError, KeyboardInterrupt):
+        pass
+    except BaseException:  # noqa: BLE001 — the renderer draws the charts itself
+        code = 1
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    main()
