@@ -98,6 +98,14 @@ def significance_view(result: AuditResult) -> list[dict[str, Any]]:
     return rows
 
 
+#: A gate table of at most this many rows (variants) is kept on one page with its caption
+#: (review10: a caption with one row at a page's foot read as two tables); a longer one keeps
+#: its caption, header and first ROWS_LEAD rows together and its last ROWS_TAIL rows together,
+#: and may break between them (an audit of 20 variants: whole tables left most of a page
+#: empty and the report ran past its 100-page bound).
+ROWS_WHOLE, ROWS_LEAD, ROWS_TAIL = 12, 3, 2
+
+
 def gate_marks_view(result: AuditResult) -> dict[str, Any]:
     """The marks the gate tables set, with the legends the section prints: ⚑ on a gated
     variant that decides with the protected attribute (and whether the policy forbids
@@ -107,7 +115,8 @@ def gate_marks_view(result: AuditResult) -> dict[str, Any]:
             "blocked": bool(dt) and not allows_group_specific_decisions(result),
             "straddles": any(straddles(g) is not None for g in result.gates),
             # the gate tables star the selected variant's rows (review10: with no legend here)
-            "selected": result.ranking.selected is not None}
+            "selected": result.ranking.selected is not None,
+            "rows_whole": ROWS_WHOLE, "rows_lead": ROWS_LEAD, "rows_tail": ROWS_TAIL}
 
 
 def _deciding_with_protected(result: AuditResult) -> set[str]:

@@ -437,3 +437,49 @@ def test_no_table_cell_runs_past_its_column(example):
 
     name, _, _, document = example
     assert overflowing_cell_text(document) == [], name
+
+
+def test_a_report_of_20_variants_and_50_groups_stays_under_100_pages_and_splits_well():
+    """The audit-report issue's bound (benchmarks/bench_report.py: fewer than 100 pages for 20
+    variants and 50 groups). Gate tables of 20 rows kept whole left most of a page empty and
+    took it to 101 pages: a long gate table may break between its first and its last rows,
+    never after its caption alone, and never leaving one row on a page."""
+    from tests.unit.report.factory import many_groups
+
+    result = many_groups(20)
+    html, document = laid_out(result)
+    assert len(document.pages) < 100
+    assert stranded_headings(document) == []
+    assert lone_rows(document) == []
+    gates = html[html.index('<section id="gates"'):]
+    gates = gates[:gates.index("</section>")]
+    assert gates.count('<tbody class="together">') == 2 * gates.count("<caption>")
+    # a gate table that breaks: its caption with at least its first 3 rows, at least 2 rows
+    # after the break
+    pieces = _gate_table_pieces(document)
+    split = [p for p in pieces.values() if len(p) > 1]
+    assert split, "no gate table broke across pages: the check saw nothing"
+    for parts in split:
+        (_, caption, first_rows), (_, _, last_rows) = parts[0], parts[-1]
+        assert caption and first_rows >= 3 and last_rows >= 2, parts
+    assert all(p[0][1] for p in pieces.values())  # every caption is with its table
+
+
+def _gate_table_pieces(document) -> dict[int, list[tuple[int, bool, int]]]:
+    """Each gate table's parts, page by page: (page, its caption is there, body rows there)."""
+    pieces: dict[int, list[tuple[int, bool, int]]] = {}
+    for number, page in enumerate(document.pages, 1):
+        for box in _descendants(page._page_box):
+            if (box.is_table_wrapper and box.element_tag == "table"
+                    and "gates" in (box.element.get("class") or "").split()):
+                caption = any(c.element_tag == "caption" for c in box.children)
+                table = next(c for c in box.children if type(c).__name__ == "TableBox")
+                rows = sum(len(g.children) for g in table.children if not g.is_header)
+                pieces.setdefault(id(box.element), []).append((number, caption, rows))
+    return pieces
+
+
+def _descendants(box):
+    yield box
+    for child in getattr(box, "children", None) or []:
+        yield from _descendants(child)
