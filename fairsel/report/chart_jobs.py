@@ -190,8 +190,10 @@ class ChartJobs:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([root] + [p for p in [env.get("PYTHONPATH")] if p])
         try:
+            # -P: the working directory is not put on the worker's import path (a
+            # matplotlib.py or pickle.py in the folder fairsel runs in is never imported)
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "fairsel.report.chart_jobs"], stdin=subprocess.PIPE,
+                [sys.executable, "-P", "-m", "fairsel.report.chart_jobs"], stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, close_fds=True)
         except OSError:
             self._worker_done = True

@@ -224,3 +224,17 @@ def test_report_html_after_the_pdf_reuses_the_charts_drawn_for_it():
     # and a second PDF of it lays out its own placeholders (those of the first are gone)
     assert render_pdf(other, chart_worker=False) == render_pdf(make_result(n_variants=2),
                                                                chart_worker=False)
+
+
+def test_the_worker_never_imports_from_the_working_directory(tmp_path, monkeypatch):
+    """`python -m` puts the working directory first on the import path: a pickle.py or a
+    matplotlib.py in the folder fairsel runs in must not run in the worker."""
+    marker = tmp_path / "ran"
+    for name in ("pickle", "matplotlib", "fairsel"):
+        (tmp_path / f"{name}.py").write_text(
+            f"open({str(marker)!r}, 'a').write({name!r})\nraise SystemExit(3)\n")
+    monkeypatch.chdir(tmp_path)
+    seen = _worker_charts(monkeypatch)
+    render_pdf(make_result(n_variants=1), chart_worker=True)
+    assert not marker.exists(), marker.read_text()
+    assert seen[0][0] == seen[0][1] > 0  # the worker drew every chart
