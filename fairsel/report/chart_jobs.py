@@ -8,7 +8,7 @@ out the pages in 1-3 s; one does not need the other until the pages are drawn. W
 that size and fetches the named chart only when it draws the page; by then a worker process has
 drawn it (the charts are sent to it as they are asked for, and it draws them in that order).
 
-The worker is one process (``python -m fairsel.report.chart_jobs``), started only when this
+The worker is one process (``python -c`` running :func:`main`), started only when this
 process may use two CPUs: the machine's limit of one worker per core holds. Without a second
 CPU, or when the worker cannot start, stops or fails on a chart, the chart is drawn here when
 it is fetched: the same function on the same arguments, so the same SVG and the same PDF bytes.
@@ -42,6 +42,15 @@ SCHEME = "fairsel-chart"
 _MODULES = ("fairsel.report.",)
 #: How long a fetch waits for the worker's chart before drawing it here (seconds).
 _PATIENCE = 120.0
+
+#: The worker's command. ``python -c`` (like ``-m``) puts the working directory first on the
+#: import path, where a pickle.py or matplotlib.py of the folder fairsel runs in would be
+#: imported: it is taken off before anything is imported (unless Python already left it out).
+_BOOT = ("import sys\n"
+         "if not getattr(sys.flags, 'safe_path', False):\n"
+         "    del sys.path[0]\n"
+         "from fairsel.report.chart_jobs import main\n"
+         "main()\n")
 
 _ACTIVE: ContextVar[ChartJobs | None] = ContextVar("fairsel_chart_jobs", default=None)
 
@@ -190,10 +199,8 @@ class ChartJobs:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([root] + [p for p in [env.get("PYTHONPATH")] if p])
         try:
-            # -P: the working directory is not put on the worker's import path (a
-            # matplotlib.py or pickle.py in the folder fairsel runs in is never imported)
             self._proc = subprocess.Popen(
-                [sys.executable, "-P", "-m", "fairsel.report.chart_jobs"], stdin=subprocess.PIPE,
+                [sys.executable, "-c", _BOOT], stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, close_fds=True)
         except OSError:
             self._worker_done = True
@@ -304,7 +311,7 @@ def _serve(stdin, stdout) -> None:
 
 
 def main() -> None:
-    """``python -m fairsel.report.chart_jobs``: serve until the input closes, then leave at once
+    """The worker (:data:`_BOOT`): serve until the input closes, then leave at once
     (the interpreter's teardown of matplotlib would keep the renderer waiting 0.1-0.2 s)."""
     code = 0
     try:
