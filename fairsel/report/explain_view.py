@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fairsel.report.facts import missing_note
+from fairsel.report.facts import missing_note, scope
 from fairsel.report.fmt import FEW_MARK, mark_legend
 from fairsel.report.tables import fmt
 from fairsel.results import AuditResult, Explanations, VariantExplanation
@@ -105,7 +105,7 @@ def _variant(x: VariantExplanation, index: int, attributes: set[str], *,
         ds = [d for d in shown_pairs if d.attribute == a]
         if not ds:
             continue
-        d = max(ds, key=lambda d: abs(d.gap))
+        d = max(people_first(ds), key=lambda d: abs(d.gap))
         steps = list(d.contributions.items())
         shown = steps[:SHOWN]
         rest = sum(v for _, v in steps[SHOWN:])
@@ -150,12 +150,18 @@ def explain_view(result: AuditResult, *, with_charts: bool = True) -> dict[str, 
         return None
     attributes = {a.attribute for a in result.data.attributes if a.kind == "attribute"}
     saved = [_saved(x, result) for x in e.explained]
+    explained = [_variant(x, i, attributes, with_charts=with_charts,
+                          min_rows=result.min_group_size, saved=saved[i])
+                 for i, x in enumerate(e.explained)]
     return {
         "rows": f"{e.rows:,}", "variants": e.variants, "sampling": e.sampling,
         "top_features": e.top_features,
-        "explained": [_variant(x, i, attributes, with_charts=with_charts,
-                               min_rows=result.min_group_size, saved=saved[i])
-                      for i, x in enumerate(e.explained)],
+        "explained": explained,
+        # the groups' contributions are drawn for the first variant only (review12: the
+        # section said "per variant")
+        "group_charts_for": next((v["variant"] for v in explained if v["group_charts"]), None),
+        # mitigation (review12): 3 of 11 variants explained, and the section did not say so
+        "scope": scope(result, [x.variant for x in e.explained] + [s.variant for s in e.skipped]),
         "skipped": [{"variant": s.variant, "reason": s.reason} for s in e.skipped],
         # a saved model explains every row with one model: the fold sentence does not hold
         "any_saved": any(saved),
@@ -167,6 +173,16 @@ def _saved(x: VariantExplanation, result: AuditResult) -> bool:
     explained (``model``: the variant itself, or its base) is of ``kind: saved_model`` in
     results.json. Read from that structured field, not from the wording of ``note``."""
     return any(v.name == x.model and v.kind == "saved_model" for v in result.variants)
+
+
+def people_first(ds: list) -> list:
+    """The attributions between groups of people, or all of ``ds`` when there are none: a group
+    of missing values is one side of the gap shown only when no other pair is comparable
+    (hiring, review12: "unknown − male" was explained for sex, and female − male, the gap
+    behind its disparate impact, was not)."""
+    people = [d for d in ds
+              if not (missing_note(d.attribute, d.group) or missing_note(d.attribute, d.reference))]
+    return people or ds
 
 
 def comparable(x, attributes: set[str], min_rows: int) -> list:
@@ -191,7 +207,7 @@ def summary_line(result: AuditResult) -> str | None:
     ds = comparable(x, attributes, result.min_group_size)
     if not ds:
         return None
-    d = max(ds, key=lambda d: abs(d.gap))
+    d = max(people_first(ds), key=lambda d: abs(d.gap))
     feature, value = next(iter(d.contributions.items()))
     return (f"{x.variant}: the widest gap in mean {x.units} is {d.group} vs {d.reference} "
             f"({d.attribute}, {_signed(d.gap)}); {feature} contributes most "

@@ -346,3 +346,12 @@ def widest_gap(attr, metric: str, recorded: bool = False):
         if best is None or gap > best[0]:
             best = (gap, rate, ext)
     return None if best is None else (best[1], best[2])
+
+
+def scope(result: AuditResult, done: list[str]) -> dict[str, int] | None:
+    """How many variants an analysis covered of how many (``done``: the ones it ran on), or None
+    when it covered them all."""
+    total = len(result.variants)
+    if len(done) >= total:
+        return None
+    return {"done": len(done), "total": total, "other": total - len(done)}

@@ -116,6 +116,13 @@ def wrapped_name(name: object, width: int) -> str:
     return "\n".join(lines)
 
 
+def and_list(items: list[str]) -> str:
+    """"a", "a and b", "a, b and c"."""
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
 def file_name(path: str) -> str:
     """The last part of a path (POSIX or Windows): the report names the policy file without
     the folders of the machine that ran the audit; its sha256 identifies it."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from fairsel.report.facts import allows_group_specific_decisions, small_rate_examples
 from fairsel.report.section import SectionView
+from fairsel.report.tables import leaderboard_columns
 from fairsel.results import AuditResult
 
 
@@ -75,14 +76,18 @@ def limitations_view(result: AuditResult) -> list[dict[str, str]]:
                                  else " The policy allows them to be selected.")})
     scores = [v.name for v in result.variants if v.unavailable]
     if scores:
+        # recidivism (review12): "blank in the leaderboard", which had no such column
+        perf, _ = leaderboard_columns(result)
+        missing = {m for v in result.variants for m in v.unavailable}
+        where = ("null in results.json, blank in the leaderboard" if missing & set(perf)
+                 else "null in results.json")
         items.append({"title": "Calibration not assessed",
                       "text": "The scores of " + ", ".join(f"'{n}'" for n in scores) + " are "
                               "not probabilities (score_type: score: a ranking score such as a "
                               "risk decile, on its own scale). Brier score and calibration error "
                               "compare a score with the 0/1 outcome as if it were a probability, "
-                              "so they are not computed for them (null in results.json, blank in "
-                              "the leaderboard); whether a given score means the same risk in "
-                              "every group is not assessed."})
+                              f"so they are not computed for them ({where}); whether a given "
+                              "score means the same risk in every group is not assessed."})
     if result.confidence.get("method") != "bootstrap":
         items.append({"title": "No confidence intervals",
                       "text": "The policy turned intervals off: every figure is a point estimate "

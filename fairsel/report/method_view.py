@@ -9,7 +9,7 @@ from typing import Any
 from fairsel.metrics import FAIRNESS_METRICS, METRICS
 from fairsel.metrics.counts import RATE_FORMULAS
 from fairsel.mitigation import MITIGATIONS
-from fairsel.report.facts import gate_columns, scoring
+from fairsel.report.facts import allows_group_specific_decisions, gate_columns, scoring
 from fairsel.report.fmt import gate_subject, pct, threshold_text
 from fairsel.report.section import SectionView
 from fairsel.report.tables import leaderboard_columns
@@ -138,6 +138,11 @@ def method_view(result: AuditResult) -> dict[str, Any]:
         "ci_text": ci, "decision": decision, "decision_text": decision_text, "gates": gates,
         "significance_text": significance_text,
         "objective": rk.objective, "tolerance": f"{rk.tolerance:g}",
+        # mitigation (review12): passing variants that may not be selected are ranked after
+        # the selectable ones, which the stated rule did not say
+        "blocked": not allows_group_specific_decisions(result) and any(
+            v.uses_protected_at_decision and v.status in ("PASS", "WARN")
+            for v in result.variants),
         "tiebreak": rk.fairness_tiebreak, "min_group_size": result.min_group_size,
         "intersections": bool(result.policy.get("intersections", True)),
         "scoring": scoring(result)["method"],

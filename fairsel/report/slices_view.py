@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fairsel.report.facts import decisions_phrase
-from fairsel.report.fmt import p_text, signed
+from fairsel.report.facts import decisions_phrase, scope
+from fairsel.report.fmt import and_list, p_text, signed
 from fairsel.report.tables import fmt, fmt_ci
 from fairsel.results import AuditResult, Slice, SliceAnalysis
 
@@ -97,7 +97,12 @@ def slices_view(result: AuditResult) -> dict[str, Any] | None:
                         "rows": [_row(s) for s in v.top.get(m, [])]}
                        for m in (a.metrics if i == 0 else a.metrics[:1])],
         } for i, v in enumerate(a.variants)],
-        "more": (f"The other variants' slices by {', '.join(METRIC_NAMES[m] for m in a.metrics[1:])} "
-                 "are in results.json (analysis.slices)."
+        # mitigation (review12): "the other variants' slices … are in results.json" read as
+        # every other variant's, but only the searched ones have any: name them
+        "more": (f"The slices of {and_list([v.variant for v in a.variants[1:]])} by "
+                 f"{', '.join(METRIC_NAMES[m] for m in a.metrics[1:])} are in results.json "
+                 "(analysis.slices)."
                  if len(a.variants) > 1 and len(a.metrics) > 1 else ""),
+        "scope": scope(result, [v.variant for v in a.variants]),
     }
+

@@ -194,14 +194,22 @@ def test_a_group_chart_names_the_groups_it_leaves_out():
 def test_an_attribution_to_a_group_of_missing_values_says_it_is_missing_data():
     """Hiring p.22 (review10): "unknown − male (sex): the mean margin of unknown is −0.145
     log-odds from that of male" — the report said elsewhere that 'unknown' is missing data,
-    not here."""
+    not here. Since review12 such a gap is explained only when no pair of groups of people
+    is comparable: hiring's sex attributions are cut down to the 'unknown' ones here."""
     import re
+    from html import unescape
 
     from tests.unit.report.test_pdf_layout import golden_result
 
-    from html import unescape
-
     result = golden_result("hiring")
+    e = result.analysis.explanations
+    first = e.explained[0]
+    kept = [d for d in first.disparities if d.attribute != "sex" or "unknown" in
+            (d.group, d.reference)]
+    assert len(kept) < len(first.disparities)
+    first = first.model_copy(update={"disparities": kept})
+    result = result.model_copy(update={"analysis": result.analysis.model_copy(update={
+        "explanations": e.model_copy(update={"explained": [first, *e.explained[1:]]})})})
     text = unescape(" ".join(re.sub(r"<[^>]+>", " ", render_html(result, target="html"))
                              .split()))
     said = [m.start() for m in re.finditer(r"unknown − \w+ \(sex\): the mean margin", text)]
@@ -210,3 +218,44 @@ def test_an_attribution_to_a_group_of_missing_values_says_it_is_missing_data():
         sentence = text[at:text.index("not a demographic group", at)]
         assert len(sentence) < 250, sentence  # the note ends the same paragraph
         assert "'unknown' here is missing data (sex not recorded)" in sentence, sentence
+
+
+@pytest.mark.parametrize("name", ["lending", "mitigation", "branches", "champion", "hiring",
+                                  "recidivism"])
+def test_the_gap_explained_is_between_groups_of_people_when_one_is_comparable(name):
+    """Hiring (review12): the sex attribution shown was 'unknown' (missing sex) against male
+    while female − male, the gap behind sex's disparate impact, was comparable too. Every
+    example, every explained variant: an attribution with a missing-value group is shown only
+    when no pair of groups of people of that attribute is comparable; summary.md's line too."""
+    import re
+    from html import unescape
+
+    from fairsel.report.explain_view import comparable, summary_line
+    from fairsel.report.facts import missing_note
+    from tests.unit.report.test_pdf_layout import golden_result
+
+    result = golden_result(name)
+    e = result.analysis.explanations
+    if e is None:
+        pytest.skip(f"{name} has no explanations")
+    attributes = {a.attribute for a in result.data.attributes if a.kind == "attribute"}
+    text = unescape(" ".join(re.sub(r"<[^>]+>", " ", render_html(result, target="html"))
+                             .split()))
+    for x in e.explained:
+        ds = comparable(x, attributes, result.min_group_size)
+        for a in {d.attribute for d in ds}:
+            people = [d for d in ds if d.attribute == a
+                      and not (missing_note(a, d.group) or missing_note(a, d.reference))]
+            if not people:
+                continue
+            widest = max(people, key=lambda d: abs(d.gap))
+            assert f"{widest.group} − {widest.reference} ({a}): the mean margin" in text, \
+                (x.variant, a)
+            for d in ds:
+                if d.attribute == a and d not in people:
+                    assert f"{d.group} − {d.reference} ({a}): the mean margin" not in text
+    line = summary_line(result)
+    if line is not None:
+        assert "unknown vs" not in line and "vs unknown" not in line, line
+    if name == "hiring":
+        assert "female − male (sex): the mean margin" in text

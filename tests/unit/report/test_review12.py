@@ -1,0 +1,142 @@
+"""Statements a compliance reviewer found untrue or incomplete in the shipped examples' reports
+(review12), each checked on every example it can appear in."""
+
+from __future__ import annotations
+
+import re
+from html import unescape
+
+import pytest
+
+from fairsel.metrics import METRICS
+from fairsel.report.facts import allows_group_specific_decisions
+from fairsel.report.html import render_html
+from fairsel.report.tables import leaderboard_columns
+from tests.unit.report.test_pdf_layout import golden_result
+
+EXAMPLES = ["lending", "mitigation", "branches", "champion", "hiring", "recidivism"]
+
+
+def _text(result, target: str = "html") -> str:
+    """The report's words: inline markup (code, spans) dropped, block ends a space."""
+    html = render_html(result, target=target)
+    html = re.sub(r"</?(code|span|strong|em|b|i)\b[^>]*>", "", html)
+    return unescape(" ".join(re.sub(r"<[^>]+>", " ", html).split()))
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_the_slices_section_names_the_variants_it_searched(name):
+    """Mitigation p.66: "The other variants' slices by … are in results.json" — only 3 of its
+    11 variants were searched (slices → variants: 3), and the section did not say so."""
+    result = golden_result(name)
+    a = result.analysis.slices
+    if a is None:
+        pytest.skip("no slice search")
+    text = _text(result)
+    searched = [v.variant for v in a.variants]
+    scope = re.search(r"Searched: the (\d+) variants? ranked first of (\d+) \(policy slices → "
+                      r"variants\); the other (\d+) (?:were|was) not searched\.", text)
+    if len(searched) < len(result.variants):
+        assert scope, "the section does not say that some variants were not searched"
+        done, total, other = map(int, scope.groups())
+        assert (done, total, other) == (len(searched), len(result.variants),
+                                        len(result.variants) - len(searched))
+        order = result.ranking.order
+        assert searched == order[:len(searched)] or searched[0] == result.ranking.selected
+    else:
+        assert scope is None and "Searched:" not in text
+    more = re.search(r"The slices of (.+?) by [^.]+ are in results\.json", text)
+    if len(searched) > 1 and len(a.metrics) > 1:
+        assert more
+        named = more.group(1)
+        for v in searched[1:]:
+            assert v in named, v
+        others = [v.name for v in result.variants if v.name not in searched]
+        assert not any(re.search(rf"(?<![\w+\[]){re.escape(o)}(?![\w+\[])", named)
+                       for o in others), named
+    assert "The other variants' slices" not in text
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_the_explanations_say_which_variants_and_what_each_gets(name):
+    """Mitigation p.54: "Per variant: …, each group's mean contribution per feature" — the
+    groups' chart is drawn for the first variant only, and 3 of 11 variants were explained
+    without a word on the other 8."""
+    result = golden_result(name)
+    e = result.analysis.explanations
+    if e is None:
+        pytest.skip("no explanations")
+    text = _text(result)
+    done = [x.variant for x in e.explained] + [s.variant for s in e.skipped]
+    scope = re.search(r"Explained: the (\d+) variants? ranked first of (\d+) \(policy explain → "
+                      r"variants\); the other (\d+) (?:were|was) not explained\.", text)
+    if len(done) < len(result.variants):
+        assert scope and tuple(map(int, scope.groups())) == (
+            len(done), len(result.variants), len(result.variants) - len(done))
+    else:
+        assert scope is None
+    if not e.explained:
+        assert "No variant could be explained" in text and "Per variant:" not in text
+        return
+    intro = text[text.index("Per variant:"):]
+    intro = intro[:intro.index("(policy key explain)")]
+    assert "Per variant: the features that move the scores most" in intro
+    html = render_html(result, target="html")
+    charts = html.count('aria-label="Mean SHAP value per feature for each group of')
+    assert "each group's mean contribution per feature, the gap" not in intro
+    if charts:
+        assert f"for {e.explained[0].variant}, also each group's mean contribution" in intro
+    else:
+        assert "each group's mean contribution" not in intro
+    first = html.index(f"<h3>{e.explained[0].variant}</h3>")
+    second = (html.index(f"<h3>{e.explained[1].variant}</h3>") if len(e.explained) > 1
+              else len(html))
+    # every group chart is the first variant's
+    assert html[first:second].count('aria-label="Mean SHAP value per feature for each group '
+                                    'of') == charts
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_the_method_states_the_ranking_the_leaderboard_has(name):
+    """Mitigation p.9 against p.11: "variants passing every error-severity gate come first,
+    ordered by roc_auc" — logreg+reductions (0.684) ranked 3rd ahead of five passing variants
+    at 0.730-0.736, which decide with the protected attribute and may not be selected. The
+    stated rule, checked against the leaderboard's order."""
+    result = golden_result(name)
+    text = _text(result)
+    rule = text[text.index("Ranking: "):]
+    rule = rule[:rule.index("ordered by how far they are from passing.")]
+    blocked = {v.name for v in result.variants if v.status in ("PASS", "WARN")
+               and v.uses_protected_at_decision
+               and not allows_group_specific_decisions(result)}
+    assert ("may not be selected under this policy" in rule) == bool(blocked)
+    by_name = {v.name: v for v in result.variants}
+    order = [by_name[n] for n in result.ranking.order]
+    kinds = ["selectable" if v.status in ("PASS", "WARN") and v.name not in blocked else
+             "blocked" if v.name in blocked else "failing" for v in order]
+    # selectable first, then the passing ones that may not be selected, then the rest
+    rank_of = {"selectable": 0, "blocked": 1, "failing": 2}
+    assert [rank_of[k] for k in kinds] == sorted(rank_of[k] for k in kinds), kinds
+    obj = result.ranking.objective
+    sel = [v for v, k in zip(order, kinds) if k == "selectable"]
+    if sel and result.ranking.selected:
+        assert sel[0].name == result.ranking.selected  # "is selected and ranked first"
+        rest = [v.performance[obj].value for v in sel[1:]]
+        higher = METRICS.get(obj).higher_is_better
+        assert rest == sorted(rest, reverse=higher), rest  # then by the objective
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_the_calibration_limitation_says_blank_only_where_there_is_a_column(name):
+    """Recidivism p.20: "(null in results.json, blank in the leaderboard)" — its leaderboard
+    has no Brier or calibration column."""
+    result = golden_result(name)
+    text = _text(result)
+    missing = {m for v in result.variants for m in v.unavailable}
+    if not missing:
+        assert "Calibration not assessed" not in text
+        return
+    perf, _ = leaderboard_columns(result)
+    said = "blank in the leaderboard" in text
+    assert said == bool(missing & set(perf)), (missing, perf)
+    assert "null in results.json" in text
