@@ -11,11 +11,18 @@ from fairsel.metrics.disparity import compared_rates
 from fairsel.report.facts import (allows_group_specific_decisions, fraction_text, gate_text,
                                   headline_metric)
 from fairsel.report.fmt import (DT_MARK, FEW_MARK, FLAG_TEXT, MARK_LEGENDS, SMALL_MARK,
-                                STATUS_SYMBOL, ci_text, count, is_finite, mark_legend, num,
-                                threshold_text)
+                                STATUS_SYMBOL, ci_text, count, is_finite, mark_legend,
+                                named_and_left, num, threshold_text)
 from fairsel.report.section import SectionView
 from fairsel.report.tables import leaderboard_columns, ordered_variants
 from fairsel.results import AuditResult, VariantResult
+
+
+def _fold_note(k: int, groups: list[str]) -> str:
+    """"fold 2: 'a', 'b' and 3 more": the groups a fold left too small to compare."""
+    named, left = named_and_left(groups, 6)
+    return f"fold {k + 1}: " + ", ".join(f"'{x}'" for x in named) + (
+        f" and {left} more" if left else "")
 
 
 def _rate(g, name: str) -> dict[str, Any]:
@@ -130,9 +137,7 @@ def candidate_view(result: AuditResult, v: VariantResult, index: int, *,
         spread_rows.append({
             "attribute": a, "folds": [num(x) for x in vals],
             "small": [", ".join(m) for m in marks],
-            "notes": [f"fold {k + 1}: " + ", ".join(f"'{x}'" for x in m[:6])
-                      + (f" and {len(m) - 6} more" if len(m) > 6 else "")
-                      for k, m in enumerate(marks) if m],
+            "notes": [_fold_note(k, m) for k, m in enumerate(marks) if m],
             "pooled": num(est.value if est else None),
             "min": num(min(finite)) if finite else "—", "max": num(max(finite)) if finite else "—",
             "spread": num(max(finite) - min(finite)) if len(finite) >= 2 else "—",

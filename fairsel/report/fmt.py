@@ -116,6 +116,13 @@ def wrapped_name(name: object, width: int) -> str:
     return "\n".join(lines)
 
 
+def named_and_left(items: list, limit: int) -> tuple[list, int]:
+    """(the items to name, how many more are left unnamed): at most ``limit`` named, but never
+    "and 1 more" — one more is named instead (hiring, review12: "'male × unknown' and 1 more")."""
+    keep = limit + 1 if len(items) == limit + 1 else limit
+    return list(items[:keep]), max(0, len(items) - keep)
+
+
 def and_list(items: list[str]) -> str:
     """"a", "a and b", "a, b and c"."""
     if len(items) <= 1:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from fairsel.report.facts import allows_group_specific_decisions, small_rate_examples
+from fairsel.report.fmt import named_and_left
 from fairsel.report.section import SectionView
 from fairsel.report.tables import leaderboard_columns
 from fairsel.results import AuditResult
@@ -19,8 +20,9 @@ def limitations_view(result: AuditResult) -> list[dict[str, str]]:
                       "text": " ".join(str(x).strip() for x in stated)})
     small = [(a.attribute, g.group, g.n) for a in d.attributes for g in a.groups if "small" in g.flags]
     if small:
-        listed = "; ".join(f"{a}: '{g}' (n = {n:,})" for a, g, n in small[:12])
-        more = f"; and {len(small) - 12} more" if len(small) > 12 else ""
+        named, left = named_and_left(small, 12)
+        listed = "; ".join(f"{a}: '{g}' (n = {n:,})" for a, g, n in named)
+        more = f"; and {left} more" if left else ""
         items.append({"title": "Small groups",
                       "text": f"{len(small)} group(s) or intersection cell(s) have fewer than "
                               f"{result.min_group_size} rows ({listed}{more}). Their rates are "

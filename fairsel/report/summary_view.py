@@ -11,7 +11,7 @@ from fairsel.report.facts import (best_ranked, estimate_of, failed_error_gates, 
                                   gate_text, headline_metric, higher_is_better, missing_in,
                                   missing_note, reason_for, small_rate_examples, straddles,
                                   widest_gap)
-from fairsel.report.fmt import STATUS_SYMBOL, ci_text, is_finite, num, pct
+from fairsel.report.fmt import STATUS_SYMBOL, ci_text, is_finite, named_and_left, num, pct
 from fairsel.report.section import SectionView
 from fairsel.report.tables import ordered_variants
 from fairsel.results import AuditResult, VariantResult
@@ -207,8 +207,9 @@ def _findings(result: AuditResult, focus: VariantResult | None) -> list[str]:
     small = sorted({(a.kind != "attribute", a.attribute, g.group, g.n)
                     for a in result.data.attributes for g in a.groups if "small" in g.flags})
     if small:
-        names = ", ".join(f"'{g}' of {a} (n = {n:,})" for _, a, g, n in small[:4])
-        more = f" and {len(small) - 4} more" if len(small) > 4 else ""
+        named, left = named_and_left(small, 4)
+        names = ", ".join(f"'{g}' of {a} (n = {n:,})" for _, a, g, n in named)
+        more = f" and {left} more" if left else ""
         cells = sum(1 for t in small if t[0])
         of_which = f" ({cells} of them intersection cells)" if cells else ""
         found["small"] = (f"{len(small)} group(s){of_which} have fewer than "

@@ -140,3 +140,20 @@ def test_the_calibration_limitation_says_blank_only_where_there_is_a_column(name
     said = "blank in the leaderboard" in text
     assert said == bool(missing & set(perf)), (missing, perf)
     assert "null in results.json" in text
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_a_list_never_ends_in_and_1_more(name):
+    """Hiring p.19: "'male × unknown' and 1 more" — one more name takes no more room than
+    saying there is one: lists name it."""
+    text = _text(golden_result(name), target="pdf")
+    assert not re.search(r"\band 1 more\b", text)
+
+
+def test_shown_names_up_to_the_limit_and_never_leaves_one():
+    from fairsel.report.fmt import named_and_left
+
+    assert named_and_left(list("abcdef"), 6) == (list("abcdef"), 0)
+    assert named_and_left(list("abcdefg"), 6) == (list("abcdefg"), 0)
+    assert named_and_left(list("abcdefgh"), 6) == (list("abcdef"), 2)
+    assert named_and_left([], 4) == ([], 0)
