@@ -38,7 +38,8 @@ def appendix_view(result: AuditResult) -> dict[str, Any]:
     env += [(k, p.packages[k]) for k in sorted(p.packages)]
     timings = [(k, f"{p.timings[k]:.2f} s") for k in p.timings]
     return {
-        "policy_text": result.policy_text, "policy_path": file_name(p.policy_path),
+        "policy_text": result.policy_text, "policy_lines": policy_lines(result.policy_text),
+        "policy_path": file_name(p.policy_path),
         "policy_sha256": p.policy_sha256,
         "perf": perf_heads, "fair": fair_heads, "folds": folds, "dense_head": dense(heads, widths),
         "environment": [{"item": a, "value": b} for a, b in env],
@@ -49,3 +50,15 @@ def appendix_view(result: AuditResult) -> dict[str, Any]:
 
 
 VIEW = SectionView("appendix", lambda result, o: appendix_view(result), "Appendix")
+
+
+#: How much further than its own indentation a wrapped policy line continues (characters).
+HANG = 4
+
+
+def policy_lines(text: str) -> list[dict[str, Any]]:
+    """The policy's lines, each with how far (in characters) its continuation is indented when
+    it wraps: its own indentation plus :data:`HANG`. A long line that wrapped to the left edge
+    read as malformed YAML (review12: lending's " equalized_odds_difference]" at column 0)."""
+    return [{"text": line, "hang": len(line) - len(line.lstrip(" ")) + HANG}
+            for line in text.split("\n")]

@@ -157,3 +157,40 @@ def test_shown_names_up_to_the_limit_and_never_leaves_one():
     assert named_and_left(list("abcdefg"), 6) == (list("abcdefg"), 0)
     assert named_and_left(list("abcdefgh"), 6) == (list("abcdef"), 2)
     assert named_and_left([], 4) == ([], 0)
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_the_verbatim_policy_is_verbatim_and_a_wrapped_line_continues_indented(name):
+    """Lending p.37, branches p.38: a long YAML line of Appendix A wrapped to the left edge
+    (" equalized_odds_difference]"), which read as malformed YAML. Each line is a block whose
+    continuation is indented past the line's own indentation; the lines are the file's."""
+    from tests.unit.report.test_pdf_layout import laid_out
+
+    result = golden_result(name)
+    html, document = laid_out(result)
+    pre = re.search(r'<pre class="policy">(.*?)</pre>', html, flags=re.S).group(1)
+    lines = [unescape(x) for x in re.findall(r'<span class="line"[^>]*>(.*?)</span>', pre)]
+    assert "\n".join(x.replace("\u00a0", "") for x in lines) == result.policy_text
+    char = 7.5 * 0.6  # DejaVu Sans Mono at 7.5 pt: 0.6 em a character
+    wrapped = 0
+    for page in document.pages:
+        for box in _descendants(page._page_box):
+            if box.element_tag == "span" and "line" in (box.element.get("class") or "") \
+                    and type(box).__name__ == "BlockBox":
+                line_boxes = [c for c in box.children if type(c).__name__ == "LineBox"]
+                text = "".join(t.text for t in _descendants(box) if hasattr(t, "text")
+                               and type(t).__name__ == "TextBox")
+                indent = len(text) - len(text.lstrip(" "))
+                starts = [min(t.position_x for t in _descendants(lb)
+                              if type(t).__name__ == "TextBox") for lb in line_boxes]
+                for x in starts[1:]:  # the line's own start: its first line, column 0
+                    wrapped += 1
+                    assert x - starts[0] >= (indent + 3.5) * char, text
+    if name in ("lending", "branches"):
+        assert wrapped, "no policy line wrapped: the check saw nothing"
+
+
+def _descendants(box):
+    yield box
+    for child in getattr(box, "children", None) or []:
+        yield from _descendants(child)
