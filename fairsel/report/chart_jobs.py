@@ -234,9 +234,11 @@ class ChartJobs:
         chart = None
         if self._proc is not None:
             with self._lock:
-                self._lock.wait_for(lambda: index in self._from_worker or self._worker_done,
-                                    timeout=_PATIENCE)
+                answered = self._lock.wait_for(
+                    lambda: index in self._from_worker or self._worker_done, timeout=_PATIENCE)
                 chart, _ = self._from_worker.pop(index, (None, None))
+            if not answered:  # a worker stopped or stuck: ended, every chart drawn here
+                self._stop_worker()
             if chart is not None:
                 self.worker_charts += 1
         if chart is None:

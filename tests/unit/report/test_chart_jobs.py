@@ -238,3 +238,36 @@ def test_the_worker_never_imports_from_the_working_directory(tmp_path, monkeypat
     render_pdf(make_result(n_variants=1), chart_worker=True)
     assert not marker.exists(), marker.read_text()
     assert seen[0][0] == seen[0][1] > 0  # the worker drew every chart
+
+
+def test_a_stuck_worker_is_waited_for_once_then_ended(monkeypatch):
+    """A worker that stops answering (stopped, swapped out, deadlocked) costs one wait of
+    _PATIENCE, not one per chart: it is ended and the charts are drawn here."""
+    import os
+    import signal
+    import time
+
+    patience = 2.0
+    monkeypatch.setattr(chart_jobs, "_PATIENCE", patience)
+    result = make_result(n_variants=3)
+    t0 = time.monotonic()
+    expected = render_pdf(result, chart_worker=False)
+    alone = time.monotonic() - t0
+    procs = []
+    real = subprocess.Popen
+
+    def popen(*a, **k):
+        procs.append(real(*a, **k))
+        os.kill(procs[-1].pid, signal.SIGSTOP)  # it never answers
+        return procs[-1]
+
+    monkeypatch.setattr(chart_jobs.subprocess, "Popen", popen)
+    seen = _worker_charts(monkeypatch)
+    t0 = time.monotonic()
+    assert render_pdf(result, chart_worker=True) == expected
+    took = time.monotonic() - t0
+    charts_asked = seen[0][1]
+    assert seen[0][0] == 0 and charts_asked >= 3
+    # one wait, not one per chart (which would be charts_asked × patience)
+    assert took < alone + 2 * patience < alone + charts_asked * patience, (took, alone)
+    assert procs[0].poll() is not None  # ended (a stopped process is killed)
