@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import queue
 import subprocess
 import sys
 import threading
@@ -43,12 +44,16 @@ _MODULES = ("fairsel.report.",)
 #: How long a fetch waits for the worker's chart before drawing it here (seconds).
 _PATIENCE = 120.0
 
-#: The worker's command. ``python -c`` (like ``-m``) puts the working directory first on the
-#: import path, where a pickle.py or matplotlib.py of the folder fairsel runs in would be
-#: imported: it is taken off before anything is imported (unless Python already left it out).
+#: The worker's command (its argument: the folder fairsel is imported from). ``python -c``
+#: (like ``-m``) puts the working directory first on the import path, where a pickle.py or
+#: matplotlib.py of the folder fairsel runs in would be imported: it is taken off before
+#: anything is imported. fairsel's folder is added last, if missing (as PYTHONPATH, it came
+#: before the standard library: a stdlib-named module beside fairsel would have been imported).
 _BOOT = ("import sys\n"
-         "if not getattr(sys.flags, 'safe_path', False):\n"
+         "if sys.path and sys.path[0] == '':\n"
          "    del sys.path[0]\n"
+         "if sys.argv[1] not in sys.path:\n"  # fairsel's folder, searched last (never before
+         "    sys.path.append(sys.argv[1])\n"  # the standard library)
          "from fairsel.report.chart_jobs import main\n"
          "main()\n")
 
@@ -72,7 +77,7 @@ def draw(fn: Callable[..., Chart], key: str, label: str, height: float, width: f
     """
     jobs = _ACTIVE.get()
     if jobs is None:
-        return fn(key, label, height, **kwargs)
+        return run(fn, key, label, height, kwargs)
     return jobs.submit(fn, key, label, height, width, kwargs)
 
 
@@ -117,6 +122,17 @@ def _cpus() -> int:
         return os.cpu_count() or 1
 
 
+def run(fn: Callable[..., Chart], key: str, label: str, height: float,
+        kwargs: dict[str, Any]) -> Chart:
+    """Draw one chart with matplotlib's own defaults plus the report's settings, whatever the
+    calling program set (a notebook's style would otherwise reach the charts drawn in this
+    process and not those of the worker): every process draws the same chart."""
+    from fairsel.report.charts import report_style
+
+    with report_style():
+        return fn(key, label, height, **kwargs)
+
+
 @dataclass
 class _Job:
     fn: Callable[..., Chart]
@@ -126,26 +142,38 @@ class _Job:
     kwargs: dict[str, Any]
 
     def draw(self) -> Chart:
-        return self.fn(self.key, self.label, self.height, **self.kwargs)
+        return run(self.fn, self.key, self.label, self.height, self.kwargs)
 
 
 class ChartJobs:
     """While open (a context manager), chart functions return :class:`PendingChart`\\ s and their
     drawings come from one worker process (``worker=True`` and two CPUs) or are drawn here when
-    fetched. :meth:`image` serves a chart's SVG to the PDF renderer; :meth:`check` raises the
-    first error a chart raised while being fetched."""
+    fetched. :meth:`image` serves a chart's SVG to the PDF renderer; :meth:`wait_all` gets every
+    drawing before WeasyPrint draws the pages (where an interrupt would be swallowed);
+    :meth:`check` raises the first error a chart raised while being fetched.
+
+    The jobs go to the worker from a writer thread, so asking for a chart never waits for the
+    worker (a job larger than the pipe, or a worker that stops reading, would block the view
+    model); a worker that does not answer within :data:`_PATIENCE` is ended and the charts are
+    drawn here."""
 
     def __init__(self, *, worker: bool | None = None) -> None:
-        self._want_worker = (_cpus() >= 2) if worker is None else worker
+        frozen = bool(getattr(sys, "frozen", False))  # sys.executable is the application
+        self._want_worker = (not frozen and bool(sys.executable)
+                             and (_cpus() >= 2 if worker is None else worker))
         self._jobs: list[_Job] = []
         self._drawn: dict[int, Chart] = {}
-        self._from_worker: dict[int, tuple[Chart | None, str | None]] = {}
+        self._from_worker: dict[int, Chart | None] = {}
+        self._unsent: set[int] = set()
         self._worker_done = False
         self._proc: subprocess.Popen | None = None
         self._reader: threading.Thread | None = None
+        self._writer: threading.Thread | None = None
+        self._outbox: queue.SimpleQueue = queue.SimpleQueue()
         self._lock = threading.Condition()
         self._errors: list[BaseException] = []
         self._token = None
+        self._sigpipe = None
         #: How many charts the worker drew (the rest were drawn here): for tests and benchmarks.
         self.worker_charts = 0
 
@@ -177,47 +205,80 @@ class ChartJobs:
                             _index=index)
 
     def _send(self, index: int, job: _Job) -> None:
+        """Hand the job to the writer thread (never waits); a job that cannot be pickled is
+        drawn here."""
         if not self._want_worker or self._worker_done:
-            return
-        if self._proc is None and not self._start():
+            self._unsent.add(index)
             return
         try:
-            pickle.dump((index, job.fn.__module__, job.fn.__qualname__, job.key, job.label,
-                         job.height, job.kwargs), self._proc.stdin,
-                        protocol=pickle.HIGHEST_PROTOCOL)
-            self._proc.stdin.flush()
-        except (OSError, ValueError, pickle.PicklingError):
-            self._stop_worker()
+            payload = pickle.dumps((index, job.fn.__module__, job.fn.__qualname__, job.key,
+                                    job.label, job.height, job.kwargs),
+                                   protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:  # noqa: BLE001 — an argument pickle cannot carry: drawn here
+            self._unsent.add(index)
+            return
+        if self._proc is None and not self._start():
+            self._unsent.add(index)
+            return
+        self._outbox.put(payload)
 
     def _start(self) -> bool:
         import fairsel
 
-        if not sys.executable:
-            self._worker_done = True
-            return False
         root = os.path.dirname(os.path.dirname(os.path.abspath(fairsel.__file__)))
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join([root] + [p for p in [env.get("PYTHONPATH")] if p])
+        # the interpreter's own isolation flags (-I, -E, -s, -X, -W) are the worker's too
+        flags = subprocess._args_from_interpreter_flags()  # type: ignore[attr-defined]
         try:
             self._proc = subprocess.Popen(
-                [sys.executable, "-c", _BOOT], stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, close_fds=True)
+                [sys.executable, *flags, "-c", _BOOT, root], stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, close_fds=True)
         except OSError:
             self._worker_done = True
             return False
+        self._ignore_sigpipe()
         self._reader = threading.Thread(target=self._read, name="fairsel-chart-reader",
                                         daemon=True)
+        self._writer = threading.Thread(target=self._write, name="fairsel-chart-writer",
+                                        daemon=True)
         self._reader.start()
+        self._writer.start()
         return True
+
+    def _ignore_sigpipe(self) -> None:
+        """A program that restored SIGPIPE's default action would be killed by a write to a
+        worker that died: while the worker runs, a broken pipe is an error instead."""
+        import signal
+
+        if (hasattr(signal, "SIGPIPE") and threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGPIPE) == signal.SIG_DFL):
+            signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+            self._sigpipe = signal.SIG_DFL
+
+    def _write(self) -> None:
+        """The writer thread: jobs to the worker as they come; None ends its input."""
+        stream = self._proc.stdin
+        try:
+            while (payload := self._outbox.get()) is not None:
+                stream.write(payload)
+                stream.flush()
+        except (OSError, ValueError):  # the worker is gone: the charts are drawn here
+            with self._lock:
+                self._worker_done = True
+                self._lock.notify_all()
+        finally:
+            try:
+                stream.close()
+            except (OSError, ValueError):
+                pass
 
     def _read(self) -> None:
         """The reader thread: the worker's charts as they come (the pipe never fills up)."""
         stream = self._proc.stdout
         try:
             while True:
-                index, chart, error = pickle.load(stream)
+                index, chart, _error = pickle.load(stream)
                 with self._lock:
-                    self._from_worker[index] = (chart, error)
+                    self._from_worker[index] = chart
                     self._lock.notify_all()
         except Exception:  # noqa: BLE001 — end of stream or a dead worker: drawn here instead
             pass
@@ -232,11 +293,11 @@ class ChartJobs:
         if index in self._drawn:
             return self._drawn[index]
         chart = None
-        if self._proc is not None:
+        if self._proc is not None and index not in self._unsent:
             with self._lock:
                 answered = self._lock.wait_for(
                     lambda: index in self._from_worker or self._worker_done, timeout=_PATIENCE)
-                chart, _ = self._from_worker.pop(index, (None, None))
+                chart = self._from_worker.get(index)
             if not answered:  # a worker stopped or stuck: ended, every chart drawn here
                 self._stop_worker()
             if chart is not None:
@@ -245,6 +306,12 @@ class ChartJobs:
             chart = self._jobs[index].draw()
         self._drawn[index] = chart
         return chart
+
+    def wait_all(self) -> None:
+        """Every chart drawn (by the worker, or here): called before WeasyPrint draws the
+        pages, where an interrupt while waiting would be caught and logged by WeasyPrint."""
+        for index in range(len(self._jobs)):
+            self.chart(index)
 
     def image(self, url: str) -> bytes | None:
         """The SVG of the chart ``url`` names, or None if it names none of these charts.
@@ -274,18 +341,22 @@ class ChartJobs:
             self._lock.notify_all()
         if proc is None:
             return
-        try:
-            proc.stdin.close()
-        except OSError:
-            pass
+        self._outbox.put(None)  # the writer closes the worker's input: it ends
         try:
             proc.wait(timeout=0.5)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        if self._reader is not None:
-            self._reader.join(timeout=5)
+        for thread in (self._writer, self._reader):
+            if thread is not None:
+                thread.join(timeout=5)
         proc.stdout.close()
+        if self._sigpipe is not None:
+            import signal
+
+            if threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGPIPE, self._sigpipe)
+            self._sigpipe = None
 
     def close(self) -> None:
         """End the worker (it stops at its next job; a chart it is drawing is abandoned)."""
@@ -305,7 +376,7 @@ def _serve(stdin, stdout) -> None:
             if not module.startswith(_MODULES):
                 raise ValueError(f"not a report module: {module}")
             fn = getattr(importlib.import_module(module), name)
-            reply = (index, fn(key, label, height, **kwargs), None)
+            reply = (index, run(fn, key, label, height, kwargs), None)
         except Exception as exc:  # noqa: BLE001 — the parent draws it itself and sees the error
             reply = (index, None, f"{type(exc).__name__}: {exc}")
         pickle.dump(reply, stdout, protocol=pickle.HIGHEST_PROTOCOL)

@@ -89,6 +89,25 @@ _RC = {
 _ID_RE = re.compile(r'\bid="([^"]+)"')
 
 
+@functools.lru_cache(maxsize=1)
+def _defaults() -> dict:
+    """matplotlib's own defaults (its bundled matplotlibrc, not the user's), without the
+    settings that choose a backend or a GUI."""
+    import matplotlib
+
+    return {k: v for k, v in matplotlib.rcParamsDefault.items()
+            if not k.startswith(("backend", "interactive", "toolbar", "webagg"))}
+
+
+def report_style():
+    """A context in which a chart is drawn from matplotlib's defaults (each chart function
+    applies :data:`_RC` where it draws), whatever the program drawing it set (rcParams, a style
+    sheet, a matplotlibrc): the same chart in every process."""
+    import matplotlib
+
+    return matplotlib.rc_context(_defaults())
+
+
 @dataclass(frozen=True)
 class Interval:
     """A value with an optional interval, as plain floats (``None`` when undefined)."""

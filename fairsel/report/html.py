@@ -334,11 +334,11 @@ def check_templates(folder: Path) -> None:
                              f"{folder})")
 
 
-#: The last view model built, so that writing report.html then report.pdf for one result draws
-#: the charts once. Results are frozen, so the same object always gives the same context. A
-#: view model built while the PDF's charts are drawn elsewhere (:mod:`fairsel.report.chart_jobs`)
-#: holds charts its own renderer serves: another PDF renderer builds its own; report.html may
-#: use it (each of its charts is the drawing, as drawn for that PDF or drawn when asked for).
+#: The last view model built, so that rendering one result twice builds it once. Results are
+#: frozen, so the same object always gives the same context. A view model built while a PDF's
+#: charts are drawn elsewhere (:mod:`fairsel.report.chart_jobs`) holds placeholders only that
+#: renderer serves, and one built without holds the drawings: each is reused only in the same
+#: setting, so that report.pdf is the same bytes whether report.html was written first or not.
 _LAST: tuple[AuditResult, dict, object] | None = None
 
 
@@ -348,8 +348,7 @@ def _context(result: AuditResult, with_charts: bool) -> dict:
     from fairsel.report.context import build_context
 
     jobs = active()
-    if (with_charts and _LAST is not None and _LAST[0] is result
-            and (jobs is None or _LAST[2] is None or _LAST[2] is jobs)):
+    if with_charts and _LAST is not None and _LAST[0] is result and _LAST[2] is jobs:
         return _LAST[1]
     ctx = build_context(result, with_charts=with_charts)
     if with_charts:

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import datetime, timezone
@@ -127,6 +128,9 @@ def data_only_fetcher(charts: ChartJobs | None = None):
         def __init__(self) -> None:
             super().__init__(allowed_protocols=("data",), allow_redirects=False,
                              fail_on_errors=True)
+            #: Every refusal, in order: WeasyPrint catches one made while it draws an image
+            #: inside an SVG (and logs it), so the renderer raises the first afterwards.
+            self.refused: list[FatalURLFetchingError] = []
 
         def fetch(self, url, headers=None):
             text = str(url).strip()
@@ -135,8 +139,10 @@ def data_only_fetcher(charts: ChartJobs | None = None):
                 if body is not None:
                     return URLFetcherResponse(text, body, {"Content-Type": "image/svg+xml"})
             if not text.lower().startswith("data:"):
-                raise FatalURLFetchingError(
+                refusal = FatalURLFetchingError(
                     f"the PDF renderer fetches only data: URIs; refused {text[:200]!r}")
+                self.refused.append(refusal)
+                raise refusal
             media, body = decode_data_uri(text)
             return URLFetcherResponse(text[:64], body, {"Content-Type": media})
 
@@ -399,7 +405,7 @@ def render_pdf(result: AuditResult, *, html: str | None = None,
     """
     from fairsel.report.html import render_html
 
-    with ChartJobs(worker=chart_worker) as charts:
+    with _RENDERING, ChartJobs(worker=chart_worker) as charts:
         if html is None:
             html = render_html(result, target="pdf", templates=templates)
         _import_weasyprint()
@@ -418,7 +424,12 @@ def render_pdf(result: AuditResult, *, html: str | None = None,
             with reproducible(when):
                 document = HTML(string=html, base_url=None, url_fetcher=fetcher,
                                 media_type="print").render()
+                # every chart drawn before the pages are: WeasyPrint catches (and logs) any
+                # error, an interrupt included, raised while it draws an image
+                charts.wait_all()
                 pdf = document.write_pdf(attachments=[attachment])
+            if fetcher.refused:  # refused inside an SVG: WeasyPrint logged it and went on
+                raise fetcher.refused[0]
         except FatalURLFetchingError as exc:
             cause = exc.__cause__ or exc
             raise UsageError(f"report.pdf: {cause} (report templates must embed every "
@@ -426,6 +437,11 @@ def render_pdf(result: AuditResult, *, html: str | None = None,
         # a chart that failed while WeasyPrint drew it was logged and left out by WeasyPrint
         charts.check()
         return pdf
+
+
+#: One PDF at a time in a process: rendering patches process-wide state (SOURCE_DATE_EPOCH,
+#: two WeasyPrint functions; :func:`reproducible`), which two renders in threads would mix up.
+_RENDERING = threading.RLock()
 
 
 def write_pdf(result: AuditResult, out_dir: Path, *, templates: Path | None = None) -> list[Path]:

@@ -81,6 +81,28 @@ def test_every_placeholder_is_the_size_of_its_drawing(name):
                          "_waterfall"}, kinds
 
 
+def _stopped_worker(monkeypatch, stop: bool = True) -> list:
+    """The chart workers started from now on, for the test to check they were ended; with
+    ``stop``, each is stopped at once (SIGSTOP: it never reads nor answers). Only the worker:
+    subprocess.Popen is the module's, and WeasyPrint's import runs ldconfig through it."""
+    import os
+    import signal
+
+    procs: list = []
+    real = subprocess.Popen
+
+    def popen(args, *a, **k):
+        proc = real(args, *a, **k)
+        if "fairsel.report.chart_jobs" in " ".join(map(str, args)):
+            if stop:
+                os.kill(proc.pid, signal.SIGSTOP)
+            procs.append(proc)
+        return proc
+
+    monkeypatch.setattr(chart_jobs.subprocess, "Popen", popen)
+    return procs
+
+
 def _worker_charts(monkeypatch) -> list[tuple[int, int]]:
     """(charts drawn by the worker, charts asked for) of every ChartJobs closed from now on."""
     seen: list[tuple[int, int]] = []
@@ -102,17 +124,22 @@ def test_the_worker_draws_every_chart_and_the_pdf_is_byte_identical(monkeypatch)
     assert with_worker == here
     assert seen[0][1] == 15 and seen[0] == (15, 15)  # the worker drew all 15
     assert seen[1] == (0, 15)
-    # and the same as the charts drawn before the layout (no placeholders): the same pages
-    eager = render_html(result, target="pdf")
-    assert "fairsel-chart" not in eager
+    # outside a PDF renderer, the PDF's source has the drawings, not placeholders
+    assert not _placeholders(render_html(result, target="pdf"))
+
+
+def _placeholders(html: str) -> list[str]:
+    """The chart names the images of a PDF source point to (their SVG is base64-encoded)."""
+    names = []
+    for uri in re.findall(r'src="(data:image/svg\+xml;base64,[^"]+)"', html):
+        svg = base64.b64decode(uri.split(",", 1)[1]).decode("utf-8")
+        names += re.findall(r'href="(fairsel-chart:[^"]*)"', svg)
+    return names
 
 
 def test_without_a_second_cpu_no_worker_is_started(monkeypatch):
     monkeypatch.setattr(chart_jobs, "_cpus", lambda: 1)
-    started = []
-    real = subprocess.Popen
-    monkeypatch.setattr(chart_jobs.subprocess, "Popen",
-                        lambda *a, **k: started.append(a) or real(*a, **k))
+    started = _stopped_worker(monkeypatch, stop=False)
     seen = _worker_charts(monkeypatch)
     render_pdf(make_result(n_variants=2))
     assert started == [] and seen and seen[0][0] == 0 and seen[0][1] > 0
@@ -150,14 +177,7 @@ def test_a_chart_that_fails_stops_the_render(monkeypatch):
 
 
 def test_the_worker_ends_with_the_render(monkeypatch):
-    procs = []
-    real = subprocess.Popen
-
-    def popen(*a, **k):
-        procs.append(real(*a, **k))
-        return procs[-1]
-
-    monkeypatch.setattr(chart_jobs.subprocess, "Popen", popen)
+    procs = _stopped_worker(monkeypatch, stop=False)
     render_pdf(make_result(n_variants=1), chart_worker=True)
     assert len(procs) == 1 and procs[0].returncode is not None
     # and when the render stops half-way (an interrupt while WeasyPrint works)
@@ -213,17 +233,214 @@ def test_chart_names_resolve_only_for_the_charts_of_the_render():
         data_only_fetcher()("fairsel-chart:0")
 
 
-def test_report_html_after_the_pdf_reuses_the_charts_drawn_for_it():
-    """An audit writes report.pdf and report.html from one view model: the HTML gets the same
-    drawings as if it had been written alone."""
+def test_the_outputs_do_not_depend_on_which_was_written_first():
+    """report.html after report.pdf is report.html alone; report.pdf after report.html is
+    report.pdf alone (an audit writes html then pdf, `fairsel render --format pdf` the PDF only:
+    the two PDFs differed, one with the charts drawn before the layout); a PDF source built
+    after a PDF has the drawings, not that PDF's placeholders (which no later renderer serves:
+    its charts came out blank)."""
+    html_alone = render_html(make_result(n_variants=2))
+    pdf_alone = render_pdf(make_result(n_variants=2), chart_worker=False)
+    after_pdf = make_result(n_variants=2)
+    render_pdf(after_pdf, chart_worker=False)
+    assert render_html(after_pdf) == html_alone
+    assert not _placeholders(render_html(after_pdf, target="pdf"))
+    after_html = make_result(n_variants=2)
+    render_html(after_html)
+    assert render_pdf(after_html, chart_worker=False) == pdf_alone
+    assert render_pdf(after_html, chart_worker=True) == pdf_alone
+    # a second PDF of one result lays out its own placeholders
+    assert render_pdf(after_html, chart_worker=False) == pdf_alone
+
+
+def test_a_chart_name_no_renderer_serves_stops_the_pdf():
+    """A PDF source with another renderer's placeholders (or a template naming a chart that
+    does not exist) stopped nothing: WeasyPrint logged the refusal inside the SVG and drew the
+    page without the chart."""
+    from fairsel.errors import UsageError
+    from fairsel.report.chart_jobs import _placeholder
+
+    result = make_result(n_variants=1)
+    html = render_html(result, target="pdf")
+    stale = _placeholder("fairsel-chart:7", "460.8", "200")
+    first = re.search(r'src="(data:image/svg\+xml;base64,[^"]+)"', html).group(1)
+    with pytest.raises(UsageError, match="refused 'fairsel-chart:7'"):
+        render_pdf(result, html=html.replace(first, stale, 1), chart_worker=False)
+
+
+@pytest.mark.parametrize("url", ["file:///etc/hostname", "http://127.0.0.1:9/x"])
+def test_a_url_inside_an_svg_of_a_template_stops_the_pdf(url, tmp_path):
+    """README: the PDF renderer stops on any URL but data: — an <image> inside a data: SVG of
+    a user template was refused (nothing fetched) but WeasyPrint went on without it."""
+    from fairsel.errors import UsageError
+
+    folder = tmp_path / "t"
+    folder.mkdir()
+    svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">'
+           f'<image width="10" height="10" href="{url}"/></svg>')
+    uri = "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
+    (folder / "_cover.html.j2").write_text(
+        f'<section class="cover" id="cover"><img src="{uri}" alt="x"></section>\n',
+        encoding="utf-8")
+    with pytest.raises(UsageError, match=re.escape(f"refused '{url}'")):
+        render_pdf(make_result(n_variants=1), templates=folder, chart_worker=False)
+
+
+def test_asking_for_charts_never_waits_for_the_worker(monkeypatch):
+    """The jobs went to the worker's pipe from the view model: a result whose jobs exceed the
+    pipe (many_groups(20): 81 charts, over 500 KB) blocked until the worker had read them — for
+    ever if it stopped. A writer thread sends them now."""
+    import os
+    import signal
+    import time
+
+    from tests.unit.report.factory import many_groups
+
+    result = many_groups(20)
+    procs = _stopped_worker(monkeypatch)
+    t0 = time.monotonic()
+    with ChartJobs(worker=True) as jobs:
+        render_html(result, target="pdf")
+        took = time.monotonic() - t0
+        assert len(jobs._jobs) > 40
+    assert took < 5, took  # the view model alone: well under a second
+    assert procs[0].poll() is not None
+
+
+def test_an_interrupt_while_waiting_for_a_chart_is_not_swallowed(monkeypatch):
+    """WeasyPrint catches every exception, an interrupt too, while it draws an image: a
+    Ctrl-C while it waited for the worker's chart was logged and the render went on (a SIGTERM
+    too, for minutes). The charts are awaited before WeasyPrint draws the pages."""
+    import os
+    import signal
+    import threading
+    import time
+
+    class Interrupted(BaseException):
+        pass
+
+    def handler(signum, frame):
+        raise Interrupted
+
+    monkeypatch.setattr(chart_jobs, "_PATIENCE", 60.0)
+    procs = _stopped_worker(monkeypatch)
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGUSR1))
+    chart = ChartJobs.chart
+
+    def waiting(self, index):  # the interrupt comes while the first chart is waited for
+        if not timer.is_alive() and not timer.finished.is_set():
+            timer.start()
+        return chart(self, index)
+
+    monkeypatch.setattr(ChartJobs, "chart", waiting)
+    previous = signal.signal(signal.SIGUSR1, handler)
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(Interrupted):
+            render_pdf(make_result(n_variants=2), chart_worker=True)
+        assert time.monotonic() - t0 < 20
+    finally:
+        timer.cancel()
+        signal.signal(signal.SIGUSR1, previous)
+    assert procs and procs[0].poll() is not None
+
+
+def test_the_callers_matplotlib_settings_do_not_reach_the_charts():
+    """A notebook's rcParams reached the charts drawn in its process and not those of the
+    worker: the PDF depended on which process drew each chart."""
+    import matplotlib
+
+    from fairsel.report import explain_charts
+
+    def draw():
+        return (charts.group_rates("g", [charts.Panel(
+                    title="sex", groups=["a", "b"], n=[50, 60],
+                    selection=[charts.Interval(0.5, 0.4, 0.6), charts.Interval(0.3, 0.2, 0.4)],
+                    tpr=[charts.Interval(0.7)] * 2, fpr=[charts.Interval(0.2)] * 2,
+                    eligible=[True, True], reference=0, ratio_line=0.8)],
+                    level=0.95, title="v")[0].svg,
+                explain_charts.importance("i", features=["x", "y"], values=[0.3, 0.1],
+                                          units="log-odds").svg)
+
+    plain = draw()
+    with matplotlib.rc_context({"font.size": 20, "lines.linewidth": 5, "axes.grid": True,
+                                "xtick.major.size": 9, "hatch.linewidth": 3}):
+        styled = draw()
+    assert styled == plain
+
+
+def test_a_chart_asked_for_again_is_not_waited_for(monkeypatch):
+    """chart() took the worker's drawing out of its inbox: a second asker (another thread, for
+    which the first had not yet stored it) waited out the whole patience and ended the worker."""
+    import time
+
+    monkeypatch.setattr(chart_jobs, "_PATIENCE", 5.0)
+    with ChartJobs(worker=True) as jobs:
+        pending = charts.tradeoff("t", names=["a", "b"], ranks=[1, 2], x=[0.1, 0.2],
+                                  y=[0.5, 0.6], passing=[True, True], selected=0,
+                                  frontier=[0, 1], x_label="x", y_label="y", x_threshold=None,
+                                  y_threshold=None)
+        first = jobs.chart(pending._index)
+        assert jobs.worker_charts == 1
+        jobs._drawn.clear()  # as for a thread that asked before the first stored it
+        t0 = time.monotonic()
+        again = jobs.chart(pending._index)
+        took = time.monotonic() - t0
+        assert jobs._proc is not None  # the worker was not given up on
+    assert again.svg == first.svg
+    assert took < 1, took
+
+
+def test_a_worker_that_dies_never_kills_a_program_that_restored_sigpipe(monkeypatch):
+    """A program that put SIGPIPE back to its default (as many do) was killed, without a word,
+    by the write to a worker that had died; the renderer ignores SIGPIPE while a worker runs
+    and puts the program's setting back."""
+    import signal
+
     result = make_result(n_variants=2)
-    alone = render_html(result)
-    other = make_result(n_variants=2)  # an equal result, another object: no shared view model
-    render_pdf(other, chart_worker=False)
-    assert render_html(other) == alone
-    # and a second PDF of it lays out its own placeholders (those of the first are gone)
-    assert render_pdf(other, chart_worker=False) == render_pdf(make_result(n_variants=2),
-                                                               chart_worker=False)
+    expected = render_pdf(result, chart_worker=False)
+    monkeypatch.setattr(chart_jobs.sys, "executable", "/bin/true")  # exits at once
+    previous = signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    try:
+        assert render_pdf(result, chart_worker=True) == expected
+        assert signal.getsignal(signal.SIGPIPE) == signal.SIG_DFL  # put back
+    finally:
+        signal.signal(signal.SIGPIPE, previous)
+
+
+def test_two_pdfs_rendered_in_two_threads_are_those_rendered_alone():
+    """Rendering patches process-wide state (SOURCE_DATE_EPOCH, two WeasyPrint functions): two
+    renders in threads mixed them up (both PDFs differed; SOURCE_DATE_EPOCH stayed set)."""
+    import os
+    import threading
+
+    a, b = make_result(n_variants=1), make_result(n_variants=3)
+    alone = [render_pdf(a), render_pdf(b)]
+    out: dict[int, bytes] = {}
+    threads = [threading.Thread(target=lambda i=i, r=r: out.__setitem__(i, render_pdf(r)))
+               for i, r in enumerate((a, b))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [out[0], out[1]] == alone
+    assert "SOURCE_DATE_EPOCH" not in os.environ
+
+
+def test_the_worker_puts_fairsels_folder_last_and_the_working_folder_nowhere(tmp_path):
+    """PYTHONPATH=<fairsel's folder> put site-packages (a wheel install) before the standard
+    library in the worker; its boot appends the folder instead, and drops the working folder
+    that `python -c` puts first."""
+    from fairsel.report.chart_jobs import _BOOT
+
+    boot = _BOOT.replace("from fairsel.report.chart_jobs import main\nmain()\n",
+                         "print(repr(sys.path))\n")
+    out = subprocess.run([sys.executable, "-c", boot, "/nonexistent/root"], cwd=tmp_path,
+                         capture_output=True, text=True, check=True).stdout
+    path = eval(out)  # noqa: S307 — the repr of a list of strings printed just above
+    assert path[-1] == "/nonexistent/root"
+    assert "" not in path and str(tmp_path) not in path
+
 
 
 def test_the_worker_never_imports_from_the_working_directory(tmp_path, monkeypatch):
@@ -253,15 +470,7 @@ def test_a_stuck_worker_is_waited_for_once_then_ended(monkeypatch):
     t0 = time.monotonic()
     expected = render_pdf(result, chart_worker=False)
     alone = time.monotonic() - t0
-    procs = []
-    real = subprocess.Popen
-
-    def popen(*a, **k):
-        procs.append(real(*a, **k))
-        os.kill(procs[-1].pid, signal.SIGSTOP)  # it never answers
-        return procs[-1]
-
-    monkeypatch.setattr(chart_jobs.subprocess, "Popen", popen)
+    procs = _stopped_worker(monkeypatch)
     seen = _worker_charts(monkeypatch)
     t0 = time.monotonic()
     assert render_pdf(result, chart_worker=True) == expected
