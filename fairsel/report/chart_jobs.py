@@ -70,15 +70,16 @@ def active() -> ChartJobs | None:
     return _ACTIVE.get()
 
 
-def draw(fn: Callable[..., Chart], key: str, label: str, height: float, width: float,
+def draw(fn: Callable[..., Chart], key: str, label: str, height: float,
          **kwargs: Any) -> Chart | PendingChart:
     """``fn(key, label, height, **kwargs)``: drawn now, or (while a :class:`ChartJobs` is open)
-    a :class:`PendingChart` of the size the drawing will have (``width`` × ``height`` inches).
+    a :class:`PendingChart` of the size the drawing will have (every chart is
+    :data:`fairsel.report.charts.WIDTH` wide, ``height`` inches high).
     """
     jobs = _ACTIVE.get()
     if jobs is None:
         return run(fn, key, label, height, kwargs)
-    return jobs.submit(fn, key, label, height, width, kwargs)
+    return jobs.submit(fn, key, label, height, kwargs)
 
 
 @dataclass(frozen=True, eq=False)
@@ -124,9 +125,9 @@ def _cpus() -> int:
 
 def run(fn: Callable[..., Chart], key: str, label: str, height: float,
         kwargs: dict[str, Any]) -> Chart:
-    """Draw one chart with matplotlib's own defaults plus the report's settings, whatever the
-    calling program set (a notebook's style would otherwise reach the charts drawn in this
-    process and not those of the worker): every process draws the same chart."""
+    """Draw one chart from matplotlib's own defaults, whatever the calling program set (a
+    notebook's style would otherwise reach the charts drawn in this process and not those of
+    the worker): every process draws the same chart."""
     from fairsel.report.charts import report_style
 
     with report_style():
@@ -149,8 +150,8 @@ class ChartJobs:
     """While open (a context manager), chart functions return :class:`PendingChart`\\ s and their
     drawings come from one worker process (``worker=True`` and two CPUs) or are drawn here when
     fetched. :meth:`image` serves a chart's SVG to the PDF renderer; :meth:`wait_all` gets every
-    drawing before WeasyPrint draws the pages (where an interrupt would be swallowed);
-    :meth:`check` raises the first error a chart raised while being fetched.
+    drawing before WeasyPrint draws the pages, where an interrupt or a chart's error would be
+    caught and logged by WeasyPrint (a chart that cannot be drawn stops the render here).
 
     The jobs go to the worker from a writer thread, so asking for a chart never waits for the
     worker (a job larger than the pipe, or a worker that stops reading, would block the view
@@ -171,7 +172,6 @@ class ChartJobs:
         self._writer: threading.Thread | None = None
         self._outbox: queue.SimpleQueue = queue.SimpleQueue()
         self._lock = threading.Condition()
-        self._errors: list[BaseException] = []
         self._token = None
         self._sigpipe = None
         #: How many charts the worker drew (the rest were drawn here): for tests and benchmarks.
@@ -188,7 +188,8 @@ class ChartJobs:
 
     # -- asking ------------------------------------------------------------------------------
     def submit(self, fn: Callable[..., Chart], key: str, label: str, height: float,
-               width: float, kwargs: dict[str, Any]) -> PendingChart:
+               kwargs: dict[str, Any]) -> PendingChart:
+        from fairsel.report.charts import WIDTH
         from fairsel.report.tables import safe_text
 
         module, name = getattr(fn, "__module__", ""), getattr(fn, "__qualname__", "")
@@ -199,7 +200,7 @@ class ChartJobs:
         job = _Job(fn, key, label, height, dict(kwargs))
         self._jobs.append(job)
         self._send(index, job)
-        w, h = size_text(width * 72), size_text(height * 72)
+        w, h = size_text(WIDTH * 72), size_text(height * 72)
         return PendingChart(label=safe_text(label), width_pt=float(w), height_pt=float(h),
                             data_uri=_placeholder(f"{SCHEME}:{index}", w, h), _jobs=self,
                             _index=index)
@@ -299,7 +300,7 @@ class ChartJobs:
                     lambda: index in self._from_worker or self._worker_done, timeout=_PATIENCE)
                 chart = self._from_worker.get(index)
             if not answered:  # a worker stopped or stuck: ended, every chart drawn here
-                self._stop_worker()
+                self.close()
             if chart is not None:
                 self.worker_charts += 1
         if chart is None:
@@ -314,27 +315,18 @@ class ChartJobs:
             self.chart(index)
 
     def image(self, url: str) -> bytes | None:
-        """The SVG of the chart ``url`` names, or None if it names none of these charts.
-        An error drawing it is kept for :meth:`check` (and raised)."""
+        """The SVG of the chart ``url`` names, or None if it names none of these charts."""
         from fairsel.report.charts import svg_bytes
 
         prefix = f"{SCHEME}:"
         number = url[len(prefix):] if url.startswith(prefix) else ""
         if not number.isdigit() or int(number) >= len(self._jobs):
             return None
-        try:
-            return svg_bytes(self.chart(int(number)))
-        except BaseException as exc:
-            self._errors.append(exc)
-            raise
-
-    def check(self) -> None:
-        """Raise the first error a chart raised while it was fetched."""
-        if self._errors:
-            raise self._errors[0]
+        return svg_bytes(self.chart(int(number)))
 
     # -- ending ------------------------------------------------------------------------------
-    def _stop_worker(self) -> None:
+    def close(self) -> None:
+        """End the worker (it stops at its next job; a chart it is drawing is abandoned)."""
         proc, self._proc = self._proc, None
         with self._lock:
             self._worker_done = True
@@ -357,10 +349,6 @@ class ChartJobs:
             if threading.current_thread() is threading.main_thread():
                 signal.signal(signal.SIGPIPE, self._sigpipe)
             self._sigpipe = None
-
-    def close(self) -> None:
-        """End the worker (it stops at its next job; a chart it is drawing is abandoned)."""
-        self._stop_worker()
 
 
 def _serve(stdin, stdout) -> None:

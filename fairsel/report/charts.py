@@ -399,7 +399,7 @@ def group_rates(key: str, panels: Sequence[Panel], *, level: float | None,
     label = f"Selection, true and false positive rates by group: {title}"
     return [draw(_group_figure, f"{key}-{i}",
                  label if i == 0 else label + " (legend as in the first chart)",
-                 _group_height(figure, legend=i == 0), WIDTH, pieces=figure, level=level,
+                 _group_height(figure, legend=i == 0), pieces=figure, level=level,
                  title=title, legend=i == 0, small_anywhere=small)
             for i, figure in enumerate(figures)]
 
@@ -604,7 +604,7 @@ def tradeoff(key: str, *, names: Sequence[str], ranks: Sequence[int | None],
     """
     if sum(1 for xv, yv in zip(x, y) if _finite(xv) and _finite(yv)) < 2:
         return None
-    return draw(_tradeoff, key, f"{y_label} against {x_label}, every variant", 4.1, WIDTH,
+    return draw(_tradeoff, key, f"{y_label} against {x_label}, every variant", 4.1,
                 names=names, ranks=ranks, x=x, y=y, passing=passing, selected=selected,
                 frontier=frontier, x_label=x_label, y_label=y_label, x_threshold=x_threshold,
                 y_threshold=y_threshold, blocked=blocked, x_ci=x_ci, y_ci=y_ci)

@@ -38,7 +38,7 @@ def importance(key: str, *, features: Sequence[str], values: Sequence[float],
                units: str) -> Chart:
     """Mean |SHAP| per feature as horizontal bars, the largest on top."""
     return draw(_importance, key, f"Global importance: mean absolute SHAP value per feature, in "
-                f"{units}", _height(len(features)), WIDTH, features=features, values=values,
+                f"{units}", _height(len(features)), features=features, values=values,
                 units=units)
 
 
@@ -62,27 +62,23 @@ def group_contributions(key: str, *, attribute: str, features: Sequence[str],
                         units: str) -> Chart:
     """Each group's mean SHAP value per feature (``values[g][f]``) as grouped bars."""
     n_f, n_g = len(features), len(groups)
-    top = _contributions_top(groups)
+    # the legend's columns: as many as fit the width; above the axes, room for its title and
+    # one row in 0.54 in, 0.21 in per further row (the title and first row were cut off before)
+    columns = _legend_columns([_short(g, 24) for g in groups])
+    top = 0.54 + 0.21 * (max(math.ceil(n_g / columns), 1) - 1)
     return draw(_group_contributions, key,
                 f"Mean SHAP value per feature for each group of {attribute}",
-                _height(n_f, per=0.1 + 0.09 * n_g) + top - 0.4, WIDTH, attribute=attribute,
-                features=features, groups=groups, values=values, units=units)
-
-
-def _contributions_top(groups: Sequence[str]) -> float:
-    """Room above the axes for the legend (inches): its title and one row in 0.54 in, 0.21 in
-    per further row (the title and first row were cut off at the top before)."""
-    columns = _legend_columns([_short(g, 24) for g in groups])
-    return 0.54 + 0.21 * (max(math.ceil(len(groups) / columns), 1) - 1)
+                _height(n_f, per=0.1 + 0.09 * n_g) + top - 0.4, attribute=attribute,
+                features=features, groups=groups, values=values, units=units,
+                columns=columns, top=top)
 
 
 def _group_contributions(key: str, label: str, height: float, *, attribute: str,
                          features: Sequence[str], groups: Sequence[str],
-                         values: Sequence[Sequence[float]], units: str) -> Chart:
+                         values: Sequence[Sequence[float]], units: str, columns: int,
+                         top: float) -> Chart:
     n_f, n_g = len(features), len(groups)
     labels = [_short(g, 24) for g in groups]
-    columns = _legend_columns(labels)
-    top = _contributions_top(groups)
     fig = _figure(height)
     ax = fig.add_axes((_LEFT, 0.75 / height, _W, 1 - (0.75 + top) / height))
     band = 0.8 / max(n_g, 1)
@@ -111,7 +107,7 @@ def waterfall(key: str, *, title: str, steps: Sequence[tuple[str, float]], gap: 
     """The gap between two groups' mean margins as a waterfall: one bar per step from the
     running total, the last bar the whole gap."""
     return draw(_waterfall, key, f"Disparity attribution: {title}", _height(len(steps) + 1),
-                WIDTH, title=title, steps=steps, gap=gap, units=units)
+                title=title, steps=steps, gap=gap, units=units)
 
 
 def _waterfall(key: str, label: str, height: float, *, title: str,
