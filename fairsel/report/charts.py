@@ -247,7 +247,118 @@ def _presentation_attributes(svg: str) -> str:
         if style:
             for name, value in _declarations(style):
                 element.set(name, value)
+    _fewer_paths(root)
     return ET.tostring(root, encoding="unicode")
+
+
+#: A path ``d`` of absolute commands with coordinate pairs only (what matplotlib writes).
+_ABSOLUTE_D = re.compile(r"^[\sMLCQZz0-9.eE+-]*$")
+_D_TOKEN = re.compile(r"[MLCQZz]|[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+#: Attributes that make two drawings of one shape differ when they are one path instead of two
+#: (a group's opacity is applied once to the whole).
+_PER_DRAWING = ("opacity", "fill-opacity", "stroke-opacity", "mask", "filter")
+
+
+def _translated(d: str, dx: float, dy: float) -> str | None:
+    """``d`` moved by (dx, dy), or None unless it is made of absolute coordinate pairs."""
+    if not _ABSOLUTE_D.match(d):
+        return None
+    out, coordinate = [], 0
+    for token in _D_TOKEN.findall(d):
+        if token in "MLCQZz":
+            out.append(token)
+            continue
+        value = float(token) + (dx if coordinate % 2 == 0 else dy)
+        coordinate += 1
+        out.append(f"{value:.6f}".rstrip("0").rstrip("."))
+    return " ".join(out) if coordinate % 2 == 0 else None
+
+
+def _fewer_paths(root) -> None:
+    """The same drawing with fewer elements, for the PDF's copy of a chart: WeasyPrint's time
+    to draw a chart grows with its elements (a save, a transform and a restore each).
+
+    * A marker, ``<use href="#m" x= y=>`` of a path defined once, becomes that path moved to
+      (x, y), with the attributes of the ``<use>`` under the path's own (those the path sets
+      win, as they do for an instance of it).
+    * Sibling paths one after another with the same attributes become one path of their
+      subpaths when each is only stroked (``fill="none"``: a subpath is stroked as a path is,
+      its dash pattern starting again) or each is the same marker (same shape, same winding,
+      so the fill is the same).
+
+    Anything else (a relative path command, a ``transform``, an opacity) is left as it is.
+    """
+    svg_path, use, defs_tag = f"{{{_SVG_NS}}}path", f"{{{_SVG_NS}}}use", f"{{{_SVG_NS}}}defs"
+    hrefs = (f"{{{_XLINK_NS}}}href", "href")
+    shapes = {el.get("id"): el for el in root.iter(svg_path) if el.get("id")}
+    marker_of: dict[int, str] = {}  # id(path made from a marker) -> the marker's id
+
+    for parent in root.iter():
+        children = list(parent)
+        if not any(child.tag in (svg_path, use) for child in children):
+            continue
+        out = []
+        for child in children:
+            if child.tag == use:
+                path = _marker_as_path(child, shapes, hrefs, marker_of)
+                child = child if path is None else path  # (an element without children is falsy)
+            previous = out[-1] if out else None
+            if (previous is not None and child.tag == svg_path == previous.tag
+                    and _same_drawing(previous, child, marker_of)):
+                previous.set("d", f"{previous.get('d').rstrip()} {child.get('d').strip()}")
+                continue
+            out.append(child)
+        if out != children:
+            parent[:] = out
+
+    used = set()
+    for el in root.iter():
+        for name, value in el.attrib.items():
+            used.update(re.findall(r"url\(#([^)]+)\)", value))
+            if name in hrefs and value.startswith("#"):
+                used.add(value[1:])
+    for defs in [el for el in root.iter(defs_tag)]:
+        for shape in [c for c in defs if c.tag == svg_path and c.get("id") not in used]:
+            defs.remove(shape)
+    for parent in root.iter():
+        for defs in [c for c in parent if c.tag == defs_tag and len(c) == 0]:
+            parent.remove(defs)
+
+
+def _marker_as_path(element, shapes, hrefs, marker_of):
+    """The ``<use>`` ``element`` as a path element, or None if it cannot be one."""
+    import xml.etree.ElementTree as ET
+
+    attrs = dict(element.attrib)
+    ref = next((attrs.pop(h) for h in hrefs if h in attrs), "")
+    shape = shapes.get(ref[1:]) if ref.startswith("#") else None
+    if shape is None or "transform" in attrs or len(shape):
+        return None
+    own = {k: v for k, v in shape.attrib.items() if k not in ("id", "d")}
+    if "transform" in own or (set(own) & set(attrs) & {"clip-path", *_PER_DRAWING}):
+        return None
+    try:
+        dx, dy = float(attrs.pop("x", 0)), float(attrs.pop("y", 0))
+    except ValueError:
+        return None
+    d = _translated(shape.get("d", ""), dx, dy)
+    if d is None:
+        return None
+    path = ET.Element(f"{{{_SVG_NS}}}path", {"d": d, **attrs, **own})
+    path.tail = element.tail
+    marker_of[id(path)] = ref[1:]
+    return path
+
+
+def _same_drawing(a, b, marker_of) -> bool:
+    """Whether paths ``a`` and ``b`` (one after the other) draw as one path of both."""
+    rest_a = {k: v for k, v in a.attrib.items() if k != "d"}
+    rest_b = {k: v for k, v in b.attrib.items() if k != "d"}
+    if rest_a != rest_b or "id" in rest_a or "transform" in rest_a or set(rest_a) & set(_PER_DRAWING):
+        return False
+    if rest_a.get("fill") == "none":
+        return True
+    return id(a) in marker_of and marker_of.get(id(a)) == marker_of.get(id(b))
 
 
 @functools.lru_cache(maxsize=4096)

@@ -398,3 +398,108 @@ def test_speed_patches_stay_off_on_a_weasyprint_they_were_not_written_for(monkey
     assert seen[0][0] is svg_module.TAGS["text"] and seen[0][0].__module__ == "weasyprint.svg.text"
     assert seen[0][1] is not pdf_module._lean_fonttools_subset
     assert render_pdf(make_result(n_variants=1)).startswith(b"%PDF-")
+
+
+# --- speed (issue 12): no style for pseudo-elements a report never has
+
+
+def _pseudo_styles(html: str, monkeypatch) -> tuple[bytes, int]:
+    """(the PDF of ``html`` as fairsel renders it, how many pseudo-element styles WeasyPrint
+    computed on the way)."""
+    from datetime import datetime, timezone
+
+    from fairsel.report import pdf as pdf_module
+
+    pdf_module._import_weasyprint()
+    from weasyprint.css import StyleFor
+
+    computed = []
+    real = StyleFor.set_computed_styles
+
+    def count(self, element, pseudo_type=None, **kwargs):
+        if pseudo_type and not str(pseudo_type).startswith("@"):
+            computed.append(pseudo_type)
+        return real(self, element, pseudo_type=pseudo_type, **kwargs)
+
+    monkeypatch.setattr(StyleFor, "set_computed_styles", count)
+    with pdf_module.reproducible(datetime(2026, 1, 1, tzinfo=timezone.utc)):
+        pdf = pdf_module._document(html).render().write_pdf()
+    monkeypatch.setattr(StyleFor, "set_computed_styles", real)
+    return pdf, len(computed)
+
+
+def _full_ua_sheet(monkeypatch):
+    """Make fairsel render with WeasyPrint's whole user-agent style sheet."""
+    from fairsel.report import pdf as pdf_module
+
+    monkeypatch.setattr(pdf_module, "_NEEDS_EVERY_PSEUDO", re.compile(""))
+
+
+def test_the_report_computes_no_style_for_pseudo_elements_it_never_has(monkeypatch):
+    """WeasyPrint's user-agent sheet gives every element a ::marker and five ::footnote-* /
+    ::note-* styles; a report has list items only as <li>, and no footnote or note: the lean
+    sheet computes a handful, and the PDF is the same bytes as with the whole sheet."""
+    from fairsel.report.html import render_html
+    from tests.unit.report.test_pdf_layout import golden_result
+
+    result = golden_result("lending")
+    html = render_html(result, target="pdf")
+    assert "<li" in html  # the shipped report has list items: their markers must survive
+    lean, lean_count = _pseudo_styles(html, monkeypatch)
+    _full_ua_sheet(monkeypatch)
+    full, full_count = _pseudo_styles(html, monkeypatch)
+    assert lean == full
+    elements = len(re.findall(r"<[a-zA-Z]", re.sub(r"<svg.*?</svg>", "", html, flags=re.S)))
+    assert full_count >= 6 * elements > 20 * lean_count, (full_count, elements, lean_count)
+
+
+@pytest.mark.parametrize("body", [
+    # a list item that is not an <li>: its marker keeps its case and spaces (the user agent's
+    # text-transform: none; white-space: pre)
+    '<div style="display: list-item; list-style: \'note  a: \' inside; '
+    'text-transform: uppercase">ways</div>',
+    # a footnote: its call and marker are styled by the user agent
+    '<p>Text<span style="float: footnote">A footnote.</span> goes on.</p>',
+    # an ordered list: the lean sheet keeps li::marker (markers "a.", not "A.")
+    '<ol style="list-style-type: lower-alpha; text-transform: uppercase"><li>one</li>'
+    '<li>two</li></ol>',
+])
+def test_a_document_with_list_items_or_footnotes_keeps_every_pseudo_element_style(
+        body, monkeypatch):
+    html = f"<html><body>{body}</body></html>"
+    lean, _ = _pseudo_styles(html, monkeypatch)
+    _full_ua_sheet(monkeypatch)
+    full, _ = _pseudo_styles(html, monkeypatch)
+    assert lean == full
+
+
+def test_the_lean_user_agent_sheet_differs_only_in_the_pseudo_element_rules():
+    from fairsel.report import pdf as pdf_module
+
+    pdf_module._import_weasyprint()
+    from weasyprint.html import UA
+
+    lean = pdf_module._lean_ua_sheet()
+    assert lean is not None
+    kept = pdf_module._EVERY_ELEMENT_PSEUDO.sub(
+        lambda m: "li" + m.group(0) if m.group(1) == "marker" else "", UA)
+    dropped = set(UA.splitlines()) - set(kept.splitlines())
+    assert {line.split(" {")[0] for line in dropped} == {
+        "::marker", "::footnote-call", "::footnote-marker", "::note-call", "::note-marker",
+        "::note-callback"}
+    assert set(kept.splitlines()) - set(UA.splitlines()) == {
+        "li" + line for line in dropped if line.startswith("::marker")}
+
+
+def test_another_weasyprint_gets_its_own_user_agent_sheet(monkeypatch):
+    from fairsel.report import pdf as pdf_module
+
+    pdf_module._import_weasyprint()
+    import weasyprint
+    from weasyprint.html import UA_STYLESHEET
+
+    assert pdf_module._document("<p>x</p>")._ua_stylesheets()[0] is not UA_STYLESHEET
+    assert pdf_module._document(
+        '<p style="float: footnote">x</p>')._ua_stylesheets()[0] is UA_STYLESHEET
+    monkeypatch.setattr(weasyprint, "__version__", "99.0")
+    assert pdf_module._document("<p>x</p>")._ua_stylesheets()[0] is UA_STYLESHEET
