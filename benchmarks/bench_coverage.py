@@ -295,6 +295,40 @@ def verdict(rows: int, cov: float) -> bool:
     return (LOW <= cov <= HIGH) if rows >= 50 else cov >= FLOOR
 
 
+def discreteness_bound(n: int = 25, rate: float = 0.97, alpha: float = 0.05) -> dict:
+    """Why no test can bring the `edge` cells' coverage at a true disparity of 0 under 0.975.
+
+    Two groups of ``n`` positives each, the same TPR ``rate``: the interval of their
+    difference covers 0 exactly when its test of equal rates accepts, so its coverage is one
+    minus the test's rejection rate there. Take any non-randomized test that is monotone
+    (Barnard's convexity: if it rejects k1 of n against k2 of n with k1 > k2, it rejects every
+    outcome further apart, k1' >= k1 and k2' <= k2, and the same with the groups swapped).
+
+    * If it rejects (n, n - 3), it rejects (n, k) for every k <= n - 3: that set alone has
+      probability ``forced_size`` at the common rate ``worst_rate``, above ``alpha``, so the
+      test does not keep its level.
+    * If it does not, it rejects (k1, k2), k1 > k2, only when k2 <= n - 4 (else it would reject
+      (n, k2) and so (n, n - 3)), and the same swapped: at most ``max_rejection`` of the
+      outcomes at ``rate``, so the coverage is at least ``1 - max_rejection``.
+
+    Returned with the exact binomial probabilities.
+    """
+    from scipy.stats import binom
+
+    k = np.arange(n + 1)
+    pmf = binom.pmf(k, n, rate)
+    # without (n, n - 3): a rejected (k1, k2), k1 > k2, needs k2 <= n - 4 (else (n, n - 3) is
+    # implied), and the same swapped
+    low = pmf[: n - 3].sum()
+    max_rejection = 2 * low - low * low
+    rates = np.linspace(0.5, 0.995, 100)
+    forced = [2 * binom.pmf(n, n, r) * binom.cdf(n - 3, n, r) for r in rates]
+    i = int(np.argmax(forced))
+    return {"n": n, "rate": rate, "max_rejection": float(max_rejection),
+            "coverage_at_least": float(1 - max_rejection), "forced_size": float(forced[i]),
+            "worst_rate": float(rates[i]), "alpha": alpha}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--audits", type=int, default=1000)
@@ -308,7 +342,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--check", type=int, default=20, metavar="N",
                     help="first run the engine itself on N simulated audits of two settings "
                          "and compare (default 20; 0 skips)")
+    ap.add_argument("--bound", action="store_true",
+                    help="print the discreteness bound of the edge cells at a true disparity of "
+                         "0 (discreteness_bound) and stop")
     args = ap.parse_args(argv)
+    if args.bound:
+        b = discreteness_bound()
+        print(f"two groups of {b['n']} positives, both with a TPR of {b['rate']}: a monotone "
+              f"test that rejects ({b['n']}, {b['n'] - 3}) rejects with probability "
+              f"{b['forced_size']:.3f} > {b['alpha']} at a common TPR of {b['worst_rate']:.3f} "
+              f"(it does not keep its level); one that does not rejects at most "
+              f"{b['max_rejection']:.4f} at {b['rate']}: coverage of a true difference of 0 at "
+              f"least {b['coverage_at_least']:.4f} (target <= 0.975)")
+        return 0
     if args.check:
         t0 = time.perf_counter()
         for s in (Setting(50, 4, "edge", False, "gap"), Setting(20, 10, "mid", False, "zero")):

@@ -242,6 +242,29 @@ def test_bench_coverage_runs_the_engines_interval_code():
     assert noise < 0.2
 
 
+def test_the_edge_cells_coverage_bound_holds_on_the_whole_outcome_grid():
+    """bench_coverage --bound: with two groups of 25 positives at a TPR of 0.97 no monotone
+    test keeps its 5 % level and covers a true difference of 0 less than 0.9877 of the time.
+    Both probabilities recomputed by enumerating every outcome (k1, k2)."""
+    from scipy.stats import binom
+
+    bound = _bench_coverage().discreteness_bound(25, 0.97)
+    n, k = 25, np.arange(26)
+    k1, k2 = np.meshgrid(k, k, indexing="ij")
+    joint = np.outer(binom.pmf(k, n, 0.97), binom.pmf(k, n, 0.97))
+    # a monotone test without (25, 22) rejects only where the smaller count is at most 21
+    reach = (np.minimum(k1, k2) <= n - 4) & (k1 != k2)
+    assert joint[reach].sum() <= bound["max_rejection"] + 1e-12
+    assert bound["max_rejection"] == pytest.approx(joint[np.minimum(k1, k2) <= n - 4].sum())
+    assert bound["coverage_at_least"] > 0.975  # the target's upper end
+    # one with (25, 22) rejects (25, 0..22) and (0..22, 25): over 5 % at a common TPR of 0.93
+    forced = ((k1 == n) & (k2 <= n - 3)) | ((k2 == n) & (k1 <= n - 3))
+    at = bound["worst_rate"]
+    joint_at = np.outer(binom.pmf(k, n, at), binom.pmf(k, n, at))
+    assert joint_at[forced].sum() == pytest.approx(bound["forced_size"])
+    assert bound["forced_size"] > 0.05
+
+
 def test_a_groups_design_effect_is_its_bootstrap_estimate_shrunk_by_its_clusters():
     """The design effect of a group's rate: ``1/deff = 1/expected + C/(C + C₀)·(1/boot −
     1/expected)``, C its effective number of clusters — the bootstrap's own where C is large,
