@@ -255,8 +255,13 @@ def _presentation_attributes(svg: str) -> str:
 _ABSOLUTE_D = re.compile(r"^[\sMLCQZz0-9.eE+-]*$")
 _D_TOKEN = re.compile(r"[MLCQZz]|[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 #: Attributes that make two drawings of one shape differ when they are one path instead of two
-#: (a group's opacity is applied once to the whole).
-_PER_DRAWING = ("opacity", "fill-opacity", "stroke-opacity", "mask", "filter")
+#: (a translucent overlap is drawn once), or that a shape moved to another place would not move
+#: with (a clip, a mask, a filter, a transform), or that depend on the path's own bounding box.
+_PER_DRAWING = ("opacity", "fill-opacity", "stroke-opacity", "mask", "filter", "transform",
+                "marker-start", "marker-mid", "marker-end")
+#: Inherited properties that make an element translucent (a group's own ``opacity`` is applied to
+#: the group as a whole, so merging inside it changes nothing).
+_TRANSLUCENT_INHERITED = ("fill-opacity", "stroke-opacity")
 
 
 def _translated(d: str, dx: float, dy: float) -> str | None:
@@ -274,6 +279,17 @@ def _translated(d: str, dx: float, dy: float) -> str | None:
     return " ".join(out) if coordinate % 2 == 0 else None
 
 
+def _opaque_paint(value: str | None) -> bool:
+    """Whether a fill or stroke is a plain opaque colour (or none): not a gradient or pattern
+    (``url(...)``, laid out on each path's own box), not a colour with alpha."""
+    if value is None or value == "none":
+        return True
+    v = value.strip().lower()
+    if v.startswith(("url(", "rgba(", "hsla(", "transparent")):
+        return False
+    return not (v.startswith("#") and len(v) in (5, 9))  # #rgba, #rrggbbaa
+
+
 def _fewer_paths(root) -> None:
     """The same drawing with fewer elements, for the PDF's copy of a chart: WeasyPrint's time
     to draw a chart grows with its elements (a save, a transform and a restore each).
@@ -283,34 +299,50 @@ def _fewer_paths(root) -> None:
       win, as they do for an instance of it).
     * Sibling paths one after another with the same attributes become one path of their
       subpaths when each is only stroked (``fill="none"``: a subpath is stroked as a path is,
-      its dash pattern starting again) or each is the same marker (same shape, same winding,
-      so the fill is the same).
+      its dash pattern starting again) or each is the same one-subpath marker filled and
+      stroked alike (same shape, same winding, so the fill is the same and no stroke is drawn
+      under another marker's fill).
 
-    Anything else (a relative path command, a ``transform``, an opacity) is left as it is.
+    Anything else is left as it is: a relative path command, a transform, a clip or mask on a
+    marker's shape, any opacity (its own, or a fill or stroke opacity inherited from a group), a
+    colour with alpha, a gradient or pattern paint, an even-odd fill, a clip in the units of the
+    path's box, an element with children. matplotlib's charts have none of these but the
+    opacity of the trade-off's hollow markers.
     """
     svg_path, use, defs_tag = f"{{{_SVG_NS}}}path", f"{{{_SVG_NS}}}use", f"{{{_SVG_NS}}}defs"
     hrefs = (f"{{{_XLINK_NS}}}href", "href")
     shapes = {el.get("id"): el for el in root.iter(svg_path) if el.get("id")}
     marker_of: dict[int, str] = {}  # id(path made from a marker) -> the marker's id
+    # a clip in the units of each path's own box clips a merged path differently
+    box_clips = {f"url(#{el.get('id')})" for el in root.iter(f"{{{_SVG_NS}}}clipPath")
+                 if el.get("clipPathUnits", "userSpaceOnUse") != "userSpaceOnUse"}
 
-    for parent in root.iter():
+    def walk(parent, translucent: bool) -> None:
+        translucent = translucent or any(a in parent.attrib for a in _TRANSLUCENT_INHERITED) \
+            or parent.get("fill-rule", "nonzero") != "nonzero"
         children = list(parent)
-        if not any(child.tag in (svg_path, use) for child in children):
-            continue
-        out = []
+        out, pieces = [], {}  # pieces: id(head of a merged run) -> its subpaths' d
         for child in children:
             if child.tag == use:
                 path = _marker_as_path(child, shapes, hrefs, marker_of)
                 child = child if path is None else path  # (an element without children is falsy)
             previous = out[-1] if out else None
-            if (previous is not None and child.tag == svg_path == previous.tag
+            if (not translucent and previous is not None and child.tag == svg_path
+                    and previous.tag == svg_path and previous.get("clip-path") not in box_clips
                     and _same_drawing(previous, child, marker_of)):
-                previous.set("d", f"{previous.get('d').rstrip()} {child.get('d').strip()}")
+                pieces.setdefault(id(previous), [previous.get("d").strip()]).append(
+                    child.get("d").strip())
                 continue
             out.append(child)
+            if child.tag != defs_tag:
+                walk(child, translucent)
+        for element in out:
+            if id(element) in pieces:
+                element.set("d", " ".join(pieces[id(element)]))
         if out != children:
             parent[:] = out
 
+    walk(root, False)
     used = set()
     for el in root.iter():
         for name, value in el.attrib.items():
@@ -332,10 +364,13 @@ def _marker_as_path(element, shapes, hrefs, marker_of):
     attrs = dict(element.attrib)
     ref = next((attrs.pop(h) for h in hrefs if h in attrs), "")
     shape = shapes.get(ref[1:]) if ref.startswith("#") else None
-    if shape is None or "transform" in attrs or len(shape):
+    if shape is None or len(shape) or len(element) or "d" in attrs or "transform" in attrs:
         return None
     own = {k: v for k, v in shape.attrib.items() if k not in ("id", "d")}
-    if "transform" in own or (set(own) & set(attrs) & {"clip-path", *_PER_DRAWING}):
+    # the shape's own clip, mask or filter is in its own coordinates: it would not move with it
+    if set(own) & {"transform", "clip-path", "mask", "filter"}:
+        return None
+    if set(own) & set(attrs) & {"opacity"}:
         return None
     try:
         dx, dy = float(attrs.pop("x", 0)), float(attrs.pop("y", 0))
@@ -351,14 +386,26 @@ def _marker_as_path(element, shapes, hrefs, marker_of):
 
 
 def _same_drawing(a, b, marker_of) -> bool:
-    """Whether paths ``a`` and ``b`` (one after the other) draw as one path of both."""
+    """Whether paths ``a`` and ``b`` (one after the other, neither translucent by inheritance)
+    draw as one path of both."""
+    if a.get("d") is None or b.get("d") is None or len(a) or len(b):
+        return False
     rest_a = {k: v for k, v in a.attrib.items() if k != "d"}
     rest_b = {k: v for k, v in b.attrib.items() if k != "d"}
-    if rest_a != rest_b or "id" in rest_a or "transform" in rest_a or set(rest_a) & set(_PER_DRAWING):
+    if rest_a != rest_b or "id" in rest_a or set(rest_a) & set(_PER_DRAWING):
         return False
-    if rest_a.get("fill") == "none":
+    fill, stroke = rest_a.get("fill"), rest_a.get("stroke")
+    if not (_opaque_paint(fill) and _opaque_paint(stroke)):
+        return False
+    if fill == "none":
         return True
-    return id(a) in marker_of and marker_of.get(id(a)) == marker_of.get(id(b))
+    if rest_a.get("fill-rule", "nonzero") != "nonzero":  # overlapping copies would leave holes
+        return False
+    # the same marker: one subpath (the same winding), filled and stroked alike (else one
+    # marker's fill would cover another's stroke differently)
+    marker = marker_of.get(id(a))
+    return (marker is not None and marker == marker_of.get(id(b))
+            and stroke in (None, "none", fill) and a.get("d").count("M") == 1)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -372,8 +372,9 @@ def _whole_line_text() -> Iterator[None]:
 
 
 #: What a document needs WeasyPrint's styles of ``::marker``, ``::footnote-*`` or ``::note-*``
-#: for: a list item other than ``<li>``, a footnote, a note. Anywhere in its text, even in prose,
-#: means the full user-agent style sheet (only slower).
+#: for, written out: a list item other than ``<li>``, a footnote, a note. Anywhere in the text
+#: of a report from the shipped templates, even in prose, it means the full user-agent style
+#: sheet (only slower).
 _NEEDS_EVERY_PSEUDO = re.compile(r"list-item|footnote|note\(", re.IGNORECASE)
 
 #: WeasyPrint's user-agent rules for those pseudo-elements, which it matches against every
@@ -383,39 +384,54 @@ _EVERY_ELEMENT_PSEUDO = re.compile(r"^::(marker|footnote-call|footnote-marker|no
                                    r"note-marker|note-callback) \{[^}\n]*\}\n", re.MULTILINE)
 
 
-@functools.cache
-def _lean_ua_sheet():
-    """WeasyPrint's user-agent style sheet without the rules that give every element six
-    pseudo-element styles (``li::marker`` kept), or None if its text is not laid out as expected
-    (another WeasyPrint release: the full sheet is used)."""
+def _lean_ua_text() -> str | None:
+    """The text of WeasyPrint's user-agent style sheet without the rules that give every
+    element six pseudo-element styles (``::marker`` becomes ``li::marker``), or None if its text
+    is not laid out as expected (another WeasyPrint release: the full sheet is used)."""
     try:
-        from weasyprint import CSS
-        from weasyprint.html import UA, UA_COUNTER_STYLE
+        from weasyprint.html import UA
     except ImportError:  # pragma: no cover - another WeasyPrint release
         return None
     found = [m.group(1) for m in _EVERY_ELEMENT_PSEUDO.finditer(UA)]
     if sorted(found) != sorted(["marker", "footnote-call", "footnote-marker", "note-call",
                                 "note-marker", "note-callback"]):
         return None  # pragma: no cover - another WeasyPrint release
-    lean = _EVERY_ELEMENT_PSEUDO.sub(
+    return _EVERY_ELEMENT_PSEUDO.sub(
         lambda m: "li" + m.group(0) if m.group(1) == "marker" else "", UA)
-    return CSS(string=lean, counter_style=UA_COUNTER_STYLE)
 
 
-def _document(html: str, **kwargs):
+@functools.cache
+def _lean_ua_sheet():
+    """:func:`_lean_ua_text` as WeasyPrint's style sheet (parsed once a process), or None."""
+    text = _lean_ua_text()
+    if text is None:
+        return None  # pragma: no cover - another WeasyPrint release
+    from weasyprint import CSS
+    from weasyprint.html import UA_COUNTER_STYLE
+
+    return CSS(string=text, counter_style=UA_COUNTER_STYLE)
+
+
+def _document(html: str, *, shipped: bool, **kwargs):
     """WeasyPrint's ``HTML(string=html, **kwargs)``; with the lean user-agent style sheet
-    (:func:`_lean_ua_sheet`) when ``html`` has no list item but ``<li>``, no footnote and no
-    note.
+    (:func:`_lean_ua_sheet`) when ``html`` comes from fairsel's own templates (``shipped``) and
+    has no list item, footnote or note written out (a safety net for the templates' authors).
 
     Why: WeasyPrint computes a style for each of those six pseudo-elements of every element
     (39,000 of the 43,500 styles of mitigation's 76 pages, 0.3 s), and uses them only for list
-    items, footnotes and notes. Without any, the pages and the PDF's bytes are the same. On a
-    WeasyPrint the speed-ups were not written for (:func:`_patchable`), its own sheet.
+    items, footnotes and notes. The shipped templates make list items only of ``<li>`` and have
+    no footnote or note; the data in a report is escaped text, which cannot add one. So the
+    pages and the PDF's bytes are the same (tested on every shipped example). A user's
+    templates get WeasyPrint's own sheet: CSS can make a list item or a footnote in ways no
+    look at the text finds (an escape, ``display: inherit``, a style sheet in a ``data:`` URI),
+    and without its pseudo-element styles WeasyPrint draws such a list item's marker otherwise
+    and fails on a footnote. So does a WeasyPrint the speed-ups were not written for
+    (:func:`_patchable`).
     """
     from weasyprint import HTML
 
-    lean = (_lean_ua_sheet() if _patchable() and not _NEEDS_EVERY_PSEUDO.search(html)
-            else None)
+    lean = (_lean_ua_sheet() if shipped and _patchable()
+            and not _NEEDS_EVERY_PSEUDO.search(html) else None)
     if lean is None:
         return HTML(string=html, **kwargs)
 
@@ -463,6 +479,7 @@ def render_pdf(result: AuditResult, *, html: str | None = None,
     from fairsel.report.html import render_html
 
     with _RENDERING, ChartJobs(worker=chart_worker) as charts:
+        shipped = html is None and templates is None  # fairsel's own templates
         if html is None:
             html = render_html(result, target="pdf", templates=templates)
         _import_weasyprint()
@@ -479,8 +496,8 @@ def render_pdf(result: AuditResult, *, html: str | None = None,
         # handler by default: the shipped templates are tested to log nothing.
         try:
             with reproducible(when):
-                document = _document(html, base_url=None, url_fetcher=fetcher,
-                                     media_type="print").render()
+                document = _document(html, shipped=shipped, base_url=None,
+                                     url_fetcher=fetcher, media_type="print").render()
                 # every chart drawn before the pages are: WeasyPrint catches (and logs) any
                 # error, an interrupt included, raised while it draws an image
                 charts.wait_all()

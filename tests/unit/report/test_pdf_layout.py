@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from fairsel.report.html import render_html
-from fairsel.report.pdf import _import_weasyprint, data_only_fetcher
+from fairsel.report.pdf import _document, _import_weasyprint, data_only_fetcher
 from fairsel.report.tables import dense, dense_width, dense_widths
 from fairsel.results import AuditResult
 from tests.unit.report.pagecheck import cell_lines, lone_rows, stranded_headings
@@ -37,15 +37,18 @@ def golden_result(name: str) -> AuditResult:
 
 
 def laid_out(result: AuditResult):
-    _import_weasyprint()
-    from weasyprint import HTML
+    return _laid_out(render_html(result, target="pdf"))
 
-    html = render_html(result, target="pdf")
+
+def _laid_out(html: str, *, shipped: bool = True):
+    """(html, WeasyPrint's document) laid out as render_pdf lays it out: with the lean
+    user-agent sheet (pdf._document) for the shipped templates' HTML, else WeasyPrint's own."""
+    _import_weasyprint()
     was_on = gc.isenabled()
     gc.disable()
     try:
-        return html, HTML(string=html, base_url=None, url_fetcher=data_only_fetcher(),
-                          media_type="print").render()
+        return html, _document(html, shipped=shipped, base_url=None,
+                               url_fetcher=data_only_fetcher(), media_type="print").render()
     finally:
         if was_on:
             gc.enable()
@@ -57,6 +60,27 @@ def example(request):
     result = golden_result(request.param)
     html, document = laid_out(result)
     return request.param, result, html, document
+
+
+def _signature(document) -> list[list[tuple]]:
+    """Every box of every page: its kind, place, size and text (to 1e-3 px)."""
+    return [[(type(b).__name__, round(b.position_x, 3), round(b.position_y, 3),
+              round(b.width, 3) if isinstance(b.width, float) else b.width,
+              round(b.height, 3) if isinstance(b.height, float) else b.height,
+              getattr(b, "text", None)) for b in _descendants(page._page_box)]
+            for page in document.pages]
+
+
+def test_the_lean_user_agent_sheet_lays_every_example_out_the_same(example):
+    """fairsel lays a report from its own templates out without the user-agent rules for
+    pseudo-elements such a report never has (pdf._document); with WeasyPrint's whole sheet
+    every page of every example holds the same boxes in the same places."""
+    name, result, html, document = example
+    _, full = _laid_out(html, shipped=False)
+    assert len(full.pages) == len(document.pages), name
+    signature = _signature(document)
+    assert sum(1 for page in signature for box in page if box[-1]) > 500  # text boxes compared
+    assert _signature(full) == signature, name
 
 
 def test_no_heading_ends_a_page_without_what_it_heads(example):

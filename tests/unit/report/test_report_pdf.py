@@ -403,7 +403,7 @@ def test_speed_patches_stay_off_on_a_weasyprint_they_were_not_written_for(monkey
 # --- speed (issue 12): no style for pseudo-elements a report never has
 
 
-def _pseudo_styles(html: str, monkeypatch) -> tuple[bytes, int]:
+def _pseudo_styles(html: str, monkeypatch, *, shipped: bool = True) -> tuple[bytes, int]:
     """(the PDF of ``html`` as fairsel renders it, how many pseudo-element styles WeasyPrint
     computed on the way)."""
     from datetime import datetime, timezone
@@ -423,83 +423,110 @@ def _pseudo_styles(html: str, monkeypatch) -> tuple[bytes, int]:
 
     monkeypatch.setattr(StyleFor, "set_computed_styles", count)
     with pdf_module.reproducible(datetime(2026, 1, 1, tzinfo=timezone.utc)):
-        pdf = pdf_module._document(html).render().write_pdf()
+        pdf = pdf_module._document(html, shipped=shipped).render().write_pdf()
     monkeypatch.setattr(StyleFor, "set_computed_styles", real)
     return pdf, len(computed)
 
 
-def _full_ua_sheet(monkeypatch):
-    """Make fairsel render with WeasyPrint's whole user-agent style sheet."""
-    from fairsel.report import pdf as pdf_module
-
-    monkeypatch.setattr(pdf_module, "_NEEDS_EVERY_PSEUDO", re.compile(""))
-
-
 def test_the_report_computes_no_style_for_pseudo_elements_it_never_has(monkeypatch):
     """WeasyPrint's user-agent sheet gives every element a ::marker and five ::footnote-* /
-    ::note-* styles; a report has list items only as <li>, and no footnote or note: the lean
-    sheet computes a handful, and the PDF is the same bytes as with the whole sheet."""
+    ::note-* styles; a report from the shipped templates has list items only as <li>, and no
+    footnote or note: the lean sheet computes a handful, and the PDF is the same bytes as with
+    the whole sheet. (Every shipped example: test_chart_jobs'
+    test_the_pdf_is_the_same_with_or_without_the_worker renders one way with the lean sheet,
+    the other with the whole sheet.)"""
     from fairsel.report.html import render_html
     from tests.unit.report.test_pdf_layout import golden_result
 
-    result = golden_result("lending")
-    html = render_html(result, target="pdf")
+    html = render_html(golden_result("lending"), target="pdf")
     assert "<li" in html  # the shipped report has list items: their markers must survive
     lean, lean_count = _pseudo_styles(html, monkeypatch)
-    _full_ua_sheet(monkeypatch)
-    full, full_count = _pseudo_styles(html, monkeypatch)
+    full, full_count = _pseudo_styles(html, monkeypatch, shipped=False)
     assert lean == full
     elements = len(re.findall(r"<[a-zA-Z]", re.sub(r"<svg.*?</svg>", "", html, flags=re.S)))
     assert full_count >= 6 * elements > 20 * lean_count, (full_count, elements, lean_count)
 
 
 @pytest.mark.parametrize("body", [
-    # a list item that is not an <li>: its marker keeps its case and spaces (the user agent's
-    # text-transform: none; white-space: pre)
+    # written out in a shipped template, the safety net takes the whole sheet: a list item that
+    # is not an <li> keeps its marker's case and spaces (text-transform: none; white-space: pre)
     '<div style="display: list-item; list-style: \'note  a: \' inside; '
     'text-transform: uppercase">ways</div>',
     # a footnote: its call and marker are styled by the user agent
     '<p>Text<span style="float: footnote">A footnote.</span> goes on.</p>',
-    # an ordered list: the lean sheet keeps li::marker (markers "a.", not "A.")
+    # an ordered list, with the lean sheet: it keeps li::marker (markers "a.", not "A.")
     '<ol style="list-style-type: lower-alpha; text-transform: uppercase"><li>one</li>'
     '<li>two</li></ol>',
 ])
-def test_a_document_with_list_items_or_footnotes_keeps_every_pseudo_element_style(
-        body, monkeypatch):
+def test_list_items_and_footnotes_keep_every_pseudo_element_style(body, monkeypatch):
     html = f"<html><body>{body}</body></html>"
     lean, _ = _pseudo_styles(html, monkeypatch)
-    _full_ua_sheet(monkeypatch)
-    full, _ = _pseudo_styles(html, monkeypatch)
+    full, _ = _pseudo_styles(html, monkeypatch, shipped=False)
     assert lean == full
 
 
+def _user_css(tmp_path, extra: str) -> Path:
+    folder = tmp_path / "t"
+    folder.mkdir(parents=True)
+    (folder / "report.css").write_text(
+        (Path(__file__).parents[3] / "fairsel/report/templates/report.css")
+        .read_text(encoding="utf-8") + "\n" + extra + "\n", encoding="utf-8")
+    return folder
+
+
+def test_a_users_templates_get_the_whole_user_agent_sheet(tmp_path):
+    """CSS makes a footnote or a list item in ways no look at the text finds (an escape here);
+    without the user agent's pseudo-element styles WeasyPrint failed on the footnote (an
+    internal error, exit 70) and drew the list item's marker in the element's case."""
+    result = make_result(n_variants=1)
+    footnote = _user_css(tmp_path, r"code { float: foot\6eote }")
+    assert render_pdf(result, templates=footnote).startswith(b"%PDF-")
+    marker = _user_css(tmp_path / "m", r"h1 { display: list\-item; list-style: lower-roman "
+                       "inside; text-transform: uppercase }")
+    reader = pypdf.PdfReader(io.BytesIO(render_pdf(result, templates=marker)))
+    first = squash(reader.pages[0].extract_text())
+    assert re.search(r"\bi\. ?[A-Z]", first), first[:120]  # the marker is "i.", not "I."
+
+
 def test_the_lean_user_agent_sheet_differs_only_in_the_pseudo_element_rules():
+    """Read with tinycss2 (not the substitution that made it): every rule of WeasyPrint's sheet
+    is in the lean one but the five ::footnote-*/::note-* rules, and ::marker as li::marker
+    with the same declarations."""
+    import tinycss2
+
     from fairsel.report import pdf as pdf_module
 
     pdf_module._import_weasyprint()
     from weasyprint.html import UA
 
-    lean = pdf_module._lean_ua_sheet()
-    assert lean is not None
-    kept = pdf_module._EVERY_ELEMENT_PSEUDO.sub(
-        lambda m: "li" + m.group(0) if m.group(1) == "marker" else "", UA)
-    dropped = set(UA.splitlines()) - set(kept.splitlines())
-    assert {line.split(" {")[0] for line in dropped} == {
-        "::marker", "::footnote-call", "::footnote-marker", "::note-call", "::note-marker",
-        "::note-callback"}
-    assert set(kept.splitlines()) - set(UA.splitlines()) == {
-        "li" + line for line in dropped if line.startswith("::marker")}
+    def rules(text: str) -> list[tuple[str, str]]:
+        return [(tinycss2.serialize(r.prelude).strip(), tinycss2.serialize(r.content).strip())
+                for r in tinycss2.parse_stylesheet(text, skip_comments=True,
+                                                   skip_whitespace=True)
+                if r.type in ("qualified-rule", "at-rule")]
+
+    full, lean = rules(UA), rules(pdf_module._lean_ua_text())
+    dropped = {"::footnote-call", "::footnote-marker", "::note-call", "::note-marker",
+               "::note-callback"}
+    expected = [("li::marker", body) if prelude == "::marker" else (prelude, body)
+                for prelude, body in full if prelude not in dropped]
+    assert lean == expected
+    assert len(full) - len(lean) == 5 and ("::marker", dict(full)["::marker"]) in full
+    assert pdf_module._lean_ua_sheet() is not None
 
 
-def test_another_weasyprint_gets_its_own_user_agent_sheet(monkeypatch):
+def test_another_weasyprint_or_a_users_html_gets_its_own_user_agent_sheet(monkeypatch):
     from fairsel.report import pdf as pdf_module
 
     pdf_module._import_weasyprint()
     import weasyprint
     from weasyprint.html import UA_STYLESHEET
 
-    assert pdf_module._document("<p>x</p>")._ua_stylesheets()[0] is not UA_STYLESHEET
-    assert pdf_module._document(
-        '<p style="float: footnote">x</p>')._ua_stylesheets()[0] is UA_STYLESHEET
+    def first_sheet(html: str, shipped: bool = True):
+        return pdf_module._document(html, shipped=shipped)._ua_stylesheets()[0]
+
+    assert first_sheet("<p>x</p>") is pdf_module._lean_ua_sheet()
+    assert first_sheet("<p>x</p>", shipped=False) is UA_STYLESHEET
+    assert first_sheet('<p style="float: footnote">x</p>') is UA_STYLESHEET
     monkeypatch.setattr(weasyprint, "__version__", "99.0")
-    assert pdf_module._document("<p>x</p>")._ua_stylesheets()[0] is UA_STYLESHEET
+    assert first_sheet("<p>x</p>") is UA_STYLESHEET
