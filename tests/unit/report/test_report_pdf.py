@@ -432,13 +432,12 @@ def test_the_report_computes_no_style_for_pseudo_elements_it_never_has(monkeypat
     """WeasyPrint's user-agent sheet gives every element a ::marker and five ::footnote-* /
     ::note-* styles; a report from the shipped templates has list items only as <li>, and no
     footnote or note: the lean sheet computes a handful, and the PDF is the same bytes as with
-    the whole sheet. (Every shipped example: test_chart_jobs'
-    test_the_pdf_is_the_same_with_or_without_the_worker renders one way with the lean sheet,
-    the other with the whole sheet.)"""
+    the whole sheet. (Every shipped example's styles: test_pdf_layout's
+    test_the_lean_user_agent_sheet_gives_every_example_the_same_styles.)"""
     from fairsel.report.html import render_html
     from tests.unit.report.test_pdf_layout import golden_result
 
-    html = render_html(golden_result("lending"), target="pdf")
+    html = render_html(golden_result("recidivism"), target="pdf")
     assert "<li" in html  # the shipped report has list items: their markers must survive
     lean, lean_count = _pseudo_styles(html, monkeypatch)
     full, full_count = _pseudo_styles(html, monkeypatch, shipped=False)
