@@ -364,7 +364,9 @@ def _serve(stdin, stdout) -> None:
             if not module.startswith(_MODULES):
                 raise ValueError(f"not a report module: {module}")
             fn = getattr(importlib.import_module(module), name)
-            reply = (index, run(fn, key, label, height, kwargs), None)
+            chart = run(fn, key, label, height, kwargs)
+            chart.data_uri  # noqa: B018 — the PDF's copy made here, on the worker's core
+            reply = (index, chart, None)
         except Exception as exc:  # noqa: BLE001 — the parent draws it itself and sees the error
             reply = (index, None, f"{type(exc).__name__}: {exc}")
         pickle.dump(reply, stdout, protocol=pickle.HIGHEST_PROTOCOL)

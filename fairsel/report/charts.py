@@ -25,7 +25,7 @@ import io
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from markupsafe import Markup
 
@@ -35,16 +35,28 @@ from fairsel.report.tables import safe_text
 
 @dataclass(frozen=True)
 class Chart:
-    """One drawn chart: inline SVG markup, a data: URI of it, its size and a text label."""
+    """One drawn chart: inline SVG markup, its size, a text label, and the PDF's copy of the
+    drawing as a data: URI (:attr:`data_uri`)."""
 
     svg: Markup
-    data_uri: str
     width_pt: float
     height_pt: float
     label: str
+    #: matplotlib's drawing (flattened, namespaced), from which :attr:`data_uri` is made
+    drawing: str = field(repr=False, compare=False)
 
     def __html__(self) -> str:
         return str(self.svg)
+
+    @functools.cached_property
+    def data_uri(self) -> str:
+        """The drawing as a standalone ``data:image/svg+xml`` URI for the PDF, with
+        presentation attributes and fewer elements (:func:`_presentation_attributes`). Made
+        when first asked for: report.html never uses it; the PDF's chart worker makes it
+        before it sends the chart."""
+        standalone = _presentation_attributes(self.drawing)
+        return "data:image/svg+xml;base64," + base64.b64encode(
+            standalone.encode("utf-8")).decode()
 
 
 def svg_bytes(chart: Chart) -> bytes:
@@ -148,8 +160,7 @@ def _to_svg(fig, key: str, label: str) -> Chart:
     svg = re.sub(r"\s*<metadata>.*?</metadata>", "", svg, flags=re.S)
     # matplotlib writes rotate(-0 x y) on every label: a no-op each renderer would still parse
     svg = re.sub(r' transform="rotate\(-0 [^)]*\)"', "", svg)
-    svg = _flatten(svg)
-    standalone = _presentation_attributes(svg)
+    svg = drawing = _flatten(svg)
     size = re.search(r'<svg[^>]*\bwidth="([0-9.]+)pt"[^>]*\bheight="([0-9.]+)pt"', svg)
     width_pt, height_pt = (float(size.group(1)), float(size.group(2))) if size else (0.0, 0.0)
     prefix = f"{key}-"
@@ -163,9 +174,8 @@ def _to_svg(fig, key: str, label: str) -> Chart:
     svg = re.sub(r'\s+xmlns(:xlink)?="[^"]*"', "", svg, count=2)
     svg = svg.replace("xlink:href=", "href=")
     svg = svg.replace("<svg ", f'<svg class="chart" role="img" aria-label="{escape(label)}" ', 1)
-    uri = "data:image/svg+xml;base64," + base64.b64encode(standalone.encode("utf-8")).decode()
-    return Chart(svg=Markup(svg.strip()), data_uri=uri, width_pt=width_pt, height_pt=height_pt,
-                 label=label)
+    return Chart(svg=Markup(svg.strip()), width_pt=width_pt, height_pt=height_pt, label=label,
+                 drawing=drawing)
 
 
 _FONT = None
@@ -254,9 +264,9 @@ def _presentation_attributes(svg: str) -> str:
 #: A path ``d`` of absolute commands with coordinate pairs only (what matplotlib writes).
 _ABSOLUTE_D = re.compile(r"^[\sMLCQZz0-9.eE+-]*$")
 _D_TOKEN = re.compile(r"[MLCQZz]|[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
-#: Attributes that make two drawings of one shape differ when they are one path instead of two
-#: (a translucent overlap is drawn once), or that a shape moved to another place would not move
-#: with (a clip, a mask, a filter, a transform), or that depend on the path's own bounding box.
+#: Attributes that make two paths draw otherwise as one path: a translucent overlap is drawn
+#: once; a mask or filter is laid out on the path's own box; a transform, or markers at the
+#: path's vertices, belong to each path.
 _PER_DRAWING = ("opacity", "fill-opacity", "stroke-opacity", "mask", "filter", "transform",
                 "marker-start", "marker-mid", "marker-end")
 #: Inherited properties that make an element translucent (a group's own ``opacity`` is applied to
@@ -370,7 +380,7 @@ def _marker_as_path(element, shapes, hrefs, marker_of):
     # the shape's own clip, mask or filter is in its own coordinates: it would not move with it
     if set(own) & {"transform", "clip-path", "mask", "filter"}:
         return None
-    if set(own) & set(attrs) & {"opacity"}:
+    if "opacity" in own and "opacity" in attrs:  # an instance's and its shape's multiply
         return None
     try:
         dx, dy = float(attrs.pop("x", 0)), float(attrs.pop("y", 0))
