@@ -36,7 +36,9 @@ clusters); this module turns them into intervals.  Three rules:
     (d̂ − cc) / se_pooled`` against ``c₀``, the (1 − α) quantile of the largest ``|t|`` of 1,000
     normal draws of the groups (standard errors at the pooled rate; ``cc`` a continuity
     correction of half Yates's, ``¼(1/n_g + 1/n_h)``, which keeps the test at its level where
-    rates move in steps of 1/n); where it accepts, ``L = 0`` — so a true disparity of 0 is
+    rates move in steps of 1/n, tapered by ``min(1, e/5)`` where the pair's smallest expected
+    cell count ``e`` is under Cochran's 5 — there one outcome is rare, the statistic's tail is
+    short already and the whole correction made the test conservative); where it accepts, ``L = 0`` — so a true disparity of 0 is
     covered as often as that test accepts (1 − α).  Where it rejects, ``L`` is the smallest
     ``x`` that the test of "the disparity is at most x" does not reject: no pair of S with
     ``(d̂ − x − cc) / se(x) > c(x)``.  ``se(x)`` is **score type**: the pair's standard error at
@@ -113,7 +115,8 @@ METHOD_TEXT = (
     "so 0/n and n/n are never "
     "a point. Disparities (worst case over groups, or against the reference): built on the "
     "signed group differences d — upper end the largest d + z·se; lower end 0 where the "
-    "simultaneous test of equal rates (continuity-corrected) accepts, else the smallest gap x "
+    "simultaneous test of equal rates (continuity-corrected, the correction tapered under "
+    "5 expected counts) accepts, else the smallest gap x "
     "that a score-type test no longer rejects: every (d − x)/se(x) at most c, se(x) at the "
     "group rates re-estimated under the constraint that their gap is x "
     "(Farrington–Manning; Miettinen–Nurminen for ratios), c the critical value of the "
@@ -464,15 +467,30 @@ def constrained_pair_se(p1: np.ndarray, n1: np.ndarray, p2: np.ndarray, n2: np.n
 #: The continuity correction of the tests the lower end inverts, as a fraction of Yates's
 #: half a step of each rate, ``½(1/n₁ + 1/n₂)`` (on the log scale ``½(1/(n₁p₁) + 1/(n₂p₂))``).
 CONTINUITY = 0.5
+#: Cochran's rule: the normal approximation of a 2×2 table is trusted where every cell's
+#: expected count is at least this (:mod:`fairsel.metrics.significance` switches to Fisher's
+#: exact test below it; here the continuity correction is tapered below it).
+MIN_EXPECTED = 5.0
 
 
 def continuity(p1: np.ndarray, n1: np.ndarray, p2: np.ndarray, n2: np.ndarray,
                log: np.ndarray) -> np.ndarray:
     """Per pair, the continuity correction subtracted from ``d − x`` (0 where the pair is no two
-    k/n rates)."""
+    k/n rates).
+
+    :data:`CONTINUITY` of Yates's, times ``min(1, e / MIN_EXPECTED)``, ``e`` the smallest
+    expected cell count of the pair's 2×2 table at its pooled rate, ``min(n₁, n₂)·min(p̄, 1 − p̄)``.
+    The correction keeps the normal test at its level where rates move in steps of 1/n and both
+    outcomes are common; where one outcome is rare (a TPR of 0.97 on 100 positives: 3 expected
+    misses) the discrete statistic's tail is already short and the full correction made the
+    test conservative (a true disparity of 0 covered 0.979–0.993 of the time at 200 rows).
+    """
     with np.errstate(divide="ignore", invalid="ignore"):
         cc = np.where(log, 0.5 * (1 / (n1 * p1) + 1 / (n2 * p2)), 0.5 * (1 / n1 + 1 / n2))
-    return np.where(np.isfinite(cc), CONTINUITY * cc, 0.0)
+        pooled = (p1 * n1 + p2 * n2) / (n1 + n2)
+        expected = np.minimum(n1, n2) * np.minimum(pooled, 1 - pooled)
+        taper = np.clip(expected / MIN_EXPECTED, 0.0, 1.0)
+    return np.where(np.isfinite(cc) & np.isfinite(taper), CONTINUITY * cc * taper, 0.0)
 
 
 def _quantile_of_max(t: np.ndarray, level: float) -> float:

@@ -55,7 +55,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fairsel.metrics.counts import FN, FP, TN, TP, rate_eligibility
-from fairsel.metrics.intervals import wilson_design_effect
+from fairsel.metrics.intervals import MIN_EXPECTED, wilson_design_effect
 
 #: The rates that are tested, each as (numerator cells, denominator cells) of ``(tn, fp, fn, tp)``.
 TESTED_RATES: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
@@ -71,8 +71,6 @@ ADJUSTMENTS = ("holm", "bh", "none")
 #: The most cells of one batch of Fisher tables (tables × support width).
 _GRID = 2_000_000
 _ERFC = np.frompyfunc(math.erfc, 1, 1)
-#: The smallest expected count of a 2×2 cell for which ``test: auto`` uses the z-test.
-MIN_EXPECTED = 5.0
 
 
 def z_pvalues(k1, n1, k0, n0) -> np.ndarray:

@@ -515,6 +515,64 @@ def test_continuity_correction_keeps_a_borderline_test_of_equal_rates_accepting(
     assert intervals.max_pair_interval(pairs, 0.95)[0] > 0.0
 
 
+def test_the_continuity_correction_is_tapered_below_five_expected_counts():
+    """Half Yates's correction times min(1, e / 5), e the smallest expected cell count of the
+    pair's 2×2 table at its pooled rate (Cochran's rule, the count under which the significance
+    tests switch to Fisher's)."""
+    from fairsel.metrics import intervals, significance
+
+    assert significance.MIN_EXPECTED == intervals.MIN_EXPECTED == 5.0
+    half_yates = 0.5 * 0.5 * (1 / 100 + 1 / 100)
+
+    def cc(p1, p2, n1=100.0, n2=100.0, log=False):
+        return float(intervals.continuity(np.array([p1]), np.array([n1]), np.array([p2]),
+                                          np.array([n2]), np.array([log]))[0])
+
+    assert cc(0.5, 0.4) == pytest.approx(half_yates)  # 45 expected in each cell: all of it
+    assert cc(0.97, 0.93) == pytest.approx(half_yates)  # 5 expected misses: all of it
+    assert cc(1.0, 0.95) == pytest.approx(half_yates * 2.5 / 5)  # 2.5 expected misses: half
+    assert cc(0.05, 0.0) == pytest.approx(half_yates * 2.5 / 5)  # the same for a rare success
+    assert cc(1.0, 1.0) == 0.0  # nothing expected to miss: no step to correct
+    # 30 of 60 against 3 of 40: 33/100 pooled, 40 · 0.33 = 13.2 expected (the smaller group)
+    assert cc(0.5, 0.075, 60.0, 40.0) == pytest.approx(0.25 * (1 / 60 + 1 / 40))
+    # a ratio's pairs: the same taper on their own correction
+    log_cc = 0.5 * 0.5 * (1 / (100 * 1.0) + 1 / (100 * 0.95))
+    assert cc(1.0, 0.95, log=True) == pytest.approx(log_cc * 2.5 / 5)
+    assert cc(np.nan, 0.5) == 0.0  # no k/n rate (average odds): no correction
+
+
+def test_a_zero_gap_between_rates_near_one_is_covered_near_95_percent_not_98(monkeypatch):
+    """Exact, by enumerating every outcome: two groups of 92 or 100 positives, both with a TPR
+    of 0.97 (about 3 expected misses a group). The interval of their difference covers the
+    true 0 when its lower end is 0. The whole correction made that 0.9785 on average over the
+    four pairs of sizes (bench_coverage's ceiling is 0.975; 200 rows `edge` measured 0.979);
+    tapered it is 0.971, and no pair of sizes falls under 0.95 (the test keeps its level)."""
+    from scipy.stats import binom
+
+    from fairsel.metrics import intervals
+
+    def coverage_of_zero(n1, n2, rate=0.97):
+        k = [np.arange(n + 1) for n in (n1, n2)]
+        pmf = [binom.pmf(kk, n, rate) for kk, n in zip(k, (n1, n2))]
+        keep = [p > 1e-8 for p in pmf]
+        k, pmf = [kk[m] for kk, m in zip(k, keep)], [p[m] for p, m in zip(pmf, keep)]
+        missed = 0.0
+        for k1, w1 in zip(k[0], pmf[0]):
+            for k2, w2 in zip(k[1], pmf[1]):
+                counts = [[10, 10, n1 - k1, k1], [10, 10, n2 - k2, k2]]  # (tn, fp, fn, tp)
+                _, pairs = _two_group_pairs(counts)
+                if intervals.max_pair_interval(pairs, 0.95)[0] > 0:
+                    missed += w1 * w2
+        return 1 - missed
+
+    sizes = [(n1, n2) for n1 in (92, 100) for n2 in (92, 100)]
+    tapered = [coverage_of_zero(*s) for s in sizes]
+    assert min(tapered) >= 0.95
+    assert 0.95 <= np.mean(tapered) <= 0.975
+    monkeypatch.setattr(intervals, "MIN_EXPECTED", 1e-12)  # the whole correction everywhere
+    assert np.mean([coverage_of_zero(*s) for s in sizes]) > 0.975
+
+
 def test_the_test_of_equal_rates_is_calibrated_over_every_pair(monkeypatch):
     """Ten groups far apart: only the pairs near the top may be the largest (S), but the test
     of equal rates takes its critical value from the largest |t| over all 90 ordered pairs — S
