@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from fairsel.progress import NullProgress, Progress
 from fairsel.registry import Registry
+from fairsel.report.chart_jobs import shared_charts
 from fairsel.report.io import naming, staged
 from fairsel.results import AuditResult
 
@@ -169,13 +170,15 @@ def _render_into(result: AuditResult, formats: list[str] | tuple[str, ...], tmp:
 
         progress.stage("writing report: predictions.parquet")
         written += [p.name for p in write_predictions(predictions, tmp)]
-    for name in formats:
-        if name == "json":
-            continue
-        options = {"templates": templates} if FORMATS.get(name).templates else {}
-        progress.stage(f"writing report: {', '.join(FORMATS.get(name).files)}")
-        with naming(tmp / FORMATS.get(name).files[0]):  # a failed write says which file
-            written += [p.name for p in _writer(name)(result, tmp, **options)]
+    # report.html and report.pdf draw the same charts: each is drawn once
+    with shared_charts():
+        for name in formats:
+            if name == "json":
+                continue
+            options = {"templates": templates} if FORMATS.get(name).templates else {}
+            progress.stage(f"writing report: {', '.join(FORMATS.get(name).files)}")
+            with naming(tmp / FORMATS.get(name).files[0]):  # a failed write says which file
+                written += [p.name for p in _writer(name)(result, tmp, **options)]
     if predictions_job is not None:
         progress.stage("writing report: predictions.parquet")
         written += [p.name for p in predictions_job.wait()]

@@ -19,17 +19,23 @@ The worker reads jobs from its standard input and writes charts to its standard 
 (pickled: this process and its own child, over private pipes); it ends when its input closes,
 which also happens when this process dies. Only functions of ``fairsel.report`` modules are
 drawn.
+
+A run that writes both report.html and report.pdf draws each chart once
+(:func:`shared_charts`): the second format takes the first one's drawing, through the same
+placeholder as a drawing of its own, so the PDF has the same bytes as when rendered alone.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
 import queue
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -58,6 +64,32 @@ _BOOT = ("import sys\n"
          "main()\n")
 
 _ACTIVE: ContextVar[ChartJobs | None] = ContextVar("fairsel_chart_jobs", default=None)
+#: The charts drawn while :func:`shared_charts` is open, by what was asked for.
+_SHARED: ContextVar[dict[bytes, Chart] | None] = ContextVar("fairsel_shared_charts",
+                                                             default=None)
+
+
+@contextmanager
+def shared_charts() -> Iterator[None]:
+    """While open, a chart asked for again with the same function and arguments (report.html's
+    and report.pdf's, in one :func:`fairsel.report.render_into`) is not drawn again: chart
+    functions are pure (every process draws the same chart, :func:`run`), so the first drawing
+    serves. What cannot be pickled is drawn each time."""
+    token = _SHARED.set({})
+    try:
+        yield
+    finally:
+        _SHARED.reset(token)
+
+
+def _shared_key(fn: Callable[..., Chart], key: str, label: str, height: float,
+                kwargs: dict[str, Any]) -> bytes | None:
+    try:
+        payload = pickle.dumps((getattr(fn, "__module__", ""), getattr(fn, "__qualname__", ""),
+                                key, label, height, kwargs), protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:  # noqa: BLE001 — an argument pickle cannot carry: not shared
+        return None
+    return hashlib.sha256(payload).digest()
 
 
 def size_text(x: float) -> str:
@@ -76,10 +108,17 @@ def draw(fn: Callable[..., Chart], key: str, label: str, height: float,
     a :class:`PendingChart` of the size the drawing will have (every chart is
     :data:`fairsel.report.charts.WIDTH` wide, ``height`` inches high).
     """
-    jobs = _ACTIVE.get()
-    if jobs is None:
-        return run(fn, key, label, height, kwargs)
-    return jobs.submit(fn, key, label, height, kwargs)
+    jobs, shared = _ACTIVE.get(), _SHARED.get()
+    memo = None if shared is None else _shared_key(fn, key, label, height, kwargs)
+    drawn = shared.get(memo) if memo is not None else None
+    if jobs is not None:
+        return jobs.submit(fn, key, label, height, kwargs, drawn=drawn,
+                           share=None if memo is None or drawn is not None else (shared, memo))
+    if drawn is None:
+        drawn = run(fn, key, label, height, kwargs)
+        if memo is not None:
+            shared[memo] = drawn
+    return drawn
 
 
 @dataclass(frozen=True, eq=False)
@@ -141,6 +180,8 @@ class _Job:
     label: str
     height: float
     kwargs: dict[str, Any]
+    #: where to keep the drawing for the other format (:func:`shared_charts`), and its key
+    share: tuple[dict[bytes, Chart], bytes] | None = None
 
     def draw(self) -> Chart:
         return run(self.fn, self.key, self.label, self.height, self.kwargs)
@@ -188,7 +229,10 @@ class ChartJobs:
 
     # -- asking ------------------------------------------------------------------------------
     def submit(self, fn: Callable[..., Chart], key: str, label: str, height: float,
-               kwargs: dict[str, Any]) -> PendingChart:
+               kwargs: dict[str, Any], *, drawn: Chart | None = None,
+               share: tuple[dict[bytes, Chart], bytes] | None = None) -> PendingChart:
+        """The chart ``fn(key, label, height, **kwargs)`` to be drawn (``drawn``: already drawn,
+        by the other format; ``share``: where to keep the drawing once it is made)."""
         from fairsel.report.charts import WIDTH
         from fairsel.report.tables import safe_text
 
@@ -197,9 +241,12 @@ class ChartJobs:
             raise ValueError(f"charts are drawn by module-level functions of fairsel.report, "
                              f"not {module}.{name}")
         index = len(self._jobs)
-        job = _Job(fn, key, label, height, dict(kwargs))
+        job = _Job(fn, key, label, height, dict(kwargs), share)
         self._jobs.append(job)
-        self._send(index, job)
+        if drawn is not None:
+            self._drawn[index] = drawn
+        else:
+            self._send(index, job)
         w, h = size_text(WIDTH * 72), size_text(height * 72)
         return PendingChart(label=safe_text(label), width_pt=float(w), height_pt=float(h),
                             data_uri=_placeholder(f"{SCHEME}:{index}", w, h), _jobs=self,
@@ -306,6 +353,9 @@ class ChartJobs:
         if chart is None:
             chart = self._jobs[index].draw()
         self._drawn[index] = chart
+        if self._jobs[index].share is not None:
+            memo, key = self._jobs[index].share
+            memo[key] = chart
         return chart
 
     def wait_all(self) -> None:

@@ -480,3 +480,46 @@ def test_a_stuck_worker_is_waited_for_once_then_ended(monkeypatch):
     # one wait, not one per chart (which would be charts_asked × patience)
     assert took < alone + 2 * patience < alone + charts_asked * patience, (took, alone)
     assert procs[0].poll() is not None  # ended (a stopped process is killed)
+
+
+def _drawn_here(monkeypatch) -> list[str]:
+    """The keys of the charts drawn in this process from now on."""
+    keys: list[str] = []
+    real = chart_jobs.run
+
+    def counting(fn, key, label, height, kwargs):
+        keys.append(key)
+        return real(fn, key, label, height, kwargs)
+
+    monkeypatch.setattr(chart_jobs, "run", counting)
+    return keys
+
+
+@pytest.mark.parametrize("formats", [("html", "pdf"), ("pdf", "html")])
+def test_an_audit_writing_html_and_pdf_draws_each_chart_once(formats, monkeypatch, tmp_path):
+    """report.html and report.pdf of one run share their drawings (chart_jobs.shared_charts):
+    after the HTML the PDF starts no worker and draws nothing; after the PDF the HTML draws
+    nothing. Each file is byte for byte the file written alone."""
+    from fairsel.report import render_into
+
+    alone = {}
+    for name in formats:
+        out = tmp_path / f"alone-{name}"
+        out.mkdir()
+        render_into(make_result(n_variants=2), [name], out)
+        alone[name] = (out / f"report.{name}").read_bytes()
+    here = _drawn_here(monkeypatch)
+    workers = _stopped_worker(monkeypatch, stop=False)
+    seen = _worker_charts(monkeypatch)
+    both = tmp_path / "both"
+    both.mkdir()
+    render_into(make_result(n_variants=2), list(formats), both)
+    assert [(both / f"report.{n}").read_bytes() == alone[n] for n in formats] == [True, True]
+    (by_worker, asked), = seen  # the PDF's charts
+    assert asked > 0
+    assert len(here) + by_worker == asked  # every chart drawn once, here or by the worker
+    assert len(set(here)) == len(here)
+    if formats[0] == "html":
+        assert by_worker == 0 and workers == []  # the PDF had every drawing already
+    for proc in workers:
+        assert proc.wait(timeout=10) is not None
