@@ -290,8 +290,6 @@ def test_asking_for_charts_never_waits_for_the_worker(monkeypatch):
     """The jobs went to the worker's pipe from the view model: a result whose jobs exceed the
     pipe (many_groups(20): 81 charts, over 500 KB) blocked until the worker had read them — for
     ever if it stopped. A writer thread sends them now."""
-    import os
-    import signal
     import time
 
     from tests.unit.report.factory import many_groups
@@ -460,8 +458,6 @@ def test_the_worker_never_imports_from_the_working_directory(tmp_path, monkeypat
 def test_a_stuck_worker_is_waited_for_once_then_ended(monkeypatch):
     """A worker that stops answering (stopped, swapped out, deadlocked) costs one wait of
     _PATIENCE, not one per chart: it is ended and the charts are drawn here."""
-    import os
-    import signal
     import time
 
     patience = 2.0
