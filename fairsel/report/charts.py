@@ -530,14 +530,18 @@ def _pack(panels: Sequence[Panel]) -> list[list[tuple[Panel, int, int, bool]]]:
     """Panels (split where one is too tall) packed into figures no taller than MAX_HEIGHT.
 
     Each item is ``(panel, start, stop, continued)``: the groups ``start:stop`` of ``panel``.
+    A panel too tall for one figure is cut into as few pieces as fit, of equal size (one row
+    apart at most): 24 groups are 12 + 12, not 19 and a "continued" figure of 5.
     """
     room = MAX_HEIGHT - _TOP - _BOTTOM
     cap = int((room - _GAP) / _row_height(99))  # most rows one figure can hold
     pieces = []
     for p in panels:
         k = len(p.groups)
-        for start in range(0, max(k, 1), cap):
-            pieces.append((p, start, min(k, start + cap), start > 0))
+        parts = max(1, -(-k // cap))
+        cuts = [round(i * k / parts) for i in range(parts + 1)]
+        for start, stop in zip(cuts, cuts[1:] if k else [0]):
+            pieces.append((p, start, stop, start > 0))
     figures: list[list[tuple[Panel, int, int, bool]]] = []
     current: list[tuple[Panel, int, int, bool]] = []
     for piece in pieces:

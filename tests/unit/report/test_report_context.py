@@ -130,6 +130,29 @@ def test_group_charts_are_split_to_fit_a_page():
     text = " ".join(str(c.svg) for c in made)
     assert "branch (continued)" in text and "g99  (n=50) †" in text
     assert "line at 0.8 × 0.500 = 0.400" in text
+    # 100 groups in pieces of equal size (one row apart at most), each fitting a figure
+    sizes = [stop - start for fig in pieces for p, start, stop, _ in fig if p is big]
+    cap = int((charts.MAX_HEIGHT - charts._TOP - charts._BOTTOM - charts._GAP)
+              / charts._row_height(99))
+    assert max(sizes) - min(sizes) <= 1 and max(sizes) <= cap
+    assert len(sizes) == -(-100 // cap)
+
+
+@pytest.mark.parametrize("k, expected", [(24, [12, 12]), (19, [19]), (20, [10, 10]),
+                                         (39, [13, 13, 13]), (1, [1]), (0, [0])])
+def test_a_long_panel_is_cut_into_equal_pieces_not_a_short_tail(k, expected):
+    """The hiring example's 24 intersections were drawn as 19 rows and a "continued" figure of
+    5 on the next page; now 12 + 12."""
+    iv = charts.Interval(0.5, 0.4, 0.6)
+    panel = charts.Panel(title="sex × race", groups=[f"g{i}" for i in range(k)], n=[50] * k,
+                         selection=[iv] * k, tpr=[iv] * k, fpr=[iv] * k, eligible=[True] * k,
+                         reference=None, ratio_line=0.8)
+    pieces = [(start, stop, continued) for fig in charts._pack([panel])
+              for _, start, stop, continued in fig]
+    assert [stop - start for start, stop, _ in pieces] == expected
+    assert [c for *_, c in pieces] == [False] + [True] * (len(expected) - 1)
+    assert pieces[0][0] == 0 and pieces[-1][1] == k
+    assert all(a[1] == b[0] for a, b in zip(pieces, pieces[1:]))  # contiguous
 
 
 def _group(name, tp, fn, fp, tn, small=()):
