@@ -38,9 +38,10 @@ clusters); this module turns them into intervals.  Three rules:
     correction of half Yates's, ``¼(1/n_g + 1/n_h)``, which keeps the test at its level where
     rates move in steps of 1/n, tapered by ``min(1, e/5)`` where the pair's smallest expected
     cell count ``e`` is under Cochran's 5 — there one outcome is rare, the statistic's tail is
-    short already and the whole correction made the test conservative); where it accepts, ``L = 0`` — so a true disparity of 0 is
-    covered as often as that test accepts (1 − α).  Where it rejects, ``L`` is the smallest
-    ``x`` that the test of "the disparity is at most x" does not reject: no pair of S with
+    short already and the whole correction made the test conservative); where it accepts,
+    ``L = 0`` — so a true disparity of 0 is covered as often as that test accepts (1 − α).
+    Where it rejects, ``L`` is the smallest ``x`` that the test of "the disparity is at most x"
+    does not reject: no pair of S with
     ``(d̂ − x − cc) / se(x) > c(x)``.  ``se(x)`` is **score type**: the pair's standard error at
     its two rates re-estimated under the constraint ``θ_g − θ_h = x`` (maximum likelihood:
     Farrington–Manning's closed form for differences, Miettinen–Nurminen's for log ratios;

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -170,8 +170,9 @@ def _render_into(result: AuditResult, formats: list[str] | tuple[str, ...], tmp:
 
         progress.stage("writing report: predictions.parquet")
         written += [p.name for p in write_predictions(predictions, tmp)]
-    # report.html and report.pdf draw the same charts: each is drawn once
-    with shared_charts():
+    # report.html and report.pdf draw the same charts: written together, each is drawn once
+    drawing = [n for n in formats if n != "json" and FORMATS.get(n).templates]
+    with shared_charts() if len(drawing) > 1 else nullcontext():
         for name in formats:
             if name == "json":
                 continue

@@ -110,10 +110,10 @@ def draw(fn: Callable[..., Chart], key: str, label: str, height: float,
     """
     jobs, shared = _ACTIVE.get(), _SHARED.get()
     memo = None if shared is None else _shared_key(fn, key, label, height, kwargs)
-    drawn = shared.get(memo) if memo is not None else None
+    drawn = None if memo is None else shared.get(memo)
     if jobs is not None:
         return jobs.submit(fn, key, label, height, kwargs, drawn=drawn,
-                           share=None if memo is None or drawn is not None else (shared, memo))
+                           share=None if memo is None else (shared, memo))
     if drawn is None:
         drawn = run(fn, key, label, height, kwargs)
         if memo is not None:

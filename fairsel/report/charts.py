@@ -540,7 +540,7 @@ def _pack(panels: Sequence[Panel]) -> list[list[tuple[Panel, int, int, bool]]]:
         k = len(p.groups)
         parts = max(1, -(-k // cap))
         cuts = [round(i * k / parts) for i in range(parts + 1)]
-        for start, stop in zip(cuts, cuts[1:] if k else [0]):
+        for start, stop in zip(cuts, cuts[1:]):
             pieces.append((p, start, stop, start > 0))
     figures: list[list[tuple[Panel, int, int, bool]]] = []
     current: list[tuple[Panel, int, int, bool]] = []
