@@ -10,10 +10,9 @@ import html as html_lib
 import re
 
 from fairsel.report.fmt import FEW_MARK, SMALL_MARK, mark_legend
-from fairsel.report.html import render_html
 from fairsel.report.tables import dense_columns, dense_fairness, dense_pairs, dense_slices
 from tests.unit.report.test_pdf_layout import (_classes, _line_count, example,  # noqa: F401
-                                               golden_result)
+                                               golden_html, golden_result)
 
 
 def _text(fragment: str) -> str:
@@ -67,7 +66,7 @@ def _dense_cells(document, want) -> list:
 
 def test_fairness_and_performance_tables_are_dense_lines_with_every_figure(example):
     name, result, pdf_html, document = example
-    html = render_html(result, target="html")
+    html = golden_html(name)
     pdf, full = _section(pdf_html, "candidates"), _section(html, "candidates")
     pdf_fair = [t for c, t in _tables(pdf) if "fairness" in c.split()]
     html_fair = [t for c, t in _tables(full) if "fairness" in c.split()]
@@ -89,7 +88,7 @@ def test_fairness_and_performance_tables_are_dense_lines_with_every_figure(examp
 
 def test_slice_and_explanation_tables_are_dense_in_the_pdf_and_full_in_the_html():
     result = golden_result("lending")  # the shipped example with slices and explanations
-    pdf_html, html = render_html(result, target="pdf"), render_html(result, target="html")
+    pdf_html, html = golden_html("lending", "pdf"), golden_html("lending")
     for sid in ("slices", "explain"):
         pdf, full = _tables(_section(pdf_html, sid)), _tables(_section(html, sid))
         assert pdf and len(pdf) == len(full), sid
@@ -111,8 +110,8 @@ def test_group_table_legend_is_said_once_in_the_pdf_and_under_each_table_in_the_
     result = golden_result("lending")
     few = mark_legend(FEW_MARK, result.min_group_size)
     small = mark_legend(SMALL_MARK, result.min_group_size)
-    pdf_html = _section(render_html(result, target="pdf"), "candidates")
-    html = _section(render_html(result, target="html"), "candidates")
+    pdf_html = _section(golden_html("lending", "pdf"), "candidates")
+    html = _section(golden_html("lending"), "candidates")
     pdf, full = _text(pdf_html), _text(html)
     tables = html.count('<div class="attribute"')  # a group table per variant and attribute
     assert pdf_html.count('<div class="attribute"') == tables

@@ -9,6 +9,7 @@ are laid out as ``fairsel render --format pdf`` lays them out."""
 from __future__ import annotations
 
 import copy
+import functools
 import gc
 import json
 import re
@@ -40,6 +41,24 @@ def laid_out(result: AuditResult):
     return _laid_out(render_html(result, target="pdf"))
 
 
+@functools.lru_cache(maxsize=None)
+def golden_html(name: str, target: str = "html") -> str:
+    """``render_html(golden_result(name), target=target)``, rendered once per test process.
+
+    For the tests that read the words and markup of an unchanged golden report (many modules
+    read the same six): the HTML is a pure function of the result
+    (test_report_html.test_rendering_twice_gives_identical_html), and a string cannot be changed
+    by the test that reads it. Tests of rendering itself call render_html."""
+    return render_html(golden_result(name), target=target)
+
+
+@functools.lru_cache(maxsize=None)
+def golden_laid_out(name: str):
+    """``laid_out(golden_result(name))``, laid out once per test process (the tests only read
+    WeasyPrint's boxes)."""
+    return _laid_out(golden_html(name, "pdf"))
+
+
 def _laid_out(html: str, *, shipped: bool = True):
     """(html, WeasyPrint's document) laid out as render_pdf lays it out: with the lean
     user-agent sheet (pdf._document) for the shipped templates' HTML, else WeasyPrint's own."""
@@ -57,9 +76,8 @@ def _laid_out(html: str, *, shipped: bool = True):
 @pytest.fixture(scope="module", params=["lending", "mitigation", "branches", "champion", "hiring",
                                         "recidivism"])
 def example(request):
-    result = golden_result(request.param)
-    html, document = laid_out(result)
-    return request.param, result, html, document
+    html, document = golden_laid_out(request.param)
+    return request.param, golden_result(request.param), html, document
 
 
 def test_the_lean_user_agent_sheet_gives_every_example_the_same_styles(example):
@@ -110,7 +128,7 @@ def test_no_split_table_leaves_a_single_row_on_a_page(example):
 
 def test_per_fold_tables_are_dense_in_the_pdf_and_full_in_the_html(example):
     name, result, pdf_html, _ = example
-    html = render_html(result, target="html")
+    html = golden_html(name)
     for cls in ("folds",) + (("fitted-groups", "fitted-settings") if name == "mitigation"
                              else ()):
         pdf_tables = re.findall(rf'<table class="[^"]*\b{cls}\b[^"]*">.*?</table>', pdf_html,
@@ -133,7 +151,7 @@ def test_per_fold_tables_are_dense_in_the_pdf_and_full_in_the_html(example):
 
 def test_spread_table_is_dense_and_keeps_each_fold_with_its_mark():
     result = golden_result("lending")
-    pdf_html = render_html(result, target="pdf")
+    pdf_html = golden_html("lending", "pdf")
     spreads = re.findall(r'<div class="spread">.*?</table>', pdf_html, flags=re.S)
     assert len(spreads) == len(result.variants)
     for v, block in zip(sorted(result.variants, key=lambda v: v.rank or 99), spreads):
@@ -168,7 +186,7 @@ def test_gates_of_each_variant_are_one_cell_per_gate_in_the_pdf_with_every_figur
     from fairsel.report.fmt import num
 
     result = golden_result("mitigation")
-    pdf_html = render_html(result, target="pdf")
+    pdf_html = golden_html("mitigation", "pdf")
     tables = re.findall(r'<table class="grid compact gate-lines">.*?</table>', pdf_html,
                         flags=re.S)
     assert len(tables) == len(result.variants)
@@ -202,7 +220,7 @@ def _text(fragment: str) -> str:
 
 def test_group_rates_are_dense_in_the_pdf_with_every_figure_and_mark(example):
     name, result, pdf_html, _ = example
-    html = render_html(result, target="html")
+    html = golden_html(name)
     pdf_tables, html_tables = _tables(pdf_html, "rates"), _tables(html, "rates")
     assert pdf_tables and len(pdf_tables) == len(html_tables), name
     seen_few = False
@@ -384,7 +402,7 @@ def test_the_widest_rates_table_of_the_examples_fits_without_wrapping():
     from fairsel.report.tables import dense_rates
 
     result = golden_result("recidivism")
-    _, document = laid_out(result)
+    _, document = golden_laid_out("recidivism")
     cells = _rate_cells(document)
     assert cells and all(_line_count(c) == 1 for c in cells)
     from fairsel.report.context import build_context

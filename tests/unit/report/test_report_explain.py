@@ -178,14 +178,14 @@ def test_a_group_chart_names_the_groups_it_leaves_out():
     import re
 
     from fairsel.report.explain_view import GROUPS_DRAWN
-    from tests.unit.report.test_pdf_layout import golden_result
+    from tests.unit.report.test_pdf_layout import golden_html, golden_result
 
     result = golden_result("hiring")
     first = result.analysis.explanations.explained[0]
     race = next(a for a in first.groups if a.attribute == "race/ethnicity")
     ranked = sorted([g for g in race.groups if g.rows], key=lambda g: -g.rows)
     assert len(ranked) > GROUPS_DRAWN
-    html = render_html(result, target="html")
+    html = golden_html("hiring")
     text = " ".join(re.sub(r"<[^>]+>", " ", html).split())
     for g in ranked[GROUPS_DRAWN:]:
         assert re.search(r"not drawn: [^.]*" + re.escape(g.group), text), g.group
@@ -232,14 +232,14 @@ def test_the_gap_explained_is_between_groups_of_people_when_one_is_comparable(na
 
     from fairsel.report.explain_view import comparable, summary_line
     from fairsel.report.facts import missing_note
-    from tests.unit.report.test_pdf_layout import golden_result
+    from tests.unit.report.test_pdf_layout import golden_html, golden_result
 
     result = golden_result(name)
     e = result.analysis.explanations
     if e is None:
         pytest.skip(f"{name} has no explanations")
     attributes = {a.attribute for a in result.data.attributes if a.kind == "attribute"}
-    text = unescape(" ".join(re.sub(r"<[^>]+>", " ", render_html(result, target="html"))
+    text = unescape(" ".join(re.sub(r"<[^>]+>", " ", golden_html(name))
                              .split()))
     for x in e.explained:
         ds = comparable(x, attributes, result.min_group_size)

@@ -293,9 +293,9 @@ def test_tradeoff_legend_names_the_frontier_only_when_a_frontier_line_is_drawn()
 def test_tradeoff_text_speaks_of_a_frontier_line_only_when_one_is_drawn(name):
     """Mitigation p.50: "The dashed line joins the Pareto frontier" with a frontier of one
     variant, so no line drawn (and none in the legend)."""
-    from tests.unit.report.test_pdf_layout import golden_result
+    from tests.unit.report.test_pdf_layout import golden_html
 
-    html = render_html(golden_result(name), target="html")
+    html = golden_html(name)
     section = html.split('<section id="tradeoff"', 1)[1].split("</section>", 1)[0]
     text = " ".join(re.sub(r"<[^>]+>", " ", section.split("<svg", 1)[0]).split())
     drawn = "Pareto frontier" in section.split("<svg", 1)[1] if "<svg" in section else False
@@ -311,9 +311,9 @@ def test_every_section_that_stars_the_selected_variant_says_what_the_star_means(
     in the leaderboard."""
     from html import unescape
 
-    from tests.unit.report.test_pdf_layout import golden_result
+    from tests.unit.report.test_pdf_layout import golden_html
 
-    html = render_html(golden_result(name), target="html")
+    html = golden_html(name)
     for section in re.findall(r'<section id="[a-z]+".*?</section>', html, flags=re.S):
         body = re.sub(r"<svg\b.*?</svg>", "", section, flags=re.S)
         text = unescape(" ".join(re.sub(r"<[^>]+>", " ", body).split()))

@@ -10,16 +10,16 @@ import pytest
 
 from fairsel.metrics import METRICS
 from fairsel.report.facts import allows_group_specific_decisions
-from fairsel.report.html import render_html
 from fairsel.report.tables import leaderboard_columns
-from tests.unit.report.test_pdf_layout import golden_result
+from tests.unit.report.test_pdf_layout import golden_html, golden_result
 
 EXAMPLES = ["lending", "mitigation", "branches", "champion", "hiring", "recidivism"]
 
 
-def _text(result, target: str = "html") -> str:
-    """The report's words: inline markup (code, spans) dropped, block ends a space."""
-    html = render_html(result, target=target)
+def _text(name: str, target: str = "html") -> str:
+    """The words of the golden report of ``name``: inline markup (code, spans) dropped, block
+    ends a space."""
+    html = golden_html(name, target)
     html = re.sub(r"</?(code|span|strong|em|b|i)\b[^>]*>", "", html)
     return unescape(" ".join(re.sub(r"<[^>]+>", " ", html).split()))
 
@@ -32,7 +32,7 @@ def test_the_slices_section_names_the_variants_it_searched(name):
     a = result.analysis.slices
     if a is None:
         pytest.skip("no slice search")
-    text = _text(result)
+    text = _text(name)
     searched = [v.variant for v in a.variants]
     scope = re.search(r"Searched: the (\d+) variants? ranked first of (\d+) \(policy slices → "
                       r"variants\); the other (\d+) (?:were|was) not searched\.", text)
@@ -66,7 +66,7 @@ def test_the_explanations_say_which_variants_and_what_each_gets(name):
     e = result.analysis.explanations
     if e is None:
         pytest.skip("no explanations")
-    text = _text(result)
+    text = _text(name)
     done = [x.variant for x in e.explained] + [s.variant for s in e.skipped]
     scope = re.search(r"Explained: the (\d+) variants? ranked first of (\d+) \(policy explain → "
                       r"variants\); the other (\d+) (?:were|was) not explained\.", text)
@@ -81,7 +81,7 @@ def test_the_explanations_say_which_variants_and_what_each_gets(name):
     intro = text[text.index("Per variant:"):]
     intro = intro[:intro.index("(policy key explain)")]
     assert "Per variant: the features that move the scores most" in intro
-    html = render_html(result, target="html")
+    html = golden_html(name)
     charts = html.count('aria-label="Mean SHAP value per feature for each group of')
     assert "each group's mean contribution per feature, the gap" not in intro
     if charts:
@@ -103,7 +103,7 @@ def test_the_method_states_the_ranking_the_leaderboard_has(name):
     at 0.730-0.736, which decide with the protected attribute and may not be selected. The
     stated rule, checked against the leaderboard's order."""
     result = golden_result(name)
-    text = _text(result)
+    text = _text(name)
     rule = text[text.index("Ranking: "):]
     rule = rule[:rule.index("ordered by how far they are from passing.")]
     blocked = {v.name for v in result.variants if v.status in ("PASS", "WARN")
@@ -131,7 +131,7 @@ def test_the_calibration_limitation_says_blank_only_where_there_is_a_column(name
     """Recidivism p.20: "(null in results.json, blank in the leaderboard)" — its leaderboard
     has no Brier or calibration column."""
     result = golden_result(name)
-    text = _text(result)
+    text = _text(name)
     missing = {m for v in result.variants for m in v.unavailable}
     if not missing:
         assert "Calibration not assessed" not in text
@@ -146,7 +146,7 @@ def test_the_calibration_limitation_says_blank_only_where_there_is_a_column(name
 def test_a_list_never_ends_in_and_1_more(name):
     """Hiring p.19: "'male × unknown' and 1 more" — one more name takes no more room than
     saying there is one: lists name it."""
-    text = _text(golden_result(name), target="pdf")
+    text = _text(name, target="pdf")
     assert not re.search(r"\band 1 more\b", text)
 
 
@@ -164,10 +164,10 @@ def test_the_verbatim_policy_is_verbatim_and_a_wrapped_line_continues_indented(n
     """Lending p.37, branches p.38: a long YAML line of Appendix A wrapped to the left edge
     (" equalized_odds_difference]"), which read as malformed YAML. Each line is a block whose
     continuation is indented past the line's own indentation; the lines are the file's."""
-    from tests.unit.report.test_pdf_layout import laid_out
+    from tests.unit.report.test_pdf_layout import golden_laid_out
 
     result = golden_result(name)
-    html, document = laid_out(result)
+    html, document = golden_laid_out(name)
     pre = re.search(r'<pre class="policy">(.*?)</pre>', html, flags=re.S).group(1)
     lines = [unescape(x) for x in re.findall(r'<span class="line"[^>]*>(.*?)</span>', pre)]
     assert "\n".join(x.replace("\u00a0", "") for x in lines) == result.policy_text
