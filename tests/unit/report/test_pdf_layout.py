@@ -41,7 +41,7 @@ def laid_out(result: AuditResult):
     return _laid_out(render_html(result, target="pdf"))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def golden_html(name: str, target: str = "html") -> str:
     """``render_html(golden_result(name), target=target)``, rendered once per test process.
 
@@ -52,7 +52,7 @@ def golden_html(name: str, target: str = "html") -> str:
     return render_html(golden_result(name), target=target)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def golden_laid_out(name: str):
     """``laid_out(golden_result(name))``, laid out once per test process (the tests only read
     WeasyPrint's boxes)."""
