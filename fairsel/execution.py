@@ -28,9 +28,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from fairsel.candidates.estimators import usable_cores
 from fairsel.errors import UsageError
 from fairsel.progress import NullProgress, Progress
+from fairsel.system import usable_cores
 
 R = TypeVar("R")
 

@@ -18,9 +18,11 @@ def pytest_xdist_auto_num_workers(config) -> int:
     """``-n auto`` (pyproject.toml's addopts): one test worker per CPU this process may use
     (its affinity, as fairsel's own ``--jobs`` clamp reads it), never more; the machine is
     shared. The suite on two cores: 27 minutes in one process, 14.5 in two workers."""
-    from fairsel.candidates.estimators import usable_cores
+    from fairsel.system import usable_cores
 
     return usable_cores()
+
+
 POLICIES = ROOT / "policies"
 SAMPLES = ROOT / "data_samples"
 

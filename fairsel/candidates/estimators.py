@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any
 
 from fairsel.registry import Registry
+from fairsel.system import usable_cores
 
 
 @dataclass(frozen=True)
@@ -39,14 +39,6 @@ class EstimatorEntry:
 #: The parameters that set how many threads one fit starts: scikit-learn's ``n_jobs`` and
 #: LightGBM's ``num_threads`` with its aliases.
 THREAD_PARAMS = frozenset({"n_jobs", "num_threads", "num_thread", "nthread", "nthreads"})
-
-
-def usable_cores() -> int:
-    """The cores this process may run on (its CPU affinity where the OS tells it)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
 
 
 def bounded_threads(params: dict[str, Any]) -> dict[str, Any]:

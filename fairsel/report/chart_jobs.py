@@ -40,6 +40,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from fairsel.system import usable_cores
+
 if TYPE_CHECKING:
     from fairsel.report.charts import Chart
 
@@ -155,13 +157,6 @@ def _placeholder(url: str, width: str, height: str) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(svg.encode("ascii")).decode("ascii")
 
 
-def _cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
-
-
 def run(fn: Callable[..., Chart], key: str, label: str, height: float,
         kwargs: dict[str, Any]) -> Chart:
     """Draw one chart from matplotlib's own defaults, whatever the calling program set (a
@@ -202,7 +197,7 @@ class ChartJobs:
     def __init__(self, *, worker: bool | None = None) -> None:
         frozen = bool(getattr(sys, "frozen", False))  # sys.executable is the application
         self._want_worker = (not frozen and bool(sys.executable)
-                             and (_cpus() >= 2 if worker is None else worker))
+                             and (usable_cores() >= 2 if worker is None else worker))
         self._jobs: list[_Job] = []
         self._drawn: dict[int, Chart] = {}
         self._from_worker: dict[int, Chart | None] = {}

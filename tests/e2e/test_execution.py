@@ -359,8 +359,8 @@ def test_the_local_pool_serves_every_run_until_released():
     release() (the audit's grid is done) and closing the backend end them."""
     from joblib.externals.loky import reusable_executor
 
-    from fairsel.candidates.estimators import usable_cores
     from fairsel.execution import open_backend
+    from fairsel.system import usable_cores
 
     if usable_cores() < 2:
         pytest.skip("one usable core: runs stay in this process")

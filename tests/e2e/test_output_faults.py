@@ -137,7 +137,7 @@ def test_sigterm_while_the_pdf_charts_are_drawn_ends_the_chart_worker(tmp_path):
     from fairsel.report import chart_jobs
     from tests.unit.report.test_pdf_layout import golden_result
 
-    if chart_jobs._cpus() < 2:
+    if chart_jobs.usable_cores() < 2:
         pytest.skip("the chart worker runs only with two CPUs")
     out = tmp_path / "out"
     out.mkdir()
@@ -241,11 +241,12 @@ def test_an_interrupt_outside_a_commands_handler_exits_with_its_code(monkeypatch
 
 def test_jobs_is_clamped_to_the_cores_and_the_tasks(tiny_policy, tmp_path, monkeypatch):
     import joblib
+
     # scikit-learn subclasses joblib.Parallel when first imported: imported under the spy, its
     # Parallel kept the spy (min(None, 2) failed every later fit in this process)
     import sklearn.utils.parallel  # noqa: F401
 
-    from fairsel.candidates.estimators import usable_cores
+    from fairsel.system import usable_cores
 
     asked: list[int] = []
     real = joblib.Parallel
@@ -273,7 +274,7 @@ def test_jobs_is_clamped_to_the_cores_and_the_tasks(tiny_policy, tmp_path, monke
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 def test_no_worker_outlives_an_audit_with_more_jobs_than_cores(tiny_policy, tmp_path):
-    from fairsel.candidates.estimators import usable_cores
+    from fairsel.system import usable_cores
 
     # more jobs than cores (and, on a small machine, than the 6 tasks), but few enough that a
     # broken clamp does not exhaust the machine running the test

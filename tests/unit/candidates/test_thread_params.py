@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from fairsel.candidates.estimators import ESTIMATORS, LIGHTGBM, bounded_threads, usable_cores
+from fairsel.candidates.estimators import ESTIMATORS, LIGHTGBM, bounded_threads
 from fairsel.candidates.trainable import TrainableCandidate, lightgbm_value_problems
+from fairsel.system import usable_cores
 
 
 def _threads() -> int:

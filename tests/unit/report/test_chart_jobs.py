@@ -138,7 +138,7 @@ def _placeholders(html: str) -> list[str]:
 
 
 def test_without_a_second_cpu_no_worker_is_started(monkeypatch):
-    monkeypatch.setattr(chart_jobs, "_cpus", lambda: 1)
+    monkeypatch.setattr(chart_jobs, "usable_cores", lambda: 1)
     started = _stopped_worker(monkeypatch, stop=False)
     seen = _worker_charts(monkeypatch)
     render_pdf(make_result(n_variants=2))
